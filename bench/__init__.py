@@ -1,0 +1,1 @@
+"""rightsize: the `bench` command line, run orchestration, clock, result schema, stats and storage."""

@@ -1,0 +1,1 @@
+"""Inference engines behind the Backend protocol, one module each."""

@@ -1,0 +1,1 @@
+"""Cost model, API price table and the static dashboard site."""

@@ -1,0 +1,1 @@
+"""Hardware probes, power/energy monitors, samplers, bandwidth probe, roofline."""

@@ -1,0 +1,1 @@
+"""Model catalog (data) and sources: synthetic builds, local files, hub."""

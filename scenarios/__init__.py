@@ -1,0 +1,1 @@
+"""Scenario definitions and the load generators that drive a backend."""
