@@ -1,0 +1,57 @@
+"""The Backend seam (DESIGN.md §3).
+
+A backend loads a model and turns prompt token ids into a stream of generated token ids.
+It never times itself: the harness stamps every token event with `clock.now_ns()`, so every
+engine is measured the same way. Scenarios look at `capabilities`, never at backend names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    streaming: bool = True          # yields each token as it is produced
+    batching: bool = False          # can run several sequences at once
+    devices: tuple[str, ...] = ("cpu",)
+    quant_formats: tuple[str, ...] = ()
+
+
+@dataclass
+class LoadedModel:
+    """What the backend reports after loading: facts the result needs."""
+    path: Path
+    n_ctx: int
+    vocab_size: int
+    bos_token_id: int | None
+    device: str                       # where the weights ended up: "cpu", "cuda", "metal", "mixed"
+    engine_info: dict = field(default_factory=dict)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str
+    capabilities: Capabilities
+
+    def load(self, model_path: Path, options: dict) -> LoadedModel: ...
+
+    def generate(self, prompt_token_ids: list[int], max_tokens: int,
+                 ignore_eos: bool = True) -> Iterator[int]:
+        """Yield generated token ids one at a time, greedy, from a clean context.
+
+        With ignore_eos the output has exactly max_tokens tokens.
+        """
+        ...
+
+    def engine_counters(self) -> dict | None:
+        """The engine's own timing of the last generate(), for cross-checks, or None.
+
+        Keys: prompt_tokens, prompt_ms (batched prompt passes), decode_tokens, decode_ms
+        (single-token decodes); a phase that did not run is None.
+        """
+        ...
+
+    def unload(self) -> None: ...

@@ -1,0 +1,125 @@
+"""llama.cpp through llama-cpp-python, driven at the token level.
+
+We decode with llama.cpp's batch API and pick tokens greedily ourselves, so the output length
+is exact (end-of-sequence is never checked) and nothing re-tokenises text.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+from bench.backends.base import Capabilities, LoadedModel
+from bench.errors import BackendError
+
+
+def _physical_cores() -> int:
+    try:
+        import psutil
+        return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    except ImportError:
+        return os.cpu_count() or 1
+
+
+class LlamaCppBackend:
+    name = "llamacpp"
+    capabilities = Capabilities(streaming=True, batching=False, devices=("cpu", "cuda", "metal", "vulkan"),
+                                quant_formats=("gguf",))
+
+    def __init__(self):
+        self._llm = None
+        self._np = None
+
+    def check_installed(self, extra: str) -> None:
+        try:
+            import llama_cpp  # noqa: F401
+        except ImportError:
+            raise BackendError("llama-cpp-python is not installed",
+                               f"pip install 'rightsize[{extra}]'") from None
+
+    def load(self, model_path: Path, options: dict) -> LoadedModel:
+        import llama_cpp
+        import numpy as np
+
+        self._np = np
+        threads = options.get("n_threads") or _physical_cores()
+        gpu_layers = options.get("n_gpu_layers", -1)
+        try:
+            self._llm = llama_cpp.Llama(
+                model_path=str(model_path),
+                n_ctx=options["n_ctx"],
+                n_batch=options.get("n_batch", 2048),
+                n_ubatch=options.get("n_ubatch", 512),
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_gpu_layers=gpu_layers,
+                flash_attn=bool(options.get("flash_attn", False)),
+                logits_all=False,
+                verbose=bool(options.get("verbose", False)),
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise BackendError(f"llama.cpp could not load {model_path}: {exc}",
+                               "rerun with --debug to see llama.cpp's own log") from None
+        llm = self._llm
+        offload = bool(llama_cpp.llama_supports_gpu_offload()) and gpu_layers != 0
+        bos = llama_cpp.llama_vocab_bos(llm._model.vocab)
+        return LoadedModel(
+            path=Path(model_path),
+            n_ctx=llm.n_ctx(),
+            vocab_size=llm.n_vocab(),
+            bos_token_id=bos if bos >= 0 else None,
+            device="gpu" if offload else "cpu",
+            engine_info={
+                "engine": "llama.cpp",
+                "n_threads": threads,
+                "n_gpu_layers": gpu_layers if offload else 0,
+                "n_batch": llm.n_batch,
+                "n_ubatch": options.get("n_ubatch", 512),
+                "flash_attn": bool(options.get("flash_attn", False)),
+                "gpu_offload_supported": bool(llama_cpp.llama_supports_gpu_offload()),
+                "model_bytes": int(llama_cpp.llama_model_size(llm._model.model)),
+                "model_params": int(llama_cpp.llama_model_n_params(llm._model.model)),
+                "system_info": llama_cpp.llama_print_system_info().decode(errors="replace").strip(),
+            },
+        )
+
+    def _greedy(self) -> int:
+        import llama_cpp
+        logits = llama_cpp.llama_get_logits_ith(self._llm._ctx.ctx, -1)
+        return int(self._np.ctypeslib.as_array(logits, shape=(self._llm.n_vocab(),)).argmax())
+
+    def generate(self, prompt_token_ids: list[int], max_tokens: int, ignore_eos: bool = True) -> Iterator[int]:
+        import llama_cpp
+
+        llm = self._llm
+        if len(prompt_token_ids) + max_tokens > llm.n_ctx() + 1:
+            raise BackendError(f"{len(prompt_token_ids)} prompt + {max_tokens} output tokens exceed the context of {llm.n_ctx()}",
+                               "raise --ctx-size")
+        llm.reset()
+        llm._ctx.kv_cache_clear()
+        llama_cpp.llama_perf_context_reset(llm._ctx.ctx)
+        eos = llama_cpp.llama_vocab_eos(llm._model.vocab)
+        llm.eval(prompt_token_ids)
+        for i in range(max_tokens):
+            tok = self._greedy()
+            yield tok
+            if not ignore_eos and tok == eos:
+                return
+            if i + 1 < max_tokens:
+                llm.eval([tok])
+
+    def engine_counters(self) -> dict | None:
+        """llama.cpp's own perf counters since the last generate() began."""
+        import llama_cpp
+        d = llama_cpp.llama_perf_context(self._llm._ctx.ctx)
+        # llama.cpp reports a count of 1 with 0 ms when a phase did not run; pass None instead.
+        return {"prompt_tokens": d.n_p_eval if d.t_p_eval_ms > 0 else None,
+                "prompt_ms": d.t_p_eval_ms if d.t_p_eval_ms > 0 else None,
+                "decode_tokens": d.n_eval if d.t_eval_ms > 0 else None,
+                "decode_ms": d.t_eval_ms if d.t_eval_ms > 0 else None}
+
+    def unload(self) -> None:
+        if self._llm is not None:
+            self._llm.close()
+            self._llm = None

@@ -1,0 +1,157 @@
+"""One `bench run`: resolve the model, load the engine, drive the scenarios, write the result.
+
+Everything measured goes into the result as it is measured; a failure or Ctrl-C still writes
+the result file (status `failed` / `interrupted`) with what was kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+import socket
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, ContextManager
+
+from bench import environment, storage
+from bench.backends import get_backend
+from bench.errors import BenchError
+from bench.schema import COMPLETED, FAILED, INTERRUPTED, SCHEMA_VERSION, run_validity
+from models.resolve import ResolvedModel, resolve_model
+from scenarios.definitions import Scenario
+from scenarios.runner import ScenarioRecord, planned_passes, run_scenario
+
+
+@dataclass
+class RunConfig:
+    model: str
+    quant: str
+    backend: str
+    scenarios: list[Scenario]
+    backend_options: dict = field(default_factory=dict)
+    results_dir: Path = Path("results")
+    label: str | None = None
+    cache_dir: Path | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "quant": self.quant,
+            "backend": self.backend,
+            "scenarios": [s.params() for s in self.scenarios],
+            "backend_options": self.backend_options,
+            "results_dir": str(self.results_dir),
+            "label": self.label,
+        }
+
+
+class RunUI:
+    """What a run tells the person watching. The CLI draws progress bars; tests stay silent."""
+
+    def info(self, message: str) -> None:
+        pass
+
+    def task(self, description: str, total: int | None) -> ContextManager[Callable[..., None]]:
+        """A unit of work; yields advance(n, total=None)."""
+        return contextlib.nullcontext(lambda n, total=None: None)
+
+
+@dataclass
+class RunOutcome:
+    result: dict
+    path: Path
+    warning: str | None
+
+    @property
+    def exit_code(self) -> int:
+        return {COMPLETED: 0, INTERRUPTED: 130}.get(self.result["status"], 1)
+
+
+def _utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _slug(*parts: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(p for p in parts if p))[:160]
+
+
+def default_context(scenarios: list[Scenario], requested: int | None) -> int:
+    """Smallest context that fits every scenario, unless the user asked for one."""
+    needed = max(s.context_needed for s in scenarios)
+    if requested is not None:
+        if requested < needed:
+            raise BenchError(f"context size {requested} is smaller than the {needed} tokens the scenarios need",
+                             f"pass --ctx-size {needed} or more, or shorten the scenarios")
+        return requested
+    return max(256, -(-needed // 256) * 256)
+
+
+def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
+    """Run everything in `config`. Raises BenchError only for problems found before measuring."""
+    results_dir = storage.ensure_writable(config.results_dir)
+    backend = get_backend(config.backend)      # a missing engine is reported before any build
+    options = dict(config.backend_options)
+    options["n_ctx"] = default_context(config.scenarios, options.get("n_ctx"))
+    # A bad model name, quant or file is the user's to fix: it fails here, before a result exists.
+    resolved: ResolvedModel = resolve_model(config.model, config.quant, config.cache_dir, ui)
+
+    started = _utc_now()  # e.g. 2026-11-28T01:45:05+00:00
+    label = config.label or socket.gethostname()
+    run_id = _slug(started.replace("+00:00", "Z").replace(":", ""), label, resolved.id, resolved.quant,
+                   config.backend)
+    result = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "status": "running",
+        "label": label,
+        "started_at": started,
+        "finished_at": None,
+        "config": {**config.to_dict(), "backend_options": options},
+        "environment": environment.capture(),
+        "hardware": None,
+        "model": resolved.to_dict(),
+        "backend": None,
+        "scenarios": [],
+        "errors": [],
+    }
+    records: list[ScenarioRecord] = []
+    status = COMPLETED
+    try:
+        ui.info(f"loading {resolved.path.name} with {config.backend}")
+        loaded = backend.load(resolved.path, options)
+        result["backend"] = {"name": backend.name, "device": loaded.device, "n_ctx": loaded.n_ctx,
+                             **loaded.engine_info}
+        for scenario in config.scenarios:
+            record = ScenarioRecord(scenario)
+            records.append(record)
+            try:
+                with ui.task(scenario.name, planned_passes(scenario)) as advance:
+                    run_scenario(backend, loaded, scenario, record, advance)
+            except KeyboardInterrupt:
+                record.status = INTERRUPTED
+                raise
+            except Exception as exc:  # one failing scenario does not stop the rest
+                record.status, record.error = FAILED, f"{type(exc).__name__}: {exc}"
+                result["errors"].append(f"{scenario.name}: {record.error}")
+                status = FAILED
+    except KeyboardInterrupt:
+        status = INTERRUPTED
+    except BenchError as exc:
+        status = FAILED
+        result["errors"].append(str(exc))
+    except Exception as exc:
+        status = FAILED
+        result["errors"].append(f"{type(exc).__name__}: {exc}")
+        result["traceback"] = traceback.format_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            backend.unload()
+
+    result["status"] = status
+    result["finished_at"] = _utc_now()
+    result["scenarios"] = [r.to_dict() for r in records]
+    result["validity"] = run_validity(status, result["scenarios"])
+    path, warning = storage.write_result_safely(result, results_dir, run_id)
+    return RunOutcome(result, path, warning)

@@ -1,0 +1,40 @@
+"""The result document (DESIGN.md §5): one JSON per run, `schema_version` first.
+
+Readers check `schema_version` before trusting any other field. Bump it when a field
+changes meaning or moves; adding a field does not need a bump.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+# Run status values. Failed and interrupted runs are written too, never dropped.
+COMPLETED, FAILED, INTERRUPTED = "completed", "failed", "interrupted"
+
+# Validity thresholds: fewer samples than this, or a coefficient of variation above this, is flagged.
+MIN_SAMPLES = 3
+MAX_CV = 0.10
+
+
+def scenario_validity(status: str, n_samples: int, cv: float | None, errors: int = 0) -> dict:
+    """VALID / INVALID with the reasons a reader needs to judge the figures."""
+    reasons = []
+    if status != COMPLETED:
+        reasons.append(f"scenario {status}")
+    if n_samples < MIN_SAMPLES:
+        reasons.append(f"too few samples ({n_samples} < {MIN_SAMPLES})")
+    if cv is not None and cv > MAX_CV:
+        reasons.append(f"high variance (cv {cv:.1%} > {MAX_CV:.0%})")
+    if errors:
+        reasons.append(f"{errors} errors")
+    return {"verdict": "INVALID" if reasons else "VALID", "reasons": reasons}
+
+
+def run_validity(status: str, scenarios: list[dict], extra_reasons: list[str] = ()) -> dict:
+    reasons = list(extra_reasons)
+    if status != COMPLETED:
+        reasons.append(f"run {status}")
+    for sc in scenarios:
+        for r in sc.get("validity", {}).get("reasons", []):
+            reasons.append(f"{sc['name']}: {r}")
+    return {"verdict": "INVALID" if reasons else "VALID", "reasons": reasons}

@@ -1,0 +1,90 @@
+"""Result files on disk: atomic writes, listing, loading with clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from bench.errors import ResultsError
+from bench.schema import SCHEMA_VERSION
+
+
+def ensure_writable(results_dir: Path) -> Path:
+    """Create the directory and prove we can write there, before anything is measured."""
+    results_dir = Path(results_dir)
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=results_dir)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ResultsError(
+            f"results directory {results_dir} is not writable: {exc.strerror or exc}",
+            "pass --results-dir with a directory you can write to",
+        ) from None
+    return results_dir
+
+
+def write_result(result: dict, results_dir: Path, name: str) -> Path:
+    """Write one result atomically (temp file in the same directory, then rename)."""
+    results_dir = Path(results_dir)
+    target = results_dir / f"{name}.json"
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".tmp", dir=results_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(result, fh, indent=2, allow_nan=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def write_result_safely(result: dict, results_dir: Path, name: str) -> tuple[Path, str | None]:
+    """Never lose a measurement: if the results directory fails now, fall back to the temp dir.
+
+    Returns the path written and a warning (or None).
+    """
+    try:
+        return write_result(result, results_dir, name), None
+    except OSError as exc:
+        fallback = Path(tempfile.gettempdir()) / "rightsize-results"
+        fallback.mkdir(parents=True, exist_ok=True)
+        path = write_result(result, fallback, name)
+        return path, f"could not write to {results_dir} ({exc.strerror or exc}); result saved to {path}"
+
+
+def load_results(paths: list[Path]) -> tuple[list[tuple[Path, dict]], list[str]]:
+    """Load result files from files and directories. Returns (results, warnings).
+
+    A malformed file or another schema version is reported as a warning, never a crash.
+    """
+    files: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            files.extend(sorted(p.glob("*.json")))
+        elif p.exists():
+            files.append(p)
+        else:
+            raise ResultsError(f"no such results file or directory: {p}", "pass a results directory or .json file")
+    loaded, warnings = [], []
+    for f in files:
+        try:
+            doc = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            warnings.append(f"skipped {f}: not a readable result file ({exc})")
+            continue
+        if not isinstance(doc, dict) or "schema_version" not in doc:
+            warnings.append(f"skipped {f}: no schema_version, not a rightsize result")
+            continue
+        if doc["schema_version"] != SCHEMA_VERSION:
+            warnings.append(f"skipped {f}: schema_version {doc['schema_version']} (this rightsize reads {SCHEMA_VERSION})")
+            continue
+        loaded.append((f, doc))
+    return loaded, warnings

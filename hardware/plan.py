@@ -1,0 +1,85 @@
+"""What will be measured on this machine, how, and why: the rows `bench hardware` prints."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from . import throttle
+from .info import HardwareInfo
+from .sampler import DEFAULT_INTERVAL_S
+from .sources import choose
+
+# Methods beyond the energy trio: `sampled` (a reading every interval), `measured`
+# (a benchmark this suite runs), `spec` (from the data table or NVML's static figures).
+
+
+@dataclass
+class PlanRow:
+    metric: str
+    device: str
+    method: str            # counter | integrated | estimated | sampled | measured | spec | unavailable
+    detail: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def measurement_plan(info: HardwareInfo, interval_s: float = DEFAULT_INTERVAL_S,
+                     cpu_tdp_w: float | None = None, bandwidth: dict | None = None) -> list[PlanRow]:
+    choices, nvml = choose(info, interval_s, cpu_tdp_w)
+    if nvml is not None:
+        nvml.nvmlShutdown()
+    rows: list[PlanRow] = []
+    for c in choices:
+        for dev in c.devices:
+            rows.append(PlanRow("energy", dev, c.method or "unavailable", c.reason))
+            if c.method is None:
+                rows.append(PlanRow("power", dev, "unavailable", "no energy or power source"))
+            else:
+                power = {"counter": "energy counter delta / interval",
+                         "integrated": "the source's power readings",
+                         "estimated": "TDP x utilisation"}[c.method]
+                rows.append(PlanRow("power", dev, c.method, f"timeline every {interval_s:g} s from {power}"))
+    rows.append(PlanRow("memory", "process", "sampled",
+                        f"RSS of this process + descendants every {interval_s:g} s (psutil); "
+                        "own peak from getrusage ru_maxrss"))
+    for g in info.gpus:
+        rows.append(PlanRow("memory", f"gpu{g.index}", "sampled",
+                            "NVML per-process used memory (nvmlDeviceGetComputeRunningProcesses)"))
+    rows += _bandwidth_rows(info, bandwidth or {})
+    counts = throttle.cpu_throttle_counts()
+    rows.append(PlanRow("throttling", "cpu", "counter" if counts is not None else "unavailable",
+                        "thermal_throttle event counters, before vs after" if counts is not None
+                        else throttle.CPU_THROTTLE_UNAVAILABLE))
+    for g in info.gpus:
+        rows.append(PlanRow("throttling", f"gpu{g.index}", "sampled", "NVML clocks-event reasons (thermal, power cap)"))
+    if info.apple is not None:
+        pm = any(c.method == "integrated" for c in choices)
+        rows.append(PlanRow("throttling", "apple", "sampled" if pm else "unavailable",
+                            "powermetrics thermal pressure" if pm else "thermal pressure needs powermetrics (sudo)"))
+    return rows
+
+
+def _bandwidth_rows(info: HardwareInfo, bandwidth: dict) -> list[PlanRow]:
+    rows = []
+    specs = [("cpu", info.cpu.spec_bandwidth_gbps, info.cpu.spec_source or info.cpu.unknown.get("spec_bandwidth_gbps"))]
+    specs += [(f"gpu{g.index}", g.spec_bandwidth_gbps,
+               f"NVML bus width {g.memory_bus_width_bits} bit x max memory clock {g.max_memory_clock_mhz} MHz x 2"
+               if g.spec_bandwidth_gbps else g.unknown.get("spec_bandwidth_gbps", "")) for g in info.gpus]
+    if info.apple is not None:
+        specs.append(("apple", info.apple.spec_bandwidth_gbps,
+                      info.apple.spec_source or info.apple.unknown.get("spec_bandwidth_gbps", "")))
+    for dev, gbps, why in specs:
+        rows.append(PlanRow("bandwidth (spec)", dev, "spec" if gbps else "unavailable",
+                            f"{gbps:g} GB/s ({why})" if gbps else why or "unknown"))
+    for dev in ["cpu", *(f"gpu{g.index}" for g in info.gpus)]:
+        m = bandwidth.get(dev)
+        if m is None:
+            how = "numpy copy/add, a few seconds" if dev == "cpu" else "torch device-to-device copy"
+            rows.append(PlanRow("bandwidth (measured)", dev, "measured", f"not measured yet: {how}, cached per machine"))
+        elif m.gbps is None:
+            rows.append(PlanRow("bandwidth (measured)", dev, "unavailable", m.reason or "measurement failed"))
+        else:
+            rows.append(PlanRow("bandwidth (measured)", dev, "measured",
+                                f"{m.gbps:g} GB/s, {m.method}{' (cached ' + m.measured_at + ')' if m.cached else ''}"))
+    return rows

@@ -1,0 +1,177 @@
+"""MeasurementSession: idle baseline, sampler thread, energy windows and the run report."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+
+from . import throttle
+from .energy import EnergyReading, WindowReading, integrate
+from .info import HardwareInfo
+from .nvidia import NvmlTelemetry
+from .sampler import DEFAULT_INTERVAL_S, ProcessTree, Sampler
+from .sources import Sources, open_sources
+
+
+@dataclass
+class Window:
+    t0: float                       # seconds on the sampler's clock
+    tokens: list                    # one begin() token per source
+
+
+@dataclass
+class SessionReport:
+    interval_s: float
+    idle: WindowReading | None
+    energy_sources: list[dict]
+    unavailable: dict[str, str]
+    peaks: dict
+    throttle: dict
+    sampler: dict
+    timeline: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        idle = None
+        if self.idle is not None:
+            idle = {**self.idle.to_dict(),
+                    "watts": {d.device: d.average_watts for d in self.idle.devices}}
+        return {"interval_s": self.interval_s, "idle": idle, "energy_sources": self.energy_sources,
+                "unavailable": self.unavailable, "peaks": self.peaks, "throttle": self.throttle,
+                "sampler": self.sampler, "timeline": self.timeline}
+
+
+def _self_peak_rss_bytes() -> int:
+    # ru_maxrss: kilobytes on Linux, bytes on macOS.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+class MeasurementSession:
+    """One per run. measure_idle() then start(); begin_window()/end_window() around measured
+    work (any number, may overlap); stop() returns the report and releases everything."""
+
+    def __init__(self, info: HardwareInfo, interval_s: float = DEFAULT_INTERVAL_S,
+                 cpu_tdp_w: float | None = None, include_children: bool = True,
+                 sources: Sources | None = None):
+        self.info = info
+        self.interval_s = interval_s
+        self.sources = sources if sources is not None else open_sources(info, interval_s, cpu_tdp_w)
+        telemetry = None
+        if self.sources.nvml is not None and info.gpus:
+            telemetry = NvmlTelemetry(self.sources.nvml, info.gpus)
+        self.sampler = Sampler(self.sources.sources, telemetry, interval_s, ProcessTree(include_children))
+        self.idle: WindowReading | None = None
+        self._throttle_before = None
+        self._report: SessionReport | None = None
+
+    def _now(self) -> float:
+        return time.monotonic() - self.sampler.t0
+
+    def _ensure_sampler(self) -> None:
+        if not self.sampler.is_alive() and self._report is None:
+            self.sampler.start()
+
+    def measure_idle(self, seconds: float = 3.0) -> WindowReading:
+        """Energy while nothing of ours runs, kept apart from the active windows."""
+        self.sampler.phase = "idle"
+        self._ensure_sampler()
+        w = self.begin_window()
+        time.sleep(seconds)
+        self.idle = self.end_window(w)
+        return self.idle
+
+    def start(self) -> None:
+        self._throttle_before = throttle.cpu_throttle_counts()
+        self.sampler.phase = "active"
+        self._ensure_sampler()
+
+    def begin_window(self) -> Window:
+        return Window(self._now(), [s.begin() for s in self.sources.sources])
+
+    def end_window(self, w: Window) -> WindowReading:
+        t1 = self._now()
+        seconds = t1 - w.t0
+        readings: list[EnergyReading] = []
+        for src, token in zip(self.sources.sources, w.tokens):
+            values = src.end(token)
+            for dev in src.devices:
+                readings.append(self._reading(src, dev, values.get(dev), w.t0, t1))
+        readings += [EnergyReading(dev, None, seconds, None, why)
+                     for dev, why in self.sources.unavailable.items()]
+        return WindowReading(seconds, readings)
+
+    def _reading(self, src, dev: str, joules: float | None, t0: float, t1: float) -> EnergyReading:
+        seconds = t1 - t0
+        if joules is not None and src.method == "counter" and (seconds < src.update_period_s or joules == 0):
+            why = f"window {seconds * 1000:.0f} ms is shorter than the counter's update period"
+            joules = None
+        else:
+            why = "the source gave no value"
+        if joules is not None:
+            return EnergyReading(dev, joules, seconds, src.method, src.reason)
+        integrated = integrate(self.sampler.power_points(dev), t0, t1)
+        if integrated is not None:
+            return EnergyReading(dev, integrated, seconds, "integrated",
+                                 f"{src.reason}; {why}: sampled power x time")
+        return EnergyReading(dev, None, seconds, None, f"{why}, and no power sample covers the window")
+
+    def stop(self) -> SessionReport:
+        if self._report is not None:
+            return self._report
+        self.sampler.stop()
+        self.sources.close()
+        active = [r for r in self.sampler.timeline if r["phase"] == "active"]
+        self._report = SessionReport(
+            interval_s=self.interval_s, idle=self.idle,
+            energy_sources=[{"devices": list(s.devices), "method": s.method, "reason": s.reason}
+                            for s in self.sources.sources],
+            unavailable=dict(self.sources.unavailable),
+            peaks=self._peaks(active), throttle=self._throttle(active),
+            sampler=self.sampler.cost(), timeline=self.sampler.timeline)
+        return self._report
+
+    def close(self) -> None:
+        self.stop()
+
+    def __enter__(self) -> "MeasurementSession":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _peaks(self, active: list[dict]) -> dict:
+        rss = [r["rss_bytes"] for r in active]
+        gpus: dict[str, dict] = {}
+        for r in active:
+            for g in r.get("gpus", []):
+                peak = gpus.setdefault(f"gpu{g['index']}", {"process_bytes": None, "device_used_bytes": None})
+                for key, src in (("process_bytes", "process_mem_bytes"), ("device_used_bytes", "mem_used_bytes")):
+                    if g[src] is not None:
+                        peak[key] = max(peak[key] or 0, g[src])
+        return {
+            "rss_bytes": max(rss) if rss else None,
+            "rss_scope": "this process + descendants, sampled (shared pages counted per process)"
+            if self.sampler.tree.include_children else "this process, sampled",
+            "self_max_rss_bytes": _self_peak_rss_bytes(),
+            "device_memory": gpus,
+        }
+
+    def _throttle(self, active: list[dict]) -> dict:
+        out: dict[str, dict] = {}
+        seen = throttle.cpu_throttle_seen(self._throttle_before, throttle.cpu_throttle_counts())
+        out["cpu"] = {"reasons": seen, "reason_unknown": throttle.CPU_THROTTLE_UNAVAILABLE} if seen is None \
+            else {"reasons": seen}
+        for g in self.info.gpus:
+            marks = [x["throttle"] for r in active for x in r.get("gpus", [])
+                     if x["index"] == g.index and x["throttle"] is not None]
+            out[f"gpu{g.index}"] = ({"reasons": sorted(set().union(*marks))} if marks else
+                                    {"reasons": None, "reason_unknown": "NVML gave no clock-event reasons"})
+        if self.info.apple is not None:
+            pm = next((s for s in self.sources.sources if hasattr(s, "thermal_pressure")), None)
+            out["apple"] = ({"reasons": None, "reason_unknown": "thermal pressure needs powermetrics (sudo)"}
+                            if pm is None else
+                            {"reasons": sorted(f"thermal pressure {p}" for p in pm.thermal_pressure()
+                                               if p != "Nominal")})
+        return out

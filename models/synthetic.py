@@ -1,0 +1,223 @@
+"""Build (once, cached) a GGUF with a catalog model's exact architecture and random weights.
+
+Same tensors, types and bytes as the real quantized model, so llama.cpp moves the same bytes and
+does the same FLOPs per token; the text it produces is meaningless. Each tensor is a block of
+random rows quantized by llama.cpp's own quantizer (models/ggml.py), repeated to the tensor's full
+height: every byte is a genuine quantization, and an 8B build costs seconds, not the minutes of
+quantizing 8 billion random floats.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import zlib
+from dataclasses import asdict
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+import numpy as np
+from gguf import GGMLQuantizationType, GGUFWriter
+
+from bench.errors import ModelError
+from models.catalog import ModelSpec
+from models.gguf_file import inspect_gguf
+from models.ggml import quantize_rows
+from models.plan import PlannedTensor, tensor_plan
+from models.quant import QuantType, get_quant
+from models.vocab import BOS, EOS, UNK, spm_vocab
+
+# Bump when the bytes a build produces change, so old cache entries are not reused.
+BUILDER_VERSION = 1
+DEFAULT_SEED = 0
+_ALIGN = 32  # GGUF default data alignment
+_TILE_ROWS = 32  # distinct random rows per tensor
+_WEIGHT_STD = 0.02  # the usual init scale: keeps 100+ layers of activations finite
+_CHUNK_BYTES = 32 << 20
+_STALE_TEMP_S = 600  # a temp file untouched this long belongs to a dead build
+
+Progress = Callable[[int, int], None]
+
+
+def cache_dir_default() -> Path:
+    return Path(os.environ.get("RIGHTSIZE_CACHE") or Path.home() / ".cache" / "rightsize" / "models")
+
+
+def cache_key(spec: ModelSpec, quant: QuantType, seed: int = DEFAULT_SEED) -> str:
+    ident = {
+        "builder": BUILDER_VERSION,
+        "name": spec.name,
+        "architecture": asdict(spec.architecture),
+        "quant": quant.name,
+        "seed": seed,
+    }
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cache_path(spec: ModelSpec, quant: QuantType | str, cache_dir: Path | None = None, seed: int = DEFAULT_SEED) -> Path:
+    quant = get_quant(quant) if isinstance(quant, str) else quant
+    directory = Path(cache_dir) if cache_dir is not None else cache_dir_default()
+    return directory / f"{spec.id}-{quant.name}-{cache_key(spec, quant, seed)}.gguf"
+
+
+def _padded(n: int) -> int:
+    return -(-n // _ALIGN) * _ALIGN
+
+
+def _write_header(path: Path, spec: ModelSpec, quant: QuantType, plan: list[PlannedTensor], seed: int) -> int:
+    """Write metadata and tensor directory to `path`; returns the header's length in bytes."""
+    a = spec.architecture
+    w = GGUFWriter(path, a.family)
+    w.add_name(spec.name)
+    w.add_file_type(quant.ftype)
+    w.add_quantization_version(2)  # GGML_QNT_VERSION
+    w.add_context_length(a.max_context)
+    w.add_embedding_length(a.hidden)
+    w.add_block_count(a.n_layers)
+    w.add_feed_forward_length(a.ffn)
+    w.add_head_count(a.n_heads)
+    w.add_head_count_kv(a.n_kv_heads)
+    w.add_key_length(a.head_dim)
+    w.add_value_length(a.head_dim)
+    w.add_rope_dimension_count(a.head_dim)
+    w.add_rope_freq_base(a.rope_theta)
+    w.add_layer_norm_rms_eps(a.rms_norm_eps)
+    w.add_vocab_size(a.vocab)
+    tokens, scores, types = spm_vocab(a.vocab)
+    w.add_tokenizer_model("llama")
+    w.add_token_list(tokens)
+    w.add_token_scores(scores.tolist())
+    w.add_token_types(types.tolist())
+    w.add_bos_token_id(BOS)
+    w.add_eos_token_id(EOS)
+    w.add_unk_token_id(UNK)
+    w.add_add_bos_token(True)
+    w.add_add_eos_token(False)
+    # lets result files and `bench` tell a synthetic model from a real one
+    w.add_bool("rightsize.synthetic", True)
+    w.add_uint32("rightsize.builder_version", BUILDER_VERSION)
+    w.add_uint32("rightsize.seed", seed)
+    for p in plan:
+        # numpy-order shape with an explicit ggml type: gguf takes the shape as given
+        shape = tuple(reversed(p.tensor.shape))
+        w.add_tensor_info(p.tensor.name, shape, np.dtype(np.float32), p.nbytes, raw_dtype=GGMLQuantizationType[p.type])
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_ti_data_to_file()
+    w.close()
+    return path.stat().st_size
+
+
+def _data_bytes(plan: list[PlannedTensor]) -> int:
+    return sum(_padded(p.nbytes) for p in plan)
+
+
+def expected_file_size(spec: ModelSpec, quant: QuantType | str, seed: int = DEFAULT_SEED) -> int:
+    """Exact size of the synthetic GGUF, computed without building it."""
+    quant = get_quant(quant) if isinstance(quant, str) else quant
+    plan = tensor_plan(spec.architecture, quant)
+    with tempfile.TemporaryDirectory() as tmp:
+        header = _write_header(Path(tmp) / "header.gguf", spec, quant, plan, seed)
+    return _padded(header) + _data_bytes(plan)
+
+
+def _tile(p: PlannedTensor, seed: int) -> np.ndarray:
+    """The tensor's repeating unit: raw bytes of up to _TILE_ROWS rows, shape (rows, row bytes)."""
+    t = p.tensor
+    rng = np.random.default_rng([seed, zlib.crc32(t.name.encode())])
+    if not t.is_matrix:  # norm weights: F32, near 1 like a trained model's
+        return (1.0 + 0.1 * rng.standard_normal((1, t.row_len), dtype=np.float32)).view(np.uint8)
+    rows = rng.standard_normal((min(_TILE_ROWS, t.n_rows), t.row_len), dtype=np.float32) * _WEIGHT_STD
+    return quantize_rows(p.type, rows)
+
+
+def _write_tensor(f: BinaryIO, p: PlannedTensor, seed: int, advance: Callable[[int], None]) -> None:
+    tile = _tile(p, seed)
+    row_nbytes = tile.shape[1]
+    reps = max(1, _CHUNK_BYTES // tile.nbytes)
+    chunk = np.tile(tile, (reps, 1))
+    rows_left = p.nbytes // row_nbytes
+    while rows_left:
+        n = min(rows_left, chunk.shape[0])
+        f.write(memoryview(chunk[:n]).cast("B"))
+        rows_left -= n
+        advance(n * row_nbytes)
+    pad = _padded(p.nbytes) - p.nbytes
+    f.write(bytes(pad))
+    advance(pad)
+
+
+def _remove_stale_temps(final: Path) -> None:
+    for tmp in final.parent.glob(f".{final.name}.*.tmp"):
+        try:
+            if time.time() - tmp.stat().st_mtime > _STALE_TEMP_S:
+                tmp.unlink()
+        except FileNotFoundError:
+            pass  # another build finished or cleaned it meanwhile
+
+
+def _cached(path: Path) -> bool:
+    if not path.exists():
+        return False
+    try:
+        inspect_gguf(path)
+        return True
+    except ModelError:
+        path.unlink()  # damaged cache entry (truncated, overwritten): rebuild it
+        return False
+
+
+def materialize(
+    spec: ModelSpec,
+    quant: QuantType | str,
+    cache_dir: Path | str | None = None,
+    progress: Progress | None = None,
+    seed: int = DEFAULT_SEED,
+) -> Path:
+    """Path of the synthetic GGUF for (spec, quant), building it first if the cache lacks it."""
+    quant = get_quant(quant) if isinstance(quant, str) else quant
+    final = cache_path(spec, quant, Path(cache_dir) if cache_dir is not None else None, seed)
+    if _cached(final):
+        return final
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ModelError(f"cannot create model cache {final.parent}: {e.strerror}", "set RIGHTSIZE_CACHE") from e
+    _remove_stale_temps(final)
+
+    plan = tensor_plan(spec.architecture, quant)
+    free = shutil.disk_usage(final.parent).free
+    if free < _data_bytes(plan) * 1.02:
+        raise ModelError(
+            f"not enough disk for {spec.id} {quant.name}: needs {_data_bytes(plan) / 2**30:.1f} GiB, "
+            f"{final.parent} has {free / 2**30:.1f} GiB free",
+            "free space or set RIGHTSIZE_CACHE to a bigger disk",
+        )
+    tmp = final.parent / f".{final.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    try:
+        header = _write_header(tmp, spec, quant, plan, seed)
+        total = _padded(header) + _data_bytes(plan)
+        done = 0
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress is not None:
+                progress(done, total)
+
+        with open(tmp, "r+b") as f:
+            f.seek(header)
+            f.write(bytes(_padded(header) - header))
+            advance(_padded(header))
+            for p in plan:
+                _write_tensor(f, p, seed, advance)
+            os.fsync(f.fileno())  # data on disk before the rename makes it visible
+        os.replace(tmp, final)  # atomic: a reader sees no file or a whole one
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return final

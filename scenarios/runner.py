@@ -1,0 +1,149 @@
+"""Drive a backend through a scenario and record raw samples as they are measured.
+
+Samples go into the record the moment they exist, so an interrupt or a failure keeps what
+was already measured. Summaries are computed at the end from the raw samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from bench.backends.base import Backend, LoadedModel
+from bench.harness import Generation, timed_generate
+from bench.schema import COMPLETED, scenario_validity
+from bench.stats import summarize
+from scenarios.definitions import Scenario
+from scenarios.prompts import random_prompt
+
+# Raw inter-token gaps are kept up to this many per scenario; beyond it only the summary is kept.
+MAX_RAW_GAPS = 20_000
+
+
+@dataclass
+class ScenarioRecord:
+    scenario: Scenario
+    samples: dict[str, list] = field(default_factory=dict)
+    engine_reported: list[dict] = field(default_factory=list)
+    status: str = "running"
+    error: str | None = None
+    output_tokens: int = 0           # measured (non-warmup) output tokens, for energy per token
+    window_s: float | None = None    # measured window: first send -> last token
+    energy: dict | None = None
+
+    def add(self, key: str, value) -> None:
+        self.samples.setdefault(key, []).append(value)
+
+    def to_dict(self) -> dict:
+        sc = self.scenario
+        summary = {k: summarize(v) for k, v in self.samples.items()
+                   if k in _SUMMARISED and v}
+        if sc.kind == "single-stream" and self.window_s:
+            summary["output_tps"] = self.output_tokens / self.window_s
+        headline = _HEADLINE[sc.kind]
+        head = summary.get(headline)
+        n = head["n"] if head else 0
+        doc = {
+            "name": sc.name,
+            "kind": sc.kind,
+            "params": sc.params(),
+            "status": self.status,
+            "error": self.error,
+            "samples": {k: v for k, v in self.samples.items() if k != "inter_token_gap_s" or len(v) <= MAX_RAW_GAPS},
+            "summary": summary,
+            "measured_output_tokens": self.output_tokens,
+            "measured_window_s": self.window_s,
+            "engine_reported": self.engine_reported or None,
+            "engine_cross_check": self._cross_check(),
+            "energy": self.energy,
+            "validity": scenario_validity(self.status, n, head["cv"] if head else None),
+        }
+        return doc
+
+    def _cross_check(self) -> dict | None:
+        """The same generations timed by the engine itself: how far our rate is from its own."""
+        kind = self.scenario.kind
+        if kind not in ("pp", "tg") or not self.engine_reported:
+            return None
+        tokens, ms = ("prompt_tokens", "prompt_ms") if kind == "pp" else ("decode_tokens", "decode_ms")
+        engine = [c[tokens] / c[ms] * 1e3 for c in self.engine_reported if c.get(tokens) and c.get(ms)]
+        ours = self.samples.get(f"{kind}_tps", [])
+        if not engine or len(engine) != len(ours):
+            return None
+        engine_mean, ours_mean = sum(engine) / len(engine), sum(ours) / len(ours)
+        return {"engine_tps_mean": engine_mean, "harness_tps_mean": ours_mean,
+                "relative_difference": (ours_mean - engine_mean) / engine_mean}
+
+
+_SUMMARISED = {"pp_tps", "tg_tps", "ttft_s", "tpot_s", "e2e_s", "decode_tps", "prefill_tps",
+               "inter_token_gap_s"}
+# The figure whose sample count and spread decide validity.
+_HEADLINE = {"pp": "pp_tps", "tg": "tg_tps", "single-stream": "e2e_s"}
+
+
+def _prompt_for(scenario: Scenario, model: LoadedModel, seed: int) -> list[int]:
+    if scenario.kind == "tg":
+        # llama-bench decodes tg from one start token: BOS when the model has one.
+        if model.bos_token_id is not None:
+            return [model.bos_token_id]
+    avoid = {model.bos_token_id} if model.bos_token_id is not None else set()
+    return random_prompt(scenario.input_tokens, model.vocab_size, seed, avoid)
+
+
+def run_scenario(backend: Backend, model: LoadedModel, scenario: Scenario, record: ScenarioRecord,
+                 progress: Callable[[int], None] = lambda n: None) -> ScenarioRecord:
+    """Warm up, then measure. Writes into `record` as it goes; sets its status when done."""
+    measure_start: int | None = None
+
+    def one(i: int, measured: bool) -> Generation:
+        nonlocal measure_start
+        prompt = _prompt_for(scenario, model, seed=i)
+        n_out = scenario.output_tokens if measured else scenario.warmup_output_tokens
+        gen = timed_generate(backend, prompt, n_out)
+        if gen.output_tokens != n_out:
+            raise RuntimeError(f"backend returned {gen.output_tokens} tokens, asked for {n_out}")
+        if measured:
+            measure_start = gen.send_ns if measure_start is None else measure_start
+            record.output_tokens += gen.output_tokens
+            record.window_s = (gen.token_ns[-1] - measure_start) / 1e9
+            counters = backend.engine_counters()
+            if counters:
+                record.engine_reported.append(counters)
+        return gen
+
+    for w in range(scenario.warmup):
+        one(-1 - w, measured=False)
+        progress(1)
+
+    i = 0
+    # Stop rule: at least `repetitions` passes AND `min_duration_s` of measuring; the duration
+    # adds passes only up to `max_passes`.
+    while i < scenario.repetitions or (i < scenario.max_passes and record.window_s < scenario.min_duration_s):
+        gen = one(i, measured=True)
+        if scenario.kind == "pp":
+            # pp time = the prompt pass: send -> first token (one greedy pick, negligible).
+            record.add("seconds", gen.ttft_s)
+            record.add("pp_tps", scenario.input_tokens / gen.ttft_s)
+        elif scenario.kind == "tg":
+            # n single-token decodes: the start token, then each generated token but the last.
+            record.add("seconds", gen.e2e_s)
+            record.add("tg_tps", scenario.output_tokens / gen.e2e_s)
+        else:
+            record.add("input_tokens", gen.input_tokens)
+            record.add("output_tokens", gen.output_tokens)
+            record.add("ttft_s", gen.ttft_s)
+            record.add("e2e_s", gen.e2e_s)
+            record.add("tpot_s", gen.tpot_s)
+            record.add("decode_tps", 1 / gen.tpot_s if gen.tpot_s else None)
+            record.add("prefill_tps", gen.input_tokens / gen.ttft_s)
+            for gap in gen.inter_token_gaps_s:
+                record.add("inter_token_gap_s", gap)
+        i += 1
+        progress(1)
+    record.status = COMPLETED
+    return record
+
+
+def planned_passes(scenario: Scenario) -> int:
+    """How many generate() calls the scenario makes (for progress bars)."""
+    return scenario.warmup + scenario.repetitions

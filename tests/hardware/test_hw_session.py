@@ -1,0 +1,71 @@
+import json
+import time
+
+import pytest
+
+import hardware
+from hardware.energy import EnergyReading, WindowReading, integrate, joules_per_token, tokens_per_joule
+from hardware.sources import open_sources
+
+
+def burn(seconds):
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def test_real_cpu_session_with_tdp_is_estimated_and_idle_kept_apart(tmp_path):
+    info = hardware.probe()
+    s = hardware.MeasurementSession(info, interval_s=0.05, cpu_tdp_w=100.0,
+                                    sources=open_sources(info, cpu_tdp_w=100.0, powercap=tmp_path))
+    idle = s.measure_idle(seconds=0.3)
+    s.start()
+    w = s.begin_window()
+    burn(0.5)
+    r = s.end_window(w)
+    rep = s.stop()
+    cpu = r.device("cpu")
+    assert cpu.method == "estimated" and "TDP given by the user" in cpu.reason
+    # One busy thread of N CPUs: at least 100 W x 1/N x part of the window, at most 100 W.
+    assert 100 * r.seconds / info.cpu.threads * 0.5 < cpu.joules <= 100 * r.seconds * 1.05
+    # The idle baseline is its own window, not part of the active one.
+    assert rep.idle is idle and idle.seconds == pytest.approx(0.3, abs=0.1) and idle.device("cpu").joules is not None
+    phases = {x["phase"] for x in rep.timeline}
+    assert phases == {"idle", "active"}
+    assert rep.peaks["rss_bytes"] > 10 * 1024**2
+    assert rep.peaks["self_max_rss_bytes"] >= rep.timeline[0]["rss_bytes"] * 0.5
+    assert 0 < rep.sampler["thread_cpu_seconds"] < rep.sampler["wall_seconds"]
+    assert rep.throttle["cpu"]["reasons"] is None and rep.throttle["cpu"]["reason_unknown"]
+    doc = json.loads(json.dumps(rep.to_dict()))
+    assert doc["idle"]["watts"]["cpu"] is not None
+
+
+def test_unknown_tdp_gives_none_with_reason_never_zero(tmp_path):
+    info = hardware.probe()
+    info.cpu.spec_tdp_w = None
+    with hardware.MeasurementSession(info, interval_s=0.05,
+                                     sources=open_sources(info, powercap=tmp_path)) as s:
+        s.start()
+        r = s.end_window(s.begin_window())
+    cpu = r.device("cpu")
+    assert cpu.joules is None and cpu.method is None and "RIGHTSIZE_CPU_TDP_W" in cpu.reason
+    assert r.joules is None and joules_per_token(100, r) is None and tokens_per_joule(100, r) is None
+    assert set(r.to_dict()["missing"]) == {"cpu", "dram"}
+
+
+def test_per_token_helpers():
+    r = WindowReading(10.0, [EnergyReading("gpu0", 500.0, 10.0, "counter"),
+                             EnergyReading("cpu", 100.0, 10.0, "estimated")])
+    assert r.joules == 600.0 and r.method == "estimated"      # weakest part decides
+    assert joules_per_token(1200, r) == 0.5 and tokens_per_joule(1200, r) == 2.0
+    assert joules_per_token(0, r) is None
+    assert r.device("gpu0").average_watts == 50.0
+
+
+def test_integrate():
+    flat = [(0.0, 100.0), (1.0, 100.0), (2.0, 100.0)]
+    assert integrate(flat, 0.5, 1.5) == pytest.approx(100.0)
+    ramp = [(0.0, 0.0), (1.0, 100.0)]
+    assert integrate(ramp, 0.0, 1.0) == pytest.approx(50.0)
+    assert integrate([(5.0, 40.0)], 0.0, 0.25) == pytest.approx(10.0)   # nearest sample held
+    assert integrate([(0.0, None)], 0.0, 1.0) is None

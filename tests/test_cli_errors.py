@@ -1,0 +1,101 @@
+"""Bad input: one clear line on stderr, a non-zero exit, no traceback."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+
+def bench(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def assert_one_line_error(proc, *needles):
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ")
+    for n in needles:
+        assert n in lines[0]
+
+
+def test_missing_model_file(tmp_path):
+    p = bench("run", "--model", str(tmp_path / "nope.gguf"), "--results-dir", str(tmp_path / "r"))
+    assert_one_line_error(p, "nope.gguf")
+    assert not list((tmp_path / "r").glob("*.json"))  # nothing measured, nothing written
+
+
+def test_truncated_model_file(tmp_path, tiny_gguf):
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(tiny_gguf.read_bytes()[: tiny_gguf.stat().st_size // 2])
+    assert_one_line_error(bench("run", "--model", str(cut), "--results-dir", str(tmp_path)), "cut.gguf", "truncated")
+
+
+def test_corrupt_model_file(tmp_path):
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(os.urandom(4096))
+    assert_one_line_error(bench("run", "--model", str(bad), "--results-dir", str(tmp_path)), "bad.gguf")
+
+
+def test_unknown_quant(tmp_path):
+    assert_one_line_error(bench("run", "--model", "tiny", "--quant", "Q4_K_X", "--results-dir", str(tmp_path)),
+                          "Q4_K_X", "Q4_K_M")
+
+
+def test_unknown_model(tmp_path):
+    assert_one_line_error(bench("run", "--model", "llama-9", "--results-dir", str(tmp_path)), "llama-9", "tiny")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--scenario", "pp0"], "pp0"),
+    (["--scenario", "tg128", "--repetitions", "0"], "repetitions"),
+    (["--scenario", "warp9"], "warp9"),
+    (["--scenario", "single-stream", "--output-tokens", "-3"], "output tokens"),
+    (["--threads", "0"], "--threads"),
+    (["--scenario", "pp512", "--ctx-size", "64"], "--ctx-size"),
+])
+def test_bad_scenario_parameters(tmp_path, args, needle):
+    assert_one_line_error(bench("run", "--model", "tiny", *args, "--results-dir", str(tmp_path)), needle)
+
+
+def test_unwritable_results_directory(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert_one_line_error(bench("run", "--model", "tiny", "--results-dir", str(blocker / "sub")),
+                          "not writable", "--results-dir")
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    p = bench("--debug", "run", "--model", "llama-9", "--results-dir", str(tmp_path))
+    assert p.returncode != 0 and "Traceback" in p.stderr
+
+
+def test_ctrl_c_keeps_what_was_measured(tmp_path, tiny_gguf):
+    """SIGINT in the middle of a run: the result is written with status `interrupted`."""
+    out = tmp_path / "r"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.cli", "run", "--model", "tiny", "--scenario", "tg8,single-stream",
+         "--repetitions", "3", "--min-duration", "0", "--requests", "100000", "--output-tokens", "4", "--results-dir", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # wait until the engine is loading, then give tg8 (a fraction of a second) time to finish,
+    # so the interrupt lands inside single-stream, which would run for minutes
+    line = ""
+    while "loading" not in line:
+        line = proc.stderr.readline()
+        assert line, "bench exited before loading the model"
+    time.sleep(4.0)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    doc = json.loads(next(out.glob("*.json")).read_text())
+    assert doc["status"] == "interrupted" and doc["validity"]["verdict"] == "INVALID"
+    tg, ss = doc["scenarios"]
+    assert tg["status"] == "completed" and len(tg["samples"]["tg_tps"]) == 3
+    assert ss["status"] == "interrupted" and len(ss["samples"]["e2e_s"]) >= 1

@@ -1,0 +1,51 @@
+import json
+import os
+
+import pytest
+
+from bench.errors import ResultsError
+from bench.schema import SCHEMA_VERSION
+from bench.storage import ensure_writable, load_results, write_result, write_result_safely
+
+
+def test_atomic_write_leaves_no_temp_files(tmp_path):
+    path = write_result({"schema_version": SCHEMA_VERSION, "x": 1}, tmp_path, "r1")
+    assert json.loads(path.read_text()) == {"schema_version": SCHEMA_VERSION, "x": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r1.json"]
+
+
+def test_nan_is_refused_rather_than_written(tmp_path):
+    with pytest.raises(ValueError):
+        write_result({"schema_version": SCHEMA_VERSION, "x": float("nan")}, tmp_path, "bad")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_directory_is_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a dir")
+    with pytest.raises(ResultsError) as err:
+        ensure_writable(blocker / "results")
+    assert "not writable" in str(err.value) and "--results-dir" in str(err.value)
+
+
+def test_failed_write_falls_back_instead_of_losing_the_result(tmp_path, monkeypatch):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    os.rmdir(gone)   # directory vanished after the run started
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    path, warning = write_result_safely({"schema_version": SCHEMA_VERSION}, gone, "r2")
+    assert path.exists() and warning and str(path) in warning
+
+
+def test_loading_skips_bad_files_with_warnings(tmp_path):
+    write_result({"schema_version": SCHEMA_VERSION, "run_id": "ok"}, tmp_path, "good")
+    (tmp_path / "broken.json").write_text("{not json")
+    (tmp_path / "other.json").write_text(json.dumps({"schema_version": 999}))
+    (tmp_path / "foreign.json").write_text(json.dumps({"hello": 1}))
+    loaded, warnings = load_results([tmp_path])
+    assert [doc["run_id"] for _, doc in loaded] == ["ok"]
+    assert len(warnings) == 3
+    assert any("broken.json" in w for w in warnings)
+    assert any("schema_version 999" in w for w in warnings)
