@@ -43,7 +43,7 @@ def main(ctx, debug):
 @click.option("--repetitions", type=int, default=None, help="Minimum measured repetitions for pp/tg. [default: 3]")
 @click.option("--requests", type=int, default=None, help="Minimum requests for single-stream. [default: 3]")
 @click.option("--input-tokens", type=int, default=None, help="Prompt length for single-stream. [default: 128]")
-@click.option("--output-tokens", type=int, default=None, help="Output length for single-stream. [default: 64]")
+@click.option("--output-tokens", type=int, default=None, help="Output length for single-stream. [default: 32]")
 @click.option("--min-duration", type=float, default=None,
               help="Keep measuring until this many seconds AND the minimum count are reached "
                    "(at most 100 passes). 0 gives exact counts. [default: 3]")
@@ -56,16 +56,20 @@ def main(ctx, debug):
 @click.option("--ubatch-size", type=int, default=512, show_default=True, help="Physical micro-batch size (n_ubatch).")
 @click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
 @click.option("--label", default=None, help="Name for this machine in results (default: hostname).")
+@click.option("--idle-seconds", type=float, default=3.0, show_default=True,
+              help="Idle power baseline before the engine loads (0 skips it).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result document as JSON.")
 @click.pass_context
 def run(ctx, model, quant, backend, scenario_spec, repetitions, requests, input_tokens, output_tokens,
         min_duration, threads, gpu_layers, ctx_size, flash_attn, batch_size, ubatch_size, results_dir,
-        label, as_json):
+        label, idle_seconds, as_json):
     """Benchmark a model on this machine and write a result file."""
     from bench.run import RunConfig, execute
     from bench.ui import RichUI
     from scenarios.definitions import parse_scenarios
 
+    if idle_seconds < 0:
+        raise BenchError(f"--idle-seconds must not be negative, got {idle_seconds}", "for example --idle-seconds 3")
     for name, value in (("--threads", threads), ("--ctx-size", ctx_size), ("--batch-size", batch_size),
                         ("--ubatch-size", ubatch_size)):
         if value is not None and value <= 0:
@@ -77,7 +81,8 @@ def run(ctx, model, quant, backend, scenario_spec, repetitions, requests, input_
                "flash_attn": flash_attn, "n_batch": batch_size, "n_ubatch": ubatch_size,
                "verbose": ctx.obj["debug"]}
     config = RunConfig(model=model, quant=quant, backend=backend, scenarios=scenarios,
-                       backend_options=options, results_dir=results_dir, label=label)
+                       backend_options=options, results_dir=results_dir, label=label,
+                       idle_seconds=idle_seconds)
     ui = RichUI(quiet=as_json)
     outcome = execute(config, ui)
     if as_json:
@@ -114,6 +119,13 @@ def results(paths, as_json):
     else:
         Console().print(result_list_table(rows))
 
+
+def _register_subcommands() -> None:
+    from hardware.cli import hardware_command
+    main.add_command(hardware_command)
+
+
+_register_subcommands()
 
 if __name__ == "__main__":
     main()

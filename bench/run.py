@@ -18,6 +18,7 @@ from typing import Callable, ContextManager
 from bench import environment, storage
 from bench.backends import get_backend
 from bench.errors import BenchError
+from bench.measurement import RunMeasurement, decode_roofline
 from bench.schema import COMPLETED, FAILED, INTERRUPTED, SCHEMA_VERSION, run_validity
 from models.resolve import ResolvedModel, resolve_model
 from scenarios.definitions import Scenario
@@ -34,6 +35,7 @@ class RunConfig:
     results_dir: Path = Path("results")
     label: str | None = None
     cache_dir: Path | None = None
+    idle_seconds: float = 3.0       # idle power baseline before the engine loads
 
     def to_dict(self) -> dict:
         return {
@@ -44,6 +46,7 @@ class RunConfig:
             "backend_options": self.backend_options,
             "results_dir": str(self.results_dir),
             "label": self.label,
+            "idle_seconds": self.idle_seconds,
         }
 
 
@@ -111,6 +114,7 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
         "config": {**config.to_dict(), "backend_options": options},
         "environment": environment.capture(),
         "hardware": None,
+        "bandwidth": None,
         "model": resolved.to_dict(),
         "backend": None,
         "scenarios": [],
@@ -118,7 +122,12 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
     }
     records: list[ScenarioRecord] = []
     status = COMPLETED
+    loaded = measurement = None
     try:
+        measurement = RunMeasurement(ui, config.idle_seconds)
+        result["hardware"] = measurement.info.to_dict()
+        result["bandwidth"] = {d: m.to_dict() for d, m in measurement.bandwidth.items()}
+        measurement.start(ui)
         ui.info(f"loading {resolved.path.name} with {config.backend}")
         loaded = backend.load(resolved.path, options)
         result["backend"] = {"name": backend.name, "device": loaded.device, "n_ctx": loaded.n_ctx,
@@ -128,7 +137,7 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
             records.append(record)
             try:
                 with ui.task(scenario.name, planned_passes(scenario)) as advance:
-                    run_scenario(backend, loaded, scenario, record, advance)
+                    run_scenario(backend, loaded, scenario, record, advance, measurement.begin_scenario)
             except KeyboardInterrupt:
                 record.status = INTERRUPTED
                 raise
@@ -136,6 +145,8 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
                 record.status, record.error = FAILED, f"{type(exc).__name__}: {exc}"
                 result["errors"].append(f"{scenario.name}: {record.error}")
                 status = FAILED
+            finally:
+                record.energy = measurement.end_scenario(record)
     except KeyboardInterrupt:
         status = INTERRUPTED
     except BenchError as exc:
@@ -146,12 +157,34 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
         result["errors"].append(f"{type(exc).__name__}: {exc}")
         result["traceback"] = traceback.format_exc()
     finally:
+        if measurement is not None:
+            measurement.session.sample_now()   # memory peak while the model is still loaded
         with contextlib.suppress(Exception):
             backend.unload()
 
     result["status"] = status
     result["finished_at"] = _utc_now()
     result["scenarios"] = [r.to_dict() for r in records]
-    result["validity"] = run_validity(status, result["scenarios"])
+    extra_reasons = []
+    if measurement is not None:
+        report = measurement.finish()
+        result["memory"] = {
+            "peak_rss_bytes": report["peaks"]["rss_bytes"],
+            "peak_rss_scope": report["peaks"]["rss_scope"],
+            "self_max_rss_bytes": report["peaks"]["self_max_rss_bytes"],
+            "peak_device_memory": report["peaks"]["device_memory"] or None,
+            "model_file_bytes": resolved.file_bytes,
+            "kv_cache_bytes_per_token": resolved.kv_bytes_per_token,
+        }
+        result["monitoring"] = {k: report[k] for k in ("interval_s", "idle", "energy_sources", "unavailable",
+                                                       "throttle", "sampler")}
+        result["timeline"] = report["timeline"]
+        spec, measured = measurement.bandwidths(loaded.device if loaded else "cpu")
+        for sc in result["scenarios"]:
+            sc["roofline"] = decode_roofline(sc, result["model"], spec, measured)
+        for device, t in report["throttle"].items():
+            if t.get("reasons"):
+                extra_reasons.append(f"throttling seen on {device}: {', '.join(t['reasons'])}")
+    result["validity"] = run_validity(status, result["scenarios"], extra_reasons)
     path, warning = storage.write_result_safely(result, results_dir, run_id)
     return RunOutcome(result, path, warning)

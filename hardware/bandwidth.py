@@ -57,6 +57,7 @@ def measure_cpu(array_bytes: int, threads: int, budget_s: float = 3.0, max_reps:
     bounds = np.linspace(0, n, threads + 1, dtype=np.int64)
     chunks = [slice(int(lo), int(hi)) for lo, hi in zip(bounds, bounds[1:])]
     kernels = {
+        "read": (lambda s: a[s].sum(), 1),                   # read a: what decode mostly does
         "copy": (lambda s: np.copyto(b[s], a[s]), 2),        # read a, write b
         "add": (lambda s: np.add(a[s], b[s], out=c[s]), 3),  # read a, b, write c
     }
@@ -70,7 +71,7 @@ def measure_cpu(array_bytes: int, threads: int, budget_s: float = 3.0, max_reps:
                 list(pool.map(fn, chunks))
                 times.append(time.perf_counter() - t)
             best[name] = round(arrays * n * 8 / min(times[1:]) / 1e9, 2)   # first rep warms up
-    return BandwidthMeasurement("cpu", max(best.values()), f"numpy STREAM-like copy/add, {threads} threads",
+    return BandwidthMeasurement("cpu", max(best.values()), f"numpy STREAM-like read/copy/add, best kernel, {threads} threads",
                                 kernels=best, array_bytes=n * 8, threads=threads, measured_at=_now())
 
 

@@ -17,7 +17,7 @@ def _gib(n: int | None) -> str:
 @click.command("hardware")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @click.option("--measure-bandwidth", is_flag=True,
-              help="Run the memory-bandwidth probe now (a few seconds) and cache the result.")
+              help="Run the memory-bandwidth probe now (a few seconds), replacing the cached result.")
 def hardware_command(as_json: bool, measure_bandwidth: bool) -> None:
     """Show detected hardware and how energy, power, memory, bandwidth and throttling
     will be measured on this machine (counter, integrated, estimated or unavailable)."""
@@ -26,7 +26,7 @@ def hardware_command(as_json: bool, measure_bandwidth: bool) -> None:
     from .probe import probe
 
     info = probe()
-    bw = bandwidth.measured_bandwidth(info) if measure_bandwidth else bandwidth.cached_bandwidth(info)
+    bw = bandwidth.measured_bandwidth(info, refresh=True) if measure_bandwidth else bandwidth.cached_bandwidth(info)
     rows = measurement_plan(info, bandwidth=bw)
     if as_json:
         click.echo(json.dumps({"hardware": info.to_dict(), "plan": [r.to_dict() for r in rows],

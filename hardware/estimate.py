@@ -10,10 +10,15 @@ import time
 import psutil
 
 TDP_ENV = "RIGHTSIZE_CPU_TDP_W"
+# For a CPU missing from specs.json (a cloud vCPU slice reports "AMD EPYC" and nothing more):
+# server parts draw about 4-6 W of TDP per core (EPYC 7763: 280 W / 64 cores = 4.4 W;
+# EPYC 9654: 360 W / 96 = 3.8 W; Xeon Platinum 8480+: 350 W / 56 = 6.3 W), so 5 W per visible
+# core gives an order-of-magnitude figure. It is labelled as this guess wherever it is used.
+GENERIC_W_PER_CORE = 5.0
 
 
 def cpu_tdp_w(spec_tdp_w: float | None, sockets: int | None,
-              override_w: float | None = None) -> tuple[float | None, str]:
+              override_w: float | None = None, cores: int | None = None) -> tuple[float | None, str]:
     """Whole-machine TDP in watts and where it came from."""
     if override_w is None and os.environ.get(TDP_ENV):
         try:
@@ -23,8 +28,12 @@ def cpu_tdp_w(spec_tdp_w: float | None, sockets: int | None,
     if override_w is not None:
         return override_w, "TDP given by the user"
     if spec_tdp_w is None:
-        return None, (f"CPU TDP unknown (model not in hardware/specs.json); set {TDP_ENV}=<watts> "
-                      "to get an estimate")
+        if not cores:
+            return None, (f"CPU TDP unknown (model not in hardware/specs.json, core count unknown); "
+                          f"set {TDP_ENV}=<watts> to get an estimate")
+        return cores * GENERIC_W_PER_CORE, (
+            f"CPU model not in hardware/specs.json: assumed {GENERIC_W_PER_CORE:g} W per core x {cores} "
+            f"cores (typical server TDP per core); set {TDP_ENV}=<watts> for a better figure")
     n = sockets or 1
     return spec_tdp_w * n, f"TDP {spec_tdp_w:g} W x {n} socket(s) from hardware/specs.json"
 

@@ -75,7 +75,7 @@ def _bandwidth_rows(info: HardwareInfo, bandwidth: dict) -> list[PlanRow]:
     for dev in ["cpu", *(f"gpu{g.index}" for g in info.gpus)]:
         m = bandwidth.get(dev)
         if m is None:
-            how = "numpy copy/add, a few seconds" if dev == "cpu" else "torch device-to-device copy"
+            how = "numpy read/copy/add, a few seconds" if dev == "cpu" else "torch device-to-device copy"
             rows.append(PlanRow("bandwidth (measured)", dev, "measured", f"not measured yet: {how}, cached per machine"))
         elif m.gbps is None:
             rows.append(PlanRow("bandwidth (measured)", dev, "unavailable", m.reason or "measurement failed"))

@@ -87,6 +87,12 @@ class MeasurementSession:
         self.sampler.phase = "active"
         self._ensure_sampler()
 
+    def sample_now(self) -> None:
+        """One extra timeline sample, e.g. at the end of the work, so that peaks see it
+        even when the work was shorter than the sampling interval."""
+        if self._report is None:
+            self.sampler.tick()
+
     def begin_window(self) -> Window:
         return Window(self._now(), [s.begin() for s in self.sources.sources])
 

@@ -80,7 +80,7 @@ def _linux_cpu_choices(info, cpu_tdp_w, powercap, opener) -> list[Choice]:
         if "dram" not in groups:
             out.append(Choice(("dram",), None, "RAPL has no dram domain on this CPU"))
         return out
-    tdp, origin = estimate.cpu_tdp_w(info.cpu.spec_tdp_w, info.cpu.sockets, cpu_tdp_w)
+    tdp, origin = estimate.cpu_tdp_w(info.cpu.spec_tdp_w, info.cpu.sockets, cpu_tdp_w, info.cpu.cores)
     no_dram = Choice(("dram",), None, "no RAPL dram domain; DRAM power is not modelled")
     if tdp is None:
         return [Choice(("cpu",), None, f"{problem}; {origin}"), no_dram]

@@ -24,6 +24,8 @@ class ResolvedModel:
     file_bytes: int
     fingerprint: str            # sha256 over size + first and last MiB: cheap, changes with the file
     architecture: dict
+    weight_bytes_per_token: int          # weight bytes one decoded token reads (roofline)
+    kv_bytes_per_token: int              # f16 K+V cache, llama.cpp's default cache type
     build_seconds: float | None = None   # set when the synthetic file was built by this run
 
     def to_dict(self) -> dict:
@@ -54,14 +56,17 @@ def resolve_model(model: str, quant: str, cache_dir: Path | None, ui) -> Resolve
     if _looks_like_path(model):
         path = Path(model).expanduser()
         summary = inspect_gguf(path)            # raises ModelError: missing, not GGUF, truncated, corrupt
+        arch = summary.architecture()
         return ResolvedModel(
             id=path.stem, name=str(summary.metadata.get("general.name") or path.stem),
             quant=_quant_name(summary.metadata.get("general.file_type")), source="local",
             path=path.resolve(), file_bytes=summary.file_size, fingerprint=fingerprint(path),
-            architecture=asdict(summary.architecture()),
+            architecture=asdict(arch), weight_bytes_per_token=_weight_bytes_per_token(summary),
+            kv_bytes_per_token=arch.kv_bytes_per_token(),
         )
 
     from models.catalog import get_model
+    from models.plan import weight_bytes_per_token
     from models.synthetic import cache_path, materialize
 
     spec = get_model(model)                     # raises ModelError naming the known ids
@@ -81,8 +86,22 @@ def resolve_model(model: str, quant: str, cache_dir: Path | None, ui) -> Resolve
     return ResolvedModel(
         id=spec.id, name=spec.name, quant=q.name, source="synthetic", path=path,
         file_bytes=path.stat().st_size, fingerprint=fingerprint(path),
-        architecture=asdict(spec.architecture), build_seconds=build_seconds,
+        architecture=asdict(spec.architecture), weight_bytes_per_token=weight_bytes_per_token(spec.architecture, q),
+        kv_bytes_per_token=spec.architecture.kv_bytes_per_token(), build_seconds=build_seconds,
     )
+
+
+def _weight_bytes_per_token(summary) -> int:
+    """As models.plan.weight_bytes_per_token, from a file's own tensor list: all tensor bytes,
+    except that an untied embedding table is read one row per token."""
+    names = {t.name for t in summary.tensors}
+    total = 0
+    for t in summary.tensors:
+        if t.name == "token_embd.weight" and "output.weight" in names:
+            total += t.nbytes // t.shape[1]
+        else:
+            total += t.nbytes
+    return total
 
 
 def _quant_name(file_type) -> str:

@@ -30,6 +30,13 @@ class Scenario:
     min_duration_s: float = DEFAULT_MIN_DURATION_S  # ...and keep measuring until this long
     max_passes: int = 100        # cap when min_duration_s asks for more passes
 
+    # Warmup passes are short: they page in every weight and start the engine's threads and
+    # kernels, which a short pass does as well as a long one. (llama-bench warms pp with a full
+    # prompt; on a CPU an 8B pp512 pass takes a minute of the default run's budget.)
+    @property
+    def warmup_input_tokens(self) -> int:
+        return {"pp": min(self.input_tokens, 64), "tg": 1}.get(self.kind, min(self.input_tokens, 32))
+
     @property
     def warmup_output_tokens(self) -> int:
         """llama-bench warms tg with one token; a request warms prefill and decode with two."""
@@ -79,7 +86,7 @@ def parse_scenario(name: str, *, repetitions: int | None = None, requests: int |
         sc = Scenario(
             key, "single-stream",
             input_tokens=128 if input_tokens is None else input_tokens,
-            output_tokens=64 if output_tokens is None else output_tokens,
+            output_tokens=32 if output_tokens is None else output_tokens,
             repetitions=DEFAULT_MIN_PASSES if requests is None else requests,
         )
         _positive(key, sc.input_tokens, "input tokens")

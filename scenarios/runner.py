@@ -81,24 +81,29 @@ _SUMMARISED = {"pp_tps", "tg_tps", "ttft_s", "tpot_s", "e2e_s", "decode_tps", "p
 _HEADLINE = {"pp": "pp_tps", "tg": "tg_tps", "single-stream": "e2e_s"}
 
 
-def _prompt_for(scenario: Scenario, model: LoadedModel, seed: int) -> list[int]:
-    if scenario.kind == "tg":
+def _prompt_for(scenario: Scenario, model: LoadedModel, n_tokens: int, seed: int) -> list[int]:
+    if scenario.kind == "tg" and model.bos_token_id is not None:
         # llama-bench decodes tg from one start token: BOS when the model has one.
-        if model.bos_token_id is not None:
-            return [model.bos_token_id]
+        return [model.bos_token_id]
     avoid = {model.bos_token_id} if model.bos_token_id is not None else set()
-    return random_prompt(scenario.input_tokens, model.vocab_size, seed, avoid)
+    return random_prompt(n_tokens, model.vocab_size, seed, avoid)
 
 
 def run_scenario(backend: Backend, model: LoadedModel, scenario: Scenario, record: ScenarioRecord,
-                 progress: Callable[[int], None] = lambda n: None) -> ScenarioRecord:
-    """Warm up, then measure. Writes into `record` as it goes; sets its status when done."""
+                 progress: Callable[[int], None] = lambda n: None,
+                 on_measuring: Callable[[], None] = lambda: None) -> ScenarioRecord:
+    """Warm up, then measure. Writes into `record` as it goes; sets its status when done.
+
+    `on_measuring` is called once, between the warmup and the first measured pass (where
+    energy windows begin).
+    """
     measure_start: int | None = None
 
     def one(i: int, measured: bool) -> Generation:
         nonlocal measure_start
-        prompt = _prompt_for(scenario, model, seed=i)
-        n_out = scenario.output_tokens if measured else scenario.warmup_output_tokens
+        n_in, n_out = ((scenario.input_tokens, scenario.output_tokens) if measured
+                       else (scenario.warmup_input_tokens, scenario.warmup_output_tokens))
+        prompt = _prompt_for(scenario, model, n_in, seed=i)
         gen = timed_generate(backend, prompt, n_out)
         if gen.output_tokens != n_out:
             raise RuntimeError(f"backend returned {gen.output_tokens} tokens, asked for {n_out}")
@@ -115,6 +120,7 @@ def run_scenario(backend: Backend, model: LoadedModel, scenario: Scenario, recor
         one(-1 - w, measured=False)
         progress(1)
 
+    on_measuring()
     i = 0
     # Stop rule: at least `repetitions` passes AND `min_duration_s` of measuring; the duration
     # adds passes only up to `max_passes`.

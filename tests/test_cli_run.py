@@ -96,3 +96,31 @@ def test_stop_rule_needs_both_count_and_duration(tmp_path):
     assert len(by_duration["samples"]["tg_tps"]) > 3          # tiny tg4 takes milliseconds
     assert by_duration["measured_window_s"] >= 0.2 or len(by_duration["samples"]["tg_tps"]) == 100
     assert len(by_cap["samples"]["tg_tps"]) == 5
+
+
+def test_tiny_run_records_hardware_energy_memory_and_roofline(tmp_path):
+    r = run_cli("run", "--model", "tiny", "--scenario", "pp32,tg16,single-stream", "--min-duration", "0",
+                "--idle-seconds", "0.5", "--results-dir", str(tmp_path))
+    assert r.exit_code == 0, r.output
+    doc = only_result(tmp_path)
+    assert doc["hardware"]["cpu"]["cores"] >= 1
+    bw = doc["bandwidth"]["cpu"]
+    assert bw["gbps"] > 0 and "numpy" in bw["method"]
+    pp, tg, ss = doc["scenarios"]
+    for sc in (tg, ss):
+        e = sc["energy"]
+        # no RAPL here: the CPU reading is an estimate, labelled as one, never a silent 0
+        assert e["method"] in ("estimated", "counter") and e["joules"] > 0
+        assert e["joules_per_output_token"] == pytest.approx(e["joules"] / sc["measured_output_tokens"])
+        assert e["tokens_per_joule"] == pytest.approx(1 / e["joules_per_output_token"])
+    assert pp["energy"]["joules_per_prompt_token"] > 0
+    roof = tg["roofline"]
+    assert roof["measured_tps"] == pytest.approx(tg["summary"]["tg_tps"]["mean"])
+    assert roof["ceiling_tps_measured"] == pytest.approx(bw["gbps"] * 1e9 / roof["bytes_per_token"])
+    assert roof["efficiency_measured"] == pytest.approx(roof["measured_tps"] / roof["ceiling_tps_measured"])
+    assert pp["roofline"] is None                      # prefill is compute-bound: no decode ceiling
+    mem = doc["memory"]
+    assert mem["peak_rss_bytes"] > mem["model_file_bytes"] > 0
+    assert mem["kv_cache_bytes_per_token"] == 2 * 2 * 2 * 64 * 2   # K+V x layers x kv heads x head dim x f16
+    assert doc["monitoring"]["idle"]["seconds"] >= 0.5
+    assert {row["phase"] for row in doc["timeline"]} >= {"idle", "active"}

@@ -12,7 +12,7 @@ MiB = 1024**2
 def test_measures_then_serves_from_cache(monkeypatch, tmp_path):
     info = hardware.probe()
     first = bandwidth.measured_bandwidth(info, budget_s=0.2, array_bytes=16 * MiB)["cpu"]
-    assert first.gbps > 0.5 and not first.cached and first.kernels.keys() == {"copy", "add"}
+    assert first.gbps > 0.5 and not first.cached and first.kernels.keys() == {"read", "copy", "add"}
     path = bandwidth.cache_path(info)
     assert path.parent == tmp_path / "cache" and info.fingerprint() in path.name
     assert json.loads(path.read_text())["devices"]["cpu"]["gbps"] == first.gbps

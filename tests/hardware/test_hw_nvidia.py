@@ -48,8 +48,8 @@ def test_throttle_names_keep_only_real_throttling():
 
 
 def _session(info, **kw):
-    # CPU side absent (no RAPL dir, no TDP) so only the GPU is measured.
-    info.cpu.spec_tdp_w = None
+    # CPU side absent (no RAPL dir, no TDP, no core count to guess from) so only the GPU is measured.
+    info.cpu.spec_tdp_w = info.cpu.cores = None
     return MeasurementSession(info, sources=open_sources(info, powercap=kw.pop("powercap")), **kw)
 
 

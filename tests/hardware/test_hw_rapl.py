@@ -64,9 +64,9 @@ def denying_opener(path, *a, **kw):
     return builtins.open(path, *a, **kw)
 
 
-def _info(tdp):
+def _info(tdp, cores=None):
     cpu = probe_cpu()
-    cpu.spec_tdp_w, cpu.sockets = tdp, 1
+    cpu.spec_tdp_w, cpu.sockets, cpu.cores = tdp, 1, cores
     return HardwareInfo(cpu=cpu, nvidia=NvidiaInfo(False, "test"))
 
 

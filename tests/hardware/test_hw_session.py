@@ -40,9 +40,24 @@ def test_real_cpu_session_with_tdp_is_estimated_and_idle_kept_apart(tmp_path):
     assert doc["idle"]["watts"]["cpu"] is not None
 
 
+def test_unknown_cpu_model_is_estimated_per_core_and_says_so(tmp_path):
+    info = hardware.probe()
+    info.cpu.spec_tdp_w, info.cpu.cores = None, 4
+    with hardware.MeasurementSession(info, interval_s=0.05,
+                                     sources=open_sources(info, powercap=tmp_path)) as s:
+        s.start()
+        w = s.begin_window()
+        sum(i * i for i in range(2_000_000))          # keep a core busy
+        r = s.end_window(w)
+    cpu = r.device("cpu")
+    assert cpu.method == "estimated" and "5 W per core x 4 cores" in cpu.reason
+    # at most the 20 W assumed for 4 cores, and more than nothing while a core was busy
+    assert 0 < cpu.average_watts <= 20.0 + 1e-6
+
+
 def test_unknown_tdp_gives_none_with_reason_never_zero(tmp_path):
     info = hardware.probe()
-    info.cpu.spec_tdp_w = None
+    info.cpu.spec_tdp_w = info.cpu.cores = None
     with hardware.MeasurementSession(info, interval_s=0.05,
                                      sources=open_sources(info, powercap=tmp_path)) as s:
         s.start()

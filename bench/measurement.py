@@ -1,0 +1,80 @@
+"""Hardware measurement around one run: what it ran on, what it drew, memory and roofline.
+
+Glue between the run and `hardware/`: the idle baseline before the engine loads, one energy
+window per scenario around its measured passes only (warmup excluded), and the figures that
+need both a measurement and the model (energy per token, decode ceiling).
+"""
+
+from __future__ import annotations
+
+import hardware
+from hardware import roofline
+
+class RunMeasurement:
+    def __init__(self, ui, idle_seconds: float = 3.0, interval_s: float = 0.5):
+        self.idle_seconds = idle_seconds
+        self.info = hardware.probe()
+        if not hardware.bandwidth.cached_bandwidth(self.info):
+            ui.info("measuring memory bandwidth (once per machine, a few seconds)")
+        self.bandwidth = hardware.bandwidth.measured_bandwidth(self.info)
+        self.session = hardware.MeasurementSession(self.info, interval_s=interval_s)
+        self._window = None
+
+    def start(self, ui) -> None:
+        if self.idle_seconds > 0:
+            ui.info(f"idle baseline ({self.idle_seconds:g} s)")
+            self.session.measure_idle(self.idle_seconds)
+        self.session.start()
+
+    # -- per scenario ------------------------------------------------------------------
+    def begin_scenario(self) -> None:
+        self._window = self.session.begin_window()
+
+    def end_scenario(self, record) -> dict | None:
+        """Energy over the scenario's measured passes, per token, with its method."""
+        if self._window is None:
+            return None
+        reading, self._window = self.session.end_window(self._window), None
+        doc = reading.to_dict()
+        doc["average_watts"] = reading.joules / reading.seconds if reading.joules is not None and reading.seconds > 0 else None
+        kind = record.scenario.kind
+        if kind == "pp":
+            prompt_tokens = record.scenario.input_tokens * len(record.samples.get("pp_tps", []))
+            doc["joules_per_prompt_token"] = hardware.joules_per_token(prompt_tokens, reading)
+        else:
+            doc["joules_per_output_token"] = hardware.joules_per_token(record.output_tokens, reading)
+            doc["tokens_per_joule"] = hardware.tokens_per_joule(record.output_tokens, reading)
+        return doc
+
+    # -- whole run -----------------------------------------------------------------------
+    def finish(self) -> dict:
+        return self.session.stop().to_dict()
+
+    def bandwidths(self, device: str) -> tuple[float | None, float | None]:
+        """(spec, measured) GB/s of the memory the weights were read from."""
+        if device == "gpu" and self.info.gpus:
+            measured = self.bandwidth.get("gpu0")
+            return self.info.gpus[0].spec_bandwidth_gbps, measured.gbps if measured else None
+        spec = self.info.apple.spec_bandwidth_gbps if self.info.apple else self.info.cpu.spec_bandwidth_gbps
+        measured = self.bandwidth.get("cpu")
+        return spec, measured.gbps if measured else None
+
+
+def decode_roofline(scenario: dict, model: dict, spec_gbps: float | None,
+                    measured_gbps: float | None) -> dict | None:
+    """Ceiling and bandwidth efficiency for a decode figure (tg, single-stream)."""
+    s = scenario["summary"]
+    params = scenario["params"]
+    if scenario["kind"] == "tg" and s.get("tg_tps"):
+        tps = s["tg_tps"]["mean"]
+    elif scenario["kind"] == "single-stream" and s.get("decode_tps"):
+        tps = s["decode_tps"]["median"]
+    else:
+        return None
+    # Each decode step reads the KV cache so far: use the mean context over the generated tokens.
+    mean_context = params["input_tokens"] + params["output_tokens"] / 2
+    per_token = roofline.bytes_per_token(model["weight_bytes_per_token"], model["kv_bytes_per_token"],
+                                         round(mean_context))
+    doc = roofline.bandwidth_efficiency(tps, per_token, spec_gbps, measured_gbps).to_dict()
+    doc["mean_context_tokens"] = mean_context
+    return doc
