@@ -39,7 +39,11 @@ def scenario_rows(result: dict) -> list[dict]:
             row["ttft_ms"] = _fmt((s.get("ttft_s") or {}).get("median"), 1, 1e3)
             row["tpot_ms"] = _fmt((s.get("tpot_s") or {}).get("median"), 1, 1e3)
         energy = sc.get("energy") or {}
-        row["j_per_token"] = _fmt(energy.get("joules_per_output_token"), 3)
+        # pp generates one token per pass: its energy is per prompt token
+        row["j_per_token"] = _fmt(energy.get("joules_per_output_token", energy.get("joules_per_prompt_token")), 3)
+        roof = sc.get("roofline") or {}
+        row["bandwidth_efficiency"] = _fmt(roof.get("efficiency_measured"), 0, 100) + "%" \
+            if roof.get("efficiency_measured") is not None else NA
         row["energy_method"] = energy.get("method") or NA
         rows.append(row)
     return rows
@@ -51,12 +55,19 @@ def run_summary_table(result: dict) -> Table:
              f"{result.get('label')} · {result['status']}")
     table = Table(title=title)
     for col, justify in (("scenario", "left"), ("tokens/s", "right"), ("ttft p50 ms", "right"),
-                         ("tpot p50 ms", "right"), ("J/token", "right"), ("validity", "left")):
+                         ("tpot p50 ms", "right"), ("J/token", "right"), ("of BW roof", "right"),
+                         ("validity", "left")):
         table.add_column(col, justify=justify)
     for row in scenario_rows(result):
         validity = row["verdict"] + (": " + "; ".join(row["reasons"]) if row["reasons"] else "")
-        j = row["j_per_token"] if row["j_per_token"] == NA else f"{row['j_per_token']} ({row['energy_method']})"
-        table.add_row(row["scenario"], row["tokens_per_s"], row["ttft_ms"], row["tpot_ms"], j, validity)
+        # "~" marks an estimate (TDP model) rather than a counter or integrated power reading
+        j = row["j_per_token"] if row["j_per_token"] == NA or row["energy_method"] != "estimated" \
+            else "~" + row["j_per_token"]
+        table.add_row(row["scenario"], row["tokens_per_s"], row["ttft_ms"], row["tpot_ms"], j,
+                      row["bandwidth_efficiency"], validity)
+    if any(r["energy_method"] == "estimated" for r in scenario_rows(result)):
+        table.caption = "~ energy estimated from TDP x CPU utilisation (no energy counter here)\n"
+    table.caption = (table.caption or "") + "of BW roof: decode rate / (measured bandwidth / bytes read per token)"
     return table
 
 
