@@ -30,5 +30,5 @@ def test_pp_and_tg_rates_agree_with_llama_perf_counters(tmp_path):
         check = sc["engine_cross_check"]
         assert check is not None, sc["name"]
         # ours includes the greedy pick and Python's hand-off, so it is a little slower, never faster
-        assert -0.05 < check["relative_difference"] < 0.005, (sc["name"], check)
+        assert -0.08 < check["relative_difference"] < 0.005, (sc["name"], check)
         assert len(sc["engine_reported"]) == 3
