@@ -22,6 +22,12 @@ from models.architecture import Architecture
 _MAGIC = b"GGUF"
 _DEFAULT_ALIGNMENT = 32
 # GGUF value type id -> struct format (scalars); 8 = string, 9 = array
+# llama.cpp's built-in values for keys a gemma2 file may leave out (llama-model.cpp load_hparams)
+_DEFAULTS = {
+    ("gemma2", "attention.sliding_window"): 4096,
+    ("gemma2", "attn_logit_softcapping"): 50.0,
+    ("gemma2", "final_logit_softcapping"): 30.0,
+}
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 
 
@@ -54,7 +60,7 @@ class GGUFSummary:
         return str(self.metadata.get("general.architecture", ""))
 
     def _arch_key(self, key: str, default: Any = None) -> Any:
-        return self.metadata.get(f"{self.family}.{key}", default)
+        return self.metadata.get(f"{self.family}.{key}", _DEFAULTS.get((self.family, key), default))
 
     def architecture(self) -> Architecture:
         """The model shape recorded in the metadata; ModelError when a required key is missing."""
@@ -75,6 +81,9 @@ class GGUFSummary:
                 rope_theta=_f32(self._arch_key("rope.freq_base", 10000.0)),
                 max_context=int(self._arch_key("context_length")),
                 rms_norm_eps=_f32(self._arch_key("attention.layer_norm_rms_epsilon", 1e-5)),
+                sliding_window=self._arch_key("attention.sliding_window") or None,  # phi3 writes 0 for none
+                attn_logit_softcap=_f32_or_none(self._arch_key("attn_logit_softcapping")),
+                final_logit_softcap=_f32_or_none(self._arch_key("final_logit_softcapping")),
             )
         except (TypeError, ValueError, ZeroDivisionError) as e:
             raise ModelError(f"{self.path}: GGUF metadata lacks the {self.family!r} architecture keys ({e})") from e
@@ -83,6 +92,10 @@ class GGUFSummary:
 def _f32(value: Any) -> float:
     """A float32 from the file as the decimal it was written from (1e-5, not 9.99999974e-06)."""
     return float(f"{float(value):.7g}")
+
+
+def _f32_or_none(value: Any) -> float | None:
+    return None if value is None else _f32(value)
 
 
 class _Corrupt(Exception):

@@ -1,8 +1,9 @@
 """Which ggml type llama-quantize gives each tensor for a file type (the "_M"/"_S" mixes).
 
 A re-statement of llama.cpp's llama_tensor_get_type (src/llama-quant.cpp, the version bundled with
-llama-cpp-python 0.3.36) for dense models and the file types in quant.py, without an importance
-matrix. tests/models/test_quant_mix.py checks it against the real quantizer.
+llama-cpp-python 0.3.36) for dense models of the families in tensors.py and the file types in
+quant.py, without an importance matrix. tests/models/test_quant_mix.py checks it against the real
+quantizer.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ def _loader_order(t: TensorDef) -> tuple[int, str]:
     return (int(m.group(1)) if m else -1, t.name)
 
 
+def _is_attn_v(name: str) -> bool:
+    # a fused q/k/v projection (phi3) holds the V rows, so llama.cpp gives it attn_v's rules
+    return name.endswith(("attn_v.weight", "attn_qkv.weight"))
+
+
 def _quantizable(t: TensorDef) -> bool:
     return t.is_matrix and t.name.endswith("weight") and "_norm.weight" not in t.name
 
@@ -51,7 +57,7 @@ def tensor_types(arch: Architecture, quant: QuantType) -> dict[str, str]:
     ftype = quant.name
     default = quant.default_type
     n_layer = arch.n_layers
-    n_attn_v = sum(t.name.endswith("attn_v.weight") for t in layout)
+    n_attn_v = sum(_is_attn_v(t.name) for t in layout)
     is_70b = arch.family == "llama" and n_layer == 80 and arch.n_heads != arch.n_kv_heads
     i_attn_v = i_ffn_down = 0
 
@@ -72,7 +78,7 @@ def tensor_types(arch: Architecture, quant: QuantType) -> dict[str, str]:
                 new = "Q6_K"
         elif name == "token_embd.weight":
             pass  # only the IQ1/IQ2/IQ3_XXS/TQ mixes touch an untied embedding
-        elif name.endswith("attn_v.weight"):
+        elif _is_attn_v(name):
             if ftype == "Q2_K":
                 new = "Q4_K" if arch.gqa >= 4 else "Q3_K"
             elif ftype == "Q3_K_M":

@@ -9,6 +9,7 @@ quantizing 8 billion random floats.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -24,6 +25,7 @@ import numpy as np
 from gguf import GGMLQuantizationType, GGUFWriter
 
 from bench.errors import ModelError
+from models.architecture import Architecture
 from models.catalog import ModelSpec
 from models.gguf_file import inspect_gguf
 from models.ggml import quantize_rows
@@ -32,7 +34,7 @@ from models.quant import QuantType, get_quant
 from models.vocab import BOS, EOS, UNK, spm_vocab
 
 # Bump when the bytes a build produces change, so old cache entries are not reused.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 DEFAULT_SEED = 0
 _ALIGN = 32  # GGUF default data alignment
 _TILE_ROWS = 32  # distinct random rows per tensor
@@ -58,7 +60,8 @@ def cache_key(spec: ModelSpec, quant: QuantType, seed: int = DEFAULT_SEED) -> st
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def cache_path(spec: ModelSpec, quant: QuantType | str, cache_dir: Path | None = None, seed: int = DEFAULT_SEED) -> Path:
+def cache_path(spec: ModelSpec, quant: QuantType | str, cache_dir: Path | None = None,
+               seed: int = DEFAULT_SEED) -> Path:
     quant = get_quant(quant) if isinstance(quant, str) else quant
     directory = Path(cache_dir) if cache_dir is not None else cache_dir_default()
     return directory / f"{spec.id}-{quant.name}-{cache_key(spec, quant, seed)}.gguf"
@@ -68,13 +71,9 @@ def _padded(n: int) -> int:
     return -(-n // _ALIGN) * _ALIGN
 
 
-def _write_header(path: Path, spec: ModelSpec, quant: QuantType, plan: list[PlannedTensor], seed: int) -> int:
-    """Write metadata and tensor directory to `path`; returns the header's length in bytes."""
-    a = spec.architecture
-    w = GGUFWriter(path, a.family)
-    w.add_name(spec.name)
-    w.add_file_type(quant.ftype)
-    w.add_quantization_version(2)  # GGML_QNT_VERSION
+def _add_architecture(w: GGUFWriter, a: Architecture) -> None:
+    """The hyperparameter keys llama.cpp's loader reads for the family (llama-model.cpp load_hparams),
+    under the names convert_hf_to_gguf.py gives them."""
     w.add_context_length(a.max_context)
     w.add_embedding_length(a.hidden)
     w.add_block_count(a.n_layers)
@@ -87,11 +86,32 @@ def _write_header(path: Path, spec: ModelSpec, quant: QuantType, plan: list[Plan
     w.add_rope_freq_base(a.rope_theta)
     w.add_layer_norm_rms_eps(a.rms_norm_eps)
     w.add_vocab_size(a.vocab)
+    if a.sliding_window is not None:
+        w.add_sliding_window(a.sliding_window)
+    elif a.family == "phi3":
+        w.add_sliding_window(0)  # what the converter writes for Phi-4: no sliding window
+    if a.family == "phi3":
+        w.add_rope_scaling_orig_ctx_len(a.max_context)  # Phi-4 was trained at its full context
+    if a.attn_logit_softcap is not None:
+        w.add_attn_logit_softcapping(a.attn_logit_softcap)
+    if a.final_logit_softcap is not None:
+        w.add_final_logit_softcapping(a.final_logit_softcap)
+
+
+def _write_header(path: Path, name: str, a: Architecture, quant: QuantType, plan: list[PlannedTensor], seed: int,
+                  vocab_entries: int | None = None) -> int:
+    """Write metadata and tensor directory to `path`; returns the header's length in bytes.
+    `vocab_entries` writes only that many vocabulary entries (for sizing; see _header_bytes)."""
+    w = GGUFWriter(path, a.family)
+    w.add_name(name)
+    w.add_file_type(quant.ftype)
+    w.add_quantization_version(2)  # GGML_QNT_VERSION
+    _add_architecture(w, a)
     tokens, scores, types = spm_vocab(a.vocab)
     w.add_tokenizer_model("llama")
-    w.add_token_list(tokens)
-    w.add_token_scores(scores.tolist())
-    w.add_token_types(types.tolist())
+    w.add_token_list(tokens[:vocab_entries])
+    w.add_token_scores(scores[:vocab_entries].tolist())
+    w.add_token_types(types[:vocab_entries].tolist())
     w.add_bos_token_id(BOS)
     w.add_eos_token_id(EOS)
     w.add_unk_token_id(UNK)
@@ -118,29 +138,50 @@ def _data_bytes(plan: list[PlannedTensor]) -> int:
 
 def expected_file_size(spec: ModelSpec, quant: QuantType | str, seed: int = DEFAULT_SEED) -> int:
     """Exact size of the synthetic GGUF, computed without building it."""
-    quant = get_quant(quant) if isinstance(quant, str) else quant
-    plan = tensor_plan(spec.architecture, quant)
+    return file_size(spec.name, spec.architecture, get_quant(quant) if isinstance(quant, str) else quant, seed)
+
+
+def file_size(name: str, arch: Architecture, quant: QuantType, seed: int = DEFAULT_SEED) -> int:
+    """Exact size of the synthetic GGUF of a model called `name` with this architecture."""
+    return _padded(_header_bytes(name, arch, seed)) + _data_bytes(tensor_plan(arch, quant))
+
+
+@functools.lru_cache(maxsize=64)
+def _header_bytes(name: str, arch: Architecture, seed: int) -> int:
+    # Every header field has the same length whatever the quant (type ids and offsets are
+    # fixed-width), so one header per model serves the whole ladder. gguf packs a 150k-token
+    # vocabulary element by element (seconds), so write one entry and add the others' encoded
+    # length: a string is a u64 length plus its UTF-8 bytes, a score an f32, a type an i32.
+    quant = get_quant("F16")
+    tokens = spm_vocab(arch.vocab)[0]
     with tempfile.TemporaryDirectory() as tmp:
-        header = _write_header(Path(tmp) / "header.gguf", spec, quant, plan, seed)
-    return _padded(header) + _data_bytes(plan)
+        one = _write_header(Path(tmp) / "header.gguf", name, arch, quant, tensor_plan(arch, quant), seed,
+                            vocab_entries=1)
+    return one + sum(8 + len(t.encode()) + 4 + 4 for t in tokens[1:])
 
 
-def _tile(p: PlannedTensor, seed: int) -> np.ndarray:
+def _tile(p: PlannedTensor, arch: Architecture, seed: int) -> np.ndarray:
     """The tensor's repeating unit: raw bytes of up to _TILE_ROWS rows, shape (rows, row bytes)."""
     t = p.tensor
+    if t.name == "rope_freqs.weight":  # derived from the config, not random: RoPE must match the real model
+        factors = arch.rope_scaling.freq_factors(arch.rope_theta, arch.head_dim)
+        return np.array([factors], dtype=np.float32).view(np.uint8)
     rng = np.random.default_rng([seed, zlib.crc32(t.name.encode())])
+    if t.name.endswith(".bias"):  # F32, small like a trained model's
+        return (_WEIGHT_STD * rng.standard_normal((1, t.row_len), dtype=np.float32)).view(np.uint8)
     if not t.is_matrix:  # norm weights: F32, near 1 like a trained model's
         return (1.0 + 0.1 * rng.standard_normal((1, t.row_len), dtype=np.float32)).view(np.uint8)
     rows = rng.standard_normal((min(_TILE_ROWS, t.n_rows), t.row_len), dtype=np.float32) * _WEIGHT_STD
     return quantize_rows(p.type, rows)
 
 
-def _write_tensor(f: BinaryIO, p: PlannedTensor, seed: int, advance: Callable[[int], None]) -> None:
-    tile = _tile(p, seed)
+def _write_tensor(f: BinaryIO, p: PlannedTensor, arch: Architecture, seed: int, advance: Callable[[int], None]) -> None:
+    tile = _tile(p, arch, seed)
     row_nbytes = tile.shape[1]
-    reps = max(1, _CHUNK_BYTES // tile.nbytes)
-    chunk = np.tile(tile, (reps, 1))
     rows_left = p.nbytes // row_nbytes
+    # up to _CHUNK_BYTES of repeated tiles, never more than the tensor needs
+    reps = max(1, min(_CHUNK_BYTES // tile.nbytes, -(-rows_left // tile.shape[0])))
+    chunk = np.tile(tile, (reps, 1))
     while rows_left:
         n = min(rows_left, chunk.shape[0])
         f.write(memoryview(chunk[:n]).cast("B"))
@@ -199,7 +240,7 @@ def materialize(
         )
     tmp = final.parent / f".{final.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
     try:
-        header = _write_header(tmp, spec, quant, plan, seed)
+        header = _write_header(tmp, spec.name, spec.architecture, quant, plan, seed)
         total = _padded(header) + _data_bytes(plan)
         done = 0
 
@@ -214,7 +255,7 @@ def materialize(
             f.write(bytes(_padded(header) - header))
             advance(_padded(header))
             for p in plan:
-                _write_tensor(f, p, seed, advance)
+                _write_tensor(f, p, spec.architecture, seed, advance)
             os.fsync(f.fileno())  # data on disk before the rename makes it visible
         os.replace(tmp, final)  # atomic: a reader sees no file or a whole one
     except BaseException:

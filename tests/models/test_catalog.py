@@ -4,7 +4,7 @@ import pytest
 
 from bench.errors import ModelError
 from models.architecture import Architecture
-from models.catalog import CATALOG, DEFAULT_MODEL, ModelSpec, build_catalog, get_model
+from models.catalog import CATALOG, DEFAULT_MODEL, ModelSpec, Sources, build_catalog, get_model
 from models.quant import QUANTS, get_quant, parse_quants
 
 
@@ -14,6 +14,56 @@ def test_llama_31_8b_is_the_real_shape():
     assert a.kv_bytes_per_token() == 131_072  # 2 x 32 layers x 8 KV heads x 128 x 2 bytes
     assert a.kv_bytes_per_token(1) == 65_536
     assert DEFAULT_MODEL in CATALOG
+
+
+ISSUE_MODELS = ["llama-3.1-8b", "llama-2-7b", "mistral-7b-v0.3", "qwen2.5-7b", "qwen2.5-14b", "qwen3-8b",
+                "qwen3-14b", "gemma-2-9b", "phi-4", "deepseek-r1-distill-qwen-14b"]
+
+
+@pytest.mark.parametrize("model_id", ISSUE_MODELS)
+def test_catalog_models_reproduce_their_published_parameter_count(model_id):
+    spec = get_model(model_id)
+    assert spec.params is not None and spec.architecture.param_count() == spec.params
+    assert spec.license and spec.config and spec.sources.hf
+    assert spec.sources.gguf["Q4_K_M"].endswith(".gguf")
+
+
+def test_kv_bytes_per_token_of_other_families():
+    assert get_model("qwen2.5-7b").architecture.kv_bytes_per_token() == 2 * 28 * 4 * 128 * 2  # 56 KiB
+    assert get_model("gemma-2-9b").architecture.kv_bytes_per_token() == 2 * 42 * 8 * 256 * 2  # head_dim 256
+    assert get_model("phi-4").architecture.kv_bytes_per_token() == 2 * 40 * 10 * 128 * 2
+
+
+def test_a_wrong_parameter_count_fails_loudly():
+    spec = get_model("qwen2.5-7b")
+    wrong = dataclasses.replace(spec, architecture=dataclasses.replace(spec.architecture, ffn=18432))
+    published = "the published count is 7,615,616,512"
+    with pytest.raises(ModelError, match=rf"'qwen2.5-7b'.*7,\d{{3}},\d{{3}},\d{{3}} parameters, {published}"):
+        build_catalog([wrong])
+
+
+@pytest.mark.parametrize(
+    "sources, fragment",
+    [
+        (Sources(gguf={"Q4_K_X": "a/b/c.gguf"}), "llamacpp sources for quants not in the ladder"),
+        (Sources(mlx={"5bit": "mlx-community/x-5bit"}), "mlx sources for quants not in the ladder"),
+        (Sources(gguf={"Q4_K_M": "a/b/c.bin"}), "bad llamacpp source"),
+        (Sources(vllm={"awq-int4": "no-slash"}), "bad vllm source"),
+    ],
+)
+def test_bad_sources_fail_validation(sources, fragment):
+    with pytest.raises(ModelError, match=fragment):
+        build_catalog([dataclasses.replace(get_model("tiny"), sources=sources)])
+
+
+def test_sources_pick_the_download_for_each_rung():
+    s = get_model("llama-3.1-8b").sources
+    gguf = "bartowski/Meta-Llama-3.1-8B-Instruct-GGUF/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf"
+    assert s.get("llamacpp", "Q4_K_M") == gguf
+    assert s.get("vllm", "awq-int4") == "hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4"
+    assert s.get("vllm", "bf16") == s.get("torch", "fp32") == "meta-llama/Llama-3.1-8B-Instruct"
+    assert s.is_verified(s.get("llamacpp", "Q8_0")) and not s.is_verified(s.get("mlx", "3bit"))
+    assert get_model("llama-2-7b").sources.get("llamacpp", "IQ4_XS") is None  # nobody published it
 
 
 def test_tiny_is_small_and_k_quantizable():
@@ -28,6 +78,7 @@ def test_unknown_model_names_the_known_ones():
     assert "llama-9b" in str(e.value)
     for known in CATALOG:
         assert known in str(e.value)
+    assert "\n" not in str(e.value)
 
 
 def _spec(**changes):
@@ -42,6 +93,8 @@ def _spec(**changes):
         ({"head_dim": 32}, "!= hidden"),
         ({"ffn": 0}, "ffn must be positive"),
         ({"family": "mamba"}, "unknown family"),
+        ({"sliding_window": 64}, "family llama has no sliding_window"),
+        ({"family": "gemma2", "head_dim": 32}, "family gemma2 needs sliding_window"),
     ],
 )
 def test_catalog_rejects_inconsistent_entries(changes, fragment):

@@ -1,7 +1,7 @@
 """Our per-tensor type choice equals llama-quantize's, checked against the real quantizer.
 
-The source is an F16 synthetic build of a shrunk model with Llama-3.1-8B's 32 layers (the
-"more bits" layer pattern depends on the layer count) and small matrices, so quantizing is quick.
+The source is an F16 synthetic build of a shrunk model with a catalog model's layer count (the
+"more bits" layer pattern depends on it) and small matrices, so quantizing is quick.
 """
 
 import ctypes
@@ -29,10 +29,24 @@ SHAPES = {
     # rows that are not whole 256-blocks (hidden 288, ffn 320): the fallback types
     "odd-rows": dataclasses.replace(_8B, hidden=288, n_heads=9, n_kv_heads=1, head_dim=32, ffn=320, vocab=300),
 }
-# every quant on the 8B-like shape; on the others, those whose rules the shape changes
-CASES = [("8b-like", q) for q in QUANTS if q != "F16"]
+_SMALL = dict(hidden=256, n_heads=4, n_kv_heads=1, head_dim=64, ffn=256, vocab=300)
+# the other families, each with its model's layer count and GQA ratio, small dims
+SHAPES["phi4-like"] = dataclasses.replace(get_model("phi-4").architecture, **_SMALL)  # fused attn_qkv, ffn_up
+SHAPES["gemma2-like"] = dataclasses.replace(  # tied, head_dim decoupled from hidden
+    get_model("gemma-2-9b").architecture, **{**_SMALL, "n_kv_heads": 2, "head_dim": 128, "sliding_window": 64}
+)
+SHAPES["qwen2-like"] = dataclasses.replace(get_model("qwen2.5-7b").architecture, **_SMALL)  # q/k/v biases
+SHAPES["qwen3-like"] = dataclasses.replace(get_model("qwen3-8b").architecture, **_SMALL)  # q/k norms
+
+# Every quant with rules of its own on the 8B-like shape (Q5_K_S, Q4_0, Q3_K_S and IQ4_NL only
+# take their default type, IQ4_NL by IQ4_XS's rules); on the others, those whose rules the shape
+# changes. Each case quantizes for real, so the list is kept to what can fail differently.
+CASES = [("8b-like", q) for q in QUANTS if q not in ("F16", "Q5_K_S", "Q4_0", "Q3_K_S", "IQ4_NL")]
 CASES += [("gqa2-tied", q) for q in ("Q8_0", "Q4_K_M", "Q2_K")]
 CASES += [("odd-rows", q) for q in ("Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K", "IQ4_XS")]
+CASES += [("phi4-like", q) for q in ("Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K")]  # attn_qkv takes attn_v's rules
+CASES += [("gemma2-like", q) for q in ("Q6_K", "Q4_K_M")]
+CASES += [("qwen2-like", "Q4_K_M"), ("qwen3-like", "Q4_K_M")]
 
 
 @pytest.fixture(scope="module")
