@@ -123,6 +123,8 @@ def results(paths, as_json):
 def _register_subcommands() -> None:
     from hardware.cli import hardware_command
     main.add_command(hardware_command)
+    from dashboards.cli import register as register_dashboards
+    register_dashboards(main)          # bench prices, bench dashboard
     from models.cli import models_command, plan_command
     main.add_command(models_command)
     main.add_command(plan_command)

@@ -1,0 +1,210 @@
+"""`bench dashboard`: many result files -> one static site that works offline from file://.
+
+The site is a single index.html: plotly.js inlined once, the rows as a JSON data block, and
+dashboard.js drawing the table and charts in the browser so the filters can redraw them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dashboards.errors import DashboardError
+from dashboards.page import STATIC, document, esc
+from dashboards.prices import DEFAULT_MAX_AGE_DAYS, load_prices, staleness_warning
+from dashboards.profiles import load_profiles
+from dashboards.rows import CostSettings, build_row, parse_profile_choices
+
+# One line each: what the chart shows and how it was measured.
+CHARTS = [
+    ("chart-cost", "Cost per 1M tokens next to API prices",
+     "Blended $ per 1M tokens (3 input : 1 output), log scale. A self-hosted bar is the machine-hour cost "
+     "at the stated utilisation divided by the throughput of the run's best valid request scenario, input "
+     "tokens priced at 1/r of output tokens; grey bars are API list prices from the price table below, orange "
+     "ones serve the same model as a result on this page."),
+    ("chart-pareto", "Throughput against latency, per machine and quantization",
+     "Aggregate output tokens/s against the median time per output token (TPOT) of each request scenario, both "
+     "timed by the harness clock (time.perf_counter_ns) around every token; log scales. The dotted line joins "
+     "a Pareto front per model over the valid points (no other point of that model is both quicker per token "
+     "and higher in throughput); crosses are INVALID measurements, left off the front."),
+    ("chart-quant", "Decode tokens/s by quantization and machine",
+     "Mean of the measured repetitions of the tg<N> microbenchmark (llama-bench semantics: N single-token "
+     "decodes from one start token, warmup excluded), one bar colour per quantization."),
+    ("chart-energy", "Joules per output token",
+     "Energy over the measured passes of the scenario that drives cost (else tg<N>) divided by its output "
+     "tokens. Solid bars come from an energy counter or integrated power samples; hatched orange bars are "
+     "estimates (TDP x CPU utilisation), not measurements."),
+    ("chart-memory", "Memory footprint",
+     "The model file size, the peak resident memory of the benchmark process and its children (sampled every "
+     "0.5 s during the run) and, where NVML reports it, peak GPU memory, in GiB."),
+    ("chart-bandwidth", "Bandwidth efficiency",
+     "Measured decode tokens/s divided by the roofline ceiling: memory bandwidth / bytes read per token "
+     "(weights + KV cache at the scenario's mean context), against the bandwidth measured on the machine "
+     "(STREAM-like probe) and against the spec sheet where one is known."),
+    ("chart-breakeven", "Break-even monthly volume against each API",
+     "Tokens per month (3 input : 1 output) at which holding the machine all month (730 h) costs the same as "
+     "the API; above it, self-hosting is cheaper. APIs one machine cannot beat at any utilisation are left "
+     "out and named in the cost details below."),
+]
+
+METHOD = """
+<p><b>Which throughput.</b> Cost uses the highest aggregate output tokens/s among the run's valid request
+scenarios (single-stream today; concurrency sweeps add higher figures) and names that scenario. Input tokens
+flow at that scenario's measured input:output ratio.</p>
+<p><b>One machine-hour.</b> Cloud: the profile's price per GPU-hour (times the GPUs in the machine) or per
+machine-hour, for the chosen basis (on-demand, spot or reserved). Owned: purchase price / (amortisation
+months x 730 h), plus electricity: (idle W + utilisation x (busy W - idle W)) x PUE x tariff. Busy and idle
+watts come from the run when it measured them, else from the profile (labelled as such).</p>
+<p><b>Input and output.</b> An input token is priced at 1/r of an output token (r = {ratio:g}).
+With O output and I input tokens per busy second and H dollars per hour at utilisation u:
+<code>$/1M output = H / (3600 x u x (O + I/r)) x 10^6</code>, <code>$/1M input = $/1M output / r</code>;
+together they pay exactly for the hour. Blended = (3 x input + output) / 4, the mix API blended prices use.</p>
+<p><b>Electricity only.</b> Joules per output token x 10^6 / 3.6x10^6 x $/kWh x PUE. An estimated energy
+figure stays labelled "estimated"; an assumed tariff says so.</p>
+<p><b>$ per 1,000 tasks.</b> 1,000 requests of the cost scenario's shape (its input and output tokens per
+request), at the self-hosted and at each API's input and output prices.</p>
+<p><b>Break-even.</b> With the machine held all month, self-hosted blended cost at utilisation u is
+k x H(u) / u; the break-even utilisation solves k x H(u) / u = API blended price, and the break-even volume is
+730 x H(u) x 10^6 / API blended price tokens per month. "Never" when that needs more than 100 % utilisation
+or when electricity alone costs more per token than the API.</p>
+"""
+
+
+@dataclass
+class SiteResult:
+    index: Path
+    rows: list[dict]
+    warnings: list[str] = field(default_factory=list)
+
+
+def _plotly_js() -> str:
+    try:
+        from plotly.offline import get_plotlyjs
+    except ImportError:
+        raise DashboardError("plotly is not installed, the dashboard needs its plotly.js",
+                             "pip install plotly (or the rightsize[dashboard] extra)") from None
+    return get_plotlyjs()
+
+
+def load_unique(paths: list[Path]) -> tuple[list[tuple[Path, dict]], list[str]]:
+    """Results from every path; the same run found twice (copied between machines) counts once."""
+    from bench.storage import load_results
+
+    loaded, warnings = load_results(paths)
+    seen: dict[str, Path] = {}
+    unique = []
+    for path, doc in loaded:
+        run_id = doc.get("run_id") or str(path)
+        if run_id in seen:
+            warnings.append(f"skipped {path}: same run as {seen[run_id]}")
+            continue
+        seen[run_id] = path
+        unique.append((path, doc))
+    return unique, warnings
+
+
+def _names(rows: list[dict]) -> None:
+    """A short, unique display name per row, and the machine key the hardware filter uses."""
+    for r in rows:
+        r["machine"] = f"{r['label']} ({r['hardware']})"
+        r["name"] = f"{r['label']} · {r['model']} {r['quant']} · {r['backend']}"
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["name"]] = counts.get(r["name"], 0) + 1
+    for r in rows:
+        if counts[r["name"]] > 1:
+            r["name"] += f" · {(r['started_at'] or r['run_id'] or '?')[:16]}"
+
+
+def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_file: Path | None = None,
+               profile_choices: list[str] = (), settings: CostSettings = CostSettings(),
+               max_age_days: int = DEFAULT_MAX_AGE_DAYS, today: dt.date | None = None):
+    """(rows, api prices, warnings) for the results under `paths`."""
+    today = today or dt.date.today()
+    prices = load_prices(prices_file)
+    profiles = load_profiles(profiles_file)
+    chosen = parse_profile_choices(list(profile_choices), profiles)
+    loaded, warnings = load_unique(paths)
+    if not loaded:
+        raise DashboardError("no results to show" + (f" ({len(warnings)} file(s) skipped)" if warnings else ""),
+                             "pass result files or directories written by bench run")
+    rows = []
+    for path, doc in loaded:
+        try:
+            row = build_row(doc, path, profiles, chosen, prices, settings)
+            json.dumps(row, allow_nan=False)     # a NaN from a hand-edited file must not reach the page
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            warnings.append(f"skipped {path}: malformed result ({type(exc).__name__}: {exc})")
+            continue
+        rows.append(row)
+    if not rows:
+        raise DashboardError(f"no usable results ({len(warnings)} file(s) skipped: {warnings[0]})",
+                             "pass result files written by bench run")
+    _names(rows)
+    labels = {r["label"] for r in rows}
+    warnings += [f"--profile {label}=...: no result has the label {label!r}" for label in chosen if label not in labels]
+    stale = staleness_warning(prices, today, max_age_days)
+    if stale:
+        warnings.append(stale)
+    return rows, [p.to_dict(today) for p in prices], warnings
+
+
+def render_site(rows: list[dict], apis: list[dict], warnings: list[str], settings: CostSettings,
+                max_age_days: int, plotly_js: str, generated_at: str) -> str:
+    machines = len({r["label"] for r in rows})
+    warn_html = ("<div class=\"warnings\"><b>Check before relying on this page:</b><ul>"
+                 + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul></div>") if warnings else ""
+    filters = "".join(f'<label>{esc(title)}<select id="f-{key}"><option value="">all</option></select></label>'
+                      for key, title in (("machine", "hardware"), ("model", "model"), ("quant", "quant"),
+                                         ("backend", "backend")))
+    charts = "".join(
+        f'<section><h2>{esc(title)}</h2><p class="caption">{esc(caption)}</p>'
+        f'<div id="{cid}" class="chart"></div><div id="{cid}-empty" class="empty" hidden></div></section>'
+        for cid, title, caption in CHARTS)
+    body = f"""
+<header>
+<h1>rightsize: what a million tokens costs</h1>
+<p class="lede">{len(rows)} result(s) from {machines} machine(s), generated {esc(generated_at)}.
+Costs use the {esc(settings.basis.replace('_', '-'))} cloud price basis, r = {settings.ratio:g} (output:input cost
+ratio) and {'utilisation ' + format(settings.utilisation, '.0%') if settings.utilisation else "each profile's utilisation (100 % unless the profile sets one)"}.
+Missing figures show as n/a with the reason; estimates say so.</p>
+{warn_html}
+</header>
+<div class="filters">{filters}<button id="f-reset" type="button">show all</button>
+<span class="meta" id="shown"></span></div>
+<section><h2>Overview</h2>
+<p class="caption">One row per run. Decode tok/s: tg&lt;N&gt; microbenchmark mean. Output tok/s, TPOT and cost:
+the run's best valid request scenario (named). Energy, memory and bandwidth: measured in the run unless marked.</p>
+<div class="scroll"><table id="overview"></table></div></section>
+{charts}
+<section><h2>Cost details per result</h2>
+<p class="caption">The machine-hour, the figures it was built from, and the comparison with every API row.</p>
+<div id="details"></div></section>
+<section><h2>API price table</h2>
+<p class="caption">USD per 1M tokens as listed by each provider on the date observed; rows older than
+{max_age_days} days or undated are highlighted: check them before relying on them.</p>
+<div class="scroll"><table id="prices"></table></div></section>
+<section class="method"><h2>How cost is computed</h2>{METHOD.format(ratio=settings.ratio)}</section>
+"""
+    data = {"rows": rows, "apis": apis, "max_age_days": max_age_days, "generated_at": generated_at}
+    app_js = (STATIC / "dashboard.js").read_text(encoding="utf-8")
+    return document("rightsize dashboard", body, scripts=[plotly_js, app_js], data=data)
+
+
+def build_site(paths: list[Path], out_dir: Path, *, max_age_days: int = DEFAULT_MAX_AGE_DAYS,
+               settings: CostSettings = CostSettings(), today: dt.date | None = None, **options) -> SiteResult:
+    plotly_js = _plotly_js()          # before any work: a missing plotly is reported first
+    rows, apis, warnings = build_rows(paths, settings=settings, max_age_days=max_age_days, today=today, **options)
+    generated_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    text = render_site(rows, apis, warnings, settings, max_age_days, plotly_js, generated_at)
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        index = out_dir / "index.html"
+        index.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise DashboardError(f"cannot write the site to {out_dir}: {exc.strerror or exc}",
+                             "pass -o with a directory you can write to") from None
+    return SiteResult(index, rows, warnings)

@@ -1,0 +1,441 @@
+"use strict";
+// Draws the comparison site from the JSON data block. Every string that came from a result
+// file goes into the DOM as text (textContent, never innerHTML) and into plotly escaped, so a
+// label such as "<img onerror=...>" is shown as typed and never becomes markup.
+(function () {
+  var DATA = JSON.parse(document.getElementById("rs-data").textContent);
+  var ROWS = DATA.rows;
+  var FILTERS = [["machine", "f-machine"], ["model", "f-model"], ["quant", "f-quant"], ["backend", "f-backend"]];
+  var PALETTE = ["#1864ab", "#c2255c", "#2b8a3e", "#e67700", "#5f3dc4", "#0b7285", "#862e9c", "#5c940d",
+                 "#364fc7", "#a61e4d"];
+  var CONFIG = {displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"]};
+
+  // plotly renders a small HTML subset in its text; entities keep data strings literal.
+  function plain(s) {
+    return String(s == null ? "" : s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  }
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text != null) e.textContent = text;
+    return e;
+  }
+
+  function fixed(v, d) {
+    return v.toLocaleString("en-US", {minimumFractionDigits: d, maximumFractionDigits: d});
+  }
+
+  // Three significant figures without exponents: $0.00333, $1.54, $2,040.
+  function sig(v) {
+    var a = Math.abs(v);
+    if (a === 0) return "0";
+    return fixed(v, a >= 100 ? 0 : a >= 10 ? 1 : a >= 1 ? 2 : Math.min(8, 2 - Math.floor(Math.log10(a))));
+  }
+
+  function money(v) { return "$" + sig(v); }
+  function pct(v) { return fixed(v * 100, 0) + " %"; }
+  function gib(v) { return fixed(v / 1073741824, 2) + " GiB"; }
+
+  function tokens(v) {
+    var units = [[1e12, "T"], [1e9, "B"], [1e6, "M"], [1e3, "k"]];
+    for (var i = 0; i < units.length; i++) if (v >= units[i][0]) return sig(v / units[i][0]) + units[i][1];
+    return sig(v);
+  }
+
+  // A table cell: the formatted value, or "n/a" with the reason underneath (never a 0). `same`:
+  // a cell left of this one in the row already shows the reason, so it goes in the tooltip only.
+  function cell(value, format, why, same) {
+    var td = el("td", "num");
+    if (value == null) {
+      td.className = "na";
+      td.appendChild(el("span", null, "n/a"));
+      if (why && same) td.title = why;
+      else if (why) td.appendChild(el("span", "why", why));
+    } else {
+      td.textContent = format(value);
+    }
+    return td;
+  }
+
+  function textCell(text, sub) {
+    var td = el("td", null, text);
+    if (sub) td.appendChild(el("span", "why", sub));
+    return td;
+  }
+
+  // ---- filters ---------------------------------------------------------------------------
+  function setupFilters() {
+    FILTERS.forEach(function (f) {
+      var select = document.getElementById(f[1]);
+      var values = Array.from(new Set(ROWS.map(function (r) { return r[f[0]]; }))).sort();
+      values.forEach(function (v) { select.appendChild(new Option(v, v)); });
+      select.addEventListener("change", render);
+    });
+    document.getElementById("f-reset").addEventListener("click", function () {
+      FILTERS.forEach(function (f) { document.getElementById(f[1]).value = ""; });
+      render();
+    });
+  }
+
+  function visibleRows() {
+    return ROWS.filter(function (r) {
+      return FILTERS.every(function (f) {
+        var v = document.getElementById(f[1]).value;
+        return v === "" || r[f[0]] === v;
+      });
+    });
+  }
+
+  // ---- overview table ---------------------------------------------------------------------
+
+  var COLUMNS = [
+    ["Machine", function (r) { return textCell(r.label, r.hardware); }],
+    ["Model", function (r) { return textCell(r.model + " " + r.quant, r.model_source === "synthetic" ? "synthetic weights" : null); }],
+    ["Backend", function (r) { return textCell(r.backend, r.device ? "on " + r.device : null); }],
+    ["Decode tok/s", function (r) { return cell(r.decode_tps, function (v) { return sig(v) + " (" + r.decode_scenario + ")"; }, r.missing.decode_tps); }],
+    ["Output tok/s", function (r) {
+      return cell(r.throughput && r.throughput.output_tps, function (v) { return sig(v) + " (" + r.throughput.scenario + ")"; }, r.missing.throughput);
+    }],
+    ["TPOT p50", function (r) {
+      var p = r.latency_points.find(function (q) { return r.throughput && q.scenario === r.throughput.scenario; });
+      return cell(p ? p.tpot_p50_ms : null, function (v) { return sig(v) + " ms"; }, r.missing.throughput || "no request scenario", true);
+    }],
+    ["J / output token", function (r) {
+      return cell(r.j_per_token, function (v) { return sig(v) + " J (" + r.energy_method + ")"; }, r.missing.j_per_token);
+    }],
+    ["Peak RSS", function (r) { return cell(r.peak_rss_bytes, gib, r.missing.peak_rss_bytes); }],
+    ["BW efficiency", function (r) {
+      return cell(r.bw_eff_measured, function (v) { return pct(v) + " of measured"; }, r.missing.bw_eff);
+    }],
+    ["$ / 1M output", function (r) { return cell(r.cost && r.cost.usd_per_m_output, money, r.cost_na); }],
+    ["$ / 1M input", function (r) { return cell(r.cost && r.cost.usd_per_m_input, money, r.cost_na, true); }],
+    ["$ / 1M blended 3:1", function (r) { return cell(r.cost && r.cost.usd_per_m_blended, money, r.cost_na, true); }],
+    ["Electricity $ / 1M output", function (r) {
+      var e = r.electricity;
+      return cell(e.usd_per_m, function (v) {
+        return money(v) + (e.method === "estimated" ? " (estimated energy)" : "") + (e.tariff_assumed ? " at an assumed $" + e.usd_per_kwh + "/kWh" : "");
+      }, e.why);
+    }],
+    ["$ / 1k tasks", function (r) {
+      return cell(r.cost && r.cost.usd_per_1k_tasks, function (v) {
+        return money(v) + " (" + fixed(r.cost.throughput.input_tokens, 0) + " in / " + fixed(r.cost.throughput.output_tokens, 0) + " out)";
+      }, r.cost_na, true);
+    }],
+    ["Validity", function (r) { return textCell(r.verdict || r.status, r.reasons.join("; ") || null); }]
+  ];
+
+  function renderTable(rows) {
+    var table = document.getElementById("overview");
+    table.textContent = "";
+    var head = el("tr");
+    COLUMNS.forEach(function (c) { head.appendChild(el("th", null, c[0])); });
+    table.appendChild(el("thead")).appendChild(head);
+    var body = table.appendChild(el("tbody"));
+    rows.forEach(function (r) {
+      var tr = el("tr", r.verdict === "VALID" ? null : "invalid");
+      tr.dataset.run = r.run_id;
+      COLUMNS.forEach(function (c) { tr.appendChild(c[1](r)); });
+      body.appendChild(tr);
+    });
+  }
+
+  // ---- charts -----------------------------------------------------------------------------
+  function layout(extra) {
+    return Object.assign({
+      margin: {l: 70, r: 20, t: 10, b: 50}, font: {family: "system-ui, -apple-system, Segoe UI, sans-serif", size: 12},
+      paper_bgcolor: "#ffffff", plot_bgcolor: "#ffffff", legend: {orientation: "h", y: -0.25},
+      hoverlabel: {align: "left"}
+    }, extra);
+  }
+
+  function draw(id, traces, lay, emptyText) {
+    var box = document.getElementById(id);
+    var msg = document.getElementById(id + "-empty");
+    var points = traces.reduce(function (n, t) { return n + t.x.length; }, 0);
+    if (!points) {
+      window.Plotly.purge(box);
+      box.hidden = true;
+      msg.hidden = false;
+      msg.textContent = emptyText;
+      return;
+    }
+    box.hidden = false;
+    msg.hidden = true;
+    window.Plotly.react(box, traces, layout(lay), CONFIG);
+  }
+
+  // A log axis when the values span more than 50x (an 8B and a tiny model on one chart).
+  function valueAxis(traces, title) {
+    var v = [].concat.apply([], traces.map(function (t) { return t.y; })).filter(function (y) { return y > 0; });
+    var log = v.length > 1 && Math.max.apply(null, v) / Math.min.apply(null, v) > 50;
+    return {type: log ? "log" : "linear", title: {text: title + (log ? " (log scale)" : "")}};
+  }
+
+  function trace(name, extra) {
+    return Object.assign({name: plain(name), x: [], y: [], hovertext: [], hoverinfo: "text"}, extra);
+  }
+
+  function costChart(rows) {
+    var models = new Set(rows.map(function (r) { return r.model; }));
+    var api = trace("API list price", {type: "bar", orientation: "h", marker: {color: "#adb5bd"}});
+    var same = trace("API serving the same model", {type: "bar", orientation: "h", marker: {color: "#e8590c"}});
+    var self = trace("self-hosted (measured here)", {type: "bar", orientation: "h", marker: {color: "#1864ab"}});
+    DATA.apis.forEach(function (p) {
+      var t = p.serves.some(function (m) { return models.has(m); }) ? same : api;
+      t.x.push(p.blended);
+      t.y.push(plain(p.provider + " · " + p.model));
+      t.hovertext.push(plain(p.provider + " " + p.model) + "<br>blended " + money(p.blended) + " = (3 × " +
+                       money(p.input) + " + " + money(p.output) + ") / 4<br>observed " + plain(p.observed || "undated"));
+    });
+    rows.forEach(function (r) {
+      if (!r.cost) return;
+      var c = r.cost;
+      self.x.push(c.usd_per_m_blended);
+      self.y.push(plain(r.name + " (self-hosted)"));
+      self.hovertext.push(plain(r.name) + "<br>blended " + money(c.usd_per_m_blended) + "; output " + money(c.usd_per_m_output) +
+                          ", input " + money(c.usd_per_m_input) + "<br>" + plain(c.profile_title) + ", " + plain(c.basis) + ", " +
+                          pct(c.utilisation) + " utilisation, " + money(c.usd_per_hour) + "/h<br>throughput " +
+                          sig(c.throughput.output_tps) + " output tok/s from " + plain(c.throughput.scenario));
+    });
+    var n = api.x.length + same.x.length + self.x.length;
+    draw("chart-cost", [api, same, self], {
+      barmode: "overlay", height: Math.max(320, 90 + 19 * n), margin: {l: 20, r: 20, t: 10, b: 50},
+      xaxis: {type: "log", title: {text: "$ per 1M tokens, blended 3 input : 1 output (log scale)"}},
+      yaxis: {automargin: true, categoryorder: "total ascending", tickfont: {size: 11}},
+      legend: {orientation: "h", y: 1.02, yanchor: "bottom"}
+    }, "No prices to show.");
+  }
+
+  function paretoChart(rows) {
+    var series = {}, byModel = {};
+    rows.forEach(function (r) {
+      r.latency_points.forEach(function (p) {
+        if (p.tpot_p50_ms == null) return;
+        var key = r.machine + " · " + r.quant;
+        var t = series[key] = series[key] || trace(key, {type: "scatter", mode: "markers", marker: {size: 11, symbol: []}});
+        var text = plain(r.name) + "<br>" + plain(p.scenario) + (p.valid ? "" : " (INVALID: not on the front)") + "<br>" +
+                   sig(p.output_tps) + " output tok/s, TPOT p50 " + sig(p.tpot_p50_ms) + " ms";
+        t.x.push(p.tpot_p50_ms);
+        t.y.push(p.output_tps);
+        t.hovertext.push(text);
+        t.marker.symbol.push(p.valid ? "circle" : "x");
+        if (p.valid) (byModel[r.model] = byModel[r.model] || []).push({x: p.tpot_p50_ms, y: p.output_tps, text: text});
+      });
+    });
+    var traces = Object.keys(series).sort().map(function (k, i) {
+      series[k].marker.color = PALETTE[i % PALETTE.length];
+      return series[k];
+    });
+    // One front per model (throughputs of different models do not compete): sorted by latency,
+    // a point joins when it beats the throughput of every quicker one.
+    Object.keys(byModel).sort().forEach(function (model) {
+      var pts = byModel[model].sort(function (a, b) { return a.x - b.x || b.y - a.y; });
+      var front = trace("Pareto front · " + model, {type: "scatter", mode: "lines+markers",
+                                                   line: {color: "#212529", dash: "dot", width: 1.5},
+                                                   marker: {symbol: "circle-open", size: 18, color: "#212529"}});
+      var best = -Infinity;
+      pts.forEach(function (p) {
+        if (p.y > best) { front.x.push(p.x); front.y.push(p.y); front.hovertext.push("on the Pareto front<br>" + p.text); best = p.y; }
+      });
+      traces.push(front);
+    });
+    draw("chart-pareto", traces, {
+      height: 420,
+      xaxis: {type: "log", title: {text: "median time per output token, TPOT (ms, log scale) — lower is better"}},
+      yaxis: {type: "log", title: {text: "aggregate output tokens/s (log scale)"}}
+    }, "No request scenario (single-stream, concurrency) in the selected results.");
+  }
+
+  function byQuantChart(rows) {
+    var quants = {};
+    rows.forEach(function (r) {
+      if (r.decode_tps == null) return;
+      var t = quants[r.quant] = quants[r.quant] || trace(r.quant, {type: "bar"});
+      t.x.push(plain(r.machine + " · " + r.model));
+      t.y.push(r.decode_tps);
+      t.hovertext.push(plain(r.name) + "<br>" + sig(r.decode_tps) + " tok/s (" + plain(r.decode_scenario) + ")");
+    });
+    var traces = Object.keys(quants).sort().map(function (k, i) {
+      quants[k].marker = {color: PALETTE[i % PALETTE.length]};
+      return quants[k];
+    });
+    draw("chart-quant", traces, {
+      barmode: "group", height: 380, xaxis: {automargin: true}, yaxis: valueAxis(traces, "decode tokens/s")
+    }, "No valid tg scenario in the selected results.");
+  }
+
+  function energyChart(rows) {
+    var methods = {};
+    rows.forEach(function (r) {
+      if (r.j_per_token == null) return;
+      var m = r.energy_method;
+      var t = methods[m] = methods[m] || trace(m === "estimated" ? "estimated (TDP × utilisation, not measured)" : m + " (measured)", {
+        type: "bar", marker: m === "estimated"
+          ? {color: "#ffd8a8", line: {color: "#d9480f", width: 1},
+             pattern: {shape: "/", fillmode: "replace", bgcolor: "#ffd8a8", fgcolor: "#d9480f", solidity: 0.25}}
+          : {color: "#2b8a3e"}
+      });
+      t.x.push(plain(r.name));
+      t.y.push(r.j_per_token);
+      t.hovertext.push(plain(r.name) + "<br>" + sig(r.j_per_token) + " J per output token, " + plain(m) + "<br>over " +
+                       plain(r.energy_scenario) + ", covers " + plain(r.energy_covers.join(", ")) + ", " + sig(r.average_watts) + " W average");
+    });
+    var traces = Object.keys(methods).sort().map(function (k) { return methods[k]; });
+    draw("chart-energy", traces, {
+      barmode: "group", height: 380, xaxis: {automargin: true}, yaxis: valueAxis(traces, "joules per output token")
+    }, "No energy per token in the selected results.");
+  }
+
+  function memoryChart(rows) {
+    var kinds = [["model_file_bytes", "model file", "#868e96"], ["peak_rss_bytes", "peak RSS (process tree)", "#1864ab"],
+                 ["peak_device_bytes", "peak GPU memory", "#c2255c"]];
+    var traces = kinds.map(function (k) {
+      var t = trace(k[1], {type: "bar", marker: {color: k[2]}});
+      rows.forEach(function (r) {
+        if (r[k[0]] == null) return;
+        t.x.push(plain(r.name));
+        t.y.push(r[k[0]] / 1073741824);
+        t.hovertext.push(plain(r.name) + "<br>" + k[1] + ": " + gib(r[k[0]]));
+      });
+      return t;
+    });
+    draw("chart-memory", traces, {
+      barmode: "group", height: 380, xaxis: {automargin: true}, yaxis: valueAxis(traces, "GiB")
+    }, "No memory figures in the selected results.");
+  }
+
+  function bandwidthChart(rows) {
+    var kinds = [["bw_eff_measured", "bw_measured_gbps", "of measured bandwidth", "#0b7285"],
+                 ["bw_eff_spec", "bw_spec_gbps", "of spec bandwidth", "#5f3dc4"]];
+    var traces = kinds.map(function (k) {
+      var t = trace(k[2], {type: "bar", marker: {color: k[3]}});
+      rows.forEach(function (r) {
+        if (r[k[0]] == null) return;
+        t.x.push(plain(r.name));
+        t.y.push(r[k[0]] * 100);
+        t.hovertext.push(plain(r.name) + "<br>" + pct(r[k[0]]) + " " + k[2] + " (" + sig(r[k[1]]) + " GB/s), " + plain(r.bw_scenario));
+      });
+      return t;
+    });
+    draw("chart-bandwidth", traces, {
+      barmode: "group", height: 380, xaxis: {automargin: true}, yaxis: {title: {text: "% of the decode roofline ceiling"}, rangemode: "tozero"}
+    }, "No roofline figures in the selected results.");
+  }
+
+  function breakEvenChart(rows) {
+    var order = DATA.apis.map(function (p) { return plain(p.provider + " · " + p.model); });
+    var traces = [];
+    rows.forEach(function (r) {
+      if (!r.cost) return;
+      var t = trace(r.name, {type: "scatter", mode: "markers", marker: {size: 10, color: PALETTE[traces.length % PALETTE.length]}});
+      r.cost.apis.forEach(function (a) {
+        if (a.breakeven_tokens_per_month == null) return;
+        t.x.push(a.breakeven_tokens_per_month);
+        t.y.push(plain(a.provider + " · " + a.model));
+        t.hovertext.push(plain(r.name) + " vs " + plain(a.provider + " " + a.model) + "<br>break-even " +
+                         tokens(a.breakeven_tokens_per_month) + " tokens/month at " + pct(a.breakeven_utilisation) + " utilisation");
+      });
+      traces.push(t);
+    });
+    var n = order.length;
+    draw("chart-breakeven", traces, {
+      height: Math.max(320, 90 + 19 * n), margin: {l: 20, r: 20, t: 10, b: 50},
+      xaxis: {type: "log", title: {text: "tokens per month (3 input : 1 output, log scale)"}},
+      yaxis: {automargin: true, categoryorder: "array", categoryarray: order, tickfont: {size: 11}},
+      legend: {orientation: "h", y: 1.02, yanchor: "bottom"}
+    }, rows.some(function (r) { return r.cost; })
+      ? "One machine cannot beat any API price at any utilisation for the selected results (see the cost details)."
+      : "No priced result in the selection: " + rows.map(function (r) { return "n/a (" + r.cost_na + ")"; }).join("; "));
+  }
+
+  // ---- per-result cost details -------------------------------------------------------------
+  function renderDetails(rows) {
+    var box = document.getElementById("details");
+    box.textContent = "";
+    rows.forEach(function (r) {
+      var d = el("details");
+      d.appendChild(el("summary", null, r.cost
+        ? r.name + ": " + money(r.cost.usd_per_m_blended) + " per 1M tokens blended (" + r.cost.profile + ", " + r.cost.basis + ", " + pct(r.cost.utilisation) + " utilisation)"
+        : r.name + ": cost n/a (" + r.cost_na + ")"));
+      if (r.cost) {
+        var c = r.cost, ul = el("ul");
+        ul.appendChild(el("li", null, "Throughput: " + sig(c.throughput.output_tps) + " output tok/s and " + sig(c.throughput.input_tps) +
+          " input tok/s from " + c.throughput.scenario + " (" + fixed(c.throughput.input_tokens, 0) + " in / " + fixed(c.throughput.output_tokens, 0) +
+          " out per request), the highest valid aggregate output rate in the run."));
+        ul.appendChild(el("li", null, "Machine-hour: " + money(c.usd_per_hour) + " at " + pct(c.utilisation) + " utilisation = fixed " +
+          money(c.hour.fixed) + " + idle power " + money(c.hour.idle_power) + " + busy power " + money(c.hour.busy_extra) + " × utilisation. Profile: " +
+          c.profile_title + " (" + c.profile_how + "); source: " + c.profile_source + "."));
+        c.notes.forEach(function (n) { ul.appendChild(el("li", null, n)); });
+        d.appendChild(ul);
+        var t = el("table", "apis"), head = el("tr");
+        ["API", "blended $/1M", "API $ per 1k tasks", "self-hosted $ per 1k tasks", "break-even utilisation", "break-even tokens/month"].forEach(function (h) { head.appendChild(el("th", null, h)); });
+        t.appendChild(el("thead")).appendChild(head);
+        var body = t.appendChild(el("tbody"));
+        c.apis.forEach(function (a) {
+          var tr = el("tr", a.like_for_like ? "same" : null);
+          tr.appendChild(textCell(a.provider + " · " + a.model, a.like_for_like ? "serves the same model" : null));
+          tr.appendChild(cell(a.blended, money));
+          tr.appendChild(cell(a.usd_per_1k_tasks, money));
+          tr.appendChild(cell(c.usd_per_1k_tasks, money));
+          tr.appendChild(cell(a.breakeven_utilisation, pct, "never: " + a.never));
+          tr.appendChild(cell(a.breakeven_tokens_per_month, tokens, "never"));
+          body.appendChild(tr);
+        });
+        d.appendChild(t);
+      }
+      box.appendChild(d);
+    });
+  }
+
+  // ---- API price table (not filtered: it is the reference) -----------------------------------
+  function renderPrices() {
+    var table = document.getElementById("prices"), head = el("tr");
+    ["Provider", "Model", "Input", "Cached input", "Output", "Blended 3:1", "Observed", "Source"].forEach(function (h) { head.appendChild(el("th", null, h)); });
+    table.appendChild(el("thead")).appendChild(head);
+    var body = table.appendChild(el("tbody"));
+    DATA.apis.forEach(function (p) {
+      var tr = el("tr");
+      tr.appendChild(textCell(p.provider));
+      tr.appendChild(textCell(p.model, p.note || null));
+      tr.appendChild(cell(p.input, money));
+      tr.appendChild(cell(p.cached_input, money, "not listed"));
+      tr.appendChild(cell(p.output, money));
+      tr.appendChild(cell(p.blended, money));
+      var stale = p.age_days == null || p.age_days > DATA.max_age_days;
+      tr.appendChild(textCell(p.observed || "undated", stale ? (p.age_days == null ? "no date: check it" : p.age_days + " days old: check it") : null));
+      var src = el("td", "source"), m = /^https?:\/\/\S+/.exec(p.source);
+      if (m) {
+        var a = el("a", null, m[0]);
+        a.href = m[0];
+        a.rel = "noopener noreferrer";
+        src.appendChild(a);
+        src.appendChild(document.createTextNode(p.source.slice(m[0].length)));
+      } else {
+        src.textContent = p.source;
+      }
+      tr.appendChild(src);
+      if (stale) tr.className = "stale";
+      body.appendChild(tr);
+    });
+  }
+
+  function render() {
+    var rows = visibleRows();
+    document.getElementById("shown").textContent = rows.length + " of " + ROWS.length + " results shown";
+    renderTable(rows);
+    costChart(rows);
+    paretoChart(rows);
+    byQuantChart(rows);
+    energyChart(rows);
+    memoryChart(rows);
+    bandwidthChart(rows);
+    breakEvenChart(rows);
+    renderDetails(rows);
+  }
+
+  setupFilters();
+  renderPrices();
+  render();
+  document.body.dataset.ready = "1";
+})();

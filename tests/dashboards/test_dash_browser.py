@@ -1,0 +1,126 @@
+"""The built site in Debian's headless Chromium: no console errors, every chart drawn with data,
+filters change what is shown, and strings from result files stay text."""
+
+import copy
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from dashboards.rows import CostSettings
+from dashboards.site import build_site
+from tests.dashboards.cdp_browser import CHROMIUM, Browser
+
+# tox does not pass CI through; it keeps the value under this name instead.
+IN_CI = os.environ.get("CI") or os.environ.get("__TOX_ENVIRONMENT_VARIABLE_ORIGINAL_CI")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and not IN_CI,
+                                reason="needs Debian's chromium (apt-get install chromium); required in CI")
+
+EVIL_LABEL = '<b>vm</b><img src=x onerror="window.__pwned=1">'   # plotly would render <b>
+EVIL_MODEL = "</script><script>window.__pwned=2</script>"
+CHARTS = ["chart-cost", "chart-pareto", "chart-quant", "chart-energy", "chart-memory", "chart-bandwidth",
+          "chart-breakeven"]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The example results plus edited copies of one (a hostile label, model name and quant; a
+    fast INVALID run), a malformed file and a result of another schema version."""
+    from tests.dashboards.conftest import EXAMPLES
+
+    d = tmp_path_factory.mktemp("results")
+    for f in EXAMPLES.glob("*.json"):
+        (d / f.name).write_bytes(f.read_bytes())
+    evil = json.loads(next(EXAMPLES.glob("*tiny-Q4_K_M*.json")).read_text())
+    evil = copy.deepcopy(evil)
+    evil.update(label=EVIL_LABEL, run_id="evil-run")
+    evil["model"].update(id=EVIL_MODEL, quant="Q3_K_L")
+    (d / "evil.json").write_text(json.dumps(evil))
+    # Quicker and higher than everything, but INVALID: it must stay off the Pareto front.
+    fast = copy.deepcopy(json.loads(next(EXAMPLES.glob("*tiny-Q4_K_M*.json")).read_text()))
+    fast.update(label="lab", run_id="fast-invalid")
+    ss = next(sc for sc in fast["scenarios"] if sc["name"] == "single-stream")
+    ss["validity"] = {"verdict": "INVALID", "reasons": ["high variance (edited copy for this test)"]}
+    ss["summary"]["tpot_s"]["median"] = 1e-5
+    ss["summary"]["output_tps"] *= 10
+    (d / "fast.json").write_text(json.dumps(fast))
+    (d / "broken.json").write_text("{ not json")
+    future = dict(evil, schema_version=99, run_id="future")
+    (d / "future.json").write_text(json.dumps(future))
+    out = tmp_path_factory.mktemp("site")
+    result = build_site([d], out, settings=CostSettings(),
+                        profile_choices=["vm=cpu-server", f"{EVIL_LABEL}=cpu-server", "lab=cpu-server"])
+    return result
+
+
+@pytest.fixture(scope="module")
+def page(site, tmp_path_factory):
+    browser = Browser(tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        browser.open(site.index.resolve().as_uri())
+        yield browser
+    finally:
+        browser.close()
+
+
+def points(page, chart_id):
+    return page.js(f"(document.getElementById('{chart_id}').data || [])"
+                   f".reduce((n, t) => n + (t.x ? t.x.length : 0), 0)")
+
+
+def test_no_console_errors_and_every_chart_drawn(page):
+    assert page.js("document.body.dataset.ready") == "1"
+    assert page.problems() == []
+    for chart in CHARTS:
+        assert points(page, chart) > 0, chart
+        assert page.js(f"document.querySelectorAll('#{chart} .main-svg').length") > 0, chart
+        assert page.js(f"document.getElementById('{chart}-empty').hidden") is True
+    # Pareto front is marked and leaves out INVALID points (the example Q8_0 run); estimates say so.
+    front = page.js("[].concat(...document.getElementById('chart-pareto').data"
+                    ".filter(t => t.name.startsWith('Pareto front')).map(t => t.x))")
+    fronts = page.js("document.getElementById('chart-pareto').data.filter(t => t.name.startsWith('Pareto front')).length")
+    assert fronts == 3          # one per model: llama-3.1-8b, tiny, and the hostile copy's model name
+    invalid = page.js("""[].concat(...document.getElementById('chart-pareto').data.map(t =>
+                         (t.x || []).filter((x, i) => t.marker.symbol && t.marker.symbol[i] === 'x')))""")
+    assert 0.01 in invalid and front and not set(front) & set(invalid)
+    assert page.js("document.getElementById('chart-energy').data.some(t => t.name.startsWith('estimated'))")
+
+
+def test_filters_change_what_is_shown(page):
+    from tests.dashboards.conftest import EXAMPLES
+
+    total = len(list(EXAMPLES.glob("*.json"))) + 2
+    assert page.js("document.querySelectorAll('#overview tbody tr').length") == total
+    before = points(page, "chart-quant")
+    page.js("""(() => { const s = document.getElementById('f-quant'); s.value = 'Q3_K_L';
+               s.dispatchEvent(new Event('change')); })()""")
+    assert page.js("document.querySelectorAll('#overview tbody tr').length") == 1
+    assert points(page, "chart-quant") == 1 < before
+    assert page.js("document.getElementById('shown').textContent") == f"1 of {total} results shown"
+    page.js("""(() => { const s = document.getElementById('f-model'); s.value = 'llama-3.1-8b';
+               s.dispatchEvent(new Event('change')); })()""")     # no result is both: charts say so
+    assert page.js("document.querySelectorAll('#overview tbody tr').length") == 0
+    assert page.js("document.getElementById('chart-quant-empty').hidden") is False
+    page.js("document.getElementById('f-reset').click()")
+    assert page.js("document.querySelectorAll('#overview tbody tr').length") == total
+    assert points(page, "chart-quant") == before
+    assert page.problems() == []
+
+
+def test_strings_from_results_stay_text(page):
+    assert page.js("window.__pwned === undefined")
+    assert page.js("document.querySelectorAll('img').length") == 0
+    assert page.js("document.querySelectorAll('script').length") == 3      # data, plotly, dashboard
+    table = page.js("document.getElementById('overview').textContent")
+    assert EVIL_LABEL in table and EVIL_MODEL in table
+    labels = page.js("Array.from(document.querySelectorAll('#chart-cost .ytick text')).map(t => t.textContent)")
+    assert any(EVIL_LABEL in t for t in labels)                  # drawn literally by plotly, not as markup
+    options = page.js("Array.from(document.querySelectorAll('#f-machine option')).map(o => o.textContent)")
+    assert any(o.startswith(EVIL_LABEL) for o in options)
+
+
+def test_skipped_files_are_reported_on_the_page(page, site):
+    warnings = page.js("document.querySelector('.warnings').textContent")
+    assert "broken.json" in warnings and "schema_version 99" in warnings
+    assert any("broken.json" in w for w in site.warnings)
