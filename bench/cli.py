@@ -35,18 +35,39 @@ def main(ctx, debug):
 
 @main.command()
 @click.option("--model", default="llama-3.1-8b", show_default=True,
-              help="Catalog id (built synthetically) or a path to a .gguf file.")
+              help="Catalog id (built synthetically), a path to a .gguf file, or with --backend openai "
+                   "the name the server serves.")
 @click.option("--quant", default="Q4_K_M", show_default=True, help="GGUF quant type (synthetic models).")
-@click.option("--backend", default="llamacpp", show_default=True, help="Inference engine.")
+@click.option("--backend", default="llamacpp", show_default=True,
+              help="Inference engine, e.g. llamacpp (in-process), openai (any OpenAI-compatible server at "
+                   "--base-url) or llamacpp-server (llama-cpp-python's server, started on 127.0.0.1 for the run).")
 @click.option("--scenario", "scenario_spec", default=None,
-              help="Comma-separated scenarios: pp<N>, tg<N>, single-stream. [default: pp512,tg128,single-stream]")
+              help="Comma-separated scenarios: pp<N>, tg<N>, single-stream, or a workload profile under "
+                   "load: chat, rag, ticket-triage, ticket-draft, summarise, code. "
+                   "[default: pp512,tg128,single-stream; chat for HTTP backends]")
+@click.option("--concurrency", default=None,
+              help="Workload profiles: closed-loop users per level, e.g. 1,2,4; stops once latency is far "
+                   "past the SLO. [default: 1,2,4,8,16,32,64]")
+@click.option("--rate", default=None, help="Workload profiles: open-loop Poisson arrivals, requests/s per level, e.g. 0.5,1,2.")
+@click.option("--search", type=click.Choice(["concurrency", "rate"]), default=None,
+              help="Find the highest concurrency or rate that meets the SLO (starts at the first --concurrency/--rate).")
+@click.option("--slo", default=None,
+              help="default (p99 ttft 2 s, tpot 100 ms), interactive (500 ms, 30 ms), or ttft=..,tpot=.. "
+                   "such as ttft=1s,tpot=50ms. [default: default]")
+@click.option("--max-in-flight", type=int, default=None,
+              help="Poisson levels: requests in flight at most; later arrivals wait in the client, "
+                   "recorded as queue wait. [default: 64]")
+@click.option("--workloads", type=click.Path(path_type=Path), default=None,
+              help="TOML or JSON file with your own workload profiles.")
 @click.option("--repetitions", type=int, default=None, help="Minimum measured repetitions for pp/tg. [default: 3]")
-@click.option("--requests", type=int, default=None, help="Minimum requests for single-stream. [default: 3]")
+@click.option("--requests", type=int, default=None,
+              help="Minimum requests for single-stream [default: 3], or measured requests per load level "
+                   "[default: 4 per user, or 10 s of arrivals; at least 8].")
 @click.option("--input-tokens", type=int, default=None, help="Prompt length for single-stream. [default: 128]")
 @click.option("--output-tokens", type=int, default=None, help="Output length for single-stream. [default: 32]")
 @click.option("--min-duration", type=float, default=None,
               help="Keep measuring until this many seconds AND the minimum count are reached "
-                   "(at most 100 passes). 0 gives exact counts. [default: 3]")
+                   "(at most 100 passes, 1000 requests per load level). 0 gives exact counts. [default: 3]")
 @click.option("--threads", type=int, default=None, help="CPU threads (default: physical cores).")
 @click.option("--gpu-layers", type=int, default=-1, show_default=True,
               help="Layers to offload to the GPU (-1 all; ignored by a CPU-only build).")
@@ -54,19 +75,46 @@ def main(ctx, debug):
 @click.option("--flash-attn/--no-flash-attn", default=False, show_default=True, help="Flash attention.")
 @click.option("--batch-size", type=int, default=2048, show_default=True, help="Logical batch size (n_batch).")
 @click.option("--ubatch-size", type=int, default=512, show_default=True, help="Physical micro-batch size (n_ubatch).")
+@click.option("--base-url", default=None, help="--backend openai: the server, e.g. http://127.0.0.1:8080.")
+@click.option("--api-key", default=None,
+              help="--backend openai: API key [default: $OPENAI_API_KEY]. Never written to results or logs.")
+@click.option("--endpoint", type=click.Choice(["completions", "chat"]), default="completions", show_default=True,
+              help="HTTP backends: /v1/completions or /v1/chat/completions.")
+@click.option("--request-timeout", type=float, default=300.0, show_default=True,
+              help="HTTP backends: seconds a request may take; a longer one counts as an error.")
 @click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
 @click.option("--label", default=None, help="Name for this machine in results (default: hostname).")
 @click.option("--idle-seconds", type=float, default=3.0, show_default=True,
               help="Idle power baseline before the engine loads (0 skips it).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result document as JSON.")
 @click.pass_context
-def run(ctx, model, quant, backend, scenario_spec, repetitions, requests, input_tokens, output_tokens,
-        min_duration, threads, gpu_layers, ctx_size, flash_attn, batch_size, ubatch_size, results_dir,
+def run(ctx, model, quant, backend, scenario_spec, concurrency, rate, search, slo, max_in_flight, workloads,
+        repetitions, requests, input_tokens, output_tokens, min_duration, threads, gpu_layers, ctx_size,
+        flash_attn, batch_size, ubatch_size, base_url, api_key, endpoint, request_timeout, results_dir,
         label, idle_seconds, as_json):
     """Benchmark a model on this machine and write a result file."""
+    import os
+
+    from bench.backends import backend_class
     from bench.run import RunConfig, execute
     from bench.ui import RichUI
     from scenarios.definitions import parse_scenarios
+
+    caps = backend_class(backend).capabilities
+    if caps.local_model:
+        for name, value in (("--base-url", base_url), ("--api-key", api_key)):
+            if value is not None:
+                raise BenchError(f"{name} is for --backend openai, not {backend}", f"drop {name} or use --backend openai")
+    else:
+        if not base_url:
+            raise BenchError(f"--backend {backend} needs --base-url", "for example --base-url http://127.0.0.1:8080")
+        if "@" in base_url.split("//", 1)[-1].split("/", 1)[0]:
+            raise BenchError("--base-url must not hold credentials", "pass the key with --api-key or OPENAI_API_KEY")
+        if ctx.get_parameter_source("model") == click.core.ParameterSource.DEFAULT:
+            raise BenchError(f"--backend {backend} needs --model", "the model name the server serves")
+        api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
+    if request_timeout <= 0:
+        raise BenchError(f"--request-timeout must be positive, got {request_timeout}", "for example --request-timeout 60")
 
     if idle_seconds < 0:
         raise BenchError(f"--idle-seconds must not be negative, got {idle_seconds}", "for example --idle-seconds 3")
@@ -76,20 +124,28 @@ def run(ctx, model, quant, backend, scenario_spec, repetitions, requests, input_
             raise BenchError(f"{name} must be positive, got {value}", f"for example {name} 4")
     scenarios = parse_scenarios(scenario_spec, repetitions=repetitions, requests=requests,
                                 input_tokens=input_tokens, output_tokens=output_tokens,
-                                min_duration_s=min_duration)
+                                min_duration_s=min_duration, concurrency=concurrency, rate=rate, search=search,
+                                slo=slo, max_in_flight=max_in_flight, workloads=workloads,
+                                default=None if caps.microbenchmarks else ("chat",))
     options = {"n_threads": threads, "n_gpu_layers": gpu_layers, "n_ctx": ctx_size,
                "flash_attn": flash_attn, "n_batch": batch_size, "n_ubatch": ubatch_size,
                "verbose": ctx.obj["debug"]}
+    if caps.http:
+        options.update({"endpoint": endpoint, "request_timeout_s": request_timeout})
+    if not caps.local_model:
+        options = {"base_url": base_url, "endpoint": endpoint, "request_timeout_s": request_timeout}
     config = RunConfig(model=model, quant=quant, backend=backend, scenarios=scenarios,
                        backend_options=options, results_dir=results_dir, label=label,
-                       idle_seconds=idle_seconds)
+                       idle_seconds=idle_seconds, api_key=api_key)
     ui = RichUI(quiet=as_json)
     outcome = execute(config, ui)
     if as_json:
         click.echo(json.dumps(outcome.result, indent=2))
     else:
-        from bench.report import run_summary_table
-        ui.console.print(run_summary_table(outcome.result))
+        from bench.report import load_summary_table, run_summary_table
+        for table in (run_summary_table(outcome.result), load_summary_table(outcome.result)):
+            if table is not None:
+                ui.console.print(table)
         for err in outcome.result["errors"]:
             ui.console.print(f"[red]error:[/red] {err}", highlight=False)
         ui.console.print(f"result: {outcome.path}", highlight=False)

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bench.backends.base import Backend
 
@@ -53,3 +53,116 @@ def timed_generate(backend: Backend, prompt_token_ids: list[int], max_tokens: in
         token_ns.append(now_ns())
         token_ids.append(tok)
     return Generation(len(prompt_token_ids), send, token_ns, token_ids)
+
+
+@dataclass
+class RequestTrace:
+    """One request of a load level as the harness saw it.
+
+    `intended_ns` is when the load generator meant to send it (Poisson arrival, or the moment
+    its user's previous request ended); `sent_ns` is when it left (HTTP: the client starts
+    opening a connection or writing the request; in-process: handed to the engine). The
+    difference is client-side queue wait.
+    Each event is a content chunk (one token in-process; one or more over HTTP).
+    """
+    index: int
+    measured: bool
+    max_tokens: int
+    intended_ns: int
+    sent_ns: int | None = None
+    event_ns: list[int] = field(default_factory=list)
+    end_ns: int | None = None
+    input_tokens: int | None = None        # engine count, server usage, or the token ids sent
+    output_tokens: int | None = None       # engine count or server usage; see output_source
+    output_source: str | None = None       # engine, usage, finish_reason=length, events
+    finish_reason: str | None = None
+    server_timings: dict | None = None
+    error_kind: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Ended, without an error, with at least one token (an interrupted one has no end)."""
+        return self.end_ns is not None and self.error_kind is None and bool(self.event_ns)
+
+    @property
+    def queue_wait_s(self) -> float | None:
+        return (self.sent_ns - self.intended_ns) / 1e9 if self.sent_ns is not None else None
+
+    @property
+    def ttft_s(self) -> float | None:
+        return (self.event_ns[0] - self.intended_ns) / 1e9 if self.event_ns else None
+
+    @property
+    def e2e_s(self) -> float | None:
+        return (self.event_ns[-1] - self.intended_ns) / 1e9 if self.event_ns else None
+
+    @property
+    def tpot_s(self) -> float | None:
+        if not self.event_ns or not self.output_tokens or self.output_tokens < 2:
+            return None
+        return (self.event_ns[-1] - self.event_ns[0]) / 1e9 / (self.output_tokens - 1)
+
+    @property
+    def one_token_per_event(self) -> bool:
+        return self.output_tokens == len(self.event_ns)
+
+
+async def timed_request(backend, client, request, trace: RequestTrace, timeout_s: float) -> RequestTrace:
+    """Stream one request through an HTTP backend, stamping every event here.
+
+    Failures are recorded in the trace (kind and message), never raised: one bad request is
+    a counted error of its level. The whole request, queueing at the server included, must
+    end within `timeout_s`.
+    """
+    import asyncio
+
+    from bench.backends.base import RequestFailed
+
+    def on_sent() -> None:
+        if trace.sent_ns is None:
+            trace.sent_ns = now_ns()
+
+    usage_out = None
+
+    async def consume() -> None:
+        nonlocal usage_out
+        async for ev in backend.stream(client, request, on_sent):
+            t = now_ns()
+            if ev.content:
+                trace.event_ns.append(t)
+            if ev.prompt_tokens is not None:
+                trace.input_tokens = ev.prompt_tokens
+            if ev.completion_tokens is not None:
+                usage_out = ev.completion_tokens
+            if ev.finish_reason is not None:
+                trace.finish_reason = ev.finish_reason
+            if ev.server_timings is not None:
+                trace.server_timings = ev.server_timings
+
+    try:
+        await asyncio.wait_for(consume(), timeout_s)
+        if not trace.event_ns:
+            raise RequestFailed("no_content", "the stream ended without a content token")
+    except RequestFailed as exc:
+        trace.error_kind, trace.error = exc.kind, str(exc)
+    except asyncio.TimeoutError:
+        trace.error_kind, trace.error = "timeout", f"no complete response within {timeout_s:g} s"
+    trace.end_ns = now_ns()
+    # Token counts come from the server: usage when it reports it, else a stream cut by
+    # max_tokens has exactly max_tokens, else (flagged) the number of content chunks.
+    if usage_out is not None:
+        trace.output_tokens, trace.output_source = usage_out, "usage"
+    elif trace.finish_reason == "length":
+        trace.output_tokens, trace.output_source = trace.max_tokens, "finish_reason=length"
+    elif trace.event_ns:
+        trace.output_tokens, trace.output_source = len(trace.event_ns), "events"
+    return trace
+
+
+def stamp_step(events: list[tuple[int, int]], traces: dict[int, RequestTrace]) -> int:
+    """Stamp the tokens one in-process engine step produced (all at once: one decode call)."""
+    t = now_ns()
+    for index, _token in events:
+        traces[index].event_ns.append(t)
+    return t

@@ -10,6 +10,8 @@ from pathlib import Path
 from rich.table import Table
 
 NA = "n/a"
+# Entries of load scenarios: one per level, plus an SLO search's answer.
+LOAD_KINDS = ("concurrency", "poisson", "slo-search")
 
 
 def _fmt(value: float | None, digits: int = 2, scale: float = 1.0) -> str:
@@ -27,6 +29,8 @@ def scenario_rows(result: dict) -> list[dict]:
     """One flat row per scenario: the figures a reader looks at first."""
     rows = []
     for sc in result.get("scenarios", []):
+        if sc["kind"] in LOAD_KINDS:
+            continue
         s = sc.get("summary", {})
         row = {"scenario": sc["name"], "status": sc["status"], "verdict": sc["validity"]["verdict"],
                "reasons": sc["validity"]["reasons"]}
@@ -49,16 +53,23 @@ def scenario_rows(result: dict) -> list[dict]:
     return rows
 
 
-def run_summary_table(result: dict) -> Table:
+def _title(result: dict) -> str:
     model = result.get("model", {})
-    title = (f"{model.get('id', '?')} {model.get('quant', '')} · {result['config'].get('backend')} · "
-             f"{result.get('label')} · {result['status']}")
-    table = Table(title=title)
+    return (f"{model.get('id', '?')} {model.get('quant') or ''} · {result['config'].get('backend')} · "
+            f"{result.get('label')} · {result['status']}")
+
+
+def run_summary_table(result: dict) -> Table | None:
+    """pp/tg/single-stream rows; None when the run had only load scenarios."""
+    rows = scenario_rows(result)
+    if not rows and any(sc["kind"] in LOAD_KINDS for sc in result.get("scenarios", [])):
+        return None
+    table = Table(title=_title(result))
     for col, justify in (("scenario", "left"), ("tokens/s", "right"), ("ttft p50 ms", "right"),
                          ("tpot p50 ms", "right"), ("J/token", "right"), ("of BW roof", "right"),
                          ("validity", "left")):
         table.add_column(col, justify=justify)
-    for row in scenario_rows(result):
+    for row in rows:
         validity = row["verdict"] + (": " + "; ".join(row["reasons"]) if row["reasons"] else "")
         # "~" marks an estimate (TDP model) rather than a counter or integrated power reading
         j = row["j_per_token"] if row["j_per_token"] == NA or row["energy_method"] != "estimated" \
@@ -68,6 +79,62 @@ def run_summary_table(result: dict) -> Table:
     if any(r["energy_method"] == "estimated" for r in scenario_rows(result)):
         table.caption = "~ energy estimated from TDP x CPU utilisation (no energy counter here)\n"
     table.caption = (table.caption or "") + "of BW roof: decode rate / (measured bandwidth / bytes read per token)"
+    return table
+
+
+def _p(summary: dict | None, key: str, scale: float = 1e3, digits: int = 0) -> str:
+    return _fmt((summary or {}).get(key), digits, scale)
+
+
+def load_rows(result: dict) -> list[dict]:
+    """One row per load level: a throughput-latency curve, and the answer of an SLO search."""
+    rows = []
+    for sc in result.get("scenarios", []):
+        if sc["kind"] not in LOAD_KINDS:
+            continue
+        s = sc.get("summary") or {}
+        if sc["kind"] == "slo-search":
+            slo = sc["params"]["slo"]
+            best = s.get("best_level") or f"none of {len(s.get('levels_tried', []))} tried"
+            rows.append({"level": sc["name"], "summary": f"highest level meeting p99 ttft <= {slo['ttft_s'] * 1e3:g} ms "
+                                                           f"and tpot <= {slo['tpot_s'] * 1e3:g} ms: {best}"
+                                                           + (f", goodput {s['goodput']:.2f} req/s" if s.get("goodput") else "")})
+            continue
+        slo = s.get("slo") or {}
+        errors = (s.get("errors") or {}).get("count")
+        rows.append({
+            "level": sc["name"], "output_tps": _fmt(s.get("output_tps"), 1), "requests_per_s": _fmt(s.get("requests_per_s")),
+            "ttft_ms": f"{_p(s.get('ttft_s'), 'median')}/{_p(s.get('ttft_s'), 'p99')}",
+            "tpot_ms": f"{_p(s.get('tpot_s'), 'median', digits=1)}/{_p(s.get('tpot_s'), 'p99', digits=1)}",
+            "e2e_p99_s": _p(s.get("e2e_s"), "p99", 1.0, 2),
+            "queue_p99_ms": _p(s.get("queue_wait_s"), "p99", digits=1),
+            "goodput": _fmt(s.get("goodput")),
+            "errors": NA if errors is None else str(errors),
+            "slo": NA if not slo else ("met" if slo.get("met") else "missed"),
+            "verdict": sc["validity"]["verdict"], "reasons": sc["validity"]["reasons"], "note": sc.get("note"),
+        })
+    return rows
+
+
+def load_summary_table(result: dict) -> Table | None:
+    rows = load_rows(result)
+    if not rows:
+        return None
+    table = Table(title=_title(result) + " · under load")
+    cols = (("level", "left"), ("output\ntok/s", "right"), ("req/s", "right"), ("ttft ms\np50/p99", "right"),
+            ("tpot ms\np50/p99", "right"), ("e2e s\np99", "right"), ("queue\nms p99", "right"),
+            ("goodput\nreq/s", "right"), ("errors", "right"), ("SLO", "left"), ("validity", "left"))
+    for col, justify in cols:
+        table.add_column(col, justify=justify, no_wrap=col == "level")
+    table.caption = "\n".join(f"{r['level']}: {r['summary']}" for r in rows if "summary" in r) or None
+    for r in rows:
+        if "summary" in r:
+            continue
+        validity = r["verdict"] + (": " + "; ".join(r["reasons"]) if r["reasons"] else "")
+        table.add_row(r["level"], r["output_tps"], r["requests_per_s"], r["ttft_ms"], r["tpot_ms"], r["e2e_p99_s"],
+                      r["queue_p99_ms"], r["goodput"], r["errors"], r["slo"], validity)
+        if r["note"]:
+            table.add_row("", f"[dim]{r['note']}[/dim]", *[""] * (len(cols) - 2))
     return table
 
 
@@ -81,6 +148,10 @@ def result_list_rows(results: list[tuple[Path, dict]]) -> list[dict]:
             key = {"pp": "pp_tps", "tg": "tg_tps"}.get(sc["kind"])
             if key and s.get(key):
                 headline[sc["name"]] = s[key]["mean"]
+            elif sc["kind"] in ("concurrency", "poisson") and s.get("output_tps") and sc["validity"]["verdict"] == "VALID":
+                # Under load: the highest aggregate output rate of a valid level, per profile.
+                best = f"{sc['params']['scenario']} max"
+                headline[best] = max(headline.get(best, 0.0), s["output_tps"])
         rows.append({
             "file": str(path),
             "run_id": doc.get("run_id"),

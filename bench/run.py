@@ -17,12 +17,12 @@ from typing import Callable, ContextManager
 
 from bench import environment, storage
 from bench.backends import get_backend
-from bench.errors import BenchError
+from bench.errors import BenchError, ScenarioError
 from bench.measurement import RunMeasurement, decode_roofline
 from bench.schema import COMPLETED, FAILED, INTERRUPTED, SCHEMA_VERSION, run_validity
 from models.resolve import ResolvedModel, resolve_model
-from scenarios.definitions import Scenario
-from scenarios.runner import ScenarioRecord, planned_passes, run_scenario
+from scenarios.definitions import LoadScenario, Scenario
+from scenarios.runner import scenario_runs
 
 
 @dataclass
@@ -30,12 +30,13 @@ class RunConfig:
     model: str
     quant: str
     backend: str
-    scenarios: list[Scenario]
+    scenarios: list[Scenario | LoadScenario]
     backend_options: dict = field(default_factory=dict)
     results_dir: Path = Path("results")
     label: str | None = None
     cache_dir: Path | None = None
     idle_seconds: float = 3.0       # idle power baseline before the engine loads
+    api_key: str | None = field(default=None, repr=False)   # HTTP backends; never written anywhere
 
     def to_dict(self) -> dict:
         return {
@@ -91,18 +92,38 @@ def default_context(scenarios: list[Scenario], requested: int | None) -> int:
     return max(256, -(-needed // 256) * 256)
 
 
+def _server_model(name: str) -> dict:
+    """Model identity when a server holds the model: its name is all we know for sure."""
+    return {"id": name, "name": name, "quant": None, "source": "server", "path": None, "file_bytes": None,
+            "fingerprint": None, "architecture": None, "weight_bytes_per_token": None, "kv_bytes_per_token": None}
+
+
 def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
     """Run everything in `config`. Raises BenchError only for problems found before measuring."""
     results_dir = storage.ensure_writable(config.results_dir)
-    backend = get_backend(config.backend)      # a missing engine is reported before any build
+    # a missing engine is reported before any build
+    backend = get_backend(config.backend, **({"api_key": config.api_key} if config.api_key else {}))
+    caps = backend.capabilities
+    for s in config.scenarios:
+        if not isinstance(s, LoadScenario) and not caps.microbenchmarks:
+            raise ScenarioError(f"scenario {s.name} needs token-level control of an engine, which backend "
+                                f"{config.backend} does not give", "run a workload profile such as --scenario chat, "
+                                "or use --backend llamacpp")
     options = dict(config.backend_options)
     options["n_ctx"] = default_context(config.scenarios, options.get("n_ctx"))
     # A bad model name, quant or file is the user's to fix: it fails here, before a result exists.
-    resolved: ResolvedModel = resolve_model(config.model, config.quant, config.cache_dir, ui)
+    resolved: ResolvedModel | None = (resolve_model(config.model, config.quant, config.cache_dir, ui)
+                                      if caps.local_model else None)
+    model_doc = resolved.to_dict() if resolved else _server_model(config.model)
+    loaded = None
+    if resolved is None:
+        # A server is to an HTTP backend what a model file is to an engine: an unreachable one,
+        # a refused key or an unknown model name fails here too, before a result exists.
+        loaded = backend.load(config.model, options)
 
     started = _utc_now()  # e.g. 2026-11-28T01:45:05+00:00
     label = config.label or socket.gethostname()
-    run_id = _slug(started.replace("+00:00", "Z").replace(":", ""), label, resolved.id, resolved.quant,
+    run_id = _slug(started.replace("+00:00", "Z").replace(":", ""), label, model_doc["id"], model_doc["quant"],
                    config.backend)
     result = {
         "schema_version": SCHEMA_VERSION,
@@ -115,38 +136,43 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
         "environment": environment.capture(),
         "hardware": None,
         "bandwidth": None,
-        "model": resolved.to_dict(),
+        "model": model_doc,
         "backend": None,
         "scenarios": [],
         "errors": [],
     }
-    records: list[ScenarioRecord] = []
+    records: list = []
     status = COMPLETED
-    loaded = measurement = None
+    measurement = None
     try:
         measurement = RunMeasurement(ui, config.idle_seconds)
         result["hardware"] = measurement.info.to_dict()
         result["bandwidth"] = {d: m.to_dict() for d, m in measurement.bandwidth.items()}
         measurement.start(ui)
-        ui.info(f"loading {resolved.path.name} with {config.backend}")
-        loaded = backend.load(resolved.path, options)
+        if loaded is None:
+            ui.info(f"loading {resolved.path.name} with {config.backend}")
+            loaded = backend.load(resolved.path, options)
         result["backend"] = {"name": backend.name, "device": loaded.device, "n_ctx": loaded.n_ctx,
                              **loaded.engine_info}
+        # A remote server's energy is not this machine's: no energy windows then.
+        energy = loaded.engine_info.get("server_is_local", True)
         for scenario in config.scenarios:
-            record = ScenarioRecord(scenario)
-            records.append(record)
-            try:
-                with ui.task(scenario.name, planned_passes(scenario)) as advance:
-                    run_scenario(backend, loaded, scenario, record, advance, measurement.begin_scenario)
-            except KeyboardInterrupt:
-                record.status = INTERRUPTED
-                raise
-            except Exception as exc:  # one failing scenario does not stop the rest
-                record.status, record.error = FAILED, f"{type(exc).__name__}: {exc}"
-                result["errors"].append(f"{scenario.name}: {record.error}")
-                status = FAILED
-            finally:
-                record.energy = measurement.end_scenario(record)
+            for record, drive in scenario_runs(backend, loaded, scenario):
+                records.append(record)
+                if drive is None:              # an SLO search's answer: nothing to measure
+                    continue
+                try:
+                    with ui.task(record.name, record.planned) as advance:
+                        drive(advance, measurement.begin_scenario if energy else lambda: None)
+                except KeyboardInterrupt:
+                    record.status = INTERRUPTED
+                    raise
+                except Exception as exc:  # one failing scenario does not stop the rest
+                    record.status, record.error = FAILED, f"{type(exc).__name__}: {exc}"
+                    result["errors"].append(f"{record.name}: {record.error}")
+                    status = FAILED
+                finally:
+                    record.energy = measurement.end_scenario(record)
     except KeyboardInterrupt:
         status = INTERRUPTED
     except BenchError as exc:
@@ -173,8 +199,8 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
             "peak_rss_scope": report["peaks"]["rss_scope"],
             "self_max_rss_bytes": report["peaks"]["self_max_rss_bytes"],
             "peak_device_memory": report["peaks"]["device_memory"] or None,
-            "model_file_bytes": resolved.file_bytes,
-            "kv_cache_bytes_per_token": resolved.kv_bytes_per_token,
+            "model_file_bytes": model_doc["file_bytes"],
+            "kv_cache_bytes_per_token": model_doc["kv_bytes_per_token"],
         }
         result["monitoring"] = {k: report[k] for k in ("interval_s", "idle", "energy_sources", "unavailable",
                                                        "throttle", "sampler")}

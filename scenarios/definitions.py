@@ -2,6 +2,9 @@
 
 Names are versioned by meaning: `pp<N>` and `tg<N>` follow llama-bench (a warmup, then N
 repetitions, tokens/s per repetition); `single-stream` sends requests one after another.
+A workload profile name (chat, rag, ... see scenarios.workloads) is a load scenario: its
+requests at each level of a closed-loop concurrency sweep or of open-loop Poisson rates, or
+at the levels an SLO search picks.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ import re
 from dataclasses import asdict, dataclass, replace
 
 from bench.errors import ScenarioError
+from scenarios.slo import PRESETS, SLO, parse_slo
+from scenarios.workloads import BUILTIN, Profile, load_profiles
 
 DEFAULT_SCENARIOS = ("pp512", "tg128", "single-stream")
 # Stop rule: at least this many passes AND this many seconds of measuring (DESIGN.md §3). Three
@@ -49,6 +54,87 @@ class Scenario:
     def context_needed(self) -> int:
         # tg decodes from one start token, so it needs one more position than it generates.
         return self.input_tokens + self.output_tokens + (1 if self.kind == "tg" else 0)
+
+
+DEFAULT_CONCURRENCY = (1, 2, 4, 8, 16, 32, 64)
+DEFAULT_LOAD_SCENARIO = "chat"
+MAX_CONCURRENCY = 1024
+# Search ceilings: llama.cpp holds at most 256 sequences; 256 requests/s is more than one client
+# process can stream (about 20,000 token events/s: benchmarks/http_client.py).
+SEARCH_CEILING = {"concurrency": 256, "poisson": 256.0}
+
+
+@dataclass(frozen=True)
+class LoadScenario:
+    """A workload profile under load: one measured level per concurrency or rate."""
+    name: str
+    profile: Profile
+    mode: str                            # "concurrency" (closed loop) or "poisson" (open loop)
+    levels: tuple[float, ...]            # users or requests/s; with search, the first is the start
+    search: bool = False
+    slo: SLO = PRESETS["default"]
+    requests: int | None = None          # minimum measured requests per level (None: by level)
+    min_duration_s: float = DEFAULT_MIN_DURATION_S
+    max_requests: int = 1000             # cap per level when the duration asks for more requests
+    max_in_flight: int = 64              # Poisson: more arrivals than this wait in the client
+    seed: int = 0
+
+    kind = "load"
+
+    def params(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "mode": self.mode, "levels": list(self.levels),
+                "search": self.search, "profile": self.profile.to_dict(), "slo": self.slo.to_dict(),
+                "requests": self.requests, "min_duration_s": self.min_duration_s,
+                "max_requests": self.max_requests, "max_in_flight": self.max_in_flight, "seed": self.seed}
+
+    @property
+    def context_needed(self) -> int:
+        return self.profile.max_request_tokens
+
+
+def parse_levels(text: str | None, option: str, integer: bool) -> tuple[float, ...] | None:
+    """`1,2,4` -> (1, 2, 4); one clear error for anything else."""
+    if text is None:
+        return None
+    example = "1,2,4,8" if integer else "0.5,1,2"
+    values = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        try:
+            v = int(part) if integer else float(part)
+        except ValueError:
+            raise ScenarioError(f"{option} takes a comma-separated list of {'whole ' if integer else ''}numbers, "
+                                f"got {part!r}", f"for example {option} {example}") from None
+        if not v > 0 or (integer and v > MAX_CONCURRENCY) or v != v or v == float("inf"):
+            raise ScenarioError(f"{option} values must be positive{f' and at most {MAX_CONCURRENCY}' if integer else ''}, "
+                                f"got {part}", f"for example {option} {example}")
+        values.append(v)
+    if not values:
+        raise ScenarioError(f"{option} is empty", f"for example {option} {example}")
+    return tuple(values)
+
+
+def _load_scenario(profile: Profile, *, concurrency, rate, search, slo, requests, min_duration_s,
+                   max_in_flight) -> LoadScenario:
+    if concurrency is not None and rate is not None:
+        raise ScenarioError("--concurrency and --rate both given", "a level is either closed-loop users or a Poisson rate")
+    if search not in (None, "concurrency", "rate"):
+        raise ScenarioError(f"cannot search {search!r}", "use --search concurrency or --search rate")
+    mode = "poisson" if (rate is not None or search == "rate") else "concurrency"
+    if (search == "concurrency" and rate is not None) or (search == "rate" and concurrency is not None):
+        raise ScenarioError(f"--search {search} with {'--rate' if rate else '--concurrency'}",
+                            "give the start of a concurrency search with --concurrency, of a rate search with --rate")
+    levels = (rate if mode == "poisson" else concurrency) or ((1.0,) if search == "rate" else (1,) if search else DEFAULT_CONCURRENCY)
+    sc = LoadScenario(profile.name, profile, mode, levels, search=search is not None, slo=slo,
+                      requests=requests, max_in_flight=64 if max_in_flight is None else max_in_flight)
+    if requests is not None:
+        _positive(sc.name, requests, "requests")
+    if max_in_flight is not None:
+        _positive(sc.name, max_in_flight, "max in flight")
+    if min_duration_s is not None:
+        if min_duration_s < 0:
+            raise ScenarioError(f"min duration must not be negative, got {min_duration_s}", "for example --min-duration 30")
+        sc = replace(sc, min_duration_s=min_duration_s)
+    return sc
 
 
 _MICRO = re.compile(r"^(pp|tg)(\d+)$")
@@ -94,11 +180,46 @@ def parse_scenario(name: str, *, repetitions: int | None = None, requests: int |
         _positive(key, sc.repetitions, "requests")
         return _with_duration(sc, min_duration_s)
     raise ScenarioError(f"unknown scenario {name!r}",
-                        "choose pp<N> (e.g. pp512), tg<N> (e.g. tg128) or single-stream")
+                        f"choose pp<N> (e.g. pp512), tg<N> (e.g. tg128), single-stream or a workload "
+                        f"profile ({', '.join(BUILTIN)})")
 
 
-def parse_scenarios(spec: str | None, **overrides) -> list[Scenario]:
-    names = [s for s in (spec.split(",") if spec else DEFAULT_SCENARIOS) if s.strip()]
+def parse_scenarios(spec: str | None, *, concurrency: str | None = None, rate: str | None = None,
+                    search: str | None = None, slo: str | None = None, workloads=None,
+                    max_in_flight: int | None = None, default: tuple[str, ...] | None = None,
+                    **overrides) -> list[Scenario | LoadScenario]:
+    """Scenario names plus CLI options -> scenarios. Workload profile names become load
+    scenarios; --concurrency/--rate/--search/--slo/--max-in-flight apply to them only."""
+    load_opts = {"--concurrency": concurrency, "--rate": rate, "--search": search, "--slo": slo,
+                 "--max-in-flight": max_in_flight, "--workloads": workloads}
+    given = [k for k, v in load_opts.items() if v is not None]
+    profiles = dict(BUILTIN)
+    if workloads is not None:
+        profiles.update(load_profiles(workloads))
+    if spec:
+        names = [s.strip().lower() for s in spec.split(",") if s.strip()]
+    else:
+        names = list(default or DEFAULT_SCENARIOS)
+        if given and not any(n in profiles for n in names):
+            names = [DEFAULT_LOAD_SCENARIO]
     if not names:
         raise ScenarioError("no scenario given", "for example --scenario pp512,tg128")
-    return [parse_scenario(n, **overrides) for n in names]
+    has_load = any(n in profiles for n in names)
+    if given and not has_load:
+        raise ScenarioError(f"{given[0]} applies to workload profiles, not to {', '.join(names)}",
+                            f"add one of {', '.join(profiles)} to --scenario")
+    lengths_given = overrides.get("input_tokens") is not None or overrides.get("output_tokens") is not None
+    if has_load and lengths_given and "single-stream" not in names:
+        raise ScenarioError("--input-tokens/--output-tokens set the lengths of single-stream, not of a profile",
+                            "define a profile with your lengths in a --workloads file")
+    levels = {"concurrency": parse_levels(concurrency, "--concurrency", True),
+              "rate": parse_levels(rate, "--rate", False)}
+    out = []
+    for n in names:
+        if n in profiles:
+            out.append(_load_scenario(profiles[n], search=search, slo=parse_slo(slo), max_in_flight=max_in_flight,
+                                      requests=overrides.get("requests"), min_duration_s=overrides.get("min_duration_s"),
+                                      **levels))
+        else:
+            out.append(parse_scenario(n, **overrides))
+    return out

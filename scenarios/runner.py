@@ -7,13 +7,14 @@ was already measured. Summaries are computed at the end from the raw samples.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from functools import partial
+from typing import Callable, Iterator
 
 from bench.backends.base import Backend, LoadedModel
 from bench.harness import Generation, timed_generate
 from bench.schema import COMPLETED, scenario_validity
 from bench.stats import summarize
-from scenarios.definitions import Scenario
+from scenarios.definitions import LoadScenario, Scenario
 from scenarios.prompts import random_prompt
 
 # Raw inter-token gaps are kept up to this many per scenario; beyond it only the summary is kept.
@@ -30,6 +31,14 @@ class ScenarioRecord:
     output_tokens: int = 0           # measured (non-warmup) output tokens, for energy per token
     window_s: float | None = None    # measured window: first send -> last token
     energy: dict | None = None
+
+    @property
+    def name(self) -> str:
+        return self.scenario.name
+
+    @property
+    def planned(self) -> int:
+        return planned_passes(self.scenario)
 
     def add(self, key: str, value) -> None:
         self.samples.setdefault(key, []).append(value)
@@ -153,3 +162,16 @@ def run_scenario(backend: Backend, model: LoadedModel, scenario: Scenario, recor
 def planned_passes(scenario: Scenario) -> int:
     """How many generate() calls the scenario makes (for progress bars)."""
     return scenario.warmup + scenario.repetitions
+
+
+def scenario_runs(backend: Backend, model: LoadedModel, scenario: Scenario | LoadScenario) -> Iterator[tuple]:
+    """(record, drive) for each entry a scenario adds to the result, in order: one for pp, tg
+    and single-stream, one per level of a load scenario (plus an SLO search's answer, whose
+    drive is None). drive(progress, on_measuring) measures into its record; the caller must
+    let it finish (or fail) before asking for the next, which may depend on it."""
+    if isinstance(scenario, LoadScenario):
+        from scenarios.load import levels
+        yield from levels(backend, model, scenario)
+        return
+    record = ScenarioRecord(scenario)
+    yield record, partial(run_scenario, backend, model, scenario, record)

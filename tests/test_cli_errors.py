@@ -96,6 +96,10 @@ def test_ctrl_c_keeps_what_was_measured(tmp_path, tiny_gguf):
     assert "Traceback" not in stderr
     doc = json.loads(next(out.glob("*.json")).read_text())
     assert doc["status"] == "interrupted" and doc["validity"]["verdict"] == "INVALID"
-    tg, ss = doc["scenarios"]
-    assert tg["status"] == "completed" and len(tg["samples"]["tg_tps"]) == 3
-    assert ss["status"] == "interrupted" and len(ss["samples"]["e2e_s"]) >= 1
+    statuses = [sc["status"] for sc in doc["scenarios"]]
+    # the interrupt lands in tg8 or (usually) single-stream: what finished before it is kept whole
+    assert statuses[-1] == "interrupted" and all(s == "completed" for s in statuses[:-1])
+    tg = doc["scenarios"][0]
+    if tg["status"] == "completed":
+        assert len(tg["samples"]["tg_tps"]) == 3
+    assert sum(len(sc["samples"].get("tg_tps", sc["samples"].get("e2e_s", []))) for sc in doc["scenarios"]) >= 1

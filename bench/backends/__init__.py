@@ -12,15 +12,22 @@ from bench.errors import BackendError
 # name on the command line -> (module, class, pip extra that installs the engine)
 BACKENDS = {
     "llamacpp": ("bench.backends.llamacpp", "LlamaCppBackend", "llamacpp"),
+    "openai": ("bench.backends.openai", "OpenAIBackend", "openai"),
+    "llamacpp-server": ("bench.backends.llamacpp_server", "LlamaCppServerBackend", "llamacpp-server"),
 }
 
 
-def get_backend(name: str):
+def backend_class(name: str):
+    """The backend's class (its name and capabilities) without creating it or importing its engine."""
     try:
-        module_name, cls_name, extra = BACKENDS[name]
+        module_name, cls_name, _extra = BACKENDS[name]
     except KeyError:
         raise BackendError(f"unknown backend {name!r}", f"choose one of: {', '.join(BACKENDS)}") from None
-    module = importlib.import_module(module_name)
-    backend = getattr(module, cls_name)()
-    backend.check_installed(extra)
+    return getattr(importlib.import_module(module_name), cls_name)
+
+
+def get_backend(name: str, **kwargs):
+    """A ready backend; kwargs go to its constructor (e.g. api_key for HTTP backends)."""
+    backend = backend_class(name)(**kwargs)
+    backend.check_installed(BACKENDS[name][2])
     return backend

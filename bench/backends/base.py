@@ -18,17 +18,38 @@ class Capabilities:
     batching: bool = False          # can run several sequences at once
     devices: tuple[str, ...] = ("cpu",)
     quant_formats: tuple[str, ...] = ()
+    microbenchmarks: bool = True    # token-level generate(): pp/tg/single-stream
+    local_model: bool = True        # loads a model file from this machine (else the server has it)
+    http: bool = False              # requests go over HTTP (async streaming) instead of batch_session()
 
 
 @dataclass
 class LoadedModel:
     """What the backend reports after loading: facts the result needs."""
-    path: Path
-    n_ctx: int
+    path: Path | None                 # None when a server holds the model
+    n_ctx: int | None
     vocab_size: int
     bos_token_id: int | None
     device: str                       # where the weights ended up: "cpu", "cuda", "metal", "mixed"
     engine_info: dict = field(default_factory=dict)
+
+
+@dataclass
+class StreamEvent:
+    """One event of a streamed HTTP response, as the server sent it (the harness stamps it)."""
+    content: bool = False                 # carries generated text: a content chunk
+    prompt_tokens: int | None = None      # usage, when the server reports it
+    completion_tokens: int | None = None
+    finish_reason: str | None = None
+    server_timings: dict | None = None    # the server's own timing of the request, if it sends one
+
+
+class RequestFailed(Exception):
+    """One request of a load level failed; counted by `kind`, never fatal to the run."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind              # http_status, timeout, connection, stream_incomplete, malformed_sse, ...
 
 
 @runtime_checkable

@@ -24,12 +24,14 @@ def _physical_cores() -> int:
 
 class LlamaCppBackend:
     name = "llamacpp"
-    capabilities = Capabilities(streaming=True, batching=False, devices=("cpu", "cuda", "metal", "vulkan"),
+    capabilities = Capabilities(streaming=True, batching=True, devices=("cpu", "cuda", "metal", "vulkan"),
                                 quant_formats=("gguf",))
 
     def __init__(self):
         self._llm = None
         self._np = None
+        self._n_batch = 2048
+        self._offload = False
 
     def check_installed(self, extra: str) -> None:
         try:
@@ -43,6 +45,7 @@ class LlamaCppBackend:
         import numpy as np
 
         self._np = np
+        self._n_batch = options.get("n_batch", 2048)
         threads = options.get("n_threads") or _physical_cores()
         gpu_layers = options.get("n_gpu_layers", -1)
         try:
@@ -62,7 +65,7 @@ class LlamaCppBackend:
             raise BackendError(f"llama.cpp could not load {model_path}: {exc}",
                                "rerun with --debug to see llama.cpp's own log") from None
         llm = self._llm
-        offload = bool(llama_cpp.llama_supports_gpu_offload()) and gpu_layers != 0
+        offload = self._offload = bool(llama_cpp.llama_supports_gpu_offload()) and gpu_layers != 0
         bos = llama_cpp.llama_vocab_bos(llm._model.vocab)
         return LoadedModel(
             path=Path(model_path),
@@ -118,6 +121,11 @@ class LlamaCppBackend:
                 "prompt_ms": d.t_p_eval_ms if d.t_p_eval_ms > 0 else None,
                 "decode_tokens": d.n_eval if d.t_eval_ms > 0 else None,
                 "decode_ms": d.t_eval_ms if d.t_eval_ms > 0 else None}
+
+    def batch_session(self, n_seqs: int, seq_len: int):
+        """Several sequences at once on this model (see llamacpp_batch); close() it when done."""
+        from bench.backends.llamacpp_batch import BatchSession
+        return BatchSession(self._llm, n_seqs, seq_len, self._n_batch, kv_in_ram=not self._offload)
 
     def unload(self) -> None:
         if self._llm is not None:

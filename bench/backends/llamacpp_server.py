@@ -1,0 +1,157 @@
+"""llama-cpp-python's OpenAI-compatible server, started on 127.0.0.1 for one run and always stopped.
+
+`LlamaCppServer` owns the process: start() waits until it answers, stop() ends it (SIGTERM,
+then SIGKILL) and is called from the run's `finally`, so a failure or Ctrl-C stops it too. On
+Linux the server also asks the kernel to end it if bench dies without running `finally`
+(SIGKILL, an unhandled SIGTERM).
+
+`LlamaCppServerBackend` is the `openai` backend pointed at such a server: it measures
+llama.cpp behind an HTTP serving stack on this machine. That server runs one request at a
+time (one lock per model), so its throughput does not grow with concurrency; for batched
+serving in-process use `--backend llamacpp`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.backends.base import Capabilities, LoadedModel
+from bench.backends.openai import OpenAIBackend
+from bench.errors import BackendError
+
+START_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 5.0
+
+# Run the server module after asking to be sent SIGTERM when the parent goes (Linux prctl
+# PR_SET_PDEATHSIG = 1), and exit at once if the parent is already gone.
+_LAUNCH = ("import ctypes, os, runpy, signal, sys\n"
+           "if sys.platform == 'linux':\n"
+           "    ctypes.CDLL(None).prctl(1, signal.SIGTERM)\n"
+           "    if os.getppid() != int(sys.argv[1]): sys.exit(1)\n"
+           "sys.argv = ['llama_cpp.server'] + sys.argv[2:]\n"
+           "runpy.run_module('llama_cpp.server', run_name='__main__')\n")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LlamaCppServer:
+    def __init__(self, model_path: Path, options: dict):
+        self.model_path = Path(model_path)
+        self.options = options
+        self.port: int | None = None
+        self.process: subprocess.Popen | None = None
+        self._log = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        o = self.options
+        args = {"--model": self.model_path, "--model_alias": self.model_path.stem, "--host": "127.0.0.1",
+                "--port": self.port, "--n_ctx": o["n_ctx"], "--n_gpu_layers": o.get("n_gpu_layers", -1),
+                "--n_batch": o.get("n_batch", 2048), "--n_ubatch": o.get("n_ubatch", 512),
+                "--verbose": bool(o.get("verbose", False)),
+                # By default it cuts a streaming response short when the next request arrives.
+                "--interrupt_requests": False}
+        if o.get("n_threads"):
+            args["--n_threads"] = args["--n_threads_batch"] = o["n_threads"]
+        if o.get("flash_attn"):
+            args["--flash_attn"] = True
+        return [sys.executable, "-c", _LAUNCH, str(os.getpid())] + [str(x) for kv in args.items() for x in kv]
+
+    def start(self, timeout_s: float = START_TIMEOUT_S) -> str:
+        """Start the server and wait until it answers; stop it again if anything goes wrong."""
+        import httpx
+
+        self.port = free_port()
+        self._log = tempfile.TemporaryFile(prefix="rightsize-server-")
+        try:
+            # Its own session: a Ctrl-C at the terminal reaches bench, whose `finally` stops it.
+            self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=self._log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise BackendError(f"the llama-cpp-python server exited with code {self.process.returncode}: "
+                                       f"{self.log_tail()}", "rerun with --debug for the server's full log")
+                try:
+                    if httpx.get(f"{self.base_url}/v1/models", timeout=2.0).status_code == 200:
+                        return self.base_url
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)
+            raise BackendError(f"the llama-cpp-python server did not answer within {timeout_s:g} s",
+                               "rerun with --debug for the server's log")
+        except BaseException:
+            self.stop()
+            raise
+
+    def log_tail(self, lines: int = 3) -> str:
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        text = self._log.read().decode(errors="replace").strip().splitlines()
+        return " | ".join(text[-lines:])
+
+    def stop(self) -> None:
+        proc, self.process = self.process, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+class LlamaCppServerBackend(OpenAIBackend):
+    name = "llamacpp-server"
+    capabilities = Capabilities(streaming=True, batching=True, devices=("cpu", "cuda", "metal", "vulkan"),
+                                quant_formats=("gguf",), microbenchmarks=False, local_model=True, http=True)
+
+    def __init__(self, api_key: str | None = None):
+        super().__init__(api_key)
+        self.server: LlamaCppServer | None = None
+
+    def check_installed(self, extra: str) -> None:
+        try:
+            import fastapi  # noqa: F401
+            import httpx  # noqa: F401
+            import llama_cpp  # noqa: F401
+            import sse_starlette  # noqa: F401
+            import uvicorn  # noqa: F401
+        except ImportError as exc:
+            raise BackendError(f"the llama-cpp-python server is not installed ({exc.name} missing)",
+                               f"pip install 'rightsize[{extra}]'") from None
+
+    def load(self, model_path: Path, options: dict) -> LoadedModel:
+        import llama_cpp
+
+        self.server = LlamaCppServer(model_path, options)
+        url = self.server.start()
+        loaded = super().load(Path(model_path).stem, {**options, "base_url": url})
+        loaded.path, loaded.n_ctx = Path(model_path), options["n_ctx"]
+        offload = bool(llama_cpp.llama_supports_gpu_offload()) and options.get("n_gpu_layers", -1) != 0
+        loaded.device = "gpu" if offload else "cpu"
+        loaded.engine_info.update({"engine": "llama-cpp-python server", "server_pid": self.server.process.pid,
+                                   "server_command": self.server.command()[4:]})
+        return loaded
+
+    def unload(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None

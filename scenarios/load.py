@@ -1,0 +1,205 @@
+"""Load generators: drive a backend through the levels of a load scenario.
+
+Two drivers share one pacer (scenarios.arrivals) and one record (scenarios.levels):
+- in-process (a backend with batch_session(), e.g. llama.cpp): one thread steps the engine;
+  due requests are admitted between steps and every token of a step is stamped at its end;
+- HTTP (a backend with `http` capability): asyncio, one task per request, streamed.
+
+`levels()` decides which levels to run: a fixed list that stops once a level is far past the
+SLO (or failed), or an SLO search.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+from typing import Callable, Iterator
+
+from bench.backends.base import Backend, LoadedModel
+from bench.errors import ScenarioError
+from bench.harness import RequestTrace, now_ns, stamp_step, timed_request
+from bench.schema import COMPLETED
+from scenarios.arrivals import Pacer
+from scenarios.definitions import SEARCH_CEILING, LoadScenario
+from scenarios.levels import Level, LevelRecord, SearchRecord
+from scenarios.slo import FAR_FACTOR, Search
+from scenarios.workloads import PlannedRequest, plan_request
+
+# Idle waits for the next Poisson arrival are sliced so that Ctrl-C is seen promptly.
+_MAX_SLEEP_S = 0.25
+
+
+# Requests made before a level's clock starts (the rest as they are due): a prompt made while
+# others stream would delay their events; more than this would hold too much memory (rag: ~40 MB).
+_PREPARED = 256
+
+
+class _Plans:
+    """Requests of a level, the same at every level."""
+
+    def __init__(self, level: Level, model: LoadedModel):
+        sc = level.scenario
+        avoid = {model.bos_token_id} if model.bos_token_id is not None else set()
+        self._make = partial(plan_request, sc.profile, seed=sc.seed, vocab_size=model.vocab_size, avoid=avoid)
+        self._cache = {i: self._make(i) for i in range(min(_PREPARED, level.warmup + level.min_requests))}
+
+    def __call__(self, index: int) -> PlannedRequest:
+        return self._cache.pop(index, None) or self._make(index)
+
+
+def _pacer(level: Level) -> Pacer:
+    sc = level.scenario
+    closed = level.kind == "concurrency"
+    return Pacer(now_ns(), warmup=level.warmup, min_requests=level.min_requests,
+                 max_requests=sc.max_requests, min_duration_s=sc.min_duration_s,
+                 users=int(level.value) if closed else None, rate=None if closed else level.value,
+                 max_in_flight=level.in_flight_cap, seed=sc.seed)
+
+
+def drive_in_process(backend: Backend, model: LoadedModel, record: LevelRecord,
+                     progress: Callable[[int], None], on_measuring: Callable[[], None]) -> None:
+    level = record.scenario
+    plans = _Plans(level, model)
+    session = backend.batch_session(level.in_flight_cap, level.scenario.profile.max_request_tokens)
+    try:
+        traces: dict[int, RequestTrace] = {}
+        measuring = False
+        pacer = _pacer(level)
+        while True:
+            for due in pacer.due(now_ns()):
+                req = plans(due.index)
+                if due.measured and not measuring:
+                    on_measuring()
+                    measuring = True
+                trace = RequestTrace(due.index, due.measured, req.max_tokens, due.intended_ns,
+                                     input_tokens=len(req.prompt_token_ids), output_source="engine")
+                session.submit(due.index, req.prompt_token_ids, req.max_tokens)
+                trace.sent_ns = now_ns()
+                traces[due.index] = trace
+                record.traces.append(trace)
+            if session.active:
+                events = session.step()
+                t = stamp_step(events, traces)
+                for index, _ in events:
+                    trace = traces[index]
+                    if len(trace.event_ns) == trace.max_tokens:
+                        trace.end_ns, trace.output_tokens = t, trace.max_tokens
+                        pacer.finished(t)
+                        progress(1)
+            elif not pacer.more(now_ns()):
+                break
+            else:
+                wake = pacer.next_arrival_ns()
+                time.sleep(min(_MAX_SLEEP_S, max(0.0, (wake - now_ns()) / 1e9)) if wake else 0.001)
+    finally:
+        session.close()
+    record.status = COMPLETED
+
+
+def drive_http(backend: Backend, model: LoadedModel, record: LevelRecord,
+               progress: Callable[[int], None], on_measuring: Callable[[], None]) -> None:
+    import asyncio
+
+    # The client's own CPU use: all of it runs in this thread's event loop, so near one core
+    # means the client, not the server, set the pace (benchmarks/http_client.py: what it sustains).
+    wall, cpu = time.perf_counter(), time.thread_time()
+    try:
+        asyncio.run(_drive_http(backend, model, record, progress, on_measuring))
+    finally:
+        record.client_cpu_fraction = (time.thread_time() - cpu) / max(1e-9, time.perf_counter() - wall)
+    record.status = COMPLETED
+
+
+async def _drive_http(backend, model, record: LevelRecord, progress, on_measuring) -> None:
+    import asyncio
+
+    level = record.scenario
+    plans = _Plans(level, model)
+    wake = asyncio.Event()
+    tasks: set[asyncio.Task] = set()
+    measuring = False
+    async with backend.client() as client:
+        pacer = _pacer(level)
+
+        def ended(task: asyncio.Task, trace: RequestTrace) -> None:
+            tasks.discard(task)
+            if not task.cancelled():
+                pacer.finished(trace.end_ns)
+                progress(1)
+            wake.set()
+
+        try:
+            while True:
+                wake.clear()
+                for due in pacer.due(now_ns()):
+                    if due.measured and not measuring:
+                        on_measuring()
+                        measuring = True
+                    req = plans(due.index)
+                    trace = RequestTrace(due.index, due.measured, req.max_tokens, due.intended_ns,
+                                         input_tokens=backend.sent_prompt_tokens(req))
+                    record.traces.append(trace)
+                    task = asyncio.create_task(timed_request(backend, client, req, trace, backend.request_timeout_s))
+                    tasks.add(task)
+                    task.add_done_callback(partial(ended, trace=trace))
+                if not tasks and not pacer.more(now_ns()):
+                    break
+                nxt = pacer.next_arrival_ns()
+                try:
+                    await asyncio.wait_for(wake.wait(), None if nxt is None else max(0.0, (nxt - now_ns()) / 1e9))
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            # Interrupted: end the requests in flight while their client is still open.
+            for task in list(tasks):
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def driver_for(backend: Backend) -> Callable:
+    caps = backend.capabilities
+    if caps.http:
+        return drive_http
+    if caps.batching:
+        return drive_in_process
+    raise ScenarioError(f"backend {backend.name} cannot run several requests at once",
+                        "use --backend llamacpp or --backend openai for load scenarios")
+
+
+def levels(backend: Backend, model: LoadedModel, sc: LoadScenario) -> Iterator[tuple]:
+    """(record, drive) for each level to run; each record is complete before the next is chosen.
+
+    drive(progress, on_measuring) runs the level. A search ends with (SearchRecord, None).
+    """
+    drive = driver_for(backend)
+
+    def run(value: float, searched: bool):
+        record = LevelRecord(Level(sc, value, searched))
+        return record, partial(drive, backend, model, record)
+
+    if not sc.search:
+        for i, value in enumerate(sc.levels):
+            record, go = run(value, False)
+            yield record, go
+            rest = ", ".join(f"{v:g}" for v in sc.levels[i + 1:])
+            if rest and record.status != COMPLETED:
+                record.note = f"sweep stopped: this level {record.status}; not run: {rest}"
+                return
+            if rest and record.verdict()["far_past"]:
+                record.note = f"sweep stopped: latency over {FAR_FACTOR:g}x the SLO or most requests failed; not run: {rest}"
+                return
+        return
+
+    search = Search(sc.levels[0], integer=sc.mode == "concurrency", ceiling=SEARCH_CEILING[sc.mode])
+    best: LevelRecord | None = None
+    while (value := search.next()) is not None:
+        record, go = run(value, True)
+        yield record, go
+        if record.status != COMPLETED:
+            record.note = f"search stopped: this level {record.status}"
+            return
+        met = record.verdict()["met"]
+        search.report(value, met)
+        if met and (best is None or value > best.scenario.value):
+            best = record
+    yield SearchRecord(sc, search.summary(), best), None

@@ -1,0 +1,148 @@
+"""Workload profiles (data): input/output length distributions of the requests a service sees.
+
+A profile draws each request's lengths from a normal distribution clipped to mean ± 3 stddev,
+seeded by (seed, profile, request index): request i is the same at every load level, so levels
+differ only in load. Users add their own profiles in a TOML or JSON file (`--workloads FILE`):
+
+    [my-chat]                                  # JSON: {"my-chat": {"input": ..., "output": ...}}
+    input = {mean = 700, stddev = 100}         # or simply: input = 700
+    output = {mean = 200, stddev = 50, min = 16, max = 400}
+    description = "what it stands for"
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bench.errors import ScenarioError
+from scenarios.prompts import random_prompt
+
+
+@dataclass(frozen=True)
+class Lengths:
+    mean: int
+    stddev: int = 0
+    min: int | None = None       # default mean - 3 stddev (at least `floor`)
+    max: int | None = None       # default mean + 3 stddev
+
+    def bounds(self, floor: int) -> tuple[int, int]:
+        lo = max(floor, self.min if self.min is not None else self.mean - 3 * self.stddev)
+        hi = max(lo, self.max if self.max is not None else self.mean + 3 * self.stddev)
+        return lo, hi
+
+    def draw(self, rng: random.Random, floor: int) -> int:
+        lo, hi = self.bounds(floor)
+        value = round(rng.gauss(self.mean, self.stddev)) if self.stddev else self.mean
+        return min(hi, max(lo, value))
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    input: Lengths
+    output: Lengths
+    description: str = ""
+
+    # Outputs have at least two tokens, so that tpot (needs two token events) is defined.
+    MIN_OUTPUT = 2
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "description": self.description,
+                "input": asdict(self.input), "output": asdict(self.output)}
+
+    @property
+    def max_request_tokens(self) -> int:
+        return self.input.bounds(1)[1] + self.output.bounds(self.MIN_OUTPUT)[1]
+
+
+@dataclass(frozen=True)
+class PlannedRequest:
+    index: int
+    prompt_token_ids: list[int]
+    max_tokens: int
+
+
+# Lengths follow the anchors: chat and rag are guidellm's scenarios (scenarios/chat.json, rag.json);
+# the ticket profiles stand for a support desk (a ticket of a few hundred words in, either a short
+# JSON of class and fields or a reply draft out); summarise and code are fixed-length points.
+BUILTIN = {p.name: p for p in (
+    Profile("chat", Lengths(512, 128), Lengths(256, 64), "conversational turn"),
+    Profile("rag", Lengths(4096, 512), Lengths(512, 128), "question over retrieved passages"),
+    Profile("ticket-triage", Lengths(800, 200), Lengths(64, 16),
+            "support ticket classified, its fields extracted as JSON"),
+    Profile("ticket-draft", Lengths(800, 200), Lengths(300, 75), "support ticket answered with a reply draft"),
+    Profile("summarise", Lengths(2048), Lengths(256), "document summarised"),
+    Profile("code", Lengths(1024), Lengths(512), "code completion with file context"),
+)}
+
+
+def plan_request(profile: Profile, index: int, seed: int, vocab_size: int, avoid: set[int]) -> PlannedRequest:
+    """Request `index` of a profile: lengths and prompt token ids, the same on every call."""
+    rng = random.Random(f"{seed}:{profile.name}:{index}")
+    n_in = profile.input.draw(rng, 1)
+    n_out = profile.output.draw(rng, Profile.MIN_OUTPUT)
+    prompt = random_prompt(n_in, vocab_size, seed=rng.randrange(1 << 30), avoid=avoid)
+    return PlannedRequest(index, prompt, n_out)
+
+
+def _lengths(name: str, key: str, raw) -> Lengths:
+    where = f"workload {name!r} {key}"
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = {"mean": raw}
+    if not isinstance(raw, dict) or "mean" not in raw:
+        raise ScenarioError(f"{where} must be a token count or a table with a mean",
+                            f"for example {key} = {{mean = 512, stddev = 128}}")
+    unknown = set(raw) - {"mean", "stddev", "min", "max"}
+    if unknown:
+        raise ScenarioError(f"{where} has unknown keys {sorted(unknown)}", "use mean, stddev, min, max")
+    for k, v in raw.items():
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0 or (k == "mean" and v < 1):
+            raise ScenarioError(f"{where} {k} must be a whole number of tokens, got {v!r}",
+                                f"for example {k} = {128 if k != 'min' else 1}")
+    lengths = Lengths(**raw)
+    if lengths.max is not None and lengths.max < (lengths.min or 0):
+        raise ScenarioError(f"{where} max is below its min", "make max >= min")
+    return lengths
+
+
+def load_profiles(path: Path) -> dict[str, Profile]:
+    """User profiles from a TOML or JSON file; one clear ScenarioError for anything wrong in it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"cannot read workloads file {path}: {exc.strerror or exc}",
+                            "pass --workloads with a readable .toml or .json file") from None
+    try:
+        if path.suffix.lower() == ".json":
+            doc = json.loads(text)
+        else:
+            import tomllib  # Python 3.11+
+            doc = tomllib.loads(text)
+    except ImportError:
+        raise ScenarioError(f"reading {path} as TOML needs Python 3.11 or newer",
+                            "write the workloads file as JSON instead") from None
+    except ValueError as exc:  # json.JSONDecodeError and tomllib.TOMLDecodeError both are
+        raise ScenarioError(f"workloads file {path} is not valid {'JSON' if path.suffix.lower() == '.json' else 'TOML'}: {exc}",
+                            "fix the file") from None
+    if not isinstance(doc, dict) or not doc:
+        raise ScenarioError(f"workloads file {path} defines no profiles", "add a table per profile, e.g. [my-chat]")
+    out = {}
+    for name, body in doc.items():
+        key = name.strip().lower()
+        if key in BUILTIN:
+            raise ScenarioError(f"workload {name!r} in {path} has the name of a built-in profile",
+                                "give yours another name, so results named like a built-in mean the built-in")
+        if not isinstance(body, dict) or not {"input", "output"} <= set(body):
+            raise ScenarioError(f"workload {name!r} in {path} needs input and output lengths",
+                                "for example input = 512 and output = 128")
+        unknown = set(body) - {"input", "output", "description"}
+        if unknown:
+            raise ScenarioError(f"workload {name!r} in {path} has unknown keys {sorted(unknown)}",
+                                "use input, output, description")
+        out[key] = Profile(key, _lengths(name, "input", body["input"]), _lengths(name, "output", body["output"]),
+                           str(body.get("description", "")))
+    return out

@@ -1,0 +1,167 @@
+"""A small OpenAI-style streaming server on 127.0.0.1 (asyncio, HTTP/1.1, keep-alive, chunked).
+
+It streams one content chunk per token as fast as it can (or every `interval_s`) and can
+misbehave on purpose, per request: answer 500, drop the connection mid-stream, stall, or send
+malformed SSE. Each content chunk carries the server's send time `t` (perf_counter_ns, the
+same monotonic clock in every process on Linux), so a client can measure its added latency.
+
+In tests it runs in a thread (`with FakeServer(...) as url:`); for benchmarks as a process:
+`python -m tests.load.sse_server --port P [--interval-ms X]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import threading
+import time
+from typing import Callable
+
+OK, ERROR_500, DROP, STALL, MALFORMED, ECHO_AUTH = "ok", "500", "drop", "stall", "malformed", "echo-auth"
+
+
+class FakeServer:
+    def __init__(self, behaviour: Callable[[int, dict], str] = lambda n, body: OK, *, interval_s: float = 0.0,
+                 n_vocab: int = 32000, usage: bool = True, timings: bool = False, token_ids: bool = True,
+                 stall_s: float = 30.0, require_key: str | None = None, port: int = 0):
+        self.behaviour, self.interval_s, self.n_vocab = behaviour, interval_s, n_vocab
+        self.usage, self.timings, self.token_ids, self.stall_s = usage, timings, token_ids, stall_s
+        self.require_key, self.port = require_key, port
+        self.requests: list[dict] = []      # {"path", "headers", "body"} of every POST
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server = None
+        self._thread: threading.Thread | None = None
+
+    # -- thread mode -----------------------------------------------------------------------
+    def __enter__(self) -> str:
+        ready = threading.Event()
+
+        def serve():
+            self._loop = asyncio.new_event_loop()
+            self._server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", self.port))
+            self.port = self._server.sockets[0].getsockname()[1]
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=serve, daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("fake server did not start")
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc) -> None:
+        async def shutdown():
+            self._server.close()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    # -- HTTP ------------------------------------------------------------------------------
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = lines[0].split(" ", 2)
+                headers = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:] if l)}
+                raw = await reader.readexactly(int(headers.get("content-length", 0)))
+                if method == "GET" and path == "/v1/models":
+                    self._json(writer, 200, {"object": "list", "data": [
+                        {"id": "fake", "object": "model", "meta": {"n_vocab": self.n_vocab}}]})
+                elif method == "POST" and path in ("/v1/completions", "/v1/chat/completions"):
+                    body = json.loads(raw)
+                    self.requests.append({"path": path, "headers": headers, "body": body})
+                    if not await self._complete(writer, path, headers, body, len(self.requests)):
+                        return
+                else:
+                    self._json(writer, 404, {"error": {"message": f"no route {method} {path}"}})
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    def _json(self, writer, status: int, doc: dict) -> None:
+        data = json.dumps(doc).encode()
+        writer.write(f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data)
+
+    @staticmethod
+    def _chunk(writer, text: str) -> None:
+        data = text.encode()
+        writer.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    async def _complete(self, writer, path: str, headers: dict, body: dict, n: int) -> bool:
+        """Answer one request; False when the connection must not be reused."""
+        if self.require_key and headers.get("authorization") != f"Bearer {self.require_key}":
+            self._json(writer, 401, {"error": {"message": "invalid API key"}})
+            return True
+        mode = self.behaviour(n, body)
+        prompt = body.get("prompt")
+        if isinstance(prompt, list) and not self.token_ids:
+            self._json(writer, 400, {"error": {"message": "prompt must be a string"}})
+            return True
+        if mode == ERROR_500:
+            self._json(writer, 500, {"error": {"message": "internal error (on purpose)"}})
+            return True
+        if mode == ECHO_AUTH:
+            self._json(writer, 500, {"error": {"message": f"bad auth {headers.get('authorization')}"}})
+            return True
+        chat = path.endswith("chat/completions")
+        n_out = int(body.get("max_tokens") or 16)
+        n_in = len(prompt) if isinstance(prompt, list) else len(str(prompt or body.get("messages", "")).split())
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+        started = time.perf_counter_ns()
+        for i in range(n_out):
+            if i == n_out // 2 and mode in (DROP, STALL, MALFORMED):
+                if mode == DROP:
+                    await writer.drain()
+                    writer.transport.abort()
+                    return False
+                if mode == STALL:
+                    await writer.drain()
+                    await asyncio.sleep(self.stall_s)
+                    return False
+                self._chunk(writer, "data: {\"choices\": [{\"text\": \"x\"\n\n")
+            piece = f'"delta": {{"content": " w{i}"}}' if chat else f'"text": " w{i}"'
+            self._chunk(writer, f'data: {{"t": {time.perf_counter_ns()}, "choices": [{{"index": 0, '
+                                f'"finish_reason": null, {piece}}}]}}\n\n')
+            if self.interval_s:
+                await writer.drain()
+                await asyncio.sleep(self.interval_s)
+            elif i % 64 == 63:          # as fast as it can: let the client read in batches
+                await writer.drain()
+        last = {"choices": [{"index": 0, "finish_reason": "length", **({"delta": {}} if chat else {"text": ""})}]}
+        if self.timings:
+            decode_ms = (time.perf_counter_ns() - started) / 1e6
+            last["timings"] = {"prompt_n": n_in, "prompt_ms": 0.1, "predicted_n": n_out, "predicted_ms": decode_ms}
+        self._chunk(writer, "data: " + json.dumps(last) + "\n\n")
+        if self.usage and (body.get("stream_options") or {}).get("include_usage"):
+            self._chunk(writer, "data: " + json.dumps({"choices": [], "usage": {
+                "prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out}}) + "\n\n")
+        self._chunk(writer, "data: [DONE]\n\n")
+        writer.write(b"0\r\n\r\n")
+        return True
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--interval-ms", type=float, default=0.0)
+    args = ap.parse_args()
+    server = FakeServer(interval_s=args.interval_ms / 1e3, port=args.port)
+
+    async def run():
+        srv = await asyncio.start_server(server._handle, "127.0.0.1", args.port)
+        async with srv:
+            await srv.serve_forever()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

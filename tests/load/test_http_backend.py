@@ -1,0 +1,202 @@
+"""`bench run --backend openai` end to end against small real HTTP servers on 127.0.0.1
+(tests/load/sse_server.py): good ones, ones that misbehave, and ones that want a key."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from bench.backends.llamacpp_server import free_port
+from bench.cli import main
+from tests.load.sse_server import DROP, ECHO_AUTH, ERROR_500, MALFORMED, OK, STALL, FakeServer
+
+KEY = "sk-test-DO-NOT-LEAK-4c1d"
+
+
+def run_cli(url, tmp_path, *args, env=None):
+    r = CliRunner().invoke(main, ["run", "--backend", "openai", "--base-url", url, "--model", "fake",
+                                  "--min-duration", "0", "--idle-seconds", "0", "--results-dir", str(tmp_path / "r"),
+                                  *args], catch_exceptions=False, env=env)
+    files = sorted((tmp_path / "r").glob("*.json"))
+    return r, (json.loads(files[0].read_text()) if files else None)
+
+
+def test_token_prompts_usage_and_per_level_figures(tmp_path, workloads):
+    with FakeServer(interval_s=0.002, timings=True) as url:
+        r, doc = run_cli(url, tmp_path, "--workloads", str(workloads), "--scenario", "tiny-chat",
+                         "--concurrency", "1,3", "--requests", "6")
+    assert r.exit_code == 0, r.output
+    assert doc["status"] == "completed" and doc["validity"]["verdict"] == "VALID"
+    assert doc["model"]["source"] == "server" and doc["backend"]["prompt"] == "token_ids"
+    assert doc["backend"]["usage_in_stream"] and doc["backend"]["vocab_size_source"] == "server"
+    c1, c3 = doc["scenarios"]
+    assert (c1["name"], c1["kind"], c1["params"]["concurrency"]) == ("tiny-chat@c1", "concurrency", 1)
+    assert c3["params"]["warmup_requests"] == 3 and c3["measured_requests"] == 6
+    for sc in (c1, c3):
+        s = sc["summary"]
+        assert s["errors"]["count"] == 0 and s["token_accounting"]["output_sources"] == {"usage": 6}
+        assert s["token_accounting"]["events_not_one_token_each"] == 0
+        # exact lengths: the server saw the planned token ids and said so in usage
+        assert all(8 <= n <= 88 for n in sc["samples"]["input_tokens"])
+        assert sc["samples"]["output_tokens"] == [n for n in sc["samples"]["output_tokens"] if n >= 4]
+        assert s["output_tps"] > 0 and s["requests_per_s"] > 0 and s["goodput"] == pytest.approx(s["requests_per_s"])
+        assert s["slo"]["met"] and sc["energy"] is not None         # a local server: energy is measured
+        for ttft, e2e, q in zip(sc["samples"]["ttft_s"], sc["samples"]["e2e_s"], sc["samples"]["queue_wait_s"]):
+            assert 0 <= q < ttft < e2e
+        # every gap of a one-token-per-event stream is kept; at least the server's 2 ms pacing
+        assert len(sc["samples"]["inter_token_gap_s"]) == sum(n - 1 for n in sc["samples"]["output_tokens"])
+        assert s["inter_token_gap_s"]["median"] >= 0.0015
+        check = sc["engine_cross_check"]
+        assert check["requests"] == 6 and abs(check["relative_difference"]) < 0.5
+    assert "tiny-chat@c3" in r.output and "under load" in r.output
+
+
+def test_requests_carry_token_ids_lengths_and_usage_options(tmp_path, workloads):
+    server = FakeServer()
+    with server as url:
+        r, doc = run_cli(url, tmp_path, "--workloads", str(workloads), "--scenario", "tiny-chat",
+                         "--concurrency", "2", "--requests", "3")
+    assert r.exit_code == 0, r.output
+    bodies = [q["body"] for q in server.requests[1:]]         # after the probe
+    assert len(bodies) == 2 + 3
+    for b in bodies:
+        assert isinstance(b["prompt"], list) and all(isinstance(t, int) for t in b["prompt"])
+        assert b["stream"] and b["stream_options"] == {"include_usage": True} and b["temperature"] == 0
+        assert b["ignore_eos"] is True and b["min_tokens"] == b["max_tokens"]
+    assert doc["scenarios"][0]["samples"]["input_tokens"] == [len(b["prompt"]) for b in bodies[2:]]
+
+
+def test_text_fallback_chat_endpoint_and_no_usage(tmp_path, workloads):
+    server = FakeServer(token_ids=False, usage=False)
+    with server as url:
+        r, doc = run_cli(url, tmp_path, "--workloads", str(workloads), "--scenario", "tiny-chat",
+                         "--concurrency", "1", "--requests", "3")
+    assert r.exit_code == 0, r.output
+    assert doc["backend"]["prompt"] == "text" and not doc["backend"]["usage_in_stream"]
+    assert isinstance(server.requests[-1]["body"]["prompt"], str)
+    acct = doc["scenarios"][0]["summary"]["token_accounting"]
+    # no usage: a stream cut by max_tokens has max_tokens; input is unknown, never guessed
+    assert acct["output_sources"] == {"finish_reason=length": 3} and acct["input_known"] == 0
+    assert doc["scenarios"][0]["samples"]["prefill_tps"] == [None] * 3
+
+    chat = FakeServer()
+    with chat as url:
+        r, doc = run_cli(url, tmp_path / "chat", "--workloads", str(workloads), "--scenario", "tiny-chat",
+                         "--concurrency", "1", "--requests", "3", "--endpoint", "chat")
+    assert r.exit_code == 0, r.output
+    assert {q["path"] for q in chat.requests} == {"/v1/chat/completions"}
+    assert chat.requests[-1]["body"]["messages"][0]["role"] == "user"
+    assert doc["backend"]["endpoint"] == "/v1/chat/completions"
+    assert doc["scenarios"][0]["summary"]["ttft_s"]["n"] == 3
+
+
+def test_misbehaving_server_gives_counted_errors_and_a_finished_run(tmp_path, workloads):
+    # request 1 is the probe; level c2 sends 2 warm-up + 8 measured (requests 2..11)
+    faults = {4: ERROR_500, 6: DROP, 8: STALL, 10: MALFORMED}
+    with FakeServer(lambda n, body: faults.get(n, OK), interval_s=0.001) as url:
+        r, doc = run_cli(url, tmp_path, "--workloads", str(workloads), "--scenario", "tiny-chat",
+                         "--concurrency", "2", "--requests", "8", "--request-timeout", "1.5")
+    assert r.exit_code == 0, r.output
+    assert doc["status"] == "completed"
+    (level,) = doc["scenarios"]
+    s = level["summary"]
+    assert s["errors"]["by_kind"] == {"http_status": 1, "stream_incomplete": 1, "timeout": 1, "malformed_sse": 1}
+    assert s["errors"]["count"] == 4 and len(level["errors"]) == 4
+    assert level["validity"]["verdict"] == "INVALID" and "4 errors" in level["validity"]["reasons"]
+    assert doc["validity"]["verdict"] == "INVALID"
+    assert s["errors"]["measured"] == 4 and s["ttft_s"]["n"] == 4   # everything else is kept
+    assert len(level["samples"]["e2e_s"]) == 4 and s["output_tps"] > 0
+    assert not s["slo"]["met"]                                       # failures count as SLO misses
+    messages = " ".join(e["message"] for e in level["errors"])
+    assert "HTTP 500" in messages and "not JSON" in messages
+
+
+def test_api_key_is_sent_but_never_written(tmp_path, workloads):
+    server = FakeServer(lambda n, body: ECHO_AUTH if n == 3 else OK, require_key=KEY)
+    with server as url:
+        r, doc = run_cli(url, tmp_path, "--workloads", str(workloads), "--scenario", "tiny-chat",
+                         "--concurrency", "1", "--requests", "3", "--api-key", KEY)
+        env_r, env_doc = run_cli(url, tmp_path / "env", "--workloads", str(workloads), "--scenario", "tiny-chat",
+                                 "--concurrency", "1", "--requests", "3", env={"OPENAI_API_KEY": KEY})
+    assert r.exit_code == 0 and env_r.exit_code == 0, r.output + env_r.output
+    assert all(q["headers"]["authorization"] == f"Bearer {KEY}" for q in server.requests)
+    # the server echoed the key in an error body: the recorded message has it redacted
+    assert doc["scenarios"][0]["errors"][0]["message"].endswith("Bearer ***")
+    for result_dir, out in ((tmp_path / "r", r.output), (tmp_path / "env" / "r", env_r.output)):
+        for f in result_dir.glob("*"):
+            assert KEY not in f.read_text()
+        assert KEY not in out
+    assert env_doc["scenarios"][0]["summary"]["errors"]["count"] == 0
+
+
+def test_api_key_stays_out_of_debug_output(tmp_path, workloads):
+    with FakeServer(lambda n, body: ECHO_AUTH, require_key=KEY) as url:
+        p = subprocess.run([sys.executable, "-m", "bench.cli", "--debug", "run", "--backend", "openai", "--base-url",
+                            url, "--model", "fake", "--workloads", str(workloads), "--scenario", "tiny-chat",
+                            "--concurrency", "1", "--requests", "1", "--results-dir", str(tmp_path)],
+                           capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "OPENAI_API_KEY": KEY})
+    # every request fails (the probe too): a clear error, and the key nowhere
+    assert p.returncode != 0 and "probe" in p.stderr
+    assert KEY not in p.stdout + p.stderr
+
+
+def test_poisson_queue_wait_is_recorded_apart(tmp_path, workloads):
+    with FakeServer(interval_s=0.001) as url:
+        r, doc = run_cli(url, tmp_path, "--workloads", str(workloads), "--scenario", "tiny-chat",
+                         "--rate", "400", "--max-in-flight", "1", "--requests", "8")
+    assert r.exit_code == 0, r.output
+    (level,) = doc["scenarios"]
+    assert (level["kind"], level["params"]["rate_per_s"], level["params"]["max_in_flight"]) == ("poisson", 400.0, 1)
+    waits, ttfts = level["samples"]["queue_wait_s"], level["samples"]["ttft_s"]
+    # arrivals every 2.5 ms, each request takes > 4 ms: later ones wait in the client
+    assert max(waits) > 0.01
+    assert all(t > w for t, w in zip(ttfts, waits))                 # ttft includes the wait
+    assert level["summary"]["mean_in_flight"] <= 1.0 + 1e-9
+
+
+@pytest.mark.parametrize("server_kwargs,path,args,needle", [
+    ({"require_key": KEY}, "", [], "OPENAI_API_KEY"),
+    ({"require_key": KEY}, "", ["--api-key", "wrong"], "refused"),
+    ({}, "/nope", ["--endpoint", "chat"], "not found"),
+])
+def test_probe_problems_are_one_clear_line(tmp_path, workloads, server_kwargs, path, args, needle):
+    with FakeServer(**server_kwargs) as url:
+        url += path
+        r = CliRunner().invoke(main, ["run", "--backend", "openai", "--base-url", url, "--model", "fake",
+                                      "--workloads", str(workloads), "--scenario", "tiny-chat", "--concurrency", "1",
+                                      "--idle-seconds", "0", "--results-dir", str(tmp_path / "r"), *args],
+                               env={"OPENAI_API_KEY": None})
+    assert r.exit_code == 2 and r.output.startswith("error: ") and len(r.output.splitlines()) == 1, r.output
+    assert needle in r.output
+    assert not list((tmp_path / "r").glob("*.json"))                # nothing measured, nothing written
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--backend", "openai", "--model", "m"], "needs --base-url"),
+    (["--backend", "openai", "--base-url", "http://u:p@127.0.0.1:1"], "credentials"),
+    (["--backend", "openai", "--base-url", "http://127.0.0.1:1"], "needs --model"),
+    (["--backend", "openai", "--base-url", "ftp://127.0.0.1:1", "--model", "m"], "http(s) URL"),
+    (["--api-key", "x", "--model", "tiny"], "--api-key is for --backend openai"),
+    (["--backend", "openai", "--base-url", "http://127.0.0.1:1", "--model", "m", "--scenario", "pp512"], "pp512"),
+    (["--backend", "openai", "--base-url", "http://127.0.0.1:{free}", "--model", "m"], "cannot reach"),
+    (["--backend", "warp"], "unknown backend"),
+])
+def test_bad_http_options_give_one_line(tmp_path, args, needle):
+    args = [a.replace("{free}", str(free_port())) for a in args]
+    r = CliRunner().invoke(main, ["run", *args, "--idle-seconds", "0", "--results-dir", str(tmp_path)],
+                           env={"OPENAI_API_KEY": None})
+    assert r.exit_code == 2, r.output
+    assert r.output.startswith("error: ") and len(r.output.strip().splitlines()) == 1 and needle in r.output
+
+
+def test_bench_help_imports_neither_engines_nor_httpx():
+    code = ("import sys\nfrom bench.cli import main\n"
+            "for args in (['--help'], ['run', '--help']):\n"
+            "    try:\n        main(args)\n    except SystemExit:\n        pass\n"
+            "print('LOADED', [m for m in ('httpx', 'llama_cpp', 'uvicorn', 'fastapi') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "LOADED []" in out and "--concurrency" in out and "--base-url" in out
