@@ -36,8 +36,9 @@ def main(ctx, debug):
 @main.command()
 @click.option("--model", default="llama-3.1-8b", show_default=True,
               help="Catalog id (built synthetically), a path to a .gguf file, or with --backend openai "
-                   "the name the server serves.")
-@click.option("--quant", default="Q4_K_M", show_default=True, help="GGUF quant type (synthetic models).")
+                   "the name the server serves. Several, comma-separated, make a sweep.")
+@click.option("--quant", default="Q4_K_M", show_default=True,
+              help="GGUF quant type (synthetic models); several, comma-separated, make a sweep.")
 @click.option("--backend", default="llamacpp", show_default=True,
               help="Inference engine, e.g. llamacpp (in-process), openai (any OpenAI-compatible server at "
                    "--base-url) or llamacpp-server (llama-cpp-python's server, started on 127.0.0.1 for the run).")
@@ -86,12 +87,14 @@ def main(ctx, debug):
 @click.option("--label", default=None, help="Name for this machine in results (default: hostname).")
 @click.option("--idle-seconds", type=float, default=3.0, show_default=True,
               help="Idle power baseline before the engine loads (0 skips it).")
-@click.option("--json", "as_json", is_flag=True, help="Print the result document as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result document as JSON (a list for a sweep).")
+@click.option("--in-process", is_flag=True, hidden=True,
+              help="Measure in this process (what each run's child process is started with).")
 @click.pass_context
 def run(ctx, model, quant, backend, scenario_spec, concurrency, rate, search, slo, max_in_flight, workloads,
         repetitions, requests, input_tokens, output_tokens, min_duration, threads, gpu_layers, ctx_size,
         flash_attn, batch_size, ubatch_size, base_url, api_key, endpoint, request_timeout, results_dir,
-        label, idle_seconds, as_json):
+        label, idle_seconds, as_json, in_process):
     """Benchmark a model on this machine and write a result file."""
     import os
 
@@ -134,11 +137,26 @@ def run(ctx, model, quant, backend, scenario_spec, concurrency, rate, search, sl
         options.update({"endpoint": endpoint, "request_timeout_s": request_timeout})
     if not caps.local_model:
         options = {"base_url": base_url, "endpoint": endpoint, "request_timeout_s": request_timeout}
+    if not in_process:
+        from bench.sweep import combinations
+        from bench.storage import ensure_writable
+
+        ensure_writable(results_dir)
+        combos = combinations(model, quant)
+        if caps.local_model:
+            _check_names(combos)
+        sys.exit(_run_each_in_a_child(ctx, combos, scenarios, caps, api_key, as_json))
+
     config = RunConfig(model=model, quant=quant, backend=backend, scenarios=scenarios,
                        backend_options=options, results_dir=results_dir, label=label,
                        idle_seconds=idle_seconds, api_key=api_key)
     ui = RichUI(quiet=as_json)
     outcome = execute(config, ui)
+    from bench.isolation import report_outcome
+    from dashboards.report import write_run_report
+
+    report_outcome(outcome.path, outcome.result["status"])
+    report = write_run_report(outcome.path)
     if as_json:
         click.echo(json.dumps(outcome.result, indent=2))
     else:
@@ -149,11 +167,79 @@ def run(ctx, model, quant, backend, scenario_spec, concurrency, rate, search, sl
         for err in outcome.result["errors"]:
             ui.console.print(f"[red]error:[/red] {err}", highlight=False)
         ui.console.print(f"result: {outcome.path}", highlight=False)
+        if report:
+            ui.console.print(f"report: {report}", highlight=False)
     if outcome.warning:
         click.echo(f"warning: {outcome.warning}", err=True)
     if ctx.obj["debug"] and outcome.result.get("traceback"):
         click.echo(outcome.result["traceback"], err=True)
     sys.exit(outcome.exit_code)
+
+
+def _check_names(combos) -> None:
+    """Unknown model ids and quant types are the user's to fix: one line, before anything runs."""
+    from models.catalog import get_model
+    from models.quant import get_quant
+    from models.resolve import HUB_PREFIX, looks_like_path
+
+    for c in combos:
+        if not c.model.startswith(HUB_PREFIX) and not looks_like_path(c.model):
+            get_model(c.model)
+            get_quant(c.quant)
+
+
+def _run_each_in_a_child(ctx, combos, scenarios, caps, api_key, as_json) -> int:
+    """Each model x quant in its own process, after a fit check; returns the exit code."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from bench.isolation import ChildInterrupted, child_argv, record_dead_child, run_child
+    from bench.sweep import check_fits, exit_code, summary_rows
+
+    p = ctx.params
+    console = Console(stderr=True)
+    if caps.local_model:
+        where = check_fits(combos, scenarios, p["ctx_size"], p["backend"], p["flash_attn"], p["ubatch_size"])
+        for c in combos:
+            if c.skip_reason:
+                console.print(f"skipped {c.model} {c.quant}: does not fit ({where}): {c.skip_reason}",
+                              highlight=False)
+    outcomes, docs, interrupted = [], [], False
+    for c in combos:
+        if c.skip_reason or interrupted:
+            outcomes.append(None)
+            continue
+        try:
+            o = run_child(child_argv(ctx, model=c.model, quant=c.quant), api_key)
+        except ChildInterrupted as stop:
+            o, interrupted = stop.outcome, True
+        if o.path is None and o.exit_code == 2 and not interrupted:
+            sys.exit(2)          # the child printed a one-line error: nothing was measured
+        if o.path is None:
+            o.path = record_dead_child(p["results_dir"], c.model, c.quant, p["backend"], p["label"], o.exit_code)
+            o.status = "failed"
+            console.print(f"[red]error:[/red] {c.model} {c.quant}: the engine process died "
+                          f"(exit code {o.exit_code}); recorded in {o.path}", highlight=False)
+        outcomes.append(o)
+        if as_json:
+            docs.append(json.loads(o.output) if o.output.strip() else json.loads(o.path.read_text()))
+        else:
+            click.echo(o.output, nl=False)
+    rows = summary_rows(combos, [o or _Skipped() for o in outcomes])
+    if as_json:
+        click.echo(json.dumps(docs[0] if len(combos) == 1 and docs else docs, indent=2))
+    elif len(combos) > 1:
+        table = Table(title=f"sweep: {len(combos)} combinations")
+        for col in ("model", "quant", "status", "result / reason"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            table.add_row(r["model"], r["quant"], r["status"], r["detail"])
+        Console().print(table)
+    return 130 if interrupted else exit_code([r["status"] for r in rows])
+
+
+class _Skipped:
+    status, path, exit_code = "skipped", None, None
 
 
 @main.command()

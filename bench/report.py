@@ -46,8 +46,8 @@ def scenario_rows(result: dict) -> list[dict]:
         # pp generates one token per pass: its energy is per prompt token
         row["j_per_token"] = _fmt(energy.get("joules_per_output_token", energy.get("joules_per_prompt_token")), 3)
         roof = sc.get("roofline") or {}
-        row["bandwidth_efficiency"] = _fmt(roof.get("efficiency_measured"), 0, 100) + "%" \
-            if roof.get("efficiency_measured") is not None else NA
+        eff = roof.get("efficiency_measured")
+        row["bandwidth_efficiency"] = NA if eff is None else _fmt(eff, 0 if eff >= 0.1 else 2, 100) + "%"
         row["energy_method"] = energy.get("method") or NA
         rows.append(row)
     return rows
@@ -68,7 +68,7 @@ def run_summary_table(result: dict) -> Table | None:
     for col, justify in (("scenario", "left"), ("tokens/s", "right"), ("ttft p50 ms", "right"),
                          ("tpot p50 ms", "right"), ("J/token", "right"), ("of BW roof", "right"),
                          ("validity", "left")):
-        table.add_column(col, justify=justify)
+        table.add_column(col, justify=justify, no_wrap=col == "scenario")
     for row in rows:
         validity = row["verdict"] + (": " + "; ".join(row["reasons"]) if row["reasons"] else "")
         # "~" marks an estimate (TDP model) rather than a counter or integrated power reading

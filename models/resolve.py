@@ -58,7 +58,7 @@ def fingerprint(path: Path, chunk: int = 1 << 20) -> str:
 HUB_PREFIX = "hub:"
 
 
-def _looks_like_path(model: str) -> bool:
+def looks_like_path(model: str) -> bool:
     from models.catalog import CATALOG
 
     if model.endswith(".gguf") or "/" in model or model.startswith((".", "~")):
@@ -70,7 +70,7 @@ def _looks_like_path(model: str) -> bool:
 def resolve_model(model: str, quant: str, cache_dir: Path | None, ui) -> ResolvedModel:
     if model.startswith(HUB_PREFIX):
         return _from_hub(model[len(HUB_PREFIX):], quant, ui)
-    if _looks_like_path(model):
+    if looks_like_path(model):
         path = Path(model).expanduser()
         return _from_dir(path) if path.is_dir() else _from_gguf(path, source="local")
 

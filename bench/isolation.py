@@ -1,0 +1,136 @@
+"""One process per measured run: an engine that crashes or runs out of memory takes down
+its own process, not the sweep, and its memory is returned before the next run starts.
+
+The parent re-invokes `bench run` for one model x quant with `--in-process`; the child
+measures and writes its result as usual and reports the result's path through a file. A
+child that dies without doing so gets a `failed` result written by the parent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+from click.core import ParameterSource
+
+from bench import environment, storage
+from bench.schema import FAILED, SCHEMA_VERSION, run_validity
+
+OUTCOME_ENV = "RIGHTSIZE_OUTCOME_FILE"
+# Never passed on a command line (other users can read it in `ps`): the child reads it here.
+API_KEY_ENV = "OPENAI_API_KEY"
+
+
+@dataclass
+class ChildOutcome:
+    exit_code: int
+    path: Path | None
+    status: str
+    output: str           # what the child printed on stdout (its table, or its JSON)
+
+
+def child_argv(ctx: click.Context, **overrides: str) -> list[str]:
+    """The `bench run` command line that reproduces this invocation for one combination."""
+    argv = ["--debug"] if ctx.obj.get("debug") else []
+    argv.append("run")
+    for param in ctx.command.params:
+        name = param.name
+        if name in overrides or name == "api_key" or not isinstance(param, click.Option):
+            continue
+        if ctx.get_parameter_source(name) in (ParameterSource.DEFAULT, None):
+            continue
+        value = ctx.params[name]
+        if param.is_flag:
+            if param.secondary_opts:
+                argv.append(param.opts[0] if value else param.secondary_opts[0])
+            elif value:
+                argv.append(param.opts[0])
+        elif value is not None:
+            argv += [param.opts[0], str(value)]
+    for name, value in overrides.items():
+        argv += [f"--{name.replace('_', '-')}", str(value)]
+    argv.append("--in-process")
+    return argv
+
+
+def run_child(argv: list[str], api_key: str | None) -> ChildOutcome:
+    """Run `bench <argv>` in a child process; Ctrl-C is passed on once and waited for."""
+    fd, outcome_file = tempfile.mkstemp(prefix="rightsize-outcome-")
+    os.close(fd)
+    env = {**os.environ, OUTCOME_ENV: outcome_file}
+    if api_key:
+        env[API_KEY_ENV] = api_key
+    if sys.stdout.isatty():
+        # the child's stdout is a pipe: keep the table's colours and the terminal's width
+        env.setdefault("FORCE_COLOR", "1")
+        env.setdefault("COLUMNS", str(shutil.get_terminal_size().columns))
+    # Its own session: a Ctrl-C at the terminal reaches only us, and we forward exactly one.
+    proc = subprocess.Popen([sys.executable, "-m", "bench.cli", *argv], env=env, stdout=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        out, _ = proc.communicate()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate()
+        raise_after = True
+    else:
+        raise_after = False
+    try:
+        doc = json.loads(Path(outcome_file).read_text() or "null")
+    except (OSError, ValueError):
+        doc = None
+    finally:
+        Path(outcome_file).unlink(missing_ok=True)
+    outcome = ChildOutcome(proc.returncode, Path(doc["path"]) if doc else None,
+                           doc["status"] if doc else "died", out or "")
+    if raise_after:
+        outcome.status = outcome.status if doc else "interrupted"
+        raise ChildInterrupted(outcome)
+    return outcome
+
+
+class ChildInterrupted(KeyboardInterrupt):
+    def __init__(self, outcome: ChildOutcome):
+        super().__init__()
+        self.outcome = outcome
+
+
+def report_outcome(path: Path, status: str) -> None:
+    """Called in the child: tell the parent where the result went."""
+    target = os.environ.get(OUTCOME_ENV)
+    if target:
+        Path(target).write_text(json.dumps({"path": str(path), "status": status}))
+
+
+def record_dead_child(results_dir: Path, model: str, quant: str, backend: str, label: str | None,
+                      exit_code: int) -> Path:
+    """A child that died without writing its result (crash, out-of-memory kill) still leaves one."""
+    import datetime as dt
+    import socket
+
+    how = (f"killed by signal {-exit_code} ({signal.Signals(-exit_code).name}"
+           f"{', likely out of memory' if -exit_code == signal.SIGKILL else ''})") if exit_code < 0 \
+        else f"exited with code {exit_code} without writing a result"
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    label = label or socket.gethostname()
+    run_id = "-".join(x.replace("/", "_") for x in (now.replace("+00:00", "Z").replace(":", ""), label,
+                                                     model, quant, backend, "died"))
+    result = {
+        "schema_version": SCHEMA_VERSION, "run_id": run_id, "status": FAILED, "label": label,
+        "started_at": None, "finished_at": now,
+        "config": {"model": model, "quant": quant, "backend": backend},
+        "environment": environment.capture(), "hardware": None, "bandwidth": None,
+        "model": {"id": model, "quant": quant}, "backend": {"name": backend}, "scenarios": [],
+        "errors": [f"the engine process {how}"],
+    }
+    result["validity"] = run_validity(FAILED, [])
+    path, _ = storage.write_result_safely(result, results_dir, run_id)
+    return path

@@ -1,0 +1,80 @@
+"""`bench run` over several models x quants: a fit check before each, one process per run.
+
+One failing combination does not stop the rest; the exit code says whether any failed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.errors import BenchError
+
+
+@dataclass
+class Combination:
+    model: str
+    quant: str
+    skip_reason: str | None = None
+
+
+def combinations(models: str, quants: str) -> list[Combination]:
+    ms = [m.strip() for m in models.split(",") if m.strip()]
+    qs = [q.strip() for q in quants.split(",") if q.strip()]
+    if not ms or not qs:
+        raise BenchError("no model or quant given", "for example --model llama-3.1-8b --quant Q4_K_M")
+    return [Combination(m, q) for m in ms for q in qs]
+
+
+def check_fits(combos: list[Combination], scenarios: list, ctx_size: int | None, backend: str,
+               flash_attn: bool, n_ubatch: int) -> str | None:
+    """Mark the combinations that cannot fit in this machine's memory. Returns where the
+    available-memory figure came from, or None when no check applies (HTTP backends)."""
+    import hardware
+    from bench.run import default_context
+    from models.catalog import CATALOG, get_model
+    from models.fit import available_memory, check_fit
+    from models.resolve import looks_like_path, resolve_model
+
+    if backend not in ("llamacpp",):
+        return None     # other engines size their own memory; their fit rules are estimates only
+    available, where = available_memory(hardware.probe())
+    context = default_context(scenarios, ctx_size)
+    concurrency = max([int(max(s.levels)) for s in scenarios if getattr(s, "mode", None) == "concurrency"]
+                      + [1])
+    for c in combos:
+        if looks_like_path(c.model):
+            if not c.model.endswith(".gguf"):
+                continue
+            model, quant = resolve_model(c.model, c.quant, None, None), None
+        elif c.model.strip().lower() in CATALOG:
+            model, quant = get_model(c.model), c.quant
+        else:
+            continue    # resolve_model reports the unknown id in the run itself
+        verdict = check_fit(model, quant, context, concurrency, available, backend=backend,
+                            flash_attn=flash_attn, n_ubatch=n_ubatch)
+        if not verdict.fits:
+            c.skip_reason = verdict.reason
+    return where
+
+
+def exit_code(statuses: list[str]) -> int:
+    ran = [s for s in statuses if s != "skipped"]
+    if "interrupted" in ran:
+        return 130
+    if not ran or any(s != "completed" for s in ran):
+        return 1
+    return 0
+
+
+def summary_rows(combos: list[Combination], outcomes: list) -> list[dict]:
+    rows = []
+    for c, o in zip(combos, outcomes):
+        rows.append({"model": c.model, "quant": c.quant,
+                     "status": "skipped" if c.skip_reason else o.status,
+                     "detail": c.skip_reason or (str(o.path) if o.path else f"exit code {o.exit_code}")})
+    return rows
+
+
+def resolve_paths(outcomes: list) -> list[Path]:
+    return [o.path for o in outcomes if o is not None and o.path]
