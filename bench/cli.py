@@ -39,9 +39,10 @@ def main(ctx, debug):
                    "the name the server serves. Several, comma-separated, make a sweep.")
 @click.option("--quant", default="Q4_K_M", show_default=True,
               help="GGUF quant type (synthetic models); several, comma-separated, make a sweep.")
-@click.option("--backend", default="llamacpp", show_default=True,
-              help="Inference engine, e.g. llamacpp (in-process), openai (any OpenAI-compatible server at "
-                   "--base-url) or llamacpp-server (llama-cpp-python's server, started on 127.0.0.1 for the run).")
+@click.option("--backend", default=None,
+              help="Inference engine: llamacpp, vllm, mlx, torch (in-process), openai (any OpenAI-compatible "
+                   "server at --base-url) or llamacpp-server (llama-cpp-python's server, started on 127.0.0.1 "
+                   "for the run). [default: chosen for the detected hardware, and said why]")
 @click.option("--scenario", "scenario_spec", default=None,
               help="Comma-separated scenarios: pp<N>, tg<N>, single-stream, or a workload profile under "
                    "load: chat, rag, ticket-triage, ticket-draft, summarise, code. "
@@ -103,6 +104,13 @@ def run(ctx, model, quant, backend, scenario_spec, concurrency, rate, search, sl
     from bench.ui import RichUI
     from scenarios.definitions import parse_scenarios
 
+    if backend is None:
+        import hardware
+        from bench.backends.choose import default_backend
+
+        backend, why = default_backend(hardware.probe())
+        if not in_process:
+            click.echo(f"backend: {backend} ({why})", err=True)
     caps = backend_class(backend).capabilities
     if caps.local_model:
         for name, value in (("--base-url", base_url), ("--api-key", api_key)):
@@ -145,7 +153,7 @@ def run(ctx, model, quant, backend, scenario_spec, concurrency, rate, search, sl
         combos = combinations(model, quant)
         if caps.local_model:
             _check_names(combos)
-        sys.exit(_run_each_in_a_child(ctx, combos, scenarios, caps, api_key, as_json))
+        sys.exit(_run_each_in_a_child(ctx, combos, scenarios, backend, caps, api_key, as_json))
 
     config = RunConfig(model=model, quant=quant, backend=backend, scenarios=scenarios,
                        backend_options=options, results_dir=results_dir, label=label,
@@ -188,7 +196,7 @@ def _check_names(combos) -> None:
             get_quant(c.quant)
 
 
-def _run_each_in_a_child(ctx, combos, scenarios, caps, api_key, as_json) -> int:
+def _run_each_in_a_child(ctx, combos, scenarios, backend, caps, api_key, as_json) -> int:
     """Each model x quant in its own process, after a fit check; returns the exit code."""
     from rich.console import Console
     from rich.table import Table
@@ -196,7 +204,7 @@ def _run_each_in_a_child(ctx, combos, scenarios, caps, api_key, as_json) -> int:
     from bench.isolation import ChildInterrupted, child_argv, record_dead_child, run_child
     from bench.sweep import check_fits, exit_code, summary_rows
 
-    p = ctx.params
+    p = {**ctx.params, "backend": backend}
     console = Console(stderr=True)
     if caps.local_model:
         where = check_fits(combos, scenarios, p["ctx_size"], p["backend"], p["flash_attn"], p["ubatch_size"])
@@ -210,7 +218,7 @@ def _run_each_in_a_child(ctx, combos, scenarios, caps, api_key, as_json) -> int:
             outcomes.append(None)
             continue
         try:
-            o = run_child(child_argv(ctx, model=c.model, quant=c.quant), api_key)
+            o = run_child(child_argv(ctx, model=c.model, quant=c.quant, backend=p["backend"]), api_key)
         except ChildInterrupted as stop:
             o, interrupted = stop.outcome, True
         if o.path is None and o.exit_code == 2 and not interrupted:
