@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import click
 
 from bench.errors import BenchError
+
+# How the parent tells each run's process why it chose the backend it did.
+BACKEND_REASON_ENV = "RIGHTSIZE_BACKEND_REASON"
 
 
 class _Group(click.Group):
@@ -97,7 +101,6 @@ def run(ctx, model, quant, backend, scenario_spec, concurrency, rate, search, sl
         flash_attn, batch_size, ubatch_size, base_url, api_key, endpoint, request_timeout, results_dir,
         label, idle_seconds, as_json, in_process):
     """Benchmark a model on this machine and write a result file."""
-    import os
 
     from bench.backends import backend_class
     from bench.run import RunConfig, execute
@@ -109,8 +112,8 @@ def run(ctx, model, quant, backend, scenario_spec, concurrency, rate, search, sl
         from bench.backends.choose import default_backend
 
         backend, why = default_backend(hardware.probe())
-        if not in_process:
-            click.echo(f"backend: {backend} ({why})", err=True)
+        # said by the run itself once it starts, so that bad input still gives exactly one line
+        os.environ[BACKEND_REASON_ENV] = f"{backend} ({why})"
     caps = backend_class(backend).capabilities
     if caps.local_model:
         for name, value in (("--base-url", base_url), ("--api-key", api_key)):
@@ -157,7 +160,8 @@ def run(ctx, model, quant, backend, scenario_spec, concurrency, rate, search, sl
 
     config = RunConfig(model=model, quant=quant, backend=backend, scenarios=scenarios,
                        backend_options=options, results_dir=results_dir, label=label,
-                       idle_seconds=idle_seconds, api_key=api_key)
+                       idle_seconds=idle_seconds, api_key=api_key,
+                       backend_reason=os.environ.get(BACKEND_REASON_ENV))
     ui = RichUI(quiet=as_json)
     outcome = execute(config, ui)
     from bench.isolation import report_outcome

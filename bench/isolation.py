@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,17 +73,28 @@ def run_child(argv: list[str], api_key: str | None) -> ChildOutcome:
         # the child's stdout is a pipe: keep the table's colours and the terminal's width
         env.setdefault("FORCE_COLOR", "1")
         env.setdefault("COLUMNS", str(shutil.get_terminal_size().columns))
+    # A terminal gets the child's progress bars live; anything else (a pipe, a test runner that
+    # swapped sys.stderr) gets its stderr copied line by line as it comes.
+    stderr = None if sys.stderr.isatty() else subprocess.PIPE
     # Its own session: a Ctrl-C at the terminal reaches only us, and we forward exactly one.
     proc = subprocess.Popen([sys.executable, "-m", "bench.cli", *argv], env=env, stdout=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            stderr=stderr, text=True, start_new_session=True)
+    pump = None
+    if stderr is not None:
+        pump = threading.Thread(target=_copy_lines, args=(proc.stderr, sys.stderr), daemon=True)
+        pump.start()
     try:
-        out, _ = proc.communicate()
+        out = proc.stdout.read()
+        proc.wait()
     except KeyboardInterrupt:
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate()
+        out = proc.stdout.read()
+        proc.wait()
         raise_after = True
     else:
         raise_after = False
+    if pump is not None:
+        pump.join()
     try:
         doc = json.loads(Path(outcome_file).read_text() or "null")
     except (OSError, ValueError):
@@ -95,6 +107,12 @@ def run_child(argv: list[str], api_key: str | None) -> ChildOutcome:
         outcome.status = outcome.status if doc else "interrupted"
         raise ChildInterrupted(outcome)
     return outcome
+
+
+def _copy_lines(src, dst) -> None:
+    for line in src:
+        dst.write(line)
+        dst.flush()
 
 
 class ChildInterrupted(KeyboardInterrupt):

@@ -37,6 +37,7 @@ class RunConfig:
     cache_dir: Path | None = None
     idle_seconds: float = 3.0       # idle power baseline before the engine loads
     api_key: str | None = field(default=None, repr=False)   # HTTP backends; never written anywhere
+    backend_reason: str | None = None  # why this backend, when it was chosen for the hardware
 
     def to_dict(self) -> dict:
         return {
@@ -48,6 +49,7 @@ class RunConfig:
             "results_dir": str(self.results_dir),
             "label": self.label,
             "idle_seconds": self.idle_seconds,
+            "backend_reason": self.backend_reason,
         }
 
 
@@ -149,6 +151,8 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
         result["hardware"] = measurement.info.to_dict()
         result["bandwidth"] = {d: m.to_dict() for d, m in measurement.bandwidth.items()}
         measurement.start(ui)
+        if config.backend_reason:
+            ui.info(f"backend: {config.backend_reason}")
         if loaded is None:
             ui.info(f"loading {resolved.path.name} with {config.backend}")
             loaded = backend.load(resolved.path, options)
