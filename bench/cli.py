@@ -11,6 +11,8 @@ import click
 
 from bench.errors import BenchError
 
+# --quant when not given, for engines that do not run GGUF files
+DEFAULT_QUANT = {"torch": "bf16", "vllm": "bf16", "mlx": "4bit"}
 # How the parent tells each run's process why it chose the backend it did.
 BACKEND_REASON_ENV = "RIGHTSIZE_BACKEND_REASON"
 
@@ -115,6 +117,8 @@ def run(ctx, model, quant, backend, scenario_spec, concurrency, rate, search, sl
         # said by the run itself once it starts, so that bad input still gives exactly one line
         os.environ[BACKEND_REASON_ENV] = f"{backend} ({why})"
     caps = backend_class(backend).capabilities
+    if backend in DEFAULT_QUANT and ctx.get_parameter_source("quant") == click.core.ParameterSource.DEFAULT:
+        quant = DEFAULT_QUANT[backend]
     if caps.local_model:
         for name, value in (("--base-url", base_url), ("--api-key", api_key)):
             if value is not None:
@@ -155,7 +159,7 @@ def run(ctx, model, quant, backend, scenario_spec, concurrency, rate, search, sl
         ensure_writable(results_dir)
         combos = combinations(model, quant)
         if caps.local_model:
-            _check_names(combos)
+            _check_names(combos, backend)
         sys.exit(_run_each_in_a_child(ctx, combos, scenarios, backend, caps, api_key, as_json))
 
     config = RunConfig(model=model, quant=quant, backend=backend, scenarios=scenarios,
@@ -188,16 +192,16 @@ def run(ctx, model, quant, backend, scenario_spec, concurrency, rate, search, sl
     sys.exit(outcome.exit_code)
 
 
-def _check_names(combos) -> None:
+def _check_names(combos, backend) -> None:
     """Unknown model ids and quant types are the user's to fix: one line, before anything runs."""
     from models.catalog import get_model
-    from models.quant import get_quant
+    from models.formats import get_format
     from models.resolve import HUB_PREFIX, looks_like_path
 
     for c in combos:
         if not c.model.startswith(HUB_PREFIX) and not looks_like_path(c.model):
             get_model(c.model)
-            get_quant(c.quant)
+            get_format(backend, c.quant)
 
 
 def _run_each_in_a_child(ctx, combos, scenarios, backend, caps, api_key, as_json) -> int:
@@ -222,7 +226,7 @@ def _run_each_in_a_child(ctx, combos, scenarios, backend, caps, api_key, as_json
             outcomes.append(None)
             continue
         try:
-            o = run_child(child_argv(ctx, model=c.model, quant=c.quant, backend=p["backend"]), api_key)
+            o = run_child(child_argv(ctx, model=c.model, quant=c.quant, backend=backend), api_key)
         except ChildInterrupted as stop:
             o, interrupted = stop.outcome, True
         if o.path is None and o.exit_code == 2 and not interrupted:

@@ -114,8 +114,11 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
     options = dict(config.backend_options)
     options["n_ctx"] = default_context(config.scenarios, options.get("n_ctx"))
     # A bad model name, quant or file is the user's to fix: it fails here, before a result exists.
-    resolved: ResolvedModel | None = (resolve_model(config.model, config.quant, config.cache_dir, ui)
+    resolved: ResolvedModel | None = (resolve_model(config.model, config.quant, config.cache_dir, ui,
+                                                    backend=config.backend if caps.local_model else "llamacpp")
                                       if caps.local_model else None)
+    if resolved is not None:
+        options.update(resolved.engine_options)
     model_doc = resolved.to_dict() if resolved else _server_model(config.model)
     loaded = None
     if resolved is None:
@@ -189,6 +192,9 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
     finally:
         if measurement is not None:
             measurement.session.sample_now()   # memory peak while the model is still loaded
+        if loaded is not None and hasattr(backend, "engine_memory"):
+            with contextlib.suppress(Exception):   # the engine's own account; never fails a run
+                result["engine_memory"] = backend.engine_memory()
         with contextlib.suppress(Exception):
             backend.unload()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench.errors import ModelError
@@ -30,6 +30,7 @@ class ResolvedModel:
     kv_bytes_per_token: int              # f16 K+V cache, llama.cpp's default cache type
     build_seconds: float | None = None   # set when the synthetic file was built by this run
     format: str = "gguf"                 # "gguf", or for a directory "mlx" / "hf"
+    engine_options: dict = field(default_factory=dict)   # what the engine needs to run this build
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -67,7 +68,7 @@ def looks_like_path(model: str) -> bool:
     return model.strip().lower() not in CATALOG and Path(model).exists()
 
 
-def resolve_model(model: str, quant: str, cache_dir: Path | None, ui) -> ResolvedModel:
+def resolve_model(model: str, quant: str, cache_dir: Path | None, ui, backend: str = "llamacpp") -> ResolvedModel:
     if model.startswith(HUB_PREFIX):
         return _from_hub(model[len(HUB_PREFIX):], quant, ui)
     if looks_like_path(model):
@@ -79,6 +80,8 @@ def resolve_model(model: str, quant: str, cache_dir: Path | None, ui) -> Resolve
     from models.synthetic import cache_path, materialize
 
     spec = get_model(model)                     # raises ModelError naming the known ids
+    if backend != "llamacpp":
+        return _synthetic_for_engine(spec, quant, cache_dir, ui, backend)
     q = _one_quant(quant)
     build_seconds = None
     if cache_path(spec, q, cache_dir).exists():
@@ -95,6 +98,20 @@ def resolve_model(model: str, quant: str, cache_dir: Path | None, ui) -> Resolve
         architecture=asdict(spec.architecture), weight_bytes_per_token=weight_bytes_per_token(spec.architecture, q),
         kv_bytes_per_token=spec.architecture.kv_bytes_per_token(), build_seconds=build_seconds,
     )
+
+
+def _synthetic_for_engine(spec, quant: str, cache_dir: Path | None, ui, backend: str) -> ResolvedModel:
+    """A catalog model built in the format another engine runs: an HF checkpoint or an MLX dir."""
+    from models.synthetic_engines import materialize_for
+
+    t0 = time.perf_counter()
+    with ui.task(f"building synthetic {spec.id} {quant} for {backend}", None) as advance:
+        path, options = materialize_for(backend, spec, quant, cache_dir, progress=_byte_progress(advance))
+    resolved = _from_dir(path)
+    resolved.id, resolved.name, resolved.source = spec.id, spec.name, "synthetic"
+    resolved.quant, resolved.engine_options = quant, options
+    resolved.build_seconds = time.perf_counter() - t0
+    return resolved
 
 
 def _one_quant(quant: str):

@@ -14,6 +14,9 @@ BACKENDS = {
     "llamacpp": ("bench.backends.llamacpp", "LlamaCppBackend", "llamacpp"),
     "openai": ("bench.backends.openai", "OpenAIBackend", "openai"),
     "llamacpp-server": ("bench.backends.llamacpp_server", "LlamaCppServerBackend", "llamacpp-server"),
+    "vllm": ("bench.backends.vllm", "VLLMBackend", "vllm"),
+    "mlx": ("bench.backends.mlx", "MLXBackend", "mlx"),
+    "torch": ("bench.backends.torch", "TorchBackend", "torch"),
 }
 
 
