@@ -6,8 +6,6 @@ One failing combination does not stop the rest; the exit code says whether any f
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-
 from bench.errors import BenchError
 
 
@@ -75,6 +73,3 @@ def summary_rows(combos: list[Combination], outcomes: list) -> list[dict]:
                      "detail": c.skip_reason or (str(o.path) if o.path else f"exit code {o.exit_code}")})
     return rows
 
-
-def resolve_paths(outcomes: list) -> list[Path]:
-    return [o.path for o in outcomes if o is not None and o.path]
