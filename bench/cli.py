@@ -194,6 +194,7 @@ def run(ctx, model, quant, backend, scenario_spec, concurrency, rate, search, sl
 
 def _check_names(combos, backend) -> None:
     """Unknown model ids and quant types are the user's to fix: one line, before anything runs."""
+    from bench.backends import model_format
     from models.catalog import get_model
     from models.formats import get_format
     from models.resolve import HUB_PREFIX, looks_like_path
@@ -201,7 +202,7 @@ def _check_names(combos, backend) -> None:
     for c in combos:
         if not c.model.startswith(HUB_PREFIX) and not looks_like_path(c.model):
             get_model(c.model)
-            get_format(backend, c.quant)
+            get_format(model_format(backend), c.quant)
 
 
 def _run_each_in_a_child(ctx, combos, scenarios, backend, caps, api_key, as_json) -> int:

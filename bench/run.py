@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, ContextManager
 
 from bench import environment, storage
-from bench.backends import get_backend
+from bench.backends import get_backend, model_format
 from bench.errors import BenchError, ScenarioError
 from bench.measurement import RunMeasurement, decode_roofline
 from bench.schema import COMPLETED, FAILED, INTERRUPTED, SCHEMA_VERSION, run_validity
@@ -115,7 +115,7 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
     options["n_ctx"] = default_context(config.scenarios, options.get("n_ctx"))
     # A bad model name, quant or file is the user's to fix: it fails here, before a result exists.
     resolved: ResolvedModel | None = (resolve_model(config.model, config.quant, config.cache_dir, ui,
-                                                    backend=config.backend if caps.local_model else "llamacpp")
+                                                    backend=model_format(config.backend))
                                       if caps.local_model else None)
     if resolved is not None:
         options.update(resolved.engine_options)

@@ -20,6 +20,11 @@ BACKENDS = {
 }
 
 
+def model_format(name: str) -> str:
+    """Which engine's model format a backend runs: llama-cpp-python's server runs GGUF files too."""
+    return {"llamacpp-server": "llamacpp"}.get(name, name)
+
+
 def backend_class(name: str):
     """The backend's class (its name and capabilities) without creating it or importing its engine."""
     try:

@@ -71,7 +71,9 @@ def _bench_with_server(tmp_path, workloads):
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
-        servers = [c for c in psutil.Process(proc.pid).children() if "llama_cpp.server" in " ".join(c.cmdline())]
+        # bench measures in a child process of its own, which starts the server
+        servers = [c for c in psutil.Process(proc.pid).children(recursive=True)
+                   if "llama_cpp.server" in " ".join(c.cmdline())]
         if servers and servers[0].net_connections(kind="tcp") and len(servers[0].net_connections(kind="tcp")) > 1:
             return proc, servers[0]                                 # listening and serving a client
         time.sleep(0.2)
