@@ -53,7 +53,7 @@ def synchronizer(torch, device: str):
 
 class TorchBackend:
     name = "torch"
-    capabilities = Capabilities(streaming=True, batching=False, devices=("cpu", "cuda", "mps"),
+    capabilities = Capabilities(streaming=True, batching=True, devices=("cpu", "cuda", "mps"),
                                 quant_formats=DTYPES)
 
     def __init__(self):
@@ -94,8 +94,8 @@ class TorchBackend:
         torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
         try:
             self._model = transformers.AutoModelForCausalLM.from_pretrained(
-                path, dtype=torch_dtype, attn_implementation=options.get("attn_implementation", "sdpa"),
-            ).to(self._device).eval()
+                path, dtype=torch_dtype, attn_implementation=options.get("attn_implementation"),
+            ).to(self._device).eval()   # no attention asked for: transformers' default (sdpa where the model has it)
         except (OSError, ValueError, RuntimeError) as exc:
             raise BackendError(f"transformers could not load {path}: {exc}") from None
         model = self._model
@@ -134,8 +134,8 @@ class TorchBackend:
             },
         )
 
-    def _forward(self, fn, ids, cache):
-        return fn(input_ids=ids, use_cache=True, logits_to_keep=1, **{self._cache_kw: cache}).logits
+    def _forward(self, fn, ids, cache, **inputs):
+        return fn(input_ids=ids, use_cache=True, logits_to_keep=1, **{self._cache_kw: cache}, **inputs).logits
 
     def generate(self, prompt_token_ids: list[int], max_tokens: int, ignore_eos: bool = True) -> Iterator[int]:
         import transformers
@@ -168,6 +168,14 @@ class TorchBackend:
 
     def engine_counters(self) -> dict | None:
         return None   # torch keeps no timing of its own
+
+    def batch_session(self, n_seqs: int, seq_len: int):
+        """Several sequences at once (eager forward and a dynamic cache, whatever the load options)."""
+        from bench.backends.torch_batch import TorchBatchSession
+
+        if seq_len > self._n_ctx:
+            raise BackendError(f"sequences of {seq_len} tokens exceed the context of {self._n_ctx}", "raise --ctx-size")
+        return TorchBatchSession(self, n_seqs, seq_len)
 
     def engine_memory(self) -> dict:
         """What torch itself says about device memory since load (None where it cannot tell)."""

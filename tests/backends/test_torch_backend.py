@@ -131,3 +131,85 @@ def test_bench_run_with_the_torch_backend_writes_a_complete_result(torch, checkp
     assert ss["samples"]["output_tokens"] == [6, 6] and ss["samples"]["input_tokens"] == [16, 16]
     assert len(ss["samples"]["inter_token_gap_s"]) == 2 * 5
     assert pp["engine_cross_check"] is None    # torch has no timing of its own to compare with
+
+
+def sharpen(torch, backend):
+    """Random weights at init scale attend almost uniformly and repeat one token, so wrong
+    positions or a leaking padding mask would hardly change the output: scaled-up attention
+    and residual weights make every token depend on where and what the context is."""
+    with torch.no_grad():
+        for layer in backend._model.model.layers:
+            for w in (layer.self_attn.q_proj, layer.self_attn.k_proj):
+                w.weight.mul_(12)
+            for w in (layer.self_attn.o_proj, layer.mlp.down_proj):
+                w.weight.mul_(5)
+
+
+def test_batch_session_gives_each_request_the_tokens_it_gets_alone(torch, checkpoint):
+    backend, _ = load(checkpoint)
+    sharpen(torch, backend)
+    prompts = {i: list(range(400 + 7 * i, 412 + 9 * i)) for i in range(5)}     # 12 to 48 tokens
+    lengths = {i: 3 + 2 * i for i in range(5)}
+    session = backend.batch_session(5, 64)
+    for i in range(3):
+        session.submit(i, prompts[i], lengths[i])
+    got: dict[int, list[int]] = {}
+    steps = 0
+    while session.active:
+        for index, tok in session.step():
+            got.setdefault(index, []).append(tok)
+        steps += 1
+        if steps == 3:                      # arrivals while others decode, at other lengths
+            session.submit(3, prompts[3], lengths[3])
+            session.submit(4, prompts[4], lengths[4])
+        if steps == 4:                      # padding is there and masked: each row sees its own tokens only
+            mask = session._mask
+            assert mask.sum(dim=1).tolist() == [r.length for r in session._rows] and not mask.all()
+    session.close()
+    assert {i: len(t) for i, t in got.items()} == lengths
+    assert steps < sum(lengths.values())    # decoded together, not one after another
+    alone = {i: timed_generate(backend, prompts[i], lengths[i]).token_ids for i in range(5)}
+    assert len({tuple(t) for t in alone.values()}) == 5 and len(set(alone[4])) > 1   # the check can tell
+    assert got == alone                     # left padding and splicing change nothing a row computes
+
+
+def test_batch_session_refuses_sliding_window_models_and_overlong_requests(torch, tmp_path):
+    from tests.backends.engines import tiny_spec as spec
+
+    backend, _ = load(checkpoint_of(spec("gemma2"), tmp_path))
+    with pytest.raises(BackendError, match="attend to the full context"):
+        backend.batch_session(2, 64)
+    llama, _ = load(checkpoint_of(spec(), tmp_path))
+    session = llama.batch_session(2, 64)
+    with pytest.raises(BackendError, match="exceed the 64 tokens per sequence"):
+        session.submit(0, list(range(300, 360)), 8)
+    with pytest.raises(BackendError, match="raise --ctx-size"):
+        llama.batch_session(2, 512)
+
+
+def checkpoint_of(spec, cache_dir):
+    return materialize_hf(spec, "fp32", cache_dir=cache_dir)
+
+
+def test_a_concurrency_sweep_runs_batched_through_the_torch_backend(torch, checkpoint, tmp_path):
+    import json
+
+    from bench.run import RunConfig, execute
+    from scenarios.definitions import parse_scenarios
+
+    workloads = tmp_path / "w.json"
+    workloads.write_text(json.dumps({"small": {"input": {"mean": 40, "stddev": 10}, "output": {"mean": 24, "stddev": 4}}}))
+    config = RunConfig(model=str(checkpoint), quant="fp32", backend="torch",
+                       scenarios=parse_scenarios("small", workloads=workloads, concurrency="1,4", requests=8,
+                                                 slo="ttft=1000s,tpot=1000s", min_duration_s=0),
+                       backend_options={"n_ctx": 128}, results_dir=tmp_path, idle_seconds=0)
+    result = execute(config).result
+    assert result["status"] == "completed", result["errors"]
+    one, four = result["scenarios"]
+    assert (one["kind"], one["params"]["concurrency"], four["params"]["concurrency"]) == ("concurrency", 1, 4)
+    for level in (one, four):
+        s = level["summary"]
+        assert level["measured_requests"] == 8 and s["errors"]["count"] == 0
+        assert s["token_accounting"]["shorter_than_asked"] == 0
+    assert four["summary"]["mean_in_flight"] > 2.5
+    assert four["summary"]["output_tps"] > one["summary"]["output_tps"]   # batching pays even on two CPU cores
