@@ -287,6 +287,8 @@ def _register_subcommands() -> None:
     from models.cli import models_command, plan_command
     main.add_command(models_command)
     main.add_command(plan_command)
+    from bench.physics import check_command
+    main.add_command(check_command)
 
 
 _register_subcommands()

@@ -1,0 +1,140 @@
+"""Physics checks on a result: figures that no real machine can produce mean a measuring bug.
+
+- batch-1 decode cannot beat memory bandwidth: tokens/s <= bandwidth / bytes read per token
+  (the roofline stored with every tg and single-stream figure);
+- a device under load draws more than it did idle and, on average, no more than its power limit;
+- the device memory the driver saw our process hold covers what the engine says it allocated,
+  and that covers the weights.
+
+A check that cannot be made (no GPU, an estimated energy figure) is skipped with the reason,
+never passed. `bench check RESULT...` prints them and exits non-zero on a failure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+PASS, FAIL, SKIP = "pass", "FAIL", "skip"
+# The measured bandwidth is itself a measurement (best of a few kernels): allow its noise.
+MEASURED_BANDWIDTH_SLACK = 1.10
+# What a CUDA process holds beyond torch's reserved pool: the context, cuBLAS workspaces, kernels.
+CUDA_CONTEXT_ALLOWANCE_BYTES = 3 << 30
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str
+    detail: str
+
+
+def check_result(doc: dict) -> list[Check]:
+    return _bandwidth_checks(doc) + _power_checks(doc) + _memory_checks(doc)
+
+
+def _bandwidth_checks(doc: dict) -> list[Check]:
+    out = []
+    for sc in doc.get("scenarios", []):
+        roof = sc.get("roofline")
+        if not roof or roof.get("measured_tps") is None:
+            continue
+        name, tps = f"{sc['name']}: decode under the bandwidth ceiling", roof["measured_tps"]
+        spec, measured = roof.get("ceiling_tps_spec"), roof.get("ceiling_tps_measured")
+        if spec is not None:
+            ok, ceiling, what = tps <= spec, spec, f"spec {roof['spec_bandwidth_gbps']:g} GB/s"
+        elif measured is not None:
+            ceiling = measured * MEASURED_BANDWIDTH_SLACK
+            ok, what = tps <= ceiling, f"measured {roof['measured_bandwidth_gbps']:g} GB/s + 10%"
+        else:
+            out.append(Check(name, SKIP, "no bandwidth figure for this device"))
+            continue
+        out.append(Check(name, PASS if ok else FAIL,
+                         f"{tps:.1f} tok/s vs ceiling {ceiling:.1f} ({what} / "
+                         f"{roof['bytes_per_token'] / 1e9:.2f} GB per token)"))
+    return out
+
+
+def _devices(window: dict | None) -> dict[str, dict]:
+    return {d["device"]: d for d in (window or {}).get("devices", [])}
+
+
+def _power_checks(doc: dict) -> list[Check]:
+    gpus = {f"gpu{g['index']}": g for g in (doc.get("hardware", {}).get("nvidia") or {}).get("gpus", [])}
+    idle = _devices((doc.get("monitoring") or {}).get("idle"))
+    out = []
+    for sc in doc.get("scenarios", []):
+        for device, reading in _devices(sc.get("energy")).items():
+            name = f"{sc['name']}: {device} watts between idle and the power limit"
+            watts = reading.get("average_watts")
+            if watts is None:
+                continue
+            if reading.get("method") not in ("counter", "integrated"):
+                out.append(Check(name, SKIP, f"{device} energy is {reading.get('method')}, not measured"))
+                continue
+            idle_w = (idle.get(device) or {}).get("average_watts")
+            limit = (gpus.get(device) or {}).get("power_limit_w")
+            if idle_w is None or limit is None:
+                out.append(Check(name, SKIP, f"{watts:.0f} W; idle draw or power limit unknown"))
+                continue
+            ok = idle_w < watts <= limit
+            out.append(Check(name, PASS if ok else FAIL,
+                             f"{watts:.0f} W (idle {idle_w:.0f} W, limit {limit:.0f} W, {reading['method']})"))
+    return out
+
+
+def _memory_checks(doc: dict) -> list[Check]:
+    engine = doc.get("engine_memory") or {}
+    allocated, reserved = engine.get("device_peak_allocated_bytes"), engine.get("device_peak_reserved_bytes")
+    name = "device memory: driver >= engine's peak allocation >= weights"
+    if allocated is None:
+        return [Check(name, SKIP, "the engine reports no device allocation (not a CUDA torch run)")]
+    weights = (doc.get("backend") or {}).get("model_bytes")
+    peaks = (doc.get("memory") or {}).get("peak_device_memory") or {}
+    seen = [p.get("process_bytes") for p in peaks.values() if p.get("process_bytes") is not None]
+    scope = "process"
+    if not seen:    # NVML could not attribute memory to processes: the device total bounds it from above only
+        seen, scope = [p.get("device_used_bytes") for p in peaks.values() if p.get("device_used_bytes")], "device"
+    if not seen:
+        return [Check(name, SKIP, f"torch peak {_gib(allocated)}, but NVML reported no device memory")]
+    driver = max(seen)
+    problems = []
+    if weights is not None and allocated < weights:
+        problems.append("the peak allocation is smaller than the weights")
+    # Sampled twice a second, the driver's figure can miss a short peak; torch's pool stays reserved.
+    if driver < 0.95 * allocated:
+        problems.append(f"NVML ({scope}) saw less than torch allocated")
+    if scope == "process" and reserved is not None and driver > reserved + CUDA_CONTEXT_ALLOWANCE_BYTES:
+        problems.append("NVML saw more than torch reserved plus a CUDA context")
+    detail = (f"NVML {scope} peak {_gib(driver)}, torch max allocated {_gib(allocated)}, reserved "
+              f"{_gib(reserved)}, weights {_gib(weights)}")
+    return [Check(name, FAIL if problems else PASS, detail + ("; " + "; ".join(problems) if problems else ""))]
+
+
+def _gib(n: int | None) -> str:
+    return "n/a" if n is None else f"{n / 2**30:.2f} GiB"
+
+
+@click.command("check")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def check_command(paths):
+    """Physics checks on result files: decode under the bandwidth ceiling, watts between idle
+    and the power limit, device memory consistent with the engine's own figure."""
+    from bench.errors import BenchError
+    from bench.storage import load_results
+
+    results, warnings = load_results(list(paths))
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
+    if not results:
+        raise BenchError("no result files to check", "pass result .json files or a results directory")
+    failed = False
+    for path, doc in results:
+        click.echo(f"{path.name} ({doc.get('status')})")
+        for c in check_result(doc):
+            failed |= c.status == FAIL
+            click.echo(f"  {c.status:4}  {c.name}: {c.detail}")
+    if failed:
+        raise click.exceptions.Exit(1)

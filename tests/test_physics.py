@@ -1,0 +1,89 @@
+"""Physics checks: they pass real figures, catch impossible ones, and skip what was not measured."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bench.cli import main
+from bench.physics import FAIL, PASS, SKIP, check_result
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "runs" / "2026-11-28T021125Z-vm-llama-3.1-8b-Q4_K_M-llamacpp.json"
+GIB = 2**30
+
+
+def gpu_result(tg_tps=92.0, watts=310.0, idle_w=72.0, nvml_process=18.9 * GIB, allocated=16.4 * GIB):
+    """The parts of an H100 SXM result the checks read (NVML's figures for that card: 700 W
+    enforced limit, 5120-bit bus x 2619 MHz -> 3352 GB/s; Llama-3.1-8B bf16 weights)."""
+    bytes_per_token = 16.07e9
+    roof = {"bytes_per_token": bytes_per_token, "measured_tps": tg_tps, "spec_bandwidth_gbps": 3352.3,
+            "measured_bandwidth_gbps": 2900.0, "ceiling_tps_spec": 3352.3e9 / bytes_per_token,
+            "ceiling_tps_measured": 2900e9 / bytes_per_token}
+    window = {"devices": [{"device": "gpu0", "method": "counter", "average_watts": watts}]}
+    return {
+        "hardware": {"nvidia": {"gpus": [{"index": 0, "name": "NVIDIA H100 80GB HBM3", "power_limit_w": 700.0}]}},
+        "monitoring": {"idle": {"devices": [{"device": "gpu0", "method": "counter", "average_watts": idle_w}]}},
+        "scenarios": [{"name": "tg128", "roofline": roof, "energy": window}],
+        "backend": {"model_bytes": 16_060_522_496},
+        "engine_memory": {"device_peak_allocated_bytes": allocated, "device_peak_reserved_bytes": allocated + GIB},
+        "memory": {"peak_device_memory": {"gpu0": {"process_bytes": nvml_process, "device_used_bytes": nvml_process + GIB}}},
+    }
+
+
+def statuses(doc):
+    return {c.name: c.status for c in check_result(doc)}
+
+
+def test_plausible_gpu_figures_pass():
+    checks = check_result(gpu_result())
+    assert [c.status for c in checks] == [PASS, PASS, PASS]
+    assert "92.0 tok/s vs ceiling 208.6" in checks[0].detail
+
+
+@pytest.mark.parametrize("change, failing", [
+    ({"tg_tps": 250.0}, "tg128: decode under the bandwidth ceiling"),              # faster than HBM can feed it
+    ({"watts": 760.0}, "tg128: gpu0 watts between idle and the power limit"),      # above the enforced limit
+    ({"watts": 60.0}, "tg128: gpu0 watts between idle and the power limit"),       # less than it drew idle
+    ({"allocated": 12 * GIB}, "device memory: driver >= engine's peak allocation >= weights"),   # weights do not fit
+    ({"nvml_process": 10 * GIB}, "device memory: driver >= engine's peak allocation >= weights"),
+    ({"nvml_process": 30 * GIB}, "device memory: driver >= engine's peak allocation >= weights"),
+])
+def test_impossible_figures_fail(change, failing):
+    got = statuses(gpu_result(**change))
+    assert got.pop(failing) == FAIL
+    assert set(got.values()) == {PASS}
+
+
+def test_without_process_attribution_the_device_total_still_bounds_from_below():
+    doc = gpu_result()
+    doc["memory"]["peak_device_memory"]["gpu0"]["process_bytes"] = None
+    (mem,) = [c for c in check_result(doc) if c.name.startswith("device memory")]
+    assert mem.status == PASS and "NVML device peak" in mem.detail
+
+
+def test_a_cpu_run_checks_bandwidth_and_skips_what_it_could_not_measure():
+    doc = json.loads(EXAMPLE.read_text())
+    checks = check_result(doc)
+    by_status = {}
+    for c in checks:
+        by_status.setdefault(c.status, []).append(c.name)
+    assert by_status[PASS] == ["tg128: decode under the bandwidth ceiling",
+                               "single-stream: decode under the bandwidth ceiling"]
+    assert FAIL not in by_status
+    assert any("estimated, not measured" in c.detail for c in checks if c.status == SKIP)
+    assert any("not a CUDA torch run" in c.detail for c in checks if c.status == SKIP)
+
+
+def test_bench_check_exits_non_zero_on_a_failure(tmp_path):
+    good, bad = copy.deepcopy(json.loads(EXAMPLE.read_text())), json.loads(EXAMPLE.read_text())
+    bad["scenarios"][1]["roofline"]["measured_tps"] = 50.0      # ten times the measured-bandwidth roof
+    (tmp_path / "good.json").write_text(json.dumps(good))
+    ok = CliRunner().invoke(main, ["check", str(tmp_path / "good.json")])
+    assert ok.exit_code == 0 and "pass  tg128" in ok.output
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    failed = CliRunner().invoke(main, ["check", str(tmp_path)])
+    assert failed.exit_code == 1 and "FAIL  tg128: decode under the bandwidth ceiling: 50.0 tok/s" in failed.output
+    empty = CliRunner().invoke(main, ["check", str(tmp_path / "nothing")])
+    assert empty.exit_code == 2 and empty.output.count("\n") == 1 and "error: no such results file" in empty.output
