@@ -49,6 +49,9 @@ def main(ctx, debug):
               help="Inference engine: llamacpp, vllm, mlx, torch (in-process), openai (any OpenAI-compatible "
                    "server at --base-url) or llamacpp-server (llama-cpp-python's server, started on 127.0.0.1 "
                    "for the run). [default: chosen for the detected hardware, and said why]")
+@click.option("--serve", is_flag=True,
+              help="--backend vllm: start `vllm serve` on 127.0.0.1 for the run and benchmark it over HTTP "
+                   "(stopped afterwards, also on failure or Ctrl-C).")
 @click.option("--scenario", "scenario_spec", default=None,
               help="Comma-separated scenarios: pp<N>, tg<N>, single-stream, or a workload profile under "
                    "load: chat, rag, ticket-triage, ticket-draft, summarise, code. "
@@ -98,17 +101,23 @@ def main(ctx, debug):
 @click.option("--in-process", is_flag=True, hidden=True,
               help="Measure in this process (what each run's child process is started with).")
 @click.pass_context
-def run(ctx, model, quant, backend, scenario_spec, concurrency, rate, search, slo, max_in_flight, workloads,
+def run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, search, slo, max_in_flight, workloads,
         repetitions, requests, input_tokens, output_tokens, min_duration, threads, gpu_layers, ctx_size,
         flash_attn, batch_size, ubatch_size, base_url, api_key, endpoint, request_timeout, results_dir,
         label, idle_seconds, as_json, in_process):
     """Benchmark a model on this machine and write a result file."""
 
-    from bench.backends import backend_class
+    from bench.backends import backend_class, model_format
     from bench.run import RunConfig, execute
     from bench.ui import RichUI
     from scenarios.definitions import parse_scenarios
 
+    if serve:
+        # vLLM behind its own HTTP server: the vllm-serve backend (a run's child gets both names)
+        if backend not in ("vllm", "vllm-serve"):
+            raise BenchError(f"--serve is for --backend vllm, not {backend or 'the default backend'}",
+                             "add --backend vllm, or drop --serve")
+        backend = "vllm-serve"
     if backend is None:
         import hardware
         from bench.backends.choose import default_backend
@@ -117,8 +126,8 @@ def run(ctx, model, quant, backend, scenario_spec, concurrency, rate, search, sl
         # said by the run itself once it starts, so that bad input still gives exactly one line
         os.environ[BACKEND_REASON_ENV] = f"{backend} ({why})"
     caps = backend_class(backend).capabilities
-    if backend in DEFAULT_QUANT and ctx.get_parameter_source("quant") == click.core.ParameterSource.DEFAULT:
-        quant = DEFAULT_QUANT[backend]
+    if ctx.get_parameter_source("quant") == click.core.ParameterSource.DEFAULT:
+        quant = DEFAULT_QUANT.get(model_format(backend), quant)
     if caps.local_model:
         for name, value in (("--base-url", base_url), ("--api-key", api_key)):
             if value is not None:

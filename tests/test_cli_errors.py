@@ -64,6 +64,13 @@ def test_bad_scenario_parameters(tmp_path, args, needle):
     assert_one_line_error(bench("run", "--model", "tiny", *args, "--results-dir", str(tmp_path)), needle)
 
 
+@pytest.mark.parametrize("backend", [["--backend", "llamacpp"], []])
+def test_serve_is_only_for_vllm(tmp_path, backend):
+    p = bench("run", "--model", "tiny", *backend, "--serve", "--results-dir", str(tmp_path / "r"))
+    assert_one_line_error(p, "--serve", "--backend vllm")
+    assert not (tmp_path / "r").exists()
+
+
 def test_unwritable_results_directory(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")

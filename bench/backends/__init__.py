@@ -15,14 +15,15 @@ BACKENDS = {
     "openai": ("bench.backends.openai", "OpenAIBackend", "openai"),
     "llamacpp-server": ("bench.backends.llamacpp_server", "LlamaCppServerBackend", "llamacpp-server"),
     "vllm": ("bench.backends.vllm", "VLLMBackend", "vllm"),
+    "vllm-serve": ("bench.backends.vllm_serve", "VLLMServeBackend", "vllm"),   # bench run --backend vllm --serve
     "mlx": ("bench.backends.mlx", "MLXBackend", "mlx"),
     "torch": ("bench.backends.torch", "TorchBackend", "torch"),
 }
 
 
 def model_format(name: str) -> str:
-    """Which engine's model format a backend runs: llama-cpp-python's server runs GGUF files too."""
-    return {"llamacpp-server": "llamacpp"}.get(name, name)
+    """Which engine's model format a backend runs: the servers run their engine's models."""
+    return {"llamacpp-server": "llamacpp", "vllm-serve": "vllm"}.get(name, name)
 
 
 def backend_class(name: str):

@@ -48,6 +48,14 @@ def _counters(out, n_prompt: int) -> dict | None:
             "decode_ms": (m.last_token_ts - m.first_token_ts) * 1e3 if decode > 0 else None}
 
 
+def memory_utilization(options: dict) -> float:
+    """vLLM's gpu_memory_utilization. On a CPU it is the share of RAM for weights and KV cache:
+    0.3 leaves room for the rest (vLLM's 0.9 would take most of the machine)."""
+    from vllm.platforms import current_platform
+
+    return float(options.get("gpu_memory_utilization", 0.3 if current_platform.is_cpu() else 0.9))
+
+
 class VLLMBackend:
     name = "vllm"
     capabilities = Capabilities(streaming=True, batching=True, devices=("cuda", "rocm", "cpu"),
@@ -90,9 +98,7 @@ class VLLMBackend:
             max_model_len=self._n_ctx,
             dtype=_DTYPES[dtype],
             quantization=options.get("quantization", QUANTIZATION[quant]),
-            # On a CPU this is the share of RAM for weights and KV cache: leave room for the rest.
-            gpu_memory_utilization=float(options.get("gpu_memory_utilization",
-                                                     0.3 if current_platform.is_cpu() else 0.9)),
+            gpu_memory_utilization=memory_utilization(options),
             kv_cache_memory_bytes=options.get("kv_cache_memory_bytes"),
             tensor_parallel_size=int(options.get("tensor_parallel_size", 1)),
             max_num_seqs=options.get("max_num_seqs"),

@@ -8,11 +8,16 @@ log file whose tail explains a failed start.
 
 It is a context manager: the `with` block ends (normally, on an error or on Ctrl-C) by
 stopping the server.
+
+`VLLMServeBackend` (`bench run --backend vllm --serve`) is the `openai` backend pointed at such
+a server: vLLM measured behind its own HTTP serving stack, started in load() and stopped in
+unload(), which the run calls on success, failure and Ctrl-C.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import signal
 import socket
@@ -22,7 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.backends.vllm import QUANTIZATION
+from bench.backends.base import Capabilities, LoadedModel
+from bench.backends.openai import OpenAIBackend
+from bench.backends.vllm import QUANTIZATION, VLLMBackend, memory_utilization
 from bench.errors import BackendError
 
 _LOG_TAIL = 2000
@@ -167,3 +174,49 @@ class VLLMServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class VLLMServeBackend(OpenAIBackend):
+    name = "vllm-serve"
+    capabilities = Capabilities(streaming=True, batching=True, devices=VLLMBackend.capabilities.devices,
+                                quant_formats=VLLMBackend.capabilities.quant_formats, microbenchmarks=False,
+                                local_model=True, http=True)
+
+    def __init__(self, api_key: str | None = None):
+        super().__init__(api_key)
+        self.server: VLLMServer | None = None
+
+    def check_installed(self, extra: str) -> None:
+        super().check_installed(extra)
+        VLLMBackend().check_installed(extra)
+
+    def load(self, model_path: Path, options: dict) -> LoadedModel:
+        import vllm
+        from vllm.platforms import current_platform
+
+        model_path = Path(model_path)
+        options = {**options, "gpu_memory_utilization": memory_utilization(options)}
+        self.server = VLLMServer(model_path, options, served_name=model_path.name)
+        url = self.server.start()
+        loaded = super().load(self.server.served_name, {**options, "base_url": url})
+        # The server does not say its vocabulary; the checkpoint does. Token-id prompts drawn
+        # from it stay inside the model's vocabulary (the HTTP backend alone would assume 32000).
+        config = json.loads((model_path / "config.json").read_text())
+        loaded.vocab_size, loaded.bos_token_id = int(config["vocab_size"]), config.get("bos_token_id")
+        loaded.path, loaded.device = model_path, current_platform.device_type
+        loaded.engine_info.update({
+            "engine": "vllm serve", "vllm_version": vllm.__version__, "server_pid": self.server.proc.pid,
+            "server_command": self.server.command[1:], "server_log": str(self.server.log_path),
+            "gpu_memory_utilization": options["gpu_memory_utilization"],
+            "vocab_size": loaded.vocab_size, "vocab_size_source": "config.json"})
+        return loaded
+
+    def _body(self, request) -> dict:
+        # Random weights can decode to <unk> only, which vLLM drops from the text by default: a
+        # stream without text has no first token to time (a counted no_content error).
+        return {**super()._body(request), "skip_special_tokens": False}
+
+    def unload(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
