@@ -86,6 +86,10 @@ def main(ctx, debug):
 @click.option("--flash-attn/--no-flash-attn", default=False, show_default=True, help="Flash attention.")
 @click.option("--batch-size", type=int, default=2048, show_default=True, help="Logical batch size (n_batch).")
 @click.option("--ubatch-size", type=int, default=512, show_default=True, help="Physical micro-batch size (n_ubatch).")
+@click.option("--engine-option", "engine_option", multiple=True, metavar="KEY=VALUE",
+              help="A setting of this engine only, repeatable: torch static_cache, compile, device, "
+                   "attn_implementation; vllm gpu_memory_utilization, kv_cache_memory_bytes, tensor_parallel_size, "
+                   "max_num_seqs, enforce_eager, quantization; mlx device, prefill_step_size.")
 @click.option("--base-url", default=None, help="--backend openai: the server, e.g. http://127.0.0.1:8080.")
 @click.option("--api-key", default=None,
               help="--backend openai: API key [default: $OPENAI_API_KEY]. Never written to results or logs.")
@@ -103,11 +107,12 @@ def main(ctx, debug):
 @click.pass_context
 def run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, search, slo, max_in_flight, workloads,
         repetitions, requests, input_tokens, output_tokens, min_duration, threads, gpu_layers, ctx_size,
-        flash_attn, batch_size, ubatch_size, base_url, api_key, endpoint, request_timeout, results_dir,
+        flash_attn, batch_size, ubatch_size, engine_option, base_url, api_key, endpoint, request_timeout, results_dir,
         label, idle_seconds, as_json, in_process):
     """Benchmark a model on this machine and write a result file."""
 
     from bench.backends import backend_class, model_format
+    from bench.engine_options import parse_engine_options
     from bench.run import RunConfig, execute
     from bench.ui import RichUI
     from scenarios.definitions import parse_scenarios
@@ -157,6 +162,7 @@ def run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, sea
     options = {"n_threads": threads, "n_gpu_layers": gpu_layers, "n_ctx": ctx_size,
                "flash_attn": flash_attn, "n_batch": batch_size, "n_ubatch": ubatch_size,
                "verbose": ctx.obj["debug"]}
+    options.update(parse_engine_options(engine_option, backend, getattr(backend_class(backend), "engine_options", {})))
     if caps.http:
         options.update({"endpoint": endpoint, "request_timeout_s": request_timeout})
     if not caps.local_model:

@@ -54,6 +54,9 @@ def child_argv(ctx: click.Context, **overrides: str) -> list[str]:
                 argv.append(param.opts[0] if value else param.secondary_opts[0])
             elif value:
                 argv.append(param.opts[0])
+        elif param.multiple:
+            for v in value:
+                argv += [param.opts[0], str(v)]
         elif value is not None:
             argv += [param.opts[0], str(value)]
     for name, value in overrides.items():

@@ -71,6 +71,17 @@ def test_serve_is_only_for_vllm(tmp_path, backend):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("option, needles", [
+    ("nope=1", ["has no engine option 'nope'", "valid: attn_implementation, compile, device, static_cache"]),
+    ("static_cache=maybe", ["static_cache='maybe'", "not a valid bool"]),
+    ("static_cache", ["not KEY=VALUE"]),
+])
+def test_bad_engine_options(tmp_path, option, needles):
+    p = bench("run", "--model", "tiny", "--backend", "torch", "--engine-option", option, "--results-dir", str(tmp_path / "r"))
+    assert_one_line_error(p, *needles)
+    assert not (tmp_path / "r").exists()
+
+
 def test_unwritable_results_directory(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")

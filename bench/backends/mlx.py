@@ -27,6 +27,7 @@ class MLXBackend:
     name = "mlx"
     capabilities = Capabilities(streaming=True, batching=True, devices=("metal", "cpu"),
                                 quant_formats=("bf16", "8bit", "6bit", "4bit", "3bit"))
+    engine_options = {"device": str, "prefill_step_size": int}
 
     def __init__(self):
         self._mx = None

@@ -55,6 +55,7 @@ class TorchBackend:
     name = "torch"
     capabilities = Capabilities(streaming=True, batching=True, devices=("cpu", "cuda", "mps"),
                                 quant_formats=DTYPES)
+    engine_options = {"device": str, "static_cache": bool, "compile": bool, "attn_implementation": str}
 
     def __init__(self):
         self._torch = None

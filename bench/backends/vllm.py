@@ -60,6 +60,8 @@ class VLLMBackend:
     name = "vllm"
     capabilities = Capabilities(streaming=True, batching=True, devices=("cuda", "rocm", "cpu"),
                                 quant_formats=tuple(QUANTIZATION))
+    engine_options = {"gpu_memory_utilization": float, "kv_cache_memory_bytes": int, "tensor_parallel_size": int,
+                      "max_num_seqs": int, "enforce_eager": bool, "quantization": str, "dtype": str}
 
     def __init__(self):
         self._engine = None

@@ -181,6 +181,7 @@ class VLLMServeBackend(OpenAIBackend):
     capabilities = Capabilities(streaming=True, batching=True, devices=VLLMBackend.capabilities.devices,
                                 quant_formats=VLLMBackend.capabilities.quant_formats, microbenchmarks=False,
                                 local_model=True, http=True)
+    engine_options = VLLMBackend.engine_options    # passed on as `vllm serve` arguments
 
     def __init__(self, api_key: str | None = None):
         super().__init__(api_key)

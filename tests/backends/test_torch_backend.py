@@ -1,5 +1,7 @@
 """The torch backend for real on CPU: transformers models from synthetic checkpoints."""
 
+import json
+
 import pytest
 
 from bench.errors import BackendError
@@ -213,3 +215,17 @@ def test_a_concurrency_sweep_runs_batched_through_the_torch_backend(torch, check
         assert s["token_accounting"]["shorter_than_asked"] == 0
     assert four["summary"]["mean_in_flight"] > 2.5
     assert four["summary"]["output_tps"] > one["summary"]["output_tps"]   # batching pays even on two CPU cores
+
+
+def test_engine_options_reach_the_engine_in_the_run_process(torch, checkpoint, tmp_path):
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "bench.cli", "run", "--backend", "torch", "--model", str(checkpoint), "--quant",
+            "fp32", "--scenario", "tg4", "--repetitions", "1", "--min-duration", "0", "--idle-seconds", "0",
+            "--engine-option", "static_cache=true", "--engine-option", "device=cpu", "--results-dir", str(tmp_path),
+            "--json"]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    backend = json.loads(r.stdout)["backend"]
+    assert backend["static_cache"] is True and backend["device"] == "cpu"
