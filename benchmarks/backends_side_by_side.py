@@ -55,9 +55,16 @@ def run_one(args) -> None:
     path, options = materialize_for(args.backend, spec_for(args.model), args.quant)
     options.update(json.loads(args.options))
     options.setdefault("n_threads", args.threads)
-    scenarios = parse_scenarios(f"pp{args.pp},tg{args.tg},single-stream", repetitions=args.repetitions,
-                                requests=args.repetitions, min_duration_s=0, input_tokens=args.pp,
-                                output_tokens=args.tg)
+    spec, load = f"pp{args.pp},tg{args.tg},single-stream", {}
+    if args.concurrency:
+        # a short chat turn under load; lengths drawn per request (seeded, the same for every backend)
+        workloads = Path(args.results_dir) / "side-by-side-workload.json"
+        workloads.write_text(json.dumps({"short": {"input": {"mean": args.pp, "stddev": args.pp // 4},
+                                                   "output": {"mean": args.tg, "stddev": args.tg // 4}}}))
+        spec += ",short"
+        load = {"workloads": workloads, "concurrency": args.concurrency, "slo": "ttft=1000s,tpot=1000s"}
+    scenarios = parse_scenarios(spec, repetitions=args.repetitions, requests=args.repetitions, min_duration_s=0,
+                                input_tokens=args.pp, output_tokens=args.tg, **load)
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     outcome = execute(RunConfig(model=str(path), quant=args.quant, backend=args.backend, scenarios=scenarios,
@@ -80,12 +87,14 @@ def row(result: dict) -> list[str]:
     def fmt(v, scale=1.0, digits=1):
         return "—" if v is None else f"{v * scale:.{digits}f}"
 
+    levels = [s for s in result["scenarios"] if s["kind"] == "concurrency"]
+    under_load = "/".join(fmt(s["summary"].get("output_tps"), 1, 0) for s in levels) or "—"
     b = result["backend"] or {}
     load = result.get("loadavg_1m") or [None, None]
     return [result["config"]["backend"], result["model"]["quant"] or "?", b.get("device", "?"),
             fmt(_stat(pp, "pp_tps")), fmt(_stat(pp, "pp_tps", "max")),
             fmt(_stat(tg, "tg_tps")), fmt(_stat(tg, "tg_tps", "max")),
-            fmt(_stat(ss, "ttft_s"), 1e3), fmt(_stat(ss, "tpot_s"), 1e3, 2),
+            fmt(_stat(ss, "ttft_s"), 1e3), fmt(_stat(ss, "tpot_s"), 1e3, 2), under_load,
             fmt(result.get("wall_s"), 1, 0), "/".join(fmt(x, 1, 1) for x in load), result["status"]]
 
 
@@ -99,6 +108,8 @@ def main() -> None:
     p.add_argument("--tg", type=int, default=32)
     p.add_argument("--repetitions", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--concurrency", default=None,
+                   help="also a closed-loop sweep of pp-in / tg-out requests at these levels, e.g. 1,2,4,8")
     p.add_argument("--results-dir", default="results/side-by-side")
     p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--backend", help=argparse.SUPPRESS)
@@ -114,7 +125,7 @@ def main() -> None:
     only = set(args.only.split(",")) if args.only else set(pythons)
     # medians of the passes, and the best pass (the least disturbed by other work on the machine)
     header = ["backend", "quant", "device", "pp tok/s", "pp best", "tg tok/s", "tg best", "ss ttft ms",
-              "ss tpot ms", "wall s", "load 1m before/after", "status"]
+              "ss tpot ms", f"tok/s at c{args.concurrency or '-'}", "wall s", "load 1m before/after", "status"]
     out_dir = Path(args.results_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for model in args.model or ["tiny"]:
@@ -126,12 +137,13 @@ def main() -> None:
             cmd = [pythons[backend], __file__, "--one", "--model", model, "--backend", backend, "--quant", quant,
                    "--options", json.dumps(options), "--out", str(out), "--pp", str(args.pp), "--tg", str(args.tg),
                    "--repetitions", str(args.repetitions), "--threads", str(args.threads),
+                   *(["--concurrency", args.concurrency] if args.concurrency else []),
                    "--results-dir", str(out_dir)]
             print(f"# {model} {backend} {quant}", file=sys.stderr, flush=True)
             done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             if done.returncode or not out.exists():
                 print(done.stderr[-2000:], file=sys.stderr)
-                rows.append([backend, quant, "?", *["—"] * 8, f"crashed ({done.returncode})"])
+                rows.append([backend, quant, "?", *["—"] * 9, f"crashed ({done.returncode})"])
                 continue
             rows.append(row(json.loads(out.read_text())))
         print(f"\n### {model} (pp{args.pp}, tg{args.tg}, single-stream {args.pp} in / {args.tg} out, "
