@@ -13,9 +13,7 @@ import functools
 import hashlib
 import json
 import os
-import shutil
 import tempfile
-import time
 import zlib
 from dataclasses import asdict
 from pathlib import Path
@@ -26,6 +24,7 @@ from gguf import GGMLQuantizationType, GGUFWriter
 
 from bench.errors import ModelError
 from models.architecture import Architecture
+from models import cache_entry
 from models.catalog import ModelSpec
 from models.gguf_file import inspect_gguf
 from models.ggml import quantize_rows
@@ -192,15 +191,6 @@ def _write_tensor(f: BinaryIO, p: PlannedTensor, arch: Architecture, seed: int, 
     advance(pad)
 
 
-def _remove_stale_temps(final: Path) -> None:
-    for tmp in final.parent.glob(f".{final.name}.*.tmp"):
-        try:
-            if time.time() - tmp.stat().st_mtime > _STALE_TEMP_S:
-                tmp.unlink()
-        except FileNotFoundError:
-            pass  # another build finished or cleaned it meanwhile
-
-
 def _cached(path: Path) -> bool:
     if not path.exists():
         return False
@@ -224,22 +214,9 @@ def materialize(
     final = cache_path(spec, quant, Path(cache_dir) if cache_dir is not None else None, seed)
     if _cached(final):
         return final
-    try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ModelError(f"cannot create model cache {final.parent}: {e.strerror}", "set RIGHTSIZE_CACHE") from e
-    _remove_stale_temps(final)
-
     plan = tensor_plan(spec.architecture, quant)
-    free = shutil.disk_usage(final.parent).free
-    if free < _data_bytes(plan) * 1.02:
-        raise ModelError(
-            f"not enough disk for {spec.id} {quant.name}: needs {_data_bytes(plan) / 2**30:.1f} GiB, "
-            f"{final.parent} has {free / 2**30:.1f} GiB free",
-            "free space or set RIGHTSIZE_CACHE to a bigger disk",
-        )
-    tmp = final.parent / f".{final.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-    try:
+    cache_entry.prepare(final, _STALE_TEMP_S, _data_bytes(plan), f"{spec.id} {quant.name}")
+    with cache_entry.building(final, _cached) as tmp:
         header = _write_header(tmp, spec.name, spec.architecture, quant, plan, seed)
         total = _padded(header) + _data_bytes(plan)
         done = 0
@@ -257,8 +234,4 @@ def materialize(
             for p in plan:
                 _write_tensor(f, p, spec.architecture, seed, advance)
             os.fsync(f.fileno())  # data on disk before the rename makes it visible
-        os.replace(tmp, final)  # atomic: a reader sees no file or a whole one
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return final

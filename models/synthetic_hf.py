@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import struct
-import time
 import zlib
 from dataclasses import asdict
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 from bench.errors import ModelError
+from models import cache_entry
 from models.catalog import ModelSpec
 from models.hf_format import HF_DTYPES, HFTensor, hf_config, hf_tensors, hf_tokenizer, norm_offset
 from models.synthetic import DEFAULT_SEED, cache_dir_default
@@ -149,15 +149,6 @@ def _cached(final: Path) -> bool:
         return False
 
 
-def _remove_stale_temps(final: Path) -> None:
-    for tmp in final.parent.glob(f".{final.name}.*.tmp"):
-        try:
-            if time.time() - tmp.stat().st_mtime > _STALE_TEMP_S:
-                shutil.rmtree(tmp, ignore_errors=True)
-        except FileNotFoundError:
-            pass
-
-
 def materialize_hf(spec: ModelSpec, dtype: str = "bf16", cache_dir: Path | str | None = None,
                    progress: Progress | None = None, seed: int = DEFAULT_SEED) -> Path:
     """The synthetic HF checkpoint directory for (spec, dtype), building it first if the cache lacks it."""
@@ -165,19 +156,8 @@ def materialize_hf(spec: ModelSpec, dtype: str = "bf16", cache_dir: Path | str |
     final = cache_path(spec, dtype, Path(cache_dir) if cache_dir is not None else None, seed)
     if _cached(final):
         return final
-    try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ModelError(f"cannot create model cache {final.parent}: {e.strerror}", "set RIGHTSIZE_CACHE") from e
-    _remove_stale_temps(final)
-    need = weights_bytes(spec, dtype)
-    free = shutil.disk_usage(final.parent).free
-    if free < need * 1.02:
-        raise ModelError(f"not enough disk for {spec.id} {dtype}: needs {need / 2**30:.1f} GiB, "
-                         f"{final.parent} has {free / 2**30:.1f} GiB free",
-                         "free space or set RIGHTSIZE_CACHE to a bigger disk")
-    tmp = final.parent / f".{final.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-    try:
+    cache_entry.prepare(final, _STALE_TEMP_S, weights_bytes(spec, dtype), f"{spec.id} {dtype}")
+    with cache_entry.building(final, _cached) as tmp:
         tmp.mkdir()
         tokenizer, tokenizer_config = hf_tokenizer(spec.architecture)
         (tmp / "config.json").write_text(json.dumps(hf_config(spec.architecture, dtype), indent=2))
@@ -186,13 +166,4 @@ def materialize_hf(spec: ModelSpec, dtype: str = "bf16", cache_dir: Path | str |
         (tmp / "rightsize.json").write_text(json.dumps({"synthetic": True, "model": spec.id, "dtype": dtype,
                                                         "seed": seed, "builder_version": BUILDER_VERSION}))
         _write_weights(tmp / WEIGHTS, spec, dtype, seed, progress)
-        try:
-            os.rename(tmp, final)   # atomic: a reader sees no directory or a whole one
-        except OSError:
-            if not _cached(final):  # not a concurrent build that won the race
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final

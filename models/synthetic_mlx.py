@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import shutil
-import time
 from pathlib import Path
 
 from bench.errors import ModelError
+from models import cache_entry
 from models.catalog import ModelSpec
 from models.synthetic import DEFAULT_SEED, cache_dir_default
 from models.synthetic_hf import BUILDER_VERSION as HF_BUILDER_VERSION
@@ -59,22 +57,10 @@ def materialize_mlx(spec: ModelSpec, quant: str = "4bit", cache_dir: Path | str 
     if _cached(final):
         return final
     source = materialize_hf(spec, "bf16", cache_dir=cache, seed=seed)
-    for tmp in final.parent.glob(f".{final.name}.*.tmp"):
-        if time.time() - tmp.stat().st_mtime > _STALE_TEMP_S:
-            shutil.rmtree(tmp, ignore_errors=True)
-    tmp = final.parent / f".{final.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"   # convert() makes it
+    cache_entry.prepare(final, _STALE_TEMP_S)
     bits = MLX_QUANTS[quant]
-    try:
+    with cache_entry.building(final, _cached) as tmp:   # convert() makes the directory
         with contextlib.redirect_stdout(io.StringIO()):   # convert() prints progress lines
             convert(str(source), mlx_path=str(tmp), quantize=bits is not None, q_bits=bits,
                     q_group_size=GROUP_SIZE if bits else None, dtype="bfloat16")
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not _cached(final):
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
