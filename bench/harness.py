@@ -13,6 +13,22 @@ from bench.backends.base import Backend
 now_ns = time.perf_counter_ns
 
 
+# The metric definitions (DESIGN.md §3), shared by single requests and load levels.
+def ttft_from(start_ns: int, events_ns: list[int]) -> float | None:
+    return (events_ns[0] - start_ns) / 1e9 if events_ns else None
+
+
+def e2e_from(start_ns: int, events_ns: list[int]) -> float | None:
+    return (events_ns[-1] - start_ns) / 1e9 if events_ns else None
+
+
+def tpot_from(events_ns: list[int], output_tokens: int | None) -> float | None:
+    """(last event - first event) / (output_tokens - 1): needs at least two tokens."""
+    if not events_ns or not output_tokens or output_tokens < 2:
+        return None
+    return (events_ns[-1] - events_ns[0]) / 1e9 / (output_tokens - 1)
+
+
 @dataclass
 class Generation:
     """One request as the harness saw it: send time and the time each token arrived."""
@@ -27,18 +43,15 @@ class Generation:
 
     @property
     def ttft_s(self) -> float | None:
-        return (self.token_ns[0] - self.send_ns) / 1e9 if self.token_ns else None
+        return ttft_from(self.send_ns, self.token_ns)
 
     @property
     def e2e_s(self) -> float | None:
-        return (self.token_ns[-1] - self.send_ns) / 1e9 if self.token_ns else None
+        return e2e_from(self.send_ns, self.token_ns)
 
     @property
     def tpot_s(self) -> float | None:
-        """(e2e - ttft) / (output_tokens - 1): needs at least two tokens."""
-        if len(self.token_ns) < 2:
-            return None
-        return (self.token_ns[-1] - self.token_ns[0]) / 1e9 / (len(self.token_ns) - 1)
+        return tpot_from(self.token_ns, len(self.token_ns))
 
     @property
     def inter_token_gaps_s(self) -> list[float]:
@@ -91,17 +104,15 @@ class RequestTrace:
 
     @property
     def ttft_s(self) -> float | None:
-        return (self.event_ns[0] - self.intended_ns) / 1e9 if self.event_ns else None
+        return ttft_from(self.intended_ns, self.event_ns)
 
     @property
     def e2e_s(self) -> float | None:
-        return (self.event_ns[-1] - self.intended_ns) / 1e9 if self.event_ns else None
+        return e2e_from(self.intended_ns, self.event_ns)
 
     @property
     def tpot_s(self) -> float | None:
-        if not self.event_ns or not self.output_tokens or self.output_tokens < 2:
-            return None
-        return (self.event_ns[-1] - self.event_ns[0]) / 1e9 / (self.output_tokens - 1)
+        return tpot_from(self.event_ns, self.output_tokens)
 
     @property
     def one_token_per_event(self) -> bool:
