@@ -130,7 +130,8 @@ def run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, sea
         backend, why = default_backend(hardware.probe())
         # said by the run itself once it starts, so that bad input still gives exactly one line
         os.environ[BACKEND_REASON_ENV] = f"{backend} ({why})"
-    caps = backend_class(backend).capabilities
+    engine = backend_class(backend)
+    caps = engine.capabilities
     if ctx.get_parameter_source("quant") == click.core.ParameterSource.DEFAULT:
         quant = DEFAULT_QUANT.get(model_format(backend), quant)
     if caps.local_model:
@@ -162,7 +163,7 @@ def run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, sea
     options = {"n_threads": threads, "n_gpu_layers": gpu_layers, "n_ctx": ctx_size,
                "flash_attn": flash_attn, "n_batch": batch_size, "n_ubatch": ubatch_size,
                "verbose": ctx.obj["debug"]}
-    options.update(parse_engine_options(engine_option, backend, getattr(backend_class(backend), "engine_options", {})))
+    options.update(parse_engine_options(engine_option, backend, getattr(engine, "engine_options", {})))
     if caps.http:
         options.update({"endpoint": endpoint, "request_timeout_s": request_timeout})
     if not caps.local_model:

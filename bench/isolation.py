@@ -23,6 +23,7 @@ import click
 from click.core import ParameterSource
 
 from bench import environment, storage
+from bench.child_process import die_with_parent
 from bench.schema import FAILED, SCHEMA_VERSION, run_validity
 
 OUTCOME_ENV = "RIGHTSIZE_OUTCOME_FILE"
@@ -81,7 +82,9 @@ def run_child(argv: list[str], api_key: str | None) -> ChildOutcome:
     stderr = None if sys.stderr.isatty() else subprocess.PIPE
     # Its own session: a Ctrl-C at the terminal reaches only us, and we forward exactly one.
     proc = subprocess.Popen([sys.executable, "-m", "bench.cli", *argv], env=env, stdout=subprocess.PIPE,
-                            stderr=stderr, text=True, start_new_session=True, preexec_fn=_interrupt_with_parent)
+                            stderr=stderr, text=True, start_new_session=True,
+                            # if we are killed, the child gets a Ctrl-C: it still writes what it measured and stops its servers
+                            preexec_fn=die_with_parent(signal.SIGINT))
     pump = None
     if stderr is not None:
         pump = threading.Thread(target=_copy_lines, args=(proc.stderr, sys.stderr), daemon=True)
@@ -110,16 +113,6 @@ def run_child(argv: list[str], api_key: str | None) -> ChildOutcome:
         outcome.status = outcome.status if doc else "interrupted"
         raise ChildInterrupted(outcome)
     return outcome
-
-
-def _interrupt_with_parent() -> None:
-    """Runs in the child before exec (Linux): if we are killed, the child gets a Ctrl-C, so it
-    still writes what it measured and stops any server it started."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
 
 
 def _copy_lines(src, dst) -> None:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -23,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.backends.llamacpp_server import free_port
+from bench.child_process import free_port
 from bench.backends.openai import OpenAIBackend
 from bench.backends.base import LoadedModel
 from bench.stats import percentile
@@ -53,18 +54,26 @@ class StampedBackend(OpenAIBackend):
             yield ev
 
 
-def _server(port: int, interval_ms: float) -> subprocess.Popen:
+@contextlib.contextmanager
+def _sse_server(interval_ms: float):
+    """tests/load/sse_server.py on a free port for the duration of the block; yields the port."""
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "tests.load.sse_server", "--port", str(port),
                              "--interval-ms", str(interval_ms)], cwd=Path(__file__).resolve().parent.parent)
     import httpx
-    for _ in range(100):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1)
-            return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("sse_server did not start")
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("sse_server did not start")
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def _level(users: int, out_tokens: int, requests: int) -> LevelRecord:
@@ -176,20 +185,10 @@ def main() -> None:
     ap.add_argument("--model", type=Path, help="GGUF for part 3 (default: the tiny synthetic model)")
     args = ap.parse_args()
     out = {}
-    port = free_port()
-    fast = _server(port, 0.0)
-    try:
+    with _sse_server(0.0) as port:
         out["event_rate"] = event_rate(port)
-    finally:
-        fast.terminate()
-        fast.wait(10)
-    port = free_port()
-    paced = _server(port, 2.0)
-    try:
+    with _sse_server(2.0) as port:
         out["added_latency"] = added_latency(port)
-    finally:
-        paced.terminate()
-        paced.wait(10)
     if args.model is None:
         from models.catalog import get_model
         from models.synthetic import materialize

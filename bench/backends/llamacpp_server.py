@@ -14,7 +14,6 @@ serving in-process use `--backend llamacpp`.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from bench.backends.base import Capabilities, LoadedModel
 from bench.backends.openai import OpenAIBackend
+from bench.child_process import free_port
 from bench.errors import BackendError
 
 START_TIMEOUT_S = 120.0
@@ -36,12 +36,6 @@ _LAUNCH = ("import ctypes, os, runpy, signal, sys\n"
            "    if os.getppid() != int(sys.argv[1]): sys.exit(1)\n"
            "sys.argv = ['llama_cpp.server'] + sys.argv[2:]\n"
            "runpy.run_module('llama_cpp.server', run_name='__main__')\n")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LlamaCppServer:

@@ -20,7 +20,6 @@ import importlib.metadata
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,24 +29,10 @@ from pathlib import Path
 from bench.backends.base import Capabilities, LoadedModel
 from bench.backends.openai import OpenAIBackend
 from bench.backends.vllm import QUANTIZATION, VLLMBackend, memory_utilization
+from bench.child_process import die_with_parent, free_port
 from bench.errors import BackendError
 
 _LOG_TAIL = 2000
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGTERM it when the process that started it dies."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def launcher() -> list[str]:
@@ -112,7 +97,7 @@ class VLLMServer:
 
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=self._env, start_new_session=True, preexec_fn=_die_with_parent)
+                                         env=self._env, start_new_session=True, preexec_fn=die_with_parent(signal.SIGTERM))
         deadline = time.monotonic() + self.startup_timeout_s
         try:
             while True:

@@ -9,7 +9,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from bench.backends.llamacpp_server import free_port
+from bench.child_process import free_port
 from bench.cli import main
 from tests.load.sse_server import DROP, ECHO_AUTH, ERROR_500, MALFORMED, OK, STALL, FakeServer
 
