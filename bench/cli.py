@@ -83,13 +83,17 @@ def main(ctx, debug):
 @click.option("--gpu-layers", type=int, default=-1, show_default=True,
               help="Layers to offload to the GPU (-1 all; ignored by a CPU-only build).")
 @click.option("--ctx-size", type=int, default=None, help="Context size (default: what the scenarios need).")
-@click.option("--flash-attn/--no-flash-attn", default=False, show_default=True, help="Flash attention.")
+@click.option("--flash-attn/--no-flash-attn", default=None,
+              help="Flash attention on or off. [default: llama.cpp's auto, as llama-bench: on where the device "
+                   "supports it]")
 @click.option("--batch-size", type=int, default=2048, show_default=True, help="Logical batch size (n_batch).")
 @click.option("--ubatch-size", type=int, default=512, show_default=True, help="Physical micro-batch size (n_ubatch).")
 @click.option("--engine-option", "engine_option", multiple=True, metavar="KEY=VALUE",
               help="A setting of this engine only, repeatable: torch static_cache, compile, device, "
                    "attn_implementation; vllm gpu_memory_utilization, kv_cache_memory_bytes, tensor_parallel_size, "
-                   "max_num_seqs, enforce_eager, quantization; mlx device, prefill_step_size.")
+                   "max_num_seqs, enforce_eager, quantization; mlx device, prefill_step_size; llamacpp amx, "
+                   "repack (auto|on|off: llama.cpp's AMX and CPU_REPACK kernels; auto keeps those that pass "
+                   "the engine health probe here).")
 @click.option("--base-url", default=None, help="--backend openai: the server, e.g. http://127.0.0.1:8080.")
 @click.option("--api-key", default=None,
               help="--backend openai: API key [default: $OPENAI_API_KEY]. Never written to results or logs.")
@@ -226,7 +230,7 @@ def _run_each_in_a_child(ctx, combos, scenarios, backend, caps, api_key, as_json
     from rich.console import Console
     from rich.table import Table
 
-    from bench.isolation import ChildInterrupted, child_argv, record_dead_child, run_child
+    from bench.isolation import ChildInterrupted, child_argv, death, record_dead_child, run_child
     from bench.sweep import check_fits, exit_code, summary_rows
 
     p = {**ctx.params, "backend": backend}
@@ -249,10 +253,11 @@ def _run_each_in_a_child(ctx, combos, scenarios, backend, caps, api_key, as_json
         if o.path is None and o.exit_code == 2 and not interrupted:
             sys.exit(2)          # the child printed a one-line error: nothing was measured
         if o.path is None:
-            o.path = record_dead_child(p["results_dir"], c.model, c.quant, p["backend"], p["label"], o.exit_code)
+            o.path = record_dead_child(p["results_dir"], c.model, c.quant, p["backend"], p["label"], o.exit_code,
+                                       o.if_it_dies)
             o.status = "failed"
-            console.print(f"[red]error:[/red] {c.model} {c.quant}: the engine process died "
-                          f"(exit code {o.exit_code}); recorded in {o.path}", highlight=False)
+            console.print(f"[red]error:[/red] {c.model} {c.quant}: the engine process {death(o.exit_code)}"
+                          f"{': ' + o.if_it_dies if o.if_it_dies else ''}; recorded in {o.path}", highlight=False)
         outcomes.append(o)
         if as_json:
             docs.append(json.loads(o.output) if o.output.strip() else json.loads(o.path.read_text()))

@@ -32,6 +32,22 @@ def parse_engine_options(pairs: tuple[str, ...], backend: str, accepted: dict[st
         try:
             out[key] = _convert(value, kind)
         except ValueError:
+            example = getattr(kind, "example", "true" if kind is bool else "1")
             raise BenchError(f"--engine-option {key}={value!r}: not a valid {kind.__name__}",
-                             f"for example {key}={'true' if kind is bool else '1'}") from None
+                             f"for example {key}={example}") from None
     return out
+
+
+class Choice:
+    """An engine option that takes one of a few words, e.g. Choice("auto", "on", "off")."""
+
+    def __init__(self, *values: str):
+        self.values = values
+        self.__name__ = " | ".join(values)
+        self.example = values[-1]
+
+    def __call__(self, value: str) -> str:
+        v = value.strip().lower()
+        if v not in self.values:
+            raise ValueError(f"expected one of {self.__name__}")
+        return v

@@ -37,6 +37,7 @@ class ChildOutcome:
     path: Path | None
     status: str
     output: str           # what the child printed on stdout (its table, or its JSON)
+    if_it_dies: str = ""  # the child's own explanation, written before its engine loaded
 
 
 def child_argv(ctx: click.Context, **overrides: str) -> list[str]:
@@ -102,13 +103,15 @@ def run_child(argv: list[str], api_key: str | None) -> ChildOutcome:
     if pump is not None:
         pump.join()
     try:
-        doc = json.loads(Path(outcome_file).read_text() or "null")
+        doc = json.loads(Path(outcome_file).read_text() or "null") or {}
     except (OSError, ValueError):
-        doc = None
+        doc = {}
     finally:
         Path(outcome_file).unlink(missing_ok=True)
+    stage = doc.get("stage") or {}
+    doc = doc if "path" in doc else None
     outcome = ChildOutcome(proc.returncode, Path(doc["path"]) if doc else None,
-                           doc["status"] if doc else "died", out or "")
+                           doc["status"] if doc else "died", out or "", stage.get("if_it_dies") or "")
     if raise_after:
         outcome.status = outcome.status if doc else "interrupted"
         raise ChildInterrupted(outcome)
@@ -127,6 +130,13 @@ class ChildInterrupted(KeyboardInterrupt):
         self.outcome = outcome
 
 
+def report_stage(stage: dict) -> None:
+    """Called in the child before the engine loads: what the parent should say if it dies."""
+    target = os.environ.get(OUTCOME_ENV)
+    if target:
+        Path(target).write_text(json.dumps({"stage": stage}))
+
+
 def report_outcome(path: Path, status: str) -> None:
     """Called in the child: tell the parent where the result went."""
     target = os.environ.get(OUTCOME_ENV)
@@ -134,15 +144,25 @@ def report_outcome(path: Path, status: str) -> None:
         Path(target).write_text(json.dumps({"path": str(path), "status": status}))
 
 
+def death(exit_code: int) -> str:
+    """How a child ended without a result, in words: 'was killed by signal 11 (SIGSEGV)'."""
+    if exit_code < 0:
+        try:
+            name = signal.Signals(-exit_code).name
+        except ValueError:
+            name = "unknown signal"
+        return (f"was killed by signal {-exit_code} ({name}"
+                f"{', likely out of memory' if -exit_code == signal.SIGKILL else ''})")
+    return f"exited with code {exit_code} without writing a result"
+
+
 def record_dead_child(results_dir: Path, model: str, quant: str, backend: str, label: str | None,
-                      exit_code: int) -> Path:
-    """A child that died without writing its result (crash, out-of-memory kill) still leaves one."""
+                      exit_code: int, explanation: str = "") -> Path:
+    """A child that died without writing its result (crash, out-of-memory kill) still leaves one;
+    `explanation` is what the child said, before loading its engine, to say if it died."""
     import datetime as dt
     import socket
 
-    how = (f"killed by signal {-exit_code} ({signal.Signals(-exit_code).name}"
-           f"{', likely out of memory' if -exit_code == signal.SIGKILL else ''})") if exit_code < 0 \
-        else f"exited with code {exit_code} without writing a result"
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     label = label or socket.gethostname()
     run_id = "-".join(x.replace("/", "_") for x in (now.replace("+00:00", "Z").replace(":", ""), label,
@@ -153,7 +173,7 @@ def record_dead_child(results_dir: Path, model: str, quant: str, backend: str, l
         "config": {"model": model, "quant": quant, "backend": backend},
         "environment": environment.capture(), "hardware": None, "bandwidth": None,
         "model": {"id": model, "quant": quant}, "backend": {"name": backend}, "scenarios": [],
-        "errors": [f"the engine process {how}"],
+        "errors": [f"the engine process {death(exit_code)}" + (f": {explanation}" if explanation else "")],
     }
     result["validity"] = run_validity(FAILED, [])
     path, _ = storage.write_result_safely(result, results_dir, run_id)

@@ -8,7 +8,9 @@ need both a measurement and the model (energy per token, decode ceiling).
 from __future__ import annotations
 
 import hardware
+from bench.device import Device
 from hardware import roofline
+
 
 class RunMeasurement:
     def __init__(self, ui, idle_seconds: float = 3.0, interval_s: float = 0.5):
@@ -50,14 +52,24 @@ class RunMeasurement:
     def finish(self) -> dict:
         return self.session.stop().to_dict()
 
-    def bandwidths(self, device: str) -> tuple[float | None, float | None]:
-        """(spec, measured) GB/s of the memory the weights were read from."""
-        if device == "gpu" and self.info.gpus:
-            measured = self.bandwidth.get("gpu0")
-            return self.info.gpus[0].spec_bandwidth_gbps, measured.gbps if measured else None
-        spec = self.info.apple.spec_bandwidth_gbps if self.info.apple else self.info.cpu.spec_bandwidth_gbps
-        measured = self.bandwidth.get("cpu")
+    def bandwidths(self, device: Device) -> tuple[float | None, float | None]:
+        return device_bandwidths(self.info, self.bandwidth, device)
+
+
+def device_bandwidths(info, bandwidth: dict, device: Device) -> tuple[float | None, float | None]:
+    """(spec, measured) GB/s of the memory the weights were read from; (None, None) where this
+    machine cannot say (a remote server, layers split across memories, a GPU NVML does not see)."""
+    if device.is_nvidia:
+        if not info.gpus:
+            return None, None
+        measured = bandwidth.get("gpu0")
+        return info.gpus[0].spec_bandwidth_gbps, measured.gbps if measured else None
+    if device is Device.CPU or device.is_apple_gpu:
+        # Apple GPUs read the same unified memory as the CPU: the chip's figure holds for both.
+        spec = info.apple.spec_bandwidth_gbps if info.apple else info.cpu.spec_bandwidth_gbps
+        measured = bandwidth.get("cpu")
         return spec, measured.gbps if measured else None
+    return None, None
 
 
 def decode_roofline(scenario: dict, model: dict, spec_gbps: float | None,

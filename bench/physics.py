@@ -32,6 +32,11 @@ class Check:
 
 
 def check_result(doc: dict) -> list[Check]:
+    if not doc.get("scenarios"):
+        # A run that died or failed before measuring (its hardware section may be null too).
+        errors = doc.get("errors") or []
+        return [Check("measurements", SKIP, f"nothing was measured: the run {doc.get('status') or '?'} "
+                                            f"before any scenario ran" + (f" ({errors[0]})" if errors else ""))]
     return _bandwidth_checks(doc) + _power_checks(doc) + _memory_checks(doc)
 
 
@@ -62,7 +67,7 @@ def _devices(window: dict | None) -> dict[str, dict]:
 
 
 def _power_checks(doc: dict) -> list[Check]:
-    gpus = {f"gpu{g['index']}": g for g in (doc.get("hardware", {}).get("nvidia") or {}).get("gpus", [])}
+    gpus = {f"gpu{g['index']}": g for g in ((doc.get("hardware") or {}).get("nvidia") or {}).get("gpus", [])}
     idle = _devices((doc.get("monitoring") or {}).get("idle"))
     out = []
     for sc in doc.get("scenarios", []):

@@ -53,6 +53,11 @@ def scenario_rows(result: dict) -> list[dict]:
     return rows
 
 
+def workaround_notes(result: dict) -> list[str]:
+    """What the engine ran differently from its default here, and why (see llamacpp_health)."""
+    return [f"workaround: {w['line']} ({w['caveat']})" for w in result.get("workarounds") or []]
+
+
 def _title(result: dict) -> str:
     model = result.get("model", {})
     return (f"{model.get('id', '?')} {model.get('quant') or ''} · {result['config'].get('backend')} · "
@@ -79,6 +84,7 @@ def run_summary_table(result: dict) -> Table | None:
     if any(r["energy_method"] == "estimated" for r in scenario_rows(result)):
         table.caption = "~ energy estimated from TDP x CPU utilisation (no energy counter here)\n"
     table.caption = (table.caption or "") + "of BW roof: decode rate / (measured bandwidth / bytes read per token)"
+    table.caption = "\n".join([table.caption, *workaround_notes(result)])
     return table
 
 
@@ -126,7 +132,8 @@ def load_summary_table(result: dict) -> Table | None:
             ("goodput\nreq/s", "right"), ("errors", "right"), ("SLO", "left"), ("validity", "left"))
     for col, justify in cols:
         table.add_column(col, justify=justify, no_wrap=col == "level")
-    table.caption = "\n".join(f"{r['level']}: {r['summary']}" for r in rows if "summary" in r) or None
+    table.caption = "\n".join([f"{r['level']}: {r['summary']}" for r in rows if "summary" in r]
+                              + workaround_notes(result)) or None
     for r in rows:
         if "summary" in r:
             continue
@@ -148,7 +155,8 @@ def result_list_rows(results: list[tuple[Path, dict]]) -> list[dict]:
             key = {"pp": "pp_tps", "tg": "tg_tps"}.get(sc["kind"])
             if key and s.get(key):
                 headline[sc["name"]] = s[key]["mean"]
-            elif sc["kind"] in ("concurrency", "poisson") and s.get("output_tps") and sc["validity"]["verdict"] == "VALID":
+            elif (sc["kind"] in ("concurrency", "poisson") and s.get("output_tps")
+                  and (sc.get("validity") or {}).get("verdict") == "VALID"):
                 # Under load: the highest aggregate output rate of a valid level, per profile.
                 best = f"{sc['params']['scenario']} max"
                 headline[best] = max(headline.get(best, 0.0), s["output_tps"])
@@ -163,8 +171,16 @@ def result_list_rows(results: list[tuple[Path, dict]]) -> list[dict]:
             "status": doc.get("status"),
             "verdict": (doc.get("validity") or {}).get("verdict"),
             "tokens_per_s": headline,
+            "why_no_figures": None if headline else _why_no_figures(doc),
         })
     return rows
+
+
+def _why_no_figures(doc: dict) -> str:
+    errors = doc.get("errors") or []
+    if not doc.get("scenarios"):
+        return f"{doc.get('status')} before measuring" + (f": {errors[0]}" if errors else "")
+    return "no valid pp, tg or load figure" + (f" ({errors[0]})" if errors else "")
 
 
 def result_list_table(rows: list[dict]) -> Table:
@@ -172,7 +188,7 @@ def result_list_table(rows: list[dict]) -> Table:
     for col in ("started", "label", "model", "quant", "backend", "status", "validity", "tokens/s", "file"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        tps = ", ".join(f"{k} {v:,.1f}" for k, v in r["tokens_per_s"].items()) or NA
+        tps = ", ".join(f"{k} {v:,.1f}" for k, v in r["tokens_per_s"].items()) or f"{NA}: {r['why_no_figures']}"
         table.add_row(str(r["started_at"]), str(r["label"]), str(r["model"]), str(r["quant"]),
                       str(r["backend"]), str(r["status"]), str(r["verdict"]), tps, Path(r["file"]).name)
     return table

@@ -17,7 +17,9 @@ from typing import Callable, ContextManager
 
 from bench import environment, storage
 from bench.backends import get_backend, model_format
+from bench.device import Device
 from bench.errors import BenchError, ScenarioError
+from bench.isolation import report_stage
 from bench.measurement import RunMeasurement, decode_roofline
 from bench.schema import COMPLETED, FAILED, INTERRUPTED, SCHEMA_VERSION, run_validity
 from models.resolve import ResolvedModel, resolve_model
@@ -57,6 +59,9 @@ class RunUI:
     """What a run tells the person watching. The CLI draws progress bars; tests stay silent."""
 
     def info(self, message: str) -> None:
+        pass
+
+    def warn(self, message: str) -> None:
         pass
 
     def task(self, description: str, total: int | None) -> ContextManager[Callable[..., None]]:
@@ -120,6 +125,10 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
     if resolved is not None:
         options.update(resolved.engine_options)
     model_doc = resolved.to_dict() if resolved else _server_model(config.model)
+    # What depends on this machine is settled before loading: llama.cpp's kernels are probed here.
+    prepared = backend.prepare(resolved.quant if resolved else None, options)
+    options = prepared.options
+    report_stage({"if_it_dies": prepared.if_it_dies})
     loaded = None
     if resolved is None:
         # A server is to an HTTP backend what a model file is to an engine: an unreachable one,
@@ -143,6 +152,8 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
         "bandwidth": None,
         "model": model_doc,
         "backend": None,
+        "engine_health": prepared.engine_health,
+        "workarounds": prepared.workarounds,
         "scenarios": [],
         "errors": [],
     }
@@ -156,6 +167,10 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
         measurement.start(ui)
         if config.backend_reason:
             ui.info(f"backend: {config.backend_reason}")
+        for w in prepared.workarounds:
+            ui.warn(w["line"])
+        for line in prepared.warnings:
+            ui.warn(f"warning: {line}")
         if loaded is None:
             ui.info(f"loading {resolved.path.name} with {config.backend}")
             loaded = backend.load(resolved.path, options)
@@ -215,7 +230,7 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
         result["monitoring"] = {k: report[k] for k in ("interval_s", "idle", "energy_sources", "unavailable",
                                                        "throttle", "sampler")}
         result["timeline"] = report["timeline"]
-        spec, measured = measurement.bandwidths(loaded.device if loaded else "cpu")
+        spec, measured = measurement.bandwidths(loaded.device if loaded else Device.CPU)
         for sc in result["scenarios"]:
             sc["roofline"] = decode_roofline(sc, result["model"], spec, measured)
         for device, t in report["throttle"].items():

@@ -6,6 +6,7 @@ import contextlib
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, SpinnerColumn,
                            TextColumn, TimeElapsedColumn, TimeRemainingColumn)
 
@@ -20,6 +21,10 @@ class RichUI(RunUI):
 
     def info(self, message: str) -> None:
         self._progress_console.print(f"[dim]{message}[/dim]", highlight=False)
+
+    def warn(self, message: str) -> None:
+        """A choice or a doubt the figures depend on: not dimmed like progress."""
+        self._progress_console.print(f"[yellow]{escape(message)}[/yellow]", highlight=False)
 
     @contextlib.contextmanager
     def task(self, description, total):

@@ -125,6 +125,8 @@ def figures(result: dict, path: Path | None = None) -> dict:
         "hardware": hardware_title(result),
         "device_name": name,
         "gpu_count": gpu_count,
+        # the engine ran other than its default here (a kernel that crashes this CPU): said per row
+        "workarounds": [f"{w.get('line')} ({w.get('caveat')})" for w in result.get("workarounds") or []],
     }
 
     source, why = throughput_source(result)
@@ -193,5 +195,10 @@ def figures(result: dict, path: Path | None = None) -> dict:
         missing["bw_eff"] = "no roofline in this result (older run, or no decode scenario)"
     elif out["bw_eff_spec"] is None:
         missing["bw_eff_spec"] = "no spec bandwidth known for this device"
+    out["errors"] = result.get("errors") or []
+    if not scenarios:
+        # Died or failed before measuring: every figure is missing for that one reason.
+        why = f"the run {out['status'] or '?'} before measuring" + (f": {out['errors'][0]}" if out["errors"] else "")
+        missing = {key: why for key in (*missing, "throughput", "peak_rss_bytes", "bw_eff")}
     out["missing"] = missing
     return out

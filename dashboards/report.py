@@ -32,6 +32,8 @@ def _table(head: list[str] | None, rows: list[str]) -> str:
 def _scenarios(result: dict) -> str:
     from bench.report import scenario_rows
 
+    if not result.get("scenarios"):
+        return f"<p>Nothing was measured: the run {esc(result.get('status'))} before any scenario ran.</p>"
     rows = []
     for r in scenario_rows(result):
         j = r["j_per_token"] if r["j_per_token"] == "n/a" else f"{r['j_per_token']} ({r['energy_method']})"
@@ -81,10 +83,13 @@ def render_report(result: dict, path: Path) -> str:
     row = build_row(result, path, load_profiles(), {}, load_prices(), CostSettings())
     facts = [
         ("machine", f"{row['label']}: {row['hardware']}"),
-        ("model", f"{row['model_name'] or row['model']} {row['quant']} ({row['model_source']})"),
-        ("backend", f"{row['backend']} on {row['device']}"),
-        ("run", f"{result.get('started_at')} to {result.get('finished_at')}, status {row['status']}"),
+        ("model", f"{row['model_name'] or row['model']} {row['quant'] or ''}"
+                  + (f" ({row['model_source']})" if row["model_source"] else "")),
+        ("backend", f"{row['backend']} on {row['device'] or 'n/a (it never loaded)'}"),
+        ("run", f"{result.get('started_at') or 'n/a'} to {result.get('finished_at') or 'n/a'}, status {row['status']}"),
+        *(("error", e) for e in row["errors"]),
         ("validity", (row["verdict"] or "?") + (": " + "; ".join(row["reasons"]) if row["reasons"] else "")),
+        *(("workaround", w) for w in row["workarounds"]),
         ("energy per output token", "n/a (" + row["missing"]["j_per_token"] + ")" if row["j_per_token"] is None
          else f"{row['j_per_token']:.4g} J, {row['energy_method']}, over {row['energy_scenario']}"),
         ("peak memory", "n/a" if row["peak_rss_bytes"] is None else f"{row['peak_rss_bytes'] / 2**30:.2f} GiB RSS"

@@ -144,6 +144,9 @@ def build_row(result: dict, path: Path | None, profiles: dict[str, CostProfile],
     profile, how = choose_profile(row, profiles, chosen)
     row["electricity"] = electricity(row, profile, settings)
     row["cost"] = None
+    if not result.get("scenarios"):
+        row["cost_na"] = row["missing"]["throughput"]
+        return row
     if profile is None:
         row["cost_na"] = how
         return row

@@ -19,8 +19,11 @@ def _gib(n: int | None) -> str:
 @click.option("--measure-bandwidth", is_flag=True,
               help="Run the memory-bandwidth probe now (a few seconds), replacing the cached result.")
 def hardware_command(as_json: bool, measure_bandwidth: bool) -> None:
-    """Show detected hardware and how energy, power, memory, bandwidth and throttling
-    will be measured on this machine (counter, integrated, estimated or unavailable)."""
+    """Show detected hardware, how energy, power, memory, bandwidth and throttling will be
+    measured on this machine (counter, integrated, estimated or unavailable), and whether the
+    installed llama.cpp survives this CPU (its health probe, cached per machine and build)."""
+    from bench.backends.llamacpp_health import health_report
+
     from . import bandwidth
     from .plan import measurement_plan
     from .probe import probe
@@ -28,15 +31,18 @@ def hardware_command(as_json: bool, measure_bandwidth: bool) -> None:
     info = probe()
     bw = bandwidth.measured_bandwidth(info, refresh=True) if measure_bandwidth else bandwidth.cached_bandwidth(info)
     rows = measurement_plan(info, bandwidth=bw)
+    health = [health_report()]
     if as_json:
         click.echo(json.dumps({"hardware": info.to_dict(), "plan": [r.to_dict() for r in rows],
-                               "bandwidth": {d: m.to_dict() for d, m in bw.items()}}, indent=2))
+                               "bandwidth": {d: m.to_dict() for d, m in bw.items()}, "engine_health": health},
+                              indent=2))
         return
-    _print_tables(info, rows)
+    _print_tables(info, rows, health)
 
 
-def _print_tables(info, rows) -> None:
+def _print_tables(info, rows, health) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
@@ -73,3 +79,11 @@ def _print_tables(info, rows) -> None:
         style = _STYLE.get(r.method, "")
         plan.add_row(r.metric, r.device, f"[{style}]{r.method}[/]" if style else r.method, r.detail)
     console.print(plan)
+
+    engines = Table(title="Engine health on this machine", title_justify="left")
+    for col in ("engine", "verdict", "why"):
+        engines.add_column(col)
+    for h in health:
+        style = {"ok": "green", "workaround": "yellow", "broken": "red"}.get(h["status"], "")
+        engines.add_row(h["engine"], f"[{style}]{h['status']}[/]" if style else h["status"], escape(h["why"]))
+    console.print(engines)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Protocol, runtime_checkable
 
+from bench.device import Device
+
 
 @dataclass(frozen=True)
 class Capabilities:
@@ -30,8 +32,19 @@ class LoadedModel:
     n_ctx: int | None
     vocab_size: int
     bos_token_id: int | None
-    device: str                       # where the weights ended up: "cpu", "cuda", "metal", "mixed"
+    device: Device                    # where the weights ended up
     engine_info: dict = field(default_factory=dict)
+
+
+@dataclass
+class Prepared:
+    """What a backend settled before loading: the options to load with, and what the run must
+    record and say about that choice (a workaround for a broken engine configuration)."""
+    options: dict
+    workarounds: list[dict] = field(default_factory=list)   # each has a one-line "line" to print
+    warnings: list[str] = field(default_factory=list)
+    engine_health: dict | None = None       # the evidence the choice rests on, kept in the result
+    if_it_dies: str = ""                    # said if the measuring process is killed by a signal anyway
 
 
 @dataclass
@@ -56,6 +69,10 @@ class RequestFailed(Exception):
 class Backend(Protocol):
     name: str
     capabilities: Capabilities
+
+    def prepare(self, quant: str | None, options: dict) -> Prepared:
+        """Settle, before loading, what depends on this machine (llama.cpp probes its kernels here)."""
+        ...
 
     def load(self, model_path: Path, options: dict) -> LoadedModel: ...
 

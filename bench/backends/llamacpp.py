@@ -6,15 +6,21 @@ is exact (end-of-sequence is never checked) and nothing re-tokenises text.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Iterator
 
-from bench.backends.base import Capabilities, LoadedModel
+from bench.backends.base import Capabilities, LoadedModel, Prepared
+from bench.device import Device
+from bench.engine_options import Choice
 from bench.errors import BackendError
 
+KERNEL_CHOICE = Choice("auto", "on", "off")
 
-def _physical_cores() -> int:
+
+def default_threads() -> int:
+    """Physical cores, as llama-bench's default (hyperthreads share the core's FMA units)."""
     try:
         import psutil
         return psutil.cpu_count(logical=False) or os.cpu_count() or 1
@@ -22,10 +28,43 @@ def _physical_cores() -> int:
         return os.cpu_count() or 1
 
 
+@contextlib.contextmanager
+def flash_attn_setting(flash_attn: bool | None):
+    """llama-cpp-python maps its flash_attn argument to ENABLED or DISABLED only. For llama.cpp's own
+    default, AUTO (on where the device supports it, as llama-bench runs), its ENABLED constant reads
+    AUTO while Llama() builds its context; yields the flash_attn argument to pass."""
+    if flash_attn is not None:
+        yield bool(flash_attn)
+        return
+    from llama_cpp import llama_cpp as lib
+
+    enabled = lib.LLAMA_FLASH_ATTN_TYPE_ENABLED
+    lib.LLAMA_FLASH_ATTN_TYPE_ENABLED = lib.LLAMA_FLASH_ATTN_TYPE_AUTO
+    try:
+        yield True
+    finally:
+        lib.LLAMA_FLASH_ATTN_TYPE_ENABLED = enabled
+
+
+def offload_device(gpu_layers: int, n_layers: int) -> Device:
+    """Where llama.cpp put the layers: its GPU backend's device, or MIXED for a partial offload."""
+    from bench.backends.llamacpp_kernels import gpu_device_names
+
+    if 0 <= gpu_layers <= n_layers:           # the output layer (one more) stays on the CPU
+        return Device.MIXED
+    names = gpu_device_names()
+    try:
+        return Device.parse(names[0]) if names else Device.MIXED
+    except ValueError:
+        return Device.GPU
+
+
 class LlamaCppBackend:
     name = "llamacpp"
     capabilities = Capabilities(streaming=True, batching=True, devices=("cpu", "cuda", "metal", "vulkan"),
                                 quant_formats=("gguf",))
+    # which of llama.cpp's CPU kernel paths to use; auto: all that pass the health probe here
+    engine_options = {"amx": KERNEL_CHOICE, "repack": KERNEL_CHOICE}
 
     def __init__(self):
         self._llm = None
@@ -40,46 +79,68 @@ class LlamaCppBackend:
             raise BackendError("llama-cpp-python is not installed",
                                f"pip install 'rightsize[{extra}]'") from None
 
+    def prepare(self, quant: str | None, options: dict) -> Prepared:
+        """Probe this machine's llama.cpp (llamacpp_health) and choose the kernels to load with."""
+        from bench.backends.llamacpp_health import choose_kernels
+
+        options = {**options, "n_threads": options.get("n_threads") or default_threads()}
+        choice = choose_kernels(quant, options)
+        return Prepared(options={**options, "extra_buffer_types": choice.kept},
+                        workarounds=[choice.workaround] if choice.workaround else [],
+                        warnings=[choice.warning] if choice.warning else [],
+                        engine_health=choice.to_dict(), if_it_dies=choice.if_it_dies)
+
     def load(self, model_path: Path, options: dict) -> LoadedModel:
         import llama_cpp
         import numpy as np
 
+        from bench.backends import llamacpp_kernels
+
         self._np = np
         self._n_batch = options.get("n_batch", 2048)
-        threads = options.get("n_threads") or _physical_cores()
+        threads = options.get("n_threads") or default_threads()
         gpu_layers = options.get("n_gpu_layers", -1)
+        if options.get("extra_buffer_types") is not None:     # the kernels prepare() chose
+            llamacpp_kernels.use_only(options["extra_buffer_types"])
         try:
-            self._llm = llama_cpp.Llama(
-                model_path=str(model_path),
-                n_ctx=options["n_ctx"],
-                n_batch=options.get("n_batch", 2048),
-                n_ubatch=options.get("n_ubatch", 512),
-                n_threads=threads,
-                n_threads_batch=threads,
-                n_gpu_layers=gpu_layers,
-                flash_attn=bool(options.get("flash_attn", False)),
-                logits_all=False,
-                verbose=bool(options.get("verbose", False)),
-            )
+            with llamacpp_kernels.model_log() as log, flash_attn_setting(options.get("flash_attn")) as flash_attn:
+                self._llm = llama_cpp.Llama(
+                    model_path=str(model_path),
+                    n_ctx=options["n_ctx"],
+                    n_batch=options.get("n_batch", 2048),
+                    n_ubatch=options.get("n_ubatch", 512),
+                    n_threads=threads,
+                    n_threads_batch=threads,
+                    n_gpu_layers=gpu_layers,
+                    flash_attn=flash_attn,
+                    logits_all=False,
+                    verbose=bool(options.get("verbose", False)),
+                )
         except (ValueError, RuntimeError) as exc:
             raise BackendError(f"llama.cpp could not load {model_path}: {exc}",
                                "rerun with --debug to see llama.cpp's own log") from None
         llm = self._llm
         offload = self._offload = bool(llama_cpp.llama_supports_gpu_offload()) and gpu_layers != 0
         bos = llama_cpp.llama_vocab_bos(llm._model.vocab)
+        requested_fa = options.get("flash_attn")
         return LoadedModel(
             path=Path(model_path),
             n_ctx=llm.n_ctx(),
             vocab_size=llm.n_vocab(),
             bos_token_id=bos if bos >= 0 else None,
-            device="gpu" if offload else "cpu",
+            device=offload_device(gpu_layers, llama_cpp.llama_model_n_layer(llm._model.model)) if offload
+            else Device.CPU,
             engine_info={
                 "engine": "llama.cpp",
                 "n_threads": threads,
                 "n_gpu_layers": gpu_layers if offload else 0,
                 "n_batch": llm.n_batch,
                 "n_ubatch": options.get("n_ubatch", 512),
-                "flash_attn": bool(options.get("flash_attn", False)),
+                "flash_attn": "auto" if requested_fa is None else bool(requested_fa),
+                "flash_attn_resolved": log["flash_attn_resolved"] or ("enabled" if requested_fa else "disabled"),
+                "kernels": {"extra_buffer_types": llamacpp_kernels.in_use(),
+                            "available": llamacpp_kernels.available(),
+                            "model_buffers_mib": log["model_buffers"]},
                 "gpu_offload_supported": bool(llama_cpp.llama_supports_gpu_offload()),
                 "model_bytes": int(llama_cpp.llama_model_size(llm._model.model)),
                 "model_params": int(llama_cpp.llama_model_n_params(llm._model.model)),

@@ -13,6 +13,7 @@ serving in-process use `--backend llamacpp`.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,20 +21,32 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.backends.base import Capabilities, LoadedModel
+from bench.backends.base import Capabilities, LoadedModel, Prepared
+from bench.backends.llamacpp import LlamaCppBackend, offload_device
 from bench.backends.openai import OpenAIBackend
 from bench.child_process import free_port
+from bench.device import Device
 from bench.errors import BackendError
 
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 5.0
 
 # Run the server module after asking to be sent SIGTERM when the parent goes (Linux prctl
-# PR_SET_PDEATHSIG = 1), and exit at once if the parent is already gone.
-_LAUNCH = ("import ctypes, os, runpy, signal, sys\n"
+# PR_SET_PDEATHSIG = 1), and exit at once if the parent is already gone. The server loads its
+# model with the llama.cpp kernels the health probe chose (KERNELS_ENV) and, with flash attention
+# left to llama.cpp, with llama.cpp's AUTO (see llamacpp.flash_attn_setting).
+KERNELS_ENV = "RIGHTSIZE_LLAMACPP_SERVER_KERNELS"
+_LAUNCH = ("import ctypes, json, os, runpy, signal, sys\n"
            "if sys.platform == 'linux':\n"
            "    ctypes.CDLL(None).prctl(1, signal.SIGTERM)\n"
            "    if os.getppid() != int(sys.argv[1]): sys.exit(1)\n"
+           f"setup = json.loads(os.environ.pop({KERNELS_ENV!r}, '{{}}'))\n"
+           "if setup.get('extra_buffer_types') is not None:\n"
+           "    from bench.backends import llamacpp_kernels\n"
+           "    llamacpp_kernels.use_only(setup['extra_buffer_types'])\n"
+           "if setup.get('flash_attn_auto'):\n"
+           "    from llama_cpp import llama_cpp as lib\n"
+           "    lib.LLAMA_FLASH_ATTN_TYPE_ENABLED = lib.LLAMA_FLASH_ATTN_TYPE_AUTO\n"
            "sys.argv = ['llama_cpp.server'] + sys.argv[2:]\n"
            "runpy.run_module('llama_cpp.server', run_name='__main__')\n")
 
@@ -60,7 +73,7 @@ class LlamaCppServer:
                 "--interrupt_requests": False}
         if o.get("n_threads"):
             args["--n_threads"] = args["--n_threads_batch"] = o["n_threads"]
-        if o.get("flash_attn"):
+        if o.get("flash_attn") is not False:     # on, or auto (the launch stub makes it AUTO)
             args["--flash_attn"] = True
         return [sys.executable, "-c", _LAUNCH, str(os.getpid())] + [str(x) for kv in args.items() for x in kv]
 
@@ -72,8 +85,11 @@ class LlamaCppServer:
         self._log = tempfile.TemporaryFile(prefix="rightsize-server-")
         try:
             # Its own session: a Ctrl-C at the terminal reaches bench, whose `finally` stops it.
+            setup = {"extra_buffer_types": self.options.get("extra_buffer_types"),
+                     "flash_attn_auto": self.options.get("flash_attn") is None}
             self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=self._log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+                                            stderr=subprocess.STDOUT, start_new_session=True,
+                                            env={**os.environ, KERNELS_ENV: json.dumps(setup)})
             deadline = time.monotonic() + timeout_s
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
@@ -132,6 +148,9 @@ class LlamaCppServerBackend(OpenAIBackend):
             raise BackendError(f"the llama-cpp-python server is not installed ({exc.name} missing)",
                                f"pip install 'rightsize[{extra}]'") from None
 
+    def prepare(self, quant: str | None, options: dict) -> Prepared:
+        return LlamaCppBackend().prepare(quant, options)     # the same engine, probed the same way
+
     def load(self, model_path: Path, options: dict) -> LoadedModel:
         import llama_cpp
 
@@ -139,8 +158,10 @@ class LlamaCppServerBackend(OpenAIBackend):
         url = self.server.start()
         loaded = super().load(Path(model_path).stem, {**options, "base_url": url})
         loaded.path, loaded.n_ctx = Path(model_path), options["n_ctx"]
-        offload = bool(llama_cpp.llama_supports_gpu_offload()) and options.get("n_gpu_layers", -1) != 0
-        loaded.device = "gpu" if offload else "cpu"
+        gpu_layers = options.get("n_gpu_layers", -1)
+        offload = bool(llama_cpp.llama_supports_gpu_offload()) and gpu_layers != 0
+        # the layer count is the model's: read from the GGUF header, not the server
+        loaded.device = offload_device(gpu_layers, _layers(model_path)) if offload else Device.CPU
         loaded.engine_info.update({"engine": "llama-cpp-python server", "server_pid": self.server.process.pid,
                                    "server_command": self.server.command()[4:]})
         return loaded
@@ -149,3 +170,9 @@ class LlamaCppServerBackend(OpenAIBackend):
         if self.server is not None:
             self.server.stop()
             self.server = None
+
+
+def _layers(model_path: Path) -> int:
+    from models.gguf_file import inspect_gguf
+
+    return inspect_gguf(model_path).architecture().n_layers

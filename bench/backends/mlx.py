@@ -19,7 +19,8 @@ import json
 from pathlib import Path
 from typing import Iterator
 
-from bench.backends.base import Capabilities, LoadedModel
+from bench.backends.base import Capabilities, LoadedModel, Prepared
+from bench.device import Device
 from bench.errors import BackendError
 
 
@@ -41,6 +42,9 @@ class MLXBackend:
             import mlx_lm  # noqa: F401
         except ImportError:
             raise BackendError("mlx and mlx-lm are not installed", f"pip install 'rightsize[{extra}]'") from None
+
+    def prepare(self, quant: str | None, options: dict) -> Prepared:
+        return Prepared(options)    # nothing to settle before loading
 
     def load(self, model_path: Path, options: dict) -> LoadedModel:
         import mlx.core as mx
@@ -72,7 +76,7 @@ class MLXBackend:
             n_ctx=self._n_ctx,
             vocab_size=config.get("vocab_size") or json.loads((path / "config.json").read_text())["vocab_size"],
             bos_token_id=bos if isinstance(bos, int) else None,
-            device="metal" if gpu else "cpu",
+            device=Device.METAL if gpu else Device.CPU,
             engine_info={
                 "engine": "mlx-lm",
                 "mlx_version": mx.__version__,

@@ -20,8 +20,9 @@ import json
 from typing import AsyncIterator, Callable
 from urllib.parse import urlsplit, urlunsplit
 
-from bench.backends.base import Capabilities, LoadedModel, RequestFailed, StreamEvent
+from bench.backends.base import Capabilities, LoadedModel, Prepared, RequestFailed, StreamEvent
 from bench.backends.sse import SSEDecoder
+from bench.device import Device
 from bench.errors import BackendError
 
 # Token ids are drawn below this when the server does not say its vocabulary size: every
@@ -75,6 +76,9 @@ class OpenAIBackend:
             raise BackendError("httpx is not installed", f"pip install 'rightsize[{extra}]'") from None
 
     # -- set-up ------------------------------------------------------------------------
+    def prepare(self, quant: str | None, options: dict) -> Prepared:
+        return Prepared(options)    # nothing to settle before loading
+
     def load(self, model, options: dict) -> LoadedModel:
         import asyncio
 
@@ -93,7 +97,7 @@ class OpenAIBackend:
         vocab = info.get("n_vocab")
         return LoadedModel(
             path=None, n_ctx=info.get("n_ctx"), vocab_size=vocab or ASSUMED_VOCAB, bos_token_id=None,
-            device="server",
+            device=Device.SERVER,
             engine_info={
                 "engine": "openai-compatible server",
                 "base_url": safe_url(self.base_url),

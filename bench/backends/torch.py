@@ -14,7 +14,8 @@ import inspect
 from pathlib import Path
 from typing import Iterator
 
-from bench.backends.base import Capabilities, LoadedModel
+from bench.backends.base import Capabilities, LoadedModel, Prepared
+from bench.device import Device
 from bench.errors import BackendError
 
 DTYPES = ("fp32", "bf16", "fp16")
@@ -75,6 +76,9 @@ class TorchBackend:
             raise BackendError("torch and transformers are not installed",
                                f"pip install 'rightsize[{extra}]'") from None
 
+    def prepare(self, quant: str | None, options: dict) -> Prepared:
+        return Prepared(options)    # nothing to settle before loading
+
     def load(self, model_path: Path, options: dict) -> LoadedModel:
         import torch
         import transformers
@@ -119,7 +123,7 @@ class TorchBackend:
             n_ctx=self._n_ctx,
             vocab_size=cfg.vocab_size,
             bos_token_id=cfg.bos_token_id,
-            device=self._device,
+            device=Device.parse(self._device),
             engine_info={
                 "engine": "torch",
                 "torch_version": torch.__version__,

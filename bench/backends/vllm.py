@@ -17,7 +17,8 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from bench.backends.base import Capabilities, LoadedModel
+from bench.backends.base import Capabilities, LoadedModel, Prepared
+from bench.device import Device
 from bench.errors import BackendError
 
 # The quantization ladder (models/formats.py) -> vLLM's `quantization` argument. Pre-quantized
@@ -48,6 +49,13 @@ def _counters(out, n_prompt: int) -> dict | None:
             "decode_ms": (m.last_token_ts - m.first_token_ts) * 1e3 if decode > 0 else None}
 
 
+def vllm_device(platform) -> Device:
+    """vLLM names ROCm GPUs "cuda" too: ask the platform which it is."""
+    if platform.is_rocm():
+        return Device.ROCM
+    return Device.parse(platform.device_type)
+
+
 def memory_utilization(options: dict) -> float:
     """vLLM's gpu_memory_utilization. On a CPU it is the share of RAM for weights and KV cache:
     0.3 leaves room for the rest (vLLM's 0.9 would take most of the machine)."""
@@ -73,6 +81,9 @@ class VLLMBackend:
             import vllm  # noqa: F401
         except ImportError:
             raise BackendError("vllm is not installed", f"pip install 'rightsize[{extra}]'") from None
+
+    def prepare(self, quant: str | None, options: dict) -> Prepared:
+        return Prepared(options)    # nothing to settle before loading
 
     def load(self, model_path: Path, options: dict) -> LoadedModel:
         if options.get("n_threads"):
@@ -120,7 +131,7 @@ class VLLMBackend:
             n_ctx=mc.max_model_len,
             vocab_size=mc.get_vocab_size(),
             bos_token_id=getattr(mc.hf_config, "bos_token_id", None),
-            device=current_platform.device_type,
+            device=vllm_device(current_platform),
             engine_info={
                 "engine": "vllm",
                 "vllm_version": vllm.__version__,

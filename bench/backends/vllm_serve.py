@@ -28,7 +28,7 @@ from pathlib import Path
 
 from bench.backends.base import Capabilities, LoadedModel
 from bench.backends.openai import OpenAIBackend
-from bench.backends.vllm import QUANTIZATION, VLLMBackend, memory_utilization
+from bench.backends.vllm import QUANTIZATION, VLLMBackend, memory_utilization, vllm_device
 from bench.child_process import die_with_parent, free_port
 from bench.errors import BackendError
 
@@ -189,7 +189,7 @@ class VLLMServeBackend(OpenAIBackend):
         # from it stay inside the model's vocabulary (the HTTP backend alone would assume 32000).
         config = json.loads((model_path / "config.json").read_text())
         loaded.vocab_size, loaded.bos_token_id = int(config["vocab_size"]), config.get("bos_token_id")
-        loaded.path, loaded.device = model_path, current_platform.device_type
+        loaded.path, loaded.device = model_path, vllm_device(current_platform)
         loaded.engine_info.update({
             "engine": "vllm serve", "vllm_version": vllm.__version__, "server_pid": self.server.proc.pid,
             "server_command": self.server.command[1:], "server_log": str(self.server.log_path),

@@ -92,7 +92,10 @@
   var COLUMNS = [
     ["Machine", function (r) { return textCell(r.label, r.hardware); }],
     ["Model", function (r) { return textCell(r.model + " " + r.quant, r.model_source === "synthetic" ? "synthetic weights" : null); }],
-    ["Backend", function (r) { return textCell(r.backend, r.device ? "on " + r.device : null); }],
+    ["Backend", function (r) {
+      var notes = (r.device ? ["on " + r.device] : []).concat(r.workarounds.map(function (w) { return "workaround: " + w; }));
+      return textCell(r.backend, notes.join("; ") || null);
+    }],
     ["Decode tok/s", function (r) { return cell(r.decode_tps, function (v) { return sig(v) + " (" + r.decode_scenario + ")"; }, r.missing.decode_tps); }],
     ["Output tok/s", function (r) {
       return cell(r.throughput && r.throughput.output_tps, function (v) { return sig(v) + " (" + r.throughput.scenario + ")"; }, r.missing.throughput);

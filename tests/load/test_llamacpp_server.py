@@ -62,6 +62,14 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _cmdline(p: psutil.Process) -> str:
+    """'' for a process that is gone or not yet reaped (the health probe's child, for one)."""
+    try:
+        return " ".join(p.cmdline())
+    except psutil.Error:
+        return ""
+
+
 def _bench_with_server(tmp_path, workloads):
     """A long `bench run --backend llamacpp-server`; returns it once its server answers requests."""
     proc = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--backend", "llamacpp-server", "--model", "tiny",
@@ -72,10 +80,10 @@ def _bench_with_server(tmp_path, workloads):
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
         # bench measures in a child process of its own, which starts the server
-        servers = [c for c in psutil.Process(proc.pid).children(recursive=True)
-                   if "llama_cpp.server" in " ".join(c.cmdline())]
-        if servers and servers[0].net_connections(kind="tcp") and len(servers[0].net_connections(kind="tcp")) > 1:
-            return proc, servers[0]                                 # listening and serving a client
+        servers = [c for c in psutil.Process(proc.pid).children(recursive=True) if "llama_cpp.server" in _cmdline(c)]
+        # listening and serving both users of the level (the backend's probe requests come one at a time)
+        if servers and len(servers[0].net_connections(kind="tcp")) > 2:
+            return proc, servers[0]
         time.sleep(0.2)
     proc.kill()
     raise AssertionError("the server never served")
