@@ -77,16 +77,19 @@ def _bench_with_server(tmp_path, workloads):
                              "--requests", "100000", "--idle-seconds", "0", "--results-dir", str(tmp_path / "r")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        # bench measures in a child process of its own, which starts the server
-        servers = [c for c in psutil.Process(proc.pid).children(recursive=True) if "llama_cpp.server" in _cmdline(c)]
-        # listening and serving both users of the level (the backend's probe requests come one at a time)
-        if servers and len(servers[0].net_connections(kind="tcp")) > 2:
-            return proc, servers[0]
-        time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("the server never served")
+    try:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            # bench measures in a child process of its own, which starts the server
+            servers = [c for c in psutil.Process(proc.pid).children(recursive=True) if "llama_cpp.server" in _cmdline(c)]
+            # listening and serving both users of the level (the backend's probe requests come one at a time)
+            if servers and len(servers[0].net_connections(kind="tcp")) > 2:
+                return proc, servers[0]
+            time.sleep(0.2)
+        raise AssertionError("the server never served")
+    except BaseException:
+        proc.kill()          # its child stops the server: nothing outlives a failed test
+        raise
 
 
 def test_ctrl_c_stops_the_launched_server_and_keeps_the_result(tmp_path, workloads):
