@@ -6,14 +6,17 @@ import pytest
 
 @pytest.fixture(scope="session", autouse=True)
 def _session_model_cache(tmp_path_factory):
-    """Synthetic builds go to a per-session cache, never the user's ~/.cache."""
-    old = os.environ.get("RIGHTSIZE_CACHE")
+    """Synthetic builds go to a per-session cache, never the user's ~/.cache; the user's own API
+    price rows (bench prices --update) are not read either."""
+    old = {k: os.environ.get(k) for k in ("RIGHTSIZE_CACHE", "RIGHTSIZE_PRICES")}
     os.environ["RIGHTSIZE_CACHE"] = str(tmp_path_factory.mktemp("rightsize-cache"))
+    os.environ["RIGHTSIZE_PRICES"] = str(tmp_path_factory.mktemp("rightsize-config") / "prices.json")
     yield
-    if old is None:
-        os.environ.pop("RIGHTSIZE_CACHE", None)
-    else:
-        os.environ["RIGHTSIZE_CACHE"] = old
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 @pytest.fixture(scope="session", autouse=True)
