@@ -5,8 +5,9 @@ held that it spends generating at the measured throughput):
 
     H(u) = fixed + idle_power + u * busy_extra_power
 
-`fixed` is the rent per hour (cloud) or the purchase price spread over the amortisation months
-of 730 hours (owned, straight line). Electricity is paid separately only for owned machines:
+`fixed` is the rent per hour (cloud: per machine, per GPU times the GPUs, or per vCPU and per GiB
+of RAM times the machine's), or the purchase price spread over the amortisation months of 730
+hours (owned, straight line). Electricity is paid separately only for owned machines:
 idle watts all the time, plus the extra watts above idle while busy, times PUE and the tariff.
 
 Splitting an hour between input and output tokens (the GKE Inference Quickstart method): an
@@ -49,6 +50,11 @@ class MachineHour:
 def cloud_hour(usd_per_hour: float) -> MachineHour:
     """Rented: the price includes power and facility."""
     return MachineHour(fixed_usd=usd_per_hour)
+
+
+def resource_hour(vcpus: float, ram_gib: float, usd_per_vcpu_hour: float, usd_per_gib_hour: float) -> MachineHour:
+    """Rented by the resource, as cloud list prices are built: vCPUs x rate + GiB of RAM x rate."""
+    return MachineHour(fixed_usd=vcpus * usd_per_vcpu_hour + ram_gib * usd_per_gib_hour)
 
 
 def owned_hour(purchase_usd: float, amortisation_months: float, usd_per_kwh: float, pue: float,

@@ -27,14 +27,25 @@ def _not_valid(scenarios: list[dict], kinds: tuple[str, ...], what: str) -> str:
     return f"{sc['name']} INVALID ({reasons})"
 
 
-def device_name(result: dict) -> tuple[str | None, int]:
-    """(name used to match a cost profile, number of GPUs): the first GPU, else the Apple chip."""
+def machine(result: dict) -> dict:
+    """What a cost preset is chosen for: a GPU machine (when the run used its GPUs), an Apple chip,
+    or a CPU machine by vendor, architecture, ISA features, threads (vCPUs) and RAM."""
     hw = result.get("hardware") or {}
+    cpu = hw.get("cpu") or {}
     gpus = (hw.get("nvidia") or {}).get("gpus") or []
-    if gpus:
-        return gpus[0].get("name"), len(gpus)
     chip = (hw.get("apple") or {}).get("chip")
-    return chip, 0
+    ram = cpu.get("ram_bytes")
+    out = {"kind": None, "gpu_name": gpus[0].get("name") if gpus else None, "gpu_count": len(gpus),
+           "apple_chip": chip, "cpu_model": cpu.get("model"), "cpu_vendor": cpu.get("vendor"), "arch": cpu.get("arch"),
+           "isa": sorted(k for k, v in (cpu.get("isa") or {}).items() if v), "vcpus": cpu.get("threads"),
+           "ram_gib": ram / 2**30 if ram else None}
+    if gpus and (result.get("backend") or {}).get("device") != "cpu":
+        out["kind"] = "gpu"
+    elif chip:
+        out["kind"] = "apple"
+    elif cpu:
+        out["kind"] = "cpu"
+    return out
 
 
 def hardware_title(result: dict) -> str:
@@ -70,12 +81,17 @@ def _workload(sc: dict) -> tuple[float, float]:
 
 
 def throughput_source(result: dict) -> tuple[dict | None, str | None]:
-    """The valid request scenario with the highest aggregate output tokens/s: it drives cost."""
-    candidates = [sc for sc in request_scenarios(result) if _ok(sc) and sc["summary"]["output_tps"] > 0]
+    """The valid request scenario with the highest aggregate output tokens/s: it drives cost.
+
+    Without a valid one, the best completed INVALID one does, flagged `valid: False` with its
+    reasons, so a noisy machine still gets a price that says what it rests on."""
+    measured = [sc for sc in request_scenarios(result)
+                if sc.get("status") == "completed" and sc["summary"]["output_tps"] > 0]
+    candidates = [sc for sc in measured if _ok(sc)] or measured
     if not candidates:
-        invalid = [sc["name"] for sc in request_scenarios(result)]
-        if invalid:
-            return None, f"no valid request scenario ({', '.join(invalid)}: INVALID)"
+        if request_scenarios(result):
+            return None, "no completed request scenario with output (" + ", ".join(
+                f"{sc['name']} {sc.get('status')}" for sc in request_scenarios(result)) + ")"
         return None, "no request scenario (single-stream or concurrency) in this run"
     sc = max(candidates, key=lambda s: s["summary"]["output_tps"])
     input_tokens, output_tokens = _workload(sc)
@@ -88,6 +104,8 @@ def throughput_source(result: dict) -> tuple[dict | None, str | None]:
         "input_tps": out_tps * input_tokens / output_tokens,
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
+        "valid": _ok(sc),
+        "invalid_reasons": [] if _ok(sc) else (sc.get("validity") or {}).get("reasons") or ["not VALID"],
     }, None
 
 
@@ -107,7 +125,7 @@ def figures(result: dict, path: Path | None = None) -> dict:
     missing: dict[str, str] = {}
     scenarios = result.get("scenarios") or []
     model = result.get("model") or {}
-    name, gpu_count = device_name(result)
+    box = machine(result)
     out = {
         "run_id": result.get("run_id"),
         "file": path.name if path else None,
@@ -123,8 +141,9 @@ def figures(result: dict, path: Path | None = None) -> dict:
         "backend": (result.get("config") or {}).get("backend"),
         "device": (result.get("backend") or {}).get("device"),
         "hardware": hardware_title(result),
-        "device_name": name,
-        "gpu_count": gpu_count,
+        "machine_for_cost": box,
+        "gpu_count": box["gpu_count"],
+        "model_params": (result.get("backend") or {}).get("model_params"),
         # the engine ran other than its default here (a kernel that crashes this CPU): said per row
         "workarounds": [f"{w.get('line')} ({w.get('caveat')})" for w in result.get("workarounds") or []],
     }
@@ -153,12 +172,15 @@ def figures(result: dict, path: Path | None = None) -> dict:
         missing["prefill_tps"] = _not_valid(scenarios, ("pp",), "pp")
 
     # Energy per output token: from the scenario that drives cost, else the decode microbenchmark.
-    energy_sc = next((sc for sc in scenarios if source and sc["name"] == source["scenario"]), tg)
+    energy_sc = next((sc for sc in scenarios if source and source["valid"] and sc["name"] == source["scenario"]), tg)
+    if energy_sc is None and source:      # nothing valid: the scenario cost rests on, flagged as its throughput is
+        energy_sc = next(sc for sc in scenarios if sc["name"] == source["scenario"])
     energy, why = _energy(energy_sc)
     out["j_per_token"] = energy.get("joules_per_output_token")
     out["energy_method"] = energy.get("method")
     out["energy_covers"] = energy.get("covers") or []
     out["energy_scenario"] = energy_sc["name"] if energy_sc and energy else None
+    out["energy_valid"] = bool(energy_sc and energy and _ok(energy_sc))
     out["average_watts"] = energy.get("average_watts")
     if why:
         missing["j_per_token"] = why

@@ -1,8 +1,8 @@
 """The one-machine report `bench run` writes beside its result: <stem>.html, plain HTML tables.
 
 No plotly and no script: it opens anywhere, costs a few kB, and cannot fail a run for want of
-a package. Cost uses the preset matched to the detected GPU / Apple chip; a CPU-only machine
-shows cost as n/a with the command that prices it.
+a package. Cost uses the basis rows.build_row chooses for the detected hardware (a GPU, Apple or
+CPU preset, else the machine's vCPUs and RAM at cloud rates), the same as `bench run` prints.
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ def _cost(row: dict) -> str:
         return f"<p>Cost: n/a ({esc(row['cost_na'])}).</p><p>Electricity only: {elec}.</p>"
     t = c["throughput"]
     facts = [
-        f"Profile {esc(c['profile_title'])} ({esc(c['profile_how'])}), {esc(c['basis'])}, "
-        f"{c['utilisation']:.0%} utilisation: {_money(c['usd_per_hour'])} per hour.",
+        f"Basis: {esc(c['basis_text'])}. {esc(c['profile_title'])} ({esc(c['profile_how'])}); source: "
+        f"{esc(c['profile_source'])}, observed {esc(c['profile_observed'] or 'undated')}.",
         f"Throughput {t['output_tps']:,.3g} output tok/s from {esc(t['scenario'])} "
         f"({t['input_tokens']:.0f} in / {t['output_tokens']:.0f} out per request), r = {c['ratio']:g}.",
         f"{_money(c['usd_per_m_output'])} per 1M output tokens, {_money(c['usd_per_m_input'])} per 1M input, "
@@ -79,8 +79,8 @@ def _money(v: float) -> str:
     return esc(f"${v:,.2f}" if v >= 1 else f"${v:,.3g}")
 
 
-def render_report(result: dict, path: Path) -> str:
-    row = build_row(result, path, load_profiles(), {}, load_prices(), CostSettings())
+def render_report(result: dict, path: Path, settings: CostSettings = CostSettings()) -> str:
+    row = build_row(result, path, load_profiles(), {}, load_prices(), settings)
     facts = [
         ("machine", f"{row['label']}: {row['hardware']}"),
         ("model", f"{row['model_name'] or row['model']} {row['quant'] or ''}"
@@ -110,13 +110,15 @@ def _stderr_warning(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
-def write_run_report(result_path: Path, warn: Callable[[str], None] = _stderr_warning) -> Path | None:
-    """Write <result stem>.html beside the result. Never raises: a failure is a warning and None."""
+def write_run_report(result_path: Path, warn: Callable[[str], None] = _stderr_warning,
+                     settings: CostSettings = CostSettings()) -> Path | None:
+    """Write <result stem>.html beside the result, priced with `settings` (the run's cost options).
+    Never raises: a failure is a warning and None."""
     result_path = Path(result_path)
     target = result_path.with_suffix(".html")
     try:
         result = json.loads(result_path.read_text(encoding="utf-8"))
-        target.write_text(render_report(result, result_path), encoding="utf-8")
+        target.write_text(render_report(result, result_path, settings), encoding="utf-8")
         return target
     except Exception as exc:  # a report must never turn a measured run into a failed one
         warn(f"could not write the HTML report {target}: {type(exc).__name__}: {exc}")

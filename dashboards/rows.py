@@ -1,20 +1,27 @@
-"""One dashboard row per result: its measured figures, the cost profile it is priced with,
-and what a million tokens costs on it next to every API price.
+"""One row per result: its measured figures, the cost basis it is priced with, and what a
+million tokens costs on it next to every API price. The dashboard, the one-machine report and
+the terminal (`bench run`, `bench results --breakeven`) all price a result here.
 
-Which throughput drives cost: the highest aggregate output tokens/s among the run's valid
-request scenarios (see figures.throughput_source); the row names that scenario.
+The basis, first that applies: --hourly-cost or --capex (for every result), --profile LABEL=NAME,
+else the preset matching.py chooses for the detected hardware. Which throughput drives cost: the
+highest aggregate output tokens/s among the run's valid request scenarios (see
+figures.throughput_source); the row names that scenario.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dashboards import cost
+from dashboards.compare import comparison
 from dashboards.errors import DashboardError
 from dashboards.figures import figures
+from dashboards.matching import choose_preset
 from dashboards.prices import ApiPrice
-from dashboards.profiles import BASES, DEFAULT_USD_PER_KWH, CostProfile, match_profile
+from dashboards.profiles import BASES, DEFAULT_USD_PER_KWH, CostProfile
+
+DEFAULT_YEARS = 3.0     # --capex without --years: the 36-month straight line the owned presets use
 
 
 @dataclass(frozen=True)
@@ -23,8 +30,19 @@ class CostSettings:
     basis: str = "on_demand"            # cloud price basis
     utilisation: float | None = None    # None: the profile's own, else 1.0
     usd_per_kwh: float | None = None    # overrides every profile's electricity tariff
+    hourly_cost: float | None = None    # your own $ per machine-hour: replaces every result's basis
+    capex: float | None = None          # or your purchase price, amortised over `years`, plus power
+    years: float | None = None
 
     def __post_init__(self):
+        for name, value in (("--hourly-cost", self.hourly_cost), ("--capex", self.capex), ("--years", self.years)):
+            if value is not None and not value > 0:
+                raise DashboardError(f"{name} must be above 0, got {value}", f"for example {name} 2")
+        if self.hourly_cost is not None and self.capex is not None:
+            raise DashboardError("--hourly-cost and --capex are two bases for the same machine: give one",
+                                 "drop --capex, or drop --hourly-cost")
+        if self.years is not None and self.capex is None:
+            raise DashboardError("--years is the amortisation of --capex", "add --capex USD, or drop --years")
         if not self.ratio > 0:
             raise DashboardError(f"--ratio must be above 0, got {self.ratio}", "for example --ratio 4")
         if self.basis not in BASES:
@@ -34,6 +52,20 @@ class CostSettings:
                                  "for example --utilisation 0.5 for a machine busy half the time")
         if self.usd_per_kwh is not None and not self.usd_per_kwh > 0:
             raise DashboardError(f"--usd-per-kwh must be above 0, got {self.usd_per_kwh}", "for example 0.15")
+
+    def override(self) -> tuple[CostProfile, str] | None:
+        """The basis --hourly-cost or --capex gives every result, with how it was chosen."""
+        if self.hourly_cost is not None:
+            return CostProfile(name="hourly-cost", title=f"your hourly cost, ${self.hourly_cost:g} per machine-hour",
+                               kind="cloud", source="--hourly-cost", per_gpu=False,
+                               usd_per_hour={b: self.hourly_cost for b in BASES}), "given with --hourly-cost"
+        if self.capex is not None:
+            years = self.years or DEFAULT_YEARS
+            return CostProfile(name="capex", title=f"your machine, ${self.capex:,.0f} over {years:g} years",
+                               kind="owned", source="--capex" + (" and --years" if self.years else ""),
+                               purchase_usd=self.capex, amortisation_months=12 * years), \
+                "given with --capex" + (f" and --years {years:g}" if self.years else f" ({years:g} years by default)")
+        return None
 
 
 def parse_profile_choices(choices: list[str], profiles: dict[str, CostProfile]) -> dict[str, str]:
@@ -49,16 +81,38 @@ def parse_profile_choices(choices: list[str], profiles: dict[str, CostProfile]) 
     return out
 
 
-def choose_profile(fig: dict, profiles: dict[str, CostProfile],
-                   chosen: dict[str, str]) -> tuple[CostProfile | None, str]:
+def choose_profile(fig: dict, profiles: dict[str, CostProfile], chosen: dict[str, str],
+                   settings: CostSettings = CostSettings()) -> tuple[CostProfile | None, str]:
     """(profile, how it was chosen) or (None, why there is none)."""
+    override = settings.override()
+    if override:
+        return override
     if fig["label"] in chosen:
         return profiles[chosen[fig["label"]]], f"chosen with --profile {fig['label']}={chosen[fig['label']]}"
-    found = match_profile(fig["device_name"], profiles)
-    if found:
-        return found, f"matched to the detected {fig['device_name']}"
-    return None, (f"no cost profile for {fig['label']}: pass bench dashboard --profile {fig['label']}=NAME, "
-                  f"presets in bench prices --profiles")
+    return choose_preset(fig["machine_for_cost"], profiles)
+
+
+def _usd(v: float) -> str:
+    return f"${v:,.0f}" if v >= 1000 else f"${v:,.2f}" if v >= 100 else f"${v:.4g}"
+
+
+def basis_text(profile: CostProfile, hour: cost.MachineHour, u: float, m: dict, basis: str) -> str:
+    """What one machine-hour costs and how it adds up, in one line: "cloud on-demand: 2 vCPU x ..."."""
+    at = f" at {u:.0%} utilisation"
+    if profile.name == "hourly-cost":
+        return f"your price: {_usd(hour.at(u))}/h{at}"
+    if profile.kind == "owned":
+        power = f" + power {_usd(hour.idle_power_usd + u * hour.busy_extra_usd)}/h" \
+            if hour.idle_power_usd or hour.busy_extra_usd else ""
+        return (f"owned: {_usd(profile.purchase_usd)} over {profile.amortisation_months:g} months = "
+                f"{_usd(hour.fixed_usd)}/h{power} = {_usd(hour.at(u))}/h{at}")
+    kind = f"cloud {basis.replace('_', '-')}"
+    if profile.per_resource:
+        return (f"{kind}: {m['vcpus']} vCPU x {_usd(profile.usd_per_vcpu_hour[basis])} + {m['ram_gib']:.1f} GiB x "
+                f"{_usd(profile.usd_per_gib_hour[basis])} = {_usd(hour.at(u))}/h{at}")
+    gpus = m["gpu_count"] if profile.per_gpu and m["gpu_count"] > 1 else 1
+    each = f"{gpus} GPUs x {_usd(profile.usd_per_hour[basis])} = " if gpus > 1 else ""
+    return f"{kind}: {each}{_usd(hour.at(u))}/h{at}"
 
 
 def _power(fig: dict, profile: CostProfile, notes: list[str]) -> tuple[float | None, float | None]:
@@ -66,17 +120,18 @@ def _power(fig: dict, profile: CostProfile, notes: list[str]) -> tuple[float | N
     active = fig["average_watts"]
     if active is not None:
         covers = ", ".join(fig["energy_covers"]) or "?"
-        notes.append(f"busy power {active:.1f} W {fig['energy_method']} over {fig['energy_scenario']} "
-                     f"(covers {covers}, not necessarily the whole machine at the wall)")
+        notes.append(f"busy power {active:.1f} W {fig['energy_method']} over {fig['energy_scenario']}"
+                     f"{'' if fig['energy_valid'] else ' (INVALID)'} (covers {covers}, not necessarily the whole "
+                     f"machine at the wall)")
     elif profile.active_watts is not None:
         active = profile.active_watts
-        notes.append(f"busy power {active:g} W from the profile (spec figure, not measured)")
+        notes.append(f"busy power {active:g} W from the profile (its source's figure, not measured in this run)")
     idle = fig["idle_watts"]
     if idle is not None:
         notes.append(f"idle power {idle:.2f} W {fig['idle_method']} in the run's idle baseline")
     elif profile.idle_watts is not None:
         idle = profile.idle_watts
-        notes.append(f"idle power {idle:g} W from the profile (spec figure, not measured)")
+        notes.append(f"idle power {idle:g} W from the profile (its source's figure, not measured in this run)")
     elif active is not None:
         notes.append("idle power unknown: counted at busy power (an upper bound)")
     return idle, active
@@ -95,20 +150,27 @@ def electricity(fig: dict, profile: CostProfile | None, settings: CostSettings) 
             "usd_per_kwh": tariff, "tariff_assumed": assumed, "pue": pue, "method": fig["energy_method"]}
 
 
-def price_run(fig: dict, profile: CostProfile, prices: list[ApiPrice], settings: CostSettings) -> dict:
+def price_run(fig: dict, profile: CostProfile, prices: list[ApiPrice], settings: CostSettings,
+              how: str = "") -> dict:
     """The cost block of a row; raises DashboardError with the reason when it cannot be priced."""
     src = fig["throughput"]
     if src is None:
         raise DashboardError(fig["missing"]["throughput"])
     notes: list[str] = []
+    if not src["valid"]:
+        notes.append(f"the throughput comes from {src['scenario']}, which is INVALID ("
+                     f"{'; '.join(src['invalid_reasons'])}): measure again before relying on this price")
     idle = active = None
     if profile.kind == "owned":
         idle, active = _power(fig, profile, notes)
-        if profile.electricity_usd_per_kwh is None and settings.usd_per_kwh is None:
-            notes.append(f"electricity tariff ${DEFAULT_USD_PER_KWH}/kWh assumed (set yours in a profile)")
-    hour = profile.machine_hour(settings.basis, fig["gpu_count"], idle, active)
-    if profile.kind == "cloud" and profile.per_gpu and fig["gpu_count"] > 1:
-        notes.append(f"price per GPU-hour x {fig['gpu_count']} GPUs in the machine")
+        if settings.usd_per_kwh is not None:        # --usd-per-kwh is every owned machine's tariff
+            profile = replace(profile, electricity_usd_per_kwh=settings.usd_per_kwh)
+        if profile.electricity_usd_per_kwh is None:
+            notes.append(f"electricity tariff ${DEFAULT_USD_PER_KWH}/kWh assumed (set yours with --usd-per-kwh)")
+    m = fig["machine_for_cost"]
+    hour = profile.machine_hour(settings.basis, m, idle, active)
+    if profile.kind == "cloud" and profile.per_gpu and not profile.per_resource and m["gpu_count"] > 1:
+        notes.append(f"price per GPU-hour x {m['gpu_count']} GPUs in the machine")
     if profile.note:
         notes.append(profile.note)
     u = settings.utilisation or profile.utilisation or 1.0
@@ -119,29 +181,31 @@ def price_run(fig: dict, profile: CostProfile, prices: list[ApiPrice], settings:
     for p in prices:
         be = cost.break_even(hour, src["output_tps"], src["input_tps"], p.blended, r)
         apis.append({
-            "provider": p.provider, "model": p.model, "blended": p.blended,
-            "like_for_like": fig["model"] in p.serves,
+            "provider": p.provider, "model": p.model, "blended": p.blended, "observed": p.observed,
+            "model_class": p.model_class, "like_for_like": fig["model"] in p.serves,
             "usd_per_1k_tasks": cost.usd_per_1k_tasks(p.input, p.output, src["input_tokens"], src["output_tokens"]),
             "breakeven_utilisation": be.utilisation, "breakeven_tokens_per_month": be.tokens_per_month,
             "never": be.never,
         })
+    blended = cost.blended_3_1(in_m, out_m)
     return {
         "profile": profile.name, "profile_title": profile.title, "profile_kind": profile.kind,
-        "profile_source": profile.source,
+        "profile_source": profile.source, "profile_observed": profile.observed, "profile_how": how,
         "basis": settings.basis if profile.kind == "cloud" else "owned", "utilisation": u, "ratio": r,
+        "basis_text": basis_text(profile, hour, u, m, settings.basis),
         "throughput": src,
         "usd_per_hour": hour.at(u),
         "hour": {"fixed": hour.fixed_usd, "idle_power": hour.idle_power_usd, "busy_extra": hour.busy_extra_usd},
-        "usd_per_m_output": out_m, "usd_per_m_input": in_m, "usd_per_m_blended": cost.blended_3_1(in_m, out_m),
+        "usd_per_m_output": out_m, "usd_per_m_input": in_m, "usd_per_m_blended": blended,
         "usd_per_1k_tasks": cost.usd_per_1k_tasks(in_m, out_m, src["input_tokens"], src["output_tokens"]),
-        "apis": apis, "notes": notes,
+        "apis": apis, "compare": comparison(fig, apis, blended), "notes": notes,
     }
 
 
 def build_row(result: dict, path: Path | None, profiles: dict[str, CostProfile], chosen: dict[str, str],
               prices: list[ApiPrice], settings: CostSettings) -> dict:
     row = figures(result, path)
-    profile, how = choose_profile(row, profiles, chosen)
+    profile, how = choose_profile(row, profiles, chosen, settings)
     row["electricity"] = electricity(row, profile, settings)
     row["cost"] = None
     if not result.get("scenarios"):
@@ -151,8 +215,7 @@ def build_row(result: dict, path: Path | None, profiles: dict[str, CostProfile],
         row["cost_na"] = how
         return row
     try:
-        row["cost"] = price_run(row, profile, prices, settings)
-        row["cost"]["profile_how"] = how
+        row["cost"] = price_run(row, profile, prices, settings, how)
         row["cost_na"] = None
     except DashboardError as exc:
         row["cost_na"] = f"{exc} (profile {profile.name})"

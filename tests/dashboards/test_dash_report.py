@@ -14,7 +14,9 @@ def test_report_beside_the_result(tmp_path, example):
     assert out == path.with_suffix(".html") and out.exists()
     html = out.read_text()
     assert "llama-3.1-8b Q4_K_M on vm" in html
-    assert "n/a (no cost profile for vm" in html                   # CPU machine: no preset matches
+    # a CPU machine: priced by its closest preset, the basis said
+    assert "Basis: cloud on-demand: 2 vCPU x $0.0275 + 23.5 GiB x $0.003686 = $0.1418/h" in html
+    assert "Google Cloud list prices" in html and "observed 2026-07-30" in html
     assert "estimated</b> energy figure" in html                   # the estimate says so
     assert "<script>" not in html                                  # plain HTML, opens anywhere
 
