@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from bench.errors import BenchError
+from dashboards.options import cost_options
 
 # --quant when not given, for engines that do not run GGUF files
 DEFAULT_QUANT = {"torch": "bf16", "vllm": "bf16", "mlx": "4bit"}
@@ -108,12 +109,16 @@ def main(ctx, debug):
 @click.option("--json", "as_json", is_flag=True, help="Print the result document as JSON (a list for a sweep).")
 @click.option("--in-process", is_flag=True, hidden=True,
               help="Measure in this process (what each run's child process is started with).")
+@cost_options(breakeven=True)
 @click.pass_context
 def run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, search, slo, max_in_flight, workloads,
         repetitions, requests, input_tokens, output_tokens, min_duration, threads, gpu_layers, ctx_size,
         flash_attn, batch_size, ubatch_size, engine_option, base_url, api_key, endpoint, request_timeout, results_dir,
-        label, idle_seconds, as_json, in_process):
+        label, idle_seconds, as_json, in_process, **cost):
     """Benchmark a model on this machine and write a result file."""
+    from dashboards.options import cost_settings
+
+    pricing, breakeven = cost_settings(cost)     # a bad cost option is one line, before anything runs
 
     from bench.backends import backend_class, model_format
     from bench.engine_options import parse_engine_options
@@ -192,7 +197,7 @@ def run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, sea
     from dashboards.report import write_run_report
 
     report_outcome(outcome.path, outcome.result["status"])
-    report = write_run_report(outcome.path)
+    report = write_run_report(outcome.path, settings=pricing)
     if as_json:
         click.echo(json.dumps(outcome.result, indent=2))
     else:
@@ -200,6 +205,8 @@ def run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, sea
         for table in (run_summary_table(outcome.result), load_summary_table(outcome.result)):
             if table is not None:
                 ui.console.print(table)
+        from dashboards.terminal import print_cost
+        print_cost(ui.console, [(outcome.path, outcome.result)], pricing, breakeven)
         for err in outcome.result["errors"]:
             ui.console.print(f"[red]error:[/red] {err}", highlight=False)
         ui.console.print(f"result: {outcome.path}", highlight=False)
@@ -283,21 +290,27 @@ class _Skipped:
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
-def results(paths, as_json):
+@cost_options(breakeven=True)
+def results(paths, as_json, **cost):
     """List result files (default: ./results)."""
     from rich.console import Console
 
     from bench.report import result_list_rows, result_list_table
     from bench.storage import load_results
+    from dashboards.options import cost_settings
+    from dashboards.terminal import print_cost, with_costs
 
+    pricing, breakeven = cost_settings(cost)
     loaded, warnings = load_results(list(paths) or [Path("results")])
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
     rows = result_list_rows(loaded)
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps(with_costs(rows, loaded, pricing) if breakeven else rows, indent=2))
     else:
         Console().print(result_list_table(rows))
+        if breakeven:
+            print_cost(Console(), loaded, pricing, breakeven)
 
 
 def _register_subcommands() -> None:

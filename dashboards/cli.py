@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from dashboards.options import cost_options
 from dashboards.prices import DEFAULT_MAX_AGE_DAYS
 
 _FILE = click.Path(path_type=Path, dir_okay=False)
@@ -15,6 +16,20 @@ _FILE = click.Path(path_type=Path, dir_okay=False)
 
 def _usd(v: float | None) -> str:
     return "-" if v is None else f"{v:,.4g}"
+
+
+def _auto_match(p) -> str:
+    """Which detected hardware gets this profile without --profile, in words."""
+    if p.fallback:
+        return "any CPU machine no other preset fits"
+    if p.apple_chip:
+        return f"Apple {p.apple_chip}, else the closest of its tier"
+    if p.match_cpu:
+        m = p.match_cpu
+        return " ".join(x for x in (m.get("vendor", "").split("|")[0], m.get("arch", "").split("|")[0],
+                                   "+".join(m.get("isa", [])),
+                                   "{}-{} threads".format(*m["threads"]) if "threads" in m else "") if x)
+    return p.match or "only with --profile"
 
 
 @click.command("prices")
@@ -26,14 +41,25 @@ def _usd(v: float | None) -> str:
               help="JSON or CSV cost profiles that add to or replace the presets (see --profiles).")
 @click.option("--max-age-days", type=click.IntRange(min=1), default=DEFAULT_MAX_AGE_DAYS, show_default=True,
               help="Warn about price rows observed longer ago than this.")
+@click.option("--update", "update_file", type=_FILE, default=None,
+              help="Merge these dated rows (JSON or CSV, the --prices fields) into your own price table, kept "
+                   "across runs and used by every command (at $RIGHTSIZE_PRICES, else ~/.config/rightsize/prices.json).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def prices_command(prices_file, show_profiles, profiles_file, max_age_days, as_json):
+def prices_command(prices_file, show_profiles, profiles_file, max_age_days, update_file, as_json):
     """API prices per 1M tokens (dated, sourced), or the hardware cost profiles."""
     from rich.console import Console
     from rich.table import Table
 
-    from dashboards.prices import load_prices, staleness_warning
+    from dashboards.prices import load_prices, merge_into_store, staleness_warning
     from dashboards.profiles import load_profiles
+
+    if update_file is not None:
+        merged = merge_into_store(update_file)
+        click.echo(f"merged {update_file} into {merged.store}: {len(merged.added)} added, {len(merged.replaced)} "
+                   f"replaced" + (f", {len(merged.kept)} kept (the stored row was observed later: "
+                                  + ", ".join(f"{p.provider} {p.model} {p.observed}" for p in merged.kept) + ")"
+                                  if merged.kept else ""))
+        return
 
     if show_profiles:
         profiles = load_profiles(profiles_file)
@@ -44,7 +70,12 @@ def prices_command(prices_file, show_profiles, profiles_file, max_age_days, as_j
         for col in ("name", "kind", "price", "power", "auto-match"):
             table.add_column(col, overflow="fold", no_wrap=col in ("name", "kind"))
         for p in profiles.values():
-            if p.kind == "cloud":
+            if p.kind == "cloud" and p.per_resource:
+                v, g = p.usd_per_vcpu_hour, p.usd_per_gib_hour
+                price = "; ".join(f"{b.replace('_', '-')} {_usd(v[b])} per vCPU-hour + {_usd(g[b])} per GiB-hour"
+                                  for b in v if v[b] is not None)
+                power = "included"
+            elif p.kind == "cloud":
                 h = p.usd_per_hour or {}
                 price = (f"on-demand {_usd(h.get('on_demand'))}, spot {_usd(h.get('spot'))}, reserved "
                          f"{_usd(h.get('reserved'))} per {'GPU-' if p.per_gpu else 'machine-'}hour")
@@ -53,7 +84,7 @@ def prices_command(prices_file, show_profiles, profiles_file, max_age_days, as_j
                 price = f"{_usd(p.purchase_usd)} over {p.amortisation_months:g} months"
                 power = (f"idle {_usd(p.idle_watts)} W, busy {_usd(p.active_watts)} W (the run's measurement "
                          f"first); {_usd(p.electricity_usd_per_kwh)} $/kWh, PUE {p.pue:g}")
-            table.add_row(p.name, p.kind, price, power, p.match or "only with --profile")
+            table.add_row(p.name, p.kind, price, power, _auto_match(p))
         console = Console()
         console.print(table)
         for p in profiles.values():
@@ -97,25 +128,19 @@ def prices_command(prices_file, show_profiles, profiles_file, max_age_days, as_j
               show_default=True, help="Directory for the site (index.html).")
 @click.option("--profile", "profile_choices", multiple=True, metavar="LABEL=NAME",
               help="Cost profile for the machine with this label, e.g. vm=cpu-server (repeatable). "
-                   "Without one, a detected GPU or Apple chip is matched to a preset.")
+                   "Without one, the detected GPU, Apple chip or CPU gets the closest preset, else its vCPUs and "
+                   "RAM are priced at cloud rates.")
 @click.option("--profiles-file", type=_FILE, default=None, help="JSON or CSV cost profiles to add or override.")
 @click.option("--prices", "prices_file", type=_FILE, default=None, help="JSON or CSV API price rows to add or override.")
-@click.option("--basis", type=click.Choice(["on_demand", "spot", "reserved"]), default="on_demand",
-              show_default=True, help="Cloud price basis.")
-@click.option("--utilisation", type=float, default=None,
-              help="Busy fraction of the hours a machine is held, in (0, 1]. [default: the profile's, else 1]")
-@click.option("--ratio", type=float, default=4.0, show_default=True,
-              help="Output:input cost ratio r: an input token costs 1/r of an output token.")
-@click.option("--usd-per-kwh", type=float, default=None, help="Electricity tariff for every machine.")
 @click.option("--max-age-days", type=click.IntRange(min=1), default=DEFAULT_MAX_AGE_DAYS, show_default=True,
               help="Flag API prices observed longer ago than this.")
-def dashboard_command(paths, output, profile_choices, profiles_file, prices_file, basis, utilisation, ratio,
-                      usd_per_kwh, max_age_days):
+@cost_options()
+def dashboard_command(paths, output, profile_choices, profiles_file, prices_file, max_age_days, **cost):
     """Build a static comparison site from result files and directories (works offline)."""
-    from dashboards.rows import CostSettings
+    from dashboards.options import cost_settings
     from dashboards.site import build_site
 
-    settings = CostSettings(ratio=ratio, basis=basis, utilisation=utilisation, usd_per_kwh=usd_per_kwh)
+    settings, _ = cost_settings(cost)
     site = build_site(list(paths), output, settings=settings, max_age_days=max_age_days,
                       prices_file=prices_file, profiles_file=profiles_file, profile_choices=profile_choices)
     for w in site.warnings:

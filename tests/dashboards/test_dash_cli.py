@@ -13,9 +13,9 @@ from tests.dashboards.conftest import EXAMPLES
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def bench(*args):
+def bench(*args, env=None):
     return subprocess.run([sys.executable, "-m", "bench.cli", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, env={**os.environ, "COLUMNS": "160"}, timeout=120)
+                          cwd=ROOT, env={**os.environ, "COLUMNS": "160", **(env or {})}, timeout=120)
 
 
 def assert_one_line_error(proc, *needles):
@@ -82,16 +82,40 @@ def test_structurally_malformed_result_is_skipped(tmp_path, results_dir):
     assert f"{len(list(EXAMPLES.glob('*.json')))} result(s)" in p.stdout
 
 
-def test_dashboard_without_profile_says_why(tmp_path, results_dir):
+def test_prices_update_merges_into_the_store(tmp_path):
+    store = tmp_path / "store.json"
+    f = tmp_path / "negotiated.csv"
+    f.write_text("model,provider,input,output,observed,source\nLlama 3.1 8B,Groq,0.04,0.06,2026-11-30,contract 3\n"
+                 "Llama 3.1 8B,Acme,0.01,0.02,2026-11-30,contract 4\n")
+    p = bench("prices", "--update", f, env={"RIGHTSIZE_PRICES": str(store)})
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == f"merged {f} into {store}: 2 added, 0 replaced"
+    rows = json.loads(bench("prices", "--json", env={"RIGHTSIZE_PRICES": str(store)}).stdout)
+    groq = next(r for r in rows if r["provider"] == "Groq" and r["model"] == "Llama 3.1 8B")
+    assert (groq["input"], groq["output"], groq["origin"]) == (0.04, 0.06, str(store))
+    f.write_text("model,provider,input,output,source\nx,y,1,1,s\n")
+    assert_one_line_error(bench("prices", "--update", f, env={"RIGHTSIZE_PRICES": str(store)}), "observed date")
+
+
+def test_dashboard_prices_every_result_without_flags(tmp_path, results_dir):
     p = bench("dashboard", results_dir, "-o", tmp_path / "site")
-    assert p.returncode == 0
-    assert "cost n/a (no cost profile for vm" in p.stdout
+    assert p.returncode == 0, p.stderr
+    n = len(list(EXAMPLES.glob("*.json")))
+    assert f"{n} priced" in p.stdout and "cost n/a" not in p.stdout
+    html = (tmp_path / "site" / "index.html").read_text()
+    assert "Cost basis per machine" in html and "gcp-n2d" in html
+    # --hourly-cost prices every result at that hour instead
+    p = bench("dashboard", results_dir, "-o", tmp_path / "site2", "--hourly-cost", "0.5")
+    assert p.returncode == 0 and f"{n} priced" in p.stdout
+    assert "your hourly cost of $0.5 for every machine" in (tmp_path / "site2" / "index.html").read_text()
 
 
 @pytest.mark.parametrize("args, needles", [
     (["--profile", "vm"], ["LABEL=NAME"]),
     (["--profile", "vm=nope"], ["unknown cost profile 'nope'"]),
     (["--utilisation", "0"], ["--utilisation"]),
+    (["--years", "4"], ["--years is the amortisation of --capex"]),
+    (["--hourly-cost", "1", "--capex", "9000"], ["give one"]),
 ])
 def test_dashboard_bad_options(tmp_path, results_dir, args, needles):
     assert_one_line_error(bench("dashboard", results_dir, "-o", tmp_path / "s", *args), *needles)

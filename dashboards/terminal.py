@@ -1,0 +1,114 @@
+"""A run's cost in the terminal: the lines `bench run` prints below its tables, and the
+break-even table of `bench run --breakeven` and `bench results --breakeven`.
+
+The figures are rows.build_row's, the same the dashboard and the HTML report show, so the
+terminal never does arithmetic of its own. Printing a cost never fails a run: any problem is
+one "cost: n/a (reason)" line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _usd(v: float) -> str:
+    return f"${v:,.2f}" if v >= 1 else f"${v:.3g}"
+
+
+def _tokens(v: float) -> str:
+    for scale, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if v >= scale:
+            return f"{v / scale:.3g}{unit}"
+    return f"{v:.3g}"
+
+
+def cost_rows(loaded: list[tuple[Path | None, dict]], settings) -> list[dict]:
+    """rows.build_row for each result, with the price table and presets loaded once."""
+    from dashboards.prices import load_prices
+    from dashboards.profiles import load_profiles
+    from dashboards.rows import build_row
+
+    profiles, prices = load_profiles(), load_prices()
+    rows = []
+    for path, doc in loaded:
+        try:
+            rows.append(build_row(doc, path, profiles, {}, prices, settings))
+        except Exception as exc:  # a malformed result gets its n/a line; the others are still priced
+            rows.append({"cost": None, "cost_na": f"this result could not be priced ({type(exc).__name__}: {exc})",
+                         "run_id": doc.get("run_id") if isinstance(doc, dict) else None})
+    return rows
+
+
+def cost_lines(row: dict) -> list[str]:
+    """The cost block as lines of text; one n/a line with the reason when there is none."""
+    c = row["cost"]
+    if c is None:
+        return [f"cost: n/a ({row['cost_na']})"]
+    t = c["throughput"]
+    flag = "" if t["valid"] else f"; INVALID: {'; '.join(t['invalid_reasons'])}"
+    out = [
+        "What a million tokens costs here (USD; blended = 3 input : 1 output)",
+        f"  output   {_usd(c['usd_per_m_output']):>9} per 1M  at {t['output_tps']:,.3g} output tok/s "
+        f"({t['scenario']}, the best request scenario of the run{flag})",
+        f"  input    {_usd(c['usd_per_m_input']):>9} per 1M  at {t['input_tps']:,.3g} input tok/s (the same requests, "
+        f"{t['input_tokens']:.0f} in / {t['output_tokens']:.0f} out; an input token costs 1/{c['ratio']:g} of an output "
+        f"token)",
+        f"  blended  {_usd(c['usd_per_m_blended']):>9} per 1M  (3 x input + output) / 4, at those rates",
+        f"  basis    {c['basis_text']}",
+        f"           {c['profile_title']}: {c['profile_how']}",
+        f"           source (observed {c['profile_observed'] or 'undated'}): {c['profile_source']}",
+    ]
+    cmp_ = c["compare"]
+    if cmp_:
+        out.append(f"  APIs     {cmp_['what']} ({cmp_['count']} rows)")
+        for word, a in (("cheapest", cmp_["cheapest"]), ("closest ", cmp_["closest"])):
+            out.append(f"           {word}: {a['provider']} {a['model']}, {_usd(a['blended'])} blended "
+                       f"(observed {a['observed'] or 'undated'})")
+    out += [f"  note     {n}" for n in c["notes"]]
+    return out
+
+
+def breakeven_table(row: dict) -> Table | None:
+    """Per API row: the monthly volume above which this machine, held all month, costs less."""
+    c = row["cost"]
+    if c is None:
+        return None
+    table = Table(title=f"Break-even against each API: {row['model']} {row['quant']} on {row['label']}, held all "
+                        f"month (730 h), 3 input : 1 output")
+    for col, justify in (("API", "left"), ("blended $/1M", "right"), ("observed", "left"),
+                         ("break-even\nutilisation", "right"), ("break-even\ntokens/month", "right")):
+        table.add_column(col, justify=justify, overflow="fold")
+    same_class = c["compare"]["cheapest"]["model_class"] if c["compare"] else None
+    for a in sorted(c["apis"], key=lambda a: (not a["like_for_like"], a["model_class"] != same_class, a["blended"])):
+        name = f"{a['provider']} · {a['model']}" + (" (same model)" if a["like_for_like"] else "")
+        if a["never"]:
+            table.add_row(name, _usd(a["blended"]), a["observed"] or "undated", "never", a["never"])
+        else:
+            table.add_row(name, _usd(a["blended"]), a["observed"] or "undated",
+                          f"{a['breakeven_utilisation']:.1%}", _tokens(a["breakeven_tokens_per_month"]))
+    return table
+
+
+def print_cost(console: Console, loaded: list[tuple[Path | None, dict]], settings, breakeven: bool = False) -> None:
+    """Print each result's cost lines (and its break-even table); never raises."""
+    try:
+        rows = cost_rows(loaded, settings)
+    except Exception as exc:  # a price file or profile problem must not turn a measured run into a failure
+        console.print(f"cost: n/a ({exc})", highlight=False, markup=False, soft_wrap=True)
+        return
+    for path, row in zip((p for p, _ in loaded), rows):
+        if len(loaded) > 1:
+            console.print(f"\n{path.name if path else row['run_id']}:", highlight=False, markup=False)
+        for line in cost_lines(row):
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+        table = breakeven_table(row) if breakeven else None
+        if table is not None:
+            console.print(table)
+
+
+def with_costs(rows: list[dict], loaded: list[tuple[Path, dict]], settings) -> list[dict]:
+    """`bench results --breakeven --json`: each listed row with its cost block (or why there is none)."""
+    return [{**r, "cost": c["cost"], "cost_na": c["cost_na"]} for r, c in zip(rows, cost_rows(loaded, settings))]
