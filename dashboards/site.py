@@ -13,7 +13,7 @@ from pathlib import Path
 
 from dashboards.errors import DashboardError
 from dashboards.page import STATIC, document, esc
-from dashboards.prices import DEFAULT_MAX_AGE_DAYS, load_prices, staleness_warning
+from dashboards.prices import DEFAULT_MAX_AGE_DAYS, load_prices, stale_headline, staleness_warning
 from dashboards.profiles import load_profiles
 from dashboards.rows import CostSettings, build_row, parse_profile_choices
 
@@ -23,7 +23,8 @@ CHARTS = [
      "Blended $ per 1M tokens (3 input : 1 output), log scale. A self-hosted bar is the machine-hour cost "
      "at the stated utilisation divided by the throughput of the run's best valid request scenario, input "
      "tokens priced at 1/r of output tokens; grey bars are API list prices from the price table below, orange "
-     "ones serve the same model as a result on this page."),
+     "ones serve the same model as a result on this page. A pale bar rests on an INVALID measurement (no valid "
+     "request scenario in that run): measure again before relying on it."),
     ("chart-pareto", "Throughput against latency, per machine and quantization",
      "Aggregate output tokens/s against the median time per output token (TPOT) of each request scenario, both "
      "timed by the harness clock (time.perf_counter_ns) around every token; log scales. The dotted line joins "
@@ -53,10 +54,16 @@ METHOD = """
 <p><b>Which throughput.</b> Cost uses the highest aggregate output tokens/s among the run's valid request
 scenarios (single-stream today; concurrency sweeps add higher figures) and names that scenario. Input tokens
 flow at that scenario's measured input:output ratio.</p>
-<p><b>One machine-hour.</b> Cloud: the profile's price per GPU-hour (times the GPUs in the machine) or per
-machine-hour, for the chosen basis (on-demand, spot or reserved). Owned: purchase price / (amortisation
-months x 730 h), plus electricity: (idle W + utilisation x (busy W - idle W)) x PUE x tariff. Busy and idle
-watts come from the run when it measured them, else from the profile (labelled as such).</p>
+<p><b>Which basis.</b> Every result is priced: with --hourly-cost or --capex when given, else with
+--profile LABEL=NAME, else with the preset closest to the detected hardware: a GPU by its name; an Apple chip by
+its chip, else the same tier (Ultra, Max) of the nearest generation; a CPU machine by vendor, ISA features and
+thread count (Google Cloud families). Where none fits, the machine's vCPUs and GiB of RAM are priced at a
+general-purpose cloud family's list rates. The basis of each machine is listed under the overview.</p>
+<p><b>One machine-hour.</b> Cloud: the profile's price per GPU-hour (times the GPUs in the machine), per
+machine-hour, or per vCPU-hour and per GiB-hour (times the machine's threads and RAM), for the chosen basis
+(on-demand, spot or reserved). Owned: purchase price / (amortisation months x 730 h), plus electricity:
+(idle W + utilisation x (busy W - idle W)) x PUE x tariff. Busy and idle watts come from the run when it
+measured them, else from the profile (labelled as such).</p>
 <p><b>Input and output.</b> An input token is priced at 1/r of an output token (r = {ratio:g}).
 With O output and I input tokens per busy second and H dollars per hour at utilisation u:
 <code>$/1M output = H / (3600 x u x (O + I/r)) x 10^6</code>, <code>$/1M input = $/1M output / r</code>;
@@ -77,6 +84,7 @@ class SiteResult:
     index: Path
     rows: list[dict]
     warnings: list[str] = field(default_factory=list)
+    stale_headline: str | None = None       # the page's one sentence when most API prices are stale
 
 
 def _plotly_js() -> str:
@@ -121,7 +129,7 @@ def _names(rows: list[dict]) -> None:
 def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_file: Path | None = None,
                profile_choices: list[str] = (), settings: CostSettings = CostSettings(),
                max_age_days: int = DEFAULT_MAX_AGE_DAYS, today: dt.date | None = None):
-    """(rows, api prices, warnings) for the results under `paths`."""
+    """(rows, api prices, warnings, stale headline or None) for the results under `paths`."""
     today = today or dt.date.today()
     prices = load_prices(prices_file)
     profiles = load_profiles(profiles_file)
@@ -146,16 +154,26 @@ def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_f
     labels = {r["label"] for r in rows}
     warnings += [f"--profile {label}=...: no result has the label {label!r}" for label in chosen if label not in labels]
     stale = staleness_warning(prices, today, max_age_days)
-    if stale:
+    headline = stale_headline(prices, today, max_age_days)
+    if stale and not headline:          # the headline says it at the top of the page instead
         warnings.append(stale)
-    return rows, [p.to_dict(today) for p in prices], warnings
+    return rows, [p.to_dict(today) for p in prices], warnings, headline
+
+
+def _basis_words(settings: CostSettings) -> str:
+    if settings.hourly_cost is not None:
+        return f"your hourly cost of ${settings.hourly_cost:g} for every machine (--hourly-cost)"
+    if settings.capex is not None:
+        return f"your purchase price of ${settings.capex:,.0f} for every machine (--capex)"
+    return f"each machine's basis listed under the overview, the {settings.basis.replace('_', '-')} price for cloud ones"
 
 
 def render_site(rows: list[dict], apis: list[dict], warnings: list[str], settings: CostSettings,
-                max_age_days: int, plotly_js: str, generated_at: str) -> str:
+                max_age_days: int, plotly_js: str, generated_at: str, headline: str | None = None) -> str:
     machines = len({r["label"] for r in rows})
     warn_html = ("<div class=\"warnings\"><b>Check before relying on this page:</b><ul>"
                  + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul></div>") if warnings else ""
+    stale_html = f'<p class="stale-prices" id="stale-prices">{esc(headline)}</p>' if headline else ""
     filters = "".join(f'<label>{esc(title)}<select id="f-{key}"><option value="">all</option></select></label>'
                       for key, title in (("machine", "hardware"), ("model", "model"), ("quant", "quant"),
                                          ("backend", "backend")))
@@ -166,8 +184,9 @@ def render_site(rows: list[dict], apis: list[dict], warnings: list[str], setting
     body = f"""
 <header>
 <h1>rightsize: what a million tokens costs</h1>
+{stale_html}
 <p class="lede">{len(rows)} result(s) from {machines} machine(s), generated {esc(generated_at)}.
-Costs use the {esc(settings.basis.replace('_', '-'))} cloud price basis, r = {settings.ratio:g} (output:input cost
+Costs use {_basis_words(settings)}, r = {settings.ratio:g} (output:input cost
 ratio) and {'utilisation ' + format(settings.utilisation, '.0%') if settings.utilisation else "each profile's utilisation (100 % unless the profile sets one)"}.
 Missing figures show as n/a with the reason; estimates say so.</p>
 {warn_html}
@@ -177,7 +196,10 @@ Missing figures show as n/a with the reason; estimates say so.</p>
 <section><h2>Overview</h2>
 <p class="caption">One row per run. Decode tok/s: tg&lt;N&gt; microbenchmark mean. Output tok/s, TPOT and cost:
 the run's best valid request scenario (named). Energy, memory and bandwidth: measured in the run unless marked.</p>
-<div class="scroll"><table id="overview"></table></div></section>
+<div class="scroll"><table id="overview"></table></div>
+<h3>Cost basis per machine</h3>
+<p class="caption">What one machine-hour costs on each machine, how that basis was chosen, and its source.</p>
+<ul id="bases"></ul></section>
 {charts}
 <section><h2>Cost details per result</h2>
 <p class="caption">The machine-hour, the figures it was built from, and the comparison with every API row.</p>
@@ -196,9 +218,10 @@ the run's best valid request scenario (named). Energy, memory and bandwidth: mea
 def build_site(paths: list[Path], out_dir: Path, *, max_age_days: int = DEFAULT_MAX_AGE_DAYS,
                settings: CostSettings = CostSettings(), today: dt.date | None = None, **options) -> SiteResult:
     plotly_js = _plotly_js()          # before any work: a missing plotly is reported first
-    rows, apis, warnings = build_rows(paths, settings=settings, max_age_days=max_age_days, today=today, **options)
+    rows, apis, warnings, headline = build_rows(paths, settings=settings, max_age_days=max_age_days, today=today,
+                                                **options)
     generated_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    text = render_site(rows, apis, warnings, settings, max_age_days, plotly_js, generated_at)
+    text = render_site(rows, apis, warnings, settings, max_age_days, plotly_js, generated_at, headline)
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -207,4 +230,4 @@ def build_site(paths: list[Path], out_dir: Path, *, max_age_days: int = DEFAULT_
     except OSError as exc:
         raise DashboardError(f"cannot write the site to {out_dir}: {exc.strerror or exc}",
                              "pass -o with a directory you can write to") from None
-    return SiteResult(index, rows, warnings)
+    return SiteResult(index, rows, warnings + ([headline] if headline else []), headline)

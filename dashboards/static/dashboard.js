@@ -111,7 +111,11 @@
     ["BW efficiency", function (r) {
       return cell(r.bw_eff_measured, function (v) { return pct(v) + " of measured"; }, r.missing.bw_eff);
     }],
-    ["$ / 1M output", function (r) { return cell(r.cost && r.cost.usd_per_m_output, money, r.cost_na); }],
+    ["$ / 1M output", function (r) {
+      return cell(r.cost && r.cost.usd_per_m_output, function (v) {
+        return money(v) + (r.cost.throughput.valid ? "" : " (INVALID run)");
+      }, r.cost_na);
+    }],
     ["$ / 1M input", function (r) { return cell(r.cost && r.cost.usd_per_m_input, money, r.cost_na, true); }],
     ["$ / 1M blended 3:1", function (r) { return cell(r.cost && r.cost.usd_per_m_blended, money, r.cost_na, true); }],
     ["Electricity $ / 1M output", function (r) {
@@ -125,8 +129,31 @@
         return money(v) + " (" + fixed(r.cost.throughput.input_tokens, 0) + " in / " + fixed(r.cost.throughput.output_tokens, 0) + " out)";
       }, r.cost_na, true);
     }],
+    ["Cost basis", function (r) {
+      // the hour's price here; the whole basis is listed under the table
+      return r.cost ? textCell(money(r.cost.usd_per_hour) + "/h, " + r.cost.basis.replace("_", "-"), r.cost.profile_title)
+                    : cell(null, null, r.cost_na, true);
+    }],
     ["Validity", function (r) { return textCell(r.verdict || r.status, r.reasons.join("; ") || null); }]
   ];
+
+  // One entry per machine and basis: what an hour costs there, how it was chosen, its source.
+  function renderBases(rows) {
+    var box = document.getElementById("bases"), seen = {};
+    box.textContent = "";
+    rows.forEach(function (r) {
+      var text = r.cost
+        ? r.cost.basis_text + ". " + r.cost.profile_title + ": " + r.cost.profile_how + ". Source: " + r.cost.profile_source +
+          " (observed " + (r.cost.profile_observed || "undated") + ")."
+        : "cost n/a: " + r.cost_na;
+      if (seen[r.machine + text]) return;
+      seen[r.machine + text] = true;
+      var li = el("li");
+      li.appendChild(el("b", null, r.machine + ": "));
+      li.appendChild(document.createTextNode(text));
+      box.appendChild(li);
+    });
+  }
 
   function renderTable(rows) {
     var table = document.getElementById("overview");
@@ -184,6 +211,8 @@
     var api = trace("API list price", {type: "bar", orientation: "h", marker: {color: "#adb5bd"}});
     var same = trace("API serving the same model", {type: "bar", orientation: "h", marker: {color: "#e8590c"}});
     var self = trace("self-hosted (measured here)", {type: "bar", orientation: "h", marker: {color: "#1864ab"}});
+    var shaky = trace("self-hosted, from an INVALID measurement", {type: "bar", orientation: "h",
+      marker: {color: "#a5d8ff", line: {color: "#1864ab", width: 1}}});
     DATA.apis.forEach(function (p) {
       var t = p.serves.some(function (m) { return models.has(m); }) ? same : api;
       t.x.push(p.blended);
@@ -193,16 +222,16 @@
     });
     rows.forEach(function (r) {
       if (!r.cost) return;
-      var c = r.cost;
-      self.x.push(c.usd_per_m_blended);
-      self.y.push(plain(r.name + " (self-hosted)"));
-      self.hovertext.push(plain(r.name) + "<br>blended " + money(c.usd_per_m_blended) + "; output " + money(c.usd_per_m_output) +
-                          ", input " + money(c.usd_per_m_input) + "<br>" + plain(c.profile_title) + ", " + plain(c.basis) + ", " +
-                          pct(c.utilisation) + " utilisation, " + money(c.usd_per_hour) + "/h<br>throughput " +
-                          sig(c.throughput.output_tps) + " output tok/s from " + plain(c.throughput.scenario));
+      var c = r.cost, t = c.throughput.valid ? self : shaky;
+      t.x.push(c.usd_per_m_blended);
+      t.y.push(plain(r.name + " (self-hosted)"));
+      t.hovertext.push(plain(r.name) + "<br>blended " + money(c.usd_per_m_blended) + "; output " + money(c.usd_per_m_output) +
+                       ", input " + money(c.usd_per_m_input) + "<br>" + plain(c.basis_text) + "<br>" + plain(c.profile_title) +
+                       "<br>throughput " + sig(c.throughput.output_tps) + " output tok/s from " + plain(c.throughput.scenario) +
+                       (c.throughput.valid ? "" : " (INVALID: " + plain(c.throughput.invalid_reasons.join("; ")) + ")"));
     });
-    var n = api.x.length + same.x.length + self.x.length;
-    draw("chart-cost", [api, same, self], {
+    var n = api.x.length + same.x.length + self.x.length + shaky.x.length;
+    draw("chart-cost", [api, same, self, shaky], {
       barmode: "overlay", height: Math.max(320, 90 + 19 * n), margin: {l: 20, r: 20, t: 10, b: 50},
       xaxis: {type: "log", title: {text: "$ per 1M tokens, blended 3 input : 1 output (log scale)"}},
       yaxis: {automargin: true, categoryorder: "total ascending", tickfont: {size: 11}},
@@ -366,9 +395,10 @@
         ul.appendChild(el("li", null, "Throughput: " + sig(c.throughput.output_tps) + " output tok/s and " + sig(c.throughput.input_tps) +
           " input tok/s from " + c.throughput.scenario + " (" + fixed(c.throughput.input_tokens, 0) + " in / " + fixed(c.throughput.output_tokens, 0) +
           " out per request), the highest valid aggregate output rate in the run."));
+        ul.appendChild(el("li", null, "Basis: " + c.basis_text + "."));
         ul.appendChild(el("li", null, "Machine-hour: " + money(c.usd_per_hour) + " at " + pct(c.utilisation) + " utilisation = fixed " +
           money(c.hour.fixed) + " + idle power " + money(c.hour.idle_power) + " + busy power " + money(c.hour.busy_extra) + " × utilisation. Profile: " +
-          c.profile_title + " (" + c.profile_how + "); source: " + c.profile_source + "."));
+          c.profile_title + " (" + c.profile_how + "); source: " + c.profile_source + ", observed " + (c.profile_observed || "undated") + "."));
         c.notes.forEach(function (n) { ul.appendChild(el("li", null, n)); });
         d.appendChild(ul);
         var t = el("table", "apis"), head = el("tr");
@@ -427,6 +457,7 @@
     var rows = visibleRows();
     document.getElementById("shown").textContent = rows.length + " of " + ROWS.length + " results shown";
     renderTable(rows);
+    renderBases(rows);
     costChart(rows);
     paretoChart(rows);
     byQuantChart(rows);

@@ -124,3 +124,56 @@ def test_skipped_files_are_reported_on_the_page(page, site):
     warnings = page.js("document.querySelector('.warnings').textContent")
     assert "broken.json" in warnings and "schema_version 99" in warnings
     assert any("broken.json" in w for w in site.warnings)
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory):
+    """What a new user does: one `bench run --model tiny`, then `bench dashboard D -o site/` with no flags."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    results, out = tmp_path_factory.mktemp("fresh-results"), tmp_path_factory.mktemp("fresh-site")
+    for args in (["run", "--model", "tiny", "--scenario", "single-stream", "--requests", "3", "--min-duration", "0",
+                  "--input-tokens", "32", "--output-tokens", "8", "--idle-seconds", "0", "--results-dir", results],
+                 ["dashboard", results, "-o", out]):
+        p = subprocess.run([sys.executable, "-m", "bench.cli", *map(str, args)], capture_output=True, text=True,
+                           cwd=root, timeout=300)
+        assert p.returncode == 0, p.stdout + p.stderr
+    assert "1 priced" in p.stdout
+    browser = Browser(tmp_path_factory.mktemp("chromium-fresh"))
+    try:
+        browser.open((out / "index.html").resolve().as_uri())
+        yield browser
+    finally:
+        browser.close()
+
+
+def test_a_fresh_run_gets_a_self_hosted_bar_without_flags(fresh):
+    assert fresh.js("document.body.dataset.ready") == "1" and fresh.problems() == []
+    bars = fresh.js("document.getElementById('chart-cost').data.filter(t => t.name.startsWith('self-hosted'))"
+                    ".reduce((n, t) => n + t.x.length, 0)")
+    assert bars == 1
+    drawn = fresh.js("Array.from(document.querySelectorAll('#chart-cost .ytick text')).map(t => t.textContent)")
+    assert any(t.endswith("(self-hosted)") for t in drawn)
+    basis = fresh.js("document.getElementById('bases').textContent")
+    assert "vCPU x $" in basis and "GiB x $" in basis and "Source: " in basis and "observed 2026-07-30" in basis
+    assert fresh.js("document.getElementById('stale-prices')") is None       # 7 of 77 stale: no headline
+
+
+def test_stale_prices_are_said_at_the_top(tmp_path):
+    import datetime as dt
+
+    from tests.dashboards.conftest import EXAMPLES
+
+    site = build_site([EXAMPLES], tmp_path / "site", today=dt.date(2027, 6, 1))
+    browser = Browser(tmp_path / "chromium")
+    try:
+        browser.open(site.index.resolve().as_uri())
+        first = browser.js("document.querySelector('header').children[1].id")
+        text = browser.js("document.getElementById('stale-prices').textContent")
+    finally:
+        browser.close()
+    assert first == "stale-prices"
+    assert text.startswith("Most API prices here are out of date:") and "newest was observed on 2026-09-26" in text
+    assert text.count(". ") == 0                                             # one sentence
