@@ -125,7 +125,6 @@ def figures(result: dict, path: Path | None = None) -> dict:
     missing: dict[str, str] = {}
     scenarios = result.get("scenarios") or []
     model = result.get("model") or {}
-    box = machine(result)
     out = {
         "run_id": result.get("run_id"),
         "file": path.name if path else None,
@@ -141,8 +140,7 @@ def figures(result: dict, path: Path | None = None) -> dict:
         "backend": (result.get("config") or {}).get("backend"),
         "device": (result.get("backend") or {}).get("device"),
         "hardware": hardware_title(result),
-        "machine_for_cost": box,
-        "gpu_count": box["gpu_count"],
+        "machine_for_cost": machine(result),
         "model_params": (result.get("backend") or {}).get("model_params"),
         # the engine ran other than its default here (a kernel that crashes this CPU): said per row
         "workarounds": [f"{w.get('line')} ({w.get('caveat')})" for w in result.get("workarounds") or []],

@@ -20,8 +20,8 @@ def cost_options(breakeven: bool = False):
                           "electricity at the run's measured power."),
         click.option("--years", type=float, default=None, help="Amortisation of --capex, in years. [default: 3]"),
         click.option("--usd-per-kwh", type=float, default=None,
-                     help="Electricity tariff for owned machines. [default: the profile's, else 0.15, said to be "
-                          "assumed]"),
+                     help="Electricity tariff, for owned machines and the electricity-only figure. [default: the "
+                          "profile's, else 0.15, said to be assumed]"),
         click.option("--utilisation", type=float, default=None,
                      help="Busy fraction of the hours the machine is held, in (0, 1]. [default: the profile's, else 1]"),
         click.option("--basis", type=click.Choice(BASES), default="on_demand", show_default=True,

@@ -52,8 +52,9 @@ CHARTS = [
 
 METHOD = """
 <p><b>Which throughput.</b> Cost uses the highest aggregate output tokens/s among the run's valid request
-scenarios (single-stream today; concurrency sweeps add higher figures) and names that scenario. Input tokens
-flow at that scenario's measured input:output ratio.</p>
+scenarios (single-stream, or the levels of a concurrency sweep) and names that scenario; a run with no valid
+one is priced from its best INVALID one, which it says. Input tokens flow at that scenario's measured
+input:output ratio.</p>
 <p><b>Which basis.</b> Every result is priced: with --hourly-cost or --capex when given, else with
 --profile LABEL=NAME, else with the preset closest to the detected hardware: a GPU by its name; an Apple chip by
 its chip, else the same tier (Ultra, Max) of the nearest generation; a CPU machine by vendor, ISA features and

@@ -394,7 +394,8 @@
         var c = r.cost, ul = el("ul");
         ul.appendChild(el("li", null, "Throughput: " + sig(c.throughput.output_tps) + " output tok/s and " + sig(c.throughput.input_tps) +
           " input tok/s from " + c.throughput.scenario + " (" + fixed(c.throughput.input_tokens, 0) + " in / " + fixed(c.throughput.output_tokens, 0) +
-          " out per request), the highest valid aggregate output rate in the run."));
+          " out per request), the highest " + (c.throughput.valid ? "valid aggregate output rate in the run."
+          : "aggregate output rate in the run, which has no valid one (see the note below).")));
         ul.appendChild(el("li", null, "Basis: " + c.basis_text + "."));
         ul.appendChild(el("li", null, "Machine-hour: " + money(c.usd_per_hour) + " at " + pct(c.utilisation) + " utilisation = fixed " +
           money(c.hour.fixed) + " + idle power " + money(c.hour.idle_power) + " + busy power " + money(c.hour.busy_extra) + " × utilisation. Profile: " +
