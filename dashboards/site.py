@@ -130,7 +130,7 @@ def _names(rows: list[dict]) -> None:
 def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_file: Path | None = None,
                profile_choices: list[str] = (), settings: CostSettings = CostSettings(),
                max_age_days: int = DEFAULT_MAX_AGE_DAYS, today: dt.date | None = None):
-    """(rows, api prices, warnings, stale headline or None) for the results under `paths`."""
+    """(rows, api prices, warnings) for the results under `paths`."""
     today = today or dt.date.today()
     prices = load_prices(prices_file)
     profiles = load_profiles(profiles_file)
@@ -155,10 +155,9 @@ def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_f
     labels = {r["label"] for r in rows}
     warnings += [f"--profile {label}=...: no result has the label {label!r}" for label in chosen if label not in labels]
     stale = staleness_warning(prices, today, max_age_days)
-    headline = stale_headline(prices, today, max_age_days)
-    if stale and not headline:          # the headline says it at the top of the page instead
+    if stale:
         warnings.append(stale)
-    return rows, [p.to_dict(today) for p in prices], warnings, headline
+    return rows, [p.to_dict(today) for p in prices], warnings
 
 
 def _basis_words(settings: CostSettings) -> str:
@@ -219,10 +218,15 @@ the run's best valid request scenario (named). Energy, memory and bandwidth: mea
 def build_site(paths: list[Path], out_dir: Path, *, max_age_days: int = DEFAULT_MAX_AGE_DAYS,
                settings: CostSettings = CostSettings(), today: dt.date | None = None, **options) -> SiteResult:
     plotly_js = _plotly_js()          # before any work: a missing plotly is reported first
-    rows, apis, warnings, headline = build_rows(paths, settings=settings, max_age_days=max_age_days, today=today,
-                                                **options)
+    today = today or dt.date.today()
+    rows, apis, warnings = build_rows(paths, settings=settings, max_age_days=max_age_days, today=today, **options)
+    prices = load_prices(options.get("prices_file"))
+    headline = stale_headline(prices, today, max_age_days)
+    if headline:                        # said once, at the top of the page, instead of in the list
+        warnings = [w for w in warnings if w != staleness_warning(prices, today, max_age_days)] + [headline]
     generated_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    text = render_site(rows, apis, warnings, settings, max_age_days, plotly_js, generated_at, headline)
+    text = render_site(rows, apis, [w for w in warnings if w != headline], settings, max_age_days, plotly_js,
+                       generated_at, headline)
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -231,4 +235,4 @@ def build_site(paths: list[Path], out_dir: Path, *, max_age_days: int = DEFAULT_
     except OSError as exc:
         raise DashboardError(f"cannot write the site to {out_dir}: {exc.strerror or exc}",
                              "pass -o with a directory you can write to") from None
-    return SiteResult(index, rows, warnings + ([headline] if headline else []), headline)
+    return SiteResult(index, rows, warnings, headline)

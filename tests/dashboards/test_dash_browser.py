@@ -172,8 +172,10 @@ def test_stale_prices_are_said_at_the_top(tmp_path):
         browser.open(site.index.resolve().as_uri())
         first = browser.js("document.querySelector('header').children[1].id")
         text = browser.js("document.getElementById('stale-prices').textContent")
+        listed = browser.js("document.querySelector('.warnings')")        # not said twice
     finally:
         browser.close()
-    assert first == "stale-prices"
+    assert first == "stale-prices" and listed is None
+    assert site.warnings == [text]                                       # the CLI prints it once too
     assert text.startswith("Most API prices here are out of date:") and "newest was observed on 2026-09-26" in text
     assert text.count(". ") == 0                                             # one sentence
