@@ -68,9 +68,10 @@ def run_rightsize(gguf: Path, args) -> dict:
                "--min-duration", "0", "--idle-seconds", "0", "--threads", str(args.threads),
                "--results-dir", results, "--json", *args.rightsize_arg]
         doc = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
-    pp, tg = (next(s for s in doc["scenarios"] if s["kind"] == k)["summary"][f"{k}_tps"] for k in ("pp", "tg"))
+    pp, tg = (next(s for s in doc["scenarios"] if s["kind"] == k) for k in ("pp", "tg"))
     backend = doc["backend"]
-    return {"pp": pp["mean"], "tg": tg["mean"], "pp_samples": pp.get("samples"), "tg_samples": tg.get("samples"),
+    return {"pp": pp["summary"]["pp_tps"]["mean"], "tg": tg["summary"]["tg_tps"]["mean"],
+            "pp_samples": pp["samples"]["pp_tps"], "tg_samples": tg["samples"]["tg_tps"],
             "flash_attn": backend.get("flash_attn_resolved"), "kernels": backend.get("kernels"),
             "workarounds": [w["line"] for w in doc.get("workarounds") or []]}
 
@@ -104,17 +105,21 @@ def main() -> int:
             started = time.time()
             got[tool] = run_llama_bench(args.llama_bench, gguf, args) if tool == "llama-bench" else run_rightsize(gguf, args)
             got[tool]["wall_s"] = round(time.time() - started, 1)
+        # means, as llama-bench reports; the ratio of medians is kept too (robust to one disturbed pass)
         ratio = {k: got["rightsize"][k] / got["llama-bench"][k] for k in ("pp", "tg")}
+        ratio.update({f"{k}_median": statistics.median(got["rightsize"][f"{k}_samples"])
+                      / statistics.median(got["llama-bench"][f"{k}_samples"]) for k in ("pp", "tg")})
         rounds.append({"order": order, **got, "ratio": ratio})
         print(f"round {i + 1} ({order[0]} first): pp{args.pp} llama-bench {got['llama-bench']['pp']:.2f} rightsize "
               f"{got['rightsize']['pp']:.2f} ratio {ratio['pp']:.3f} | tg{args.tg} llama-bench "
               f"{got['llama-bench']['tg']:.2f} rightsize {got['rightsize']['tg']:.2f} ratio {ratio['tg']:.3f}", flush=True)
     summary = {k: {"median": statistics.median(r["ratio"][k] for r in rounds),
                    "min": min(r["ratio"][k] for r in rounds), "max": max(r["ratio"][k] for r in rounds)}
-               for k in ("pp", "tg")}
+               for k in ("pp", "tg", "pp_median", "tg_median")}
     print(f"ratio rightsize / llama-bench, median (min-max) over {args.rounds} rounds: "
           f"pp{args.pp} {summary['pp']['median']:.3f} ({summary['pp']['min']:.3f}-{summary['pp']['max']:.3f}), "
-          f"tg{args.tg} {summary['tg']['median']:.3f} ({summary['tg']['min']:.3f}-{summary['tg']['max']:.3f})")
+          f"tg{args.tg} {summary['tg']['median']:.3f} ({summary['tg']['min']:.3f}-{summary['tg']['max']:.3f}); "
+          f"of per-round sample medians: pp {summary['pp_median']['median']:.3f}, tg {summary['tg_median']['median']:.3f}")
     first = rounds[0]
     print(f"llama-bench build {first['llama-bench']['build']}, flash_attn {first['llama-bench']['flash_attn']}; "
           f"rightsize flash attention {first['rightsize']['flash_attn']}, kernels "
