@@ -30,10 +30,11 @@ from models.gguf_file import inspect_gguf
 from models.ggml import quantize_rows
 from models.plan import PlannedTensor, tensor_plan
 from models.quant import QuantType, get_quant
-from models.vocab import BOS, EOS, UNK, spm_vocab
+from models.vocab import BOS, EOS, FIRST_TEXT_ID, UNK, spm_vocab
 
 # Bump when the bytes a build produces change, so old cache entries are not reused.
-BUILDER_VERSION = 2
+# 3: the output head's rows for specials and byte pieces are zero (models/vocab.py).
+BUILDER_VERSION = 3
 DEFAULT_SEED = 0
 _ALIGN = 32  # GGUF default data alignment
 _TILE_ROWS = 32  # distinct random rows per tensor
@@ -174,10 +175,24 @@ def _tile(p: PlannedTensor, arch: Architecture, seed: int) -> np.ndarray:
     return quantize_rows(p.type, rows)
 
 
-def _write_tensor(f: BinaryIO, p: PlannedTensor, arch: Architecture, seed: int, advance: Callable[[int], None]) -> None:
+def head_name(plan: list[PlannedTensor]) -> str:
+    """The tensor whose rows give each token's logit: output.weight, or the tied embedding table."""
+    return "output.weight" if any(p.tensor.name == "output.weight" for p in plan) else "token_embd.weight"
+
+
+def _write_tensor(f: BinaryIO, p: PlannedTensor, arch: Architecture, seed: int, advance: Callable[[int], None],
+                  head: bool = False) -> None:
     tile = _tile(p, arch, seed)
     row_nbytes = tile.shape[1]
     rows_left = p.nbytes // row_nbytes
+    if head:
+        # The head's rows repeat every _TILE_ROWS, so logits tie and greedy decoding takes the
+        # lowest id of a tie: without this it emitted only ids below 32 (specials and control
+        # bytes). A zero row's logit (0) is never the largest, so text pieces are emitted.
+        zero = quantize_rows(p.type, np.zeros((1, p.tensor.row_len), dtype=np.float32))
+        f.write(memoryview(np.tile(zero, (FIRST_TEXT_ID, 1))).cast("B"))
+        rows_left -= FIRST_TEXT_ID
+        advance(FIRST_TEXT_ID * row_nbytes)
     # up to _CHUNK_BYTES of repeated tiles, never more than the tensor needs
     reps = max(1, min(_CHUNK_BYTES // tile.nbytes, -(-rows_left // tile.shape[0])))
     chunk = np.tile(tile, (reps, 1))
@@ -231,7 +246,8 @@ def materialize(
             f.seek(header)
             f.write(bytes(_padded(header) - header))
             advance(_padded(header))
+            head = head_name(plan)
             for p in plan:
-                _write_tensor(f, p, spec.architecture, seed, advance)
+                _write_tensor(f, p, spec.architecture, seed, advance, head=p.tensor.name == head)
             os.fsync(f.fileno())  # data on disk before the rename makes it visible
     return final

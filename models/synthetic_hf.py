@@ -27,8 +27,11 @@ from models import cache_entry
 from models.catalog import ModelSpec
 from models.hf_format import HF_DTYPES, HFTensor, hf_config, hf_tensors, hf_tokenizer, norm_offset
 from models.synthetic import DEFAULT_SEED, cache_dir_default
+from models.vocab import FIRST_TEXT_ID
 
-BUILDER_VERSION = 1
+# Bump when the bytes a build produces change. 2: the head's rows for specials and byte pieces
+# are zero, as in the GGUF builds (models/synthetic.py, models/vocab.py).
+BUILDER_VERSION = 2
 WEIGHTS = "model.safetensors"
 _TILE_ROWS = 32
 _WEIGHT_STD = 0.02          # the usual init scale (as models/synthetic.py)
@@ -107,11 +110,17 @@ def _write_weights(path: Path, spec: ModelSpec, dtype: str, seed: int, progress:
     header = _header(tensors, dtype)
     total, done = len(header) + weights_bytes(spec, dtype), 0
     offset = norm_offset(spec.architecture)
+    names = {t.name for t in tensors}
+    head = "lm_head.weight" if "lm_head.weight" in names else "model.embed_tokens.weight"
     with open(path, "wb") as f:
         f.write(header)
         for t in tensors:
             tile = _tile(t, offset, dtype, seed)
             rows_left = t.shape[0] if len(t.shape) > 1 else 1
+            if t.name == head:   # never emitted: see models/synthetic.py _write_tensor
+                f.write(bytes(FIRST_TEXT_ID * tile.shape[1]))
+                rows_left -= FIRST_TEXT_ID
+                done += FIRST_TEXT_ID * tile.shape[1]
             chunk = np.tile(tile, (max(1, _CHUNK_BYTES // tile.nbytes), 1))
             while rows_left:
                 n = min(rows_left, chunk.shape[0])

@@ -3,6 +3,11 @@
 Token ids 0-2 are <unk>/<s>/</s>, 3-258 the byte-fallback tokens <0x00>..<0xFF> (llama.cpp needs
 <0x0A> for its newline token, and they make any text tokenizable), then unique letter pieces.
 The text a synthetic model produces is meaningless; only the vocabulary's size matters for speed.
+
+A synthetic model never emits the ids below FIRST_TEXT_ID (specials and byte pieces): their rows
+of the output head are zero (models/synthetic.py, synthetic_hf.py). A special renders as no text,
+a control byte as invisible text and a lone byte above 0x7F as no valid UTF-8, so a server
+streaming them would show no token or hold text back; every letter piece is complete text.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ UNK, BOS, EOS = 0, 1, 2
 _NORMAL, _UNKNOWN, _CONTROL, _BYTE = 1, 2, 3, 6
 _SPECIALS = ["<unk>", "<s>", "</s>"]
 _N_FIXED = len(_SPECIALS) + 256
+FIRST_TEXT_ID = _N_FIXED
 
 
 def _pieces() -> Iterator[str]:

@@ -13,6 +13,7 @@ from models.catalog import get_model
 from models.hf_config import architecture_from_config, read_model_dir
 from models.hf_format import hf_config, hf_tensors
 from models.synthetic_hf import WEIGHTS, _to_dtype, materialize_hf, read_header, weights_bytes
+from models.vocab import FIRST_TEXT_ID
 from tests.backends.engines import FAMILIES, require, tiny_spec
 
 
@@ -70,6 +71,9 @@ def test_weights_are_random_but_reproducible_and_norms_near_one(tmp_path):
     q = tensor("model.layers.0.self_attn.q_proj.weight")
     assert 0.015 < q.std() < 0.025 and abs(q.mean()) < 0.005
     assert abs(tensor("model.norm.weight").mean() - 1.0) < 0.05
+    # specials and byte pieces are never emitted: their head rows are zero, every other row random
+    head = tensor("lm_head.weight")
+    assert not head[:FIRST_TEXT_ID].any() and (np.abs(head[FIRST_TEXT_ID:]).max(axis=1) > 0).all()
 
 
 def test_cache_is_reused_and_a_damaged_entry_rebuilt(tmp_path):

@@ -10,6 +10,7 @@ from models.catalog import ModelSpec, get_model
 from models.formats import LADDER
 from models.gguf_file import inspect_gguf
 from models.synthetic import materialize
+from models.vocab import FIRST_TEXT_ID
 
 llama_cpp = pytest.importorskip("llama_cpp")
 
@@ -48,7 +49,9 @@ def _decode(path, n_ctx=256, n_tokens=4) -> list[int]:
             out.append(token)
             if len(out) == n_tokens:
                 break
-        assert all(0 <= t < llm.n_vocab() for t in out)
+        # never a special or byte piece: every streamed token is complete text (models/vocab.py)
+        assert all(FIRST_TEXT_ID <= t < llm.n_vocab() for t in out), out
+        assert all(llm.detokenize([t]).decode().strip() for t in out)
         return out
     finally:
         llm.close()
