@@ -73,11 +73,15 @@ def request_scenarios(result: dict) -> list[dict]:
 def _workload(sc: dict) -> tuple[float, float]:
     """Mean (input, output) tokens per request of the scenario."""
     samples = sc.get("samples") or {}
-    ins, outs = samples.get("input_tokens"), samples.get("output_tokens")
+    # A count a server did not give is None (such a scenario is INVALID; older results have them).
+    ins = [n for n in samples.get("input_tokens") or [] if n is not None]
+    outs = [n for n in samples.get("output_tokens") or [] if n is not None]
     if ins and outs:
         return sum(ins) / len(ins), sum(outs) / len(outs)
     params = sc.get("params") or {}
-    return float(params.get("input_tokens") or 0), float(params.get("output_tokens") or 1)
+    profile = params.get("profile") or {}
+    return (float(params.get("input_tokens") or (profile.get("input") or {}).get("mean") or 0),
+            float(params.get("output_tokens") or (profile.get("output") or {}).get("mean") or 1))
 
 
 def throughput_source(result: dict) -> tuple[dict | None, str | None]:

@@ -43,6 +43,24 @@ def _scenarios(result: dict) -> str:
     return _table(["scenario", "tokens/s", "TTFT p50 ms", "TPOT p50 ms", "J/token", "validity"], rows)
 
 
+def _load_levels(result: dict) -> str:
+    """One row per load level (concurrency or rate) and the answer of an SLO search, if any."""
+    from bench.report import load_rows
+
+    rows = []
+    for r in load_rows(result):
+        if "summary" in r:                 # an SLO search's answer: one sentence
+            rows.append(f'<tr><td>{esc(r["level"])}</td><td colspan="6">{esc(r["summary"])}</td></tr>')
+            continue
+        verdict = r["verdict"] + (": " + "; ".join(r["reasons"]) if r["reasons"] else "")
+        rows.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in (
+            r["level"], r["output_tps"], r["ttft_ms"], r["tpot_ms"], r["errors"], r["slo"], verdict)) + "</tr>")
+    if not rows:
+        return ""
+    return "<h2>Under load</h2>" + _table(["level", "output tok/s", "TTFT ms p50/p99", "TPOT ms p50/p99", "errors",
+                                           "SLO", "validity"], rows)
+
+
 def _cost(row: dict) -> str:
     c = row["cost"]
     e = row["electricity"]
@@ -81,6 +99,8 @@ def _money(v: float) -> str:
 
 def render_report(result: dict, path: Path, settings: CostSettings = CostSettings()) -> str:
     row = build_row(result, path, load_profiles(), {}, load_prices(), settings)
+    # A server's model has a name and nothing else we know: no quant in the title then.
+    quant = f" {row['quant']}" if row["quant"] else ""
     facts = [
         ("machine", f"{row['label']}: {row['hardware']}"),
         ("model", f"{row['model_name'] or row['model']} {row['quant'] or ''}"
@@ -97,13 +117,13 @@ def render_report(result: dict, path: Path, settings: CostSettings = CostSetting
         ("bandwidth efficiency", "n/a" if row["bw_eff_measured"] is None
          else f"{row['bw_eff_measured']:.0%} of measured {row['bw_measured_gbps']} GB/s ({row['bw_scenario']})"),
     ]
-    body = (f"<h1>{esc(row['model'])} {esc(row['quant'])} on {esc(row['label'])}</h1>"
+    body = (f"<h1>{esc(row['model'])}{esc(quant)} on {esc(row['label'])}</h1>"
             f"<p class=\"lede\">One-machine report for {esc(path.name)}. Compare machines with "
             f"<code>bench dashboard RESULTS... -o site/</code>.</p>"
             + _table(None, [f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts])
-            + "<h2>Scenarios</h2>" + _scenarios(result)
+            + "<h2>Scenarios</h2>" + _scenarios(result) + _load_levels(result)
             + "<h2>What a million tokens costs here</h2>" + _cost(row))
-    return document(f"rightsize: {row['model']} {row['quant']} on {row['label']}", body)
+    return document(f"rightsize: {row['model']}{quant} on {row['label']}", body)
 
 
 def _stderr_warning(message: str) -> None:
