@@ -85,9 +85,13 @@ class RequestTrace:
     sent_ns: int | None = None
     event_ns: list[int] = field(default_factory=list)
     end_ns: int | None = None
-    input_tokens: int | None = None        # engine count, server usage, or the token ids sent
+    input_asked: int | None = None         # the planned prompt length
+    input_tokens: int | None = None        # what the engine or server counted; see input_source
+    input_source: str | None = None        # engine, usage, server timings, token_ids, tokenize ..., local ...
+    cached_input_tokens: int | None = None  # of those, served from a prefix cache, where the server says
+    event_tokens: list[int] | None = None  # tokens each event carried, where the server listed their ids
     output_tokens: int | None = None       # engine count or server usage; see output_source
-    output_source: str | None = None       # engine, usage, finish_reason=length, events
+    output_source: str | None = None       # engine, usage, token_ids, finish_reason=length, events
     finish_reason: str | None = None
     server_timings: dict | None = None
     error_kind: str | None = None
@@ -115,6 +119,13 @@ class RequestTrace:
         return tpot_from(self.event_ns, self.output_tokens)
 
     @property
+    def max_event_gap_s(self) -> float | None:
+        """The longest wait between two of its events: a stall, or (when tiny) a stream let out at once."""
+        if len(self.event_ns) < 2:
+            return None
+        return max(b - a for a, b in zip(self.event_ns, self.event_ns[1:])) / 1e9
+
+    @property
     def one_token_per_event(self) -> bool:
         return self.output_tokens == len(self.event_ns)
 
@@ -134,16 +145,22 @@ async def timed_request(backend, client, request, trace: RequestTrace, timeout_s
         if trace.sent_ns is None:
             trace.sent_ns = now_ns()
 
-    usage_out = None
+    usage_out = usage_in = usage_cached = prompt = None
+    counts: list[int | None] = []
+    trace.input_asked = len(request.prompt_token_ids)
 
     async def consume() -> None:
-        nonlocal usage_out
-        async for ev in backend.stream(client, request, on_sent):
+        nonlocal usage_out, usage_in, usage_cached, prompt
+        # Text prompts are fitted before a level starts (backend.prepare_prompts); one that is not is
+        # fitted here, and that time is client-side wait of this request.
+        prompt = await backend.prompt(client, request)
+        async for ev in backend.stream(client, request, on_sent, prompt):
             t = now_ns()
             if ev.content:
                 trace.event_ns.append(t)
+                counts.append(ev.tokens)
             if ev.prompt_tokens is not None:
-                trace.input_tokens = ev.prompt_tokens
+                usage_in, usage_cached = ev.prompt_tokens, ev.cached_prompt_tokens
             if ev.completion_tokens is not None:
                 usage_out = ev.completion_tokens
             if ev.finish_reason is not None:
@@ -160,15 +177,35 @@ async def timed_request(backend, client, request, trace: RequestTrace, timeout_s
     except asyncio.TimeoutError:
         trace.error_kind, trace.error = "timeout", f"no complete response within {timeout_s:g} s"
     trace.end_ns = now_ns()
-    # Token counts come from the server: usage when it reports it, else a stream cut by
-    # max_tokens has exactly max_tokens, else (flagged) the number of content chunks.
+    if counts and None not in counts:
+        trace.event_tokens = counts
+    _count_input(trace, prompt, usage_in, usage_cached)
+    # Token counts come from the server: usage when it reports it, else the ids it listed, else a
+    # stream cut by max_tokens has exactly max_tokens, else (flagged) the number of content chunks.
     if usage_out is not None:
         trace.output_tokens, trace.output_source = usage_out, "usage"
+    elif trace.event_tokens is not None:
+        trace.output_tokens, trace.output_source = sum(trace.event_tokens), "token_ids"
     elif trace.finish_reason == "length":
         trace.output_tokens, trace.output_source = trace.max_tokens, "finish_reason=length"
     elif trace.event_ns:
         trace.output_tokens, trace.output_source = len(trace.event_ns), "events"
     return trace
+
+
+def _count_input(trace: RequestTrace, prompt, usage: int | None, cached: int | None) -> None:
+    """The request's input length by the best witness: the server's usage, its own timings
+    (llama.cpp: evaluated plus cached), else the count the prompt was made to, else unknown."""
+    timings = trace.server_timings or {}
+    if usage is not None:
+        trace.input_tokens, trace.input_source, trace.cached_input_tokens = usage, "usage", cached
+    elif timings.get("prompt_tokens") is not None and timings.get("cached_prompt_tokens") is not None:
+        trace.input_tokens = timings["prompt_tokens"] + timings["cached_prompt_tokens"]
+        trace.input_source, trace.cached_input_tokens = "server timings", timings["cached_prompt_tokens"]
+    elif prompt is not None and prompt.tokens is not None:
+        trace.input_tokens, trace.input_source = prompt.tokens, prompt.source
+    if trace.cached_input_tokens is None and timings.get("cached_prompt_tokens") is not None:
+        trace.cached_input_tokens = timings["cached_prompt_tokens"]
 
 
 def stamp_step(events: list[tuple[int, int]], traces: dict[int, RequestTrace]) -> int:

@@ -83,6 +83,8 @@ def decode_roofline(scenario: dict, model: dict, spec_gbps: float | None,
         tps = s["decode_tps"]["median"]
     else:
         return None
+    if model.get("weight_bytes_per_token") is None:   # a server's model: its bytes are not known here
+        return None
     # Each decode step reads the KV cache so far: use the mean context over the generated tokens.
     mean_context = params["input_tokens"] + params["output_tokens"] / 2
     per_token = roofline.bytes_per_token(model["weight_bytes_per_token"], model["kv_bytes_per_token"],

@@ -112,10 +112,11 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
     backend = get_backend(config.backend, **({"api_key": config.api_key} if config.api_key else {}))
     caps = backend.capabilities
     for s in config.scenarios:
-        if not isinstance(s, LoadScenario) and not caps.microbenchmarks:
+        # Over HTTP, single-stream is sequential requests; pp/tg need the engine itself.
+        if s.kind in ("pp", "tg") and not caps.microbenchmarks:
             raise ScenarioError(f"scenario {s.name} needs token-level control of an engine, which backend "
-                                f"{config.backend} does not give", "run a workload profile such as --scenario chat, "
-                                "or use --backend llamacpp")
+                                f"{config.backend} does not give", "run single-stream or a workload profile such as "
+                                "--scenario chat, or use --backend llamacpp")
     options = dict(config.backend_options)
     options["n_ctx"] = default_context(config.scenarios, options.get("n_ctx"))
     # A bad model name, quant or file is the user's to fix: it fails here, before a result exists.

@@ -20,6 +20,7 @@ from bench.schema import COMPLETED, scenario_validity
 from bench.stats import summarize
 from scenarios.definitions import LoadScenario
 from scenarios.slo import judge
+from scenarios.stream_checks import check_requests
 
 MAX_RAW_GAPS = 20_000
 MAX_ERROR_EXAMPLES = 20
@@ -128,9 +129,14 @@ class LevelRecord:
         measured = [t for t in self.traces if t.measured]
         ok = [t for t in measured if t.ok]
         failed = [t for t in self.traces if t.end_ns is not None and not t.ok]
+        accounting, reasons, held_back = check_requests(ok)
         samples = {
             "input_tokens": [t.input_tokens for t in ok],
+            "input_asked_tokens": [t.input_asked for t in ok],
+            "cached_input_tokens": [t.cached_input_tokens for t in ok],
             "output_tokens": [t.output_tokens for t in ok],
+            "held_back": held_back,             # such a request's ttft and tpot time the server's buffering
+            "max_event_gap_s": [t.max_event_gap_s for t in ok],
             "ttft_s": [t.ttft_s for t in ok],
             "tpot_s": [t.tpot_s for t in ok],
             "e2e_s": [t.e2e_s for t in ok],
@@ -140,7 +146,7 @@ class LevelRecord:
         }
         # Gaps between events are inter-token gaps only where each event carried one token.
         gaps = [(b - a) / 1e9 for t in ok if t.one_token_per_event for a, b in zip(t.event_ns, t.event_ns[1:])]
-        summary = {k: summarize(v) for k, v in samples.items() if k not in ("input_tokens", "output_tokens")}
+        summary = {k: summarize(v) for k, v in samples.items() if k in _SUMMARISED}
         summary["inter_token_gap_s"] = summarize(gaps)
         window = self.window_s
         verdict = self.verdict()
@@ -156,7 +162,7 @@ class LevelRecord:
             "slo": verdict,
             "token_accounting": {
                 "output_sources": dict(Counter(t.output_source for t in ok)),
-                "input_known": sum(t.input_tokens is not None for t in ok),
+                **accounting,
                 "events_not_one_token_each": sum(not t.one_token_per_event for t in ok),
                 "shorter_than_asked": sum(t.output_tokens < t.max_tokens for t in ok),
             },
@@ -165,9 +171,9 @@ class LevelRecord:
             samples["inter_token_gap_s"] = gaps
         server = [t.server_timings for t in ok if t.server_timings]
         validity = scenario_validity(self.status, len(ok), None, len(failed))
-        if self.client_cpu_fraction is not None and self.client_cpu_fraction > CLIENT_CPU_LIMIT:
-            validity = {"verdict": "INVALID", "reasons": validity["reasons"] + [
-                f"client saturated ({self.client_cpu_fraction:.0%} of a core): its own delay is in the figures"]}
+        reasons += client_reasons(self.client_cpu_fraction)
+        if reasons:
+            validity = {"verdict": "INVALID", "reasons": validity["reasons"] + reasons}
         return {
             "name": self.name,
             "kind": self.scenario.kind,
@@ -176,14 +182,13 @@ class LevelRecord:
             "error": self.error,
             "note": self.note,
             "samples": samples,
-            "errors": [{"index": t.index, "warmup": not t.measured, "kind": t.error_kind, "message": t.error}
-                       for t in failed[:MAX_ERROR_EXAMPLES]],
+            "errors": error_examples(failed),
             "summary": summary,
             "measured_requests": len(measured),
             "measured_output_tokens": self.output_tokens,
             "measured_window_s": window,
             "engine_reported": server or None,
-            "engine_cross_check": _server_cross_check(ok),
+            "engine_cross_check": server_cross_check(ok),
             "energy": self.energy,
             # Spread is not a validity test here: lengths vary by design, so latencies do too.
             "validity": validity,
@@ -200,7 +205,22 @@ class LevelRecord:
         return busy / (window[1] - window[0])
 
 
-def _server_cross_check(ok: list[RequestTrace]) -> dict | None:
+_SUMMARISED = ("ttft_s", "tpot_s", "e2e_s", "queue_wait_s", "decode_tps", "prefill_tps")
+
+
+def client_reasons(cpu_fraction: float | None) -> list[str]:
+    """An HTTP client busier than CLIENT_CPU_LIMIT of a core set the pace itself."""
+    if cpu_fraction is not None and cpu_fraction > CLIENT_CPU_LIMIT:
+        return [f"client saturated ({cpu_fraction:.0%} of a core): its own delay is in the figures"]
+    return []
+
+
+def error_examples(failed: list[RequestTrace]) -> list[dict]:
+    return [{"index": t.index, "warmup": not t.measured, "kind": t.error_kind, "message": t.error}
+            for t in failed[:MAX_ERROR_EXAMPLES]]
+
+
+def server_cross_check(ok: list[RequestTrace]) -> dict | None:
     """The server's own decode timing of the same requests against our tpot (llama.cpp server)."""
     pairs = [(t.server_timings["decode_ms"] / 1e3 / t.server_timings["decode_tokens"], t.tpot_s) for t in ok
              if t.server_timings and t.server_timings.get("decode_ms") and t.server_timings.get("decode_tokens")

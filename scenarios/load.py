@@ -3,7 +3,9 @@
 Two drivers share one pacer (scenarios.arrivals) and one record (scenarios.levels):
 - in-process (a backend with batch_session(), e.g. llama.cpp): one thread steps the engine;
   due requests are admitted between steps and every token of a step is stamped at its end;
-- HTTP (a backend with `http` capability): asyncio, one task per request, streamed.
+- HTTP (a backend with `http` capability): asyncio, one task per request, streamed. Text
+  prompts are fitted to their token counts before the clock starts (backend.prepare_prompts).
+  single-stream over HTTP (scenarios.single_stream_http) is this driver with one user.
 
 `levels()` decides which levels to run: a fixed list that stops once a level is far past the
 SLO (or failed), or an SLO search.
@@ -46,6 +48,10 @@ class _Plans:
     def __call__(self, index: int) -> PlannedRequest:
         return self._cache.pop(index, None) or self._make(index)
 
+    def prepared(self) -> list[PlannedRequest]:
+        """The requests made before the clock starts (so that their text can be fitted then too)."""
+        return list(self._cache.values())
+
 
 def _pacer(level: Level) -> Pacer:
     sc = level.scenario
@@ -71,8 +77,9 @@ def drive_in_process(backend: Backend, model: LoadedModel, record: LevelRecord,
                 if due.measured and not measuring:
                     on_measuring()
                     measuring = True
-                trace = RequestTrace(due.index, due.measured, req.max_tokens, due.intended_ns,
-                                     input_tokens=len(req.prompt_token_ids), output_source="engine")
+                n_in = len(req.prompt_token_ids)
+                trace = RequestTrace(due.index, due.measured, req.max_tokens, due.intended_ns, input_asked=n_in,
+                                     input_tokens=n_in, input_source="engine", output_source="engine")
                 session.submit(due.index, req.prompt_token_ids, req.max_tokens)
                 trace.sent_ns = now_ns()
                 traces[due.index] = trace
@@ -98,28 +105,35 @@ def drive_in_process(backend: Backend, model: LoadedModel, record: LevelRecord,
 
 def drive_http(backend: Backend, model: LoadedModel, record: LevelRecord,
                progress: Callable[[int], None], on_measuring: Callable[[], None]) -> None:
+    level = record.scenario
+    plans = _Plans(level, model)
+    run_http(backend, record, plans, plans.prepared(), partial(_pacer, level), progress, on_measuring)
+
+
+def run_http(backend: Backend, record, plans: Callable[[int], PlannedRequest], prepared: list[PlannedRequest],
+             pacer: Callable[[], Pacer], progress: Callable[[int], None], on_measuring: Callable[[], None]) -> None:
+    """Send the requests `pacer` releases, planned by `plans`, into `record.traces`."""
     import asyncio
 
     # The client's own CPU use: all of it runs in this thread's event loop, so near one core
     # means the client, not the server, set the pace (benchmarks/http_client.py: what it sustains).
     wall, cpu = time.perf_counter(), time.thread_time()
     try:
-        asyncio.run(_drive_http(backend, model, record, progress, on_measuring))
+        asyncio.run(_drive_http(backend, record, plans, prepared, pacer, progress, on_measuring))
     finally:
         record.client_cpu_fraction = (time.thread_time() - cpu) / max(1e-9, time.perf_counter() - wall)
     record.status = COMPLETED
 
 
-async def _drive_http(backend, model, record: LevelRecord, progress, on_measuring) -> None:
+async def _drive_http(backend, record, plans, prepared, make_pacer, progress, on_measuring) -> None:
     import asyncio
 
-    level = record.scenario
-    plans = _Plans(level, model)
     wake = asyncio.Event()
     tasks: set[asyncio.Task] = set()
     measuring = False
     async with backend.client() as client:
-        pacer = _pacer(level)
+        await backend.prepare_prompts(client, prepared)
+        pacer = make_pacer()
 
         def ended(task: asyncio.Task, trace: RequestTrace) -> None:
             tasks.discard(task)
@@ -136,8 +150,7 @@ async def _drive_http(backend, model, record: LevelRecord, progress, on_measurin
                         on_measuring()
                         measuring = True
                     req = plans(due.index)
-                    trace = RequestTrace(due.index, due.measured, req.max_tokens, due.intended_ns,
-                                         input_tokens=backend.sent_prompt_tokens(req))
+                    trace = RequestTrace(due.index, due.measured, req.max_tokens, due.intended_ns)
                     record.traces.append(trace)
                     task = asyncio.create_task(timed_request(backend, client, req, trace, backend.request_timeout_s))
                     tasks.add(task)

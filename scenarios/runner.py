@@ -90,7 +90,7 @@ _SUMMARISED = {"pp_tps", "tg_tps", "ttft_s", "tpot_s", "e2e_s", "decode_tps", "p
 _HEADLINE = {"pp": "pp_tps", "tg": "tg_tps", "single-stream": "e2e_s"}
 
 
-def _prompt_for(scenario: Scenario, model: LoadedModel, n_tokens: int, seed: int) -> list[int]:
+def prompt_for(scenario: Scenario, model: LoadedModel, n_tokens: int, seed: int) -> list[int]:
     if scenario.kind == "tg" and model.bos_token_id is not None:
         # llama-bench decodes tg from one start token: BOS when the model has one.
         return [model.bos_token_id]
@@ -112,7 +112,7 @@ def run_scenario(backend: Backend, model: LoadedModel, scenario: Scenario, recor
         nonlocal measure_start
         n_in, n_out = ((scenario.input_tokens, scenario.output_tokens) if measured
                        else (scenario.warmup_input_tokens, scenario.warmup_output_tokens))
-        prompt = _prompt_for(scenario, model, n_in, seed=i)
+        prompt = prompt_for(scenario, model, n_in, seed=i)
         gen = timed_generate(backend, prompt, n_out)
         if gen.output_tokens != n_out:
             raise RuntimeError(f"backend returned {gen.output_tokens} tokens, asked for {n_out}")
@@ -167,11 +167,17 @@ def planned_passes(scenario: Scenario) -> int:
 def scenario_runs(backend: Backend, model: LoadedModel, scenario: Scenario | LoadScenario) -> Iterator[tuple]:
     """(record, drive) for each entry a scenario adds to the result, in order: one for pp, tg
     and single-stream, one per level of a load scenario (plus an SLO search's answer, whose
-    drive is None). drive(progress, on_measuring) measures into its record; the caller must
-    let it finish (or fail) before asking for the next, which may depend on it."""
+    drive is None); single-stream over HTTP has a record of its own. drive(progress,
+    on_measuring) measures into its record; the caller must let it finish (or fail) before
+    asking for the next, which may depend on it."""
     if isinstance(scenario, LoadScenario):
         from scenarios.load import levels
         yield from levels(backend, model, scenario)
+        return
+    if backend.capabilities.http:
+        from scenarios import single_stream_http
+        record = single_stream_http.HTTPSingleStreamRecord(scenario)
+        yield record, partial(single_stream_http.drive, backend, model, record)
         return
     record = ScenarioRecord(scenario)
     yield record, partial(run_scenario, backend, model, scenario, record)

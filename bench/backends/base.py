@@ -50,8 +50,10 @@ class Prepared:
 @dataclass
 class StreamEvent:
     """One event of a streamed HTTP response, as the server sent it (the harness stamps it)."""
-    content: bool = False                 # carries generated text: a content chunk
+    content: bool = False                 # carries generated output (text or token ids): a content chunk
+    tokens: int | None = None             # how many tokens it carries, where the server lists their ids
     prompt_tokens: int | None = None      # usage, when the server reports it
+    cached_prompt_tokens: int | None = None   # of those, served from its prefix cache (usage details)
     completion_tokens: int | None = None
     finish_reason: str | None = None
     server_timings: dict | None = None    # the server's own timing of the request, if it sends one

@@ -107,12 +107,15 @@ class LlamaCppServer:
             self.stop()
             raise
 
-    def log_tail(self, lines: int = 3) -> str:
+    def log(self) -> str:
+        """Everything the server wrote so far (with verbose, its own account of each request)."""
         if self._log is None:
             return ""
         self._log.seek(0)
-        text = self._log.read().decode(errors="replace").strip().splitlines()
-        return " | ".join(text[-lines:])
+        return self._log.read().decode(errors="replace")
+
+    def log_tail(self, lines: int = 3) -> str:
+        return " | ".join(self.log().strip().splitlines()[-lines:])
 
     def stop(self) -> None:
         proc, self.process = self.process, None
@@ -165,6 +168,12 @@ class LlamaCppServerBackend(OpenAIBackend):
         loaded.engine_info.update({"engine": "llama-cpp-python server", "server_pid": self.server.process.pid,
                                    "server_command": self.server.command()[4:]})
         return loaded
+
+    def _local_tokenizer(self):
+        # The server's own tokenizer code (llama.cpp) on the same file: counts as its completions do.
+        from bench.backends.http_prompts import gguf_tokenizer
+
+        return gguf_tokenizer(self.server.model_path) if self.server else None
 
     def unload(self) -> None:
         if self.server is not None:

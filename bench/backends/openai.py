@@ -6,10 +6,13 @@ sends one small probe request and keeps the first of these forms that the server
 
 1. prompt as token ids (exact input lengths; llama.cpp server, vLLM, SGLang) with
    `ignore_eos`/`min_tokens` (exact output lengths) and `stream_options.include_usage`;
-2. the same with a text prompt (chat endpoints, and servers that take no token ids): one short
-   common word per token id, so lengths are close, and input counts come from usage.prompt_tokens;
+2. the same with a text prompt (chat endpoints, and servers that take no token ids), made to
+   the planned token count (bench.backends.http_prompts);
 3. text without the length fields (strict hosted APIs reject unknown fields);
 4. text without stream_options.
+
+A second probe asks for the generated token ids in every chunk (vLLM's `return_token_ids`):
+where they come, each event says how many tokens it carries, text or no text.
 
 The API key goes into the Authorization header only; every message we keep has it redacted.
 """
@@ -20,7 +23,9 @@ import json
 from typing import AsyncIterator, Callable
 from urllib.parse import urlsplit, urlunsplit
 
+from bench.backends import http_prompts
 from bench.backends.base import Capabilities, LoadedModel, Prepared, RequestFailed, StreamEvent
+from bench.backends.http_prompts import Prompt
 from bench.backends.sse import SSEDecoder
 from bench.device import Device
 from bench.errors import BackendError
@@ -29,20 +34,9 @@ from bench.errors import BackendError
 # 7B-14B family we target (Llama 2/3, Mistral, Qwen, Gemma, Phi) has at least 32000 tokens.
 ASSUMED_VOCAB = 32000
 
-# Short, common words: one token each (with their leading space) in the tokenizers we target.
-WORDS = ("the and for are but not you all any can had her was one our out day get has him his how "
-         "man new now old see two way who boy did its let put say she too use cat dog sun sea red "
-         "big end far few got hot job law low map net oil pay run set sit top war win yes yet act "
-         "add age ago air arm art ask bad bed box bus buy car cut dry eat egg eye fit fly fun gas "
-         "god gun hit ice key kid lay leg lie lot mix mom off own pen pet pop raw row sad six sky "
-         "son tax tea ten tie toy try van web wet why").split()
-
 # Probe forms, most exact first: (prompt as token ids, length fields, usage in stream).
 _FORMS = ((True, True, True), (False, True, True), (False, False, True), (False, False, False))
-
-
-def prompt_text(token_ids: list[int]) -> str:
-    return " ".join(WORDS[t % len(WORDS)] for t in token_ids)
+_PROBE_IDS = [300, 301, 302, 303]
 
 
 def safe_url(url: str) -> str:
@@ -68,6 +62,10 @@ class OpenAIBackend:
         self.request_timeout_s = 300.0
         self._form = _FORMS[0]
         self._usage_seen = self._timings_seen = False
+        self._ask_token_ids = False          # request the generated ids in every chunk
+        self._fit = None                     # http_prompts.ExactFit / UsageCalibration for text prompts
+        self._input_lengths: dict = {}       # how input lengths are made exact (engine_info)
+        self._prompts: dict[bytes, Prompt] = {}   # text prompts already fitted, by planned ids
 
     def check_installed(self, extra: str) -> None:
         try:
@@ -108,6 +106,8 @@ class OpenAIBackend:
                 "asks_usage_in_stream": self._form[2],
                 "usage_in_stream": self._usage_seen,
                 "server_timings": self._timings_seen,
+                "streams_token_ids": self._ask_token_ids,
+                "input_lengths": self._input_lengths,
                 "vocab_size": vocab,
                 "vocab_size_source": "server" if vocab else f"assumed ({ASSUMED_VOCAB})",
                 # Energy measured here is this machine's: meaningful only when it runs the server.
@@ -138,14 +138,12 @@ class OpenAIBackend:
         first_error = None
         async with self.client() as client:
             info.update(await self._model_info(client))
-            probe = SimpleNamespace(prompt_token_ids=[300, 301, 302, 303], max_tokens=2)
+            probe = SimpleNamespace(prompt_token_ids=_PROBE_IDS, max_tokens=2)
             for form in forms:
                 self._form = form
                 try:
-                    async for ev in self.stream(client, probe, lambda: None):
-                        self._usage_seen |= ev.completion_tokens is not None
-                        self._timings_seen |= ev.server_timings is not None
-                    return info
+                    await self._send(client, probe)
+                    break
                 except RequestFailed as exc:
                     if exc.kind in ("connection", "timeout"):
                         raise BackendError(f"cannot reach {safe_url(self.base_url)}: {exc}",
@@ -157,8 +155,96 @@ class OpenAIBackend:
                         raise BackendError(f"{safe_url(self.base_url)}{self._path} not found: {exc}",
                                            "check --base-url, --model and --endpoint") from None
                     first_error = first_error or exc
-        raise BackendError(f"{safe_url(self.base_url)} answered no probe request: {first_error}",
-                           "check that it is an OpenAI-compatible server and --model names a model it serves")
+            else:
+                raise BackendError(f"{safe_url(self.base_url)} answered no probe request: {first_error}",
+                                   "check that it is an OpenAI-compatible server and --model names a model it serves")
+            if self._form[1]:           # a server that takes extra fields may list the token ids too
+                self._ask_token_ids = True
+                try:
+                    self._ask_token_ids = any(ev.tokens for ev in await self._send(client, probe))
+                except RequestFailed:
+                    self._ask_token_ids = False
+            await self._choose_input_lengths(client)
+        return info
+
+    async def _send(self, client, request, prompt: Prompt | None = None) -> list[StreamEvent]:
+        """One request outside any measurement (probes, calibration): its events."""
+        prompt = prompt or (Prompt(list(request.prompt_token_ids), len(request.prompt_token_ids), "token_ids")
+                            if self._sends_ids else
+                            Prompt(http_prompts.letters(request.prompt_token_ids, len(request.prompt_token_ids)),
+                                   None, None))
+        events = [ev async for ev in self.stream(client, request, lambda: None, prompt)]
+        self._usage_seen |= any(ev.completion_tokens is not None for ev in events)
+        self._timings_seen |= any(ev.server_timings is not None for ev in events)
+        return events
+
+    @property
+    def _sends_ids(self) -> bool:
+        return self._form[0] and self.endpoint != "chat"
+
+    async def _usage_of(self, client, text: str) -> int | None:
+        """The prompt tokens the server reports for `text` as this request's prompt, if it does."""
+        from types import SimpleNamespace
+
+        events = await self._send(client, SimpleNamespace(prompt_token_ids=_PROBE_IDS, max_tokens=1),
+                                  Prompt(text, None, None))
+        counts = [ev.prompt_tokens for ev in events if ev.prompt_tokens is not None]
+        return counts[-1] if counts else None
+
+    def _local_tokenizer(self):
+        """The served model's tokenizer on this machine, for a server this run launched (else None)."""
+        return None
+
+    async def _choose_input_lengths(self, client) -> None:
+        """How text prompts get their exact length (http_prompts): tokenize endpoint, local
+        tokenizer, usage calibration, or none."""
+        if self._sends_ids:
+            self._input_lengths = {"method": "token_ids"}
+            return
+        probe = http_prompts.letters(_PROBE_IDS * 8, 32)
+        counter = await http_prompts.find_server_tokenizer(client, self.model, probe) or self._local_tokenizer()
+        usage = await self._usage_of(client, probe) if self._usage_seen else None
+        doc: dict = {"method": None, "counter": counter.name if counter else None, "usage_in_stream": self._usage_seen}
+        if counter is not None and (usage is not None or self.endpoint != "chat"):
+            # what the server counts beyond the text: a chat template, a BOS the endpoint leaves out
+            offset = usage - await counter.count(client, probe) if usage is not None else 0
+            self._fit = http_prompts.ExactFit(counter.count, counter.name, offset)
+            doc.update(method="counted", offset_tokens=offset)
+        elif usage is not None:
+            self._fit = http_prompts.UsageCalibration(self._usage_of)
+            # (letters, prompt tokens) of each probe: filled when the first prompt is calibrated
+            doc.update(method="usage calibration", calibration=self._fit.points)
+        else:
+            doc["why_unknown"] = ("chat template tokens unknown: the server reports no usage" if counter
+                                  else "no token ids, no tokenize endpoint, no usage, no local tokenizer")
+        self._input_lengths = doc
+
+    async def prompt(self, client, request) -> Prompt:
+        """The prompt to send for a planned request: its token ids, or text of its length."""
+        ids = request.prompt_token_ids
+        if self._sends_ids:
+            return Prompt(list(ids), len(ids), "token_ids")
+        key = http_prompts.prompt_key(ids)
+        found = self._prompts.get(key)
+        if found is None:
+            if self._fit is None:
+                found = Prompt(http_prompts.letters(ids, len(ids)), None, None)
+            else:
+                try:
+                    found = await self._fit.prompt(client, ids)
+                except http_prompts.CountFailed as exc:
+                    raise RequestFailed("prompt_count", self._redact(f"could not count the prompt: {exc}")) from None
+            self._prompts[key] = found
+        return found
+
+    async def prepare_prompts(self, client, requests) -> None:
+        """Fit the text of these requests now, before a level's clock starts (one that fails
+        here is tried again when it is sent, and counted as an error then)."""
+        for request in requests:
+            try:
+                await self.prompt(client, request)
+            except RequestFailed:
+                pass
 
     async def _model_info(self, client) -> dict:
         """Vocabulary and context size where the server says them (llama.cpp: meta; vLLM: max_model_len)."""
@@ -176,29 +262,28 @@ class OpenAIBackend:
         return {}
 
     # -- requests ----------------------------------------------------------------------
-    def _body(self, request) -> dict:
-        ids, with_lengths, with_usage = self._form
+    def _body(self, request, prompt: Prompt) -> dict:
+        _ids, with_lengths, with_usage = self._form
         body: dict = {"model": self.model, "max_tokens": request.max_tokens, "stream": True, "temperature": 0}
         if self.endpoint == "chat":
-            body["messages"] = [{"role": "user", "content": prompt_text(request.prompt_token_ids)}]
+            body["messages"] = [{"role": "user", "content": prompt.payload}]
         else:
-            body["prompt"] = list(request.prompt_token_ids) if ids else prompt_text(request.prompt_token_ids)
+            body["prompt"] = prompt.payload
         if with_lengths:
             body["ignore_eos"] = True                  # llama.cpp server, vLLM, SGLang
             body["min_tokens"] = request.max_tokens    # vLLM, llama-cpp-python
+        if self._ask_token_ids:
+            body["return_token_ids"] = True            # vLLM: the generated ids in every chunk
         if with_usage:
             body["stream_options"] = {"include_usage": True}
         return body
 
-    def sent_prompt_tokens(self, request) -> int | None:
-        """Input tokens known without the server's usage: only when token ids were sent."""
-        return len(request.prompt_token_ids) if self._form[0] and self.endpoint != "chat" else None
-
     def _redact(self, text: str) -> str:
         return text.replace(self._api_key, "***") if self._api_key else text
 
-    async def stream(self, client, request, on_sent: Callable[[], None]) -> AsyncIterator[StreamEvent]:
-        """POST one streaming request; yield its events; raise RequestFailed for anything wrong."""
+    async def stream(self, client, request, on_sent: Callable[[], None], prompt: Prompt) -> AsyncIterator[StreamEvent]:
+        """POST one streaming request with this prompt; yield its events; raise RequestFailed for
+        anything wrong."""
         import httpx
 
         # Sent = the client starts talking to the server: opening a connection or, on a kept-alive
@@ -209,7 +294,7 @@ class OpenAIBackend:
 
         finished = False
         try:
-            async with client.stream("POST", self._path, json=self._body(request),
+            async with client.stream("POST", self._path, json=self._body(request, prompt),
                                      extensions={"trace": trace}) as resp:
                 if resp.status_code != 200:
                     body = (await resp.aread()).decode(errors="replace")
@@ -257,15 +342,20 @@ class OpenAIBackend:
             delta = c.get("delta") if isinstance(c.get("delta"), dict) else {}
             # Reasoning text is generated output too (usage counts it); it starts the stream.
             text = c.get("text") or delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning")
-            ev.content = bool(text)
+            ids = c.get("token_ids")     # vLLM with return_token_ids: this chunk's generated ids
+            ev.tokens = len(ids) if isinstance(ids, list) else None
+            ev.content = bool(text) or bool(ev.tokens)
             ev.finish_reason = c.get("finish_reason")
         usage = chunk.get("usage")
         if isinstance(usage, dict):
             ev.prompt_tokens = _int(usage.get("prompt_tokens"))
             ev.completion_tokens = _int(usage.get("completion_tokens"))
+            details = usage.get("prompt_tokens_details")     # OpenAI, vLLM: the prefix-cache hit
+            ev.cached_prompt_tokens = _int(details.get("cached_tokens")) if isinstance(details, dict) else None
         timings = chunk.get("timings")   # llama.cpp's server: its own timing of this request
         if isinstance(timings, dict) and timings.get("predicted_n") is not None:
             ev.server_timings = {"prompt_tokens": _int(timings.get("prompt_n")), "prompt_ms": timings.get("prompt_ms"),
+                                 "cached_prompt_tokens": _int(timings.get("cache_n")),
                                  "decode_tokens": _int(timings.get("predicted_n")),
                                  "decode_ms": timings.get("predicted_ms")}
         return ev

@@ -60,6 +60,7 @@ def serve_args(model_path: Path, options: dict, host: str, port: int, served_nam
     for flag, value in flags.items():
         if value is not None:
             args += [flag, str(value)]
+    args.append("--enable-prompt-tokens-details")   # usage then says how much came from the prefix cache
     if options.get("enforce_eager"):
         args.append("--enforce-eager")
     return args
@@ -171,6 +172,7 @@ class VLLMServeBackend(OpenAIBackend):
     def __init__(self, api_key: str | None = None):
         super().__init__(api_key)
         self.server: VLLMServer | None = None
+        self._checkpoint: Path | None = None
 
     def check_installed(self, extra: str) -> None:
         super().check_installed(extra)
@@ -180,7 +182,7 @@ class VLLMServeBackend(OpenAIBackend):
         import vllm
         from vllm.platforms import current_platform
 
-        model_path = Path(model_path)
+        model_path = self._checkpoint = Path(model_path)
         options = {**options, "gpu_memory_utilization": memory_utilization(options)}
         self.server = VLLMServer(model_path, options, served_name=model_path.name)
         url = self.server.start()
@@ -197,10 +199,15 @@ class VLLMServeBackend(OpenAIBackend):
             "vocab_size": loaded.vocab_size, "vocab_size_source": "config.json"})
         return loaded
 
-    def _body(self, request) -> dict:
-        # Random weights can decode to <unk> only, which vLLM drops from the text by default: a
-        # stream without text has no first token to time (a counted no_content error).
-        return {**super()._body(request), "skip_special_tokens": False}
+    def _body(self, request, prompt) -> dict:
+        # A special token is text too, so that a stream whose output is special tokens only still
+        # has events to time (synthetic builds never emit them; a real checkpoint may).
+        return {**super()._body(request, prompt), "skip_special_tokens": False}
+
+    def _local_tokenizer(self):
+        from bench.backends.http_prompts import tokenizer_json
+
+        return tokenizer_json(self._checkpoint / "tokenizer.json") if self._checkpoint else None
 
     def unload(self) -> None:
         if self.server is not None:

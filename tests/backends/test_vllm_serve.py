@@ -55,6 +55,7 @@ def stream_through_http_backend(server) -> tuple[int, int, int]:
     backend = OpenAIBackend()
     model = backend.load(server.served_name, {"base_url": server.base_url})
     assert model.engine_info["prompt"] == "token_ids" and model.n_ctx == OPTIONS["n_ctx"]
+    assert model.engine_info["streams_token_ids"] is True           # vLLM's return_token_ids
     request = SimpleNamespace(prompt_token_ids=list(range(300, 324)), max_tokens=6)
 
     async def one() -> RequestTrace:
@@ -64,7 +65,26 @@ def stream_through_http_backend(server) -> tuple[int, int, int]:
 
     trace = asyncio.run(one())
     assert trace.ok, trace.error
+    assert sum(trace.event_tokens) == trace.output_tokens and trace.input_source == "usage"
     return trace.input_tokens, trace.output_tokens, len(trace.event_ns)
+
+
+def tokenize_here_and_there(server, checkpoint) -> list[tuple[int, int]]:
+    """(the checkpoint's tokenizer.json here, vLLM's /tokenize) counts of a few texts."""
+    import asyncio
+
+    import httpx
+
+    from bench.backends.http_prompts import ServerTokenizer, letters, tokenizer_json
+
+    local = tokenizer_json(checkpoint / "tokenizer.json")
+    remote = ServerTokenizer("/tokenize", "vLLM/SGLang", server.served_name)
+
+    async def both():
+        async with httpx.AsyncClient(base_url=server.base_url) as client:
+            return [(await local.count(client, t), await remote.count(client, t))
+                    for t in (letters(list(range(300, 340)), 40), "some words and a b c")]
+    return asyncio.run(both())
 
 
 def test_server_answers_a_completion_and_is_stopped_on_interrupt(checkpoint, tmp_path):
@@ -86,6 +106,9 @@ def test_server_answers_a_completion_and_is_stopped_on_interrupt(checkpoint, tmp
             n_in, n_out, n_events = stream_through_http_backend(server)
             # vLLM merges tokens into one chunk when its front end falls behind (a busy machine)
             assert (n_in, n_out) == (24, 6) and 1 <= n_events <= 6
+            # the local tokenizer (used where a server has no tokenize endpoint) counts as vLLM does
+            counts = tokenize_here_and_there(server, checkpoint)
+            assert all(a == b for a, b in counts) and counts[0][0] == 40
             raise KeyboardInterrupt          # Ctrl-C in the middle of a run
     assert server.proc.returncode is not None
     assert not server.group_alive()          # engine and workers went with it
@@ -161,9 +184,39 @@ def test_serve_runs_load_levels_over_http_and_stops_the_server(small_vocab_check
         assert level["status"] == "completed" and s["errors"]["count"] == 0, level["errors"]
         assert s["ttft_s"]["n"] == 3 and s["output_tps"] > 0
         # token-id prompts: input lengths are exact, output counts are vLLM's usage
-        assert s["token_accounting"]["input_known"] == 3 and s["token_accounting"]["output_sources"] == {"usage": 3}
+        acct = s["token_accounting"]
+        assert acct["input_known"] == 3 and acct["output_sources"] == {"usage": 3}
+        assert level["samples"]["input_tokens"] == level["samples"]["input_asked_tokens"]
+        # it lists each chunk's token ids, and says what came from its prefix cache
+        assert acct["event_token_counts"] == "server" and acct["prompt_cache_reported"] == 3
         assert all(t < e for t, e in zip(level["samples"]["ttft_s"], level["samples"]["e2e_s"]))
     assert gone(b["server_pid"])
+
+
+def test_serve_chat_level_flags_every_request_let_out_at_once(tmp_path):
+    """The issue's case: on a loaded CPU machine vLLM's front end can send a whole stream at its end.
+    Each request whose gaps are all below 0.1 ms is flagged; single-stream runs over HTTP too."""
+    require("vllm", "vllm")
+    proc = subprocess.run(bench_serve(tmp_path, "tiny", "--scenario", "chat,single-stream", "--concurrency", "1",
+                                      "--requests", "8", "--input-tokens", "128", "--output-tokens", "32",
+                                      "--min-duration", "0"), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = result(tmp_path)
+    assert doc["backend"]["streams_token_ids"] is True
+    chat, single = doc["scenarios"]
+    assert (chat["name"], single["kind"]) == ("chat@c1", "single-stream")
+    for sc in (chat, single):
+        s = sc["samples"]
+        assert len(s["held_back"]) == len(s["ttft_s"]) == 8 and len(s["tpot_s"]) == 8
+        for held, gap in zip(s["held_back"], s["max_event_gap_s"]):
+            if gap is not None and gap < 1e-4:
+                assert held
+        flagged = sum(s["held_back"])
+        assert sc["summary"]["token_accounting"]["held_back"] == flagged
+        held_reasons = [r for r in sc["validity"]["reasons"] if "held back" in r]
+        assert (len(held_reasons) == 1) == (flagged > 0.05 * 8)
+        assert s["input_tokens"] == s["input_asked_tokens"]
+    assert single["samples"]["input_tokens"] == [128] * 8 and single["samples"]["output_tokens"] == [32] * 8
 
 
 def test_serve_refuses_microbenchmarks_before_starting_a_server(tmp_path):

@@ -1,9 +1,16 @@
 """A small OpenAI-style streaming server on 127.0.0.1 (asyncio, HTTP/1.1, keep-alive, chunked).
 
 It streams one content chunk per token as fast as it can (or every `interval_s`) and can
-misbehave on purpose, per request: answer 500, drop the connection mid-stream, stall, or send
-malformed SSE. Each content chunk carries the server's send time `t` (perf_counter_ns, the
-same monotonic clock in every process on Linux), so a client can measure its added latency.
+misbehave on purpose, per request: answer 500, drop the connection mid-stream, stall, send
+malformed SSE, or hold every token back and send them all at the end. Each content chunk carries
+the server's send time `t` (perf_counter_ns, the same monotonic clock in every process on
+Linux), so a client can measure its added latency.
+
+Its tokenizer for text prompts: a BOS, then one token per word, two for a word holding x, y or
+z (so that fitting a text to a count takes more than one guess), and TEMPLATE_TOKENS more on the
+chat endpoint. It answers a tokenize endpoint in one of the dialects (`tokenize=`) if asked to,
+lists token ids in chunks when a request asks (`return_token_ids`), and reports prefix-cache
+hits in usage (`cached_tokens=`).
 
 In tests it runs in a thread (`with FakeServer(...) as url:`); for benchmarks as a process:
 `python -m tests.load.sse_server --port P [--interval-ms X]`.
@@ -18,16 +25,25 @@ import threading
 import time
 from typing import Callable
 
-OK, ERROR_500, DROP, STALL, MALFORMED, ECHO_AUTH = "ok", "500", "drop", "stall", "malformed", "echo-auth"
+OK, ERROR_500, DROP, STALL, MALFORMED, ECHO_AUTH, HOLD = "ok", "500", "drop", "stall", "malformed", "echo-auth", "hold"
+TEMPLATE_TOKENS = 5
+TOKENIZE = {"vllm": "/tokenize", "llama.cpp": "/tokenize", "llama-cpp-python": "/extras/tokenize"}
+
+
+def count_text(text: str) -> int:
+    return 1 + sum(1 + any(c in word for c in "xyz") for word in text.split())
 
 
 class FakeServer:
     def __init__(self, behaviour: Callable[[int, dict], str] = lambda n, body: OK, *, interval_s: float = 0.0,
                  n_vocab: int = 32000, usage: bool = True, timings: bool = False, token_ids: bool = True,
-                 stall_s: float = 30.0, require_key: str | None = None, port: int = 0):
+                 stall_s: float = 30.0, require_key: str | None = None, port: int = 0,
+                 tokenize: str | None = None, stream_token_ids: bool = False, cached_tokens: int | None = None):
         self.behaviour, self.interval_s, self.n_vocab = behaviour, interval_s, n_vocab
         self.usage, self.timings, self.token_ids, self.stall_s = usage, timings, token_ids, stall_s
         self.require_key, self.port = require_key, port
+        self.tokenize, self.stream_token_ids, self.cached_tokens = tokenize, stream_token_ids, cached_tokens
+        self.tokenized = 0                  # tokenize calls answered
         self.requests: list[dict] = []      # {"path", "headers", "body"} of every POST
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server = None
@@ -73,6 +89,8 @@ class FakeServer:
                 if method == "GET" and path == "/v1/models":
                     self._json(writer, 200, {"object": "list", "data": [
                         {"id": "fake", "object": "model", "meta": {"n_vocab": self.n_vocab}}]})
+                elif method == "POST" and self.tokenize and path == TOKENIZE[self.tokenize]:
+                    self._tokenize(writer, json.loads(raw))
                 elif method == "POST" and path in ("/v1/completions", "/v1/chat/completions"):
                     body = json.loads(raw)
                     self.requests.append({"path": path, "headers": headers, "body": body})
@@ -89,6 +107,20 @@ class FakeServer:
     def _json(self, writer, status: int, doc: dict) -> None:
         data = json.dumps(doc).encode()
         writer.write(f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data)
+
+    def _tokenize(self, writer, body: dict) -> None:
+        """Each dialect's request and answer (llama.cpp answers a body without content with no tokens)."""
+        self.tokenized += 1
+        key = {"vllm": "prompt", "llama.cpp": "content", "llama-cpp-python": "input"}[self.tokenize]
+        if key not in body:
+            if self.tokenize == "llama.cpp":
+                return self._json(writer, 200, {"tokens": []})
+            return self._json(writer, 400, {"error": {"message": f"field {key} required"}})
+        n = count_text(body[key])
+        doc = {"tokens": list(range(n))}
+        if self.tokenize == "vllm":
+            doc["count"] = n
+        self._json(writer, 200, doc)
 
     @staticmethod
     def _chunk(writer, text: str) -> None:
@@ -113,8 +145,14 @@ class FakeServer:
             return True
         chat = path.endswith("chat/completions")
         n_out = int(body.get("max_tokens") or 16)
-        n_in = len(prompt) if isinstance(prompt, list) else len(str(prompt or body.get("messages", "")).split())
+        if chat:
+            n_in = count_text(" ".join(str(m.get("content", "")) for m in body.get("messages", []))) + TEMPLATE_TOKENS
+        else:
+            n_in = len(prompt) if isinstance(prompt, list) else count_text(str(prompt or ""))
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+        if mode == HOLD:        # every chunk goes into the socket's buffer, flushed once at the end
+            writer = _Held(writer)
+        ids = self.stream_token_ids and body.get("return_token_ids")
         started = time.perf_counter_ns()
         for i in range(n_out):
             if i == n_out // 2 and mode in (DROP, STALL, MALFORMED):
@@ -128,6 +166,8 @@ class FakeServer:
                     return False
                 self._chunk(writer, "data: {\"choices\": [{\"text\": \"x\"\n\n")
             piece = f'"delta": {{"content": " w{i}"}}' if chat else f'"text": " w{i}"'
+            if ids:
+                piece += f', "token_ids": [{300 + i}]'
             self._chunk(writer, f'data: {{"t": {time.perf_counter_ns()}, "choices": [{{"index": 0, '
                                 f'"finish_reason": null, {piece}}}]}}\n\n')
             if self.interval_s:
@@ -141,11 +181,31 @@ class FakeServer:
             last["timings"] = {"prompt_n": n_in, "prompt_ms": 0.1, "predicted_n": n_out, "predicted_ms": decode_ms}
         self._chunk(writer, "data: " + json.dumps(last) + "\n\n")
         if self.usage and (body.get("stream_options") or {}).get("include_usage"):
-            self._chunk(writer, "data: " + json.dumps({"choices": [], "usage": {
-                "prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out}}) + "\n\n")
+            usage = {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out}
+            if self.cached_tokens is not None:
+                usage["prompt_tokens_details"] = {"cached_tokens": min(self.cached_tokens, n_in)}
+            self._chunk(writer, "data: " + json.dumps({"choices": [], "usage": usage}) + "\n\n")
         self._chunk(writer, "data: [DONE]\n\n")
         writer.write(b"0\r\n\r\n")
+        if isinstance(writer, _Held):
+            writer.release()
         return True
+
+
+class _Held:
+    """A writer that keeps what is written (and paces as the real one would) until release()."""
+
+    def __init__(self, writer):
+        self._writer, self._parts = writer, []
+
+    def write(self, data: bytes) -> None:
+        self._parts.append(data)
+
+    async def drain(self) -> None:
+        pass
+
+    def release(self) -> None:
+        self._writer.write(b"".join(self._parts))
 
 
 def main() -> None:

@@ -3,6 +3,7 @@ launcher that starts one for a run and always stops it."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,27 +16,113 @@ from click.testing import CliRunner
 from bench.backends.llamacpp_server import LlamaCppServer
 from bench.cli import main
 from bench.errors import BackendError
+from tests.load.conftest import reasons_but_held_back
 
 
-def test_openai_backend_against_llama_cpp_python_server(llama_server, tmp_path, workloads):
-    r = CliRunner().invoke(main, ["run", "--backend", "openai", "--base-url", llama_server.base_url + "/v1",
-                                  "--model", llama_server.model_path.stem, "--workloads", str(workloads),
-                                  "--scenario", "tiny-chat", "--concurrency", "1,2", "--requests", "3", "--slo", "ttft=1000s",
-                                  "--min-duration", "0", "--idle-seconds", "0", "--results-dir", str(tmp_path / "r")],
+def server_prompt_counts(log: str) -> list[int]:
+    """Each completion's prompt length by the server's own (verbose) log, in the order it ran them:
+    the tokens it kept from the previous prompt ("Llama.generate: N prefix-match hit") plus the
+    ones it evaluated ("prompt eval time = ... / M tokens")."""
+    counts, kept = [], 0
+    for line in log.splitlines():
+        if m := re.search(r"Llama\.generate: (\d+) prefix-match hit", line):
+            kept = int(m.group(1))
+        elif m := re.search(r"prompt eval time =.*/\s*(\d+) tokens", line):
+            counts.append(kept + int(m.group(1)))
+            kept = 0
+    return counts
+
+
+@pytest.fixture
+def chat64(tmp_path):
+    """tiny-chat with 64-token outputs: this server sends a stream's first tokens through a buffer of
+    ten chunks, so the tiny model's first few can arrive at once; over 64 that is no held-back stream."""
+    path = tmp_path / "chat64.json"
+    path.write_text(json.dumps({"chat64": {"input": {"mean": 48, "stddev": 12}, "output": 64}}))
+    return path
+
+
+def run_against(server, tmp_path, *args):
+    r = CliRunner().invoke(main, ["run", "--backend", "openai", "--base-url", server.base_url + "/v1",
+                                  "--model", server.model_path.stem, "--min-duration", "0",
+                                  "--idle-seconds", "0", "--results-dir", str(tmp_path / "r"), *args],
                            catch_exceptions=False)
     assert r.exit_code == 0, r.output
-    doc = json.loads(next((tmp_path / "r").glob("*.json")).read_text())
-    assert doc["status"] == "completed" and doc["validity"]["verdict"] == "VALID"
-    # this server takes no token ids and sends no usage: text prompts, counts from finish_reason
+    return r, json.loads(next((tmp_path / "r").glob("*.json")).read_text())
+
+
+def test_openai_backend_against_llama_cpp_python_server(llama_server, tmp_path, chat64):
+    r, doc = run_against(llama_server, tmp_path, "--workloads", str(chat64), "--scenario", "chat64",
+                         "--concurrency", "1,2", "--requests", "3", "--slo", "ttft=1000s")
+    assert doc["status"] == "completed" and not reasons_but_held_back(doc["validity"]), doc["validity"]
+    # this server takes no token ids and sends no usage: text prompts, made exact with its
+    # /extras/tokenize; output counts from finish_reason
     assert doc["backend"]["prompt"] == "text" and doc["backend"]["usage_in_stream"] is False
+    assert doc["backend"]["input_lengths"] == {"method": "counted", "usage_in_stream": False, "offset_tokens": 0,
+                                               "counter": "tokenize /extras/tokenize (llama-cpp-python)"}
     assert doc["backend"]["base_url"] == llama_server.base_url
-    for level in doc["scenarios"]:
+    ran = server_prompt_counts(llama_server.log())
+    for level, done in zip(doc["scenarios"], (ran[-9:-5], ran[-5:])):
         s = level["summary"]
         assert s["errors"]["count"] == 0 and s["ttft_s"]["n"] == 3
         # min_tokens kept it from stopping early: every stream ran to max_tokens
         assert s["token_accounting"]["output_sources"] == {"finish_reason=length": 3}
         assert s["output_tps"] > 0 and s["tpot_s"]["median"] > 0
         assert all(t < e for t, e in zip(level["samples"]["ttft_s"], level["samples"]["e2e_s"]))
+        # the server's own prompt counts are what the workload asked for (its last three of the
+        # level were the measured requests; it runs one at a time, in the order they came)
+        asked = level["samples"]["input_asked_tokens"]
+        assert sorted(done[-3:]) == sorted(asked) == sorted(level["samples"]["input_tokens"])
+        assert s["token_accounting"]["input_sources"] == {"tokenize /extras/tokenize (llama-cpp-python)": 3}
+    assert (tmp_path / "r").glob("*.html") and "report: " in r.output     # the HTML report of an HTTP result
+
+
+def test_single_stream_over_http_against_llama_cpp_python_server(llama_server, tmp_path):
+    _, doc = run_against(llama_server, tmp_path, "--scenario", "single-stream", "--requests", "3",
+                         "--input-tokens", "64", "--output-tokens", "8")
+    (sc,) = doc["scenarios"]
+    s = sc["samples"]
+    assert sc["kind"] == "single-stream" and sc["status"] == "completed"
+    assert server_prompt_counts(llama_server.log())[-4:] == [32, 64, 64, 64]     # the warm-up, then three
+    assert s["input_tokens"] == s["input_asked_tokens"] == [64] * 3 and s["output_tokens"] == [8] * 3
+    assert len(s["ttft_s"]) == len(s["tpot_s"]) == 3 and all(t > 0 for t in s["ttft_s"] + s["tpot_s"])
+    assert all(t < e for t, e in zip(s["ttft_s"], s["e2e_s"])) and len(s["inter_token_gap_s"]) == 3 * 7
+    assert not [r for r in sc["validity"]["reasons"] if "input" in r]
+
+
+def test_local_gguf_tokenizer_counts_as_the_server_does(llama_server):
+    import asyncio
+
+    import httpx
+
+    from bench.backends.http_prompts import ServerTokenizer, gguf_tokenizer, letters
+
+    local = gguf_tokenizer(llama_server.model_path)
+    remote = ServerTokenizer("/extras/tokenize", "llama-cpp-python", llama_server.model_path.stem)
+    texts = [letters(list(range(300, 340)), 40), "Hello, world! 3.14 ünïcode", "a"]
+
+    async def both():
+        async with httpx.AsyncClient(base_url=llama_server.base_url) as client:
+            return [(await local.count(client, t), await remote.count(client, t)) for t in texts]
+
+    pairs = asyncio.run(both())
+    assert all(a == b for a, b in pairs) and pairs[0][0] == 41           # BOS and one token per letter
+
+
+def test_llamacpp_server_backend_sends_prompts_of_the_asked_length(tmp_path, chat64):
+    p = subprocess.run([sys.executable, "-m", "bench.cli", "run", "--backend", "llamacpp-server", "--model", "tiny",
+                        "--workloads", str(chat64), "--scenario", "chat64,single-stream", "--concurrency", "1",
+                        "--requests", "3", "--input-tokens", "48", "--output-tokens", "8", "--min-duration", "0",
+                        "--idle-seconds", "0", "--results-dir", str(tmp_path / "r")],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    doc = json.loads(next((tmp_path / "r").glob("*.json")).read_text())
+    assert doc["backend"]["input_lengths"]["counter"] == "tokenize /extras/tokenize (llama-cpp-python)"
+    for sc in doc["scenarios"]:
+        assert sc["samples"]["input_tokens"] == sc["samples"]["input_asked_tokens"], sc["name"]
+        assert not [r for r in sc["validity"]["reasons"] if r.startswith("input length")]
+    assert doc["scenarios"][1]["samples"]["input_tokens"] == [48] * 3
+    assert list((tmp_path / "r").glob("*.html"))
 
 
 def test_launcher_stops_the_server_and_reports_a_failed_start(tiny_gguf, tmp_path):

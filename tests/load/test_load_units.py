@@ -5,6 +5,7 @@ import statistics
 
 import pytest
 
+from bench.backends.http_prompts import ExactFit, UsageCalibration, letters
 from bench.backends.sse import SSEDecoder
 from bench.errors import ScenarioError
 from bench.harness import RequestTrace
@@ -12,6 +13,7 @@ from scenarios.arrivals import Pacer
 from scenarios.definitions import DEFAULT_CONCURRENCY, parse_scenarios
 from scenarios.levels import Level, LevelRecord
 from scenarios.slo import PRESETS, Search, judge, parse_slo
+from scenarios.stream_checks import check_requests, delivery
 from scenarios.workloads import BUILTIN, Lengths, load_profiles, plan_request
 
 S = 1_000_000_000  # ns per second
@@ -256,3 +258,88 @@ def test_multi_token_events_are_spread_and_not_taken_for_token_gaps():
     assert doc["summary"]["token_accounting"]["events_not_one_token_each"] == 1
     assert doc["samples"]["tpot_s"] == [pytest.approx(1 / 5)]
     assert doc["name"] == "chat@r1" and doc["kind"] == "poisson"
+
+
+# -- stream checks: input lengths and held-back streams ---------------------------------------------
+def _req(asked, actual, events_ms, out=None, tokens=None, source="usage", cached=None):
+    events = [int(ms * 1e6) for ms in events_ms]
+    t = RequestTrace(0, True, max_tokens=out or len(events), intended_ns=0, sent_ns=0, event_ns=events,
+                     end_ns=events[-1], input_asked=asked, input_tokens=actual, input_source=source,
+                     cached_input_tokens=cached, event_tokens=tokens, output_tokens=out or len(events))
+    return t
+
+
+def test_delivery_flags_a_late_first_token_and_streams_let_out_at_once():
+    steady = _req(10, 10, [5 + 2 * i for i in range(20)])
+    assert not delivery(steady).held_back and delivery(steady).leading_tokens == 1
+    at_end = _req(10, 10, [400 + 0.01 * i for i in range(20)])                 # all 20 within 0.2 ms
+    assert delivery(at_end).held_back and delivery(at_end).burst_tokens == 19
+    rush = _req(10, 10, [50 + 0.01 * i for i in range(6)] + [60 + 2 * i for i in range(14)])
+    assert delivery(rush).leading_tokens == 6 and delivery(rush).held_back     # 6 of 20 > a quarter
+    small_rush = _req(10, 10, [50, 50.01] + [52 + 2 * i for i in range(18)])
+    assert not delivery(small_rush).held_back
+    one_event = _req(10, 10, [300], out=40)                                    # 40 tokens in one chunk
+    assert delivery(one_event).first_event_tokens == 40 and delivery(one_event).held_back
+    listed = _req(10, 10, [10, 12, 14], out=12, tokens=[10, 1, 1])             # the server listed the ids
+    assert delivery(listed).first_event_tokens == 10 and delivery(listed).held_back
+    merged = _req(10, 10, [10, 12, 14, 16], out=8, tokens=[1, 3, 2, 2])        # merged later: ttft is right
+    assert not delivery(merged).held_back
+
+
+def test_check_requests_names_both_lengths_and_counts_cache_hits():
+    ok = [_req(100, 100, [1, 3]), _req(200, 230, [1, 3], cached=16), _req(300, None, [1, 3], source=None)]
+    accounting, reasons, held = check_requests(ok)
+    assert held == [False, False, False]
+    assert reasons == ["input length unknown for 1 of 3 requests (asked 200 tokens on average): the server "
+                       "reported no prompt token count and the prompt could not be counted",
+                       "input length more than 5% off in 1 of 3 requests: asked 200, actual 230 tokens on average"]
+    assert (accounting["input_known"], accounting["input_off_by_more_than_5pct"]) == (2, 1)
+    assert accounting["input_sources"] == {"usage": 2} and accounting["input_asked_mean"] == 200
+    assert (accounting["prompt_cache_reported"], accounting["prompt_cache_hits"], accounting["cached_input_tokens"]) == (1, 1, 16)
+    within = check_requests([_req(100, 104, [1, 3])] * 3)
+    assert within[1] == []                                                     # 4% off is within 5%
+    held_back = check_requests([_req(10, 10, [400 + 0.01 * i for i in range(20)])] + [_req(10, 10, [1, 3])] * 9)
+    assert held_back[2] == [True] + [False] * 9
+    assert held_back[1] == ["1 of 10 requests streamed held back (the first token arriving with up to 19 more "
+                            "within 0.1 ms of each other and most tokens arriving within 0.1 ms of the one before): "
+                            "their ttft and tpot time when the server let tokens out, not generation"]
+
+
+# -- text prompts of an exact length --------------------------------------------------------------------
+def _counter(per_letter):
+    async def count(client, text):
+        return 1 + sum(per_letter(w) for w in text.split())      # a BOS, then the letters' tokens
+    return count
+
+
+def test_text_is_fitted_to_the_exact_count_even_where_letters_are_two_tokens():
+    import asyncio
+
+    ids = plan_request(BUILTIN["chat"], 3, 0, 32000, set()).prompt_token_ids
+    one = asyncio.run(ExactFit(_counter(lambda w: 1), "test").prompt(None, ids))
+    assert (one.tokens, one.source, len(one.payload.split())) == (len(ids), "test", len(ids) - 1)
+    assert one.payload == letters(ids, len(ids) - 1)                         # seeded by the planned ids
+    two = asyncio.run(ExactFit(_counter(lambda w: 2 if w in "xyzq" else 1), "test").prompt(None, ids))
+    assert two.tokens == len(ids)
+    chat = asyncio.run(ExactFit(_counter(lambda w: 1), "test", offset=7).prompt(None, ids))
+    assert chat.tokens == len(ids) and len(chat.payload.split()) == len(ids) - 8   # the template's 7 tokens
+
+
+def test_usage_calibration_lands_within_a_percent():
+    import asyncio
+
+    probes = []
+
+    async def usage_of(client, text):
+        probes.append(text)
+        return 3 + round(1.3 * len(text.split()))      # 1.3 tokens per letter and a 3-token preamble
+
+    fit = UsageCalibration(usage_of)
+    ids = list(range(300, 812))
+    p = asyncio.run(fit.prompt(None, ids))
+    k, n = fit.points[-1]
+    assert abs(n - 512) <= 0.01 * 512 and len(probes) <= 6 and p.tokens is None
+    assert abs(3 + 1.3 * len(p.payload.split()) - 512) <= 0.01 * 512
+    assert len(probes) == len(fit.points)
+    asyncio.run(fit.prompt(None, ids[:100]))                  # calibrated once: no more probes
+    assert len(probes) == len(fit.points)
