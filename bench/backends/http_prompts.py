@@ -1,11 +1,11 @@
 """Text prompts of an exact token count, for servers that take no token ids and for chat endpoints.
 
 A planned request is token ids (scenarios.prompts); a server that will not take ids gets text:
-one lowercase letter per id ("q f k ..."). A space and a letter is one token in every vocabulary
-we target (" a".." z" in the byte-level BPE of Llama 3, Qwen, Mistral, Phi; "▁a".."▁z" in
-SentencePiece ones, the suite's synthetic vocabulary included), so the first guess is usually
-exact. The count is then checked, and the text lengthened or shortened until it is exact, with
-the best counter at hand:
+one lowercase letter per id ("q f k ..."). A space and a letter is usually one token (" a".." z"
+in byte-level BPE vocabularies, "▁a".."▁z" in SentencePiece ones, and always in the suite's
+synthetic vocabulary), so the first guess is usually exact. The count is then checked, and the
+text lengthened or shortened (or padded with "a") until it is exact, with the best counter at
+hand:
 
 1. the server's tokenize endpoint: vLLM's and SGLang's /tokenize, llama.cpp's /tokenize,
    llama-cpp-python's /extras/tokenize;
