@@ -9,7 +9,8 @@ and the reason gives both lengths.
 Held-back streams: a server can deliver tokens late and several at once (a detokenizer waiting
 for text to decode, a front end starved of CPU, a send buffer filled before the first write).
 When that happens at the start, the first token arrives late and the rest follow at once: ttft
-is too long and tpot too short, by about the share of the output that came in that first rush.
+is too long and tpot too short, by about the share of the output that came in that first rush;
+later in the stream it hides the gaps (and tpot, if the last token is held too).
 A request is flagged when its first event and the events right after it that came within 0.1 ms
 of the one before (or a tenth of the server's own time per token, if that is longer: far below
 any engine's time per token) carry more than a quarter of its output, or when more than half of
@@ -99,8 +100,8 @@ def check_requests(ok: list[RequestTrace]) -> tuple[dict, list[str], list[bool]]
                           f"{BURST_GAP_S * 1e3:g} ms of each other")
         if any(s.burst_tokens > BURST_SHARE * t.output_tokens for s, t in zip(shapes, ok) if s.held_back):
             causes.append(f"most tokens arriving within {BURST_GAP_S * 1e3:g} ms of the one before")
-        reasons.append(f"{len(flagged)} of {n} requests streamed held back ({' and '.join(causes)}): their ttft and "
-                       "tpot time when the server let tokens out, not generation")
+        reasons.append(f"{len(flagged)} of {n} requests streamed held back ({' and '.join(causes)}): their token "
+                       "timing (ttft, tpot, gaps) shows when the server let tokens out, not when it generated them")
 
     cached = [t.cached_input_tokens for t in ok if t.cached_input_tokens is not None]
     accounting = {

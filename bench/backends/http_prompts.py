@@ -194,8 +194,6 @@ class UsageCalibration:
     """No counter: tokens per letter from the usage of probe requests, scaled until a probe lands
     within 1% of the target. A request's count is then its own usage, not a prediction."""
 
-    source = "usage (text calibrated to it)"
-
     def __init__(self, usage_of: Callable[[object, str], Awaitable[int | None]]):
         self._usage_of = usage_of
         self.points: list[tuple[int, int]] = []     # (letters, prompt tokens) of each probe
@@ -228,4 +226,4 @@ class UsageCalibration:
             await self._calibrate(client, token_ids)
         slope, fixed = self._line()
         k = max(1, round((len(token_ids) - fixed) / slope))
-        return Prompt(letters(token_ids, k), None, self.source)
+        return Prompt(letters(token_ids, k), None, None)

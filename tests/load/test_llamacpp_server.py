@@ -74,7 +74,7 @@ def test_openai_backend_against_llama_cpp_python_server(llama_server, tmp_path, 
         asked = level["samples"]["input_asked_tokens"]
         assert sorted(done[-3:]) == sorted(asked) == sorted(level["samples"]["input_tokens"])
         assert s["token_accounting"]["input_sources"] == {"tokenize /extras/tokenize (llama-cpp-python)": 3}
-    assert (tmp_path / "r").glob("*.html") and "report: " in r.output     # the HTML report of an HTTP result
+    assert list((tmp_path / "r").glob("*.html")) and "report: " in r.output   # the HTML report of an HTTP result
 
 
 def test_single_stream_over_http_against_llama_cpp_python_server(llama_server, tmp_path):

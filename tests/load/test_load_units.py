@@ -302,7 +302,8 @@ def test_check_requests_names_both_lengths_and_counts_cache_hits():
     assert held_back[2] == [True] + [False] * 9
     assert held_back[1] == ["1 of 10 requests streamed held back (the first token arriving with up to 19 more "
                             "within 0.1 ms of each other and most tokens arriving within 0.1 ms of the one before): "
-                            "their ttft and tpot time when the server let tokens out, not generation"]
+                            "their token timing (ttft, tpot, gaps) shows when the server let tokens out, not when "
+                            "it generated them"]
 
 
 # -- text prompts of an exact length --------------------------------------------------------------------
