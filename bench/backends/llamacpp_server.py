@@ -85,8 +85,7 @@ class LlamaCppServer:
         self._log = tempfile.TemporaryFile(prefix="rightsize-server-")
         try:
             # Its own session: a Ctrl-C at the terminal reaches bench, whose `finally` stops it.
-            setup = {"extra_buffer_types": self.options.get("extra_buffer_types"),
-                     "flash_attn_auto": self.options.get("flash_attn") is None}
+            setup = {"extra_buffer_types": self.kernels(), "flash_attn_auto": self.options.get("flash_attn") is None}
             self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=self._log,
                                             stderr=subprocess.STDOUT, start_new_session=True,
                                             env={**os.environ, KERNELS_ENV: json.dumps(setup)})
@@ -113,6 +112,16 @@ class LlamaCppServer:
             return ""
         self._log.seek(0)
         return self._log.read().decode(errors="replace")
+
+    def kernels(self) -> list[str]:
+        """The extra buffer types the server loads with: the run's choice (prepare), else the one this
+        process keeps to (the test suite's, where some kernels crash)."""
+        chosen = self.options.get("extra_buffer_types")
+        if chosen is not None:
+            return list(chosen)
+        from bench.backends import llamacpp_kernels
+
+        return llamacpp_kernels.in_use()
 
     def log_tail(self, lines: int = 3) -> str:
         return " | ".join(self.log().strip().splitlines()[-lines:])

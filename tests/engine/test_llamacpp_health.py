@@ -190,3 +190,22 @@ def test_bench_hardware_shows_the_verdict_and_why(health_cache):
     r = CliRunner().invoke(main, ["hardware"], env={"COLUMNS": "300"})
     assert r.exit_code == 0, r.output
     assert "workaround" in r.stdout and "CPU_REPACK kernels crash on this CPU" in r.stdout
+
+
+def test_a_llamacpp_server_loads_with_the_kernels_this_process_keeps_to(tiny_gguf):
+    """The test suite's servers (and a run's) get the kernels chosen here, not llama.cpp's default."""
+    from bench.backends.llamacpp_server import LlamaCppServer
+
+    REPACK_OR_SKIP(llamacpp_kernels.available())
+    before = llamacpp_kernels.in_use()
+    llamacpp_kernels.use_only([])
+    server = LlamaCppServer(tiny_gguf, {"n_ctx": 256, "n_threads": 1, "verbose": True})
+    try:
+        server.start()
+        server._log.seek(0)
+        log = server._log.read().decode(errors="replace")
+    finally:
+        server.stop()
+        llamacpp_kernels.use_only(before)
+    assert "CPU_Mapped model buffer size" in log and "CPU_REPACK model buffer size" not in log
+    assert "Flash Attention enabled" in log                          # llama.cpp's auto, on the CPU
