@@ -15,12 +15,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -146,29 +144,21 @@ _EVAL = re.compile(r"(?<!prompt )eval time =\s*([0-9.]+) ms /\s*(\d+) runs")
 
 
 def versus_llama_cpp_python(model: Path, requests: int = 8, out_tokens: int = 64) -> dict:
-    port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log", delete=False)
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-                             "--port", str(port), "--n_ctx", "512", "--verbose", "True",
-                             "--interrupt_requests", "False"], stdout=log, stderr=subprocess.STDOUT)
+    from bench.backends.llamacpp_health import protect_this_process
+    from bench.backends.llamacpp_server import LlamaCppServer
+
+    protect_this_process()          # the server keeps to kernels that pass the health probe here
+    server = LlamaCppServer(model, {"n_ctx": 512, "verbose": True})
     try:
-        import httpx
-        for _ in range(300):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        url = server.start()
         backend = OpenAIBackend()
-        backend.load(model.stem, {"base_url": f"http://127.0.0.1:{port}"})
+        backend.load(model.stem, {"base_url": url})
         record, _, _ = _run(backend, 1, out_tokens, requests=requests)
         time.sleep(0.5)
         # cumulative counters, printed after each request: the difference is one request's decode
-        evals = [(float(ms), int(n)) for ms, n in _EVAL.findall(Path(log.name).read_text(errors="replace"))]
+        evals = [(float(ms), int(n)) for ms, n in _EVAL.findall(server.log())]
     finally:
-        proc.terminate()
-        proc.wait(10)
-        os.unlink(log.name)
+        server.stop()
     per_request = [((b[0] - a[0]) / (b[1] - a[1])) / 1e3 for a, b in zip(evals, evals[1:]) if b[1] > a[1]]
     traces = sorted(record.traces, key=lambda t: t.index)
     client = [t.tpot_s for t in traces if t.ok]

@@ -202,8 +202,7 @@ def test_a_llamacpp_server_loads_with_the_kernels_this_process_keeps_to(tiny_ggu
     server = LlamaCppServer(tiny_gguf, {"n_ctx": 256, "n_threads": 1, "verbose": True})
     try:
         server.start()
-        server._log.seek(0)
-        log = server._log.read().decode(errors="replace")
+        log = server.log()
     finally:
         server.stop()
         llamacpp_kernels.use_only(before)
