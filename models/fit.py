@@ -39,6 +39,7 @@ _VLLM_UTILIZATION = 0.9
 _VLLM_BASE = 1 * GiB
 _VLLM_STEP_TOKENS = 8192
 _TORCH_BASE = 512 * MiB
+APPLE_WIRED_FRACTION = 0.75   # about what Metal lets one process wire of unified memory by default
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def available_memory(info) -> tuple[int, str]:
         return sum(gpus), f"{len(gpus)} NVIDIA GPU(s), {_gib(sum(gpus))} in all"
     if info.apple is not None and info.apple.unified_memory_bytes:
         unified = info.apple.unified_memory_bytes
-        return int(unified * 0.75), f"{info.apple.chip}: 3/4 of {_gib(unified)} unified memory"
+        return int(unified * APPLE_WIRED_FRACTION), f"{info.apple.chip}: 3/4 of {_gib(unified)} unified memory"
     if info.cpu.ram_bytes:
         return info.cpu.ram_bytes, f"CPU RAM, {_gib(info.cpu.ram_bytes)} in all"
     raise ModelError("could not detect this machine's memory", "pass --memory, for example --memory 24GB")

@@ -45,3 +45,14 @@ def weight_bytes_per_token(arch: Architecture, quant: QuantType) -> int:
         else:
             total += p.nbytes
     return total
+
+
+def flops_per_token(arch: Architecture, attended_tokens: float = 0.0) -> float:
+    """FLOPs to push one token through the model: 2 per weight of every matrix multiply (the
+    embedding lookup is a row copy, not one; a tied output head multiplies by the embeddings), plus
+    attention's QK^T and softmax x V over `attended_tokens` earlier positions: 2 x 2 x heads x head_dim
+    per position and layer. A pp<N> pass attends over N/2 positions on average."""
+    matmul = sum(t.n_elements for t in tensor_layout(arch)
+                 if t.is_matrix and t.learned and (t.name != "token_embd.weight" or arch.tied_embeddings))
+    attention = 4 * arch.n_layers * arch.n_heads * arch.head_dim * attended_tokens
+    return 2.0 * matmul + attention
