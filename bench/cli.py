@@ -323,6 +323,8 @@ def _register_subcommands() -> None:
     main.add_command(plan_command)
     from bench.physics import check_command
     main.add_command(check_command)
+    from hardware.project_cli import project_command
+    main.add_command(project_command)
 
 
 _register_subcommands()
