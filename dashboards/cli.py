@@ -134,15 +134,19 @@ def prices_command(prices_file, show_profiles, profiles_file, max_age_days, upda
 @click.option("--prices", "prices_file", type=_FILE, default=None, help="JSON or CSV API price rows to add or override.")
 @click.option("--max-age-days", type=click.IntRange(min=1), default=DEFAULT_MAX_AGE_DAYS, show_default=True,
               help="Flag API prices observed longer ago than this.")
+@click.option("--candidates", default=None, metavar="IDS",
+              help="Comma-separated hardware ids (bench project --list) to show PROJECTED beside the measured "
+                   "machines, in a section of their own.")
 @cost_options()
-def dashboard_command(paths, output, profile_choices, profiles_file, prices_file, max_age_days, **cost):
+def dashboard_command(paths, output, profile_choices, profiles_file, prices_file, max_age_days, candidates, **cost):
     """Build a static comparison site from result files and directories (works offline)."""
     from dashboards.options import cost_settings
     from dashboards.site import build_site
 
     settings, _ = cost_settings(cost)
     site = build_site(list(paths), output, settings=settings, max_age_days=max_age_days,
-                      prices_file=prices_file, profiles_file=profiles_file, profile_choices=profile_choices)
+                      prices_file=prices_file, profiles_file=profiles_file, profile_choices=profile_choices,
+                      candidates=[c.strip() for c in (candidates or "").split(",") if c.strip()])
     for w in site.warnings:
         click.echo(f"warning: {w}", err=True)
     machines = len({r["label"] for r in site.rows})

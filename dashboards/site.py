@@ -169,7 +169,8 @@ def _basis_words(settings: CostSettings) -> str:
 
 
 def render_site(rows: list[dict], apis: list[dict], warnings: list[str], settings: CostSettings,
-                max_age_days: int, plotly_js: str, generated_at: str, headline: str | None = None) -> str:
+                max_age_days: int, plotly_js: str, generated_at: str, headline: str | None = None,
+                candidates: tuple[list[str], dict] | None = None) -> str:
     machines = len({r["label"] for r in rows})
     warn_html = ("<div class=\"warnings\"><b>Check before relying on this page:</b><ul>"
                  + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul></div>") if warnings else ""
@@ -211,12 +212,19 @@ the run's best valid request scenario (named). Energy, memory and bandwidth: mea
 <section class="method"><h2>How cost is computed</h2>{METHOD.format(ratio=settings.ratio)}</section>
 """
     data = {"rows": rows, "apis": apis, "max_age_days": max_age_days, "generated_at": generated_at}
-    app_js = (STATIC / "dashboard.js").read_text(encoding="utf-8")
-    return document("rightsize dashboard", body, scripts=[plotly_js, app_js], data=data)
+    scripts = [plotly_js, (STATIC / "dashboard.js").read_text(encoding="utf-8")]
+    if candidates:                      # projected machines: a section and a data block of their own
+        from dashboards.candidates import candidate_section
+
+        body += candidate_section(candidates[0])
+        data["candidates"] = candidates[1]
+        scripts.append((STATIC / "candidates.js").read_text(encoding="utf-8"))
+    return document("rightsize dashboard", body, scripts=scripts, data=data)
 
 
 def build_site(paths: list[Path], out_dir: Path, *, max_age_days: int = DEFAULT_MAX_AGE_DAYS,
-               settings: CostSettings = CostSettings(), today: dt.date | None = None, **options) -> SiteResult:
+               settings: CostSettings = CostSettings(), today: dt.date | None = None,
+               candidates: list[str] = (), **options) -> SiteResult:
     plotly_js = _plotly_js()          # before any work: a missing plotly is reported first
     today = today or dt.date.today()
     rows, apis, warnings = build_rows(paths, settings=settings, max_age_days=max_age_days, today=today, **options)
@@ -225,8 +233,14 @@ def build_site(paths: list[Path], out_dir: Path, *, max_age_days: int = DEFAULT_
     if headline:                        # said once, at the top of the page, instead of in the list
         warnings = [w for w in warnings if w != staleness_warning(prices, today, max_age_days)] + [headline]
     generated_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    view = None
+    if candidates:
+        from dashboards.candidates import candidate_view
+
+        view = list(candidates), candidate_view(rows, list(candidates), settings, load_profiles(options.get("profiles_file")),
+                                                prices)
     text = render_site(rows, apis, [w for w in warnings if w != headline], settings, max_age_days, plotly_js,
-                       generated_at, headline)
+                       generated_at, headline, view)
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

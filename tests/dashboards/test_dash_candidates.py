@@ -1,0 +1,103 @@
+"""The dashboard's candidate-hardware view: projected machines hatched with error bars next to the
+measured ones and the API prices, in a section and data block of their own, never in the measured
+table or charts."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from dashboards.rows import CostSettings
+from dashboards.site import build_site
+from tests.dashboards.cdp_browser import CHROMIUM, Browser
+from tests.dashboards.conftest import EXAMPLES
+
+CANDIDATES = ["h200", "m3-ultra-60c", "epyc-9654"]
+
+
+def page_data(index: Path) -> dict:
+    text = index.read_text(encoding="utf-8")
+    block = re.search(r'<script type="application/json" id="rs-data">(.*?)</script>', text, re.S).group(1)
+    return json.loads(block)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    return build_site([EXAMPLES], tmp_path_factory.mktemp("site"), settings=CostSettings(), candidates=CANDIDATES)
+
+
+def test_projections_live_in_their_own_block(site):
+    data = page_data(site.index)
+    measured = len(list(EXAMPLES.glob("*.json")))
+    assert len(data["rows"]) == len(site.rows) == measured
+    assert not any("PROJECTED" in json.dumps(r) for r in data["rows"])
+    cand = data["candidates"]["rows"]
+    # one per candidate and per catalog model x GGUF quant measured (tiny is a test model: not projected)
+    assert {(c["machine"], c["model"], c["quant"]) for c in cand} == {(m, "llama-3.1-8b", "Q4_K_M") for m in CANDIDATES}
+    for c in cand:
+        assert c["label"] == "PROJECTED" and c["name"].startswith("PROJECTED · ")
+        assert c["tg"] > 0 and c["tg_low"] < c["tg"] < c["tg_high"]
+        assert c["usd_per_m_blended"] > 0 and c["usd_low"] < c["usd_per_m_blended"] < c["usd_high"]
+    # the measured run's request shape (single-stream, 128 in / 32 out) is what the candidates are priced on
+    assert all(c["concurrency"] == 1 for c in cand)
+    assert data["candidates"]["reference"] and all(r["source"] and r["date"] for r in data["candidates"]["reference"])
+    classes = {(s["platform"], s["kind"]) for s in data["candidates"]["validation"]}
+    assert ("cuda", "tg") in classes and ("cpu", "tg") in classes
+
+
+def test_no_candidates_no_section(tmp_path):
+    site = build_site([EXAMPLES], tmp_path / "site", settings=CostSettings())
+    assert "candidates" not in page_data(site.index) and 'id="candidates"' not in site.index.read_text()
+
+
+def test_unknown_candidate_is_one_line(tmp_path):
+    from tests.test_cli_errors import assert_one_line_error, bench
+
+    assert_one_line_error(bench("dashboard", str(EXAMPLES), "-o", str(tmp_path), "--candidates", "h900"), "h900")
+
+
+pytestmark_browser = pytest.mark.skipif(not Path(CHROMIUM).exists() and not __import__("os").environ.get("CI"),
+                                        reason="needs Debian's chromium; required in CI")
+
+
+@pytest.fixture(scope="module")
+def page(site, tmp_path_factory):
+    browser = Browser(tmp_path_factory.mktemp("chromium-candidates"))
+    try:
+        browser.open(site.index.resolve().as_uri())
+        yield browser
+    finally:
+        browser.close()
+
+
+@pytestmark_browser
+def test_projected_bars_are_hatched_with_error_bars(page):
+    assert page.js("document.body.dataset.ready") == "1"
+    assert page.js("document.getElementById('candidates').dataset.ready") == "1"
+    assert page.problems() == []
+    for chart, err in (("chart-candidate-cost", "error_x"), ("chart-candidate-tg", "error_y")):
+        proj = page.js(f"document.getElementById('{chart}').data.filter(t => t.name.startsWith('PROJECTED'))"
+                       f".map(t => ({{n: t.x.length, shape: t.marker.pattern.shape, "
+                       f"up: t.{err}.array, down: t.{err}.arrayminus}}))")
+        assert len(proj) == 1 and proj[0]["n"] == len(CANDIDATES) and proj[0]["shape"] == "/"
+        assert all(v > 0 for v in proj[0]["up"] + proj[0]["down"])
+        measured = page.js(f"document.getElementById('{chart}').data.filter(t => t.name.startsWith('measured'))"
+                           f".reduce((n, t) => n + t.x.length, 0)")
+        assert measured >= 1                                         # the measured machines stand beside them
+    assert page.js("document.getElementById('chart-candidate-cost').data.some(t => t.name === 'API list price' && "
+                   "t.x.length > 0)")
+
+
+@pytestmark_browser
+def test_measured_table_and_charts_hold_no_projection(page):
+    rows = page.js("document.querySelectorAll('#overview tbody tr').length")
+    assert rows == len(list(EXAMPLES.glob("*.json")))
+    assert "PROJECTED" not in page.js("document.getElementById('overview').textContent")
+    for chart in ("chart-cost", "chart-pareto", "chart-quant", "chart-breakeven"):
+        names = page.js(f"[].concat(...document.getElementById('{chart}').data.map(t => [t.name].concat(t.y || [])"
+                        f".concat(t.x || [])))")
+        assert not any("PROJECTED" in str(n) for n in names), chart
+    refs = page.js("document.querySelectorAll('#reference-rows tbody tr').length")
+    assert refs >= 70 and "discussions/4167" in page.js("document.getElementById('reference-rows').textContent")
+    assert page.js("document.querySelectorAll('#candidate-validation tbody tr').length") >= 5
