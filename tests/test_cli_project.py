@@ -139,3 +139,10 @@ def test_a_projection_cannot_enter_the_measured_tables(tmp_path):
     assert "skipped" in listed.stderr and "projected.json" in listed.stderr
     site = bench("dashboard", str(results), "-o", str(tmp_path / "site"))
     assert site.returncode == 0 and "1 result(s)" in site.stdout and "projected.json" in site.stderr
+
+
+def test_here_projects_this_machine_from_its_specs_or_its_bandwidth_probe():
+    (e,) = project_json("--hardware", "here", "--model", "llama-3.1-8b")["projections"]
+    assert e["hardware"] == "here" and e["platform"] in ("cpu", "cuda", "metal")
+    assert e["bandwidth_gbps"] > 0 and e["bandwidth_basis"] in ("spec", "measured by the bandwidth probe")
+    assert e["tg"]["value"] > 0 and e["memory_bytes"] > 0

@@ -10,21 +10,7 @@
   var HATCH = {color: "#ffffff", line: {color: "#5f3dc4", width: 1.5},
                pattern: {shape: "/", fillmode: "overlay", fgcolor: "#5f3dc4", solidity: 0.3}};
 
-  function plain(s) {
-    return String(s == null ? "" : s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-  }
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text != null) e.textContent = text;
-    return e;
-  }
-  function sig(v) {
-    var a = Math.abs(v);
-    if (a === 0) return "0";
-    var d = a >= 100 ? 0 : a >= 10 ? 1 : a >= 1 ? 2 : Math.min(8, 2 - Math.floor(Math.log10(a)));
-    return v.toLocaleString("en-US", {minimumFractionDigits: d, maximumFractionDigits: d});
-  }
+  var H = window.rightsizeHelpers, plain = H.plain, el = H.el, sig = H.sig;   // dashboard.js's, drawn the same way
   function pct(v) { return Math.round(v * 100) + " %"; }
   function band(r) { return r.band == null ? " (unvalidated: " + r.unvalidated + ")" : " ± " + pct(r.band) + " (p90 leave-one-out error)"; }
   function trace(name, extra) {

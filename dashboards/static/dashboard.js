@@ -472,5 +472,6 @@
   setupFilters();
   renderPrices();
   render();
+  window.rightsizeHelpers = {plain: plain, el: el, sig: sig};    // for candidates.js
   document.body.dataset.ready = "1";
 })();
