@@ -104,7 +104,7 @@ def candidate_view(rows: list[dict], hardware_ids: list[str], settings: CostSett
     from hardware.machines import machines, resolve
     from hardware.projection import fit, project
     from hardware.reference import reference_rows
-    from hardware.validation import leave_one_out
+    from hardware.validation import Compounded, leave_one_out, stream_band
     from models.catalog import CATALOG
 
     ref = list(reference_rows())
@@ -124,22 +124,26 @@ def candidate_view(rows: list[dict], hardware_ids: list[str], settings: CostSett
         for m in cand:
             p = project(m, fits, model, quant, int(ins + outs), [b], int(outs))
             lvl = p.levels[0]
-            tg_band = validation.band(m.platform, "tg")
-            band = tg_band.band if tg_band else None
+            tg_stats, pp_stats = validation.band(m.platform, "tg"), validation.band(m.platform, "pp")
+            agg_stats = tg_stats if b == 1 else Compounded(tg_stats, validation.band(m.platform, "batched"))
+            tg_band = tg_stats.band if tg_stats else None
             cost, why = (None, lvl.why or p.missing.get("tg"))
             if lvl.output_tps:
                 cost, why = price_projection(m, model, lvl.output_tps, lvl.input_tps, ins, outs,
                                              f"{b} x ({ins:.0f} in / {outs:.0f} out)", profiles, chosen or {},
-                                             prices, settings)
+                                             prices, settings, [lvl.why] if lvl.why else [])
             blended = cost["usd_per_m_blended"] if cost else None
-            low, high = band_range(blended, band, inverse=True)
+            usd_band = stream_band(agg_stats.band if agg_stats else None, pp_stats.band if pp_stats else None,
+                                   lvl.prefill_counted)
+            low, high = band_range(blended, usd_band, inverse=True)
+            tg_low, tg_high = band_range(p.tg, tg_band)
             out.append({
                 "label": PROJECTED, "name": f"{PROJECTED} · {m.id} · {model} {quant}", "machine": m.id,
                 "machine_name": m.name, "platform": m.platform, "model": model, "quant": quant, "concurrency": b,
-                "tg": p.tg, "tg_low": band_range(p.tg, band)[0], "tg_high": band_range(p.tg, band)[1],
-                "aggregate_tps": lvl.aggregate_tps, "band": band,
-                "unvalidated": (tg_band.unvalidated if tg_band else f"no leave-one-out errors for {m.platform} tg"),
-                "misses": tg_band.misses if tg_band else [],
+                "tg": p.tg, "tg_low": tg_low, "tg_high": tg_high, "band": tg_band, "usd_band": usd_band,
+                "aggregate_tps": lvl.aggregate_tps,
+                "unvalidated": (tg_stats.unvalidated if tg_stats else f"no leave-one-out errors for {m.platform} tg"),
+                "misses": tg_stats.misses if tg_stats else [],
                 "usd_per_m_blended": blended, "usd_low": low, "usd_high": high, "cost_na": why,
                 "basis_text": cost["basis_text"] if cost else None, "profile_title": cost["profile_title"] if cost else None,
                 "notes": cost["notes"] if cost else [],

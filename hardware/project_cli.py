@@ -82,6 +82,7 @@ def projection_rows(machines_, models, quants, context, levels, output_tokens, f
     """One entry per machine x model x quant: its figures, bands, fit verdicts and costs."""
     from dashboards.candidates import band_range, price_projection
     from hardware.projection import project
+    from hardware.validation import Compounded, stream_band
     from models.catalog import get_model
     from models.fit import check_fit
 
@@ -109,7 +110,7 @@ def projection_rows(machines_, models, quants, context, levels, output_tokens, f
                                if available else None)
                     fits_here = verdict.fits if verdict else None
                     # a batched figure's error: the batch-1 band plus what batching adds
-                    agg_stats = tg_stats if lvl.concurrency == 1 else _Combined(tg_stats, batched_stats)
+                    agg_stats = tg_stats if lvl.concurrency == 1 else Compounded(tg_stats, batched_stats)
                     level = {"concurrency": lvl.concurrency, "fits": fits_here,
                              "fit_reason": verdict.reason if verdict else f"memory unknown ({where})",
                              "bound": lvl.bound, "note": lvl.why,
@@ -124,7 +125,9 @@ def projection_rows(machines_, models, quants, context, levels, output_tokens, f
                                                      f"{lvl.concurrency} x ({prompt} in / {output_tokens} out)",
                                                      profiles, chosen, prices, pricing, [lvl.why] if lvl.why else [])
                         if cost:
-                            band = level["aggregate_tps"]["band"]
+                            band = stream_band(level["aggregate_tps"]["band"], entry["pp512"]["band"],
+                                               lvl.prefill_counted)
+                            cost["usd_band"] = band
                             cost["usd_low"], cost["usd_high"] = band_range(cost["usd_per_m_blended"], band, inverse=True)
                         level["cost"], level["cost_na"] = cost, why
                     else:
@@ -132,16 +135,6 @@ def projection_rows(machines_, models, quants, context, levels, output_tokens, f
                     entry["levels"].append(level)
                 out.append(entry)
     return out
-
-
-class _Combined:
-    """A batched figure's band: the batch-1 band and the batching band added (errors compound)."""
-
-    def __init__(self, a, b):
-        self.band = None if a is None or b is None or a.band is None or b.band is None else a.band + b.band
-        self.unvalidated = None if self.band is not None else (
-            "; ".join(s.unvalidated for s in (a, b) if s and s.unvalidated) or "no batched rows validate this class")
-        self.misses = (a.misses if a else []) + (b.misses if b else [])
 
 
 def _num(v: float | None) -> str:
@@ -178,7 +171,8 @@ def _print(console, doc: dict, breakeven: bool) -> None:
         for i, lvl in enumerate(e["levels"]):
             c = lvl["cost"]
             cost = "n/a" if not c else _usd(c["usd_per_m_blended"]) + (
-                f" ({_usd(c['usd_low'])}-{_usd(c['usd_high'])})" if c.get("usd_low") is not None else "")
+                "" if c.get("usd_low") is None else f" (>= {_usd(c['usd_low'])}: no upper bound)"
+                if c.get("usd_high") is None else f" ({_usd(c['usd_low'])}-{_usd(c['usd_high'])})")
             be = "n/a"
             if c and c["compare"]:
                 a = c["compare"]["cheapest"]

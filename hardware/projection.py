@@ -194,6 +194,7 @@ class Level:
     output_tps: float | None            # a request stream: prefill of the prompt, then the output
     input_tps: float | None
     why: str | None = None
+    prefill_counted: bool = False       # the request stream includes the prompts' prefill time
 
 
 @dataclass
@@ -248,5 +249,5 @@ def project(machine: Machine, fits: dict[str, PlatformFit], model: str, quant: s
             out_tps = agg
             why = (why + "; " if why else "") + "prefill time not counted in the request stream (no compute figure)"
         levels.append(Level(b, agg, "bandwidth" if side is bandwidth_side else "compute", out_tps,
-                            out_tps * prompt / output_tokens if output_tokens else 0.0, why))
+                            out_tps * prompt / output_tokens, why, bool(prompt_tps)))
     return Projection(machine, model, quant, context, output_tokens, f, pp512, tg, levels, missing)

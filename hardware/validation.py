@@ -132,3 +132,21 @@ def summarise(errors: list[RowError], rows: list[ReferenceRow]) -> dict[tuple[st
             s.misses.append(f"p90 error {s.p90:.0%} is over the {tp:.0%} target")
         stats[(platform, kind)] = s
     return stats
+
+
+class Compounded:
+    """The band of a figure resting on two validated ones (a batched figure: the batch-1 decode
+    figure and what batching adds): their bands added, as errors that may compound."""
+
+    def __init__(self, a: ClassStats | None, b: ClassStats | None):
+        self.band = None if a is None or b is None or a.band is None or b.band is None else a.band + b.band
+        self.unvalidated = None if self.band is not None else (
+            "; ".join(s.unvalidated for s in (a, b) if s and s.unvalidated) or "no batched rows validate this class")
+        self.misses = (a.misses if a else []) + (b.misses if b else [])
+
+
+def stream_band(decode: float | None, prefill: float | None, prefill_counted: bool) -> float | None:
+    """The band of a request stream's throughput (and so of its $/1M): the decode band, plus the
+    prefill band where the prompts' prefill time is in it; None where either is unvalidated."""
+    bands = [decode] + ([prefill] if prefill_counted else [])
+    return None if None in bands else sum(bands)

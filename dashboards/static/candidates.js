@@ -12,7 +12,7 @@
 
   var H = window.rightsizeHelpers, plain = H.plain, el = H.el, sig = H.sig;   // dashboard.js's, drawn the same way
   function pct(v) { return Math.round(v * 100) + " %"; }
-  function band(r) { return r.band == null ? " (unvalidated: " + r.unvalidated + ")" : " ± " + pct(r.band) + " (p90 leave-one-out error)"; }
+  function band(b, r) { return b == null ? " (unvalidated: " + r.unvalidated + ")" : " ± " + pct(b) + " (p90 leave-one-out error)"; }
   function trace(name, extra) {
     return Object.assign({name: plain(name), x: [], y: [], hovertext: [], hoverinfo: "text"}, extra);
   }
@@ -54,7 +54,8 @@
       projected.y.push(plain(r.name));
       projected.error_x.array.push(r.usd_high == null ? 0 : r.usd_high - r.usd_per_m_blended);
       projected.error_x.arrayminus.push(r.usd_low == null ? 0 : r.usd_per_m_blended - r.usd_low);
-      projected.hovertext.push(plain(r.name) + "<br>PROJECTED " + sig(r.usd_per_m_blended) + " $/1M blended" + plain(band(r)) +
+      projected.hovertext.push(plain(r.name) + "<br>PROJECTED " + sig(r.usd_per_m_blended) + " $/1M blended" + plain(band(r.usd_band, r)) +
+        (r.usd_band != null && r.usd_high == null ? "<br>no upper bound: a throughput band of 100 % or more allows any cost" : "") +
         "<br>" + plain(r.basis_text) + "<br>" + plain(r.notes.join("; ")));
     });
     var n = api.x.length + measured.x.length + projected.x.length;
@@ -81,7 +82,7 @@
       projected.y.push(r.tg);
       projected.error_y.array.push(r.tg_high == null ? 0 : r.tg_high - r.tg);
       projected.error_y.arrayminus.push(r.tg_low == null ? 0 : r.tg - r.tg_low);
-      projected.hovertext.push(plain(r.name) + "<br>PROJECTED " + sig(r.tg) + " tok/s at " + r.concurrency + " user(s)" + plain(band(r)));
+      projected.hovertext.push(plain(r.name) + "<br>PROJECTED " + sig(r.tg) + " tok/s (batch 1)" + plain(band(r.band, r)));
     });
     draw("chart-candidate-tg", [measured, projected], {
       height: 460, margin: {l: 70, r: 20, t: 40, b: 50}, xaxis: {automargin: true},

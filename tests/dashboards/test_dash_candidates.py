@@ -38,7 +38,11 @@ def test_projections_live_in_their_own_block(site):
     for c in cand:
         assert c["label"] == "PROJECTED" and c["name"].startswith("PROJECTED · ")
         assert c["tg"] > 0 and c["tg_low"] < c["tg"] < c["tg_high"]
-        assert c["usd_per_m_blended"] > 0 and c["usd_low"] < c["usd_per_m_blended"] < c["usd_high"]
+        # $/1M rests on decode and prefill: their bands add; at 100% or more there is no upper bound
+        assert c["usd_band"] == pytest.approx(c["band"] + next(
+            s["band"] for s in data["candidates"]["validation"] if (s["platform"], s["kind"]) == (c["platform"], "pp")))
+        assert c["usd_low"] < c["usd_per_m_blended"]
+        assert c["usd_per_m_blended"] < c["usd_high"] if c["usd_band"] < 1 else c["usd_high"] is None
     # the measured run's request shape (single-stream, 128 in / 32 out) is what the candidates are priced on
     assert all(c["concurrency"] == 1 for c in cand)
     assert data["candidates"]["reference"] and all(r["source"] and r["date"] for r in data["candidates"]["reference"])
@@ -81,7 +85,12 @@ def test_projected_bars_are_hatched_with_error_bars(page):
                        f".map(t => ({{n: t.x.length, shape: t.marker.pattern.shape, "
                        f"up: t.{err}.array, down: t.{err}.arrayminus}}))")
         assert len(proj) == 1 and proj[0]["n"] == len(CANDIDATES) and proj[0]["shape"] == "/"
-        assert all(v > 0 for v in proj[0]["up"] + proj[0]["down"])
+        assert all(v > 0 for v in proj[0]["down"])
+        # an upper error bar on every bar but a cost whose band reaches 100% (the CPU class): said in its hover
+        assert sum(v > 0 for v in proj[0]["up"]) >= len(CANDIDATES) - 1
+    hover = page.js("document.getElementById('chart-candidate-cost').data.find(t => t.name.startsWith('PROJECTED'))"
+                    ".hovertext.find(h => h.includes('epyc-9654'))")
+    assert "no upper bound" in hover and "±" in hover
         measured = page.js(f"document.getElementById('{chart}').data.filter(t => t.name.startsWith('measured'))"
                            f".reduce((n, t) => n + t.x.length, 0)")
         assert measured >= 1                                         # the measured machines stand beside them
