@@ -137,12 +137,13 @@ def gpu_row(name: str | None) -> Machine | None:
     return next((m for m in machines().values() if m.match and re.search(m.match, name, re.I)), None)
 
 
-def machine_from_hardware(hw: dict, bandwidth: dict, device: str | None, label: str, n_threads: int | None = None,
-                          spec_gbps: float | None = None) -> Machine:
+def machine_from_hardware(hw: dict, bandwidth: dict, device: str | None, label: str,
+                          n_threads: int | None = None) -> Machine:
     """A Machine for hardware described as a result's `hardware` section (HardwareInfo.to_dict()):
     this machine, or the machine a result was measured on. `device` is where llama.cpp ran (the
     result's backend.device; None: the GPU if there is one). The bandwidth is the spec figure where
-    one is known, else the bandwidth probe's measurement, and the machine says which."""
+    one is known (all sockets of a CPU machine, as the reference set counts them), else the bandwidth
+    probe's measurement, and the machine says which."""
     cpu = hw.get("cpu") or {}
     gpus = (hw.get("nvidia") or {}).get("gpus") or []
     apple = hw.get("apple") or {}
@@ -158,17 +159,17 @@ def machine_from_hardware(hw: dict, bandwidth: dict, device: str | None, label: 
         row = gpu_row(gpus[0].get("name"))
         fields.update(name=gpus[0].get("name") or "NVIDIA GPU", memory_gib=(gpus[0].get("memory_bytes") or 0) / GiB or None,
                       dense_tflops=row.dense_tflops if row else None, tdp_w=gpus[0].get("power_limit_w"), match=None)
-        spec_gbps = spec_gbps or gpus[0].get("spec_bandwidth_gbps") or (row.bandwidth_gbps if row else None)
+        spec_gbps = gpus[0].get("spec_bandwidth_gbps") or (row.bandwidth_gbps if row else None)
         measured = (bandwidth.get("gpu0") or {}).get("gbps")
     elif platform == "metal":
         mem = apple.get("unified_memory_bytes")
         fields.update(name=apple.get("chip") or "Apple GPU", apple_chip=apple.get("chip"), gpu_cores=apple.get("gpu_cores"),
                       memory_gib=mem / GiB if mem else None)
-        spec_gbps = spec_gbps or apple.get("spec_bandwidth_gbps")
+        spec_gbps = apple.get("spec_bandwidth_gbps")
         measured = None                     # the probe measures CPU memory, not what the GPU reaches
     else:
         spec = cpu.get("spec_bandwidth_gbps")
-        spec_gbps = spec_gbps or (spec * (cpu.get("sockets") or 1) if spec else None)
+        spec_gbps = spec * (cpu.get("sockets") or 1) if spec else None
         fields.update(name=f"{cpu.get('model') or 'unknown CPU'} ({cpu.get('cores') or '?'} cores)",
                       cores=n_threads or cpu.get("cores"), threads=cpu.get("threads"), vendor=cpu.get("vendor"),
                       arch=cpu.get("arch"), isa=tuple(k for k, v in (cpu.get("isa") or {}).items() if v),

@@ -19,10 +19,11 @@ vulkan) on the reference set (hardware/reference.py) and the user's own results:
   so aggregate(1) is the decode figure. beta is fit on serving rows that give batch 1 and batch B
   from one source.
 
-The efficiencies are fit by bounded linear least squares on relative errors (scipy's lsq_linear:
-eta_bw <= 1, t0 >= 0, beta >= 0; numpy's lstsq has no bounds). A platform with fewer than three
-machines gets eta_bw alone (t0 = 0): two unknowns from two machines would fit them exactly and
-validate nothing.
+The efficiencies are fit by least squares on relative errors: decode's two unknowns by scipy's
+bounded lsq_linear (eta_bw <= 1, t0 >= 0; numpy's lstsq has no bounds), prefill's and batching's
+single unknown in closed form (eta_fl <= 1 of a FLOP/s peak, beta >= 0). A platform with fewer
+than three machines gets eta_bw alone (t0 = 0): two unknowns from two machines would fit them
+exactly and validate nothing.
 """
 
 from __future__ import annotations

@@ -152,7 +152,7 @@ def rows_from_result(doc: dict, path: Path | str) -> tuple[Machine, list[Referen
     roof = (tg or {}).get("roofline") or {}
     threads = backend.get("n_threads")
     machine = machine_from_hardware(hw, doc.get("bandwidth") or {}, backend.get("device"), doc.get("label") or name,
-                                    n_threads=threads, spec_gbps=roof.get("spec_bandwidth_gbps"))
+                                    n_threads=threads)
     machine = replace(machine, id=f"measured:{name}", origin=str(path))
     row = ReferenceRow(
         id=f"measured:{name}", machine=machine.id,

@@ -18,8 +18,7 @@ from statistics import median
 import numpy as np
 
 from hardware.machines import Machine
-from hardware.projection import (batch_speedup, compute_of, decode_bytes, fit, model_bytes, model_flops,
-                                 predict_pp, predict_tg)
+from hardware.projection import compute_of, decode_bytes, fit, model_flops, predict_pp, predict_tg, retention
 from hardware.reference import ReferenceRow
 
 # (median, p90) targets for |projected / published - 1|; None: no target set
@@ -97,9 +96,8 @@ def _project_row(fits, row: ReferenceRow, m: Machine, served: list[ReferenceRow]
     if row.output_tps is not None and (row.concurrency or 1) > 1 and f.beta is not None:
         one = next((o for o in served if o.machine == row.machine and o.source == row.source and o.concurrency == 1), None)
         if one is not None:
-            weights, kv = model_bytes(row.model, row.quant, row.fmt_backend)
-            v = one.output_tps * batch_speedup(row.concurrency, weights, kv * (row.context or 0)) \
-                * row.concurrency ** -f.beta
+            # the batch-1 figure times the batch-B roofline gain, times what batching keeps
+            v = row.output_tps / retention(one, row) * row.concurrency ** -f.beta
             out.append(RowError(row.id, row.machine, row.platform, "batched", row.output_tps, v))
     return out
 
