@@ -46,6 +46,7 @@ class Calibration:
 
 def load_calibration(paths: list[Path]) -> Calibration:
     from bench.storage import load_results
+    from hardware.machines import MachineError
     from hardware.reference import ReferenceError, rows_from_result
 
     loaded, warnings = load_results(paths)
@@ -53,7 +54,7 @@ def load_calibration(paths: list[Path]) -> Calibration:
     for path, doc in loaded:
         try:
             machine, rows, skipped = rows_from_result(doc, path)
-        except ReferenceError as exc:
+        except (ReferenceError, MachineError) as exc:     # e.g. a partial offload: no one memory bounds it
             cal.skipped.append(str(exc))
             continue
         cal.machines[machine.id] = machine
