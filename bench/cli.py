@@ -325,6 +325,8 @@ def _register_subcommands() -> None:
     main.add_command(check_command)
     from hardware.project_cli import project_command
     main.add_command(project_command)
+    from bench.quality.cli import quality_command
+    main.add_command(quality_command)
 
 
 _register_subcommands()

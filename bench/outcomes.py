@@ -1,0 +1,49 @@
+"""Result documents of their own kinds: what `bench quality` and `bench eval` measured.
+
+They sit in the results directory beside `bench run`'s results, with the same schema_version and a
+`kind` ("quality" or "eval"; a run result has none). Every such document is built and read here
+only, so that it can move into the typed result model in one small step.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import socket
+from pathlib import Path
+
+from bench import environment, storage
+from bench.schema import SCHEMA_VERSION
+
+KINDS = ("quality", "eval")
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def outcome_document(kind: str, *, label: str | None, started_at: str, model: dict, hardware: dict | None,
+                     config: dict, body: dict, status: str = "completed", errors: list[str] = ()) -> dict:
+    """The whole document for one outcome; `body` holds what the kind measured."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown outcome kind {kind!r}")
+    label = label or socket.gethostname()
+    stamp = started_at.replace("+00:00", "Z").replace(":", "")
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(p for p in (stamp, label, model.get("id") or "model", kind) if p))
+    return {"schema_version": SCHEMA_VERSION, "kind": kind, "run_id": name[:160], "status": status, "label": label,
+            "started_at": started_at, "finished_at": utc_now(), "config": config,
+            "environment": environment.capture(), "hardware": hardware, "model": model, "errors": list(errors),
+            kind: body}
+
+
+def write_outcome(doc: dict, results_dir: Path) -> tuple[Path, str | None]:
+    """Atomically, under its run_id; (path, warning) as bench run writes its results."""
+    return storage.write_result_safely(doc, results_dir, doc["run_id"])
+
+
+def read_outcome(doc: dict) -> tuple[str, dict] | None:
+    """(kind, what it measured) for a quality or eval document; None for any other result."""
+    kind = doc.get("kind") if isinstance(doc, dict) else None
+    if kind in KINDS and isinstance(doc.get(kind), dict):
+        return kind, doc[kind]
+    return None
