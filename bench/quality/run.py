@@ -152,6 +152,13 @@ def _check_disk(directory: Path, n_windows: int, rows: int, vocab: int) -> None:
                          f"{directory} has {free / 2**30:.1f} GiB free", "pass --chunks N for fewer windows, or set TMPDIR")
 
 
+def _marked_synthetic(path: Path) -> bool:
+    """A file the suite built (models/synthetic.py marks it), passed by its path."""
+    from models.gguf_file import inspect_gguf
+
+    return bool(inspect_gguf(path).metadata.get("rightsize.synthetic"))
+
+
 def _model_doc(ref, quants) -> dict:
     return {"id": ref.id, "name": ref.name, "source": ref.source, "reference": ref.quant,
             "architecture": ref.architecture,
@@ -167,7 +174,7 @@ def execute(config: QualityConfig, ui: RunUI = RunUI()) -> QualityOutcome:
     storage.ensure_writable(config.results_dir)
     text: Text = load_text(config.text)
     ref, quants = _models(config, ui)
-    synthetic = ref.source == "synthetic"
+    synthetic = ref.source == "synthetic" or _marked_synthetic(ref.path)
     started = utc_now()
     body: dict = {
         "weights": "synthetic" if synthetic else "real",
@@ -176,7 +183,9 @@ def execute(config: QualityConfig, ui: RunUI = RunUI()) -> QualityOutcome:
         "method": "llama-perplexity --kl-divergence statistics (bench/quality/kld.py), llama.cpp logits",
         "n_ctx": config.n_ctx, "scored_per_window": config.n_ctx - 1 - config.n_ctx // 2,
         "reference": {"quant": ref.quant, "timing": None}, "quants": {}, "workarounds": [],
-        "published": published_deltas(ref.id, [ref.quant, *[q.quant for q in quants]]) if synthetic else None,
+        # for a catalog model only: a file's name does not say which model's published figures apply
+        "published": published_deltas(ref.id, [ref.quant, *[q.quant for q in quants]])
+        if ref.source == "synthetic" else None,
     }
     info = hardware.probe()
     doc_args = dict(label=config.label, started_at=started, model=_model_doc(ref, quants), hardware=info.to_dict(),
