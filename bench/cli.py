@@ -327,6 +327,8 @@ def _register_subcommands() -> None:
     main.add_command(project_command)
     from bench.quality.cli import quality_command
     main.add_command(quality_command)
+    from bench.evals.cli import eval_command
+    main.add_command(eval_command)
 
 
 _register_subcommands()

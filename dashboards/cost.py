@@ -94,6 +94,12 @@ def usd_per_1k_tasks(input_usd_per_m: float, output_usd_per_m: float, input_toke
     return 1000.0 * (input_tokens * input_usd_per_m + output_tokens * output_usd_per_m) / MILLION
 
 
+def usd_per_1k_timed_tasks(usd_per_hour: float, utilisation: float, busy_s_per_task: float) -> float:
+    """1,000 tasks that each keep the machine busy for `busy_s_per_task` seconds: a busy hour
+    costs H(u) / u when only a fraction u of the hours held are busy."""
+    return 1000.0 * busy_s_per_task * usd_per_hour / (3600.0 * utilisation)
+
+
 @dataclass(frozen=True)
 class BreakEven:
     """Against one API price, with the machine held all month (730 h).

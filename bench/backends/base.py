@@ -57,6 +57,7 @@ class StreamEvent:
     completion_tokens: int | None = None
     finish_reason: str | None = None
     server_timings: dict | None = None    # the server's own timing of the request, if it sends one
+    text: str | None = None               # the generated text it carries (bench eval scores it)
 
 
 class RequestFailed(Exception):

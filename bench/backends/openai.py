@@ -345,6 +345,8 @@ class OpenAIBackend:
             ids = c.get("token_ids")     # vLLM with return_token_ids: this chunk's generated ids
             ev.tokens = len(ids) if isinstance(ids, list) else None
             ev.content = bool(text) or bool(ev.tokens)
+            answer = c.get("text") or delta.get("content")      # the answer, without reasoning text
+            ev.text = answer if isinstance(answer, str) else None
             ev.finish_reason = c.get("finish_reason")
         usage = chunk.get("usage")
         if isinstance(usage, dict):

@@ -1,0 +1,94 @@
+"""Tasks over HTTP (`--backend openai|llamacpp-server|vllm`): the same backends `bench run` uses,
+hosted APIs included, sending each task as text (/v1/completions) or as chat messages
+(/v1/chat/completions: the server applies the model's own chat template), greedy, streamed.
+
+The backend classes are reused as they are, with one change to the request body (EvalBody): no
+exact-length fields (`ignore_eos`, `min_tokens`), so the model stops where it wants, and a task's
+own messages in place of one user turn. Token counts are the server's usage, the model's own
+tokenizer; a server that gives none leaves them unknown (None), never guessed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from bench.backends.base import RequestFailed
+from bench.backends.http_prompts import Prompt
+from bench.evals.answer import Answer
+from bench.evals.tasks import Task
+from bench.harness import now_ns
+
+HTTP_BACKENDS = {"openai": ("bench.backends.openai", "OpenAIBackend"),
+                 "llamacpp-server": ("bench.backends.llamacpp_server", "LlamaCppServerBackend"),
+                 "vllm": ("bench.backends.vllm_serve", "VLLMServeBackend")}
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    task: Task
+
+    @property
+    def max_tokens(self) -> int:
+        return self.task.max_tokens
+
+
+class EvalBody:
+    """Mixed in before an HTTP backend class: task requests without the benchmark's length fields."""
+
+    def _body(self, request, prompt: Prompt) -> dict:
+        body = super()._body(request, prompt)
+        if isinstance(request, TaskRequest):
+            for key in ("ignore_eos", "min_tokens", "return_token_ids"):
+                body.pop(key, None)
+            if request.task.messages is not None:
+                body["messages"] = list(request.task.messages)
+        return body
+
+
+def eval_backend(name: str, api_key: str | None = None):
+    """The backend `name` with EvalBody mixed in, installed-checked as `bench run` does."""
+    import importlib
+
+    from bench.backends import BACKENDS
+
+    module, cls_name = HTTP_BACKENDS[name]
+    cls = getattr(importlib.import_module(module), cls_name)
+    backend = type(f"Eval{cls_name}", (EvalBody, cls), {})(api_key)
+    backend.check_installed(BACKENDS["vllm-serve" if name == "vllm" else name][2])
+    return backend
+
+
+async def _answer(backend, client, task: Task) -> Answer:
+    payload = task.prompt if task.prompt is not None else task.messages[-1]["content"]
+    text: list[str] = []
+    usage_in = usage_out = finish = None
+    first = last = None
+    send = now_ns()
+    try:
+        async for ev in backend.stream(client, TaskRequest(task), lambda: None, Prompt(payload, None, None)):
+            if ev.content:
+                last = now_ns()
+                first = first or last
+            text.append(ev.text or "")
+            usage_in = ev.prompt_tokens if ev.prompt_tokens is not None else usage_in
+            usage_out = ev.completion_tokens if ev.completion_tokens is not None else usage_out
+            finish = ev.finish_reason or finish
+    except RequestFailed as exc:
+        return Answer("".join(text), usage_in, usage_out, None, None, None, "", f"{exc.kind}: {exc}")
+    source = "server usage" if usage_in is not None else "unknown: the server reported no usage"
+    return Answer("".join(text), usage_in, usage_out, None if first is None else (first - send) / 1e9,
+                  None if last is None else (last - send) / 1e9, finish, source)
+
+
+def answer_all(backend, tasks: list[Task], advance) -> list[Answer]:
+    """One task after another, each timed from its send to its last content event."""
+    async def run() -> list[Answer]:
+        out = []
+        async with backend.client(max_connections=1) as client:
+            for task in tasks:
+                out.append(await _answer(backend, client, task))
+                advance(1)
+        return out
+
+    return asyncio.run(run())
