@@ -4,8 +4,10 @@ hosted APIs included, sending each task as text (/v1/completions) or as chat mes
 
 The backend classes are reused as they are, with one change to the request body (EvalBody): no
 exact-length fields (`ignore_eos`, `min_tokens`), so the model stops where it wants, and a task's
-own messages in place of one user turn. Token counts are the server's usage, the model's own
-tokenizer; a server that gives none leaves them unknown (None), never guessed.
+own messages in place of one user turn. Token counts are the server's usage (the model's own
+tokenizer); without usage, as bench run does: a text prompt counted with the server's tokenize
+endpoint or the model's tokenizer here, the output as max_tokens when it stopped for length, else
+one per content event, each source named; what cannot be counted stays unknown (None).
 """
 
 from __future__ import annotations
@@ -64,21 +66,45 @@ async def _answer(backend, client, task: Task) -> Answer:
     text: list[str] = []
     usage_in = usage_out = finish = None
     first = last = None
+    events = 0
     send = now_ns()
     try:
         async for ev in backend.stream(client, TaskRequest(task), lambda: None, Prompt(payload, None, None)):
             if ev.content:
                 last = now_ns()
                 first = first or last
+                events += 1
             text.append(ev.text or "")
             usage_in = ev.prompt_tokens if ev.prompt_tokens is not None else usage_in
             usage_out = ev.completion_tokens if ev.completion_tokens is not None else usage_out
             finish = ev.finish_reason or finish
+        source = "server usage"
+        if usage_in is None:
+            usage_in, source = await _counted(backend, client, task)
+        if usage_out is None:
+            # as bench run counts: max_tokens when it stopped for length, else one token per content event
+            usage_out = task.max_tokens if finish == "length" else events
+            source += "; output: " + ("max_tokens (stopped for length)" if finish == "length"
+                                      else "content events, one token each")
     except RequestFailed as exc:
         return Answer("".join(text), usage_in, usage_out, None, None, None, "", f"{exc.kind}: {exc}")
-    source = "server usage" if usage_in is not None else "unknown: the server reported no usage"
     return Answer("".join(text), usage_in, usage_out, None if first is None else (first - send) / 1e9,
                   None if last is None else (last - send) / 1e9, finish, source)
+
+
+async def _counted(backend, client, task: Task) -> tuple[int | None, str]:
+    """No usage: a text prompt is counted with the server's tokenize endpoint or the model's own
+    tokenizer here (http_prompts), as bench run counts its prompts; chat messages stay unknown (the
+    template's tokens cannot be counted without usage)."""
+    from bench.backends.http_prompts import CountFailed, ExactFit
+
+    fit = getattr(backend, "_fit", None)
+    if task.prompt is None or not isinstance(fit, ExactFit):
+        return None, "input unknown: no usage from the server" + ("" if task.prompt is None else ", nothing to count with")
+    try:
+        return await fit.count(client, task.prompt), f"input counted with {fit.source}"
+    except CountFailed as exc:
+        return None, f"input unknown: {exc}"
 
 
 def answer_all(backend, tasks: list[Task], advance) -> list[Answer]:
