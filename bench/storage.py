@@ -59,10 +59,12 @@ def write_result_safely(result: dict, results_dir: Path, name: str) -> tuple[Pat
         return path, f"could not write to {results_dir} ({exc.strerror or exc}); result saved to {path}"
 
 
-def load_results(paths: list[Path]) -> tuple[list[tuple[Path, dict]], list[str]]:
+def load_results(paths: list[Path], kinds: tuple | None = (None,)) -> tuple[list[tuple[Path, dict]], list[str]]:
     """Load result files from files and directories. Returns (results, warnings).
 
-    A malformed file or another schema version is reported as a warning, never a crash.
+    A malformed file or another schema version is reported as a warning, never a crash. `kinds`:
+    the documents' `kind` values to keep (None: a `bench run` result, the default; "quality" and
+    "eval": bench/outcomes.py); kinds=None keeps every kind.
     """
     files: list[Path] = []
     for p in paths:
@@ -86,5 +88,6 @@ def load_results(paths: list[Path]) -> tuple[list[tuple[Path, dict]], list[str]]
         if doc["schema_version"] != SCHEMA_VERSION:
             warnings.append(f"skipped {f}: schema_version {doc['schema_version']} (this rightsize reads {SCHEMA_VERSION})")
             continue
-        loaded.append((f, doc))
+        if kinds is None or doc.get("kind") in kinds:
+            loaded.append((f, doc))
     return loaded, warnings

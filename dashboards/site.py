@@ -44,6 +44,19 @@ CHARTS = [
      "Measured decode tokens/s divided by the roofline ceiling: memory bandwidth / bytes read per token "
      "(weights + KV cache at the scenario's mean context), against the bandwidth measured on the machine "
      "(STREAM-like probe) and against the spec sheet where one is known."),
+    ("chart-accuracy", "Task accuracy against $ per 1,000 tasks",
+     "bench eval: the share of your tasks answered right (bars: Wilson 95% interval) against $ per 1,000 of them, "
+     "one point per model x quant x machine (circles: priced on that machine's basis from the measured seconds per "
+     "task, tasks one at a time) and per hosted API model (diamonds: its list price at the measured tokens per "
+     "task). The dotted line is the Pareto front: no other point is both cheaper and more accurate. Open markers: "
+     "synthetic weights, which score about 0 by construction."),
+    ("chart-kld", "What a quant loses (KL divergence) against $ per 1M tokens",
+     "bench quality: mean KL divergence of each quant's next-token distribution from its reference's "
+     "(llama-perplexity's definition; bars: 95% interval), log scale, lower is better, against the blended $ per 1M "
+     "tokens of a bench run of the same model, quant and machine. The dotted line is the Pareto front. Open "
+     "markers: synthetic weights, where the KLD is the quantizer's numerical error on random weights, not a real "
+     "model's loss; hollow squares: the deltas llama.cpp publishes for the real model (reference data, not measured "
+     "here), at the same cost."),
     ("chart-breakeven", "Break-even monthly volume against each API",
      "Tokens per month (3 input : 1 output) at which holding the machine all month (730 h) costs the same as "
      "the API; above it, self-hosting is cheaper. APIs one machine cannot beat at any utilisation are left "
@@ -97,11 +110,12 @@ def _plotly_js() -> str:
     return get_plotlyjs()
 
 
-def load_unique(paths: list[Path]) -> tuple[list[tuple[Path, dict]], list[str]]:
-    """Results from every path; the same run found twice (copied between machines) counts once."""
+def load_unique(paths: list[Path], kinds: tuple = (None,)) -> tuple[list[tuple[Path, dict]], list[str]]:
+    """Results from every path; the same run found twice (copied between machines) counts once.
+    `kinds`: bench run results (None), or bench quality / bench eval outcomes (bench.outcomes.KINDS)."""
     from bench.storage import load_results
 
-    loaded, warnings = load_results(paths)
+    loaded, warnings = load_results(paths, kinds=kinds)
     seen: dict[str, Path] = {}
     unique = []
     for path, doc in loaded:
@@ -129,14 +143,15 @@ def _names(rows: list[dict]) -> None:
 
 def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_file: Path | None = None,
                profile_choices: list[str] = (), settings: CostSettings = CostSettings(),
-               max_age_days: int = DEFAULT_MAX_AGE_DAYS, today: dt.date | None = None):
-    """(rows, api prices, warnings) for the results under `paths`."""
+               max_age_days: int = DEFAULT_MAX_AGE_DAYS, today: dt.date | None = None, allow_empty: bool = False):
+    """(rows, api prices, warnings) for the results under `paths`; no rows only with allow_empty
+    (a page of bench quality and bench eval outcomes alone)."""
     today = today or dt.date.today()
     prices = load_prices(prices_file)
     profiles = load_profiles(profiles_file)
     chosen = parse_profile_choices(list(profile_choices), profiles)
     loaded, warnings = load_unique(paths)
-    if not loaded:
+    if not loaded and not allow_empty:
         raise DashboardError("no results to show" + (f" ({len(warnings)} file(s) skipped)" if warnings else ""),
                              "pass result files or directories written by bench run")
     rows = []
@@ -148,7 +163,7 @@ def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_f
             warnings.append(f"skipped {path}: malformed result ({type(exc).__name__}: {exc})")
             continue
         rows.append(row)
-    if not rows:
+    if not rows and loaded:
         raise DashboardError(f"no usable results ({len(warnings)} file(s) skipped: {warnings[0]})",
                              "pass result files written by bench run")
     _names(rows)
@@ -168,9 +183,16 @@ def _basis_words(settings: CostSettings) -> str:
     return f"each machine's basis listed under the overview, the {settings.basis.replace('_', '-')} price for cloud ones"
 
 
+def _outcome_words(quality: dict | None) -> str:
+    if not quality or not (quality["evals"] or quality["klds"]):
+        return ""
+    quants = len({(k["run_id"]) for k in quality["klds"]})
+    return f", {len(quality['evals'])} bench eval and {quants} bench quality outcome(s)"
+
+
 def render_site(rows: list[dict], apis: list[dict], warnings: list[str], settings: CostSettings,
                 max_age_days: int, plotly_js: str, generated_at: str, headline: str | None = None,
-                candidates: tuple[list[str], dict] | None = None) -> str:
+                candidates: tuple[list[str], dict] | None = None, quality: dict | None = None) -> str:
     machines = len({r["label"] for r in rows})
     warn_html = ("<div class=\"warnings\"><b>Check before relying on this page:</b><ul>"
                  + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul></div>") if warnings else ""
@@ -186,7 +208,7 @@ def render_site(rows: list[dict], apis: list[dict], warnings: list[str], setting
 <header>
 <h1>rightsize: what a million tokens costs</h1>
 {stale_html}
-<p class="lede">{len(rows)} result(s) from {machines} machine(s), generated {esc(generated_at)}.
+<p class="lede">{len(rows)} result(s) from {machines} machine(s){_outcome_words(quality)}, generated {esc(generated_at)}.
 Costs use {_basis_words(settings)}, r = {settings.ratio:g} (output:input cost
 ratio) and {'utilisation ' + format(settings.utilisation, '.0%') if settings.utilisation else "each profile's utilisation (100 % unless the profile sets one)"}.
 Missing figures show as n/a with the reason; estimates say so.</p>
@@ -202,6 +224,13 @@ the run's best valid request scenario (named). Energy, memory and bandwidth: mea
 <p class="caption">What one machine-hour costs on each machine, how that basis was chosen, and its source.</p>
 <ul id="bases"></ul></section>
 {charts}
+<section><h2>Quantization ladder: what each quant costs and what it loses</h2>
+<p class="caption">Per model and machine, each quant: its file, decode tokens/s and blended $ per 1M tokens (bench run);
+its KL divergence, top-1 agreement and PPL ratio against the reference (bench quality, measured here; on synthetic
+weights these are the quantizer's error on random weights, not the model's quality); the deltas llama.cpp publishes
+for the real model (reference data, with source and date, never mixed with measured figures); and task accuracy
+(bench eval). n/a: not measured.</p>
+<div id="ladder"></div><div id="ladder-empty" class="empty" hidden></div></section>
 <section><h2>Cost details per result</h2>
 <p class="caption">The machine-hour, the figures it was built from, and the comparison with every API row.</p>
 <div id="details"></div></section>
@@ -211,7 +240,8 @@ the run's best valid request scenario (named). Energy, memory and bandwidth: mea
 <div class="scroll"><table id="prices"></table></div></section>
 <section class="method"><h2>How cost is computed</h2>{METHOD.format(ratio=settings.ratio)}</section>
 """
-    data = {"rows": rows, "apis": apis, "max_age_days": max_age_days, "generated_at": generated_at}
+    data = {"rows": rows, "apis": apis, "max_age_days": max_age_days, "generated_at": generated_at,
+            "quality": quality or {"evals": [], "klds": [], "ladder": []}}
     scripts = [plotly_js, (STATIC / "dashboard.js").read_text(encoding="utf-8")]
     if candidates:                      # projected machines: a section and a data block of their own
         from dashboards.candidates import candidate_section
@@ -225,10 +255,18 @@ the run's best valid request scenario (named). Energy, memory and bandwidth: mea
 def build_site(paths: list[Path], out_dir: Path, *, max_age_days: int = DEFAULT_MAX_AGE_DAYS,
                settings: CostSettings = CostSettings(), today: dt.date | None = None,
                candidates: list[str] = (), **options) -> SiteResult:
+    from bench.outcomes import KINDS
+    from dashboards.quality import quality_view
+
     plotly_js = _plotly_js()          # before any work: a missing plotly is reported first
     today = today or dt.date.today()
-    rows, apis, warnings = build_rows(paths, settings=settings, max_age_days=max_age_days, today=today, **options)
+    outcomes, _ = load_unique(paths, kinds=KINDS)
+    rows, apis, warnings = build_rows(paths, settings=settings, max_age_days=max_age_days, today=today,
+                                      allow_empty=bool(outcomes), **options)
     prices = load_prices(options.get("prices_file"))
+    profiles = load_profiles(options.get("profiles_file"))
+    quality = quality_view([doc for _, doc in outcomes], rows, settings, profiles, prices,
+                           parse_profile_choices(list(options.get("profile_choices", ())), profiles))
     headline = stale_headline(prices, today, max_age_days)
     if headline:                        # said once, at the top of the page, instead of in the list
         warnings = [w for w in warnings if w != staleness_warning(prices, today, max_age_days)] + [headline]
@@ -237,10 +275,9 @@ def build_site(paths: list[Path], out_dir: Path, *, max_age_days: int = DEFAULT_
     if candidates:
         from dashboards.candidates import candidate_view
 
-        view = list(candidates), candidate_view(rows, list(candidates), settings, load_profiles(options.get("profiles_file")),
-                                                prices)
+        view = list(candidates), candidate_view(rows, list(candidates), settings, profiles, prices)
     text = render_site(rows, apis, [w for w in warnings if w != headline], settings, max_age_days, plotly_js,
-                       generated_at, headline, view)
+                       generated_at, headline, view, quality)
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

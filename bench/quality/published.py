@@ -27,5 +27,6 @@ def published_deltas(model_id: str | None, quants: list[str]) -> dict | None:
             wanted = {q.upper() for q in quants}
             rows = [r for r in s["rows"] if r["quant"].upper() in wanted]
             return {"model": s["model"], "note": s["note"], "source": data["source"], "observed": data["observed"],
+                    "cite": data["cite"],
                     "method": data["method"], "rows": {r["quant"].upper(): r for r in rows}}
     return None

@@ -381,6 +381,131 @@
       : "No priced result in the selection: " + rows.map(function (r) { return "n/a (" + r.cost_na + ")"; }).join("; "));
   }
 
+  // ---- quality next to cost (bench eval, bench quality) ----------------------------------------
+  function visiblePoints(points) {
+    return points.filter(function (p) {
+      return FILTERS.every(function (f) {
+        var v = document.getElementById(f[1]).value;
+        return v === "" || p[f[0]] === v;
+      });
+    });
+  }
+
+  // Sorted by cost, a point joins the front when it beats every cheaper one (better: higher or lower).
+  function frontTrace(points, better, name) {
+    var front = trace(name, {type: "scatter", mode: "lines", line: {color: "#212529", dash: "dot", width: 1.5}});
+    var best = null;
+    points.slice().sort(function (a, b) { return a.x - b.x || (better(a.y, b.y) ? -1 : 1); }).forEach(function (p) {
+      if (best === null || better(p.y, best)) { front.x.push(p.x); front.y.push(p.y); front.hovertext.push("on the Pareto front<br>" + p.text); best = p.y; }
+    });
+    return front;
+  }
+
+  function accuracyChart() {
+    var pts = visiblePoints(DATA.quality.evals), traces = {}, priced = [];
+    pts.forEach(function (p) {
+      if (p.usd_per_1k_tasks == null || p.accuracy == null) return;
+      var key = (p.api ? "hosted API, at its list price" : "this machine's basis: " + p.machine) + (p.weights === "synthetic" ? " (synthetic weights)" : "");
+      var t = traces[key] = traces[key] || trace(key, {type: "scatter", mode: "markers",
+        marker: {size: 12, symbol: p.api ? "diamond" : (p.weights === "synthetic" ? "circle-open" : "circle")},
+        error_y: {type: "data", symmetric: false, array: [], arrayminus: [], thickness: 1}});
+      var text = plain(p.name) + "<br>accuracy " + pct(p.accuracy) + " (" + p.correct + "/" + p.n + ", Wilson 95% " +
+                 pct(p.wilson95[0]) + "-" + pct(p.wilson95[1]) + ")<br>" + money(p.usd_per_1k_tasks) + " per 1,000 tasks: " +
+                 plain(p.basis_text) + (p.note ? "<br>" + plain(p.note) : "");
+      t.x.push(p.usd_per_1k_tasks);
+      t.y.push(p.accuracy * 100);
+      t.error_y.array.push((p.wilson95[1] - p.accuracy) * 100);
+      t.error_y.arrayminus.push((p.accuracy - p.wilson95[0]) * 100);
+      t.hovertext.push(text);
+      priced.push({x: p.usd_per_1k_tasks, y: p.accuracy * 100, text: text});
+    });
+    var list = Object.keys(traces).sort().map(function (k, i) { traces[k].marker.color = PALETTE[i % PALETTE.length]; return traces[k]; });
+    if (priced.length) list.push(frontTrace(priced, function (a, b) { return a > b; }, "Pareto front"));
+    var unpriced = pts.filter(function (p) { return p.usd_per_1k_tasks == null; });
+    draw("chart-accuracy", list, {
+      height: 420, xaxis: {type: "log", title: {text: "$ per 1,000 tasks (log scale) — lower is better"}},
+      yaxis: {title: {text: "task accuracy (%) — higher is better"}, range: [-5, 105]}
+    }, pts.length ? "No priced bench eval outcome: " + unpriced.map(function (p) { return p.name + ": n/a (" + p.cost_why + ")"; }).join("; ")
+                  : "No bench eval outcome in the selected results.");
+  }
+
+  function kldChart() {
+    var pts = visiblePoints(DATA.quality.klds), traces = {}, priced = [];
+    var published = trace("published for the real model (reference data, not measured here)", {type: "scatter", mode: "markers",
+      marker: {size: 11, symbol: "square-open", color: "#868e96"}});
+    pts.forEach(function (p) {
+      if (p.usd_per_m_blended == null) return;
+      var synthetic = p.weights === "synthetic";
+      var key = p.machine + " · " + p.model + (synthetic ? " (synthetic weights: quantizer error)" : "");
+      var t = traces[key] = traces[key] || trace(key, {type: "scatter", mode: "markers+text", textposition: "top center",
+        text: [], marker: {size: 12, symbol: synthetic ? "circle-open" : "circle"},
+        error_y: {type: "data", symmetric: false, array: [], arrayminus: [], thickness: 1}});
+      var text = plain(p.name) + " against " + plain(p.reference) + "<br>mean KLD " + sig(p.kld) + " (95% " + sig(p.kld_ci95[0]) + "-" +
+                 sig(p.kld_ci95[1]) + "), p99 " + sig(p.kld_p99) + ", top-1 agreement " + pct(p.same_top) + "<br>" +
+                 money(p.usd_per_m_blended) + " per 1M tokens blended<br>" + plain(p.note);
+      t.x.push(p.usd_per_m_blended);
+      t.y.push(p.kld);
+      t.text.push(plain(p.quant));
+      t.error_y.array.push(Math.max(0, p.kld_ci95[1] - p.kld));
+      t.error_y.arrayminus.push(Math.max(0, p.kld - Math.max(p.kld_ci95[0], p.kld * 1e-3)));
+      t.hovertext.push(text);
+      priced.push({x: p.usd_per_m_blended, y: p.kld, text: text});
+      if (p.published) {
+        published.x.push(p.usd_per_m_blended);
+        published.y.push(p.published.kld[0]);
+        published.hovertext.push(plain(p.quant) + ": published mean KLD " + sig(p.published.kld[0]) + " (" + plain(p.model) + ")<br>reference data, not measured here");
+      }
+    });
+    var list = Object.keys(traces).sort().map(function (k, i) { traces[k].marker.color = PALETTE[i % PALETTE.length]; return traces[k]; });
+    if (priced.length) list.push(frontTrace(priced, function (a, b) { return a < b; }, "Pareto front (measured points)"));
+    if (published.x.length) list.push(published);
+    var unpriced = pts.filter(function (p) { return p.usd_per_m_blended == null; });
+    draw("chart-kld", list, {
+      height: 420, xaxis: {type: "log", title: {text: "$ per 1M tokens, blended 3:1 (log scale) — lower is better"}},
+      yaxis: {type: "log", title: {text: "mean KL divergence from the reference (nats, log scale) — lower is better"}}
+    }, pts.length ? "No bench quality point has a cost: " + unpriced.map(function (p) { return p.name + ": n/a (" + p.cost_why + ")"; }).join("; ")
+                  : "No bench quality outcome in the selected results.");
+  }
+
+  function renderLadder() {
+    var box = document.getElementById("ladder"), msg = document.getElementById("ladder-empty");
+    var groups = DATA.quality.ladder.filter(function (g) {
+      var m = document.getElementById("f-machine").value, model = document.getElementById("f-model").value;
+      return (m === "" || g.machine === m) && (model === "" || g.model === model);
+    });
+    box.textContent = "";
+    msg.hidden = groups.length > 0;
+    msg.textContent = "No result with a quant in the selection.";
+    var quant = document.getElementById("f-quant").value;
+    groups.forEach(function (g) {
+      box.appendChild(el("h3", null, g.model + " on " + g.machine));
+      var t = el("table", "ladder"), head = el("tr");
+      ["Quant", "File", "Decode tok/s", "$ / 1M blended", "KLD vs reference", "Top-1 agreement", "PPL ratio",
+       "Published (real model)", "Task accuracy"].forEach(function (h) { head.appendChild(el("th", null, h)); });
+      t.appendChild(el("thead")).appendChild(head);
+      var body = t.appendChild(el("tbody"));
+      g.quants.forEach(function (q) {
+        if (quant !== "" && q.quant !== quant) return;
+        var tr = el("tr"), synthetic = q.weights === "synthetic";
+        tr.appendChild(textCell(q.quant, synthetic ? "synthetic weights" : null));
+        tr.appendChild(cell(q.file_bytes, gib, "no run"));
+        tr.appendChild(cell(q.decode_tps, sig, "no tg run"));
+        tr.appendChild(cell(q.usd_per_m_blended, money, q.cost_na || "no bench run"));
+        tr.appendChild(cell(q.kld, function (v) { return sig(v) + (synthetic ? " (quantizer error)" : ""); }, "no bench quality"));
+        tr.appendChild(cell(q.same_top, pct, "no bench quality"));
+        tr.appendChild(cell(q.ppl_ratio, function (v) { return fixed(v, 4); }, "no bench quality"));
+        var p = q.published;
+        tr.appendChild(p ? textCell("KLD " + sig(p.kld) + (p.same_top != null ? ", top-1 " + pct(p.same_top) : "") +
+                                    (p.ppl_ratio != null ? ", PPL ratio " + fixed(p.ppl_ratio, 4) : "") + (p.imatrix ? " (imatrix " + p.imatrix + ")" : ""),
+                                    p.model + ": " + p.note + ". Reference data, not measured here: " + p.cite)
+                         : cell(null, null, "none published for this model"));
+        tr.appendChild(cell(q.accuracy, function (v) { return pct(v) + " (Wilson " + pct(q.wilson95[0]) + "-" + pct(q.wilson95[1]) + ")"; }, "no bench eval"));
+        body.appendChild(tr);
+      });
+      box.appendChild(el("div", "scroll")).appendChild(t);
+    });
+  }
+
   // ---- per-result cost details -------------------------------------------------------------
   function renderDetails(rows) {
     var box = document.getElementById("details");
@@ -466,6 +591,9 @@
     memoryChart(rows);
     bandwidthChart(rows);
     breakEvenChart(rows);
+    accuracyChart();
+    kldChart();
+    renderLadder();
     renderDetails(rows);
   }
 
