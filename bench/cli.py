@@ -311,6 +311,9 @@ def results(paths, as_json, **cost):
         Console().print(result_list_table(rows))
         if breakeven:
             print_cost(Console(), loaded, pricing, breakeven)
+        from bench.outcomes import KINDS, outcome_lines
+        for line in outcome_lines(load_results(list(paths) or [Path("results")], kinds=KINDS)[0]):
+            click.echo(line)
 
 
 def _register_subcommands() -> None:

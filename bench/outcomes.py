@@ -47,3 +47,23 @@ def read_outcome(doc: dict) -> tuple[str, dict] | None:
     if kind in KINDS and isinstance(doc.get(kind), dict):
         return kind, doc[kind]
     return None
+
+
+def outcome_lines(loaded: list[tuple[Path, dict]]) -> list[str]:
+    """One line per quality or eval outcome, for `bench results`."""
+    lines = []
+    for path, doc in loaded:
+        kind, body = read_outcome(doc) or (None, None)
+        if kind == "quality":
+            what = ", ".join(f"{q} KLD {s['kld']['value']:.4g}" for q, s in body["quants"].items()) or "no quant measured"
+            what += f" against {body['reference']['quant']} ({body['weights']} weights)"
+        elif kind == "eval":
+            s = body.get("summary") or {}
+            what = (f"accuracy {s['accuracy']:.1%} of {s['n']} tasks in {body['tasks_file']['name']}"
+                    if s.get("accuracy") is not None else "no task answered") + f" via {body['backend']}"
+        else:
+            continue
+        model = doc.get("model") or {}
+        lines.append(f"{kind} {doc.get('started_at')} {doc.get('label')} {model.get('id')}: {what} "
+                     f"[{doc.get('status')}] {path.name}")
+    return lines
