@@ -58,7 +58,7 @@ def _kld_points(doc: dict, costs: dict) -> list[dict]:
                     "name": f"{doc['label']} · {doc['model']['id']} {quant}", "reference": body["reference"]["quant"],
                     "weights": body["weights"], "note": body["what_it_measures"], "text": body["text"]["name"],
                     "kld": s["kld"]["value"], "kld_ci95": s["kld"]["ci95"], "kld_p99": s["kld"]["p99"],
-                    "same_top": s["same_top"]["value"], "ppl_ratio": s["ppl_ratio"]["value"],
+                    "same_top": s["same_top"]["value"], "ppl_ratio": s["ppl_ratio"]["value"], "file_bytes": s["file_bytes"],
                     "usd_per_m_blended": cost["usd_per_m_blended"] if cost else None, "cost_why": why,
                     "published": pub})
     return out
@@ -96,7 +96,8 @@ def _ladder(rows: list[dict], klds: list[dict], evals: list[dict]) -> list[dict]
         e["weights"] = e["weights"] or ("synthetic" if r.get("model_source") == "synthetic" else "real")
     for k in klds:
         e = entry(k["model"], k["machine"], k["quant"])
-        e.update(kld=k["kld"], same_top=k["same_top"], ppl_ratio=k["ppl_ratio"], weights=k["weights"])
+        e.update(kld=k["kld"], same_top=k["same_top"], ppl_ratio=k["ppl_ratio"], weights=k["weights"],
+                 file_bytes=e["file_bytes"] or k["file_bytes"])
     for v in evals:
         if not v["api"] and v["quant"]:
             entry(v["model"], v["machine"], v["quant"]).update(accuracy=v["accuracy"], wilson95=v["wilson95"])

@@ -488,7 +488,7 @@
         if (quant !== "" && q.quant !== quant) return;
         var tr = el("tr"), synthetic = q.weights === "synthetic";
         tr.appendChild(textCell(q.quant, synthetic ? "synthetic weights" : null));
-        tr.appendChild(cell(q.file_bytes, gib, "no run"));
+        tr.appendChild(cell(q.file_bytes, gib, "not known"));
         tr.appendChild(cell(q.decode_tps, sig, "no tg run"));
         tr.appendChild(cell(q.usd_per_m_blended, money, q.cost_na || "no bench run"));
         tr.appendChild(cell(q.kld, function (v) { return sig(v) + (synthetic ? " (quantizer error)" : ""); }, "no bench quality"));
