@@ -4,7 +4,6 @@ bench eval outcomes beside the example bench run results."""
 import copy
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
