@@ -51,7 +51,8 @@ class TdpEstimateSource:
     exact over any window because it uses the kernel's cumulative CPU times."""
 
     method = "estimated"
-    update_period_s = 0.0
+    # the kernel counts CPU time in clock ticks (USER_HZ, 100 a second on Linux)
+    update_period_s = 1 / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
     devices = ("cpu",)
 
     def __init__(self, tdp_w: float, origin: str, busy=busy_cpu_seconds):

@@ -110,6 +110,11 @@ class MeasurementSession:
 
     def _reading(self, src, dev: str, joules: float | None, t0: float, t1: float) -> EnergyReading:
         seconds = t1 - t0
+        if joules is not None and src.method == "estimated" and joules == 0 and seconds < 2 * src.update_period_s:
+            # A zero over a window of a tick or two is the kernel's CPU-time resolution, not idle cores;
+            # integrating the estimate's own samples would pass it off as a measurement.
+            return EnergyReading(dev, None, seconds, None, f"window {seconds * 1000:.0f} ms is too short for the "
+                                 f"kernel's CPU-time resolution ({src.update_period_s * 1000:g} ms): {src.reason}")
         if joules is not None and src.method == "counter" and (seconds < src.update_period_s or joules == 0):
             why = f"window {seconds * 1000:.0f} ms is shorter than the counter's update period"
             joules = None

@@ -118,7 +118,10 @@ def test_tiny_run_records_hardware_energy_memory_and_roofline(tmp_path):
         assert e["method"] in ("estimated", "counter") and e["joules"] > 0
         assert e["joules_per_output_token"] == pytest.approx(e["joules"] / sc["measured_output_tokens"])
         assert e["tokens_per_joule"] == pytest.approx(1 / e["joules_per_output_token"])
-    assert pp["energy"]["joules_per_prompt_token"] > 0
+    # pp32 on the tiny model can take under a clock tick: then no estimate, with the reason, never 0
+    pp_cpu = next(d for d in pp["energy"]["devices"] if d["device"] == "cpu")
+    assert pp["energy"]["joules_per_prompt_token"] is None and "CPU-time resolution" in pp_cpu["reason"] \
+        if pp_cpu["joules"] is None else pp["energy"]["joules_per_prompt_token"] > 0
     roof = tg["roofline"]
     assert roof["measured_tps"] == pytest.approx(tg["summary"]["tg_tps"]["mean"])
     assert roof["ceiling_tps_measured"] == pytest.approx(bw["gbps"] * 1e9 / roof["bytes_per_token"])

@@ -84,3 +84,18 @@ def test_integrate():
     assert integrate(ramp, 0.0, 1.0) == pytest.approx(50.0)
     assert integrate([(5.0, 40.0)], 0.0, 0.25) == pytest.approx(10.0)   # nearest sample held
     assert integrate([(0.0, None)], 0.0, 1.0) is None
+
+
+def test_an_estimate_over_a_window_shorter_than_two_clock_ticks_is_none_not_zero(tmp_path):
+    """CPU time comes in clock ticks: no tick in a window of a few ms says nothing about the power."""
+    info = hardware.probe()
+    sources = open_sources(info, cpu_tdp_w=100.0, powercap=tmp_path)
+    (estimate,) = [src for src in sources.sources if src.method == "estimated"]
+    estimate._busy = lambda: 42.0                  # no CPU time passes, whatever else the machine does
+    with hardware.MeasurementSession(info, interval_s=0.05, sources=sources) as s:
+        short = s.end_window(s.begin_window()).device("cpu")
+        w = s.begin_window()
+        time.sleep(0.1)
+        long = s.end_window(w).device("cpu")
+    assert short.joules is None and "CPU-time resolution" in short.reason
+    assert long.joules == 0.0 and long.method == "estimated"     # ten ticks and none busy: a real 0
