@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from bench.errors import BenchError
+from contract.errors import BenchError
 from dashboards.options import cost_options
 
 # --quant when not given, for engines that do not run GGUF files

@@ -24,7 +24,8 @@ from click.core import ParameterSource
 
 from bench import environment, storage
 from bench.child_process import die_with_parent
-from bench.schema import FAILED, SCHEMA_VERSION, run_validity
+from contract.build import died_run
+from contract.documents import dump
 
 OUTCOME_ENV = "RIGHTSIZE_OUTCOME_FILE"
 # Never passed on a command line (other users can read it in `ps`): the child reads it here.
@@ -164,17 +165,8 @@ def record_dead_child(results_dir: Path, model: str, quant: str, backend: str, l
     import socket
 
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    label = label or socket.gethostname()
-    run_id = "-".join(x.replace("/", "_") for x in (now.replace("+00:00", "Z").replace(":", ""), label,
-                                                     model, quant, backend, "died"))
-    result = {
-        "schema_version": SCHEMA_VERSION, "run_id": run_id, "status": FAILED, "label": label,
-        "started_at": None, "finished_at": now,
-        "config": {"model": model, "quant": quant, "backend": backend},
-        "environment": environment.capture(), "hardware": None, "bandwidth": None,
-        "model": {"id": model, "quant": quant}, "backend": {"name": backend}, "scenarios": [],
-        "errors": [f"the engine process {death(exit_code)}" + (f": {explanation}" if explanation else "")],
-    }
-    result["validity"] = run_validity(FAILED, [])
-    path, _ = storage.write_result_safely(result, results_dir, run_id)
+    result = died_run(finished_at=now, label=label or socket.gethostname(), model=model, quant=quant,
+                      backend=backend, environment=environment.capture(),
+                      error=f"the engine process {death(exit_code)}" + (f": {explanation}" if explanation else ""))
+    path, _ = storage.write_result_safely(dump(result), results_dir, result.run_id)
     return path

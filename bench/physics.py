@@ -127,7 +127,7 @@ def _gib(n: int | None) -> str:
 def check_command(paths):
     """Physics checks on result files: decode under the bandwidth ceiling, watts between idle
     and the power limit, device memory consistent with the engine's own figure."""
-    from bench.errors import BenchError
+    from contract.errors import BenchError
     from bench.storage import load_results
 
     results, warnings = load_results(list(paths))

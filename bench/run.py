@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import re
 import socket
 import traceback
 from dataclasses import dataclass, field
@@ -17,11 +16,12 @@ from typing import Callable, ContextManager
 
 from bench import environment, storage
 from bench.backends import get_backend, model_format
-from bench.device import Device
-from bench.errors import BenchError, ScenarioError
+from contract.device import Device
+from contract.errors import BenchError, ScenarioError
 from bench.isolation import report_stage
 from bench.measurement import RunMeasurement, decode_roofline
-from bench.schema import COMPLETED, FAILED, INTERRUPTED, SCHEMA_VERSION, run_validity
+from contract.build import run_document, run_id as make_run_id
+from contract.validity import COMPLETED, FAILED, INTERRUPTED, run_validity
 from models.resolve import ResolvedModel, resolve_model
 from scenarios.definitions import LoadScenario, Scenario
 from scenarios.runner import scenario_runs
@@ -84,10 +84,6 @@ def _utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _slug(*parts: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(p for p in parts if p))[:160]
-
-
 def default_context(scenarios: list[Scenario], requested: int | None) -> int:
     """Smallest context that fits every scenario, unless the user asked for one."""
     needed = max(s.context_needed for s in scenarios)
@@ -138,26 +134,11 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
 
     started = _utc_now()  # e.g. 2026-11-28T01:45:05+00:00
     label = config.label or socket.gethostname()
-    run_id = _slug(started.replace("+00:00", "Z").replace(":", ""), label, model_doc["id"], model_doc["quant"],
-                   config.backend)
-    result = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
-        "status": "running",
-        "label": label,
-        "started_at": started,
-        "finished_at": None,
-        "config": {**config.to_dict(), "backend_options": options},
-        "environment": environment.capture(),
-        "hardware": None,
-        "bandwidth": None,
-        "model": model_doc,
-        "backend": None,
-        "engine_health": prepared.engine_health,
-        "workarounds": prepared.workarounds,
-        "scenarios": [],
-        "errors": [],
-    }
+    run_id = make_run_id(started, label, model_doc["id"], model_doc["quant"], config.backend)
+    result = run_document(run_id=run_id, label=label, started_at=started,
+                          config={**config.to_dict(), "backend_options": options},
+                          environment=environment.capture(), model=model_doc,
+                          engine_health=prepared.engine_health, workarounds=prepared.workarounds)
     records: list = []
     status = COMPLETED
     measurement = None
@@ -238,5 +219,5 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
             if t.get("reasons"):
                 extra_reasons.append(f"throttling seen on {device}: {', '.join(t['reasons'])}")
     result["validity"] = run_validity(status, result["scenarios"], extra_reasons)
-    path, warning = storage.write_result_safely(result, results_dir, run_id)
+    result, path, warning = storage.write_document(result, results_dir, run_id)
     return RunOutcome(result, path, warning)

@@ -7,8 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from bench.errors import ResultsError
-from bench.schema import SCHEMA_VERSION
+from contract import documents
+from contract.errors import ResultsError
 
 
 def ensure_writable(results_dir: Path) -> Path:
@@ -59,10 +59,24 @@ def write_result_safely(result: dict, results_dir: Path, name: str) -> tuple[Pat
         return path, f"could not write to {results_dir} ({exc.strerror or exc}); result saved to {path}"
 
 
+def write_document(doc: dict, results_dir: Path, name: str) -> tuple[dict, Path, str | None]:
+    """Check a result against the contract, then write it as write_result_safely does. Returns
+    (the document as written, path, warning). A document that fails the check is a bug in the
+    suite, not in the measurement: it is written as measured, with a warning, never lost."""
+    problem = None
+    try:
+        doc = documents.dump(documents.parse(doc))
+    except ResultsError as exc:
+        problem = f"the result does not match the result schema ({exc.problem}); written as measured"
+    path, warning = write_result_safely(doc, results_dir, name)
+    return doc, path, "; ".join(w for w in (problem, warning) if w) or None
+
+
 def load_results(paths: list[Path], kinds: tuple | None = (None,)) -> tuple[list[tuple[Path, dict]], list[str]]:
     """Load result files from files and directories. Returns (results, warnings).
 
-    A malformed file or another schema version is reported as a warning, never a crash. `kinds`:
+    Each goes through the contract's reader (contract/documents.py): version 1 is upgraded, a
+    malformed file or another schema version is reported as a warning, never a crash. `kinds`:
     the documents' `kind` values to keep (None: a `bench run` result, the default; "quality" and
     "eval": bench/outcomes.py); kinds=None keeps every kind.
     """
@@ -78,16 +92,11 @@ def load_results(paths: list[Path], kinds: tuple | None = (None,)) -> tuple[list
     loaded, warnings = [], []
     for f in files:
         try:
-            doc = json.loads(f.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            warnings.append(f"skipped {f}: not a readable result file ({exc})")
+            doc = documents.read(f)
+        except ResultsError as exc:
+            warnings.append(f"skipped {exc.problem}")
             continue
-        if not isinstance(doc, dict) or "schema_version" not in doc:
-            warnings.append(f"skipped {f}: no schema_version, not a rightsize result")
-            continue
-        if doc["schema_version"] != SCHEMA_VERSION:
-            warnings.append(f"skipped {f}: schema_version {doc['schema_version']} (this rightsize reads {SCHEMA_VERSION})")
-            continue
-        if kinds is None or doc.get("kind") in kinds:
-            loaded.append((f, doc))
+        kind = getattr(doc, "kind", None)
+        if kinds is None or kind in kinds:
+            loaded.append((f, documents.dump(doc)))
     return loaded, warnings

@@ -6,7 +6,7 @@ One failing combination does not stop the rest; the exit code says whether any f
 from __future__ import annotations
 
 from dataclasses import dataclass
-from bench.errors import BenchError
+from contract.errors import BenchError
 
 
 @dataclass

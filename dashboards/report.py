@@ -7,11 +7,11 @@ CPU preset, else the machine's vCPUs and RAM at cloud rates), the same as `bench
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Callable
 
+from contract import documents
 from dashboards.page import document, esc
 from dashboards.prices import load_prices
 from dashboards.profiles import load_profiles
@@ -137,7 +137,7 @@ def write_run_report(result_path: Path, warn: Callable[[str], None] = _stderr_wa
     result_path = Path(result_path)
     target = result_path.with_suffix(".html")
     try:
-        result = json.loads(result_path.read_text(encoding="utf-8"))
+        result = documents.dump(documents.read(result_path))   # the version checked, 1 upgraded
         target.write_text(render_report(result, result_path, settings), encoding="utf-8")
         return target
     except Exception as exc:  # a report must never turn a measured run into a failed one

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, replace
 
-from bench.errors import ScenarioError
+from contract.errors import ScenarioError
 from scenarios.slo import PRESETS, SLO, parse_slo
 from scenarios.workloads import BUILTIN, Profile, load_profiles
 

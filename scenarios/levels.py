@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from bench.harness import RequestTrace
-from bench.schema import COMPLETED, scenario_validity
+from contract.validity import COMPLETED, scenario_validity
 from bench.stats import summarize
 from scenarios.definitions import LoadScenario
 from scenarios.slo import judge

@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 
 from bench.backends.base import Backend, LoadedModel
 from bench.harness import Generation, timed_generate
-from bench.schema import COMPLETED, scenario_validity
+from contract.validity import COMPLETED, scenario_validity
 from bench.stats import summarize
 from scenarios.definitions import LoadScenario, Scenario
 from scenarios.prompts import random_prompt

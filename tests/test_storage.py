@@ -3,8 +3,10 @@ import os
 
 import pytest
 
-from bench.errors import ResultsError
-from bench.schema import SCHEMA_VERSION
+from contract.build import died_run
+from contract.documents import dump
+from contract.errors import ResultsError
+from contract.result import SCHEMA_VERSION
 from bench.storage import ensure_writable, load_results, write_result, write_result_safely
 
 
@@ -40,7 +42,9 @@ def test_failed_write_falls_back_instead_of_losing_the_result(tmp_path, monkeypa
 
 
 def test_loading_skips_bad_files_with_warnings(tmp_path):
-    write_result({"schema_version": SCHEMA_VERSION, "run_id": "ok"}, tmp_path, "good")
+    ok = died_run(finished_at="2026-12-02T07:00:00+00:00", label="box", model="tiny", quant="Q4_K_M",
+                  backend="llamacpp", environment={}, error="died").model_copy(update={"run_id": "ok"})
+    write_result(dump(ok), tmp_path, "good")
     (tmp_path / "broken.json").write_text("{not json")
     (tmp_path / "other.json").write_text(json.dumps({"schema_version": 999}))
     (tmp_path / "foreign.json").write_text(json.dumps({"hello": 1}))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Protocol, runtime_checkable
 
-from bench.device import Device
+from contract.device import Device
 
 
 @dataclass(frozen=True)

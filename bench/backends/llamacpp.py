@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Iterator
 
 from bench.backends.base import Capabilities, LoadedModel, Prepared
-from bench.device import Device
+from contract.device import Device
 from bench.engine_options import Choice
-from bench.errors import BackendError
+from contract.errors import BackendError
 
 KERNEL_CHOICE = Choice("auto", "on", "off")
 
