@@ -59,6 +59,11 @@ def write_result_safely(result: dict, results_dir: Path, name: str) -> tuple[Pat
         return path, f"could not write to {results_dir} ({exc.strerror or exc}); result saved to {path}"
 
 
+# Set by the test suite (and inherited by the processes it starts): a writer that breaks the
+# contract fails its test instead of leaving a warning nobody reads.
+STRICT_ENV = "RIGHTSIZE_STRICT_CONTRACT"
+
+
 def write_document(doc: dict, results_dir: Path, name: str) -> tuple[dict, Path, str | None]:
     """Check a result against the contract, then write it as write_result_safely does. Returns
     (the document as written, path, warning). A document that fails the check is a bug in the
@@ -67,6 +72,8 @@ def write_document(doc: dict, results_dir: Path, name: str) -> tuple[dict, Path,
     try:
         doc = documents.dump(documents.parse(doc))
     except ResultsError as exc:
+        if os.environ.get(STRICT_ENV):
+            raise
         problem = f"the result does not match the result schema ({exc.problem}); written as measured"
     path, warning = write_result_safely(doc, results_dir, name)
     return doc, path, "; ".join(w for w in (problem, warning) if w) or None

@@ -53,3 +53,14 @@ def test_loading_skips_bad_files_with_warnings(tmp_path):
     assert len(warnings) == 3
     assert any("broken.json" in w for w in warnings)
     assert any("schema_version 999" in w for w in warnings)
+
+
+def test_a_result_that_breaks_the_contract_is_still_written(tmp_path, monkeypatch):
+    monkeypatch.delenv("RIGHTSIZE_STRICT_CONTRACT", raising=False)
+    from bench.storage import write_document
+    doc, path, warning = write_document({"schema_version": SCHEMA_VERSION, "run_id": "odd"}, tmp_path, "odd")
+    assert json.loads(path.read_text()) == doc == {"schema_version": SCHEMA_VERSION, "run_id": "odd"}
+    assert warning.startswith("the result does not match the result schema") and "field status" in warning
+    monkeypatch.setenv("RIGHTSIZE_STRICT_CONTRACT", "1")
+    with pytest.raises(ResultsError):
+        write_document({"schema_version": SCHEMA_VERSION, "run_id": "odd"}, tmp_path, "odd")
