@@ -296,12 +296,12 @@ def results(paths, as_json, **cost):
     from rich.console import Console
 
     from bench.report import result_list_rows, result_list_table
-    from bench.storage import load_results
+    from bench.storage import load_documents
     from dashboards.options import cost_settings
     from dashboards.terminal import print_cost, with_costs
 
     pricing, breakeven = cost_settings(cost)
-    loaded, warnings = load_results(list(paths) or [Path("results")])
+    loaded, warnings = load_documents(list(paths) or [Path("results")])
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
     rows = result_list_rows(loaded)
@@ -312,6 +312,7 @@ def results(paths, as_json, **cost):
         if breakeven:
             print_cost(Console(), loaded, pricing, breakeven)
         from bench.outcomes import KINDS, outcome_lines
+        from bench.storage import load_results
         for line in outcome_lines(load_results(list(paths) or [Path("results")], kinds=KINDS)[0]):
             click.echo(line)
 

@@ -16,7 +16,6 @@ from typing import Callable, ContextManager
 
 from bench import environment, storage
 from bench.backends import get_backend, model_format
-from contract.device import Device
 from contract.errors import BenchError, ScenarioError
 from bench.isolation import report_stage
 from bench.measurement import RunMeasurement, decode_roofline
@@ -158,6 +157,8 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
             loaded = backend.load(resolved.path, options)
         result["backend"] = {"name": backend.name, "device": loaded.device, "n_ctx": loaded.n_ctx,
                              **loaded.engine_info}
+        # the memory the weights are read from: each decode figure's ceiling
+        spec, measured = measurement.bandwidths(loaded.device)
         # A remote server's energy is not this machine's: no energy windows then.
         energy = loaded.engine_info.get("server_is_local", True)
         for scenario in config.scenarios:
@@ -177,6 +178,7 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
                     status = FAILED
                 finally:
                     record.energy = measurement.end_scenario(record)
+                    record.roofline = decode_roofline(record.to_dict(), model_doc, spec, measured)
     except KeyboardInterrupt:
         status = INTERRUPTED
     except BenchError as exc:
@@ -212,9 +214,6 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
         result["monitoring"] = {k: report[k] for k in ("interval_s", "idle", "energy_sources", "unavailable",
                                                        "throttle", "sampler")}
         result["timeline"] = report["timeline"]
-        spec, measured = measurement.bandwidths(loaded.device if loaded else Device.CPU)
-        for sc in result["scenarios"]:
-            sc["roofline"] = decode_roofline(sc, result["model"], spec, measured)
         for device, t in report["throttle"].items():
             if t.get("reasons"):
                 extra_reasons.append(f"throttling seen on {device}: {', '.join(t['reasons'])}")

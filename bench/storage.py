@@ -9,6 +9,7 @@ from pathlib import Path
 
 from contract import documents
 from contract.errors import ResultsError
+from contract.result import Document
 
 
 def ensure_writable(results_dir: Path) -> Path:
@@ -79,8 +80,8 @@ def write_document(doc: dict, results_dir: Path, name: str) -> tuple[dict, Path,
     return doc, path, "; ".join(w for w in (problem, warning) if w) or None
 
 
-def load_results(paths: list[Path], kinds: tuple | None = (None,)) -> tuple[list[tuple[Path, dict]], list[str]]:
-    """Load result files from files and directories. Returns (results, warnings).
+def load_documents(paths: list[Path], kinds: tuple | None = (None,)) -> tuple[list[tuple[Path, Document]], list[str]]:
+    """Typed result documents from files and directories. Returns (documents, warnings).
 
     Each goes through the contract's reader (contract/documents.py): version 1 is upgraded, a
     malformed file or another schema version is reported as a warning, never a crash. `kinds`:
@@ -103,7 +104,12 @@ def load_results(paths: list[Path], kinds: tuple | None = (None,)) -> tuple[list
         except ResultsError as exc:
             warnings.append(f"skipped {exc.problem}")
             continue
-        kind = getattr(doc, "kind", None)
-        if kinds is None or kind in kinds:
-            loaded.append((f, documents.dump(doc)))
+        if kinds is None or getattr(doc, "kind", None) in kinds:
+            loaded.append((f, doc))
     return loaded, warnings
+
+
+def load_results(paths: list[Path], kinds: tuple | None = (None,)) -> tuple[list[tuple[Path, dict]], list[str]]:
+    """load_documents, each document as its JSON dict: for the readers that still index it by key."""
+    loaded, warnings = load_documents(paths, kinds)
+    return [(f, documents.dump(doc)) for f, doc in loaded], warnings

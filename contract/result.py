@@ -75,14 +75,116 @@ class Roofline(Section):
     mean_context_tokens: Number | None = None
 
 
+class Stats(Section):
+    """A distribution's summary (bench/stats.py); a figure with no samples has none, never zeros."""
+    n: int
+    mean: Number
+    median: Number
+    p90: Number
+    p99: Number
+    min: Number
+    max: Number
+    stddev: Number | None = None     # one sample: no spread
+    cv: Number | None = None
+    ci95: list[Number] | None = None
+
+
+class SLO(Section):
+    name: str
+    ttft_s: Number
+    tpot_s: Number
+    percentile: Number = 99.0
+
+
+class ErrorCounts(Section):
+    count: int
+    measured: int                    # of them, measured requests (the rest were warm-up)
+    by_kind: dict[str, int] = {}
+
+
+class SloVerdict(Section):
+    """One level judged against its SLO (scenarios/slo.py judge)."""
+    slo: SLO
+    met: bool
+    far_past: bool = False
+    good_requests: int = 0
+    good_fraction: Number | None = None
+    ttft_within_fraction: Number | None = None
+    tpot_within_fraction: Number | None = None
+    ttft_s_at_percentile: Number | None = None
+    tpot_s_at_percentile: Number | None = None
+
+
+class _Latencies(Section):
+    """Per-request figures: present where at least one request had them."""
+    ttft_s: Stats | None = None
+    tpot_s: Stats | None = None
+    e2e_s: Stats | None = None
+    decode_tps: Stats | None = None
+    prefill_tps: Stats | None = None
+    inter_token_gap_s: Stats | None = None
+    output_tps: Number | None = None            # aggregate output tokens / measured window
+    client_cpu_fraction: Number | None = None   # over HTTP: the client's own CPU use
+    errors: ErrorCounts | None = None
+    token_accounting: dict[str, Any] | None = None
+
+
+class StreamSummary(_Latencies):
+    pp_tps: Stats | None = None
+    tg_tps: Stats | None = None
+
+
+class LevelSummary(_Latencies):
+    queue_wait_s: Stats | None = None
+    requests_per_s: Number | None = None
+    goodput: Number | None = None               # requests/s that met the SLO
+    goodput_fraction: Number | None = None
+    mean_in_flight: Number | None = None
+    slo: SloVerdict | None = None
+
+
+class SearchSummary(Section):
+    best: Number | None = None                  # the highest level that met the SLO
+    lowest_miss: Number | None = None
+    levels_tried: list[Number] = []
+    at_ceiling: bool = False
+    best_level: str | None = None               # that level's entry name
+    goodput: Number | None = None
+
+
+class StreamParams(Section):
+    name: str
+    kind: ScenarioKind
+    input_tokens: int
+    output_tokens: int
+    repetitions: int
+    warmup: int = 1
+    min_duration_s: Number | None = None
+    max_passes: int | None = None
+
+
+class LevelParams(Section):
+    scenario: str                               # the load scenario (workload profile) it is a level of
+    mode: Literal["concurrency", "poisson"]
+    concurrency: Number | None = None
+    rate_per_s: Number | None = None
+    searched: bool = False
+    profile: dict[str, Any] = {}
+    slo: SLO | None = None
+
+
+class SearchParams(Section):
+    scenario: str
+    mode: Literal["concurrency", "poisson"]
+    slo: SLO
+
+
 class _Entry(Section):
     """What every entry of `scenarios` has."""
     name: str
-    params: dict[str, Any]
     status: Status
     error: str | None = None
     samples: dict[str, Any] = {}
-    summary: dict[str, Any] = {}
     energy: EnergyWindow | None = None
     validity: Validity
     roofline: Roofline | None = None
@@ -91,6 +193,8 @@ class _Entry(Section):
 class StreamEntry(_Entry):
     """pp, tg and single-stream: generations one after another."""
     kind: Literal[ScenarioKind.PP, ScenarioKind.TG, ScenarioKind.SINGLE_STREAM]
+    params: StreamParams
+    summary: StreamSummary = Field(default_factory=StreamSummary)
     measured_output_tokens: int = 0
     measured_window_s: Number | None = None
     engine_reported: list[dict[str, Any]] | None = None
@@ -101,6 +205,8 @@ class StreamEntry(_Entry):
 class LoadLevelEntry(_Entry):
     """One level of a load scenario: a concurrency or a Poisson rate (scenarios/levels.py)."""
     kind: Literal[ScenarioKind.CONCURRENCY, ScenarioKind.POISSON]
+    params: LevelParams
+    summary: LevelSummary = Field(default_factory=LevelSummary)
     note: str | None = None          # why a sweep or search stopped here
     errors: list[dict[str, Any]] = []
     measured_requests: int = 0
@@ -113,6 +219,8 @@ class LoadLevelEntry(_Entry):
 class SloSearchEntry(_Entry):
     """An SLO search's answer: the highest level that met the SLO (None: none did)."""
     kind: Literal[ScenarioKind.SLO_SEARCH]
+    params: SearchParams
+    summary: SearchSummary = Field(default_factory=SearchSummary)
 
 
 ScenarioEntry = Annotated[Union[StreamEntry, LoadLevelEntry, SloSearchEntry], Field(discriminator="kind")]
@@ -140,6 +248,7 @@ class Workaround(Section):
     """A known engine fault avoided on this machine (issue 12); `line` is what the run printed."""
     line: str
     engine: str | None = None
+    caveat: str | None = None        # what the figures are not, with this workaround
 
 
 class ModelIdentity(Section):
@@ -181,8 +290,8 @@ class RunResult(Section):
     finished_at: str | None
     config: RunConfigRecord
     environment: dict[str, Any]
-    hardware: dict[str, Any] | None
-    bandwidth: dict[str, Any] | None
+    hardware: dict[str, Any] | None = None      # the probe's account, as it gave it (hardware/info.py)
+    bandwidth: dict[str, Any] | None = None
     model: ModelIdentity
     backend: BackendInfo | None
     engine_health: dict[str, Any] | None = None
