@@ -53,6 +53,18 @@ class RunConfig:
             "backend_reason": self.backend_reason,
         }
 
+    @classmethod
+    def from_dict(cls, doc: dict, api_key: str | None = None) -> "RunConfig":
+        """The config that to_dict wrote (a run's child process reads its parent's); the API key
+        never travels in it."""
+        from scenarios.definitions import scenario_from_params
+
+        return cls(model=doc["model"], quant=doc["quant"], backend=doc["backend"],
+                   scenarios=[scenario_from_params(p) for p in doc["scenarios"]],
+                   backend_options=dict(doc["backend_options"]), results_dir=Path(doc["results_dir"]),
+                   label=doc["label"], idle_seconds=doc["idle_seconds"], api_key=api_key,
+                   backend_reason=doc.get("backend_reason"))
+
 
 class RunUI:
     """What a run tells the person watching. The CLI draws progress bars; tests stay silent."""
