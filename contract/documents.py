@@ -40,7 +40,7 @@ def upgrade_v1(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def _field(loc: tuple) -> str:
+def _field(loc: tuple[str | int, ...]) -> str:
     """('scenarios', 0, 'pp', 'status') -> 'scenarios[0].status' (the union's tag dropped)."""
     text = ""
     for part in loc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from contract.enums import Status, Verdict
 
 # Failed and interrupted runs are written too, never dropped.
@@ -12,7 +14,7 @@ MIN_SAMPLES = 3
 MAX_CV = 0.10
 
 
-def scenario_validity(status: str, n_samples: int, cv: float | None, errors: int = 0) -> dict:
+def scenario_validity(status: str, n_samples: int, cv: float | None, errors: int = 0) -> dict[str, Any]:
     """VALID / INVALID with the reasons a reader needs to judge the figures."""
     reasons = []
     if status != COMPLETED:
@@ -26,7 +28,7 @@ def scenario_validity(status: str, n_samples: int, cv: float | None, errors: int
     return {"verdict": Verdict.INVALID.value if reasons else Verdict.VALID.value, "reasons": reasons}
 
 
-def run_validity(status: str, scenarios: list[dict], extra_reasons: tuple[str, ...] | list[str] = ()) -> dict:
+def run_validity(status: str, scenarios: list[dict[str, Any]], extra_reasons: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
     reasons = list(extra_reasons)
     if status != COMPLETED:
         reasons.append(f"run {status}")
