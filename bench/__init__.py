@@ -1,1 +1,2 @@
-"""rightsize: the `bench` command line, run orchestration, clock, result schema, stats and storage."""
+"""rightsize: the `bench` command line, run orchestration, clock, stats and storage (the result
+document's contract is the `contract` package)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from bench.errors import BenchError
+from contract.errors import BenchError
 from dashboards.options import cost_options
 
 # --quant when not given, for engines that do not run GGUF files
@@ -109,21 +109,24 @@ def main(ctx, debug):
 @click.option("--json", "as_json", is_flag=True, help="Print the result document as JSON (a list for a sweep).")
 @click.option("--in-process", is_flag=True, hidden=True,
               help="Measure in this process (what each run's child process is started with).")
+@click.option("--run-config", type=click.Path(path_type=Path), default=None, hidden=True,
+              help="A run's child process: the job its parent validated (bench/isolation.py); other options are ignored.")
 @cost_options(breakeven=True)
 @click.pass_context
 def run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, search, slo, max_in_flight, workloads,
         repetitions, requests, input_tokens, output_tokens, min_duration, threads, gpu_layers, ctx_size,
         flash_attn, batch_size, ubatch_size, engine_option, base_url, api_key, endpoint, request_timeout, results_dir,
-        label, idle_seconds, as_json, in_process, **cost):
+        label, idle_seconds, as_json, in_process, run_config, **cost):
     """Benchmark a model on this machine and write a result file."""
     from dashboards.options import cost_settings
 
+    if run_config is not None:
+        _run_job(ctx, run_config)     # exits
     pricing, breakeven = cost_settings(cost)     # a bad cost option is one line, before anything runs
 
     from bench.backends import backend_class, model_format
     from bench.engine_options import parse_engine_options
-    from bench.run import RunConfig, execute
-    from bench.ui import RichUI
+    from bench.run import RunConfig
     from scenarios.definitions import parse_scenarios
 
     if serve:
@@ -177,6 +180,10 @@ def run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, sea
         options.update({"endpoint": endpoint, "request_timeout_s": request_timeout})
     if not caps.local_model:
         options = {"base_url": base_url, "endpoint": endpoint, "request_timeout_s": request_timeout}
+    config = RunConfig(model=model, quant=quant, backend=backend, scenarios=scenarios,
+                       backend_options=options, results_dir=results_dir, label=label,
+                       idle_seconds=idle_seconds, api_key=api_key,
+                       backend_reason=os.environ.get(BACKEND_REASON_ENV))
     if not in_process:
         from bench.sweep import combinations
         from bench.storage import ensure_writable
@@ -185,12 +192,30 @@ def run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, sea
         combos = combinations(model, quant)
         if caps.local_model:
             _check_names(combos, backend)
-        sys.exit(_run_each_in_a_child(ctx, combos, scenarios, backend, caps, api_key, as_json))
+        sys.exit(_run_each_in_a_child(ctx, combos, config, caps, {"as_json": as_json, "cost": cost}))
+    _measure(ctx, config, pricing, breakeven, as_json)
 
-    config = RunConfig(model=model, quant=quant, backend=backend, scenarios=scenarios,
-                       backend_options=options, results_dir=results_dir, label=label,
-                       idle_seconds=idle_seconds, api_key=api_key,
-                       backend_reason=os.environ.get(BACKEND_REASON_ENV))
+
+def _run_job(ctx, job_file: Path) -> None:
+    """A run's child process: measure the job the parent validated; nothing is parsed again."""
+    from bench.backends import backend_class
+    from bench.isolation import API_KEY_ENV, read_job
+    from bench.run import RunConfig
+    from dashboards.options import cost_settings
+
+    job = read_job(job_file)
+    config = RunConfig.from_dict(job["config"])
+    if not backend_class(config.backend).capabilities.local_model:
+        config.api_key = os.environ.get(API_KEY_ENV) or None     # never in the job file
+    pricing, breakeven = cost_settings(job["cost"])
+    _measure(ctx, config, pricing, breakeven, job["as_json"])
+
+
+def _measure(ctx, config, pricing, breakeven: bool, as_json: bool) -> None:
+    """Run `config` in this process, print its tables (or its JSON) and exit with its code."""
+    from bench.run import execute
+    from bench.ui import RichUI
+
     ui = RichUI(quiet=as_json)
     outcome = execute(config, ui)
     from bench.isolation import report_outcome
@@ -232,18 +257,22 @@ def _check_names(combos, backend) -> None:
             get_format(model_format(backend), c.quant)
 
 
-def _run_each_in_a_child(ctx, combos, scenarios, backend, caps, api_key, as_json) -> int:
-    """Each model x quant in its own process, after a fit check; returns the exit code."""
+def _run_each_in_a_child(ctx, combos, config, caps, display: dict) -> int:
+    """Each model x quant in its own process, after a fit check; returns the exit code. Each child
+    gets `config` for its combination and `display` (--json, the cost options) as a job file."""
+    import dataclasses
+
     from rich.console import Console
     from rich.table import Table
 
-    from bench.isolation import ChildInterrupted, child_argv, death, record_dead_child, run_child
+    from bench.isolation import ChildInterrupted, death, record_dead_child, run_child
     from bench.sweep import check_fits, exit_code, summary_rows
 
-    p = {**ctx.params, "backend": backend}
+    p = {**ctx.params, "backend": config.backend}
+    as_json = display["as_json"]
     console = Console(stderr=True)
     if caps.local_model:
-        where = check_fits(combos, scenarios, p["ctx_size"], p["backend"], p["flash_attn"], p["ubatch_size"])
+        where = check_fits(combos, config.scenarios, p["ctx_size"], p["backend"], p["flash_attn"], p["ubatch_size"])
         for c in combos:
             if c.skip_reason:
                 console.print(f"skipped {c.model} {c.quant}: does not fit ({where}): {c.skip_reason}",
@@ -254,7 +283,8 @@ def _run_each_in_a_child(ctx, combos, scenarios, backend, caps, api_key, as_json
             outcomes.append(None)
             continue
         try:
-            o = run_child(child_argv(ctx, model=c.model, quant=c.quant, backend=backend), api_key)
+            job = {"config": dataclasses.replace(config, model=c.model, quant=c.quant).to_dict(), **display}
+            o = run_child(job, bool(ctx.obj.get("debug")), config.api_key)
         except ChildInterrupted as stop:
             o, interrupted = stop.outcome, True
         if o.path is None and o.exit_code == 2 and not interrupted:
@@ -296,12 +326,12 @@ def results(paths, as_json, **cost):
     from rich.console import Console
 
     from bench.report import result_list_rows, result_list_table
-    from bench.storage import load_results
+    from bench.storage import load_documents
     from dashboards.options import cost_settings
     from dashboards.terminal import print_cost, with_costs
 
     pricing, breakeven = cost_settings(cost)
-    loaded, warnings = load_results(list(paths) or [Path("results")])
+    loaded, warnings = load_documents(list(paths) or [Path("results")])
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
     rows = result_list_rows(loaded)
@@ -312,6 +342,7 @@ def results(paths, as_json, **cost):
         if breakeven:
             print_cost(Console(), loaded, pricing, breakeven)
         from bench.outcomes import KINDS, outcome_lines
+        from bench.storage import load_results
         for line in outcome_lines(load_results(list(paths) or [Path("results")], kinds=KINDS)[0]):
             click.echo(line)
 

@@ -4,7 +4,7 @@ cache, vLLM's memory share, ...). Each backend class lists its own in `engine_op
 
 from __future__ import annotations
 
-from bench.errors import BenchError
+from contract.errors import BenchError
 
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 

@@ -1,9 +1,10 @@
 """One process per measured run: an engine that crashes or runs out of memory takes down
 its own process, not the sweep, and its memory is returned before the next run starts.
 
-The parent re-invokes `bench run` for one model x quant with `--in-process`; the child
-measures and writes its result as usual and reports the result's path through a file. A
-child that dies without doing so gets a `failed` result written by the parent.
+The parent validates the command line once and hands each child a job file: the RunConfig of
+one model x quant (RunConfig.to_dict) and how to print it. The child (`bench run --in-process
+--run-config JOB`) measures and writes its result as usual and reports the result's path
+through a file. A child that dies without doing so gets a `failed` result written by the parent.
 """
 
 from __future__ import annotations
@@ -19,12 +20,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
-from click.core import ParameterSource
-
 from bench import environment, storage
 from bench.child_process import die_with_parent
-from bench.schema import FAILED, SCHEMA_VERSION, run_validity
+from contract.build import died_run
+from contract.documents import dump
 
 OUTCOME_ENV = "RIGHTSIZE_OUTCOME_FILE"
 # Never passed on a command line (other users can read it in `ps`): the child reads it here.
@@ -40,34 +39,27 @@ class ChildOutcome:
     if_it_dies: str = ""  # the child's own explanation, written before its engine loaded
 
 
-def child_argv(ctx: click.Context, **overrides: str) -> list[str]:
-    """The `bench run` command line that reproduces this invocation for one combination."""
-    argv = ["--debug"] if ctx.obj.get("debug") else []
-    argv.append("run")
-    for param in ctx.command.params:
-        name = param.name
-        if name in overrides or name == "api_key" or not isinstance(param, click.Option):
-            continue
-        if ctx.get_parameter_source(name) in (ParameterSource.DEFAULT, None):
-            continue
-        value = ctx.params[name]
-        if param.is_flag:
-            if param.secondary_opts:
-                argv.append(param.opts[0] if value else param.secondary_opts[0])
-            elif value:
-                argv.append(param.opts[0])
-        elif param.multiple:
-            for v in value:
-                argv += [param.opts[0], str(v)]
-        elif value is not None:
-            argv += [param.opts[0], str(value)]
-    for name, value in overrides.items():
-        argv += [f"--{name.replace('_', '-')}", str(value)]
-    argv.append("--in-process")
-    return argv
+def child_argv(job_file: Path, debug: bool) -> list[str]:
+    """The `bench run` command line of a child: its job file, nothing to parse again."""
+    return (["--debug"] if debug else []) + ["run", "--in-process", "--run-config", str(job_file)]
 
 
-def run_child(argv: list[str], api_key: str | None) -> ChildOutcome:
+def read_job(job_file: Path) -> dict:
+    return json.loads(Path(job_file).read_text(encoding="utf-8"))
+
+
+def run_child(job: dict, debug: bool, api_key: str | None) -> ChildOutcome:
+    """Run one job (a RunConfig's dict, with --json and the cost options) in a child process."""
+    fd, job_file = tempfile.mkstemp(prefix="rightsize-job-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(job, fh)
+    try:
+        return _run_child(child_argv(Path(job_file), debug), api_key)
+    finally:
+        Path(job_file).unlink(missing_ok=True)
+
+
+def _run_child(argv: list[str], api_key: str | None) -> ChildOutcome:
     """Run `bench <argv>` in a child process; Ctrl-C is passed on once and waited for."""
     fd, outcome_file = tempfile.mkstemp(prefix="rightsize-outcome-")
     os.close(fd)
@@ -164,17 +156,8 @@ def record_dead_child(results_dir: Path, model: str, quant: str, backend: str, l
     import socket
 
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    label = label or socket.gethostname()
-    run_id = "-".join(x.replace("/", "_") for x in (now.replace("+00:00", "Z").replace(":", ""), label,
-                                                     model, quant, backend, "died"))
-    result = {
-        "schema_version": SCHEMA_VERSION, "run_id": run_id, "status": FAILED, "label": label,
-        "started_at": None, "finished_at": now,
-        "config": {"model": model, "quant": quant, "backend": backend},
-        "environment": environment.capture(), "hardware": None, "bandwidth": None,
-        "model": {"id": model, "quant": quant}, "backend": {"name": backend}, "scenarios": [],
-        "errors": [f"the engine process {death(exit_code)}" + (f": {explanation}" if explanation else "")],
-    }
-    result["validity"] = run_validity(FAILED, [])
-    path, _ = storage.write_result_safely(result, results_dir, run_id)
+    result = died_run(finished_at=now, label=label or socket.gethostname(), model=model, quant=quant,
+                      backend=backend, environment=environment.capture(),
+                      error=f"the engine process {death(exit_code)}" + (f": {explanation}" if explanation else ""))
+    path, _ = storage.write_result_safely(dump(result), results_dir, result.run_id)
     return path

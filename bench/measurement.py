@@ -8,7 +8,7 @@ need both a measurement and the model (energy per token, decode ceiling).
 from __future__ import annotations
 
 import hardware
-from bench.device import Device
+from contract.device import Device
 from hardware import roofline
 
 

@@ -13,7 +13,7 @@ import socket
 from pathlib import Path
 
 from bench import environment, storage
-from bench.schema import SCHEMA_VERSION
+from contract.result import SCHEMA_VERSION
 
 KINDS = ("quality", "eval")
 
@@ -38,7 +38,8 @@ def outcome_document(kind: str, *, label: str | None, started_at: str, model: di
 
 def write_outcome(doc: dict, results_dir: Path) -> tuple[Path, str | None]:
     """Atomically, under its run_id; (path, warning) as bench run writes its results."""
-    return storage.write_result_safely(doc, results_dir, doc["run_id"])
+    _, path, warning = storage.write_document(doc, results_dir, doc["run_id"])
+    return path, warning
 
 
 def read_outcome(doc: dict) -> tuple[str, dict] | None:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import click
 
+from contract.result import DeviceEnergy, EnergyWindow, RunResult
+
 PASS, FAIL, SKIP = "pass", "FAIL", "skip"
 # The measured bandwidth is itself a measurement (best of a few kernels): allow its noise.
 MEASURED_BANDWIDTH_SLACK = 1.10
@@ -31,73 +33,74 @@ class Check:
     detail: str
 
 
-def check_result(doc: dict) -> list[Check]:
-    if not doc.get("scenarios"):
+def check_result(doc: RunResult) -> list[Check]:
+    if not doc.scenarios:
         # A run that died or failed before measuring (its hardware section may be null too).
-        errors = doc.get("errors") or []
-        return [Check("measurements", SKIP, f"nothing was measured: the run {doc.get('status') or '?'} "
+        errors = doc.errors
+        return [Check("measurements", SKIP, f"nothing was measured: the run {doc.status} "
                                             f"before any scenario ran" + (f" ({errors[0]})" if errors else ""))]
     return _bandwidth_checks(doc) + _power_checks(doc) + _memory_checks(doc)
 
 
-def _bandwidth_checks(doc: dict) -> list[Check]:
+def _bandwidth_checks(doc: RunResult) -> list[Check]:
     out = []
-    for sc in doc.get("scenarios", []):
-        roof = sc.get("roofline")
-        if not roof or roof.get("measured_tps") is None:
+    for sc in doc.scenarios:
+        roof = sc.roofline
+        if roof is None or roof.measured_tps is None:
             continue
-        name, tps = f"{sc['name']}: decode under the bandwidth ceiling", roof["measured_tps"]
-        spec, measured = roof.get("ceiling_tps_spec"), roof.get("ceiling_tps_measured")
+        name, tps = f"{sc.name}: decode under the bandwidth ceiling", roof.measured_tps
+        spec, measured = roof.ceiling_tps_spec, roof.ceiling_tps_measured
         if spec is not None:
-            ok, ceiling, what = tps <= spec, spec, f"spec {roof['spec_bandwidth_gbps']:g} GB/s"
+            ok, ceiling, what = tps <= spec, spec, f"spec {roof.spec_bandwidth_gbps:g} GB/s"
         elif measured is not None:
             ceiling = measured * MEASURED_BANDWIDTH_SLACK
-            ok, what = tps <= ceiling, f"measured {roof['measured_bandwidth_gbps']:g} GB/s + 10%"
+            ok, what = tps <= ceiling, f"measured {roof.measured_bandwidth_gbps:g} GB/s + 10%"
         else:
             out.append(Check(name, SKIP, "no bandwidth figure for this device"))
             continue
         out.append(Check(name, PASS if ok else FAIL,
                          f"{tps:.1f} tok/s vs ceiling {ceiling:.1f} ({what} / "
-                         f"{roof['bytes_per_token'] / 1e9:.2f} GB per token)"))
+                         f"{roof.bytes_per_token / 1e9:.2f} GB per token)"))
     return out
 
 
-def _devices(window: dict | None) -> dict[str, dict]:
-    return {d["device"]: d for d in (window or {}).get("devices", [])}
+def _devices(window: EnergyWindow | None) -> dict[str, DeviceEnergy]:
+    return {d.device: d for d in window.devices} if window else {}
 
 
-def _power_checks(doc: dict) -> list[Check]:
-    gpus = {f"gpu{g['index']}": g for g in ((doc.get("hardware") or {}).get("nvidia") or {}).get("gpus", [])}
-    idle = _devices((doc.get("monitoring") or {}).get("idle"))
+def _power_checks(doc: RunResult) -> list[Check]:
+    # the hardware section is what the probe saw, kept as it said it
+    gpus = {f"gpu{g['index']}": g for g in ((doc.hardware or {}).get("nvidia") or {}).get("gpus", [])}
+    idle = _devices(doc.monitoring.idle if doc.monitoring else None)
     out = []
-    for sc in doc.get("scenarios", []):
-        for device, reading in _devices(sc.get("energy")).items():
-            name = f"{sc['name']}: {device} watts between idle and the power limit"
-            watts = reading.get("average_watts")
+    for sc in doc.scenarios:
+        for device, reading in _devices(sc.energy).items():
+            name = f"{sc.name}: {device} watts between idle and the power limit"
+            watts = reading.average_watts
             if watts is None:
                 continue
-            if reading.get("method") not in ("counter", "integrated"):
-                out.append(Check(name, SKIP, f"{device} energy is {reading.get('method')}, not measured"))
+            if reading.method not in ("counter", "integrated"):
+                out.append(Check(name, SKIP, f"{device} energy is {reading.method}, not measured"))
                 continue
-            idle_w = (idle.get(device) or {}).get("average_watts")
+            idle_w = idle[device].average_watts if device in idle else None
             limit = (gpus.get(device) or {}).get("power_limit_w")
             if idle_w is None or limit is None:
                 out.append(Check(name, SKIP, f"{watts:.0f} W; idle draw or power limit unknown"))
                 continue
             ok = idle_w < watts <= limit
             out.append(Check(name, PASS if ok else FAIL,
-                             f"{watts:.0f} W (idle {idle_w:.0f} W, limit {limit:.0f} W, {reading['method']})"))
+                             f"{watts:.0f} W (idle {idle_w:.0f} W, limit {limit:.0f} W, {reading.method})"))
     return out
 
 
-def _memory_checks(doc: dict) -> list[Check]:
-    engine = doc.get("engine_memory") or {}
+def _memory_checks(doc: RunResult) -> list[Check]:
+    engine = doc.engine_memory or {}
     allocated, reserved = engine.get("device_peak_allocated_bytes"), engine.get("device_peak_reserved_bytes")
     name = "device memory: driver >= engine's peak allocation >= weights"
     if allocated is None:
         return [Check(name, SKIP, "the engine reports no device allocation (not a CUDA torch run)")]
-    weights = (doc.get("backend") or {}).get("model_bytes")
-    peaks = (doc.get("memory") or {}).get("peak_device_memory") or {}
+    weights = getattr(doc.backend, "model_bytes", None)     # an engine's own field: not every engine has it
+    peaks = (doc.memory.peak_device_memory if doc.memory else None) or {}
     seen = [p.get("process_bytes") for p in peaks.values() if p.get("process_bytes") is not None]
     scope = "process"
     if not seen:    # NVML could not attribute memory to processes: the device total bounds it from above only
@@ -127,17 +130,17 @@ def _gib(n: int | None) -> str:
 def check_command(paths):
     """Physics checks on result files: decode under the bandwidth ceiling, watts between idle
     and the power limit, device memory consistent with the engine's own figure."""
-    from bench.errors import BenchError
-    from bench.storage import load_results
+    from contract.errors import BenchError
+    from bench.storage import load_documents
 
-    results, warnings = load_results(list(paths))
+    results, warnings = load_documents(list(paths))
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
     if not results:
         raise BenchError("no result files to check", "pass result .json files or a results directory")
     failed = False
     for path, doc in results:
-        click.echo(f"{path.name} ({doc.get('status')})")
+        click.echo(f"{path.name} ({doc.status})")
         for c in check_result(doc):
             failed |= c.status == FAIL
             click.echo(f"  {c.status:4}  {c.name}: {c.detail}")

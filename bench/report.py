@@ -6,68 +6,86 @@ Missing figures print as "n/a" with the reason, never as 0.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Union
 
 from rich.table import Table
 
+from contract import documents
+from contract.enums import LEVEL_KINDS, ScenarioKind, Verdict
+from contract.result import LoadLevelEntry, RunResult, SloSearchEntry, Stats, StreamEntry
+
 NA = "n/a"
 # Entries of load scenarios: one per level, plus an SLO search's answer.
-LOAD_KINDS = ("concurrency", "poisson", "slo-search")
+LOAD_KINDS = (*LEVEL_KINDS, ScenarioKind.SLO_SEARCH)
+
+
+def _typed(result: RunResult | dict) -> RunResult:
+    """A result as the contract reads it (callers may still hold the JSON dict)."""
+    doc = documents.parse(result) if isinstance(result, dict) else result
+    if not isinstance(doc, RunResult):
+        raise TypeError(f"a bench run result was expected, not a {doc.kind} document")
+    return doc
 
 
 def _fmt(value: float | None, digits: int = 2, scale: float = 1.0) -> str:
     return NA if value is None else f"{value * scale:,.{digits}f}"
 
 
-def _mean_sd(summary: dict | None, digits: int = 2, scale: float = 1.0) -> str:
-    if not summary:
+def _mean_sd(stats: Stats | None, digits: int = 2, scale: float = 1.0) -> str:
+    if stats is None:
         return NA
-    sd = summary.get("stddev")
-    return _fmt(summary["mean"], digits, scale) + (f" ± {sd * scale:,.{digits}f}" if sd is not None else "")
+    sd = stats.stddev
+    return _fmt(stats.mean, digits, scale) + (f" ± {sd * scale:,.{digits}f}" if sd is not None else "")
 
 
-def scenario_rows(result: dict) -> list[dict]:
+def _median(stats: Stats | None) -> float | None:
+    return stats.median if stats else None
+
+
+def scenario_rows(result: RunResult | dict) -> list[dict]:
     """One flat row per scenario: the figures a reader looks at first."""
     rows = []
-    for sc in result.get("scenarios", []):
-        if sc["kind"] in LOAD_KINDS:
+    for sc in _typed(result).scenarios:
+        if not isinstance(sc, StreamEntry):
             continue
-        s = sc.get("summary", {})
-        row = {"scenario": sc["name"], "status": sc["status"], "verdict": sc["validity"]["verdict"],
-               "reasons": sc["validity"]["reasons"]}
-        if sc["kind"] in ("pp", "tg"):
-            key = f"{sc['kind']}_tps"
-            row["tokens_per_s"] = _mean_sd(s.get(key))
+        s = sc.summary
+        row = {"scenario": sc.name, "status": sc.status.value, "verdict": sc.validity.verdict.value,
+               "reasons": sc.validity.reasons}
+        if sc.kind in (ScenarioKind.PP, ScenarioKind.TG):
+            row["tokens_per_s"] = _mean_sd(s.pp_tps if sc.kind == ScenarioKind.PP else s.tg_tps)
             row["ttft_ms"] = row["tpot_ms"] = NA
         else:
-            row["tokens_per_s"] = _fmt(s.get("output_tps"))
-            row["ttft_ms"] = _fmt((s.get("ttft_s") or {}).get("median"), 1, 1e3)
-            row["tpot_ms"] = _fmt((s.get("tpot_s") or {}).get("median"), 1, 1e3)
-        energy = sc.get("energy") or {}
+            row["tokens_per_s"] = _fmt(s.output_tps)
+            row["ttft_ms"] = _fmt(_median(s.ttft_s), 1, 1e3)
+            row["tpot_ms"] = _fmt(_median(s.tpot_s), 1, 1e3)
+        energy = sc.energy
         # pp generates one token per pass: its energy is per prompt token
-        row["j_per_token"] = _fmt(energy.get("joules_per_output_token", energy.get("joules_per_prompt_token")), 3)
-        roof = sc.get("roofline") or {}
-        eff = roof.get("efficiency_measured")
+        per_token = None if energy is None else (
+            energy.joules_per_prompt_token if sc.kind == ScenarioKind.PP else energy.joules_per_output_token)
+        row["j_per_token"] = _fmt(per_token, 3)
+        eff = sc.roofline.efficiency_measured if sc.roofline else None
         row["bandwidth_efficiency"] = NA if eff is None else _fmt(eff, 0 if eff >= 0.1 else 2, 100) + "%"
-        row["energy_method"] = energy.get("method") or NA
+        row["energy_method"] = (energy.method if energy else None) or NA
         rows.append(row)
     return rows
 
 
-def workaround_notes(result: dict) -> list[str]:
+def workaround_notes(result: RunResult | dict) -> list[str]:
     """What the engine ran differently from its default here, and why (see llamacpp_health)."""
-    return [f"workaround: {w['line']} ({w['caveat']})" for w in result.get("workarounds") or []]
+    return [f"workaround: {w.line} ({w.caveat})" for w in _typed(result).workarounds]
 
 
-def _title(result: dict) -> str:
-    model = result.get("model", {})
-    return (f"{model.get('id', '?')} {model.get('quant') or ''} · {result['config'].get('backend')} · "
-            f"{result.get('label')} · {result['status']}")
+def _title(result: RunResult) -> str:
+    model = result.model
+    return (f"{model.id or '?'} {model.quant or ''} · {result.config.backend} · "
+            f"{result.label} · {result.status}")
 
 
-def run_summary_table(result: dict) -> Table | None:
+def run_summary_table(result: RunResult | dict) -> Table | None:
     """pp/tg/single-stream rows; None when the run had only load scenarios."""
+    result = _typed(result)
     rows = scenario_rows(result)
-    if not rows and any(sc["kind"] in LOAD_KINDS for sc in result.get("scenarios", [])):
+    if not rows and any(sc.kind in LOAD_KINDS for sc in result.scenarios):
         return None
     table = Table(title=_title(result))
     for col, justify in (("scenario", "left"), ("tokens/s", "right"), ("ttft p50 ms", "right"),
@@ -88,41 +106,41 @@ def run_summary_table(result: dict) -> Table | None:
     return table
 
 
-def _p(summary: dict | None, key: str, scale: float = 1e3, digits: int = 0) -> str:
-    return _fmt((summary or {}).get(key), digits, scale)
+def _p(stats: Stats | None, key: str, scale: float = 1e3, digits: int = 0) -> str:
+    return _fmt(getattr(stats, key) if stats else None, digits, scale)
 
 
-def load_rows(result: dict) -> list[dict]:
+def load_rows(result: RunResult | dict) -> list[dict]:
     """One row per load level: a throughput-latency curve, and the answer of an SLO search."""
-    rows = []
-    for sc in result.get("scenarios", []):
-        if sc["kind"] not in LOAD_KINDS:
+    rows: list[dict] = []
+    for sc in _typed(result).scenarios:
+        if isinstance(sc, SloSearchEntry):
+            slo, found = sc.params.slo, sc.summary
+            best = found.best_level or f"none of {len(found.levels_tried)} tried"
+            rows.append({"level": sc.name, "summary": f"highest level meeting p99 ttft <= {slo.ttft_s * 1e3:g} ms "
+                                                      f"and tpot <= {slo.tpot_s * 1e3:g} ms: {best}"
+                                                      + (f", goodput {found.goodput:.2f} req/s" if found.goodput else "")})
             continue
-        s = sc.get("summary") or {}
-        if sc["kind"] == "slo-search":
-            slo = sc["params"]["slo"]
-            best = s.get("best_level") or f"none of {len(s.get('levels_tried', []))} tried"
-            rows.append({"level": sc["name"], "summary": f"highest level meeting p99 ttft <= {slo['ttft_s'] * 1e3:g} ms "
-                                                           f"and tpot <= {slo['tpot_s'] * 1e3:g} ms: {best}"
-                                                           + (f", goodput {s['goodput']:.2f} req/s" if s.get("goodput") else "")})
+        if not isinstance(sc, LoadLevelEntry):
             continue
-        slo = s.get("slo") or {}
-        errors = (s.get("errors") or {}).get("count")
+        s = sc.summary
+        errors = s.errors.count if s.errors else None
         rows.append({
-            "level": sc["name"], "output_tps": _fmt(s.get("output_tps"), 1), "requests_per_s": _fmt(s.get("requests_per_s")),
-            "ttft_ms": f"{_p(s.get('ttft_s'), 'median')}/{_p(s.get('ttft_s'), 'p99')}",
-            "tpot_ms": f"{_p(s.get('tpot_s'), 'median', digits=1)}/{_p(s.get('tpot_s'), 'p99', digits=1)}",
-            "e2e_p99_s": _p(s.get("e2e_s"), "p99", 1.0, 2),
-            "queue_p99_ms": _p(s.get("queue_wait_s"), "p99", digits=1),
-            "goodput": _fmt(s.get("goodput")),
+            "level": sc.name, "output_tps": _fmt(s.output_tps, 1), "requests_per_s": _fmt(s.requests_per_s),
+            "ttft_ms": f"{_p(s.ttft_s, 'median')}/{_p(s.ttft_s, 'p99')}",
+            "tpot_ms": f"{_p(s.tpot_s, 'median', digits=1)}/{_p(s.tpot_s, 'p99', digits=1)}",
+            "e2e_p99_s": _p(s.e2e_s, "p99", 1.0, 2),
+            "queue_p99_ms": _p(s.queue_wait_s, "p99", digits=1),
+            "goodput": _fmt(s.goodput),
             "errors": NA if errors is None else str(errors),
-            "slo": NA if not slo else ("met" if slo.get("met") else "missed"),
-            "verdict": sc["validity"]["verdict"], "reasons": sc["validity"]["reasons"], "note": sc.get("note"),
+            "slo": NA if s.slo is None else ("met" if s.slo.met else "missed"),
+            "verdict": sc.validity.verdict.value, "reasons": sc.validity.reasons, "note": sc.note,
         })
     return rows
 
 
-def load_summary_table(result: dict) -> Table | None:
+def load_summary_table(result: RunResult | dict) -> Table | None:
+    result = _typed(result)
     rows = load_rows(result)
     if not rows:
         return None
@@ -145,41 +163,45 @@ def load_summary_table(result: dict) -> Table | None:
     return table
 
 
-def result_list_rows(results: list[tuple[Path, dict]]) -> list[dict]:
+def _headline(sc: Union[StreamEntry, LoadLevelEntry, SloSearchEntry]) -> Stats | None:
+    if isinstance(sc, StreamEntry):
+        return sc.summary.pp_tps if sc.kind == ScenarioKind.PP else sc.summary.tg_tps if sc.kind == ScenarioKind.TG else None
+    return None
+
+
+def result_list_rows(results: list[tuple[Path, RunResult]]) -> list[dict]:
     rows = []
     for path, doc in results:
-        model = doc.get("model") or {}
-        headline = {}
-        for sc in doc.get("scenarios", []):
-            s = sc.get("summary") or {}
-            key = {"pp": "pp_tps", "tg": "tg_tps"}.get(sc["kind"])
-            if key and s.get(key):
-                headline[sc["name"]] = s[key]["mean"]
-            elif (sc["kind"] in ("concurrency", "poisson") and s.get("output_tps")
-                  and (sc.get("validity") or {}).get("verdict") == "VALID"):
+        headline: dict[str, float] = {}
+        for sc in doc.scenarios:
+            stats = _headline(sc)
+            if stats is not None:
+                headline[sc.name] = stats.mean
+            elif (isinstance(sc, LoadLevelEntry) and sc.summary.output_tps
+                  and sc.validity.verdict == Verdict.VALID):
                 # Under load: the highest aggregate output rate of a valid level, per profile.
-                best = f"{sc['params']['scenario']} max"
-                headline[best] = max(headline.get(best, 0.0), s["output_tps"])
+                best = f"{sc.params.scenario} max"
+                headline[best] = max(headline.get(best, 0.0), sc.summary.output_tps)
         rows.append({
             "file": str(path),
-            "run_id": doc.get("run_id"),
-            "started_at": doc.get("started_at"),
-            "label": doc.get("label"),
-            "model": model.get("id"),
-            "quant": model.get("quant"),
-            "backend": (doc.get("config") or {}).get("backend"),
-            "status": doc.get("status"),
-            "verdict": (doc.get("validity") or {}).get("verdict"),
+            "run_id": doc.run_id,
+            "started_at": doc.started_at,
+            "label": doc.label,
+            "model": doc.model.id,
+            "quant": doc.model.quant,
+            "backend": doc.config.backend,
+            "status": doc.status.value,
+            "verdict": doc.validity.verdict.value,
             "tokens_per_s": headline,
             "why_no_figures": None if headline else _why_no_figures(doc),
         })
     return rows
 
 
-def _why_no_figures(doc: dict) -> str:
-    errors = doc.get("errors") or []
-    if not doc.get("scenarios"):
-        return f"{doc.get('status')} before measuring" + (f": {errors[0]}" if errors else "")
+def _why_no_figures(doc: RunResult) -> str:
+    errors = doc.errors
+    if not doc.scenarios:
+        return f"{doc.status} before measuring" + (f": {errors[0]}" if errors else "")
     return "no valid pp, tg or load figure" + (f" ({errors[0]})" if errors else "")
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import re
 import socket
 import traceback
 from dataclasses import dataclass, field
@@ -17,11 +16,11 @@ from typing import Callable, ContextManager
 
 from bench import environment, storage
 from bench.backends import get_backend, model_format
-from bench.device import Device
-from bench.errors import BenchError, ScenarioError
+from contract.errors import BenchError, ScenarioError
 from bench.isolation import report_stage
 from bench.measurement import RunMeasurement, decode_roofline
-from bench.schema import COMPLETED, FAILED, INTERRUPTED, SCHEMA_VERSION, run_validity
+from contract.build import run_document, run_id as make_run_id
+from contract.validity import COMPLETED, FAILED, INTERRUPTED, run_validity
 from models.resolve import ResolvedModel, resolve_model
 from scenarios.definitions import LoadScenario, Scenario
 from scenarios.runner import scenario_runs
@@ -54,6 +53,18 @@ class RunConfig:
             "backend_reason": self.backend_reason,
         }
 
+    @classmethod
+    def from_dict(cls, doc: dict, api_key: str | None = None) -> "RunConfig":
+        """The config that to_dict wrote (a run's child process reads its parent's); the API key
+        never travels in it."""
+        from scenarios.definitions import scenario_from_params
+
+        return cls(model=doc["model"], quant=doc["quant"], backend=doc["backend"],
+                   scenarios=[scenario_from_params(p) for p in doc["scenarios"]],
+                   backend_options=dict(doc["backend_options"]), results_dir=Path(doc["results_dir"]),
+                   label=doc["label"], idle_seconds=doc["idle_seconds"], api_key=api_key,
+                   backend_reason=doc.get("backend_reason"))
+
 
 class RunUI:
     """What a run tells the person watching. The CLI draws progress bars; tests stay silent."""
@@ -82,10 +93,6 @@ class RunOutcome:
 
 def _utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _slug(*parts: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(p for p in parts if p))[:160]
 
 
 def default_context(scenarios: list[Scenario], requested: int | None) -> int:
@@ -138,26 +145,11 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
 
     started = _utc_now()  # e.g. 2026-11-28T01:45:05+00:00
     label = config.label or socket.gethostname()
-    run_id = _slug(started.replace("+00:00", "Z").replace(":", ""), label, model_doc["id"], model_doc["quant"],
-                   config.backend)
-    result = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
-        "status": "running",
-        "label": label,
-        "started_at": started,
-        "finished_at": None,
-        "config": {**config.to_dict(), "backend_options": options},
-        "environment": environment.capture(),
-        "hardware": None,
-        "bandwidth": None,
-        "model": model_doc,
-        "backend": None,
-        "engine_health": prepared.engine_health,
-        "workarounds": prepared.workarounds,
-        "scenarios": [],
-        "errors": [],
-    }
+    run_id = make_run_id(started, label, model_doc["id"], model_doc["quant"], config.backend)
+    result = run_document(run_id=run_id, label=label, started_at=started,
+                          config={**config.to_dict(), "backend_options": options},
+                          environment=environment.capture(), model=model_doc,
+                          engine_health=prepared.engine_health, workarounds=prepared.workarounds)
     records: list = []
     status = COMPLETED
     measurement = None
@@ -177,6 +169,8 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
             loaded = backend.load(resolved.path, options)
         result["backend"] = {"name": backend.name, "device": loaded.device, "n_ctx": loaded.n_ctx,
                              **loaded.engine_info}
+        # the memory the weights are read from: each decode figure's ceiling
+        spec, measured = measurement.bandwidths(loaded.device)
         # A remote server's energy is not this machine's: no energy windows then.
         energy = loaded.engine_info.get("server_is_local", True)
         for scenario in config.scenarios:
@@ -196,6 +190,7 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
                     status = FAILED
                 finally:
                     record.energy = measurement.end_scenario(record)
+                    record.roofline = decode_roofline(record.to_dict(), model_doc, spec, measured)
     except KeyboardInterrupt:
         status = INTERRUPTED
     except BenchError as exc:
@@ -231,12 +226,9 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
         result["monitoring"] = {k: report[k] for k in ("interval_s", "idle", "energy_sources", "unavailable",
                                                        "throttle", "sampler")}
         result["timeline"] = report["timeline"]
-        spec, measured = measurement.bandwidths(loaded.device if loaded else Device.CPU)
-        for sc in result["scenarios"]:
-            sc["roofline"] = decode_roofline(sc, result["model"], spec, measured)
         for device, t in report["throttle"].items():
             if t.get("reasons"):
                 extra_reasons.append(f"throttling seen on {device}: {', '.join(t['reasons'])}")
     result["validity"] = run_validity(status, result["scenarios"], extra_reasons)
-    path, warning = storage.write_result_safely(result, results_dir, run_id)
+    result, path, warning = storage.write_document(result, results_dir, run_id)
     return RunOutcome(result, path, warning)

@@ -7,8 +7,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from bench.errors import ResultsError
-from bench.schema import SCHEMA_VERSION
+from contract import documents
+from contract.errors import ResultsError
+from contract.result import Document
 
 
 def ensure_writable(results_dir: Path) -> Path:
@@ -59,10 +60,31 @@ def write_result_safely(result: dict, results_dir: Path, name: str) -> tuple[Pat
         return path, f"could not write to {results_dir} ({exc.strerror or exc}); result saved to {path}"
 
 
-def load_results(paths: list[Path], kinds: tuple | None = (None,)) -> tuple[list[tuple[Path, dict]], list[str]]:
-    """Load result files from files and directories. Returns (results, warnings).
+# Set by the test suite (and inherited by the processes it starts): a writer that breaks the
+# contract fails its test instead of leaving a warning nobody reads.
+STRICT_ENV = "RIGHTSIZE_STRICT_CONTRACT"
 
-    A malformed file or another schema version is reported as a warning, never a crash. `kinds`:
+
+def write_document(doc: dict, results_dir: Path, name: str) -> tuple[dict, Path, str | None]:
+    """Check a result against the contract, then write it as write_result_safely does. Returns
+    (the document as written, path, warning). A document that fails the check is a bug in the
+    suite, not in the measurement: it is written as measured, with a warning, never lost."""
+    problem = None
+    try:
+        doc = documents.dump(documents.parse(doc))
+    except ResultsError as exc:
+        if os.environ.get(STRICT_ENV):
+            raise
+        problem = f"the result does not match the result schema ({exc.problem}); written as measured"
+    path, warning = write_result_safely(doc, results_dir, name)
+    return doc, path, "; ".join(w for w in (problem, warning) if w) or None
+
+
+def load_documents(paths: list[Path], kinds: tuple | None = (None,)) -> tuple[list[tuple[Path, Document]], list[str]]:
+    """Typed result documents from files and directories. Returns (documents, warnings).
+
+    Each goes through the contract's reader (contract/documents.py): version 1 is upgraded, a
+    malformed file or another schema version is reported as a warning, never a crash. `kinds`:
     the documents' `kind` values to keep (None: a `bench run` result, the default; "quality" and
     "eval": bench/outcomes.py); kinds=None keeps every kind.
     """
@@ -78,16 +100,16 @@ def load_results(paths: list[Path], kinds: tuple | None = (None,)) -> tuple[list
     loaded, warnings = [], []
     for f in files:
         try:
-            doc = json.loads(f.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            warnings.append(f"skipped {f}: not a readable result file ({exc})")
+            doc = documents.read(f)
+        except ResultsError as exc:
+            warnings.append(f"skipped {exc.problem}")
             continue
-        if not isinstance(doc, dict) or "schema_version" not in doc:
-            warnings.append(f"skipped {f}: no schema_version, not a rightsize result")
-            continue
-        if doc["schema_version"] != SCHEMA_VERSION:
-            warnings.append(f"skipped {f}: schema_version {doc['schema_version']} (this rightsize reads {SCHEMA_VERSION})")
-            continue
-        if kinds is None or doc.get("kind") in kinds:
+        if kinds is None or getattr(doc, "kind", None) in kinds:
             loaded.append((f, doc))
     return loaded, warnings
+
+
+def load_results(paths: list[Path], kinds: tuple | None = (None,)) -> tuple[list[tuple[Path, dict]], list[str]]:
+    """load_documents, each document as its JSON dict: for the readers that still index it by key."""
+    loaded, warnings = load_documents(paths, kinds)
+    return [(f, documents.dump(doc)) for f, doc in loaded], warnings

@@ -6,7 +6,7 @@ One failing combination does not stop the rest; the exit code says whether any f
 from __future__ import annotations
 
 from dataclasses import dataclass
-from bench.errors import BenchError
+from contract.errors import BenchError
 
 
 @dataclass
@@ -27,18 +27,21 @@ def combinations(models: str, quants: str) -> list[Combination]:
 def check_fits(combos: list[Combination], scenarios: list, ctx_size: int | None, backend: str,
                flash_attn: bool, n_ubatch: int) -> str | None:
     """Mark the combinations that cannot fit in this machine's memory. Returns where the
-    available-memory figure came from, or None when no check applies (HTTP backends)."""
+    available-memory figure came from, or None when no check applies (an engine without
+    memory_fit_checked: HTTP servers, and engines that size their own memory)."""
     import hardware
+    from bench.backends import backend_class
     from bench.run import default_context
     from models.catalog import CATALOG, get_model
     from models.fit import available_memory, check_fit
     from models.resolve import looks_like_path, resolve_model
+    from scenarios.definitions import LoadScenario
 
-    if backend not in ("llamacpp",):
-        return None     # other engines size their own memory; their fit rules are estimates only
+    if not backend_class(backend).capabilities.memory_fit_checked:
+        return None
     available, where = available_memory(hardware.probe())
     context = default_context(scenarios, ctx_size)
-    concurrency = max([int(max(s.levels)) for s in scenarios if getattr(s, "mode", None) == "concurrency"]
+    concurrency = max([int(max(s.levels)) for s in scenarios if isinstance(s, LoadScenario) and s.mode == "concurrency"]
                       + [1])
     for c in combos:
         if looks_like_path(c.model):

@@ -1,6 +1,6 @@
 """The dashboards' user-facing error: a bad price table, cost profile or dashboard option."""
 
-from bench.errors import BenchError
+from contract.errors import BenchError
 
 
 class DashboardError(BenchError):

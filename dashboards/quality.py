@@ -24,7 +24,7 @@ _ORDER = {name: i for i, name in enumerate(QUANTS)}
 
 
 def _machine(doc: dict) -> str:
-    return f"{doc['label']} ({hardware_title(doc)})"
+    return f"{doc['label']} ({hardware_title(doc.get('hardware'), None)})"
 
 
 def _eval_point(doc: dict, settings, profiles, prices, chosen) -> dict:

@@ -7,11 +7,12 @@ CPU preset, else the machine's vCPUs and RAM at cloud rates), the same as `bench
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Callable
 
+from contract import documents
+from contract.result import RunResult
 from dashboards.page import document, esc
 from dashboards.prices import load_prices
 from dashboards.profiles import load_profiles
@@ -29,11 +30,11 @@ def _table(head: list[str] | None, rows: list[str]) -> str:
     return f"<div class=\"scroll\"><table>{thead}<tbody>{''.join(rows)}</tbody></table></div>"
 
 
-def _scenarios(result: dict) -> str:
+def _scenarios(result: RunResult) -> str:
     from bench.report import scenario_rows
 
-    if not result.get("scenarios"):
-        return f"<p>Nothing was measured: the run {esc(result.get('status'))} before any scenario ran.</p>"
+    if not result.scenarios:
+        return f"<p>Nothing was measured: the run {esc(result.status)} before any scenario ran.</p>"
     rows = []
     for r in scenario_rows(result):
         j = r["j_per_token"] if r["j_per_token"] == "n/a" else f"{r['j_per_token']} ({r['energy_method']})"
@@ -43,7 +44,7 @@ def _scenarios(result: dict) -> str:
     return _table(["scenario", "tokens/s", "TTFT p50 ms", "TPOT p50 ms", "J/token", "validity"], rows)
 
 
-def _load_levels(result: dict) -> str:
+def _load_levels(result: RunResult) -> str:
     """One row per load level (concurrency or rate) and the answer of an SLO search, if any."""
     from bench.report import load_rows
 
@@ -97,7 +98,11 @@ def _money(v: float) -> str:
     return esc(f"${v:,.2f}" if v >= 1 else f"${v:,.3g}")
 
 
-def render_report(result: dict, path: Path, settings: CostSettings = CostSettings()) -> str:
+def render_report(result: RunResult | dict, path: Path, settings: CostSettings = CostSettings()) -> str:
+    if isinstance(result, dict):
+        result = documents.parse(result, path)
+    if not isinstance(result, RunResult):
+        raise TypeError(f"a bench run result was expected, not a {result.kind} document")
     row = build_row(result, path, load_profiles(), {}, load_prices(), settings)
     # A server's model has a name and nothing else we know: no quant in the title then.
     quant = f" {row['quant']}" if row["quant"] else ""
@@ -106,7 +111,7 @@ def render_report(result: dict, path: Path, settings: CostSettings = CostSetting
         ("model", f"{row['model_name'] or row['model']} {row['quant'] or ''}"
                   + (f" ({row['model_source']})" if row["model_source"] else "")),
         ("backend", f"{row['backend']} on {row['device'] or 'n/a (it never loaded)'}"),
-        ("run", f"{result.get('started_at') or 'n/a'} to {result.get('finished_at') or 'n/a'}, status {row['status']}"),
+        ("run", f"{result.started_at or 'n/a'} to {result.finished_at or 'n/a'}, status {row['status']}"),
         *(("error", e) for e in row["errors"]),
         ("validity", (row["verdict"] or "?") + (": " + "; ".join(row["reasons"]) if row["reasons"] else "")),
         *(("workaround", w) for w in row["workarounds"]),
@@ -137,7 +142,7 @@ def write_run_report(result_path: Path, warn: Callable[[str], None] = _stderr_wa
     result_path = Path(result_path)
     target = result_path.with_suffix(".html")
     try:
-        result = json.loads(result_path.read_text(encoding="utf-8"))
+        result = documents.read(result_path)      # the version checked, 1 upgraded
         target.write_text(render_report(result, result_path, settings), encoding="utf-8")
         return target
     except Exception as exc:  # a report must never turn a measured run into a failed one

@@ -16,6 +16,8 @@ from pathlib import Path
 from dashboards import cost
 from dashboards.compare import comparison
 from dashboards.errors import DashboardError
+from contract import documents
+from contract.result import RunResult
 from dashboards.figures import figures
 from dashboards.matching import choose_preset
 from dashboards.prices import ApiPrice
@@ -202,13 +204,16 @@ def price_run(fig: dict, profile: CostProfile, prices: list[ApiPrice], settings:
     }
 
 
-def build_row(result: dict, path: Path | None, profiles: dict[str, CostProfile], chosen: dict[str, str],
+def build_row(result: RunResult | dict, path: Path | None, profiles: dict[str, CostProfile], chosen: dict[str, str],
               prices: list[ApiPrice], settings: CostSettings) -> dict:
+    """A result's figures and cost; a JSON dict is read through the contract first."""
+    if isinstance(result, dict):
+        result = documents.parse(result)
     row = figures(result, path)
     profile, how = choose_profile(row, profiles, chosen, settings)
     row["electricity"] = electricity(row, profile, settings)
     row["cost"] = None
-    if not result.get("scenarios"):
+    if not result.scenarios:
         row["cost_na"] = row["missing"]["throughput"]
         return row
     if profile is None:

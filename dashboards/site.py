@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from contract import documents
+from contract.result import Document
 from dashboards.errors import DashboardError
 from dashboards.page import STATIC, document, esc
 from dashboards.prices import DEFAULT_MAX_AGE_DAYS, load_prices, stale_headline, staleness_warning
@@ -110,16 +112,18 @@ def _plotly_js() -> str:
     return get_plotlyjs()
 
 
-def load_unique(paths: list[Path], kinds: tuple = (None,)) -> tuple[list[tuple[Path, dict]], list[str]]:
-    """Results from every path; the same run found twice (copied between machines) counts once.
-    `kinds`: bench run results (None), or bench quality / bench eval outcomes (bench.outcomes.KINDS)."""
-    from bench.storage import load_results
+def load_unique(paths: list[Path], kinds: tuple = (None,)) -> tuple[list[tuple[Path, Document]], list[str]]:
+    """Typed documents from every path, read by the contract's one loader (a file it cannot read is
+    a warning naming the file and the field); the same run found twice (copied between machines)
+    counts once. `kinds`: bench run results (None), or bench quality / bench eval outcomes
+    (bench.outcomes.KINDS)."""
+    from bench.storage import load_documents
 
-    loaded, warnings = load_results(paths, kinds=kinds)
+    loaded, warnings = load_documents(paths, kinds=kinds)
     seen: dict[str, Path] = {}
     unique = []
     for path, doc in loaded:
-        run_id = doc.get("run_id") or str(path)
+        run_id = doc.run_id
         if run_id in seen:
             warnings.append(f"skipped {path}: same run as {seen[run_id]}")
             continue
@@ -158,9 +162,9 @@ def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_f
     for path, doc in loaded:
         try:
             row = build_row(doc, path, profiles, chosen, prices, settings)
-            json.dumps(row, allow_nan=False)     # a NaN from a hand-edited file must not reach the page
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-            warnings.append(f"skipped {path}: malformed result ({type(exc).__name__}: {exc})")
+            json.dumps(row, allow_nan=False)     # figures computed to NaN must not reach the page
+        except (ArithmeticError, ValueError) as exc:   # a document the contract accepts, figures that do not compute
+            warnings.append(f"skipped {path}: its figures do not compute ({type(exc).__name__}: {exc})")
             continue
         rows.append(row)
     if not rows and loaded:
@@ -265,7 +269,7 @@ def build_site(paths: list[Path], out_dir: Path, *, max_age_days: int = DEFAULT_
                                       allow_empty=bool(outcomes), **options)
     prices = load_prices(options.get("prices_file"))
     profiles = load_profiles(options.get("profiles_file"))
-    quality = quality_view([doc for _, doc in outcomes], rows, settings, profiles, prices,
+    quality = quality_view([documents.dump(doc) for _, doc in outcomes], rows, settings, profiles, prices,
                            parse_profile_choices(list(options.get("profile_choices", ())), profiles))
     headline = stale_headline(prices, today, max_age_days)
     if headline:                        # said once, at the top of the page, instead of in the list

@@ -28,8 +28,7 @@ def _on_this_machine(doc: dict, body: dict, profiles, chosen, settings: CostSett
     busy = _mean(a["e2e_s"] for a in body["answers"])
     if busy is None:
         return {"usd_per_1k_tasks": None, "why": "no task was timed", "basis": "machine"}
-    fig = {"label": doc["label"], "machine_for_cost": machine({"hardware": doc["hardware"],
-                                                               "backend": {"device": body.get("device")}})}
+    fig = {"label": doc["label"], "machine_for_cost": machine(doc["hardware"], body.get("device"))}
     profile, how = choose_profile(fig, profiles, chosen, settings)
     if profile is None:
         return {"usd_per_1k_tasks": None, "why": how, "basis": "machine"}

@@ -12,7 +12,7 @@ import re
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
-from bench.errors import BenchError
+from contract.errors import BenchError
 from models.fit import APPLE_WIRED_FRACTION
 
 PLATFORMS = ("cuda", "rocm", "metal", "cpu", "vulkan")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from bench.errors import BenchError
+from contract.errors import BenchError
 from dashboards.options import cost_options
 
 PROJECTED = "PROJECTED"

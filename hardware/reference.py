@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
-from bench.errors import BenchError
+from contract.errors import BenchError
 from hardware.machines import Machine, machine_from_hardware, machines
 
 BACKEND_PLATFORM = {"CUDA": "cuda", "ROCm": "rocm", "Metal": "metal", "CPU": "cpu", "Vulkan": "vulkan"}

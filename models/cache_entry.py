@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from bench.errors import ModelError
+from contract.errors import ModelError
 
 
 def _remove(path: Path) -> None:

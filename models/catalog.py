@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from bench.errors import ModelError
+from contract.errors import ModelError
 from models.architecture import Architecture, RopeScaling
 
 

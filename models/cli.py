@@ -10,7 +10,7 @@ import re
 
 import click
 
-from bench.errors import BenchError, ModelError
+from contract.errors import BenchError, ModelError
 
 GiB = 1 << 30
 _UNITS = {"": None, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}

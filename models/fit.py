@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from bench.errors import ModelError
+from contract.errors import ModelError
 from models.architecture import Architecture, architecture_from_dict
 from models.formats import Format, check_backend, get_format, weight_bytes
 

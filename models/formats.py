@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.errors import ModelError
+from contract.errors import ModelError
 from models.architecture import Architecture
 from models.tensors import TensorDef, tensor_layout
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
-from bench.errors import ModelError
+from contract.errors import ModelError
 
 
 @functools.cache

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
-from bench.errors import ModelError
+from contract.errors import ModelError
 from models.architecture import Architecture
 
 _MAGIC = b"GGUF"

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.errors import ModelError
+from contract.errors import ModelError
 from models.architecture import Architecture, RopeScaling
 
 # config.json model_type -> the llama.cpp family that runs it

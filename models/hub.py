@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.errors import ModelError
+from contract.errors import ModelError
 from models.catalog import ModelSpec
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.errors import ModelError
+from contract.errors import ModelError
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import contextlib
 import ctypes
 from pathlib import Path
 
-from bench.errors import ModelError
+from contract.errors import ModelError
 from models import cache_entry
 from models.gguf_file import inspect_gguf
 from models.quant import QuantType

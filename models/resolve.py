@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench.errors import ModelError
+from contract.errors import ModelError
 
 
 @dataclass

@@ -22,7 +22,7 @@ from typing import BinaryIO, Callable
 import numpy as np
 from gguf import GGMLQuantizationType, GGUFWriter
 
-from bench.errors import ModelError
+from contract.errors import ModelError
 from models.architecture import Architecture
 from models import cache_entry
 from models.catalog import ModelSpec

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from bench.errors import ModelError
+from contract.errors import ModelError
 from models.catalog import ModelSpec
 from models.formats import get_format
 

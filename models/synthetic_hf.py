@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from bench.errors import ModelError
+from contract.errors import ModelError
 from models import cache_entry
 from models.catalog import ModelSpec
 from models.hf_format import HF_DTYPES, HFTensor, hf_config, hf_tensors, hf_tokenizer, norm_offset

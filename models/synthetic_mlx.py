@@ -13,7 +13,7 @@ import contextlib
 import io
 from pathlib import Path
 
-from bench.errors import ModelError
+from contract.errors import ModelError
 from models import cache_entry
 from models.catalog import ModelSpec
 from models.synthetic import DEFAULT_SEED, cache_dir_default

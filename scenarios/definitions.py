@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, replace
 
-from bench.errors import ScenarioError
+from contract.errors import ScenarioError
 from scenarios.slo import PRESETS, SLO, parse_slo
-from scenarios.workloads import BUILTIN, Profile, load_profiles
+from scenarios.workloads import BUILTIN, Lengths, Profile, load_profiles
 
 DEFAULT_SCENARIOS = ("pp512", "tg128", "single-stream")
 # Stop rule: at least this many passes AND this many seconds of measuring (DESIGN.md §3). Three
@@ -223,3 +223,16 @@ def parse_scenarios(spec: str | None, *, concurrency: str | None = None, rate: s
         else:
             out.append(parse_scenario(n, **overrides))
     return out
+
+
+def scenario_from_params(params: dict) -> Scenario | LoadScenario:
+    """The scenario whose params() these are: how a run's child process gets the scenarios its
+    parent parsed and validated (bench/isolation.py), without parsing the command line again."""
+    if params.get("kind") == LoadScenario.kind:
+        p = params["profile"]
+        profile = Profile(p["name"], Lengths(**p["input"]), Lengths(**p["output"]), p.get("description", ""))
+        return LoadScenario(name=params["name"], profile=profile, mode=params["mode"], levels=tuple(params["levels"]),
+                            search=params["search"], slo=SLO(**params["slo"]), requests=params["requests"],
+                            min_duration_s=params["min_duration_s"], max_requests=params["max_requests"],
+                            max_in_flight=params["max_in_flight"], seed=params["seed"])
+    return Scenario(**params)

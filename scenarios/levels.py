@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from bench.harness import RequestTrace
-from bench.schema import COMPLETED, scenario_validity
+from contract.validity import COMPLETED, scenario_validity
 from bench.stats import summarize
 from scenarios.definitions import LoadScenario
 from scenarios.slo import judge
@@ -80,6 +80,7 @@ class LevelRecord:
     status: str = "running"
     error: str | None = None
     energy: dict | None = None
+    roofline: dict | None = None     # a load level has none: aggregate decode is not bound by one stream's bytes
     note: str | None = None          # why a sweep or search stopped here
     client_cpu_fraction: float | None = None   # HTTP levels: the client process's CPU use
 
@@ -192,6 +193,7 @@ class LevelRecord:
             "energy": self.energy,
             # Spread is not a validity test here: lengths vary by design, so latencies do too.
             "validity": validity,
+            "roofline": self.roofline,
         }
 
     def _mean_in_flight(self) -> float | None:
@@ -242,6 +244,7 @@ class SearchRecord:
     status: str = COMPLETED
     error: str | None = None
     energy: dict | None = None
+    roofline: dict | None = None
 
     @property
     def name(self) -> str:
@@ -262,4 +265,5 @@ class SearchRecord:
                         "goodput": best["goodput"] if best else None},
             "energy": None,
             "validity": {"verdict": "INVALID" if reasons else "VALID", "reasons": reasons},
+            "roofline": self.roofline,
         }

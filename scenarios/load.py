@@ -18,9 +18,9 @@ from functools import partial
 from typing import Callable, Iterator
 
 from bench.backends.base import Backend, LoadedModel
-from bench.errors import ScenarioError
+from contract.errors import ScenarioError
 from bench.harness import RequestTrace, now_ns, stamp_step, timed_request
-from bench.schema import COMPLETED
+from contract.validity import COMPLETED
 from scenarios.arrivals import Pacer
 from scenarios.definitions import SEARCH_CEILING, LoadScenario
 from scenarios.levels import Level, LevelRecord, SearchRecord

@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 
 from bench.backends.base import Backend, LoadedModel
 from bench.harness import Generation, timed_generate
-from bench.schema import COMPLETED, scenario_validity
+from contract.validity import COMPLETED, scenario_validity
 from bench.stats import summarize
 from scenarios.definitions import LoadScenario, Scenario
 from scenarios.prompts import random_prompt
@@ -31,6 +31,7 @@ class ScenarioRecord:
     output_tokens: int = 0           # measured (non-warmup) output tokens, for energy per token
     window_s: float | None = None    # measured window: first send -> last token
     energy: dict | None = None
+    roofline: dict | None = None     # the decode figure against the bandwidth ceiling (tg, single-stream)
 
     @property
     def name(self) -> str:
@@ -66,6 +67,7 @@ class ScenarioRecord:
             "engine_cross_check": self._cross_check(),
             "energy": self.energy,
             "validity": scenario_validity(self.status, n, head["cv"] if head else None),
+            "roofline": self.roofline,
         }
         return doc
 

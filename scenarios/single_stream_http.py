@@ -34,6 +34,7 @@ class HTTPSingleStreamRecord:
     status: str = "running"
     error: str | None = None
     energy: dict | None = None
+    roofline: dict | None = None
     client_cpu_fraction: float | None = None
 
     @property
@@ -61,7 +62,7 @@ class HTTPSingleStreamRecord:
     def to_dict(self) -> dict:
         ok = self._ok
         accounting, reasons, held_back = check_requests(ok)
-        rec = ScenarioRecord(self.scenario, status=self.status, error=self.error, energy=self.energy,
+        rec = ScenarioRecord(self.scenario, status=self.status, error=self.error, energy=self.energy, roofline=self.roofline,
                              output_tokens=self.output_tokens, window_s=self.window_s)
         for t in ok:
             rec.add("input_tokens", t.input_tokens)

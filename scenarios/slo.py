@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import asdict, dataclass
 
-from bench.errors import ScenarioError
+from contract.errors import ScenarioError
 from bench.stats import percentile
 
 

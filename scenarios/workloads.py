@@ -17,7 +17,7 @@ import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.errors import ScenarioError
+from contract.errors import ScenarioError
 from scenarios.prompts import random_prompt
 
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from bench.cli import main
-from bench.schema import SCHEMA_VERSION
+from contract.result import SCHEMA_VERSION
 
 
 def run_cli(*args):

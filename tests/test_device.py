@@ -6,7 +6,7 @@ or vLLM run on CUDA got the CPU's bandwidth as its ceiling (an efficiency above 
 import pytest
 
 from bench.backends.llamacpp import LlamaCppBackend, offload_device
-from bench.device import Device
+from contract.device import Device
 from bench.measurement import decode_roofline, device_bandwidths
 from hardware.bandwidth import BandwidthMeasurement
 from tests.test_default_backend import _machine

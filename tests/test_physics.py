@@ -9,27 +9,37 @@ from click.testing import CliRunner
 
 from bench.cli import main
 from bench.physics import FAIL, PASS, SKIP, check_result
+from contract import documents
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "runs" / "2026-11-28T021125Z-vm-llama-3.1-8b-Q4_K_M-llamacpp.json"
 GIB = 2**30
 
 
 def gpu_result(tg_tps=92.0, watts=310.0, idle_w=72.0, nvml_process=18.9 * GIB, allocated=16.4 * GIB):
-    """The parts of an H100 SXM result the checks read (NVML's figures for that card: 700 W
-    enforced limit, 5120-bit bus x 2619 MHz -> 3352 GB/s; Llama-3.1-8B bf16 weights)."""
+    """An H100 SXM result: the CPU example with the parts the checks read replaced (NVML's figures
+    for that card: 700 W enforced limit, 5120-bit bus x 2619 MHz -> 3352 GB/s; Llama-3.1-8B bf16
+    weights)."""
     bytes_per_token = 16.07e9
     roof = {"bytes_per_token": bytes_per_token, "measured_tps": tg_tps, "spec_bandwidth_gbps": 3352.3,
             "measured_bandwidth_gbps": 2900.0, "ceiling_tps_spec": 3352.3e9 / bytes_per_token,
-            "ceiling_tps_measured": 2900e9 / bytes_per_token}
-    window = {"devices": [{"device": "gpu0", "method": "counter", "average_watts": watts}]}
-    return {
+            "ceiling_tps_measured": 2900e9 / bytes_per_token, "efficiency_spec": None, "efficiency_measured": None}
+
+    def window(w):
+        return {"seconds": 10.0, "joules": w * 10.0, "method": "counter", "covers": ["gpu0"],
+                "devices": [{"device": "gpu0", "joules": w * 10.0, "seconds": 10.0, "method": "counter",
+                             "average_watts": w}]}
+    doc = json.loads(EXAMPLE.read_text())
+    tg = next(sc for sc in doc["scenarios"] if sc["name"] == "tg128")
+    tg.update(roofline=roof, energy=window(watts))
+    doc.update({
         "hardware": {"nvidia": {"gpus": [{"index": 0, "name": "NVIDIA H100 80GB HBM3", "power_limit_w": 700.0}]}},
-        "monitoring": {"idle": {"devices": [{"device": "gpu0", "method": "counter", "average_watts": idle_w}]}},
-        "scenarios": [{"name": "tg128", "roofline": roof, "energy": window}],
-        "backend": {"model_bytes": 16_060_522_496},
+        "scenarios": [tg],
+        "backend": {"name": "torch", "device": "cuda", "model_bytes": 16_060_522_496},
         "engine_memory": {"device_peak_allocated_bytes": allocated, "device_peak_reserved_bytes": allocated + GIB},
         "memory": {"peak_device_memory": {"gpu0": {"process_bytes": nvml_process, "device_used_bytes": nvml_process + GIB}}},
-    }
+    })
+    doc["monitoring"]["idle"] = window(idle_w)
+    return documents.parse(doc)
 
 
 def statuses(doc):
@@ -58,13 +68,13 @@ def test_impossible_figures_fail(change, failing):
 
 def test_without_process_attribution_the_device_total_still_bounds_from_below():
     doc = gpu_result()
-    doc["memory"]["peak_device_memory"]["gpu0"]["process_bytes"] = None
+    doc.memory.peak_device_memory["gpu0"]["process_bytes"] = None
     (mem,) = [c for c in check_result(doc) if c.name.startswith("device memory")]
     assert mem.status == PASS and "NVML device peak" in mem.detail
 
 
 def test_a_cpu_run_checks_bandwidth_and_skips_what_it_could_not_measure():
-    doc = json.loads(EXAMPLE.read_text())
+    doc = documents.read(EXAMPLE)
     checks = check_result(doc)
     by_status = {}
     for c in checks:

@@ -1,6 +1,6 @@
 import pytest
 
-from bench.errors import ScenarioError
+from contract.errors import ScenarioError
 from scenarios.definitions import DEFAULT_SCENARIOS, parse_scenario, parse_scenarios
 from scenarios.prompts import random_prompt
 

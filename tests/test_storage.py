@@ -3,8 +3,10 @@ import os
 
 import pytest
 
-from bench.errors import ResultsError
-from bench.schema import SCHEMA_VERSION
+from contract.build import died_run
+from contract.documents import dump
+from contract.errors import ResultsError
+from contract.result import SCHEMA_VERSION
 from bench.storage import ensure_writable, load_results, write_result, write_result_safely
 
 
@@ -40,7 +42,9 @@ def test_failed_write_falls_back_instead_of_losing_the_result(tmp_path, monkeypa
 
 
 def test_loading_skips_bad_files_with_warnings(tmp_path):
-    write_result({"schema_version": SCHEMA_VERSION, "run_id": "ok"}, tmp_path, "good")
+    ok = died_run(finished_at="2026-12-02T07:00:00+00:00", label="box", model="tiny", quant="Q4_K_M",
+                  backend="llamacpp", environment={}, error="died").model_copy(update={"run_id": "ok"})
+    write_result(dump(ok), tmp_path, "good")
     (tmp_path / "broken.json").write_text("{not json")
     (tmp_path / "other.json").write_text(json.dumps({"schema_version": 999}))
     (tmp_path / "foreign.json").write_text(json.dumps({"hello": 1}))
@@ -49,3 +53,14 @@ def test_loading_skips_bad_files_with_warnings(tmp_path):
     assert len(warnings) == 3
     assert any("broken.json" in w for w in warnings)
     assert any("schema_version 999" in w for w in warnings)
+
+
+def test_a_result_that_breaks_the_contract_is_still_written(tmp_path, monkeypatch):
+    monkeypatch.delenv("RIGHTSIZE_STRICT_CONTRACT", raising=False)
+    from bench.storage import write_document
+    doc, path, warning = write_document({"schema_version": SCHEMA_VERSION, "run_id": "odd"}, tmp_path, "odd")
+    assert json.loads(path.read_text()) == doc == {"schema_version": SCHEMA_VERSION, "run_id": "odd"}
+    assert warning.startswith("the result does not match the result schema") and "field status" in warning
+    monkeypatch.setenv("RIGHTSIZE_STRICT_CONTRACT", "1")
+    with pytest.raises(ResultsError):
+        write_document({"schema_version": SCHEMA_VERSION, "run_id": "odd"}, tmp_path, "odd")

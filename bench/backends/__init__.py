@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-from bench.errors import BackendError
+from contract.errors import BackendError
 
 # name on the command line -> (module, class, pip extra that installs the engine)
 BACKENDS = {

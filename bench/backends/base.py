@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Protocol, runtime_checkable
 
-from bench.device import Device
+from contract.device import Device
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,9 @@ class Capabilities:
     microbenchmarks: bool = True    # token-level generate(): pp/tg/single-stream
     local_model: bool = True        # loads a model file from this machine (else the server has it)
     http: bool = False              # requests go over HTTP (async streaming) instead of batch_session()
+    # models/fit.py's memory rules match how this engine sizes its buffers, so a sweep can skip what
+    # will not fit before starting it (other engines size their own memory: the rules are estimates)
+    memory_fit_checked: bool = False
 
 
 @dataclass

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Iterator
 
 from bench.backends.base import Capabilities, LoadedModel, Prepared
-from bench.device import Device
+from contract.device import Device
 from bench.engine_options import Choice
-from bench.errors import BackendError
+from contract.errors import BackendError
 
 KERNEL_CHOICE = Choice("auto", "on", "off")
 
@@ -62,7 +62,7 @@ def offload_device(gpu_layers: int, n_layers: int) -> Device:
 class LlamaCppBackend:
     name = "llamacpp"
     capabilities = Capabilities(streaming=True, batching=True, devices=("cpu", "cuda", "metal", "vulkan"),
-                                quant_formats=("gguf",))
+                                quant_formats=("gguf",), memory_fit_checked=True)
     # which of llama.cpp's CPU kernel paths to use; auto: all that pass the health probe here
     engine_options = {"amx": KERNEL_CHOICE, "repack": KERNEL_CHOICE}
 

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.backends.llamacpp_kernels import AMX, REPACK
-from bench.errors import BackendError
+from contract.errors import BackendError
 
 PROBE_TIMEOUT_S = 120.0
 CACHE_VERSION = 1

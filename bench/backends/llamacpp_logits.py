@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.errors import BackendError
+from contract.errors import BackendError
 
 
 class WindowLogits:

@@ -25,8 +25,8 @@ from bench.backends.base import Capabilities, LoadedModel, Prepared
 from bench.backends.llamacpp import LlamaCppBackend, offload_device
 from bench.backends.openai import OpenAIBackend
 from bench.child_process import free_port
-from bench.device import Device
-from bench.errors import BackendError
+from contract.device import Device
+from contract.errors import BackendError
 
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 5.0

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Iterator
 
 from bench.backends.base import Capabilities, LoadedModel, Prepared
-from bench.device import Device
-from bench.errors import BackendError
+from contract.device import Device
+from contract.errors import BackendError
 
 
 class MLXBackend:

@@ -27,8 +27,8 @@ from bench.backends import http_prompts
 from bench.backends.base import Capabilities, LoadedModel, Prepared, RequestFailed, StreamEvent
 from bench.backends.http_prompts import Prompt
 from bench.backends.sse import SSEDecoder
-from bench.device import Device
-from bench.errors import BackendError
+from contract.device import Device
+from contract.errors import BackendError
 
 # Token ids are drawn below this when the server does not say its vocabulary size: every
 # 7B-14B family we target (Llama 2/3, Mistral, Qwen, Gemma, Phi) has at least 32000 tokens.

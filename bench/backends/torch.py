@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Iterator
 
 from bench.backends.base import Capabilities, LoadedModel, Prepared
-from bench.device import Device
-from bench.errors import BackendError
+from contract.device import Device
+from contract.errors import BackendError
 
 DTYPES = ("fp32", "bf16", "fp16")
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.errors import BackendError
+from contract.errors import BackendError
 
 
 @dataclass

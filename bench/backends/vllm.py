@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Iterator
 
 from bench.backends.base import Capabilities, LoadedModel, Prepared
-from bench.device import Device
-from bench.errors import BackendError
+from contract.device import Device
+from contract.errors import BackendError
 
 # The quantization ladder (models/formats.py) -> vLLM's `quantization` argument. Pre-quantized
 # checkpoints (AWQ, GPTQ, FP8) say their method in config.json and vLLM reads it from there

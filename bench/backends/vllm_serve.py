@@ -30,7 +30,7 @@ from bench.backends.base import Capabilities, LoadedModel
 from bench.backends.openai import OpenAIBackend
 from bench.backends.vllm import QUANTIZATION, VLLMBackend, memory_utilization, vllm_device
 from bench.child_process import die_with_parent, free_port
-from bench.errors import BackendError
+from contract.errors import BackendError
 
 _LOG_TAIL = 2000
 

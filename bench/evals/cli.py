@@ -71,7 +71,7 @@ def eval_lines(doc: dict, settings) -> list[str]:
 def eval_command(ctx, tasks, backend, model, quant, base_url, api_key, endpoint, provider, ctx_size, threads,
                  gpu_layers, request_timeout, results_dir, label, as_json, **cost):
     """Score your own tasks (JSON Lines) through a backend: accuracy, tokens, latency, $ per 1,000 tasks."""
-    from bench.errors import BenchError
+    from contract.errors import BenchError
     from bench.evals.run import EvalConfig, execute
     from bench.ui import RichUI
     from dashboards.options import cost_settings

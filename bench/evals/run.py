@@ -10,14 +10,14 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench.errors import BenchError
+from contract.errors import BenchError
 from bench.evals.answer import Answer
 from bench.evals.scorers import score
 from bench.evals.tasks import Task, load_tasks
 from bench.evals.wilson import wilson_interval
 from bench.outcomes import outcome_document, utc_now, write_outcome
 from bench.run import RunUI
-from bench.schema import COMPLETED, FAILED, INTERRUPTED
+from contract.validity import COMPLETED, FAILED, INTERRUPTED
 from bench.stats import summarize
 
 BACKENDS = ("llamacpp", "openai", "llamacpp-server", "vllm")

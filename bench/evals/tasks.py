@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.errors import BenchError
+from contract.errors import BenchError
 
 SCORERS = ("exact", "normalised", "contains", "regex", "json_fields", "choice")
 DEFAULT_MAX_TOKENS = 64

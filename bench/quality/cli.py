@@ -91,7 +91,7 @@ def quality_table(doc: dict):
 def quality_command(ctx, model, quant, reference, text, ctx_size, chunks, threads, gpu_layers, flash_attn, results_dir,
                     label, as_json):
     """What each quantization loses against its reference: KL divergence, top-1 agreement, perplexity."""
-    from bench.errors import BenchError
+    from contract.errors import BenchError
     from bench.quality.run import QualityConfig, execute
     from bench.ui import RichUI
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import BenchError, ModelError
+from contract.errors import BenchError, ModelError
 from bench.harness import now_ns
 from bench.outcomes import outcome_document, utc_now, write_outcome
 from bench.quality import kld
@@ -24,7 +24,7 @@ from bench.quality.published import published_deltas
 from bench.quality.text import Text, load_text
 from bench.quality.windows import Window, windows
 from bench.run import RunUI
-from bench.schema import COMPLETED, FAILED, INTERRUPTED
+from contract.validity import COMPLETED, FAILED, INTERRUPTED
 
 SYNTHETIC_NOTE = ("synthetic weights: these figures are the numerical error of llama.cpp's quantizer on random "
                   "weights, not the quality of the real model; see the published deltas for that")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.errors import BenchError
+from contract.errors import BenchError
 
 DEFAULT_TEXT = Path(__file__).with_name("texts") / "persuasion-ch1-6.txt"
 DEFAULT_SOURCE = ("Jane Austen, Persuasion (1818), chapters 1-6; public domain; from Debian's r-cran-janeaustenr "

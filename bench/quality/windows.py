@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.errors import BenchError
+from contract.errors import BenchError
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from bench.errors import BackendError, ModelError
+from contract.errors import BackendError, ModelError
 from bench.harness import timed_generate
 from tests.backends.engines import require, tiny_spec
 

@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from bench.errors import ModelError
+from contract.errors import ModelError
 from models.catalog import get_model
 from models.hf_config import architecture_from_config, read_model_dir
 from models.hf_format import hf_config, hf_tensors

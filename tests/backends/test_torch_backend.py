@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from bench.errors import BackendError
+from contract.errors import BackendError
 from bench.harness import timed_generate
 from models.synthetic_hf import materialize_hf
 from tests.backends.engines import require, tiny_spec

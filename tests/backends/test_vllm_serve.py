@@ -11,7 +11,7 @@ import time
 import psutil
 import pytest
 
-from bench.errors import BackendError
+from contract.errors import BackendError
 from models.catalog import get_model
 from models.synthetic_hf import materialize_hf
 from tests.backends.engines import require, tiny_spec

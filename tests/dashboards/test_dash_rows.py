@@ -152,9 +152,10 @@ def test_highest_valid_aggregate_throughput_drives_cost(example):
     doc = copy.deepcopy(doc)
     base = next(sc for sc in doc["scenarios"] if sc["name"] == "single-stream")
     faster, fastest = copy.deepcopy(base), copy.deepcopy(base)
-    faster.update(name="concurrency-4", kind="concurrency")
+    # load levels carry a level's params (scenarios/levels.py), not a single-stream's
+    faster.update(name="concurrency-4", kind="concurrency", params={"scenario": "chat", "mode": "concurrency", "concurrency": 4})
     faster["summary"]["output_tps"] = base["summary"]["output_tps"] * 3
-    fastest.update(name="concurrency-8", kind="concurrency",
+    fastest.update(name="concurrency-8", kind="concurrency", params={"scenario": "chat", "mode": "concurrency", "concurrency": 8},
                    validity={"verdict": "INVALID", "reasons": ["high variance"]})
     fastest["summary"]["output_tps"] = base["summary"]["output_tps"] * 5
     doc["scenarios"] += [faster, fastest]

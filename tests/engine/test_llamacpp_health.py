@@ -19,7 +19,7 @@ from bench.backends import llamacpp_health, llamacpp_kernels
 from bench.backends.llamacpp import default_threads
 from bench.backends.llamacpp_health import (CRASHED, OK, ProbeConfig, candidates, choose_kernels, run_probe)
 from bench.cli import main
-from bench.errors import BackendError
+from contract.errors import BackendError
 
 CRASHING = [sys.executable, str(Path(__file__).with_name("crashing_probe.py"))]
 NEVER = [sys.executable, "-c", "import sys; sys.exit('a cached verdict must not run the probe again')"]

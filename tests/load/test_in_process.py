@@ -108,7 +108,7 @@ def test_poisson_levels_and_an_slo_search(tmp_path, workloads):
 
 def test_a_kv_cache_larger_than_free_memory_is_refused_not_allocated(backend):
     from bench.backends.llamacpp_batch import _check_ram
-    from bench.errors import BackendError
+    from contract.errors import BackendError
 
     _check_ram(backend._llm._model.model, 4096)                    # 4 MiB for the tiny model: fine
     with pytest.raises(BackendError) as err:

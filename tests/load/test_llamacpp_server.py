@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from bench.backends.llamacpp_server import LlamaCppServer
 from bench.cli import main
-from bench.errors import BackendError
+from contract.errors import BackendError
 from tests.load.conftest import reasons_but_held_back
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from bench.backends.http_prompts import ExactFit, UsageCalibration, letters
 from bench.backends.sse import SSEDecoder
-from bench.errors import ScenarioError
+from contract.errors import ScenarioError
 from bench.harness import RequestTrace
 from scenarios.arrivals import Pacer
 from scenarios.definitions import DEFAULT_CONCURRENCY, parse_scenarios

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from bench.errors import ModelError
+from contract.errors import ModelError
 from models import cache_entry
 
 

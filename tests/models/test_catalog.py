@@ -2,7 +2,7 @@ import dataclasses
 
 import pytest
 
-from bench.errors import ModelError
+from contract.errors import ModelError
 from models.architecture import Architecture
 from models.catalog import CATALOG, DEFAULT_MODEL, ModelSpec, Sources, build_catalog, get_model
 from models.quant import QUANTS, get_quant, parse_quants

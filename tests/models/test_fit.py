@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bench.errors import ModelError
+from contract.errors import ModelError
 from models.catalog import ModelSpec, get_model
 from models.fit import GiB, MiB, check_fit, llamacpp_compute_buffer
 from models.resolve import resolve_model

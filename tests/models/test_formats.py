@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import ModelError
+from contract.errors import ModelError
 from models.catalog import get_model
 from models.formats import LADDER, get_format, kv_bytes_per_token, weight_bytes
 from models.quant import get_quant

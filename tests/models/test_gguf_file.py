@@ -2,7 +2,7 @@ import struct
 
 import pytest
 
-from bench.errors import ModelError
+from contract.errors import ModelError
 from models.catalog import get_model
 from models.gguf_file import inspect_gguf
 from models.plan import tensor_plan, weight_bytes

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from bench.errors import ModelError
+from contract.errors import ModelError
 from bench.run import RunUI
 from models.catalog import get_model
 from models.hf_config import architecture_from_config, read_model_dir

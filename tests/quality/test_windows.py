@@ -1,6 +1,6 @@
 import pytest
 
-from bench.errors import BenchError
+from contract.errors import BenchError
 from bench.quality.windows import windows
 
 

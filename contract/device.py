@@ -8,10 +8,10 @@ Backends report a `Device`; the result stores its value ("cuda", "metal", ...).
 
 from __future__ import annotations
 
-from enum import Enum
+from contract.enums import Vocabulary
 
 
-class Device(str, Enum):
+class Device(Vocabulary):
     CPU = "cpu"
     CUDA = "cuda"          # NVIDIA (bandwidth and energy from NVML)
     ROCM = "rocm"          # AMD GPUs (HIP)
@@ -22,9 +22,6 @@ class Device(str, Enum):
     GPU = "gpu"            # a GPU backend of an engine this vocabulary has no name for
     MIXED = "mixed"        # layers split between a GPU and the CPU: no single memory to bound it
     SERVER = "server"      # an HTTP server holds the model: its device is not known here
-
-    def __str__(self) -> str:
-        return self.value
 
     @property
     def is_nvidia(self) -> bool:

@@ -1,22 +1,20 @@
-"""The result document (DESIGN.md §5): one JSON per run, `schema_version` first.
-
-Readers check `schema_version` before trusting any other field. Bump it when a field
-changes meaning or moves; adding a field does not need a bump.
-"""
+"""Validity verdicts: VALID, or INVALID with the reasons a reader needs to judge the figures."""
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+from typing import Any
 
-# Run status values. Failed and interrupted runs are written too, never dropped.
-COMPLETED, FAILED, INTERRUPTED = "completed", "failed", "interrupted"
+from contract.enums import Status, Verdict
+
+# Failed and interrupted runs are written too, never dropped.
+COMPLETED, FAILED, INTERRUPTED = Status.COMPLETED, Status.FAILED, Status.INTERRUPTED
 
 # Validity thresholds: fewer samples than this, or a coefficient of variation above this, is flagged.
 MIN_SAMPLES = 3
 MAX_CV = 0.10
 
 
-def scenario_validity(status: str, n_samples: int, cv: float | None, errors: int = 0) -> dict:
+def scenario_validity(status: str, n_samples: int, cv: float | None, errors: int = 0) -> dict[str, Any]:
     """VALID / INVALID with the reasons a reader needs to judge the figures."""
     reasons = []
     if status != COMPLETED:
@@ -27,14 +25,14 @@ def scenario_validity(status: str, n_samples: int, cv: float | None, errors: int
         reasons.append(f"high variance (cv {cv:.1%} > {MAX_CV:.0%})")
     if errors:
         reasons.append(f"{errors} errors")
-    return {"verdict": "INVALID" if reasons else "VALID", "reasons": reasons}
+    return {"verdict": Verdict.INVALID.value if reasons else Verdict.VALID.value, "reasons": reasons}
 
 
-def run_validity(status: str, scenarios: list[dict], extra_reasons: list[str] = ()) -> dict:
+def run_validity(status: str, scenarios: list[dict[str, Any]], extra_reasons: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
     reasons = list(extra_reasons)
     if status != COMPLETED:
         reasons.append(f"run {status}")
     for sc in scenarios:
         for r in sc.get("validity", {}).get("reasons", []):
             reasons.append(f"{sc['name']}: {r}")
-    return {"verdict": "INVALID" if reasons else "VALID", "reasons": reasons}
+    return {"verdict": Verdict.INVALID.value if reasons else Verdict.VALID.value, "reasons": reasons}

@@ -1,0 +1,57 @@
+"""The one constructor of a run's result document, for a run that starts and for an engine
+process that died without writing its own (bench/run.py and bench/isolation.py both use it)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from contract.enums import Status
+from contract.result import SCHEMA_VERSION, RunResult
+from contract.validity import run_validity
+
+
+def run_id(started_at: str, label: str, *parts: str | None) -> str:
+    """'2026-11-28T01:45:05+00:00', 'vm', 'tiny', 'Q4_K_M', 'llamacpp' ->
+    '2026-11-28T014505Z-vm-tiny-Q4_K_M-llamacpp': the file name, safe on every filesystem."""
+    stamp = started_at.replace("+00:00", "Z").replace(":", "")
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(p for p in (stamp, label, *parts) if p))[:160]
+
+
+def run_document(*, run_id: str, label: str, started_at: str | None, config: dict[str, Any],
+                 environment: dict[str, Any], model: dict[str, Any], status: Status = Status.RUNNING,
+                 finished_at: str | None = None, backend: dict[str, Any] | None = None,
+                 engine_health: dict[str, Any] | None = None, workarounds: list[dict[str, Any]] | None = None,
+                 errors: list[str] | None = None) -> dict[str, Any]:
+    """A run's document before anything is measured; the run fills in the rest as it measures.
+    Fields in the order readers of the JSON expect them."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "status": status,
+        "label": label,
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "config": config,
+        "environment": environment,
+        "hardware": None,
+        "bandwidth": None,
+        "model": model,
+        "backend": backend,
+        "engine_health": engine_health,
+        "workarounds": workarounds or [],
+        "scenarios": [],
+        "errors": list(errors or []),
+    }
+
+
+def died_run(*, finished_at: str, label: str, model: str, quant: str, backend: str,
+             environment: dict[str, Any], error: str) -> RunResult:
+    """The result of an engine process that died before writing its own: status failed, nothing
+    measured, `error` saying how it ended."""
+    doc = run_document(run_id=run_id(finished_at, label, model, quant, backend, "died"), label=label,
+                       started_at=None, finished_at=finished_at, status=Status.FAILED,
+                       config={"model": model, "quant": quant, "backend": backend}, environment=environment,
+                       model={"id": model, "quant": quant}, backend={"name": backend}, errors=[error])
+    doc["validity"] = run_validity(Status.FAILED, [])
+    return RunResult.model_validate(doc)

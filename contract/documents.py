@@ -1,0 +1,113 @@
+"""Reading and writing result documents: the one place a JSON file becomes a typed document.
+
+Reading checks `schema_version` first, upgrades a version-1 document (results written before
+the typed contract), then validates; anything else is a one-line ResultsError that names the
+file and the first field that is wrong. Writing dumps exactly the fields that were set, so a
+document read and written again is the same JSON.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from contract.device import Device
+from contract.enums import ScenarioKind
+from contract.errors import ResultsError
+from contract.result import SCHEMA_VERSION, Document, Outcome, RunResult
+
+OUTCOME_KINDS = ("quality", "eval")
+_HINT = "pass result files written by bench run, bench quality or bench eval"
+_ANY = TypeAdapter(Document)
+_TAGS = {k.value for k in ScenarioKind}     # a discriminated union puts the tag in the error's path
+
+
+def upgrade_v1(doc: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 document as version 2. Version 1 had the same fields, unchecked; an engine's
+    own device spelling ("CUDA0") in `backend.device` becomes the Device vocabulary's."""
+    doc = copy.deepcopy(doc)
+    doc["schema_version"] = SCHEMA_VERSION
+    backend = doc.get("backend")
+    if isinstance(backend, dict) and isinstance(backend.get("device"), str):
+        try:
+            backend["device"] = Device.parse(backend["device"]).value
+        except ValueError:
+            pass            # validation names the field below
+    return doc
+
+
+def _field(loc: tuple[str | int, ...]) -> str:
+    """('scenarios', 0, 'pp', 'status') -> 'scenarios[0].status' (the union's tag dropped)."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part in _TAGS:
+            continue
+        else:
+            text += ("." if text else "") + str(part)
+    return text or "(document)"
+
+
+def parse(doc: Any, source: str | Path | None = None) -> RunResult | Outcome:
+    """A decoded JSON document -> RunResult or Outcome; ResultsError (one line) otherwise."""
+    where = f"{source}: " if source is not None else ""
+    if not isinstance(doc, dict) or "schema_version" not in doc:
+        raise ResultsError(f"{where}no schema_version, not a rightsize result", _HINT)
+    version = doc["schema_version"]
+    if version == 1:
+        doc = upgrade_v1(doc)
+    elif version != SCHEMA_VERSION:
+        raise ResultsError(f"{where}schema_version {version} (this rightsize reads {SCHEMA_VERSION}, and 1 by "
+                           f"upgrading it)", "upgrade rightsize to read it")
+    try:
+        if doc.get("kind") in OUTCOME_KINDS:
+            return Outcome.model_validate(doc)
+        if doc.get("kind") is not None:
+            raise ResultsError(f"{where}a {doc['kind']!r} document, not a result", _HINT)
+        return RunResult.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = exc.error_count() - 1
+        field, msg = _field(first["loc"]), first["msg"]
+        if first["type"] == "union_tag_invalid":
+            field += ".kind"
+            msg = f"unknown kind {first['ctx']['tag']!r} (one of {', '.join(sorted(_TAGS))})"
+        raise ResultsError(f"{where}malformed result: field {field}: {msg}"
+                           + (f" (and {more} more)" if more else ""), _HINT) from None
+
+
+def _not_json(token: str) -> None:
+    # Python writes NaN and Infinity unless told not to; JSON has no such numbers and no other
+    # reader of our results would accept them.
+    raise ValueError(f"{token} is not a JSON number")
+
+
+def read(path: str | Path) -> RunResult | Outcome:
+    """The document in `path`; ResultsError naming the file for anything unreadable."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"), parse_constant=_not_json)
+    except (OSError, ValueError) as exc:
+        raise ResultsError(f"{path}: not a readable result file ({exc})", _HINT) from None
+    return parse(doc, path)
+
+
+def dump(doc: RunResult | Outcome) -> dict[str, Any]:
+    """The JSON-ready dict of a document: the fields that were set, enums as their values."""
+    return doc.model_dump(mode="json", exclude_unset=True)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of every document a results directory holds (contract/result.schema.json)."""
+    schema = _ANY.json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "rightsize result document"
+    schema["description"] = (f"schema_version {SCHEMA_VERSION}: a bench run result (RunResult) or a bench quality / "
+                             "bench eval outcome (Outcome). Generated from contract/result.py.")
+    return schema
+

@@ -1,0 +1,332 @@
+"""The result document as typed classes (DESIGN.md §5): what `bench run` writes, one JSON per run.
+
+Every section a reader computes from is typed; sections that only record what a machine or an
+engine said (hardware, environment, engine-specific backend fields, summaries) stay open
+mappings. Classes allow extra fields, so a field one engine adds survives a round trip instead
+of being dropped: the contract says what must be there and what it means, not all that may be.
+
+`schema_version` 2 is the first version with this contract and its published JSON Schema
+(contract/result.schema.json); bench/outcomes.py's quality and eval documents share the number.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contract.device import Device
+from contract.enums import ScenarioKind, Status, Verdict
+
+SCHEMA_VERSION = 2
+
+# JSON numbers: an integer stays an integer on a round trip (pydantic would write 3 as 3.0).
+Number = Union[int, float]
+
+
+class Section(BaseModel):
+    """One part of the document. Extra fields are kept: the contract names what readers rely on."""
+    model_config = ConfigDict(extra="allow")
+
+
+class Validity(Section):
+    verdict: Verdict
+    reasons: list[str] = []
+
+
+class DeviceEnergy(Section):
+    """Joules of one device (a CPU package, DRAM, one GPU) over a window, and how they were got."""
+    device: str
+    joules: Number | None
+    seconds: Number
+    method: str | None               # "measured", "estimated", ... (hardware/energy.py METHOD_RANK)
+    reason: str | None = None        # why joules is None, or what an estimate assumed
+    average_watts: Number | None = None
+
+
+class EnergyWindow(Section):
+    """Energy over one measured window (a scenario's measured passes, or the idle baseline)."""
+    seconds: Number
+    joules: Number | None
+    method: str | None
+    covers: list[str] = []           # devices whose joules are known
+    missing: dict[str, str | None] = {}   # device -> why its joules are not
+    devices: list[DeviceEnergy] = []
+    average_watts: Number | None = None
+    joules_per_prompt_token: Number | None = None    # pp entries
+    joules_per_output_token: Number | None = None    # every other entry
+    tokens_per_joule: Number | None = None
+
+
+class IdleEnergy(EnergyWindow):
+    watts: dict[str, Number | None] = {}
+
+
+class Roofline(Section):
+    """A decode figure against the memory-bandwidth ceiling (hardware/roofline.py)."""
+    bytes_per_token: Number
+    measured_tps: Number | None
+    spec_bandwidth_gbps: Number | None
+    measured_bandwidth_gbps: Number | None
+    ceiling_tps_spec: Number | None
+    ceiling_tps_measured: Number | None
+    efficiency_spec: Number | None
+    efficiency_measured: Number | None
+    mean_context_tokens: Number | None = None
+
+
+class Stats(Section):
+    """A distribution's summary (bench/stats.py); a figure with no samples has none, never zeros."""
+    n: int
+    mean: Number
+    median: Number
+    p90: Number
+    p99: Number
+    min: Number
+    max: Number
+    stddev: Number | None = None     # one sample: no spread
+    cv: Number | None = None
+    ci95: list[Number] | None = None
+
+
+class SLO(Section):
+    name: str
+    ttft_s: Number
+    tpot_s: Number
+    percentile: Number = 99.0
+
+
+class ErrorCounts(Section):
+    count: int
+    measured: int                    # of them, measured requests (the rest were warm-up)
+    by_kind: dict[str, int] = {}
+
+
+class SloVerdict(Section):
+    """One level judged against its SLO (scenarios/slo.py judge)."""
+    slo: SLO
+    met: bool
+    far_past: bool = False
+    good_requests: int = 0
+    good_fraction: Number | None = None
+    ttft_within_fraction: Number | None = None
+    tpot_within_fraction: Number | None = None
+    ttft_s_at_percentile: Number | None = None
+    tpot_s_at_percentile: Number | None = None
+
+
+class _Latencies(Section):
+    """Per-request figures: present where at least one request had them."""
+    ttft_s: Stats | None = None
+    tpot_s: Stats | None = None
+    e2e_s: Stats | None = None
+    decode_tps: Stats | None = None
+    prefill_tps: Stats | None = None
+    inter_token_gap_s: Stats | None = None
+    output_tps: Number | None = None            # aggregate output tokens / measured window
+    client_cpu_fraction: Number | None = None   # over HTTP: the client's own CPU use
+    errors: ErrorCounts | None = None
+    token_accounting: dict[str, Any] | None = None
+
+
+class StreamSummary(_Latencies):
+    pp_tps: Stats | None = None
+    tg_tps: Stats | None = None
+
+
+class LevelSummary(_Latencies):
+    queue_wait_s: Stats | None = None
+    requests_per_s: Number | None = None
+    goodput: Number | None = None               # requests/s that met the SLO
+    goodput_fraction: Number | None = None
+    mean_in_flight: Number | None = None
+    slo: SloVerdict | None = None
+
+
+class SearchSummary(Section):
+    best: Number | None = None                  # the highest level that met the SLO
+    lowest_miss: Number | None = None
+    levels_tried: list[Number] = []
+    at_ceiling: bool = False
+    best_level: str | None = None               # that level's entry name
+    goodput: Number | None = None
+
+
+class StreamParams(Section):
+    name: str
+    kind: ScenarioKind
+    input_tokens: int
+    output_tokens: int
+    repetitions: int
+    warmup: int = 1
+    min_duration_s: Number | None = None
+    max_passes: int | None = None
+
+
+class LevelParams(Section):
+    scenario: str                               # the load scenario (workload profile) it is a level of
+    mode: Literal["concurrency", "poisson"]
+    concurrency: Number | None = None
+    rate_per_s: Number | None = None
+    searched: bool = False
+    profile: dict[str, Any] = {}
+    slo: SLO | None = None
+
+
+class SearchParams(Section):
+    scenario: str
+    mode: Literal["concurrency", "poisson"]
+    slo: SLO
+
+
+class _Entry(Section):
+    """What every entry of `scenarios` has."""
+    name: str
+    status: Status
+    error: str | None = None
+    samples: dict[str, Any] = {}
+    energy: EnergyWindow | None = None
+    validity: Validity
+    roofline: Roofline | None = None
+
+
+class StreamEntry(_Entry):
+    """pp, tg and single-stream: generations one after another."""
+    kind: Literal[ScenarioKind.PP, ScenarioKind.TG, ScenarioKind.SINGLE_STREAM]
+    params: StreamParams
+    summary: StreamSummary = Field(default_factory=StreamSummary)
+    measured_output_tokens: int = 0
+    measured_window_s: Number | None = None
+    engine_reported: list[dict[str, Any]] | None = None
+    engine_cross_check: dict[str, Any] | None = None
+    errors: list[dict[str, Any]] | None = None      # single-stream over HTTP: failed requests
+
+
+class LoadLevelEntry(_Entry):
+    """One level of a load scenario: a concurrency or a Poisson rate (scenarios/levels.py)."""
+    kind: Literal[ScenarioKind.CONCURRENCY, ScenarioKind.POISSON]
+    params: LevelParams
+    summary: LevelSummary = Field(default_factory=LevelSummary)
+    note: str | None = None          # why a sweep or search stopped here
+    errors: list[dict[str, Any]] = []
+    measured_requests: int = 0
+    measured_output_tokens: int = 0
+    measured_window_s: Number | None = None
+    engine_reported: list[dict[str, Any]] | None = None
+    engine_cross_check: dict[str, Any] | None = None
+
+
+class SloSearchEntry(_Entry):
+    """An SLO search's answer: the highest level that met the SLO (None: none did)."""
+    kind: Literal[ScenarioKind.SLO_SEARCH]
+    params: SearchParams
+    summary: SearchSummary = Field(default_factory=SearchSummary)
+
+
+ScenarioEntry = Annotated[Union[StreamEntry, LoadLevelEntry, SloSearchEntry], Field(discriminator="kind")]
+
+
+class Memory(Section):
+    peak_rss_bytes: int | None = None
+    peak_rss_scope: str | None = None
+    self_max_rss_bytes: int | None = None
+    peak_device_memory: Any = None
+    model_file_bytes: int | None = None
+    kv_cache_bytes_per_token: int | None = None
+
+
+class Monitoring(Section):
+    interval_s: Number | None = None
+    idle: IdleEnergy | None = None
+    energy_sources: list[dict[str, Any]] = []
+    unavailable: dict[str, Any] = {}
+    throttle: dict[str, Any] = {}
+    sampler: dict[str, Any] | None = None
+
+
+class Workaround(Section):
+    """A known engine fault avoided on this machine (issue 12); `line` is what the run printed."""
+    line: str
+    engine: str | None = None
+    caveat: str | None = None        # what the figures are not, with this workaround
+
+
+class ModelIdentity(Section):
+    id: str | None = None
+    name: str | None = None
+    quant: str | None = None
+    source: str | None = None        # "catalog", "synthetic", "local", "server", ...
+    path: str | None = None
+    file_bytes: int | None = None
+    fingerprint: str | None = None
+    architecture: dict[str, Any] | None = None
+    weight_bytes_per_token: Number | None = None
+    kv_bytes_per_token: Number | None = None
+
+
+class BackendInfo(Section):
+    """The engine as loaded; each engine adds fields of its own (threads, offload, ...)."""
+    name: str
+    device: Device | None = None
+    n_ctx: int | None = None
+
+
+class RunConfigRecord(Section):
+    """The run's configuration as resolved (never the API key)."""
+    model: str
+    quant: str | None = None
+    backend: str
+    scenarios: list[dict[str, Any]] = []
+    backend_options: dict[str, Any] = {}
+
+
+class RunResult(Section):
+    """One `bench run` of one model x quant on one backend."""
+    schema_version: Literal[2]
+    run_id: str
+    status: Status
+    label: str
+    started_at: str | None
+    finished_at: str | None
+    config: RunConfigRecord
+    environment: dict[str, Any]
+    hardware: dict[str, Any] | None = None      # the probe's account, as it gave it (hardware/info.py)
+    bandwidth: dict[str, Any] | None = None
+    model: ModelIdentity
+    backend: BackendInfo | None
+    engine_health: dict[str, Any] | None = None
+    workarounds: list[Workaround] = []
+    scenarios: list[ScenarioEntry]
+    errors: list[str] = []
+    traceback: str | None = None
+    engine_memory: dict[str, Any] | None = None
+    memory: Memory | None = None
+    monitoring: Monitoring | None = None
+    timeline: list[dict[str, Any]] | None = None
+    validity: Validity
+
+
+class Outcome(Section):
+    """A `bench quality` or `bench eval` document (bench/outcomes.py): what it measured is under
+    the key named by `kind`."""
+    schema_version: Literal[2]
+    kind: Literal["quality", "eval"]
+    run_id: str
+    status: Status
+    label: str
+    started_at: str | None
+    finished_at: str | None
+    config: dict[str, Any]
+    environment: dict[str, Any]
+    hardware: dict[str, Any] | None
+    model: dict[str, Any]
+    errors: list[str] = []
+    quality: dict[str, Any] | None = None
+    eval: dict[str, Any] | None = None
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return (self.quality if self.kind == "quality" else self.eval) or {}
+
+
+Document = Union[RunResult, Outcome]

@@ -1,0 +1,138 @@
+"""The result contract: every example validates against the published JSON Schema, a document
+survives a read and a write unchanged, version 1 is upgraded, and anything else is one line that
+names the file and the field."""
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from contract import documents
+from contract.build import died_run, run_id
+from contract.device import Device
+from contract.enums import ScenarioKind, Status
+from contract.errors import ResultsError
+from contract.result import SCHEMA_VERSION, Outcome, RunResult
+from contract.schema import SCHEMA_FILE, schema_text
+
+ROOT = Path(__file__).resolve().parent.parent
+# Every result document shipped in examples/ (profiles.json and the like carry no schema_version).
+EXAMPLES = sorted(p for p in ROOT.glob("examples/**/*.json") if "schema_version" in json.loads(p.read_text()))
+TINY = next(p for p in EXAMPLES if "tiny-Q4_K_M" in p.name)
+
+
+def test_the_published_schema_is_current():
+    assert SCHEMA_FILE.read_text(encoding="utf-8") == schema_text(), "run: python -m contract.schema"
+
+
+def test_examples_cover_runs_and_both_outcome_kinds():
+    kinds = {type(documents.read(p)).__name__ + ":" + str(getattr(documents.read(p), "kind", "")) for p in EXAMPLES}
+    assert {"RunResult:", "Outcome:quality", "Outcome:eval"} <= kinds
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_validates_against_the_published_schema(path):
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
+    assert [e.message for e in validator.iter_errors(json.loads(path.read_text()))] == []
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_a_document_read_and_written_again_is_the_same_json(path):
+    raw = json.loads(path.read_text())
+    assert json.dumps(documents.dump(documents.read(path)), sort_keys=True) == json.dumps(raw, sort_keys=True)
+
+
+def test_the_schema_refuses_what_the_reader_refuses():
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
+    doc = json.loads(TINY.read_text())
+    assert validator.is_valid(doc)
+    assert not validator.is_valid({**doc, "schema_version": 99})
+    assert not validator.is_valid({**doc, "status": "finished"})
+    bad = copy.deepcopy(doc)
+    bad["scenarios"][0]["kind"] = "warp"
+    assert not validator.is_valid(bad)
+
+
+def test_a_version_1_document_is_upgraded(tmp_path):
+    old = json.loads(TINY.read_text())
+    old["schema_version"] = 1
+    old["backend"]["device"] = "CUDA0"          # an engine's own spelling, as early results stored it
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    doc = documents.read(tmp_path / "old.json")
+    assert isinstance(doc, RunResult) and doc.schema_version == SCHEMA_VERSION == 2
+    assert doc.backend.device is Device.CUDA
+    assert doc.scenarios[1].kind is ScenarioKind.TG and doc.scenarios[1].roofline.measured_tps > 0
+    assert doc.scenarios[0].energy.joules_per_prompt_token is not None
+    written = documents.dump(doc)
+    assert written["schema_version"] == 2 and written["backend"]["device"] == "cuda"
+    assert written["scenarios"] == old["scenarios"]
+
+
+@pytest.mark.parametrize("edit, field", [
+    (lambda d: d.update(scenarios="not a list"), "field scenarios: Input should be a valid list"),
+    (lambda d: d["scenarios"][2].update(kind="warp"), "field scenarios[2].kind: unknown kind 'warp'"),
+    (lambda d: d["scenarios"][0].update(status="finished"), "field scenarios[0].status"),
+    (lambda d: d["scenarios"][1]["energy"].update(joules="lots"), "field scenarios[1].energy.joules"),
+    (lambda d: d.pop("run_id"), "field run_id: Field required"),
+    (lambda d: d.update(schema_version=99), "schema_version 99"),
+    (lambda d: d.pop("schema_version"), "no schema_version"),
+])
+def test_any_other_document_is_one_line_naming_the_file_and_the_field(tmp_path, edit, field):
+    doc = json.loads(TINY.read_text())
+    edit(doc)
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ResultsError) as err:
+        documents.read(path)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"{path}: ") and field in message, message
+
+
+def test_bench_results_says_which_file_and_field_it_skipped(tmp_path):
+    doc = json.loads(TINY.read_text())
+    doc["scenarios"][0]["status"] = "finished"
+    (tmp_path / "odd.json").write_text(json.dumps(doc))
+    (tmp_path / "good.json").write_text(TINY.read_text())
+    p = subprocess.run([sys.executable, "-m", "bench.cli", "results", str(tmp_path), "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and "Traceback" not in p.stderr
+    assert [line for line in p.stderr.splitlines() if line.strip()] == [
+        f"warning: skipped {tmp_path / 'odd.json'}: malformed result: field scenarios[0].status: Input should be "
+        "'running', 'completed', 'failed' or 'interrupted'"]
+    assert len(json.loads(p.stdout)) == 1
+
+
+def test_the_died_run_document_is_a_valid_failed_run():
+    doc = died_run(finished_at="2026-12-02T07:00:00+00:00", label="box", model="org/model", quant="Q4_K_M",
+                   backend="llamacpp", environment={"python": "3"}, error="the engine process was killed")
+    assert doc.status is Status.FAILED and doc.scenarios == [] and doc.validity.verdict == "INVALID"
+    assert doc.run_id == "2026-12-02T070000Z-box-org_model-Q4_K_M-llamacpp-died"
+    assert documents.parse(documents.dump(doc)) == doc
+
+
+def test_run_ids_follow_one_rule():
+    assert run_id("2026-11-28T01:45:05+00:00", "my lab", "tiny", None, "llamacpp") == \
+        "2026-11-28T014505Z-my_lab-tiny-llamacpp"
+
+
+def test_vocabularies_print_as_their_json_spelling():
+    assert f"{Status.FAILED}" == str(Status.FAILED) == "failed" == Status.FAILED
+    assert f"{ScenarioKind.SINGLE_STREAM:>14}" == " single-stream"
+    assert json.dumps({"d": Device.METAL}) == '{"d": "metal"}'
+
+
+def test_outcomes_are_typed_too():
+    quality = next(documents.read(p) for p in EXAMPLES if "quality" in p.name)
+    assert isinstance(quality, Outcome) and quality.kind == "quality" and quality.body["quants"]
+
+
+def test_nan_in_a_file_is_refused_by_the_reader(tmp_path):
+    doc = json.loads(TINY.read_text())
+    doc["scenarios"][2]["summary"]["output_tps"] = float("nan")
+    (tmp_path / "nan.json").write_text(json.dumps(doc))      # Python writes the NaN token
+    with pytest.raises(ResultsError, match=r"nan.json: not a readable result file \(NaN is not a JSON number\)"):
+        documents.read(tmp_path / "nan.json")
