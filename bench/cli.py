@@ -325,13 +325,18 @@ def results(paths, as_json, **cost):
     """List result files (default: ./results)."""
     from rich.console import Console
 
+    from bench.outcomes import KINDS, outcome_lines
     from bench.report import result_list_rows, result_list_table
     from bench.storage import load_documents
+    from contract.documents import dump
     from dashboards.options import cost_settings
     from dashboards.terminal import print_cost, with_costs
 
     pricing, breakeven = cost_settings(cost)
-    loaded, warnings = load_documents(list(paths) or [Path("results")])
+    # one read of the directory: runs for the table, quality and eval outcomes for the lines below it
+    every, warnings = load_documents(list(paths) or [Path("results")], kinds=None)
+    loaded = [(f, doc) for f, doc in every if getattr(doc, "kind", None) is None]
+    outcomes = [(f, dump(doc)) for f, doc in every if getattr(doc, "kind", None) in KINDS]
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
     rows = result_list_rows(loaded)
@@ -341,9 +346,7 @@ def results(paths, as_json, **cost):
         Console().print(result_list_table(rows))
         if breakeven:
             print_cost(Console(), loaded, pricing, breakeven)
-        from bench.outcomes import KINDS, outcome_lines
-        from bench.storage import load_results
-        for line in outcome_lines(load_results(list(paths) or [Path("results")], kinds=KINDS)[0]):
+        for line in outcome_lines(outcomes):
             click.echo(line)
 
 
