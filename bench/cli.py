@@ -109,6 +109,9 @@ def main(ctx, debug):
 @click.option("--json", "as_json", is_flag=True, help="Print the result document as JSON (a list for a sweep).")
 @click.option("--in-process", is_flag=True, hidden=True,
               help="Measure in this process (what each run's child process is started with).")
+@click.option("--plan", "plan_only", is_flag=True, hidden=True,
+              help="Print what would run here as JSON (backend, each model x quant and why it would be skipped); "
+                   "measure nothing (what `bench fleet` asks each node).")
 @click.option("--run-config", type=click.Path(path_type=Path), default=None, hidden=True,
               help="A run's child process: the job its parent validated (bench/isolation.py); other options are ignored.")
 @cost_options(breakeven=True)
@@ -116,7 +119,7 @@ def main(ctx, debug):
 def run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, search, slo, max_in_flight, workloads,
         repetitions, requests, input_tokens, output_tokens, min_duration, threads, gpu_layers, ctx_size,
         flash_attn, batch_size, ubatch_size, engine_option, base_url, api_key, endpoint, request_timeout, results_dir,
-        label, idle_seconds, as_json, in_process, run_config, **cost):
+        label, idle_seconds, as_json, in_process, plan_only, run_config, **cost):
     """Benchmark a model on this machine and write a result file."""
     from dashboards.options import cost_settings
 
@@ -188,10 +191,15 @@ def run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, sea
         from bench.sweep import combinations
         from bench.storage import ensure_writable
 
-        ensure_writable(results_dir)
         combos = combinations(model, quant)
         if caps.local_model:
             _check_names(combos, backend)
+        if plan_only:
+            where = _check_fits(combos, config, caps, ctx.params)
+            click.echo(json.dumps({"backend": backend, "backend_reason": config.backend_reason, "fit_source": where,
+                                   "combinations": [vars(c) for c in combos]}))
+            return
+        ensure_writable(results_dir)
         sys.exit(_run_each_in_a_child(ctx, combos, config, caps, {"as_json": as_json, "cost": cost}))
     _measure(ctx, config, pricing, breakeven, as_json)
 
@@ -266,17 +274,15 @@ def _run_each_in_a_child(ctx, combos, config, caps, display: dict) -> int:
     from rich.table import Table
 
     from bench.isolation import ChildInterrupted, death, record_dead_child, run_child
-    from bench.sweep import check_fits, exit_code, summary_rows
+    from bench.sweep import exit_code, summary_rows
 
     p = {**ctx.params, "backend": config.backend}
     as_json = display["as_json"]
     console = Console(stderr=True)
-    if caps.local_model:
-        where = check_fits(combos, config.scenarios, p["ctx_size"], p["backend"], p["flash_attn"], p["ubatch_size"])
-        for c in combos:
-            if c.skip_reason:
-                console.print(f"skipped {c.model} {c.quant}: does not fit ({where}): {c.skip_reason}",
-                              highlight=False)
+    where = _check_fits(combos, config, caps, p)
+    for c in combos:
+        if c.skip_reason:
+            console.print(f"skipped {c.model} {c.quant}: does not fit ({where}): {c.skip_reason}", highlight=False)
     outcomes, docs, interrupted = [], [], False
     for c in combos:
         if c.skip_reason or interrupted:
@@ -311,6 +317,16 @@ def _run_each_in_a_child(ctx, combos, config, caps, display: dict) -> int:
             table.add_row(r["model"], r["quant"], r["status"], r["detail"])
         Console().print(table)
     return 130 if interrupted else exit_code([r["status"] for r in rows])
+
+
+def _check_fits(combos, config, caps, params: dict) -> str | None:
+    """Mark the combinations that cannot fit here (sweep.check_fits); None where no check applies."""
+    if not caps.local_model:
+        return None
+    from bench.sweep import check_fits
+
+    return check_fits(combos, config.scenarios, params["ctx_size"], config.backend, params["flash_attn"],
+                      params["ubatch_size"])
 
 
 class _Skipped:
@@ -366,6 +382,8 @@ def _register_subcommands() -> None:
     main.add_command(quality_command)
     from bench.evals.cli import eval_command
     main.add_command(eval_command)
+    from bench.fleet.cli import fleet_command
+    main.add_command(fleet_command)
 
 
 _register_subcommands()

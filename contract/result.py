@@ -280,6 +280,16 @@ class RunConfigRecord(Section):
     backend_options: dict[str, Any] = {}
 
 
+class FleetNode(Section):
+    """The Ray node a `bench fleet run` measured on (bench/fleet), and the key that resumes it."""
+    node_id: str
+    name: str                        # the node's rightsize-name label, else its hostname
+    ip: str | None = None
+    hostname: str | None = None
+    labels: dict[str, str] = {}
+    job_key: str                     # hash of the run's options for this model x quant (bench/fleet/jobs.py)
+
+
 class RunResult(Section):
     """One `bench run` of one model x quant on one backend."""
     schema_version: Literal[2]
@@ -304,6 +314,7 @@ class RunResult(Section):
     monitoring: Monitoring | None = None
     timeline: list[dict[str, Any]] | None = None
     validity: Validity
+    fleet: FleetNode | None = None              # set by the driver of `bench fleet run`
 
 
 class Outcome(Section):

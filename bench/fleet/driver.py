@@ -1,0 +1,247 @@
+"""The fleet's schedule and its run: one runner per target node (a Ray actor pinned there),
+one `bench run` at a time on each, results written by the driver as each one returns."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from bench import storage
+from bench.fleet.cluster import Node, ray_module
+from bench.fleet.jobs import RunOptions, already_measured
+from bench.fleet.remote import NodeRunner
+from contract.build import died_run
+from contract.documents import dump
+
+# After Ctrl-C: how long the runs get to stop and return what they measured before they are killed.
+STOP_GRACE_S = 60.0
+
+
+@dataclass
+class Job:
+    """One model x quant on one node, and where it stands."""
+    node: Node
+    model: str
+    quant: str
+    backend: str
+    key: str
+    state: str                      # run, skipped, measured; then queued, running, done, failed, not run
+    detail: str = ""                # skip reason, the resumed file, the result file, the failure
+    status: str | None = None       # the result's status once one is written
+
+
+@dataclass
+class NodePlan:
+    node: Node
+    info: dict[str, Any] | None     # NodeRunner.describe: hardware, environment, the node's own plan
+    error: str | None               # why the node cannot run this at all
+    jobs: list[Job] = field(default_factory=list)
+
+    @property
+    def fingerprint(self) -> str | None:
+        return ((self.info or {}).get("hardware") or {}).get("fingerprint")
+
+
+def start_runners(nodes: list[Node], hold_node: bool) -> dict[str, Any]:
+    """A NodeRunner actor on each node, which only that node may run. `hold_node`: it asks for
+    all of the node's CPUs and GPUs, so no other Ray work shares the machine while it measures."""
+    ray = ray_module()
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    actor_class = ray.remote(NodeRunner)
+    runners = {}
+    for n in nodes:
+        runners[n.node_id] = actor_class.options(
+            num_cpus=n.resources.get("CPU", 0) if hold_node else 0,
+            num_gpus=n.resources.get("GPU", 0) if hold_node else 0,
+            max_concurrency=2,             # interrupt() while run() waits
+            max_restarts=0, max_task_retries=0,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(n.node_id, soft=False),
+        ).remote()
+    return runners
+
+
+def plan(nodes: list[Node], runners: dict[str, Any], options: RunOptions, results_dir: Path | None,
+         force: bool) -> list[NodePlan]:
+    """Ask every node at once what it is and what it would run; mark what is already measured."""
+    ray = ray_module()
+    refs = {runners[n.node_id].describe.remote(options.args): n for n in nodes}
+    done = {}
+    if results_dir is not None and Path(results_dir).is_dir() and not force:
+        loaded, _ = storage.load_documents([Path(results_dir)])
+        done = already_measured(loaded)
+    plans = []
+    for ref, node in refs.items():
+        try:
+            info = _wait(ray, ref)
+        except ray.exceptions.RayError as exc:
+            plans.append(NodePlan(node, None, f"the node could not be asked: {_cause(exc)}"))
+            continue
+        p = NodePlan(node, info, info["error"])
+        if info["plan"]:
+            backend = info["plan"]["backend"]
+            for c in info["plan"]["combinations"]:
+                key = options.job_key(backend, c["model"], c["quant"])
+                job = Job(node, c["model"], c["quant"], backend, key, "run")
+                resumed = done.get((node.name, p.fingerprint or "", key))
+                if c.get("skip_reason"):
+                    job.state, job.detail = "skipped", f"does not fit ({info['plan']['fit_source']}): {c['skip_reason']}"
+                elif resumed is not None:
+                    job.state, job.detail = "measured", str(resumed)
+                p.jobs.append(job)
+        plans.append(p)
+    return plans
+
+
+def _wait(ray: Any, ref: Any) -> Any:
+    """ray.get that Ctrl-C can interrupt at once."""
+    while True:
+        ready, _ = ray.wait([ref], timeout=0.5)
+        if ready:
+            return ray.get(ref)
+
+
+class FleetRun:
+    """Runs the planned jobs: one at a time per node, all nodes at once."""
+
+    def __init__(self, plans: list[NodePlan], runners: dict[str, Any], options: RunOptions, results_dir: Path,
+                 say: Callable[[str], None]):
+        self.plans, self.runners, self.options = plans, runners, options
+        self.results_dir, self.say = Path(results_dir), say
+        self.interrupted = False
+        self._queues = {p.node.node_id: [j for j in p.jobs if j.state == "run"] for p in plans if not p.error}
+        self._totals = {nid: len(q) for nid, q in self._queues.items()}
+        self._pending: dict[Any, Job] = {}
+        self._info = {p.node.node_id: p.info or {} for p in plans}
+
+    def execute(self) -> None:
+        ray = ray_module()
+        for q in self._queues.values():
+            for job in q:
+                job.state = "queued"
+                self.say(f"[{job.node.name}] queued: {job.model} {job.quant} ({job.backend})")
+        for nid in self._queues:
+            self._next(nid)
+        try:
+            self._drain(ray, deadline=None)
+        except KeyboardInterrupt:
+            self.interrupted = True
+            self._stop(ray)
+
+    def _next(self, node_id: str) -> None:
+        queue = self._queues[node_id]
+        if not queue or self.interrupted:
+            return
+        job = queue.pop(0)
+        job.state = "running"
+        done = self._totals[node_id] - len(queue)
+        self.say(f"[{job.node.name}] running ({done}/{self._totals[node_id]}): {job.model} {job.quant}")
+        args = self.options.for_combination(job.model, job.quant) + ["--label", job.node.name]
+        self._pending[self.runners[node_id].run.remote(args, self.options.api_key)] = job
+
+    def _drain(self, ray: Any, deadline: float | None) -> None:
+        while self._pending:
+            if deadline is not None and time.monotonic() > deadline:
+                return
+            ready, _ = ray.wait(list(self._pending), num_returns=1, timeout=0.5)
+            for ref in ready:
+                job = self._pending.pop(ref)
+                try:
+                    self._collect(job, ray.get(ref))
+                except ray.exceptions.RayTaskError as exc:     # our own code failed on the node
+                    self._lost(job, f"the fleet runner failed on node {job.node.name}: {_cause(exc)}")
+                except ray.exceptions.RayError as exc:         # the node, its raylet or the worker is gone
+                    self._lost(job, f"node {job.node.name} ({job.node.short_id}, {job.node.ip}) was lost "
+                                    f"mid-run: {_cause(exc)}")
+                    self._give_up(job.node.node_id, "not run: the node was lost")
+                    continue
+                self._next(job.node.node_id)
+
+    def _stop(self, ray: Any) -> None:
+        """Ctrl-C: each running run gets a Ctrl-C of its own and returns what it measured."""
+        running = list(self._pending.values())
+        for nid in self._queues:
+            self._give_up(nid, "not run: stopped by Ctrl-C")
+        if not running:
+            return
+        self.say(f"stopping {len(running)} run(s): {', '.join(j.node.name for j in running)} "
+                 f"(Ctrl-C again to kill them now)")
+        for job in running:
+            self.runners[job.node.node_id].interrupt.remote()
+        try:
+            self._drain(ray, deadline=time.monotonic() + STOP_GRACE_S)
+        except KeyboardInterrupt:
+            pass
+        for ref, job in list(self._pending.items()):
+            ray.kill(self.runners[job.node.node_id], no_restart=True)
+            job.state, job.detail, job.status = "failed", "killed after Ctrl-C: nothing returned", "interrupted"
+            self.say(f"[{job.node.name}] killed: {job.model} {job.quant}")
+        self._pending.clear()
+
+    def _give_up(self, node_id: str, why: str) -> None:
+        for job in self._queues.get(node_id, []):
+            job.state, job.detail = "not run", why
+        if node_id in self._queues:
+            self._queues[node_id] = []
+
+    def _collect(self, job: Job, out: dict[str, Any]) -> None:
+        """Write what a node's run returned, as each one returns: atomic, checked, with the node's identity."""
+        if not out["docs"]:
+            error = out["error"] or f"bench run exited with code {out['exit_code']} without writing a result"
+            self._lost(job, f"on node {job.node.name}: {error}")
+            return
+        paths = []
+        for doc in out["docs"]:
+            doc["fleet"] = {**job.node.identity(), "job_key": job.key}
+            paths.append(self._write(doc))
+            job.status = doc.get("status")
+        job.state = "done" if job.status == "completed" else "failed"
+        job.detail = ", ".join(str(p) for p in paths)
+        verb = "done" if job.state == "done" else job.status or "failed"
+        self.say(f"[{job.node.name}] {verb} in {out['seconds']:.1f} s: {job.detail}"
+                 + (f" ({out['error']})" if out.get("error") and job.state != "done" else ""))
+
+    def _lost(self, job: Job, error: str) -> None:
+        """A run that returned nothing still leaves a failed result naming the node and the cause."""
+        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        info = self._info.get(job.node.node_id) or {}
+        result = dump(died_run(finished_at=now, label=job.node.name, model=job.model, quant=job.quant,
+                               backend=job.backend, environment=info.get("environment") or {}, error=error))
+        result["hardware"] = info.get("hardware")
+        result["fleet"] = {**job.node.identity(), "job_key": job.key}
+        path = self._write(result)
+        job.state, job.status, job.detail = "failed", "failed", f"{error}; recorded in {path}"
+        self.say(f"[{job.node.name}] failed: {job.detail}")
+
+    def _write(self, doc: dict[str, Any]) -> Path:
+        from dashboards.report import write_run_report
+
+        _, path, warning = storage.write_document(doc, self.results_dir, doc["run_id"])
+        if warning:
+            self.say(f"warning: {warning}")
+        write_run_report(path, warn=self.say)
+        return path
+
+    def statuses(self) -> list[str]:
+        """Each job's outcome for sweep.exit_code: what was resumed counts as completed, what was
+        not run as failed; a node that could not be planned is one failure."""
+        out = []
+        for p in self.plans:
+            if p.error:
+                out.append("failed")
+            for j in p.jobs:
+                out.append({"skipped": "skipped", "measured": "completed", "not run": "failed"}.get(
+                    j.state, j.status or "failed"))
+        return out
+
+
+def _cause(exc: BaseException) -> str:
+    """The first line of a Ray error that says something (Ray puts a banner first)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    for ln in lines:
+        if not ln.startswith(("ray::", "Traceback", "File ")) and len(ln) > 12:
+            return ln[:300]
+    return type(exc).__name__

@@ -1,0 +1,117 @@
+"""bench fleet without a cluster: node selection, the run options it passes on, resume keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.fleet.cluster import Node, cluster_nodes, runtime_env, select
+from bench.fleet.jobs import RunOptions, already_measured
+from contract import documents
+from contract.errors import BenchError
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "runs"
+
+
+def _raw(node_id, host, alive=True, labels=None, resources=None):
+    # the fields of ray.nodes() the fleet reads, as Ray 2.x returns them
+    return {"NodeID": node_id, "Alive": alive, "NodeManagerAddress": "127.0.0.1", "NodeManagerHostname": host,
+            "NodeName": "127.0.0.1", "Resources": {"CPU": 1.0, "memory": 1e9, **(resources or {})},
+            "Labels": {"ray.io/node-id": node_id, **(labels or {})}}
+
+
+@pytest.fixture
+def nodes():
+    return cluster_nodes([
+        _raw("a1b2c3d4e5f6" + "0" * 44, "box", labels={"rightsize-name": "gpu-box", "rack": "r1"},
+             resources={"GPU": 1.0, "accelerator_type:H100": 1.0}),
+        _raw("ffeedd001122" + "0" * 44, "vm"),
+        _raw("ffeedd991122" + "0" * 44, "vm"),
+        _raw("0123456789ab" + "0" * 44, "gone", alive=False),
+    ])
+
+
+def test_nodes_are_named_by_label_then_hostname_and_duplicates_get_their_id(nodes):
+    assert [n.name for n in nodes] == ["gpu-box", "vm-ffeedd0", "vm-ffeedd9", "gone"]
+    assert nodes[0].labels == {"rightsize-name": "gpu-box", "rack": "r1"}     # Ray's own ray.io/ labels left out
+
+
+def test_select_by_name_id_prefix_label_and_resource(nodes):
+    assert [n.name for n in select(nodes, None)] == [n.name for n in nodes[:3]]     # alive ones only
+    assert select(nodes, "gpu-box") == [nodes[0]]
+    assert select(nodes, "ffeedd99") == [nodes[2]]
+    assert select(nodes, "rack=r1") == [nodes[0]]
+    assert select(nodes, "GPU") == [nodes[0]]
+    assert select(nodes, "accelerator_type:H100") == [nodes[0]]
+    assert select(nodes, "gpu-box,GPU," + nodes[1].name) == [nodes[0], nodes[1]]    # no node twice
+
+
+@pytest.mark.parametrize("spec", ["CPU", "gone", "rack=r2", "TPU", "ffee"])
+def test_a_selector_that_matches_no_alive_node_is_one_line(nodes, spec):
+    with pytest.raises(BenchError) as err:
+        select(nodes, spec)
+    assert "matches no alive node" in str(err.value) and "gpu-box" in str(err.value)
+
+
+def test_runtime_env_inline_file_and_bad(tmp_path):
+    assert runtime_env('{"pip": ["rightsize[llamacpp]"]}') == {"pip": ["rightsize[llamacpp]"]}
+    f = tmp_path / "env.json"
+    f.write_text(json.dumps({"working_dir": "."}))
+    assert runtime_env(str(f)) == {"working_dir": "."}
+    assert runtime_env(None) is None
+    with pytest.raises(BenchError, match="not valid JSON"):
+        runtime_env("{pip")
+    with pytest.raises(BenchError, match="must be a JSON object"):
+        runtime_env("[1]")
+    with pytest.raises(BenchError, match="cannot read the --runtime-env file"):
+        runtime_env(str(tmp_path / "missing.json"))
+
+
+def test_run_options_are_checked_by_bench_runs_own_parser():
+    o = RunOptions.parse(["--model", "tiny,tiny", "--scenario", "tg16", "--repetitions", "2"])
+    assert o.for_combination("tiny", "Q8_0")[-4:] == ["--model", "tiny", "--quant", "Q8_0"]
+    assert o.key_params == {"repetitions": 2, "scenario_spec": "tg16"}
+    with pytest.raises(BenchError, match="bad bench run option.*--no-such"):
+        RunOptions.parse(["--no-such-option"])
+    with pytest.raises(BenchError, match="bad bench run option"):
+        RunOptions.parse(["--repetitions", "many"])
+
+
+@pytest.mark.parametrize("flag, value", [("--label", "x"), ("--json", None), ("--results-dir", "/tmp/x")])
+def test_options_the_driver_owns_are_refused(flag, value):
+    with pytest.raises(BenchError, match=f"{flag} is not a `bench fleet run` option"):
+        RunOptions.parse([flag] + ([value] if value else []))
+
+
+def test_the_api_key_never_travels_on_a_command_line():
+    o = RunOptions.parse(["--backend", "openai", "--base-url", "http://127.0.0.1:1", "--model", "m",
+                          "--api-key", "sk-secret"])
+    assert o.api_key == "sk-secret" and "sk-secret" not in o.args and "--api-key" not in o.args
+    assert "sk-secret" not in json.dumps(o.key_params)
+
+
+def test_job_key_follows_options_backend_model_and_quant():
+    a = RunOptions.parse(["--scenario", "tg16"])
+    assert a.job_key("llamacpp", "tiny", "Q4_K_M") == RunOptions.parse(["--scenario", "tg16"]).job_key(
+        "llamacpp", "tiny", "Q4_K_M")
+    assert a.job_key("llamacpp", "tiny", "Q4_K_M") != a.job_key("llamacpp", "tiny", "Q8_0")
+    assert a.job_key("llamacpp", "tiny", "Q4_K_M") != a.job_key("vllm", "tiny", "Q4_K_M")
+    assert a.job_key("llamacpp", "tiny", "Q4_K_M") != RunOptions.parse(["--scenario", "tg32"]).job_key(
+        "llamacpp", "tiny", "Q4_K_M")
+    # a different model list in --model does not change one combination's key: it is set per combination
+    assert a.job_key("llamacpp", "tiny", "Q4_K_M") == RunOptions.parse(
+        ["--scenario", "tg16", "--model", "tiny,llama-3.1-8b"]).job_key("llamacpp", "tiny", "Q4_K_M")
+
+
+def test_already_measured_needs_a_completed_fleet_result_with_a_fingerprint(tmp_path):
+    example = next(p for p in sorted(EXAMPLES.glob("*.json"))
+                   if json.loads(p.read_text()).get("status") == "completed")
+    doc = documents.dump(documents.read(example))
+    doc["fleet"] = {"node_id": "n" * 56, "name": "node-a", "job_key": "k" * 16}
+    fingerprint = doc["hardware"]["fingerprint"]
+    plain = documents.dump(documents.read(example))
+    failed = {**doc, "status": "failed"}
+    loaded = [(Path(f"{i}.json"), documents.parse(d)) for i, d in enumerate([doc, plain, failed])]
+    assert already_measured(loaded) == {("node-a", fingerprint, "k" * 16): Path("0.json")}
