@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.fleet.cluster import Node, cluster_nodes, runtime_env, select
+from bench.fleet.cluster import cluster_nodes, runtime_env, select
 from bench.fleet.jobs import RunOptions, already_measured
 from contract import documents
 from contract.errors import BenchError
