@@ -202,7 +202,7 @@ class FleetRun:
         job.detail = ", ".join(str(p) for p in paths)
         verb = "done" if job.state == "done" else job.status or "failed"
         self.say(f"[{job.node.name}] {verb} in {out['seconds']:.1f} s: {job.detail}"
-                 + (f" ({out['error']})" if out.get("error") and job.state != "done" else ""))
+                 + (f" ({out['error']})" if out["error"] else ""))
 
     def _lost(self, job: Job, error: str) -> None:
         """A run that returned nothing still leaves a failed result naming the node and the cause."""

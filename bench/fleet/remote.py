@@ -71,9 +71,8 @@ class NodeRunner:
                     docs.append(json.loads(f.read_text(encoding="utf-8")))
                 except (OSError, ValueError):
                     continue
-        lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-        error = next((ln for ln in reversed(lines) if ln.startswith("error:")), lines[-1] if lines else None)
-        return {"docs": docs, "exit_code": code, "error": error if code else None,
+        errors = [ln.strip() for ln in err.splitlines() if ln.startswith("error:")]
+        return {"docs": docs, "exit_code": code, "error": errors[-1] if errors and code else None,
                 "seconds": time.monotonic() - started, "stdout": out}
 
     def interrupt(self) -> bool:

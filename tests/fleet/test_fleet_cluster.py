@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -47,6 +48,12 @@ def fleet(cluster, *args, timeout=300):
                        capture_output=True, text=True, timeout=timeout)
 
 
+def our_lines(stderr: str) -> list[str]:
+    """stderr less Ray's own C++ log lines ('[2026-12-02 15:45:31,393 W 16393 16393] network_util.cc...':
+    this namespace has no route out, which Ray warns about once per process)."""
+    return [ln for ln in stderr.splitlines() if ln.strip() and not re.match(r"\[\d{4}-\d\d-\d\d [\d:,]+ [A-Z] \d+ \d+\]", ln)]
+
+
 def results(d: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(d.glob("*.json"))]
 
@@ -77,7 +84,7 @@ def test_dry_run_shows_the_schedule_and_measures_nothing(cluster, tmp_path):
 
 def test_a_bad_target_or_option_is_one_line(cluster, tmp_path):
     out = fleet(cluster, "run", "--nodes", "no-such-node", "--results-dir", str(tmp_path), *QUICK)
-    assert out.returncode == 2 and out.stderr.strip().count("\n") == 0
+    assert out.returncode == 2 and len(our_lines(out.stderr)) == 1
     assert "matches no alive node" in out.stderr and "Traceback" not in out.stderr
     out = fleet(cluster, "run", "--results-dir", str(tmp_path), "--label", "x", *QUICK)
     assert out.returncode == 2 and "--label is not a `bench fleet run` option" in out.stderr
@@ -156,7 +163,7 @@ def test_ctrl_c_stops_the_remote_runs_keeps_what_they_measured_and_exits_130(clu
     assert "stopping 2 run(s)" in err
     docs = results(tmp_path)
     assert sorted(d["fleet"]["name"] for d in docs) == ["node-a", "node-b"]
-    assert {d["status"] for d in docs} == {"interrupted"}
+    assert {d["status"] for d in docs} == {"interrupted"}, (err, [d["errors"] for d in docs])
     time.sleep(2)
     assert _bench_runs(cluster) == []
 
