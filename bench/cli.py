@@ -297,10 +297,14 @@ def _run_each_in_a_child(ctx, combos, config, caps, display: dict) -> int:
             sys.exit(2)          # the child printed a one-line error: nothing was measured
         if o.path is None:
             o.path = record_dead_child(p["results_dir"], c.model, c.quant, p["backend"], p["label"], o.exit_code,
-                                       o.if_it_dies)
-            o.status = "failed"
-            console.print(f"[red]error:[/red] {c.model} {c.quant}: the engine process {death(o.exit_code)}"
-                          f"{': ' + o.if_it_dies if o.if_it_dies else ''}; recorded in {o.path}", highlight=False)
+                                       o.if_it_dies, interrupted=interrupted)
+            o.status = "interrupted" if interrupted else "failed"
+            if interrupted:
+                console.print(f"{c.model} {c.quant}: stopped by Ctrl-C before it wrote a result; recorded in {o.path}",
+                              highlight=False)
+            else:
+                console.print(f"[red]error:[/red] {c.model} {c.quant}: the engine process {death(o.exit_code)}"
+                              f"{': ' + o.if_it_dies if o.if_it_dies else ''}; recorded in {o.path}", highlight=False)
         outcomes.append(o)
         if as_json:
             docs.append(json.loads(o.output) if o.output.strip() else json.loads(o.path.read_text()))

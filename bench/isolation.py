@@ -23,6 +23,7 @@ from pathlib import Path
 from bench import environment, storage
 from bench.child_process import die_with_parent
 from contract.build import died_run
+from contract.enums import Status
 from contract.documents import dump
 
 OUTCOME_ENV = "RIGHTSIZE_OUTCOME_FILE"
@@ -149,15 +150,19 @@ def death(exit_code: int) -> str:
 
 
 def record_dead_child(results_dir: Path, model: str, quant: str, backend: str, label: str | None,
-                      exit_code: int, explanation: str = "") -> Path:
+                      exit_code: int, explanation: str = "", interrupted: bool = False) -> Path:
     """A child that died without writing its result (crash, out-of-memory kill) still leaves one;
-    `explanation` is what the child said, before loading its engine, to say if it died."""
+    `explanation` is what the child said, before loading its engine, to say if it died.
+    `interrupted`: the user's Ctrl-C reached it before it could write one (during its engine's load)."""
     import datetime as dt
     import socket
 
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     result = died_run(finished_at=now, label=label or socket.gethostname(), model=model, quant=quant,
                       backend=backend, environment=environment.capture(),
-                      error=f"the engine process {death(exit_code)}" + (f": {explanation}" if explanation else ""))
+                      error=(f"stopped by Ctrl-C before it wrote a result (the engine process {death(exit_code)})"
+                             if interrupted else
+                             f"the engine process {death(exit_code)}" + (f": {explanation}" if explanation else "")),
+                      status=Status.INTERRUPTED if interrupted else Status.FAILED)
     path, _ = storage.write_result_safely(dump(result), results_dir, result.run_id)
     return path

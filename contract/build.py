@@ -46,12 +46,12 @@ def run_document(*, run_id: str, label: str, started_at: str | None, config: dic
 
 
 def died_run(*, finished_at: str, label: str, model: str, quant: str, backend: str,
-             environment: dict[str, Any], error: str) -> RunResult:
-    """The result of an engine process that died before writing its own: status failed, nothing
-    measured, `error` saying how it ended."""
+             environment: dict[str, Any], error: str, status: Status = Status.FAILED) -> RunResult:
+    """The result of an engine process that died before writing its own: status failed (or
+    interrupted, when the user's Ctrl-C stopped it first), nothing measured, `error` saying how it ended."""
     doc = run_document(run_id=run_id(finished_at, label, model, quant, backend, "died"), label=label,
-                       started_at=None, finished_at=finished_at, status=Status.FAILED,
+                       started_at=None, finished_at=finished_at, status=status,
                        config={"model": model, "quant": quant, "backend": backend}, environment=environment,
                        model={"id": model, "quant": quant}, backend={"name": backend}, errors=[error])
-    doc["validity"] = run_validity(Status.FAILED, [])
+    doc["validity"] = run_validity(status, [])
     return RunResult.model_validate(doc)

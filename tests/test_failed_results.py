@@ -91,3 +91,13 @@ def test_the_html_report_renders_each_of_them(unfinished):
         if not doc["scenarios"]:
             assert f"Nothing was measured: the run {doc['status']}" in text
     assert problems == []
+
+
+def test_a_child_stopped_by_ctrl_c_before_its_result_is_interrupted_not_failed(tmp_path):
+    """Ctrl-C that reaches a run's process before it can write its result (say, while Python still
+    imports): the user stopped it, the engine did not crash."""
+    path = record_dead_child(tmp_path, "tiny", "Q4_K_M", "llamacpp", "box", -signal.SIGINT, interrupted=True)
+    doc = json.loads(path.read_text())
+    assert doc["status"] == "interrupted" and doc["validity"]["verdict"] == "INVALID"
+    assert doc["errors"] == ["stopped by Ctrl-C before it wrote a result (the engine process was killed by "
+                             "signal 2 (SIGINT))"]
