@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,7 @@ def runtime_env(spec: str | None) -> dict[str, Any] | None:
 def connect(address: str, env: dict[str, Any] | None = None) -> None:
     """Join the cluster at `address` (auto, HOST:PORT or ray://HOST:PORT) as a driver."""
     ray = ray_module()
+    _check_reachable(address)
     try:
         ray.init(address=address, runtime_env=env, logging_level="ERROR", log_to_driver=False,
                  configure_logging=True)
@@ -74,6 +76,36 @@ def connect(address: str, env: dict[str, Any] | None = None) -> None:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BenchError(f"could not connect to the Ray cluster at {address}: {first}",
                          "start one with `ray start --head`, or pass --address ray://HOST:10001") from None
+
+
+# Ray retries an address that does not answer for minutes; the driver says so after this long.
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _check_reachable(address: str) -> None:
+    """One line now, not minutes of Ray's retries, when nothing listens at the cluster's address."""
+    target = address[len("ray://"):] if address.startswith("ray://") else address
+    from_auto = target in ("auto", "")
+    if from_auto:
+        try:
+            # where `auto` leads: $RAY_ADDRESS or Ray's record of the last `ray start` here (Ray's own lookup)
+            from ray._private.services import canonicalize_bootstrap_address
+            target = canonicalize_bootstrap_address("auto") or ""
+        except ConnectionError:
+            raise BenchError("no Ray cluster found here (--address auto)",
+                             "start one with `ray start --head`, or pass --address HOST:6379 or ray://HOST:10001") from None
+        except Exception:      # a Ray without that helper: ray.init reports for itself
+            return
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise BenchError(f"--address {address!r} is not auto, HOST:PORT or ray://HOST:PORT",
+                         "for example --address ray://head:10001")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise BenchError(f"no Ray cluster answers at {target} ({exc.strerror or exc})"
+                         + (" (where --address auto leads: $RAY_ADDRESS or the last `ray start` here)" if from_auto else ""),
+                         "start one with `ray start --head`, or pass the head's --address") from None
 
 
 def cluster_nodes(raw: list[dict[str, Any]] | None = None) -> list[Node]:

@@ -117,7 +117,7 @@ class NetnsCluster:
         return out
 
     def stop(self) -> None:
-        self.run([self.ray, "stop", "--force"], capture_output=True, timeout=60)
+        # never `ray stop`: it kills every Ray process on the machine, in any namespace, a user's cluster too
         procs = self.processes()
         for p in procs:
             try:

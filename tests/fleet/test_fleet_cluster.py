@@ -105,6 +105,11 @@ def test_a_result_from_each_node_then_a_rerun_resumes(cluster, tmp_path):
         assert f"[{node}] done in" in out.stderr
     assert len(list(tmp_path.glob("*.html"))) == 2            # each result's report, as a local run writes
 
+    # the fleet's results directory is a multi-machine dashboard as it is
+    site = subprocess.run([BENCH, "dashboard", str(tmp_path), "-o", str(tmp_path / "site")], capture_output=True,
+                          text=True, timeout=120)
+    assert site.returncode == 0 and "2 result(s) from 2 machine(s)" in site.stderr + site.stdout, site.stderr
+
     again = fleet(cluster, "run", "--results-dir", str(tmp_path), *QUICK)
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("already measured") >= 2 and "running" not in again.stderr

@@ -69,6 +69,18 @@ def test_runtime_env_inline_file_and_bad(tmp_path):
         runtime_env(str(tmp_path / "missing.json"))
 
 
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_an_address_where_nothing_listens_is_one_line_at_once(scheme):
+    from bench.child_process import free_port
+    from bench.fleet.cluster import connect
+
+    address = f"{scheme}127.0.0.1:{free_port()}"
+    with pytest.raises(BenchError, match="no Ray cluster answers at 127.0.0.1:"):
+        connect(address)
+    with pytest.raises(BenchError, match="is not auto, HOST:PORT or ray://HOST:PORT"):
+        connect(scheme + "head-without-port")
+
+
 def test_run_options_are_checked_by_bench_runs_own_parser():
     o = RunOptions.parse(["--model", "tiny,tiny", "--scenario", "tg16", "--repetitions", "2"])
     assert o.for_combination("tiny", "Q8_0")[-4:] == ["--model", "tiny", "--quant", "Q8_0"]
