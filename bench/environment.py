@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -43,4 +44,7 @@ def capture() -> dict:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "hostname": platform.node(),
+        # a measurement at a lower priority than the machine's other work is slower than the machine
+        # (a Ray worker's children start at niceness 15, bench/fleet/remote.py)
+        "niceness": os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else None,
     }

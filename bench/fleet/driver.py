@@ -196,6 +196,10 @@ class FleetRun:
         paths = []
         for doc in out["docs"]:
             doc["fleet"] = {**job.node.identity(), "job_key": job.key}
+            nice = (doc.get("environment") or {}).get("niceness")
+            if nice:
+                self.say(f"[{job.node.name}] warning: measured at niceness {nice} (Ray's worker priority; run the "
+                         f"node's raylet as root or with CAP_SYS_NICE to measure at the machine's own)")
             paths.append(self._write(doc))
             job.status = doc.get("status")
         job.state = "done" if job.status == "completed" else "failed"

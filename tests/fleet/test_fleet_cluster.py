@@ -100,6 +100,8 @@ def test_a_result_from_each_node_then_a_rerun_resumes(cluster, tmp_path):
         assert d["status"] == "completed" and d["label"] == d["fleet"]["name"]
         assert d["fleet"]["labels"]["rightsize-name"] == d["fleet"]["name"] and d["fleet"]["ip"] == "127.0.0.1"
         assert d["scenarios"][0]["name"] == "tg16" and d["hardware"]["fingerprint"]
+        # measured at the node's own priority, not at Ray's worker niceness (15)
+        assert d["environment"]["niceness"] == os.getpriority(os.PRIO_PROCESS, 0)
     for node in ("node-a", "node-b"):
         assert f"[{node}] queued" in out.stderr and f"[{node}] running (1/1): tiny" in out.stderr
         assert f"[{node}] done in" in out.stderr
