@@ -51,8 +51,10 @@ def ray_memory(cluster: NetnsCluster) -> dict:
                 continue              # the benchmark itself, not Ray
             if "default_worker.py" in cmd:
                 name = "ray worker"
-            elif "dashboard" in cmd or "agent" in name:
-                name = re.sub(r"\s+", " ", name)
+            elif name.startswith("python"):
+                # Ray's Python daemons: name them by their script or module
+                m = re.search(r"(\w+)\.py\b|-m (\S+)", cmd)
+                name = "python " + ((m.group(1) or m.group(2)) if m else "?")
             by_name[name] = by_name.get(name, 0) + p.memory_info().rss
         except Exception:
             continue

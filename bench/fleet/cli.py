@@ -47,7 +47,7 @@ def fleet_run(address, nodes, runtime_env, results_dir, force, dry_run, run_args
     from bench.storage import ensure_writable
     from bench.sweep import exit_code
 
-    options = RunOptions.parse(run_args)
+    options = RunOptions.parse(run_args, _bench_run())
     if not dry_run:
         ensure_writable(results_dir)
     targets = _connect(address, runtime_env, nodes)
@@ -82,7 +82,7 @@ def fleet_status(address, nodes, runtime_env, as_json, run_args):
     from bench.fleet.driver import plan, start_runners
     from bench.fleet.jobs import RunOptions
 
-    options = RunOptions.parse(run_args)
+    options = RunOptions.parse(run_args, _bench_run())
     targets = _connect(address, runtime_env, nodes)
     every = cluster_nodes()
     try:
@@ -101,6 +101,13 @@ def fleet_status(address, nodes, runtime_env, as_json, run_args):
         return
     _print_nodes(every, plans)
     _print_schedule(plans)
+
+
+def _bench_run() -> click.Command:
+    """`bench run`, from the command tree this runs in: its parser checks the run options."""
+    root = click.get_current_context().find_root().command
+    assert isinstance(root, click.Group)
+    return root.commands["run"]
 
 
 def _connect(address, runtime_env, nodes):

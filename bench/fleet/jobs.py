@@ -39,9 +39,8 @@ class RunOptions:
     api_key: str | None
 
     @classmethod
-    def parse(cls, args: list[str] | tuple[str, ...]) -> RunOptions:
-        from bench.cli import run as run_command
-
+    def parse(cls, args: list[str] | tuple[str, ...], run_command: click.Command) -> RunOptions:
+        """`run_command`: `bench run` itself (the fleet CLI hands it down; nothing here imports the CLI)."""
         args = list(args)
         try:
             ctx = run_command.make_context("run", list(args), resilient_parsing=False)

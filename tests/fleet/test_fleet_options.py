@@ -12,6 +12,12 @@ from bench.fleet.jobs import RunOptions, already_measured
 from contract import documents
 from contract.errors import BenchError
 
+def parse(args):
+    from bench.cli import run
+
+    return RunOptions.parse(args, run)
+
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "runs"
 
 
@@ -82,38 +88,38 @@ def test_an_address_where_nothing_listens_is_one_line_at_once(scheme):
 
 
 def test_run_options_are_checked_by_bench_runs_own_parser():
-    o = RunOptions.parse(["--model", "tiny,tiny", "--scenario", "tg16", "--repetitions", "2"])
+    o = parse(["--model", "tiny,tiny", "--scenario", "tg16", "--repetitions", "2"])
     assert o.for_combination("tiny", "Q8_0")[-4:] == ["--model", "tiny", "--quant", "Q8_0"]
     assert o.key_params == {"repetitions": 2, "scenario_spec": "tg16"}
     with pytest.raises(BenchError, match="bad bench run option.*--no-such"):
-        RunOptions.parse(["--no-such-option"])
+        parse(["--no-such-option"])
     with pytest.raises(BenchError, match="bad bench run option"):
-        RunOptions.parse(["--repetitions", "many"])
+        parse(["--repetitions", "many"])
 
 
 @pytest.mark.parametrize("flag, value", [("--label", "x"), ("--json", None), ("--results-dir", "/tmp/x")])
 def test_options_the_driver_owns_are_refused(flag, value):
     with pytest.raises(BenchError, match=f"{flag} is not a `bench fleet run` option"):
-        RunOptions.parse([flag] + ([value] if value else []))
+        parse([flag] + ([value] if value else []))
 
 
 def test_the_api_key_never_travels_on_a_command_line():
-    o = RunOptions.parse(["--backend", "openai", "--base-url", "http://127.0.0.1:1", "--model", "m",
+    o = parse(["--backend", "openai", "--base-url", "http://127.0.0.1:1", "--model", "m",
                           "--api-key", "sk-secret"])
     assert o.api_key == "sk-secret" and "sk-secret" not in o.args and "--api-key" not in o.args
     assert "sk-secret" not in json.dumps(o.key_params)
 
 
 def test_job_key_follows_options_backend_model_and_quant():
-    a = RunOptions.parse(["--scenario", "tg16"])
-    assert a.job_key("llamacpp", "tiny", "Q4_K_M") == RunOptions.parse(["--scenario", "tg16"]).job_key(
+    a = parse(["--scenario", "tg16"])
+    assert a.job_key("llamacpp", "tiny", "Q4_K_M") == parse(["--scenario", "tg16"]).job_key(
         "llamacpp", "tiny", "Q4_K_M")
     assert a.job_key("llamacpp", "tiny", "Q4_K_M") != a.job_key("llamacpp", "tiny", "Q8_0")
     assert a.job_key("llamacpp", "tiny", "Q4_K_M") != a.job_key("vllm", "tiny", "Q4_K_M")
-    assert a.job_key("llamacpp", "tiny", "Q4_K_M") != RunOptions.parse(["--scenario", "tg32"]).job_key(
+    assert a.job_key("llamacpp", "tiny", "Q4_K_M") != parse(["--scenario", "tg32"]).job_key(
         "llamacpp", "tiny", "Q4_K_M")
     # a different model list in --model does not change one combination's key: it is set per combination
-    assert a.job_key("llamacpp", "tiny", "Q4_K_M") == RunOptions.parse(
+    assert a.job_key("llamacpp", "tiny", "Q4_K_M") == parse(
         ["--scenario", "tg16", "--model", "tiny,llama-3.1-8b"]).job_key("llamacpp", "tiny", "Q4_K_M")
 
 
