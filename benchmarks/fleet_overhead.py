@@ -49,7 +49,9 @@ def ray_memory(cluster: NetnsCluster) -> dict:
             cmd = " ".join(p.cmdline())
             if "bench.cli" in cmd:
                 continue              # the benchmark itself, not Ray
-            if "default_worker.py" in cmd:
+            if "fleet run" in cmd:
+                name = "bench fleet run (the driver)"
+            elif "default_worker.py" in cmd:
                 name = "ray worker"
             elif name.startswith("python"):
                 # Ray's Python daemons: name them by their script or module
