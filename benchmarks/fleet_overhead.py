@@ -51,8 +51,8 @@ def ray_memory(cluster: NetnsCluster) -> dict:
                 continue              # the benchmark itself, not Ray
             if "fleet run" in cmd:
                 name = "bench fleet run (the driver)"
-            elif "default_worker.py" in cmd:
-                name = "ray worker"
+            elif "default_worker.py" in cmd and name.startswith("python"):     # (the raylet's own flags name it too)
+                name = "ray worker (the node runner)"
             elif name.startswith("python"):
                 # Ray's Python daemons: name them by their script or module
                 m = re.search(r"(\w+)\.py\b|-m (\S+)", cmd)
