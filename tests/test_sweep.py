@@ -77,3 +77,18 @@ def test_two_quants_give_two_results(tmp_path):
     quants = sorted(json.loads(p.read_text())["model"]["quant"] for p in tmp_path.glob("*.json"))
     assert quants == ["Q4_K_M", "Q8_0"]
     assert "sweep: 2 combinations" in r.stdout
+
+
+def test_plan_says_what_would_run_here_and_measures_nothing(tmp_path):
+    """`bench run --plan` (what `bench fleet` asks each node): the backend, each combination and why
+    it would be skipped; nothing built, measured or written."""
+    results = tmp_path / "never-made"
+    r = CliRunner().invoke(main, ["run", "--model", "tiny,qwen2.5-14b", "--quant", "F16", *FAST,
+                                  "--results-dir", str(results), "--plan"])
+    assert r.exit_code == 0, r.output
+    plan = json.loads(r.stdout)
+    assert plan["backend"] == "llamacpp" and "llamacpp" in plan["backend_reason"] and plan["fit_source"]
+    assert [(c["model"], c["quant"], c["skip_reason"] is None) for c in plan["combinations"]] == [
+        ("tiny", "F16", True), ("qwen2.5-14b", "F16", False)]
+    assert "GiB" in plan["combinations"][1]["skip_reason"]
+    assert not results.exists()
