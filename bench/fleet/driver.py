@@ -189,6 +189,10 @@ class FleetRun:
 
     def _collect(self, job: Job, out: dict[str, Any]) -> None:
         """Write what a node's run returned, as each one returns: atomic, checked, with the node's identity."""
+        if not out["docs"] and out["exit_code"] == 130:
+            job.state, job.detail = "not run", "stopped by Ctrl-C before it started"
+            self.say(f"[{job.node.name}] {job.detail}: {job.model} {job.quant}")
+            return
         if not out["docs"]:
             error = out["error"] or f"bench run exited with code {out['exit_code']} without writing a result"
             self._lost(job, f"on node {job.node.name}: {error}")
