@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import socket
+from collections.abc import Sequence
 from pathlib import Path
 
 from bench import environment, storage
@@ -23,7 +24,7 @@ def utc_now() -> str:
 
 
 def outcome_document(kind: str, *, label: str | None, started_at: str, model: dict, hardware: dict | None,
-                     config: dict, body: dict, status: str = "completed", errors: list[str] = ()) -> dict:
+                     config: dict, body: dict, status: str = "completed", errors: Sequence[str] = ()) -> dict:
     """The whole document for one outcome; `body` holds what the kind measured."""
     if kind not in KINDS:
         raise ValueError(f"unknown outcome kind {kind!r}")
@@ -54,7 +55,7 @@ def outcome_lines(loaded: list[tuple[Path, dict]]) -> list[str]:
     """One line per quality or eval outcome, for `bench results`."""
     lines = []
     for path, doc in loaded:
-        kind, body = read_outcome(doc) or (None, None)
+        kind, body = read_outcome(doc) or (None, {})
         if kind == "quality":
             what = ", ".join(f"{q} KLD {s['kld']['value']:.4g}" for q, s in body["quants"].items()) or "no quant measured"
             what += f" against {body['reference']['quant']} ({body['weights']} weights)"

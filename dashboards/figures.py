@@ -11,7 +11,8 @@ from typing import Any, Union
 
 from contract import documents
 from contract.enums import ScenarioKind, Status, Verdict
-from contract.result import EnergyWindow, LoadLevelEntry, RunResult, SloSearchEntry, Stats, StreamEntry, StreamParams
+from contract.result import (Document, EnergyWindow, LoadLevelEntry, RunResult, SloSearchEntry, Stats, StreamEntry,
+                             StreamParams)
 
 Entry = Union[StreamEntry, LoadLevelEntry, SloSearchEntry]
 # Entries with an aggregate output rate: what cost can rest on.
@@ -139,12 +140,9 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1e3
 
 
-def figures(result: RunResult | dict, path: Path | None = None) -> dict:
+def figures(result: Document | dict, path: Path | None = None) -> dict:
     """The row of one result. A JSON dict is read through the contract first (documents.parse)."""
-    if isinstance(result, dict):
-        result = documents.parse(result)
-    if not isinstance(result, RunResult):
-        raise TypeError(f"figures are read from bench run results, not {result.kind} documents")
+    result = documents.run_result(result)
     missing: dict[str, str] = {}
     scenarios = result.scenarios
     model = result.model

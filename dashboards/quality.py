@@ -113,7 +113,7 @@ def quality_view(outcomes: list[dict], rows: list[dict], settings, profiles, pri
     costs = {(r["label"], r["model"], r["quant"]): r for r in rows}
     evals, klds = [], []
     for doc in outcomes:
-        kind = read_outcome(doc)[0]
+        kind = (read_outcome(doc) or (None, None))[0]
         if kind == "eval":
             evals.append(_eval_point(doc, settings, profiles, prices, chosen))
         else:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from contract import documents
-from contract.result import RunResult
+from contract.result import Document, RunResult
 from dashboards.page import document, esc
 from dashboards.prices import load_prices
 from dashboards.profiles import load_profiles
@@ -98,11 +98,8 @@ def _money(v: float) -> str:
     return esc(f"${v:,.2f}" if v >= 1 else f"${v:,.3g}")
 
 
-def render_report(result: RunResult | dict, path: Path, settings: CostSettings = CostSettings()) -> str:
-    if isinstance(result, dict):
-        result = documents.parse(result, path)
-    if not isinstance(result, RunResult):
-        raise TypeError(f"a bench run result was expected, not a {result.kind} document")
+def render_report(result: Document | dict, path: Path, settings: CostSettings = CostSettings()) -> str:
+    result = documents.run_result(result, path)
     row = build_row(result, path, load_profiles(), {}, load_prices(), settings)
     # A server's model has a name and nothing else we know: no quant in the title then.
     quant = f" {row['quant']}" if row["quant"] else ""

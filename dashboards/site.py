@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 
 from contract import documents
@@ -146,7 +147,7 @@ def _names(rows: list[dict]) -> None:
 
 
 def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_file: Path | None = None,
-               profile_choices: list[str] = (), settings: CostSettings = CostSettings(),
+               profile_choices: Sequence[str] = (), settings: CostSettings = CostSettings(),
                max_age_days: int = DEFAULT_MAX_AGE_DAYS, today: dt.date | None = None, allow_empty: bool = False):
     """(rows, api prices, warnings) for the results under `paths`; no rows only with allow_empty
     (a page of bench quality and bench eval outcomes alone)."""
@@ -258,7 +259,7 @@ for the real model (reference data, with source and date, never mixed with measu
 
 def build_site(paths: list[Path], out_dir: Path, *, max_age_days: int = DEFAULT_MAX_AGE_DAYS,
                settings: CostSettings = CostSettings(), today: dt.date | None = None,
-               candidates: list[str] = (), **options) -> SiteResult:
+               candidates: Sequence[str] = (), **options) -> SiteResult:
     from bench.outcomes import KINDS
     from dashboards.quality import quality_view
 

@@ -121,7 +121,7 @@ def _answer_http(config: EvalConfig, tasks, ui, body: dict, answers: list[Answer
     if config.backend == "openai":
         if not config.base_url:
             raise BenchError("--backend openai needs --base-url", "for example --base-url http://127.0.0.1:8080")
-        target = config.model
+        target: str | Path = config.model
         options["base_url"] = config.base_url
         body["model_doc"] = {"id": config.model, "name": config.model, "quant": None, "source": "server"}
     else:
