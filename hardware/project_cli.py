@@ -49,11 +49,11 @@ class Calibration:
 
 
 def load_calibration(paths: list[Path]) -> Calibration:
-    from bench.storage import load_results
+    from bench.storage import load_documents
     from hardware.machines import MachineError
     from hardware.reference import ReferenceError, rows_from_result
 
-    loaded, warnings = load_results(paths)
+    loaded, warnings = load_documents(paths)
     cal = Calibration({}, [], list(warnings))
     for path, doc in loaded:
         try:
