@@ -270,7 +270,7 @@ def build_site(paths: list[Path], out_dir: Path, *, max_age_days: int = DEFAULT_
                                       allow_empty=bool(outcomes), **options)
     prices = load_prices(options.get("prices_file"))
     profiles = load_profiles(options.get("profiles_file"))
-    quality = quality_view([documents.dump(doc) for _, doc in outcomes], rows, settings, profiles, prices,
+    quality = quality_view([documents.outcome(doc) for _, doc in outcomes], rows, settings, profiles, prices,
                            parse_profile_choices(list(options.get("profile_choices", ())), profiles))
     headline = stale_headline(prices, today, max_age_days)
     if headline:                        # said once, at the top of the page, instead of in the list
