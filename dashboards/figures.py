@@ -9,10 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Union
 
-from contract import documents
 from contract.enums import ScenarioKind, Status, Verdict
-from contract.result import (Document, EnergyWindow, LoadLevelEntry, RunResult, SloSearchEntry, Stats, StreamEntry,
-                             StreamParams)
+from contract.result import EnergyWindow, LoadLevelEntry, RunResult, SloSearchEntry, Stats, StreamEntry, StreamParams
 
 Entry = Union[StreamEntry, LoadLevelEntry, SloSearchEntry]
 # Entries with an aggregate output rate: what cost can rest on.
@@ -140,9 +138,8 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1e3
 
 
-def figures(result: Document | dict, path: Path | None = None) -> dict:
-    """The row of one result. A JSON dict is read through the contract first (documents.parse)."""
-    result = documents.run_result(result)
+def figures(result: RunResult, path: Path | None = None) -> dict:
+    """The row of one result."""
     missing: dict[str, str] = {}
     scenarios = result.scenarios
     model = result.model

@@ -16,8 +16,7 @@ from pathlib import Path
 from dashboards import cost
 from dashboards.compare import comparison
 from dashboards.errors import DashboardError
-from contract import documents
-from contract.result import Document
+from contract.result import RunResult
 from dashboards.figures import figures
 from dashboards.matching import choose_preset
 from dashboards.prices import ApiPrice
@@ -206,10 +205,9 @@ def price_run(fig: dict, profile: CostProfile, prices: list[ApiPrice], settings:
     }
 
 
-def build_row(result: Document | dict, path: Path | None, profiles: dict[str, CostProfile], chosen: dict[str, str],
+def build_row(result: RunResult, path: Path | None, profiles: dict[str, CostProfile], chosen: dict[str, str],
               prices: list[ApiPrice], settings: CostSettings) -> dict:
-    """A result's figures and cost; a JSON dict is read through the contract first."""
-    result = documents.run_result(result)
+    """A result's figures and cost."""
     row = figures(result, path)
     profile, how = choose_profile(row, profiles, chosen, settings)
     row["electricity"] = electricity(row, profile, settings)

@@ -162,7 +162,7 @@ def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_f
     rows = []
     for path, doc in loaded:
         try:
-            row = build_row(doc, path, profiles, chosen, prices, settings)
+            row = build_row(documents.run_result(doc, path), path, profiles, chosen, prices, settings)
             json.dumps(row, allow_nan=False)     # figures computed to NaN must not reach the page
         except (ArithmeticError, ValueError) as exc:   # a document the contract accepts, figures that do not compute
             warnings.append(f"skipped {path}: its figures do not compute ({type(exc).__name__}: {exc})")

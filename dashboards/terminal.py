@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.console import Console, JustifyMethod
 from rich.table import Table
 
+from contract import documents
 from contract.result import Document
 
 # (file, document) pairs: typed documents, or a just-written result's JSON dict (bench run)
@@ -32,7 +33,8 @@ def _tokens(v: float) -> str:
 
 
 def cost_rows(loaded: Loaded, settings) -> list[dict]:
-    """rows.build_row for each result, with the price table and presets loaded once."""
+    """rows.build_row for each result (a JSON dict read through the contract first), with the price
+    table and presets loaded once."""
     from dashboards.prices import load_prices
     from dashboards.profiles import load_profiles
     from dashboards.rows import build_row
@@ -41,7 +43,7 @@ def cost_rows(loaded: Loaded, settings) -> list[dict]:
     rows = []
     for path, doc in loaded:
         try:
-            rows.append(build_row(doc, path, profiles, {}, prices, settings))
+            rows.append(build_row(documents.run_result(doc, path), path, profiles, {}, prices, settings))
         except Exception as exc:  # a malformed result gets its n/a line; the others are still priced
             rows.append({"cost": None, "cost_na": f"this result could not be priced ({type(exc).__name__}: {exc})",
                          "run_id": doc.get("run_id") if isinstance(doc, dict) else doc.run_id})
