@@ -111,8 +111,9 @@ def basis_text(profile: CostProfile, hour: cost.MachineHour, u: float, m: dict, 
                 f"{_usd(hour.fixed_usd)}/h{power} = {_usd(hour.at(u))}/h{at}")
     kind = f"cloud {basis.replace('_', '-')}"
     if profile.per_resource:
-        return (f"{kind}: {m['vcpus']} vCPU x {_usd(profile.price(profile.usd_per_vcpu_hour, basis))} + {m['ram_gib']:.1f} GiB x "
-                f"{_usd(profile.price(profile.usd_per_gib_hour, basis))} = {_usd(hour.at(u))}/h{at}")
+        vcpu, gib = profile.price(profile.usd_per_vcpu_hour, basis), profile.price(profile.usd_per_gib_hour, basis)
+        return (f"{kind}: {m['vcpus']} vCPU x {_usd(vcpu)} + {m['ram_gib']:.1f} GiB x "
+                f"{_usd(gib)} = {_usd(hour.at(u))}/h{at}")
     gpus = m["gpu_count"] if profile.per_gpu and m["gpu_count"] > 1 else 1
     each = f"{gpus} GPUs x {_usd(profile.price(profile.usd_per_hour, basis))} = " if gpus > 1 else ""
     return f"{kind}: {each}{_usd(hour.at(u))}/h{at}"
