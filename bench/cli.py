@@ -273,7 +273,7 @@ def _run_each_in_a_child(ctx, combos, config, caps, display: dict) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from bench.isolation import ChildInterrupted, death, record_dead_child, run_child
+    from bench.isolation import ChildInterrupted, ChildOutcome, death, record_dead_child, run_child
     from bench.sweep import exit_code, summary_rows
 
     p = {**ctx.params, "backend": config.backend}
@@ -283,7 +283,8 @@ def _run_each_in_a_child(ctx, combos, config, caps, display: dict) -> int:
     for c in combos:
         if c.skip_reason:
             console.print(f"skipped {c.model} {c.quant}: does not fit ({where}): {c.skip_reason}", highlight=False)
-    outcomes, docs, interrupted = [], [], False
+    outcomes: list[ChildOutcome | None] = []
+    docs, interrupted = [], False
     for c in combos:
         if c.skip_reason or interrupted:
             outcomes.append(None)

@@ -177,8 +177,9 @@ async def timed_request(backend, client, request, trace: RequestTrace, timeout_s
     except asyncio.TimeoutError:
         trace.error_kind, trace.error = "timeout", f"no complete response within {timeout_s:g} s"
     trace.end_ns = now_ns()
-    if counts and None not in counts:
-        trace.event_tokens = counts
+    known = [c for c in counts if c is not None]
+    if counts and len(known) == len(counts):
+        trace.event_tokens = known
     _count_input(trace, prompt, usage_in, usage_cached)
     # Token counts come from the server: usage when it reports it, else the ids it listed, else a
     # stream cut by max_tokens has exactly max_tokens, else (flagged) the number of content chunks.

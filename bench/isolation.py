@@ -83,6 +83,7 @@ def _run_child(argv: list[str], api_key: str | None) -> ChildOutcome:
     if stderr is not None:
         pump = threading.Thread(target=_copy_lines, args=(proc.stderr, sys.stderr), daemon=True)
         pump.start()
+    assert proc.stdout is not None              # stdout=PIPE above
     try:
         out = proc.stdout.read()
         proc.wait()

@@ -8,6 +8,7 @@ need both a measurement and the model (energy per token, decode ceiling).
 from __future__ import annotations
 
 import hardware
+from hardware.session import Window
 from contract.device import Device
 from hardware import roofline
 
@@ -20,7 +21,7 @@ class RunMeasurement:
             ui.info("measuring memory bandwidth (once per machine, a few seconds)")
         self.bandwidth = hardware.bandwidth.measured_bandwidth(self.info)
         self.session = hardware.MeasurementSession(self.info, interval_s=interval_s)
-        self._window = None
+        self._window: Window | None = None
 
     def start(self, ui) -> None:
         if self.idle_seconds > 0:

@@ -1,8 +1,8 @@
 """Result documents of their own kinds: what `bench quality` and `bench eval` measured.
 
 They sit in the results directory beside `bench run`'s results, with the same schema_version and a
-`kind` ("quality" or "eval"; a run result has none). Every such document is built and read here
-only, so that it can move into the typed result model in one small step.
+`kind` ("quality" or "eval"; a run result has none). They are built here and read as the typed
+contract's Outcome (contract/result.py: QualityBody, EvalBody).
 """
 
 from __future__ import annotations
@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 import socket
+from collections.abc import Sequence
 from pathlib import Path
 
 from bench import environment, storage
-from contract.result import SCHEMA_VERSION
+from contract import documents
+from contract.result import SCHEMA_VERSION, Outcome, QuantQuality
 
 KINDS = ("quality", "eval")
 
@@ -23,7 +25,7 @@ def utc_now() -> str:
 
 
 def outcome_document(kind: str, *, label: str | None, started_at: str, model: dict, hardware: dict | None,
-                     config: dict, body: dict, status: str = "completed", errors: list[str] = ()) -> dict:
+                     config: dict, body: dict, status: str = "completed", errors: Sequence[str] = ()) -> dict:
     """The whole document for one outcome; `body` holds what the kind measured."""
     if kind not in KINDS:
         raise ValueError(f"unknown outcome kind {kind!r}")
@@ -42,29 +44,25 @@ def write_outcome(doc: dict, results_dir: Path) -> tuple[Path, str | None]:
     return path, warning
 
 
-def read_outcome(doc: dict) -> tuple[str, dict] | None:
-    """(kind, what it measured) for a quality or eval document; None for any other result."""
-    kind = doc.get("kind") if isinstance(doc, dict) else None
-    if kind in KINDS and isinstance(doc.get(kind), dict):
-        return kind, doc[kind]
-    return None
+def _kld(q: QuantQuality) -> str:
+    return "n/a (no tokens scored)" if q.kld.value is None else f"{q.kld.value:.4g}"
 
 
-def outcome_lines(loaded: list[tuple[Path, dict]]) -> list[str]:
-    """One line per quality or eval outcome, for `bench results`."""
+def outcome_lines(loaded: Sequence[tuple[Path, Outcome | dict]]) -> list[str]:
+    """One line per quality or eval outcome, for `bench results` (a dict is read through the contract)."""
     lines = []
     for path, doc in loaded:
-        kind, body = read_outcome(doc) or (None, None)
-        if kind == "quality":
-            what = ", ".join(f"{q} KLD {s['kld']['value']:.4g}" for q, s in body["quants"].items()) or "no quant measured"
-            what += f" against {body['reference']['quant']} ({body['weights']} weights)"
-        elif kind == "eval":
-            s = body.get("summary") or {}
-            what = (f"accuracy {s['accuracy']:.1%} of {s['n']} tasks in {body['tasks_file']['name']}"
-                    if s.get("accuracy") is not None else "no task answered") + f" via {body['backend']}"
+        out = documents.outcome(doc, path)
+        if out.quality is not None:
+            body = out.quality
+            what = ", ".join(f"{q} KLD {_kld(s)}" for q, s in body.quants.items()) or "no quant measured"
+            what += f" against {body.reference.quant} ({body.weights} weights)"
+        elif out.eval is not None:
+            s = out.eval.summary
+            what = (f"accuracy {s.accuracy:.1%} of {s.n} tasks in {out.eval.tasks_file.name}"
+                    if s is not None and s.accuracy is not None else "no task answered") + f" via {out.eval.backend}"
         else:
             continue
-        model = doc.get("model") or {}
-        lines.append(f"{kind} {doc.get('started_at')} {doc.get('label')} {model.get('id')}: {what} "
-                     f"[{doc.get('status')}] {path.name}")
+        lines.append(f"{out.kind} {out.started_at} {out.label} {out.model.get('id')}: {what} "
+                     f"[{out.status}] {path.name}")
     return lines

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Union
 
+from rich.console import JustifyMethod
 from rich.table import Table
 
 from contract import documents
@@ -18,13 +19,6 @@ NA = "n/a"
 # Entries of load scenarios: one per level, plus an SLO search's answer.
 LOAD_KINDS = (*LEVEL_KINDS, ScenarioKind.SLO_SEARCH)
 
-
-def _typed(result: RunResult | dict) -> RunResult:
-    """A result as the contract reads it (callers may still hold the JSON dict)."""
-    doc = documents.parse(result) if isinstance(result, dict) else result
-    if not isinstance(doc, RunResult):
-        raise TypeError(f"a bench run result was expected, not a {doc.kind} document")
-    return doc
 
 
 def _fmt(value: float | None, digits: int = 2, scale: float = 1.0) -> str:
@@ -45,7 +39,7 @@ def _median(stats: Stats | None) -> float | None:
 def scenario_rows(result: RunResult | dict) -> list[dict]:
     """One flat row per scenario: the figures a reader looks at first."""
     rows = []
-    for sc in _typed(result).scenarios:
+    for sc in documents.run_result(result).scenarios:
         if not isinstance(sc, StreamEntry):
             continue
         s = sc.summary
@@ -72,7 +66,7 @@ def scenario_rows(result: RunResult | dict) -> list[dict]:
 
 def workaround_notes(result: RunResult | dict) -> list[str]:
     """What the engine ran differently from its default here, and why (see llamacpp_health)."""
-    return [f"workaround: {w.line} ({w.caveat})" for w in _typed(result).workarounds]
+    return [f"workaround: {w.line} ({w.caveat})" for w in documents.run_result(result).workarounds]
 
 
 def _title(result: RunResult) -> str:
@@ -83,14 +77,16 @@ def _title(result: RunResult) -> str:
 
 def run_summary_table(result: RunResult | dict) -> Table | None:
     """pp/tg/single-stream rows; None when the run had only load scenarios."""
-    result = _typed(result)
+    result = documents.run_result(result)
     rows = scenario_rows(result)
     if not rows and any(sc.kind in LOAD_KINDS for sc in result.scenarios):
         return None
     table = Table(title=_title(result))
-    for col, justify in (("scenario", "left"), ("tokens/s", "right"), ("ttft p50 ms", "right"),
-                         ("tpot p50 ms", "right"), ("J/token", "right"), ("of BW roof", "right"),
-                         ("validity", "left")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("scenario", "left"), ("tokens/s", "right"), ("ttft p50 ms", "right"),
+        ("tpot p50 ms", "right"), ("J/token", "right"), ("of BW roof", "right"),
+        ("validity", "left"))
+    for col, justify in columns:
         table.add_column(col, justify=justify, no_wrap=col == "scenario")
     for row in rows:
         validity = row["verdict"] + (": " + "; ".join(row["reasons"]) if row["reasons"] else "")
@@ -99,10 +95,10 @@ def run_summary_table(result: RunResult | dict) -> Table | None:
             else "~" + row["j_per_token"]
         table.add_row(row["scenario"], row["tokens_per_s"], row["ttft_ms"], row["tpot_ms"], j,
                       row["bandwidth_efficiency"], validity)
-    if any(r["energy_method"] == "estimated" for r in scenario_rows(result)):
-        table.caption = "~ energy estimated from TDP x CPU utilisation (no energy counter here)\n"
-    table.caption = (table.caption or "") + "of BW roof: decode rate / (measured bandwidth / bytes read per token)"
-    table.caption = "\n".join([table.caption, *workaround_notes(result)])
+    caption = ("~ energy estimated from TDP x CPU utilisation (no energy counter here)\n"
+               if any(r["energy_method"] == "estimated" for r in scenario_rows(result)) else "")
+    caption += "of BW roof: decode rate / (measured bandwidth / bytes read per token)"
+    table.caption = "\n".join([caption, *workaround_notes(result)])
     return table
 
 
@@ -113,7 +109,7 @@ def _p(stats: Stats | None, key: str, scale: float = 1e3, digits: int = 0) -> st
 def load_rows(result: RunResult | dict) -> list[dict]:
     """One row per load level: a throughput-latency curve, and the answer of an SLO search."""
     rows: list[dict] = []
-    for sc in _typed(result).scenarios:
+    for sc in documents.run_result(result).scenarios:
         if isinstance(sc, SloSearchEntry):
             slo, found = sc.params.slo, sc.summary
             best = found.best_level or f"none of {len(found.levels_tried)} tried"
@@ -140,14 +136,15 @@ def load_rows(result: RunResult | dict) -> list[dict]:
 
 
 def load_summary_table(result: RunResult | dict) -> Table | None:
-    result = _typed(result)
+    result = documents.run_result(result)
     rows = load_rows(result)
     if not rows:
         return None
     table = Table(title=_title(result) + " · under load")
-    cols = (("level", "left"), ("output\ntok/s", "right"), ("req/s", "right"), ("ttft ms\np50/p99", "right"),
-            ("tpot ms\np50/p99", "right"), ("e2e s\np99", "right"), ("queue\nms p99", "right"),
-            ("goodput\nreq/s", "right"), ("errors", "right"), ("SLO", "left"), ("validity", "left"))
+    cols: tuple[tuple[str, JustifyMethod], ...] = (
+        ("level", "left"), ("output\ntok/s", "right"), ("req/s", "right"), ("ttft ms\np50/p99", "right"),
+        ("tpot ms\np50/p99", "right"), ("e2e s\np99", "right"), ("queue\nms p99", "right"),
+        ("goodput\nreq/s", "right"), ("errors", "right"), ("SLO", "left"), ("validity", "left"))
     for col, justify in cols:
         table.add_column(col, justify=justify, no_wrap=col == "level")
     table.caption = "\n".join([f"{r['level']}: {r['summary']}" for r in rows if "summary" in r]

@@ -107,9 +107,3 @@ def load_documents(paths: list[Path], kinds: tuple | None = (None,)) -> tuple[li
         if kinds is None or getattr(doc, "kind", None) in kinds:
             loaded.append((f, doc))
     return loaded, warnings
-
-
-def load_results(paths: list[Path], kinds: tuple | None = (None,)) -> tuple[list[tuple[Path, dict]], list[str]]:
-    """load_documents, each document as its JSON dict: for the readers that still index it by key."""
-    loaded, warnings = load_documents(paths, kinds)
-    return [(f, documents.dump(doc)) for f, doc in loaded], warnings

@@ -32,9 +32,9 @@ def check_fits(combos: list[Combination], scenarios: list, ctx_size: int | None,
     import hardware
     from bench.backends import backend_class
     from bench.run import default_context
-    from models.catalog import CATALOG, get_model
+    from models.catalog import CATALOG, ModelSpec, get_model
     from models.fit import available_memory, check_fit
-    from models.resolve import looks_like_path, resolve_model
+    from models.resolve import ResolvedModel, looks_like_path, resolve_model
     from scenarios.definitions import LoadScenario
 
     if not backend_class(backend).capabilities.memory_fit_checked:
@@ -43,6 +43,7 @@ def check_fits(combos: list[Combination], scenarios: list, ctx_size: int | None,
     context = default_context(scenarios, ctx_size)
     concurrency = max([int(max(s.levels)) for s in scenarios if isinstance(s, LoadScenario) and s.mode == "concurrency"]
                       + [1])
+    model: ResolvedModel | ModelSpec
     for c in combos:
         if looks_like_path(c.model):
             if not c.model.endswith(".gguf"):

@@ -21,11 +21,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.child_process import free_port
 from bench.backends.openai import OpenAIBackend
 from bench.backends.base import LoadedModel
 from bench.stats import percentile
+from contract.device import Device
 from scenarios.definitions import LoadScenario
 from scenarios.levels import Level, LevelRecord
 from scenarios.load import drive_http
@@ -82,7 +84,7 @@ def _level(users: int, out_tokens: int, requests: int) -> LevelRecord:
 
 
 def _run(backend, users, out_tokens, requests) -> tuple[LevelRecord, float, float]:
-    model = LoadedModel(path=None, n_ctx=None, vocab_size=32000, bos_token_id=None, device="server")
+    model = LoadedModel(path=None, n_ctx=None, vocab_size=32000, bos_token_id=None, device=Device.SERVER)
     record = _level(users, out_tokens, requests)
     wall0, cpu0 = time.perf_counter(), time.process_time()
     drive_http(backend, model, record, lambda n: None, lambda: None)
@@ -161,12 +163,12 @@ def versus_llama_cpp_python(model: Path, requests: int = 8, out_tokens: int = 64
         server.stop()
     per_request = [((b[0] - a[0]) / (b[1] - a[1])) / 1e3 for a, b in zip(evals, evals[1:]) if b[1] > a[1]]
     traces = sorted(record.traces, key=lambda t: t.index)
-    client = [t.tpot_s for t in traces if t.ok]
-    server = per_request[-len(client):]
+    client = [t.tpot_s for t in traces if t.ok and t.tpot_s is not None]   # each has > 1 output token: a tpot
+    server_tpot = per_request[-len(client):]
     return {"requests": len(client), "output_tokens": out_tokens,
             "client_tpot_ms_median": statistics.median(client) * 1e3,
-            "server_eval_ms_per_token_median": statistics.median(server) * 1e3,
-            "client_minus_server_ms_median": statistics.median(c - s for c, s in zip(client, server)) * 1e3,
+            "server_eval_ms_per_token_median": statistics.median(server_tpot) * 1e3,
+            "client_minus_server_ms_median": statistics.median(c - s for c, s in zip(client, server_tpot)) * 1e3,
             "events_per_request_median": statistics.median(len(t.event_ns) for t in traces if t.ok)}
 
 
@@ -174,7 +176,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, help="GGUF for part 3 (default: the tiny synthetic model)")
     args = ap.parse_args()
-    out = {}
+    out: dict[str, Any] = {}
     with _sse_server(0.0) as port:
         out["event_rate"] = event_rate(port)
     with _sse_server(2.0) as port:

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -97,7 +98,7 @@ def main() -> int:
     print(f"{gguf.name} ({gguf.stat().st_size / 2**30:.2f} GiB), {args.threads} threads, {args.rounds} rounds of "
           f"{args.repetitions} passes; rightsize {' '.join(args.rightsize_arg) or 'defaults'}, "
           f"llama-bench {' '.join(args.llama_bench_arg) or 'defaults'}", flush=True)
-    rounds = []
+    rounds: list[dict[str, Any]] = []
     for i in range(args.rounds):
         order = ("llama-bench", "rightsize") if i % 2 == 0 else ("rightsize", "llama-bench")
         got = {}

@@ -15,6 +15,7 @@ import json
 import statistics
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -37,7 +38,7 @@ def main() -> int:
 
     gguf = gguf_for(args.model, args.quant)
     print(f"{gguf.name}, {args.threads} threads, {args.rounds} rounds of {args.repetitions} passes", flush=True)
-    rounds = []
+    rounds: list[dict[str, Any]] = []
     for i in range(args.rounds):
         order = ("on", "off") if i % 2 == 0 else ("off", "on")
         got = {}

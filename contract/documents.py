@@ -81,6 +81,24 @@ def parse(doc: Any, source: str | Path | None = None) -> RunResult | Outcome:
                            + (f" (and {more} more)" if more else ""), _HINT) from None
 
 
+def run_result(doc: RunResult | Outcome | dict[str, Any], source: str | Path | None = None) -> RunResult:
+    """A `bench run` result, from its typed document or its decoded JSON (parsed as `parse` does);
+    TypeError for a quality or eval outcome, which has no run figures."""
+    typed = parse(doc, source) if isinstance(doc, dict) else doc
+    if not isinstance(typed, RunResult):
+        raise TypeError(f"a bench run result was expected, not a {typed.kind} document")
+    return typed
+
+
+def outcome(doc: RunResult | Outcome | dict[str, Any], source: str | Path | None = None) -> Outcome:
+    """A `bench quality` or `bench eval` outcome, from its typed document or its decoded JSON;
+    TypeError for a bench run result."""
+    typed = parse(doc, source) if isinstance(doc, dict) else doc
+    if not isinstance(typed, Outcome):
+        raise TypeError("a bench quality or bench eval outcome was expected, not a bench run result")
+    return typed
+
+
 def _not_json(token: str) -> None:
     # Python writes NaN and Infinity unless told not to; JSON has no such numbers and no other
     # reader of our results would accept them.

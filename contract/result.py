@@ -317,9 +317,101 @@ class RunResult(Section):
     fleet: FleetNode | None = None              # set by the driver of `bench fleet run`
 
 
+# --- bench quality and bench eval (bench/outcomes.py) -------------------------------------
+
+class Estimate(Section):
+    """A mean with its standard error and 95% interval (bench/quality/kld.py); none for no tokens."""
+    value: Number | None = None
+    uncertainty: Number | None = None
+    ci95: list[Number] | None = None
+
+
+class KldEstimate(Estimate):
+    """The mean KL divergence, and its distribution over tokens (median, p90, ... max, min)."""
+    p99: Number | None = None
+
+
+class QuantQuality(Section):
+    """What one quant loses against the reference (bench quality)."""
+    count: int
+    kld: KldEstimate = Field(default_factory=KldEstimate)
+    same_top: Estimate = Field(default_factory=Estimate)
+    ppl_ratio: Estimate = Field(default_factory=Estimate)
+    ppl_correlation: Number | None = None
+    file_bytes: int | None = None
+    timing: dict[str, Any] | None = None
+
+
+class QualityText(Section):
+    name: str
+    source: str | None = None
+
+
+class QualityReference(Section):
+    quant: str
+    timing: dict[str, Any] | None = None
+
+
+class QualityBody(Section):
+    """`bench quality`: each quant's KL divergence from the reference quant over one text."""
+    weights: Literal["synthetic", "real"]
+    what_it_measures: str
+    text: QualityText
+    reference: QualityReference
+    quants: dict[str, QuantQuality] = {}
+    workarounds: list[dict[str, Any]] = []
+    published: dict[str, Any] | None = None     # llama.cpp's published deltas for a catalog model
+
+
+class TasksFile(Section):
+    name: str
+    sha256: str | None = None
+    tasks: int | None = None
+
+
+class EvalAnswer(Section):
+    """One task's answer, as scored (the text cut short); measured figures None where not known."""
+    id: str
+    correct: bool
+    why: str = ""
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    ttft_s: Number | None = None
+    e2e_s: Number | None = None
+    error: str | None = None
+
+
+class EvalSummary(Section):
+    n: int
+    correct: int
+    accuracy: Number | None = None              # None: no task answered
+    wilson95: list[Number] | None = None
+    errors: int = 0
+    input_tokens: Stats | None = None           # per task; None where no task reported it
+    output_tokens: Stats | None = None
+    ttft_s: Stats | None = None
+    e2e_s: Stats | None = None
+
+
+class EvalBody(Section):
+    """`bench eval`: a task file's answers, scored, through an engine here or a server."""
+    tasks_file: TasksFile
+    backend: str
+    endpoint: str | None = None
+    answers: list[EvalAnswer] = []
+    summary: EvalSummary | None = None          # None until the tasks ran
+    weights: Literal["synthetic", "real"] | None = None
+    what_it_measures: str | None = None
+    device: str | None = None
+    server_is_local: bool = True                # False: a hosted API, priced at its list price
+    served_model: str | None = None
+    base_url: str | None = None
+    provider: str | None = None
+
+
 class Outcome(Section):
     """A `bench quality` or `bench eval` document (bench/outcomes.py): what it measured is under
-    the key named by `kind`."""
+    the key named by `kind` (QualityBody or EvalBody)."""
     schema_version: Literal[2]
     kind: Literal["quality", "eval"]
     run_id: str
@@ -332,12 +424,8 @@ class Outcome(Section):
     hardware: dict[str, Any] | None
     model: dict[str, Any]
     errors: list[str] = []
-    quality: dict[str, Any] | None = None
-    eval: dict[str, Any] | None = None
-
-    @property
-    def body(self) -> dict[str, Any]:
-        return (self.quality if self.kind == "quality" else self.eval) or {}
+    quality: QualityBody | None = None
+    eval: EvalBody | None = None
 
 
 Document = Union[RunResult, Outcome]

@@ -10,6 +10,7 @@ platform class, and lives in its own data block: it never becomes a measured row
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 
 from dashboards.errors import DashboardError
@@ -51,7 +52,7 @@ def choose_machine_profile(machine, profiles: dict[str, CostProfile], chosen: di
 
 def price_projection(machine, model: str, output_tps: float, input_tps: float, input_tokens: float,
                      output_tokens: float, scenario: str, profiles, chosen, prices, settings,
-                     notes: list[str] = ()) -> tuple[dict | None, str | None]:
+                     notes: Sequence[str] = ()) -> tuple[dict | None, str | None]:
     """(cost block, None) or (None, why not) for a projected request stream on `machine`."""
     try:
         profile, how = choose_machine_profile(machine, profiles, chosen, settings)
@@ -112,7 +113,7 @@ def candidate_view(rows: list[dict], hardware_ids: list[str], settings: CostSett
     fits, validation = fit(ref, known), leave_one_out(ref, known)
     cand = [resolve(h) for h in hardware_ids]
     out = []
-    combos = {}
+    combos: dict[tuple[str, str], dict | None] = {}
     for r in rows:
         listed = r.get("model") in CATALOG and CATALOG[r["model"]].listed      # not the tiny test model
         if r.get("backend") == "llamacpp" and listed and r.get("quant"):
@@ -128,7 +129,7 @@ def candidate_view(rows: list[dict], hardware_ids: list[str], settings: CostSett
             agg_stats = tg_stats if b == 1 else Compounded(tg_stats, validation.band(m.platform, "batched"))
             tg_band = tg_stats.band if tg_stats else None
             cost, why = (None, lvl.why or p.missing.get("tg"))
-            if lvl.output_tps:
+            if lvl.output_tps and lvl.input_tps is not None:     # a request stream has both
                 cost, why = price_projection(m, model, lvl.output_tps, lvl.input_tps, ins, outs,
                                              f"{b} x ({ins:.0f} in / {outs:.0f} out)", profiles, chosen or {},
                                              prices, settings, [lvl.why] if lvl.why else [])

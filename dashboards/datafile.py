@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Set
 from pathlib import Path
 
 from dashboards.errors import DashboardError
 
 
-def _cell(name: str, text: str, numeric: set[str]):
+def _cell(name: str, text: str, numeric: Set[str]):
     text = text.strip()
     if text == "":
         return None
@@ -25,7 +26,7 @@ def _cell(name: str, text: str, numeric: set[str]):
     return text
 
 
-def read_rows(path: Path, key: str, what: str, numeric: set[str] = frozenset()) -> list[dict]:
+def read_rows(path: Path, key: str, what: str, numeric: Set[str] = frozenset()) -> list[dict]:
     """Rows as dicts; in a CSV file the `numeric` columns are parsed as numbers."""
     path = Path(path)
     hint = f"pass a JSON file with a list under {key!r}, or a CSV file with a header row"

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Union
 
-from contract import documents
 from contract.enums import ScenarioKind, Status, Verdict
 from contract.result import EnergyWindow, LoadLevelEntry, RunResult, SloSearchEntry, Stats, StreamEntry, StreamParams
 
@@ -139,12 +138,8 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1e3
 
 
-def figures(result: RunResult | dict, path: Path | None = None) -> dict:
-    """The row of one result. A JSON dict is read through the contract first (documents.parse)."""
-    if isinstance(result, dict):
-        result = documents.parse(result)
-    if not isinstance(result, RunResult):
-        raise TypeError(f"figures are read from bench run results, not {result.kind} documents")
+def figures(result: RunResult, path: Path | None = None) -> dict:
+    """The row of one result."""
     missing: dict[str, str] = {}
     scenarios = result.scenarios
     model = result.model

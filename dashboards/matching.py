@@ -44,7 +44,8 @@ def _closest_apple(chip: str, profiles: list[CostProfile]) -> tuple[CostProfile 
     exact = next((p for p in profiles if p.apple_chip and _apple(p.apple_chip) == mine), None)
     if exact:
         return exact, f"matched to the detected {chip}"
-    tier = [(p, _apple(p.apple_chip)) for p in profiles if p.apple_chip and _apple(p.apple_chip)[1] == mine[1]]
+    tier = [(p, theirs) for p in profiles
+            if p.apple_chip and (theirs := _apple(p.apple_chip)) is not None and theirs[1] == mine[1]]
     if not tier:
         return None, ""
     # nearest generation; between two as near, the newer

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import html
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 STATIC = Path(__file__).with_name("static")
@@ -34,7 +35,7 @@ def _sha256(script: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode() + "'"
 
 
-def document(title: str, body: str, scripts: list[str] = (), data: dict | None = None) -> str:
+def document(title: str, body: str, scripts: Sequence[str] = (), data: dict | None = None) -> str:
     """A complete page: inline CSS, optional JSON data block, inline scripts allowed by hash."""
     for s in scripts:
         if "</script" in s.lower():

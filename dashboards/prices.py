@@ -73,10 +73,12 @@ class ApiPrice:
         return d
 
 
-def _number(row: dict, name: str, where: str, required: bool) -> float | None:
+def _optional_number(row: dict, name: str, where: str) -> float | None:
+    return None if row.get(name) is None else _number(row, name, where)
+
+
+def _number(row: dict, name: str, where: str) -> float:
     value = row.get(name)
-    if value is None and not required:
-        return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise DashboardError(f"{where}: {name} must be a number of dollars per 1M tokens >= 0, got {value!r}",
                              f"fix {name} in that row")
@@ -100,8 +102,8 @@ def parse_row(row: dict, where: str, origin: str) -> ApiPrice:
         serves = [s for s in re.split(r"[;,\s]+", serves) if s]
     return ApiPrice(
         model=row["model"].strip(), provider=row["provider"].strip(),
-        input=_number(row, "input", where, True), output=_number(row, "output", where, True),
-        cached_input=_number(row, "cached_input", where, False),
+        input=_number(row, "input", where), output=_number(row, "output", where),
+        cached_input=_optional_number(row, "cached_input", where),
         observed=None if observed is None else str(observed), source=row["source"].strip(),
         serves=tuple(str(s).strip().lower() for s in serves), note=str(row.get("note") or ""), origin=origin,
         model_class=str(row["model_class"]).strip() if row.get("model_class") else None,
@@ -164,7 +166,9 @@ def merge_into_store(update: Path, store: Path | None = None) -> Merged:
     merged = Merged(store)
     for p in incoming:
         old = rows.get(p.key)
-        if old is not None and old.observed_date() and old.observed_date() > p.observed_date():
+        old_date = old.observed_date() if old is not None else None
+        new_date = p.observed_date()            # never None: undated rows were refused above
+        if old is not None and old_date is not None and new_date is not None and old_date > new_date:
             merged.kept.append(old)
             continue
         (merged.replaced if old is not None else merged.added).append(p)
@@ -185,7 +189,7 @@ def merge_into_store(update: Path, store: Path | None = None) -> Merged:
 
 def stale_rows(prices: list[ApiPrice], today: dt.date, max_age_days: int) -> list[ApiPrice]:
     """Rows observed more than max_age_days ago, or undated."""
-    return [p for p in prices if (p.age_days(today) is None or p.age_days(today) > max_age_days)]
+    return [p for p in prices if (age := p.age_days(today)) is None or age > max_age_days]
 
 
 def _stale_counts(stale: list[ApiPrice], total: int, max_age_days: int) -> str:
@@ -209,7 +213,7 @@ def staleness_warning(prices: list[ApiPrice], today: dt.date, max_age_days: int)
 
 
 def newest_observed(prices: list[ApiPrice]) -> dt.date | None:
-    dates = [p.observed_date() for p in prices if p.observed is not None]
+    dates = [d for p in prices if (d := p.observed_date()) is not None]
     return max(dates) if dates else None
 
 

@@ -56,7 +56,8 @@ class CostProfile:
     def per_resource(self) -> bool:
         return self.usd_per_vcpu_hour is not None
 
-    def _price(self, table: dict | None, basis: str) -> float:
+    def price(self, table: dict | None, basis: str) -> float:
+        """The `basis` price of one of this profile's tables; DashboardError where it has none."""
         price = (table or {}).get(basis)
         if price is None:
             raise DashboardError(f"profile {self.name} has no {basis.replace('_', '-')} price",
@@ -68,18 +69,21 @@ class CostProfile:
         """The hour's cost for the machine the run measured (figures.machine); raises DashboardError
         naming what is missing."""
         if self.kind == "cloud" and self.per_resource:
-            vcpu, gib = self._price(self.usd_per_vcpu_hour, basis), self._price(self.usd_per_gib_hour, basis)
+            vcpu, gib = self.price(self.usd_per_vcpu_hour, basis), self.price(self.usd_per_gib_hour, basis)
             if not machine.get("vcpus") or not machine.get("ram_gib"):
                 raise DashboardError("the result does not say how many vCPUs and how much RAM the machine has",
                                      "price it with --hourly-cost USD")
             return cost.resource_hour(machine["vcpus"], machine["ram_gib"], vcpu, gib)
         if self.kind == "cloud":
-            price = self._price(self.usd_per_hour, basis)
+            price = self.price(self.usd_per_hour, basis)
             return cost.cloud_hour(price * (max(machine.get("gpu_count") or 0, 1) if self.per_gpu else 1))
         if active_watts is None:
             raise DashboardError(f"no power figure for owned profile {self.name}",
                                  "measure energy in the run, set active_watts in a profile file, or price it "
                                  "with --hourly-cost")
+        if self.purchase_usd is None or self.amortisation_months is None:
+            raise DashboardError(f"owned profile {self.name} has no purchase_usd or amortisation_months",
+                                 "set both in the profile file")
         return cost.owned_hour(self.purchase_usd, self.amortisation_months,
                                self.electricity_usd_per_kwh or DEFAULT_USD_PER_KWH, self.pue,
                                active_watts if idle_watts is None else idle_watts, active_watts)

@@ -14,8 +14,8 @@ accuracy about 0 by construction; neither is a real model's quality.
 
 from __future__ import annotations
 
-from bench.outcomes import read_outcome
 from bench.quality.published import published_deltas
+from contract.result import EvalBody, Outcome, QualityBody
 from dashboards.figures import hardware_title
 from dashboards.task_cost import eval_cost
 from models.quant import QUANTS
@@ -23,42 +23,42 @@ from models.quant import QUANTS
 _ORDER = {name: i for i, name in enumerate(QUANTS)}
 
 
-def _machine(doc: dict) -> str:
-    return f"{doc['label']} ({hardware_title(doc.get('hardware'), None)})"
+def _machine(doc: Outcome) -> str:
+    return f"{doc.label} ({hardware_title(doc.hardware, None)})"
 
 
-def _eval_point(doc: dict, settings, profiles, prices, chosen) -> dict:
-    body, s = doc["eval"], doc["eval"]["summary"] or {}
-    model = doc["model"]
-    api = not body.get("server_is_local", True)
+def _eval_point(doc: Outcome, body: EvalBody, settings, profiles, prices, chosen) -> dict:
+    s = body.summary
+    model = doc.model
+    api = not body.server_is_local
     c = eval_cost(doc, settings, profiles, prices, chosen)
     quant = model.get("quant") or ""
-    machine = f"API ({body.get('base_url') or 'hosted'})" if api else _machine(doc)
-    return {"kind": "eval", "run_id": doc["run_id"], "label": doc["label"], "machine": machine,
-            "model": model.get("id"), "quant": quant, "backend": body["backend"], "api": api,
-            "name": f"{'API' if api else doc['label']} · {model.get('id')} {quant} · {body['backend']}".replace("  ", " "),
-            "weights": body.get("weights"), "note": body.get("what_it_measures"),
-            "tasks_file": body["tasks_file"]["name"], "n": s.get("n"), "correct": s.get("correct"),
-            "accuracy": s.get("accuracy"), "wilson95": s.get("wilson95"), "status": doc["status"],
+    machine = f"API ({body.base_url or 'hosted'})" if api else _machine(doc)
+    return {"kind": "eval", "run_id": doc.run_id, "label": doc.label, "machine": machine,
+            "model": model.get("id"), "quant": quant, "backend": body.backend, "api": api,
+            "name": f"{'API' if api else doc.label} · {model.get('id')} {quant} · {body.backend}".replace("  ", " "),
+            "weights": body.weights, "note": body.what_it_measures,
+            "tasks_file": body.tasks_file.name, "n": s.n if s else None, "correct": s.correct if s else None,
+            "accuracy": s.accuracy if s else None, "wilson95": s.wilson95 if s else None, "status": doc.status.value,
             "usd_per_1k_tasks": c["usd_per_1k_tasks"], "cost_why": c.get("why"), "cost_basis": c["basis"],
             "basis_text": c.get("basis_text")}
 
 
-def _kld_points(doc: dict, costs: dict) -> list[dict]:
-    body = doc["quality"]
+def _kld_points(doc: Outcome, body: QualityBody, costs: dict) -> list[dict]:
+    model_id = doc.model.get("id")
     out = []
-    for quant, s in body["quants"].items():
-        row = costs.get((doc["label"], doc["model"]["id"], quant))
+    for quant, s in body.quants.items():
+        row = costs.get((doc.label, model_id, quant))
         cost = row["cost"] if row else None
         why = (row["cost_na"] if row else "no bench run result of this model, quant and machine on the page") \
             if cost is None else None
-        pub = (body.get("published") or {}).get("rows", {}).get(quant)
-        out.append({"kind": "quality", "run_id": doc["run_id"], "label": doc["label"], "machine": _machine(doc),
-                    "model": doc["model"]["id"], "quant": quant, "backend": "llamacpp",
-                    "name": f"{doc['label']} · {doc['model']['id']} {quant}", "reference": body["reference"]["quant"],
-                    "weights": body["weights"], "note": body["what_it_measures"], "text": body["text"]["name"],
-                    "kld": s["kld"]["value"], "kld_ci95": s["kld"]["ci95"], "kld_p99": s["kld"]["p99"],
-                    "same_top": s["same_top"]["value"], "ppl_ratio": s["ppl_ratio"]["value"], "file_bytes": s["file_bytes"],
+        pub = (body.published or {}).get("rows", {}).get(quant)
+        out.append({"kind": "quality", "run_id": doc.run_id, "label": doc.label, "machine": _machine(doc),
+                    "model": model_id, "quant": quant, "backend": "llamacpp",
+                    "name": f"{doc.label} · {model_id} {quant}", "reference": body.reference.quant,
+                    "weights": body.weights, "note": body.what_it_measures, "text": body.text.name,
+                    "kld": s.kld.value, "kld_ci95": s.kld.ci95, "kld_p99": s.kld.p99,
+                    "same_top": s.same_top.value, "ppl_ratio": s.ppl_ratio.value, "file_bytes": s.file_bytes,
                     "usd_per_m_blended": cost["usd_per_m_blended"] if cost else None, "cost_why": why,
                     "published": pub})
     return out
@@ -108,14 +108,13 @@ def _ladder(rows: list[dict], klds: list[dict], evals: list[dict]) -> list[dict]
     return sorted(out, key=lambda g: (g["model"] or "", g["machine"]))
 
 
-def quality_view(outcomes: list[dict], rows: list[dict], settings, profiles, prices, chosen: dict) -> dict:
+def quality_view(outcomes: list[Outcome], rows: list[dict], settings, profiles, prices, chosen: dict) -> dict:
     """What the page's quality charts and ladder draw, from the outcome documents and the cost rows."""
     costs = {(r["label"], r["model"], r["quant"]): r for r in rows}
     evals, klds = [], []
     for doc in outcomes:
-        kind = read_outcome(doc)[0]
-        if kind == "eval":
-            evals.append(_eval_point(doc, settings, profiles, prices, chosen))
-        else:
-            klds += _kld_points(doc, costs)
+        if doc.eval is not None:
+            evals.append(_eval_point(doc, doc.eval, settings, profiles, prices, chosen))
+        elif doc.quality is not None:
+            klds += _kld_points(doc, doc.quality, costs)
     return {"evals": evals, "klds": klds, "ladder": _ladder(rows, klds, evals)}

@@ -98,11 +98,7 @@ def _money(v: float) -> str:
     return esc(f"${v:,.2f}" if v >= 1 else f"${v:,.3g}")
 
 
-def render_report(result: RunResult | dict, path: Path, settings: CostSettings = CostSettings()) -> str:
-    if isinstance(result, dict):
-        result = documents.parse(result, path)
-    if not isinstance(result, RunResult):
-        raise TypeError(f"a bench run result was expected, not a {result.kind} document")
+def render_report(result: RunResult, path: Path, settings: CostSettings = CostSettings()) -> str:
     row = build_row(result, path, load_profiles(), {}, load_prices(), settings)
     # A server's model has a name and nothing else we know: no quant in the title then.
     quant = f" {row['quant']}" if row["quant"] else ""
@@ -142,7 +138,7 @@ def write_run_report(result_path: Path, warn: Callable[[str], None] = _stderr_wa
     result_path = Path(result_path)
     target = result_path.with_suffix(".html")
     try:
-        result = documents.read(result_path)      # the version checked, 1 upgraded
+        result = documents.run_result(documents.read(result_path), result_path)   # the version checked, 1 upgraded
         target.write_text(render_report(result, result_path, settings), encoding="utf-8")
         return target
     except Exception as exc:  # a report must never turn a measured run into a failed one

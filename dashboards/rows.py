@@ -16,7 +16,6 @@ from pathlib import Path
 from dashboards import cost
 from dashboards.compare import comparison
 from dashboards.errors import DashboardError
-from contract import documents
 from contract.result import RunResult
 from dashboards.figures import figures
 from dashboards.matching import choose_preset
@@ -94,7 +93,9 @@ def choose_profile(fig: dict, profiles: dict[str, CostProfile], chosen: dict[str
     return choose_preset(fig["machine_for_cost"], profiles)
 
 
-def _usd(v: float) -> str:
+def _usd(v: float | None) -> str:
+    if v is None:
+        return "n/a"
     return f"${v:,.0f}" if v >= 1000 else f"${v:,.2f}" if v >= 100 else f"${v:.4g}"
 
 
@@ -110,10 +111,11 @@ def basis_text(profile: CostProfile, hour: cost.MachineHour, u: float, m: dict, 
                 f"{_usd(hour.fixed_usd)}/h{power} = {_usd(hour.at(u))}/h{at}")
     kind = f"cloud {basis.replace('_', '-')}"
     if profile.per_resource:
-        return (f"{kind}: {m['vcpus']} vCPU x {_usd(profile.usd_per_vcpu_hour[basis])} + {m['ram_gib']:.1f} GiB x "
-                f"{_usd(profile.usd_per_gib_hour[basis])} = {_usd(hour.at(u))}/h{at}")
+        vcpu, gib = profile.price(profile.usd_per_vcpu_hour, basis), profile.price(profile.usd_per_gib_hour, basis)
+        return (f"{kind}: {m['vcpus']} vCPU x {_usd(vcpu)} + {m['ram_gib']:.1f} GiB x "
+                f"{_usd(gib)} = {_usd(hour.at(u))}/h{at}")
     gpus = m["gpu_count"] if profile.per_gpu and m["gpu_count"] > 1 else 1
-    each = f"{gpus} GPUs x {_usd(profile.usd_per_hour[basis])} = " if gpus > 1 else ""
+    each = f"{gpus} GPUs x {_usd(profile.price(profile.usd_per_hour, basis))} = " if gpus > 1 else ""
     return f"{kind}: {each}{_usd(hour.at(u))}/h{at}"
 
 
@@ -204,11 +206,9 @@ def price_run(fig: dict, profile: CostProfile, prices: list[ApiPrice], settings:
     }
 
 
-def build_row(result: RunResult | dict, path: Path | None, profiles: dict[str, CostProfile], chosen: dict[str, str],
+def build_row(result: RunResult, path: Path | None, profiles: dict[str, CostProfile], chosen: dict[str, str],
               prices: list[ApiPrice], settings: CostSettings) -> dict:
-    """A result's figures and cost; a JSON dict is read through the contract first."""
-    if isinstance(result, dict):
-        result = documents.parse(result)
+    """A result's figures and cost."""
     row = figures(result, path)
     profile, how = choose_profile(row, profiles, chosen, settings)
     row["electricity"] = electricity(row, profile, settings)

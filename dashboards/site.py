@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 
 from contract import documents
@@ -146,7 +147,7 @@ def _names(rows: list[dict]) -> None:
 
 
 def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_file: Path | None = None,
-               profile_choices: list[str] = (), settings: CostSettings = CostSettings(),
+               profile_choices: Sequence[str] = (), settings: CostSettings = CostSettings(),
                max_age_days: int = DEFAULT_MAX_AGE_DAYS, today: dt.date | None = None, allow_empty: bool = False):
     """(rows, api prices, warnings) for the results under `paths`; no rows only with allow_empty
     (a page of bench quality and bench eval outcomes alone)."""
@@ -161,7 +162,7 @@ def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_f
     rows = []
     for path, doc in loaded:
         try:
-            row = build_row(doc, path, profiles, chosen, prices, settings)
+            row = build_row(documents.run_result(doc, path), path, profiles, chosen, prices, settings)
             json.dumps(row, allow_nan=False)     # figures computed to NaN must not reach the page
         except (ArithmeticError, ValueError) as exc:   # a document the contract accepts, figures that do not compute
             warnings.append(f"skipped {path}: its figures do not compute ({type(exc).__name__}: {exc})")
@@ -258,7 +259,7 @@ for the real model (reference data, with source and date, never mixed with measu
 
 def build_site(paths: list[Path], out_dir: Path, *, max_age_days: int = DEFAULT_MAX_AGE_DAYS,
                settings: CostSettings = CostSettings(), today: dt.date | None = None,
-               candidates: list[str] = (), **options) -> SiteResult:
+               candidates: Sequence[str] = (), **options) -> SiteResult:
     from bench.outcomes import KINDS
     from dashboards.quality import quality_view
 
@@ -269,7 +270,7 @@ def build_site(paths: list[Path], out_dir: Path, *, max_age_days: int = DEFAULT_
                                       allow_empty=bool(outcomes), **options)
     prices = load_prices(options.get("prices_file"))
     profiles = load_profiles(options.get("profiles_file"))
-    quality = quality_view([documents.dump(doc) for _, doc in outcomes], rows, settings, profiles, prices,
+    quality = quality_view([documents.outcome(doc) for _, doc in outcomes], rows, settings, profiles, prices,
                            parse_profile_choices(list(options.get("profile_choices", ())), profiles))
     headline = stale_headline(prices, today, max_age_days)
     if headline:                        # said once, at the top of the page, instead of in the list

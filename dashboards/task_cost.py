@@ -12,7 +12,9 @@ Either way the figure rests on measured seconds or tokens; n/a says why it canno
 from __future__ import annotations
 
 import statistics
+from typing import Any
 
+from contract.result import EvalBody, Outcome
 from dashboards import cost
 from dashboards.errors import DashboardError
 from dashboards.figures import machine
@@ -24,11 +26,11 @@ def _mean(values) -> float | None:
     return statistics.fmean(vals) if vals else None
 
 
-def _on_this_machine(doc: dict, body: dict, profiles, chosen, settings: CostSettings) -> dict:
-    busy = _mean(a["e2e_s"] for a in body["answers"])
+def _on_this_machine(doc: Outcome, body: EvalBody, profiles, chosen, settings: CostSettings) -> dict:
+    busy = _mean(a.e2e_s for a in body.answers)
     if busy is None:
         return {"usd_per_1k_tasks": None, "why": "no task was timed", "basis": "machine"}
-    fig = {"label": doc["label"], "machine_for_cost": machine(doc["hardware"], body.get("device"))}
+    fig: dict[str, Any] = {"label": doc.label, "machine_for_cost": machine(doc.hardware, body.device)}
     profile, how = choose_profile(fig, profiles, chosen, settings)
     if profile is None:
         return {"usd_per_1k_tasks": None, "why": how, "basis": "machine"}
@@ -58,12 +60,14 @@ def _price_row(prices, model: str, provider: str | None):
     return None, f"{len(rows)} providers list {model} ({', '.join(p.provider for p in rows)}): pass --provider"
 
 
-def _at_api_price(body: dict, prices) -> dict:
-    p, why = _price_row(prices, body["served_model"], body.get("provider"))
+def _at_api_price(body: EvalBody, prices) -> dict:
+    if body.served_model is None:
+        return {"usd_per_1k_tasks": None, "why": "the server did not say which model it served", "basis": "api"}
+    p, why = _price_row(prices, body.served_model, body.provider)
     if p is None:
         return {"usd_per_1k_tasks": None, "why": why, "basis": "api"}
-    tokens_in = _mean(a["input_tokens"] for a in body["answers"])
-    tokens_out = _mean(a["output_tokens"] for a in body["answers"])
+    tokens_in = _mean(a.input_tokens for a in body.answers)
+    tokens_out = _mean(a.output_tokens for a in body.answers)
     if tokens_in is None or tokens_out is None:
         return {"usd_per_1k_tasks": None, "why": "the server reported no token usage to price", "basis": "api"}
     return {"usd_per_1k_tasks": cost.usd_per_1k_tasks(p.input, p.output, tokens_in, tokens_out), "why": None,
@@ -74,8 +78,10 @@ def _at_api_price(body: dict, prices) -> dict:
             "notes": []}
 
 
-def eval_cost(doc: dict, settings: CostSettings, profiles, prices, chosen: dict | None = None) -> dict:
-    body = doc["eval"]
-    if body.get("server_is_local", True):
+def eval_cost(doc: Outcome, settings: CostSettings, profiles, prices, chosen: dict | None = None) -> dict:
+    body = doc.eval
+    if body is None:
+        raise TypeError(f"a bench eval outcome was expected, not a {doc.kind} document")
+    if body.server_is_local:
         return _on_this_machine(doc, body, profiles, chosen or {}, settings)
     return _at_api_price(body, prices)

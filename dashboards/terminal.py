@@ -8,10 +8,17 @@ one "cost: n/a (reason)" line.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
+
+from contract import documents
+from contract.result import Document
+
+# (file, document) pairs: typed documents, or a just-written result's JSON dict (bench run)
+Loaded = Sequence[tuple[Path | None, Document | dict]]
 
 
 def _usd(v: float) -> str:
@@ -25,8 +32,9 @@ def _tokens(v: float) -> str:
     return f"{v:.3g}"
 
 
-def cost_rows(loaded: list[tuple[Path | None, dict]], settings) -> list[dict]:
-    """rows.build_row for each result, with the price table and presets loaded once."""
+def cost_rows(loaded: Loaded, settings) -> list[dict]:
+    """rows.build_row for each result (a JSON dict read through the contract first), with the price
+    table and presets loaded once."""
     from dashboards.prices import load_prices
     from dashboards.profiles import load_profiles
     from dashboards.rows import build_row
@@ -35,10 +43,10 @@ def cost_rows(loaded: list[tuple[Path | None, dict]], settings) -> list[dict]:
     rows = []
     for path, doc in loaded:
         try:
-            rows.append(build_row(doc, path, profiles, {}, prices, settings))
+            rows.append(build_row(documents.run_result(doc, path), path, profiles, {}, prices, settings))
         except Exception as exc:  # a malformed result gets its n/a line; the others are still priced
             rows.append({"cost": None, "cost_na": f"this result could not be priced ({type(exc).__name__}: {exc})",
-                         "run_id": doc.get("run_id") if isinstance(doc, dict) else None})
+                         "run_id": doc.get("run_id") if isinstance(doc, dict) else doc.run_id})
     return rows
 
 
@@ -78,8 +86,10 @@ def breakeven_table(row: dict) -> Table | None:
         return None
     table = Table(title=f"Break-even against each API: {row['model']} {row['quant']} on {row['label']}, held all "
                         f"month (730 h), 3 input : 1 output")
-    for col, justify in (("API", "left"), ("blended $/1M", "right"), ("observed", "left"),
-                         ("break-even\nutilisation", "right"), ("break-even\ntokens/month", "right")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("API", "left"), ("blended $/1M", "right"), ("observed", "left"),
+        ("break-even\nutilisation", "right"), ("break-even\ntokens/month", "right"))
+    for col, justify in columns:
         table.add_column(col, justify=justify, overflow="fold")
     same_class = c["compare"]["cheapest"]["model_class"] if c["compare"] else None
     for a in sorted(c["apis"], key=lambda a: (not a["like_for_like"], a["model_class"] != same_class, a["blended"])):
@@ -92,7 +102,7 @@ def breakeven_table(row: dict) -> Table | None:
     return table
 
 
-def print_cost(console: Console, loaded: list[tuple[Path | None, dict]], settings, breakeven: bool = False) -> None:
+def print_cost(console: Console, loaded: Loaded, settings, breakeven: bool = False) -> None:
     """Print each result's cost lines (and its break-even table); never raises."""
     try:
         rows = cost_rows(loaded, settings)
@@ -109,6 +119,6 @@ def print_cost(console: Console, loaded: list[tuple[Path | None, dict]], setting
             console.print(table)
 
 
-def with_costs(rows: list[dict], loaded: list[tuple[Path, dict]], settings) -> list[dict]:
+def with_costs(rows: list[dict], loaded: Loaded, settings) -> list[dict]:
     """`bench results --breakeven --json`: each listed row with its cost block (or why there is none)."""
     return [{**r, "cost": c["cost"], "cost_na": c["cost_na"]} for r, c in zip(rows, cost_rows(loaded, settings))]

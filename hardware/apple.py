@@ -48,8 +48,8 @@ def probe_apple() -> AppleInfo | None:
         unknown["spec_bandwidth_gbps"] = f"{chip!r} with {gpu_cores} GPU cores is not in hardware/specs.json"
     return AppleInfo(chip=chip, p_cores=count("hw.perflevel0.physicalcpu"),
                      e_cores=count("hw.perflevel1.physicalcpu"), gpu_cores=gpu_cores,
-                     unified_memory_bytes=mem, spec_bandwidth_gbps=row and row["bandwidth_gbps"],
-                     spec_source=row and row["source"], unknown=unknown)
+                     unified_memory_bytes=mem, spec_bandwidth_gbps=row["bandwidth_gbps"] if row else None,
+                     spec_source=row["source"] if row else None, unknown=unknown)
 
 
 # --- powermetrics -----------------------------------------------------------------------
@@ -185,8 +185,11 @@ class IOReportSource:
     def end(self, token) -> dict[str, float | None]:
         with self._lock:
             m = self._mon.end_window(token)
-        return {dev: (getattr(m, f, None) / 1000 if getattr(m, f, None) is not None else None)
-                for dev, f in self._FIELDS.items()}
+        joules: dict[str, float | None] = {}
+        for dev, f in self._FIELDS.items():
+            mj = getattr(m, f, None)          # millijoules; None where the chip has no such rail
+            joules[dev] = mj / 1000 if mj is not None else None
+        return joules
 
     def sample(self) -> dict[str, float | None]:
         t = time.monotonic()

@@ -65,7 +65,7 @@ def measure_cpu(array_bytes: int, threads: int, budget_s: float = 3.0, max_reps:
     deadline = time.perf_counter() + budget_s
     with ThreadPoolExecutor(threads) as pool:
         for name, (fn, arrays) in kernels.items():
-            times = []
+            times: list[float] = []
             while len(times) < max_reps and (len(times) < 3 or time.perf_counter() < deadline):
                 t = time.perf_counter()
                 list(pool.map(fn, chunks))

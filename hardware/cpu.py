@@ -52,7 +52,8 @@ def _size_bytes(text: str) -> int:
 
 def linux_topology(sys_cpu: Path = Path("/sys/devices/system/cpu")) -> dict:
     """Sockets, physical cores and cache totals from sysfs: the same source lscpu uses."""
-    packages, cores, caches, seen = set(), set(), {}, set()
+    packages, cores, seen = set(), set(), set()
+    caches: dict[str, int] = {}
     for cpu in sys_cpu.glob("cpu[0-9]*"):
         pkg = _read(cpu / "topology/physical_package_id")
         core = _read(cpu / "topology/core_id")
@@ -122,8 +123,8 @@ def probe_cpu() -> CpuInfo:
         ram_bytes=psutil.virtual_memory().total, isa=parsed["isa"],
         caches_bytes=parsed["caches"], os=f"{system} {platform.release()}" if system != "Linux"
         else _linux_os_name(), kernel=platform.release(), virtualized=parsed["virtualized"],
-        spec_bandwidth_gbps=spec and spec["bandwidth_gbps"], spec_tdp_w=spec and spec["tdp_w"],
-        spec_source=spec and spec["source"], unknown=unknown)
+        spec_bandwidth_gbps=spec["bandwidth_gbps"] if spec else None, spec_tdp_w=spec["tdp_w"] if spec else None,
+        spec_source=spec["source"] if spec else None, unknown=unknown)
 
 
 def _linux_os_name() -> str:

@@ -42,7 +42,7 @@ class WindowReading:
 
     @property
     def method(self) -> str | None:
-        methods = [d.method for d in self.devices if d.joules is not None]
+        methods = [d.method for d in self.devices if d.joules is not None and d.method is not None]
         return min(methods, key=METHOD_RANK.__getitem__) if methods else None
 
     def device(self, name: str) -> EnergyReading | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+from types import ModuleType
 
 from .info import GpuInfo, NvidiaInfo
 
@@ -25,7 +26,7 @@ THROTTLE_BITS = {
 ENERGY_COUNTER_PERIOD_S = 0.1
 
 
-def load_nvml():
+def load_nvml() -> tuple[ModuleType | None, str | None]:
     """(pynvml module, None) after nvmlInit, or (None, why not). Never raises."""
     try:
         nvml = importlib.import_module("pynvml")

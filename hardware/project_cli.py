@@ -11,11 +11,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from contract.errors import BenchError
 from dashboards.options import cost_options
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod     # rich is imported only where a table is printed
 
 PROJECTED = "PROJECTED"
 DEFAULT_MODEL, DEFAULT_QUANT = "llama-3.1-8b", "Q4_K_M"
@@ -45,11 +49,11 @@ class Calibration:
 
 
 def load_calibration(paths: list[Path]) -> Calibration:
-    from bench.storage import load_results
+    from bench.storage import load_documents
     from hardware.machines import MachineError
     from hardware.reference import ReferenceError, rows_from_result
 
-    loaded, warnings = load_results(paths)
+    loaded, warnings = load_documents(paths)
     cal = Calibration({}, [], list(warnings))
     for path, doc in loaded:
         try:
@@ -95,7 +99,7 @@ def projection_rows(machines_, models, quants, context, levels, output_tokens, f
             for quant in quants:
                 p = project(m, fits, model, quant, context, levels, output_tokens)
                 tg_stats = validation.band(m.platform, "tg")
-                entry = {
+                entry: dict[str, Any] = {
                     "label": PROJECTED, "hardware": m.id, "hardware_name": m.name, "platform": m.platform,
                     "bandwidth_gbps": m.bandwidth_gbps, "bandwidth_basis": m.bandwidth_basis,
                     "compute": m.compute()[0], "compute_unit": m.compute()[1], "machine_note": m.note,
@@ -112,15 +116,15 @@ def projection_rows(machines_, models, quants, context, levels, output_tokens, f
                     fits_here = verdict.fits if verdict else None
                     # a batched figure's error: the batch-1 band plus what batching adds
                     agg_stats = tg_stats if lvl.concurrency == 1 else Compounded(tg_stats, batched_stats)
-                    level = {"concurrency": lvl.concurrency, "fits": fits_here,
-                             "fit_reason": verdict.reason if verdict else f"memory unknown ({where})",
-                             "bound": lvl.bound, "note": lvl.why,
-                             "aggregate_tps": _figure(lvl.aggregate_tps, agg_stats, lvl.why, "batched"),
-                             "request_output_tps": lvl.output_tps, "request_input_tps": lvl.input_tps,
-                             "cost": None, "cost_na": None}
+                    level: dict[str, Any] = {"concurrency": lvl.concurrency, "fits": fits_here,
+                                             "fit_reason": verdict.reason if verdict else f"memory unknown ({where})",
+                                             "bound": lvl.bound, "note": lvl.why,
+                                             "aggregate_tps": _figure(lvl.aggregate_tps, agg_stats, lvl.why, "batched"),
+                                             "request_output_tps": lvl.output_tps, "request_input_tps": lvl.input_tps,
+                                             "cost": None, "cost_na": None}
                     if fits_here is False:
                         level["cost_na"] = "does not fit in memory"
-                    elif lvl.output_tps:
+                    elif lvl.output_tps and lvl.input_tps is not None:     # a request stream has both
                         prompt = max(context - output_tokens, 0)
                         cost, why = price_projection(m, model, lvl.output_tps, lvl.input_tps, prompt, output_tokens,
                                                      f"{lvl.concurrency} x ({prompt} in / {output_tokens} out)",
@@ -163,9 +167,11 @@ def _print(console, doc: dict, breakeven: bool) -> None:
     table = Table(title=f"{PROJECTED} llama.cpp figures (± = p90 of the leave-one-out error of the class), context "
                         f"{doc['inputs']['context']} tokens, requests of {doc['inputs']['prompt_tokens']} in / "
                         f"{doc['inputs']['output_tokens']} out", title_justify="left")
-    for col, justify in (("hardware", "left"), ("model", "left"), ("pp512 tok/s", "right"), ("tg tok/s", "right"),
-                         ("users", "right"), ("aggregate tok/s", "right"), ("fits", "left"), ("$/1M blended", "right"),
-                         ("break-even", "right")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("hardware", "left"), ("model", "left"), ("pp512 tok/s", "right"), ("tg tok/s", "right"),
+        ("users", "right"), ("aggregate tok/s", "right"), ("fits", "left"), ("$/1M blended", "right"),
+        ("break-even", "right"))
+    for col, justify in columns:
         table.add_column(col, justify=justify, overflow="fold")
     against = {}
     for e in doc["projections"]:
@@ -240,8 +246,10 @@ def _print_validation(console, v: dict) -> None:
 
     table = Table(title="Validation: leave one machine out (fit without it, project its published rows)",
                   title_justify="left")
-    for col, justify in (("class", "left"), ("figure", "left"), ("machines", "right"), ("rows", "right"),
-                         ("median |error|", "right"), ("p90 |error|", "right"), ("target", "left"), ("verdict", "left")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("class", "left"), ("figure", "left"), ("machines", "right"), ("rows", "right"),
+        ("median |error|", "right"), ("p90 |error|", "right"), ("target", "left"), ("verdict", "left"))
+    for col, justify in columns:
         table.add_column(col, justify=justify, overflow="fold")
     for s in v["classes"]:
         target = " / ".join(x for x in (f"median <= {s['target_median']:.0%}" if s["target_median"] is not None else "",

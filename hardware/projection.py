@@ -104,40 +104,42 @@ def batch_speedup(b: int, weights: float, kv_context: float) -> float:
     return b * (weights + kv_context) / (weights + b * kv_context)
 
 
-def _row_tg_terms(row: ReferenceRow, m: Machine) -> tuple[float, float]:
-    """(seconds the row's bytes take at the full bandwidth, measured tokens/s)."""
-    return decode_bytes(row.model, row.quant, row.tg_context, row.fmt_backend) / (m.bandwidth_gbps * 1e9), row.tg128
+def _row_tg_seconds(row: ReferenceRow, m: Machine) -> float:
+    """Seconds the row's bytes take at the full bandwidth."""
+    return decode_bytes(row.model, row.quant, row.tg_context, row.fmt_backend) / (m.bandwidth_gbps * 1e9)
 
 
 def _fit_tg(rows: list[ReferenceRow], machine_of: dict[str, Machine]) -> tuple[float | None, float, int]:
     from scipy.optimize import lsq_linear
     import numpy as np
 
-    use = [r for r in rows if r.tg128 is not None]
-    n = len({r.machine for r in use})
-    if not use:
+    terms = [(_row_tg_seconds(r, machine_of[r.machine]), r.tg128) for r in rows if r.tg128 is not None]
+    n = len({r.machine for r in rows if r.tg128 is not None})
+    if not terms:
         return None, 0.0, 0
-    terms = [_row_tg_terms(r, machine_of[r.machine]) for r in use]
     # each row: (x / eta + t0) x tg = 1, i.e. the relative error of the time per token; unknowns 1/eta, t0
     with_t0 = n >= MIN_MACHINES_FOR_T0
     a = np.array([[x * tg, tg] if with_t0 else [x * tg] for x, tg in terms])
     lower = [1.0, 0.0] if with_t0 else [1.0]
-    sol = lsq_linear(a, np.ones(len(use)), bounds=(lower, [np.inf] * len(lower))).x
+    sol = lsq_linear(a, np.ones(len(terms)), bounds=(lower, [np.inf] * len(lower))).x
     return float(1.0 / sol[0]), (float(sol[1]) if with_t0 else 0.0), n
 
 
 def _fit_pp(rows: list[ReferenceRow], machine_of: dict[str, Machine]) -> tuple[float | None, str, int]:
-    use = [(r, compute_of(r, machine_of[r.machine])) for r in rows if r.pp512 is not None]
-    use = [(r, c) for r, c in use if c]
+    use: list[tuple[ReferenceRow, float, float]] = []      # (row, its compute, its pp512)
+    for r in rows:
+        c = compute_of(r, machine_of[r.machine]) if r.pp512 is not None else None
+        if r.pp512 is not None and c:
+            use.append((r, c, r.pp512))
     if not use:
         return None, "", 0
     unit = machine_of[use[0][0].machine].compute()[1]
     # eta_fl x c / flops = pp: least squares on the relative error has the closed form below
-    x = [c / (model_flops(r.model, r.pp_tokens / 2) * r.pp512) for r, c in use]
+    x = [c / (model_flops(r.model, r.pp_tokens / 2) * pp) for r, c, pp in use]
     eta = sum(x) / sum(v * v for v in x)
     if unit == "FLOP/s":
         eta = min(eta, 1.0)            # no more than the peak
-    return eta, unit, len({r.machine for r, _ in use})
+    return eta, unit, len({r.machine for r, _, _ in use})
 
 
 def _serving_groups(rows: list[ReferenceRow]) -> list[tuple[ReferenceRow, ReferenceRow]]:
@@ -152,10 +154,17 @@ def _serving_groups(rows: list[ReferenceRow]) -> list[tuple[ReferenceRow, Refere
     return pairs
 
 
+def batch_size(row: ReferenceRow) -> int:
+    """The sequences a row decoded together; a row that says none ran one."""
+    return row.concurrency or 1
+
+
 def retention(one: ReferenceRow, many: ReferenceRow) -> float:
     """Aggregate at B over what the batch-1 figure times the batch-B roofline gain predicts."""
+    if one.output_tps is None or many.output_tps is None:
+        raise ValueError(f"retention of {many.id} needs two serving rows (output_tps), got {one.id} and {many.id}")
     weights, kv = model_bytes(many.model, many.quant, many.fmt_backend)
-    return many.output_tps / (one.output_tps * batch_speedup(many.concurrency, weights, kv * (many.context or 0)))
+    return many.output_tps / (one.output_tps * batch_speedup(batch_size(many), weights, kv * (many.context or 0)))
 
 
 def _fit_beta(rows: list[ReferenceRow]) -> tuple[float | None, int]:
@@ -163,8 +172,8 @@ def _fit_beta(rows: list[ReferenceRow]) -> tuple[float | None, int]:
     if not pairs:
         return None, 0
     # B^-beta = retention  ->  beta x ln B = -ln retention, least squares with beta >= 0
-    num = sum(-math.log(retention(o, m)) * math.log(m.concurrency) for o, m in pairs)
-    den = sum(math.log(m.concurrency) ** 2 for _, m in pairs)
+    num = sum(-math.log(retention(o, m)) * math.log(batch_size(m)) for o, m in pairs)
+    den = sum(math.log(batch_size(m)) ** 2 for _, m in pairs)
     return max(num / den, 0.0), len({m.machine for _, m in pairs})
 
 
@@ -235,7 +244,7 @@ def project(machine: Machine, fits: dict[str, PlatformFit], model: str, quant: s
     prompt_tps = predict_pp(f, compute, model_flops(model, prompt / 2)) if f and compute else None
     levels = []
     for b in concurrency:
-        if tg is None:
+        if tg is None or f is None:
             levels.append(Level(b, None, None, None, None, missing["tg"]))
             continue
         beta = f.beta or 0.0

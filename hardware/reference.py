@@ -6,8 +6,8 @@ a quant the engine has, a file size within 1% of the catalog's exact size for th
 quant (so the bytes the projection divides by are the bytes that were measured), positive figures,
 a source and a date. A bad row stops with one line naming it.
 
-Result documents are read in one place, `rows_from_result`, so that a typed result model can
-replace the dict access later without touching the fit.
+Result documents are read in one place, `rows_from_result`, as the typed contract's RunResult
+(contract/result.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
+from contract import documents
+from contract.enums import ScenarioKind, Status, Verdict
 from contract.errors import BenchError
+from contract.result import Document, RunResult, StreamEntry
 from hardware.machines import Machine, machine_from_hardware, machines
 
 BACKEND_PLATFORM = {"CUDA": "cuda", "ROCm": "rocm", "Metal": "metal", "CPU": "cpu", "Vulkan": "vulkan"}
@@ -124,47 +127,52 @@ def reference_rows() -> tuple[ReferenceRow, ...]:
     return tuple(build_reference(doc["rows"], machines()))
 
 
-def _ok(sc: dict) -> bool:
-    return sc.get("status") == "completed" and (sc.get("validity") or {}).get("verdict") == "VALID"
+def _valid_stream(result: RunResult, kind: ScenarioKind) -> StreamEntry | None:
+    """The first completed, VALID entry of a pp or tg scenario."""
+    return next((sc for sc in result.scenarios if isinstance(sc, StreamEntry) and sc.kind == kind
+                 and sc.status == Status.COMPLETED and sc.validity.verdict == Verdict.VALID), None)
 
 
-def rows_from_result(doc: dict, path: Path | str) -> tuple[Machine, list[ReferenceRow], list[str]]:
+def rows_from_result(result: Document | dict, path: Path | str) -> tuple[Machine, list[ReferenceRow], list[str]]:
     """A measured result as (its machine, rows that join the reference set, why anything was left
     out). Its valid pp<N> and tg<N> scenarios become one row. Only llama.cpp results of a catalog
     model join: the projection is fit on llama.cpp figures."""
+    doc = documents.run_result(result, path)
     name = Path(path).name
-    model, backend, hw = doc.get("model") or {}, doc.get("backend") or {}, doc.get("hardware") or {}
-    config = doc.get("config") or {}
+    model, hw = doc.model, doc.hardware or {}
     skipped: list[str] = []
-    if config.get("backend") != "llamacpp":
-        raise ReferenceError(f"{name}: a {config.get('backend')} result; projections are fit on llama.cpp results",
+    if doc.config.backend != "llamacpp":
+        raise ReferenceError(f"{name}: a {doc.config.backend} result; projections are fit on llama.cpp results",
                              "pass a result of bench run --backend llamacpp")
     if not hw:
         raise ReferenceError(f"{name}: the result has no hardware section", "pass a result written by bench run")
-    tg = next((sc for sc in doc.get("scenarios") or [] if sc.get("kind") == "tg" and _ok(sc)), None)
-    pp = next((sc for sc in doc.get("scenarios") or [] if sc.get("kind") == "pp" and _ok(sc)), None)
+    tg, pp = _valid_stream(doc, ScenarioKind.TG), _valid_stream(doc, ScenarioKind.PP)
     for kind, sc in (("tg", tg), ("pp", pp)):
         if sc is None:
             skipped.append(f"{name}: no valid {kind}<N> scenario, so no {kind} figure joins the fit")
     if tg is None and pp is None:
         raise ReferenceError(f"{name}: no valid pp<N> or tg<N> scenario to calibrate on",
                              "run bench run with pp512,tg128 (the default) and get a VALID result")
-    roof = (tg or {}).get("roofline") or {}
-    threads = backend.get("n_threads")
-    machine = machine_from_hardware(hw, doc.get("bandwidth") or {}, backend.get("device"), doc.get("label") or name,
+    roof = tg.roofline if tg else None
+    # llama.cpp's own backend fields (BackendInfo keeps what an engine adds)
+    threads = getattr(doc.backend, "n_threads", None)
+    flash_attn = getattr(doc.backend, "flash_attn_resolved", None)
+    device = doc.backend.device if doc.backend else None
+    machine = machine_from_hardware(hw, doc.bandwidth or {}, device.value if device else None, doc.label or name,
                                     n_threads=threads)
     machine = replace(machine, id=f"measured:{name}", origin=str(path))
+    pp_tps, tg_tps = (pp.summary.pp_tps if pp else None), (tg.summary.tg_tps if tg else None)
     row = ReferenceRow(
         id=f"measured:{name}", machine=machine.id,
         backend={v: k for k, v in BACKEND_PLATFORM.items()}[machine.platform], engine="llama.cpp",
-        model=model.get("id") or "?", quant=model.get("quant") or "?", file_bytes=model.get("file_bytes") or 0,
-        flags=f"bench run, {threads or '?'} threads, flash attention {backend.get('flash_attn_resolved') or '?'}",
-        build=f"llama-cpp-python {((doc.get('environment') or {}).get('packages') or {}).get('llama-cpp-python', '?')}",
-        source=str(path), date=(doc.get("started_at") or "")[:10] or "?", date_is="run",
-        pp512=pp["summary"]["pp_tps"]["mean"] if pp else None,
-        pp_tokens=(pp or {}).get("params", {}).get("input_tokens") or 512,
-        tg128=tg["summary"]["tg_tps"]["mean"] if tg else None,
-        tg_context=roof.get("mean_context_tokens") or TG128_CONTEXT, threads=threads, tg_threads=threads,
+        model=model.id or "?", quant=model.quant or "?", file_bytes=model.file_bytes or 0,
+        flags=f"bench run, {threads or '?'} threads, flash attention {flash_attn or '?'}",
+        build=f"llama-cpp-python {(doc.environment.get('packages') or {}).get('llama-cpp-python', '?')}",
+        source=str(path), date=(doc.started_at or "")[:10] or "?", date_is="run",
+        pp512=pp_tps.mean if pp_tps else None,
+        pp_tokens=(pp.params.input_tokens if pp else None) or 512,
+        tg128=tg_tps.mean if tg_tps else None,
+        tg_context=(roof.mean_context_tokens if roof else None) or TG128_CONTEXT, threads=threads, tg_threads=threads,
         note=f"measured here; bandwidth {machine.bandwidth_basis}", measured=True)
     from models.catalog import CATALOG
 

@@ -63,7 +63,7 @@ class MeasurementSession:
             telemetry = NvmlTelemetry(self.sources.nvml, info.gpus)
         self.sampler = Sampler(self.sources.sources, telemetry, interval_s, ProcessTree(include_children))
         self.idle: WindowReading | None = None
-        self._throttle_before = None
+        self._throttle_before: dict[str, int] | None = None
         self._report: SessionReport | None = None
 
     def _now(self) -> float:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Callable
 
 from . import apple, estimate, nvidia, rapl
@@ -27,7 +28,7 @@ class Sources:
 
     sources: list = field(default_factory=list)
     unavailable: dict[str, str] = field(default_factory=dict)
-    nvml: object | None = None
+    nvml: ModuleType | None = None
 
     def close(self) -> None:
         for s in self.sources:
@@ -38,7 +39,7 @@ class Sources:
 
 
 def choose(info: HardwareInfo, interval_s: float = 0.5, cpu_tdp_w: float | None = None,
-           powercap: Path = rapl.POWERCAP, opener=open) -> tuple[list[Choice], object | None]:
+           powercap: Path = rapl.POWERCAP, opener=open) -> tuple[list[Choice], ModuleType | None]:
     """Decide without starting anything long-lived. Returns the choices and an initialised
     NVML module (or None) that the caller must shut down."""
     choices: list[Choice] = []
@@ -47,7 +48,7 @@ def choose(info: HardwareInfo, interval_s: float = 0.5, cpu_tdp_w: float | None 
         nvml, why = nvidia.load_nvml()
         for g in info.gpus:
             if nvml is None:
-                choices.append(Choice((f"gpu{g.index}",), None, why))
+                choices.append(Choice((f"gpu{g.index}",), None, why or "NVML unavailable"))
                 continue
             src = nvidia.NvmlSource(nvml, g)
             choices.append(Choice(src.devices, src.method, src.reason, lambda s=src: s))
@@ -84,8 +85,8 @@ def _linux_cpu_choices(info, cpu_tdp_w, powercap, opener) -> list[Choice]:
     no_dram = Choice(("dram",), None, "no RAPL dram domain; DRAM power is not modelled")
     if tdp is None:
         return [Choice(("cpu",), None, f"{problem}; {origin}"), no_dram]
-    src = estimate.TdpEstimateSource(tdp, origin)
-    return [Choice(("cpu",), "estimated", f"{problem}; {src.reason}", lambda: src), no_dram]
+    tdp_src = estimate.TdpEstimateSource(tdp, origin)
+    return [Choice(("cpu",), "estimated", f"{problem}; {tdp_src.reason}", lambda: tdp_src), no_dram]
 
 
 def open_sources(info: HardwareInfo, interval_s: float = 0.5, cpu_tdp_w: float | None = None,

@@ -18,7 +18,8 @@ from statistics import median
 import numpy as np
 
 from hardware.machines import Machine
-from hardware.projection import compute_of, decode_bytes, fit, model_flops, predict_pp, predict_tg, retention
+from hardware.projection import (batch_size, compute_of, decode_bytes, fit, model_flops, predict_pp, predict_tg,
+                                 retention)
 from hardware.reference import ReferenceRow
 
 # (median, p90) targets for |projected / published - 1|; None: no target set
@@ -46,8 +47,8 @@ class ClassStats:
     kind: str
     machines: int
     rows: int
-    median: float | None
-    p90: float | None
+    median: float
+    p90: float
     target_median: float | None
     target_p90: float | None
     misses: list[str] = field(default_factory=list)   # the targets it misses, in words
@@ -82,7 +83,7 @@ class Validation:
 
 def _project_row(fits, row: ReferenceRow, m: Machine, served: list[ReferenceRow]) -> list[RowError]:
     f = fits.get(row.platform)
-    out = []
+    out: list[RowError] = []
     if f is None:
         return out
     if row.tg128 is not None:
@@ -97,7 +98,7 @@ def _project_row(fits, row: ReferenceRow, m: Machine, served: list[ReferenceRow]
         one = next((o for o in served if o.machine == row.machine and o.source == row.source and o.concurrency == 1), None)
         if one is not None:
             # the batch-1 figure times the batch-B roofline gain, times what batching keeps
-            v = row.output_tps / retention(one, row) * row.concurrency ** -f.beta
+            v = row.output_tps / retention(one, row) * batch_size(row) ** -f.beta
             out.append(RowError(row.id, row.machine, row.platform, "batched", row.output_tps, v))
     return out
 
@@ -146,5 +147,6 @@ class Compounded:
 def stream_band(decode: float | None, prefill: float | None, prefill_counted: bool) -> float | None:
     """The band of a request stream's throughput (and so of its $/1M): the decode band, plus the
     prefill band where the prompts' prefill time is in it; None where either is unvalidated."""
-    bands = [decode] + ([prefill] if prefill_counted else [])
-    return None if None in bands else sum(bands)
+    if decode is None or not prefill_counted:
+        return decode
+    return None if prefill is None else decode + prefill

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import json
 import re
+from typing import TYPE_CHECKING
 
 import click
 
 from contract.errors import BenchError, ModelError
 
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod     # rich is imported only where a table is printed
+
 GiB = 1 << 30
-_UNITS = {"": None, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
 def parse_memory(text: str) -> int:
@@ -84,8 +88,10 @@ def _print_ladder(rows: list[dict]) -> None:
     from rich.table import Table
 
     table = Table(title="Catalog x quantization (~ = layout estimate; * = repo name unverified)", title_justify="left")
-    for col, justify in (("model", "left"), ("backend", "left"), ("quant", "left"), ("size on disk", "right"),
-                         ("read / token", "right"), ("KV / token", "right"), ("download", "left")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("model", "left"), ("backend", "left"), ("quant", "left"), ("size on disk", "right"),
+        ("read / token", "right"), ("KV / token", "right"), ("download", "left"))
+    for col, justify in columns:
         table.add_column(col, justify=justify)
     for r in rows:
         approx = "" if r["size_method"] == "exact" else "~"
@@ -161,9 +167,11 @@ def _print_plan(rows: list[dict], header: str) -> None:
     from rich.table import Table
 
     table = Table(title=header, title_justify="left")
-    for col, justify in (("model", "left"), ("quant", "left"), ("fits", "left"), ("need", "right"),
-                         ("weights", "right"), ("KV", "right"), ("overhead", "right"), ("left for KV", "right"),
-                         ("max ctx / seq", "right")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("model", "left"), ("quant", "left"), ("fits", "left"), ("need", "right"),
+        ("weights", "right"), ("KV", "right"), ("overhead", "right"), ("left for KV", "right"),
+        ("max ctx / seq", "right"))
+    for col, justify in columns:
         table.add_column(col, justify=justify)
     for r in rows:
         table.add_row(r["model"], r["quant"], "[green]yes[/green]" if r["fits"] else "[red]no[/red]",

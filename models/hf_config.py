@@ -30,7 +30,7 @@ class ModelDir:
 def architecture_from_config(config: dict, where: str = "config.json") -> Architecture:
     """The Architecture a Hugging Face config.json describes; ModelError naming what is missing."""
     model_type = config.get("model_type")
-    family = _FAMILY.get(model_type)
+    family = _FAMILY.get(model_type) if isinstance(model_type, str) else None
     if family is None:
         raise ModelError(f"{where}: model_type {model_type!r} is not supported",
                          f"supported: {', '.join(sorted(_FAMILY))}")

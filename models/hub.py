@@ -45,7 +45,7 @@ def download(spec: ModelSpec, backend: str, quant: str) -> Path:
                          local_hint) from None
     except HfHubHTTPError as e:
         status = getattr(e.response, "status_code", None)
-        why = {401: "gated: accept its licence on huggingface.co and log in", 403: "gated: accept its licence on "
-               "huggingface.co and log in", 404: "not found" + ("" if spec.sources.is_verified(where) else
-               "; this repo name is unverified")}.get(status, f"HTTP {status}")
+        gated = "gated: accept its licence on huggingface.co and log in"
+        why = "no HTTP status" if status is None else {401: gated, 403: gated, 404: "not found" + (
+            "" if spec.sources.is_verified(where) else "; this repo name is unverified")}.get(status, f"HTTP {status}")
         raise ModelError(f"cannot download {where} from the Hugging Face hub ({why})", local_hint) from None

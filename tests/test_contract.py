@@ -127,7 +127,8 @@ def test_vocabularies_print_as_their_json_spelling():
 
 def test_outcomes_are_typed_too():
     quality = next(documents.read(p) for p in EXAMPLES if "quality" in p.name)
-    assert isinstance(quality, Outcome) and quality.kind == "quality" and quality.body["quants"]
+    assert isinstance(quality, Outcome) and quality.kind == "quality"
+    assert quality.quality is not None and quality.quality.quants
 
 
 def test_nan_in_a_file_is_refused_by_the_reader(tmp_path):

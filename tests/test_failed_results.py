@@ -22,6 +22,7 @@ def _interrupted_run(results_dir, wait_for: str, extra: list[str]):
     proc = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--model", "tiny", "--min-duration", "0",
                              "--results-dir", str(results_dir), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None             # stderr=PIPE
     seen, deadline = "", time.time() + 120
     while wait_for not in seen and time.time() < deadline:
         line = proc.stderr.readline()

@@ -7,7 +7,7 @@ from contract.build import died_run
 from contract.documents import dump
 from contract.errors import ResultsError
 from contract.result import SCHEMA_VERSION
-from bench.storage import ensure_writable, load_results, write_result, write_result_safely
+from bench.storage import ensure_writable, load_documents, write_result, write_result_safely
 
 
 def test_atomic_write_leaves_no_temp_files(tmp_path):
@@ -48,8 +48,8 @@ def test_loading_skips_bad_files_with_warnings(tmp_path):
     (tmp_path / "broken.json").write_text("{not json")
     (tmp_path / "other.json").write_text(json.dumps({"schema_version": 999}))
     (tmp_path / "foreign.json").write_text(json.dumps({"hello": 1}))
-    loaded, warnings = load_results([tmp_path])
-    assert [doc["run_id"] for _, doc in loaded] == ["ok"]
+    loaded, warnings = load_documents([tmp_path])
+    assert [doc.run_id for _, doc in loaded] == ["ok"]
     assert len(warnings) == 3
     assert any("broken.json" in w for w in warnings)
     assert any("schema_version 999" in w for w in warnings)

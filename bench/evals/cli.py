@@ -9,31 +9,34 @@ from pathlib import Path
 
 import click
 
+from contract import documents
+from contract.result import Outcome
 from dashboards.options import cost_options
 
 
-def eval_lines(doc: dict, settings) -> list[str]:
+def eval_lines(doc: Outcome, settings) -> list[str]:
     """The summary: accuracy with its interval, tokens and latency per task, and $ per 1,000 tasks."""
     from bench.evals.run import accuracy_text
     from dashboards.prices import load_prices
     from dashboards.profiles import load_profiles
     from dashboards.task_cost import eval_cost
 
-    body, s = doc["eval"], doc["eval"]["summary"]
-    model = doc["model"]
-    out = [f"{model.get('id')} {model.get('quant') or ''} via {body['backend']} on {body['tasks_file']['name']}",
+    body = doc.eval
+    if body is None:
+        raise TypeError(f"a bench eval outcome was expected, not a {doc.kind} document")
+    s = body.summary
+    model = doc.model
+    out = [f"{model.get('id')} {model.get('quant') or ''} via {body.backend} on {body.tasks_file.name}",
            f"  accuracy  {accuracy_text(s)}"]
-    if body.get("what_it_measures"):
-        out.append(f"  note      {body['what_it_measures']}")
-    for key, what in (("input_tokens", "input tokens"), ("output_tokens", "output tokens")):
-        v = s.get(key)
-        out.append(f"  {what:<13} " + (f"{v['mean']:.1f} per task (median {v['median']:.0f}, max {v['max']:.0f})"
+    if body.what_it_measures:
+        out.append(f"  note      {body.what_it_measures}")
+    for v, what in ((s and s.input_tokens, "input tokens"), (s and s.output_tokens, "output tokens")):
+        out.append(f"  {what:<13} " + (f"{v.mean:.1f} per task (median {v.median:.0f}, max {v.max:.0f})"
                                         if v else "n/a (not reported)"))
-    for key, what in (("ttft_s", "first token"), ("e2e_s", "whole answer")):
-        v = s.get(key)
-        out.append(f"  {what:<13} " + (f"median {v['median']:.3f} s, p90 {v['p90']:.3f} s" if v else "n/a"))
-    if s["errors"]:
-        out.append(f"  errors    {s['errors']} task(s) failed and are scored wrong")
+    for v, what in ((s and s.ttft_s, "first token"), (s and s.e2e_s, "whole answer")):
+        out.append(f"  {what:<13} " + (f"median {v.median:.3f} s, p90 {v.p90:.3f} s" if v else "n/a"))
+    if s and s.errors:
+        out.append(f"  errors    {s.errors} task(s) failed and are scored wrong")
     try:
         c = eval_cost(doc, settings, load_profiles(), load_prices())
     except Exception as exc:  # a price file or profile problem must not lose a measured eval
@@ -92,7 +95,7 @@ def eval_command(ctx, tasks, backend, model, quant, base_url, api_key, endpoint,
     if as_json:
         click.echo(json.dumps(outcome.doc, indent=2))
     else:
-        for line in eval_lines(outcome.doc, settings):
+        for line in eval_lines(documents.outcome(outcome.doc, outcome.path), settings):
             ui.console.print(line, highlight=False, markup=False, soft_wrap=True)
         for err in outcome.doc["errors"]:
             ui.console.print(f"error: {err}", highlight=False, markup=False)

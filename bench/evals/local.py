@@ -35,6 +35,7 @@ class LocalEngine:
     def prompt_ids(self, task: Task) -> list[int]:
         if task.prompt is not None:
             return self._llm.tokenize(task.prompt.encode("utf-8"), add_bos=True, special=False)
+        assert task.messages is not None        # a task has a prompt or messages (bench/evals/tasks.py)
         if self._formatter is None:
             text = "\n".join(f"{m['role']}: {m['content']}" for m in task.messages) + "\nassistant:"
             return self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)

@@ -39,7 +39,7 @@ class EvalBody:
     """Mixed in before an HTTP backend class: task requests without the benchmark's length fields."""
 
     def _body(self, request, prompt: Prompt) -> dict:
-        body = super()._body(request, prompt)
+        body = super()._body(request, prompt)  # type: ignore[misc]  # a mixin: the HTTP backend after it has _body
         if isinstance(request, TaskRequest):
             for key in ("ignore_eos", "min_tokens", "return_token_ids"):
                 body.pop(key, None)
@@ -62,7 +62,11 @@ def eval_backend(name: str, api_key: str | None = None):
 
 
 async def _answer(backend, client, task: Task) -> Answer:
-    payload = task.prompt if task.prompt is not None else task.messages[-1]["content"]
+    if task.prompt is not None:
+        payload = task.prompt
+    else:
+        assert task.messages is not None        # a task has a prompt or messages (bench/evals/tasks.py)
+        payload = task.messages[-1]["content"]
     text: list[str] = []
     usage_in = usage_out = finish = None
     first = last = None

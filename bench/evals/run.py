@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from contract.errors import BenchError
+from contract.result import EvalSummary
 from bench.evals.answer import Answer
 from bench.evals.scorers import score
 from bench.evals.tasks import Task, load_tasks
@@ -121,7 +122,7 @@ def _answer_http(config: EvalConfig, tasks, ui, body: dict, answers: list[Answer
     if config.backend == "openai":
         if not config.base_url:
             raise BenchError("--backend openai needs --base-url", "for example --base-url http://127.0.0.1:8080")
-        target = config.model
+        target: str | Path = config.model
         options["base_url"] = config.base_url
         body["model_doc"] = {"id": config.model, "name": config.model, "quant": None, "source": "server"}
     else:
@@ -194,9 +195,9 @@ def execute(config: EvalConfig, ui: RunUI = RunUI()) -> EvalOutcome:
     return EvalOutcome(doc, path, warning)
 
 
-def accuracy_text(s: dict) -> str:
-    if not s or s["accuracy"] is None:
+def accuracy_text(s: EvalSummary | None) -> str:
+    if s is None or s.accuracy is None or s.wilson95 is None:
         return "n/a (no task answered)"
-    lo, hi = s["wilson95"]
-    return f"{s['accuracy']:.1%} ({s['correct']}/{s['n']}; Wilson 95% {lo:.1%}-{hi:.1%})"
+    lo, hi = s.wilson95
+    return f"{s.accuracy:.1%} ({s.correct}/{s.n}; Wilson 95% {lo:.1%}-{hi:.1%})"
 

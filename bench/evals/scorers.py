@@ -49,6 +49,12 @@ def chosen_label(text: str, labels: tuple[str, ...]) -> str | None:
 def score(task: Task, answer: str) -> tuple[bool, str]:
     """(correct, a short reason when not)."""
     s, expected = task.scorer, task.expected
+    if isinstance(expected, dict):          # json_fields (the task file allows an object for it only)
+        obj = first_json_object(answer)
+        if obj is None:
+            return False, "no JSON object in the answer"
+        wrong = [f for f in task.fields if f not in obj or not _equal(obj[f], expected[f])]
+        return not wrong, "" if not wrong else f"fields differ: {', '.join(wrong)}"
     if s == "exact":
         ok = answer.strip() == expected.strip()
         return ok, "" if ok else "not exactly the expected text"
@@ -66,8 +72,4 @@ def score(task: Task, answer: str) -> tuple[bool, str]:
         if label is None:
             return False, "the answer names none of the labels"
         return label == expected, "" if label == expected else f"chose {label!r}"
-    obj = first_json_object(answer)
-    if obj is None:
-        return False, "no JSON object in the answer"
-    wrong = [f for f in task.fields if f not in obj or not _equal(obj[f], expected[f])]
-    return not wrong, "" if not wrong else f"fields differ: {', '.join(wrong)}"
+    raise ValueError(f"task {task.id}: scorer {s!r} with a string expected answer")

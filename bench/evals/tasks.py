@@ -16,6 +16,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from contract.errors import BenchError
 
@@ -31,7 +32,7 @@ class TaskFileError(BenchError):
 class Task:
     id: str
     scorer: str
-    expected: object
+    expected: str | dict[str, Any]      # a dict for json_fields only, a string for every other scorer
     prompt: str | None = None
     messages: tuple[dict, ...] | None = None
     labels: tuple[str, ...] = ()
@@ -99,14 +100,15 @@ def load_tasks(path: Path) -> list[Task]:
                                                           "examples/tasks/ticket-triage.jsonl") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise TaskFileError(f"cannot read {path} as UTF-8 text: {exc}", "pass a JSON Lines file") from None
-    tasks, ids = [], set()
+    tasks: list[Task] = []
+    ids: set[str] = set()
     for n, line in enumerate(lines, 1):
         if not line.strip() or line.lstrip().startswith("//"):
             continue
         where = f"{path.name} line {n}"
         try:
             doc = json.loads(line)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise _fail(where, f"not JSON ({exc.msg} at column {exc.colno})", "one JSON object per line") from None
         task = _task(doc, where, len(tasks) + 1)
         if task.id in ids:

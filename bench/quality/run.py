@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -188,9 +189,10 @@ def execute(config: QualityConfig, ui: RunUI = RunUI()) -> QualityOutcome:
         if ref.source == "synthetic" else None,
     }
     info = hardware.probe()
-    doc_args = dict(label=config.label, started_at=started, model=_model_doc(ref, quants), hardware=info.to_dict(),
-                    config=config.to_dict(), body=body)
-    status, errors = COMPLETED, []
+    doc_args: dict[str, Any] = dict(label=config.label, started_at=started, model=_model_doc(ref, quants),
+                                    hardware=info.to_dict(), config=config.to_dict(), body=body)
+    status = COMPLETED
+    errors: list[str] = []
     saved: dict = {}
 
     def save(state: str) -> None:

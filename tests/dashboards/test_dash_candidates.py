@@ -18,8 +18,9 @@ CANDIDATES = ["h200", "m3-ultra-60c", "epyc-9654"]
 
 def page_data(index: Path) -> dict:
     text = index.read_text(encoding="utf-8")
-    block = re.search(r'<script type="application/json" id="rs-data">(.*?)</script>', text, re.S).group(1)
-    return json.loads(block)
+    block = re.search(r'<script type="application/json" id="rs-data">(.*?)</script>', text, re.S)
+    assert block is not None, "the page has no data block"
+    return json.loads(block.group(1))
 
 
 @pytest.fixture(scope="module")

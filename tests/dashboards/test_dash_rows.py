@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from contract import documents
 from dashboards.figures import figures
 from dashboards.prices import load_prices
 from dashboards.profiles import load_profiles
@@ -13,7 +14,7 @@ from dashboards.errors import DashboardError
 
 
 def row_for(doc, chosen=None, settings=CostSettings(), profiles=None):
-    return build_row(doc, None, profiles or load_profiles(), chosen or {}, load_prices(), settings)
+    return build_row(documents.run_result(doc), None, profiles or load_profiles(), chosen or {}, load_prices(), settings)
 
 
 def test_8b_on_the_cpu_server_profile_by_hand(example):
@@ -206,7 +207,7 @@ def test_missing_figures_are_none_with_reasons(example):
     for sc in old["scenarios"]:
         sc["energy"] = None
         sc.pop("roofline")
-    fig = figures(old)
+    fig = figures(documents.run_result(old))
     for key in ("j_per_token", "peak_rss_bytes", "bw_eff_measured", "idle_watts", "peak_device_bytes"):
         assert fig[key] is None
     assert "no energy reading" in fig["missing"]["j_per_token"]

@@ -70,5 +70,6 @@ class AnswerServer:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
     def __exit__(self, *exc) -> None:
+        assert self._httpd is not None, "__exit__ without __enter__"
         self._httpd.shutdown()
         self._httpd.server_close()

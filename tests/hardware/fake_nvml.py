@@ -44,8 +44,8 @@ def make(specs: list[dict] | None = None, init_error: int | None = None) -> type
         if name.startswith(("NVML_", "NVMLError", "nvmlClocks")):
             setattr(mod, name, getattr(real, name))
     devices = [Device(s) for s in (specs or [])]
-    mod.devices = devices
-    mod.init_count = 0
+    mod.devices = devices  # type: ignore[attr-defined]  # the fake's own bookkeeping, read by tests
+    mod.init_count = 0  # type: ignore[attr-defined]
 
     def init():
         if init_error is not None:

@@ -23,7 +23,7 @@ import asyncio
 import json
 import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
 OK, ERROR_500, DROP, STALL, MALFORMED, ECHO_AUTH, HOLD = "ok", "500", "drop", "stall", "malformed", "echo-auth", "hold"
 TEMPLATE_TOKENS = 5
@@ -73,6 +73,7 @@ class FakeServer:
                 if task is not asyncio.current_task():
                     task.cancel()
 
+        assert self._loop is not None and self._thread is not None, "__exit__ without __enter__"
         asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
@@ -111,13 +112,13 @@ class FakeServer:
     def _tokenize(self, writer, body: dict) -> None:
         """Each dialect's request and answer (llama.cpp answers a body without content with no tokens)."""
         self.tokenized += 1
-        key = {"vllm": "prompt", "llama.cpp": "content", "llama-cpp-python": "input"}[self.tokenize]
+        key = {"vllm": "prompt", "llama.cpp": "content", "llama-cpp-python": "input"}[self.tokenize or ""]
         if key not in body:
             if self.tokenize == "llama.cpp":
                 return self._json(writer, 200, {"tokens": []})
             return self._json(writer, 400, {"error": {"message": f"field {key} required"}})
         n = count_text(body[key])
-        doc = {"tokens": list(range(n))}
+        doc: dict[str, Any] = {"tokens": list(range(n))}
         if self.tokenize == "vllm":
             doc["count"] = n
         self._json(writer, 200, doc)
@@ -175,13 +176,13 @@ class FakeServer:
                 await asyncio.sleep(self.interval_s)
             elif i % 64 == 63:          # as fast as it can: let the client read in batches
                 await writer.drain()
-        last = {"choices": [{"index": 0, "finish_reason": "length", **({"delta": {}} if chat else {"text": ""})}]}
+        last: dict[str, Any] = {"choices": [{"index": 0, "finish_reason": "length", **({"delta": {}} if chat else {"text": ""})}]}
         if self.timings:
             decode_ms = (time.perf_counter_ns() - started) / 1e6
             last["timings"] = {"prompt_n": n_in, "prompt_ms": 0.1, "predicted_n": n_out, "predicted_ms": decode_ms}
         self._chunk(writer, "data: " + json.dumps(last) + "\n\n")
         if self.usage and (body.get("stream_options") or {}).get("include_usage"):
-            usage = {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out}
+            usage: dict[str, Any] = {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out}
             if self.cached_tokens is not None:
                 usage["prompt_tokens_details"] = {"cached_tokens": min(self.cached_tokens, n_in)}
             self._chunk(writer, "data: " + json.dumps({"choices": [], "usage": usage}) + "\n\n")

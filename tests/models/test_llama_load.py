@@ -1,6 +1,7 @@
 """Synthetic builds load and run in the real llama.cpp, for every family in the catalog."""
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from models.vocab import FIRST_TEXT_ID
 llama_cpp = pytest.importorskip("llama_cpp")
 
 # a shrunk copy of a catalog model of each family: two layers, small matrices, a real vocabulary
-_SMALL = dict(n_layers=2, hidden=256, n_heads=4, n_kv_heads=2, head_dim=64, ffn=512, vocab=1000, max_context=2048)
+_SMALL: dict[str, Any] = dict(n_layers=2, hidden=256, n_heads=4, n_kv_heads=2, head_dim=64, ffn=512, vocab=1000, max_context=2048)
 FAMILY_MODELS = {
     "llama3": "llama-3.1-8b",  # with the llama3 rope_freqs tensor
     "qwen2": "qwen2.5-7b",
@@ -27,11 +28,13 @@ FAMILY_MODELS = {
 
 def _shrunk(family: str) -> ModelSpec:
     base = get_model(FAMILY_MODELS[family])
-    changes = dict(_SMALL)
+    changes: dict[str, Any] = dict(_SMALL)
     if family == "gemma2":
         changes.update(head_dim=128, sliding_window=16)  # q width 512 != hidden 256, as in Gemma 2
     if family == "llama3":
-        changes["rope_scaling"] = dataclasses.replace(base.architecture.rope_scaling, original_context=1024)
+        rope = base.architecture.rope_scaling
+        assert rope is not None, "llama 3 scales its RoPE"
+        changes["rope_scaling"] = dataclasses.replace(rope, original_context=1024)
     return ModelSpec(id=f"shrunk-{family}", name=f"shrunk {base.name}", license="n/a",
                      architecture=dataclasses.replace(base.architecture, **changes))
 

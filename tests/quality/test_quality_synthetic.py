@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from bench.outcomes import read_outcome
+from contract import documents
 from bench.quality.run import QualityConfig, execute
 from bench.quality.text import DEFAULT_TEXT, load_text
 
@@ -29,7 +29,8 @@ def test_loss_rises_down_the_quant_ladder(tiny_quality):
 
 def test_the_outcome_is_a_result_of_its_own_kind(tiny_quality):
     doc = json.loads(tiny_quality.path.read_text())
-    kind, body = read_outcome(doc)
+    out = documents.outcome(doc, tiny_quality.path)     # the contract reads it back, typed
+    kind, body = out.kind, doc[out.kind]
     assert kind == "quality" and doc["status"] == "completed"
     assert body["weights"] == "synthetic" and "random weights" in body["what_it_measures"]
     assert body["windows"] == 4 and body["scored_tokens"] == 4 * 255
