@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -107,7 +108,7 @@ def main() -> int:
             cluster.run(local_cmd, capture_output=True, check=True)       # warm: the synthetic build, page cache
             for i in range(args.rounds):
                 order = ["local", "fleet"] if i % 2 == 0 else ["fleet", "local"]
-                r = {}
+                r: dict[str, Any] = {}
                 for side in order:
                     t = time.monotonic()
                     if side == "fleet":
