@@ -19,12 +19,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.backends.base import Capabilities, LoadedModel, Prepared
-from bench.backends.llamacpp import LlamaCppBackend, offload_device
+from bench.backends.llamacpp import LlamaCppBackend, LlamaCppFlags, offload_device
 from bench.backends.openai import OpenAIBackend
 from bench.child_process import free_port
+from bench.engine_options import HTTPOptions
 from contract.device import Device
 from contract.errors import BackendError
 
@@ -140,10 +142,16 @@ class LlamaCppServer:
             self._log = None
 
 
+@dataclass(frozen=True)
+class LlamaCppServerOptions(LlamaCppFlags, HTTPOptions):
+    """llama.cpp's flags for the server it starts; its kernels are probed as in-process, always auto."""
+
+
 class LlamaCppServerBackend(OpenAIBackend):
     name = "llamacpp-server"
     capabilities = Capabilities(streaming=True, batching=True, devices=("cpu", "cuda", "metal", "vulkan"),
                                 quant_formats=("gguf",), microbenchmarks=False, local_model=True, http=True)
+    engine_options = LlamaCppServerOptions
 
     def __init__(self, api_key: str | None = None):
         super().__init__(api_key)

@@ -24,9 +24,10 @@ from typing import AsyncIterator, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from bench.backends import http_prompts
-from bench.backends.base import Capabilities, LoadedModel, Prepared, RequestFailed, StreamEvent
+from bench.backends.base import Capabilities, EngineDefaults, LoadedModel, Prepared, RequestFailed, StreamEvent
 from bench.backends.http_prompts import Prompt
 from bench.backends.sse import SSEDecoder
+from bench.engine_options import HTTPOptions
 from contract.device import Device
 from contract.errors import BackendError
 
@@ -49,10 +50,11 @@ def safe_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
-class OpenAIBackend:
+class OpenAIBackend(EngineDefaults):
     name = "openai"
     capabilities = Capabilities(streaming=True, batching=True, devices=("server",), quant_formats=(),
                                 microbenchmarks=False, local_model=False, http=True)
+    engine_options = HTTPOptions
 
     def __init__(self, api_key: str | None = None):
         self._api_key = api_key or None

@@ -24,12 +24,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.backends.base import Capabilities, LoadedModel
 from bench.backends.openai import OpenAIBackend
-from bench.backends.vllm import QUANTIZATION, VLLMBackend, memory_utilization, vllm_device
+from bench.backends.vllm import QUANTIZATION, VLLMBackend, VLLMOptions, memory_utilization, vllm_device
 from bench.child_process import die_with_parent, free_port
+from bench.engine_options import HTTPOptions
 from contract.errors import BackendError
 
 _LOG_TAIL = 2000
@@ -162,12 +164,17 @@ class VLLMServer:
         self.stop()
 
 
+@dataclass(frozen=True)
+class VLLMServeOptions(VLLMOptions, HTTPOptions):
+    """vLLM's options, for the server it starts, and the HTTP client's."""
+
+
 class VLLMServeBackend(OpenAIBackend):
     name = "vllm-serve"
     capabilities = Capabilities(streaming=True, batching=True, devices=VLLMBackend.capabilities.devices,
                                 quant_formats=VLLMBackend.capabilities.quant_formats, microbenchmarks=False,
                                 local_model=True, http=True)
-    engine_options = VLLMBackend.engine_options    # passed on as `vllm serve` arguments
+    engine_options = VLLMServeOptions    # vLLM's, passed on as `vllm serve` arguments
 
     def __init__(self, api_key: str | None = None):
         super().__init__(api_key)
