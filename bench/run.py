@@ -23,7 +23,7 @@ from contract.build import run_document, run_id as make_run_id
 from contract.validity import COMPLETED, FAILED, INTERRUPTED, run_validity
 from models.resolve import ResolvedModel, resolve_model
 from scenarios.definitions import LoadScenario, Scenario
-from scenarios.runner import scenario_runs
+from scenarios.kinds import scenario_runs
 
 
 @dataclass

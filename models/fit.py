@@ -159,7 +159,7 @@ def check_fit(model, quant: str | None, context_tokens: int, concurrency: int, a
 
 
 def _weights(model, quant: str | None, backend: str) -> tuple[Architecture, int, Format]:
-    from models.catalog import ModelSpec
+    from models.spec import ModelSpec
     from models.resolve import ResolvedModel
 
     if isinstance(model, ResolvedModel):

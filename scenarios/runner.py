@@ -7,14 +7,13 @@ was already measured. Summaries are computed at the end from the raw samples.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Callable, Iterator
+from typing import Callable
 
 from bench.backends.base import Backend, LoadedModel
 from bench.harness import Generation, timed_generate
 from contract.validity import COMPLETED, scenario_validity
 from bench.stats import summarize
-from scenarios.definitions import LoadScenario, Scenario
+from scenarios.definitions import Scenario
 from scenarios.prompts import random_prompt
 
 # Raw inter-token gaps are kept up to this many per scenario; beyond it only the summary is kept.
@@ -164,22 +163,3 @@ def run_scenario(backend: Backend, model: LoadedModel, scenario: Scenario, recor
 def planned_passes(scenario: Scenario) -> int:
     """How many generate() calls the scenario makes (for progress bars)."""
     return scenario.warmup + scenario.repetitions
-
-
-def scenario_runs(backend: Backend, model: LoadedModel, scenario: Scenario | LoadScenario) -> Iterator[tuple]:
-    """(record, drive) for each entry a scenario adds to the result, in order: one for pp, tg
-    and single-stream, one per level of a load scenario (plus an SLO search's answer, whose
-    drive is None); single-stream over HTTP has a record of its own. drive(progress,
-    on_measuring) measures into its record; the caller must let it finish (or fail) before
-    asking for the next, which may depend on it."""
-    if isinstance(scenario, LoadScenario):
-        from scenarios.load import levels
-        yield from levels(backend, model, scenario)
-        return
-    if backend.capabilities.http:
-        from scenarios import single_stream_http
-        record = single_stream_http.HTTPSingleStreamRecord(scenario)
-        yield record, partial(single_stream_http.drive, backend, model, record)
-        return
-    record = ScenarioRecord(scenario)
-    yield record, partial(run_scenario, backend, model, scenario, record)
