@@ -52,7 +52,7 @@ class HTTPOptions(EngineOptions):
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
-def _convert(value: str, kind: type):
+def _convert(value: str, kind: Callable[[str], Any]) -> Any:
     if kind is bool:
         v = value.strip().lower()
         if v in _TRUE | _FALSE:
@@ -77,7 +77,7 @@ def parse_engine_options(pairs: tuple[str, ...], backend: str, options: type[Eng
             out[key] = _convert(value, kind)
         except ValueError:
             example = getattr(kind, "example", "true" if kind is bool else "1")
-            raise BenchError(f"--engine-option {key}={value!r}: not a valid {kind.__name__}",
+            raise BenchError(f"--engine-option {key}={value!r}: not a valid {getattr(kind, '__name__', 'value')}",
                              f"for example {key}={example}") from None
     return out
 
