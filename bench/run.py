@@ -23,7 +23,7 @@ from contract.build import run_document, run_id as make_run_id
 from contract.validity import COMPLETED, FAILED, INTERRUPTED, run_validity
 from models.resolve import ResolvedModel, resolve_model
 from scenarios.definitions import LoadScenario, Scenario
-from scenarios.kinds import scenario_runs
+from scenarios.kinds import KINDS, scenario_runs
 
 
 @dataclass
@@ -120,7 +120,7 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
     caps = backend.capabilities
     for s in config.scenarios:
         # Over HTTP, single-stream is sequential requests; pp/tg need the engine itself.
-        if s.kind in ("pp", "tg") and not caps.microbenchmarks:
+        if KINDS[s.kind].token_level and not caps.microbenchmarks:
             raise ScenarioError(f"scenario {s.name} needs token-level control of an engine, which backend "
                                 f"{config.backend} does not give", "run single-stream or a workload profile such as "
                                 "--scenario chat, or use --backend llamacpp")

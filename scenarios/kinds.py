@@ -1,28 +1,54 @@
-"""Which code measures each kind of scenario: the in-process runner, single-stream over HTTP,
-or the load levels. Kept apart from those modules so that none of them imports another back."""
+"""Each kind of scenario: the code that measures it and what it needs of the engine.
+
+The run asks this table, never a kind's name: a new kind is the module that measures it plus one
+line in KINDS. `runs(backend, model, scenario)` yields (record, drive) for each entry the
+scenario adds to the result, in order: one for pp, tg and single-stream, one per level of a load
+scenario (plus an SLO search's answer, whose drive is None). drive(progress, on_measuring)
+measures into its record; the caller must let it finish (or fail) before asking for the next,
+which may depend on it. Kept apart from the measuring modules so none of them imports another back.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 from bench.backends.base import Backend, LoadedModel
 from scenarios import load, runner, single_stream_http
 from scenarios.definitions import LoadScenario, Scenario
 
 
-def scenario_runs(backend: Backend, model: LoadedModel, scenario: Scenario | LoadScenario) -> Iterator[tuple]:
-    """(record, drive) for each entry a scenario adds to the result, in order: one for pp, tg
-    and single-stream, one per level of a load scenario (plus an SLO search's answer, whose
-    drive is None); single-stream over HTTP has a record of its own. drive(progress,
-    on_measuring) measures into its record; the caller must let it finish (or fail) before
-    asking for the next, which may depend on it."""
-    if isinstance(scenario, LoadScenario):
-        yield from load.levels(backend, model, scenario)
-        return
-    if backend.capabilities.http:
-        over_http = single_stream_http.HTTPSingleStreamRecord(scenario)
-        yield over_http, partial(single_stream_http.drive, backend, model, over_http)
-        return
+@dataclass(frozen=True)
+class Kind:
+    runs: Callable[[Backend, LoadedModel, Any], Iterator[tuple]]
+    token_level: bool = False          # needs generate() in this process (Capabilities.microbenchmarks)
+    per_prompt_token: bool = False     # its energy is per prompt token (else per output token)
+    decode_rate: tuple[str, str] | None = None   # (summary figure, statistic) a decode roofline rates
+
+
+def _in_process(backend: Backend, model: LoadedModel, scenario: Scenario) -> Iterator[tuple]:
     record = runner.ScenarioRecord(scenario)
     yield record, partial(runner.run_scenario, backend, model, scenario, record)
+
+
+def _single_stream(backend: Backend, model: LoadedModel, scenario: Scenario) -> Iterator[tuple]:
+    """Over HTTP: sequential requests, with a record of their own; else in process as pp/tg."""
+    if not backend.capabilities.http:
+        yield from _in_process(backend, model, scenario)
+        return
+    record = single_stream_http.HTTPSingleStreamRecord(scenario)
+    yield record, partial(single_stream_http.drive, backend, model, record)
+
+
+KINDS: dict[str, Kind] = {
+    "pp": Kind(_in_process, token_level=True, per_prompt_token=True),
+    "tg": Kind(_in_process, token_level=True, decode_rate=("tg_tps", "mean")),
+    "single-stream": Kind(_single_stream, decode_rate=("decode_tps", "median")),
+    LoadScenario.kind: Kind(load.levels),
+}
+
+
+def scenario_runs(backend: Backend, model: LoadedModel, scenario: Scenario | LoadScenario) -> Iterator[tuple]:
+    """(record, drive) for each entry `scenario` adds to the result (see the module docstring)."""
+    yield from KINDS[scenario.kind].runs(backend, model, scenario)
