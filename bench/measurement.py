@@ -10,8 +10,6 @@ from __future__ import annotations
 import hardware
 from contract.device import Device
 from hardware import roofline
-from hardware.session import Window
-from scenarios.kinds import KINDS
 
 
 class RunMeasurement:
@@ -22,7 +20,7 @@ class RunMeasurement:
             ui.info("measuring memory bandwidth (once per machine, a few seconds)")
         self.bandwidth = hardware.bandwidth.measured_bandwidth(self.info)
         self.session = hardware.MeasurementSession(self.info, interval_s=interval_s)
-        self._window: Window | None = None
+        self._window = None
 
     def start(self, ui) -> None:
         if self.idle_seconds > 0:
@@ -41,8 +39,8 @@ class RunMeasurement:
         reading, self._window = self.session.end_window(self._window), None
         doc = reading.to_dict()
         doc["average_watts"] = reading.joules / reading.seconds if reading.joules is not None and reading.seconds > 0 else None
-        kind = KINDS.get(record.scenario.kind)     # a load level's entry is rated per output token
-        if kind is not None and kind.per_prompt_token:
+        kind = record.scenario.kind
+        if kind == "pp":
             prompt_tokens = record.scenario.input_tokens * len(record.samples.get("pp_tps", []))
             doc["joules_per_prompt_token"] = hardware.joules_per_token(prompt_tokens, reading)
         else:
@@ -79,11 +77,12 @@ def decode_roofline(scenario: dict, model: dict, spec_gbps: float | None,
     """Ceiling and bandwidth efficiency for a decode figure (tg, single-stream)."""
     s = scenario["summary"]
     params = scenario["params"]
-    kind = KINDS.get(scenario["kind"])
-    if kind is None or kind.decode_rate is None or not s.get(kind.decode_rate[0]):
+    if scenario["kind"] == "tg" and s.get("tg_tps"):
+        tps = s["tg_tps"]["mean"]
+    elif scenario["kind"] == "single-stream" and s.get("decode_tps"):
+        tps = s["decode_tps"]["median"]
+    else:
         return None
-    figure, statistic = kind.decode_rate
-    tps = s[figure][statistic]
     if model.get("weight_bytes_per_token") is None:   # a server's model: its bytes are not known here
         return None
     # Each decode step reads the KV cache so far: use the mean context over the generated tokens.

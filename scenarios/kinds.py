@@ -23,8 +23,6 @@ from scenarios.definitions import LoadScenario, Scenario
 class Kind:
     runs: Callable[[Backend, LoadedModel, Any], Iterator[tuple]]
     token_level: bool = False          # needs generate() in this process (Capabilities.microbenchmarks)
-    per_prompt_token: bool = False     # its energy is per prompt token (else per output token)
-    decode_rate: tuple[str, str] | None = None   # (summary figure, statistic) a decode roofline rates
 
 
 def _in_process(backend: Backend, model: LoadedModel, scenario: Scenario) -> Iterator[tuple]:
@@ -42,9 +40,9 @@ def _single_stream(backend: Backend, model: LoadedModel, scenario: Scenario) -> 
 
 
 KINDS: dict[str, Kind] = {
-    "pp": Kind(_in_process, token_level=True, per_prompt_token=True),
-    "tg": Kind(_in_process, token_level=True, decode_rate=("tg_tps", "mean")),
-    "single-stream": Kind(_single_stream, decode_rate=("decode_tps", "median")),
+    "pp": Kind(_in_process, token_level=True),
+    "tg": Kind(_in_process, token_level=True),
+    "single-stream": Kind(_single_stream),
     LoadScenario.kind: Kind(load.levels),
 }
 
