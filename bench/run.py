@@ -12,7 +12,7 @@ import socket
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ContextManager
+from typing import Callable, ContextManager, Sequence
 
 from bench import environment, storage
 from bench.backends import get_backend, model_format
@@ -95,7 +95,7 @@ def _utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def default_context(scenarios: list[Scenario], requested: int | None) -> int:
+def default_context(scenarios: Sequence[Scenario | LoadScenario], requested: int | None) -> int:
     """Smallest context that fits every scenario, unless the user asked for one."""
     needed = max(s.context_needed for s in scenarios)
     if requested is not None:
@@ -165,6 +165,7 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
         for line in prepared.warnings:
             ui.warn(f"warning: {line}")
         if loaded is None:
+            assert resolved is not None      # only a server holds a model that is not resolved here
             ui.info(f"loading {resolved.path.name} with {config.backend}")
             loaded = backend.load(resolved.path, options)
         result["backend"] = {"name": backend.name, "device": loaded.device, "n_ctx": loaded.n_ctx,

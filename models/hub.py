@@ -47,5 +47,5 @@ def download(spec: ModelSpec, backend: str, quant: str) -> Path:
         status = getattr(e.response, "status_code", None)
         why = {401: "gated: accept its licence on huggingface.co and log in", 403: "gated: accept its licence on "
                "huggingface.co and log in", 404: "not found" + ("" if spec.sources.is_verified(where) else
-               "; this repo name is unverified")}.get(status, f"HTTP {status}")
+               "; this repo name is unverified")}.get(status or 0, f"HTTP {status}")
         raise ModelError(f"cannot download {where} from the Hugging Face hub ({why})", local_hint) from None

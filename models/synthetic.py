@@ -164,6 +164,7 @@ def _tile(p: PlannedTensor, arch: Architecture, seed: int) -> np.ndarray:
     """The tensor's repeating unit: raw bytes of up to _TILE_ROWS rows, shape (rows, row bytes)."""
     t = p.tensor
     if t.name == "rope_freqs.weight":  # derived from the config, not random: RoPE must match the real model
+        assert arch.rope_scaling is not None  # the layout has this tensor only with rope scaling
         factors = arch.rope_scaling.freq_factors(arch.rope_theta, arch.head_dim)
         return np.array([factors], dtype=np.float32).view(np.uint8)
     rng = np.random.default_rng([seed, zlib.crc32(t.name.encode())])
@@ -190,7 +191,7 @@ def _write_tensor(f: BinaryIO, p: PlannedTensor, arch: Architecture, seed: int, 
         # lowest id of a tie: without this it emitted only ids below 32 (specials and control
         # bytes). A zero row's logit (0) is never the largest, so text pieces are emitted.
         zero = quantize_rows(p.type, np.zeros((1, p.tensor.row_len), dtype=np.float32))
-        f.write(memoryview(np.tile(zero, (FIRST_TEXT_ID, 1))).cast("B"))
+        f.write(np.tile(zero, (FIRST_TEXT_ID, 1)).data.cast("B"))
         rows_left -= FIRST_TEXT_ID
         advance(FIRST_TEXT_ID * row_nbytes)
     # up to _CHUNK_BYTES of repeated tiles, never more than the tensor needs
@@ -198,7 +199,7 @@ def _write_tensor(f: BinaryIO, p: PlannedTensor, arch: Architecture, seed: int, 
     chunk = np.tile(tile, (reps, 1))
     while rows_left:
         n = min(rows_left, chunk.shape[0])
-        f.write(memoryview(chunk[:n]).cast("B"))
+        f.write(chunk[:n].data.cast("B"))
         rows_left -= n
         advance(n * row_nbytes)
     pad = _padded(p.nbytes) - p.nbytes

@@ -124,7 +124,7 @@ def _write_weights(path: Path, spec: ModelSpec, dtype: str, seed: int, progress:
             chunk = np.tile(tile, (max(1, _CHUNK_BYTES // tile.nbytes), 1))
             while rows_left:
                 n = min(rows_left, chunk.shape[0])
-                f.write(memoryview(chunk[:n]).cast("B"))
+                f.write(chunk[:n].data.cast("B"))
                 rows_left -= n
                 done += n * tile.shape[1]
                 if progress is not None:

@@ -7,7 +7,7 @@ was already measured. Summaries are computed at the end from the raw samples.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from bench.backends.base import Backend, LoadedModel
 from bench.harness import Generation, timed_generate
@@ -45,8 +45,8 @@ class ScenarioRecord:
 
     def to_dict(self) -> dict:
         sc = self.scenario
-        summary = {k: summarize(v) for k, v in self.samples.items()
-                   if k in _SUMMARISED and v}
+        summary: dict[str, Any] = {k: summarize(v) for k, v in self.samples.items()
+                                   if k in _SUMMARISED and v}
         if sc.kind == "single-stream" and self.window_s:
             summary["output_tps"] = self.output_tokens / self.window_s
         headline = _HEADLINE[sc.kind]
@@ -134,16 +134,18 @@ def run_scenario(backend: Backend, model: LoadedModel, scenario: Scenario, recor
     i = 0
     # Stop rule: at least `repetitions` passes AND `min_duration_s` of measuring; the duration
     # adds passes only up to `max_passes`.
-    while i < scenario.repetitions or (i < scenario.max_passes and record.window_s < scenario.min_duration_s):
+    while i < scenario.repetitions or (i < scenario.max_passes and (record.window_s or 0.0) < scenario.min_duration_s):
         gen = one(i, measured=True)
+        ttft, e2e = gen.ttft_s, gen.e2e_s
+        assert ttft is not None and e2e is not None      # one() checked every asked token came
         if scenario.kind == "pp":
             # pp time = the prompt pass: send -> first token (one greedy pick, negligible).
             record.add("seconds", gen.ttft_s)
-            record.add("pp_tps", scenario.input_tokens / gen.ttft_s)
+            record.add("pp_tps", scenario.input_tokens / ttft)
         elif scenario.kind == "tg":
             # n single-token decodes: the start token, then each generated token but the last.
             record.add("seconds", gen.e2e_s)
-            record.add("tg_tps", scenario.output_tokens / gen.e2e_s)
+            record.add("tg_tps", scenario.output_tokens / e2e)
         else:
             record.add("input_tokens", gen.input_tokens)
             record.add("output_tokens", gen.output_tokens)
@@ -151,7 +153,7 @@ def run_scenario(backend: Backend, model: LoadedModel, scenario: Scenario, recor
             record.add("e2e_s", gen.e2e_s)
             record.add("tpot_s", gen.tpot_s)
             record.add("decode_tps", 1 / gen.tpot_s if gen.tpot_s else None)
-            record.add("prefill_tps", gen.input_tokens / gen.ttft_s)
+            record.add("prefill_tps", gen.input_tokens / ttft)
             for gap in gen.inter_token_gaps_s:
                 record.add("inter_token_gap_s", gap)
         i += 1

@@ -165,8 +165,8 @@ class EngineDefaults:
     engine_options: ClassVar[type[EngineOptions]] = EngineOptions
     request_timeout_s: float | None = None
 
-    def _lacks(self, what: str, capability: str) -> NotImplementedError:
-        return NotImplementedError(f"backend {self.name} has no {what} (capabilities.{capability} is False)")
+    def _lacks(self, what: str, says: str) -> NotImplementedError:
+        return NotImplementedError(f"backend {self.name} has no {what}: ask its capabilities first ({says})")
 
     def generate(self, prompt_token_ids: list[int], max_tokens: int, ignore_eos: bool = True) -> Iterator[int]:
         raise self._lacks("token-level generate()", "microbenchmarks")
@@ -178,7 +178,7 @@ class EngineDefaults:
         return None
 
     def batch_session(self, n_seqs: int, seq_len: int) -> BatchSession:
-        raise self._lacks("in-process batch session", "batching")
+        raise self._lacks("in-process batch session", "batching and not http")
 
     def client(self, max_connections: int | None = None) -> Any:
         raise self._lacks("HTTP client", "http")

@@ -21,6 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from bench.backends.base import Capabilities, LoadedModel, Prepared
 from bench.backends.llamacpp import LlamaCppBackend, LlamaCppFlags, offload_device
@@ -59,7 +60,7 @@ class LlamaCppServer:
         self.options = options
         self.port: int | None = None
         self.process: subprocess.Popen | None = None
-        self._log = None
+        self._log: IO[bytes] | None = None
 
     @property
     def base_url(self) -> str:
@@ -182,6 +183,7 @@ class LlamaCppServerBackend(OpenAIBackend):
         offload = bool(llama_cpp.llama_supports_gpu_offload()) and gpu_layers != 0
         # the layer count is the model's: read from the GGUF header, not the server
         loaded.device = offload_device(gpu_layers, _layers(model_path)) if offload else Device.CPU
+        assert self.server.process is not None      # start() succeeded
         loaded.engine_info.update({"engine": "llama-cpp-python server", "server_pid": self.server.process.pid,
                                    "server_command": self.server.command()[4:]})
         return loaded

@@ -41,8 +41,10 @@ def test_capabilities_match_what_each_backend_implements(name):
 
 def test_a_missing_feature_is_refused_naming_the_capability():
     backend = backend_class("openai")()
-    with pytest.raises(NotImplementedError, match=r"capabilities\.batching is False"):
+    with pytest.raises(NotImplementedError, match=r"no in-process batch session: ask its capabilities first"):
         backend.batch_session(2, 64)
+    with pytest.raises(NotImplementedError, match=r"\(microbenchmarks\)"):
+        next(backend.generate([1], 1))
 
 
 def test_the_protocol_lists_what_scenarios_and_the_run_call():
