@@ -23,7 +23,7 @@ from contract.build import run_document, run_id as make_run_id
 from contract.validity import COMPLETED, FAILED, INTERRUPTED, run_validity
 from models.resolve import ResolvedModel, resolve_model
 from scenarios.definitions import LoadScenario, Scenario
-from scenarios.runner import scenario_runs
+from scenarios.kinds import KINDS, scenario_runs
 
 
 @dataclass
@@ -120,11 +120,11 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
     caps = backend.capabilities
     for s in config.scenarios:
         # Over HTTP, single-stream is sequential requests; pp/tg need the engine itself.
-        if s.kind in ("pp", "tg") and not caps.microbenchmarks:
+        if KINDS[s.kind].token_level and not caps.microbenchmarks:
             raise ScenarioError(f"scenario {s.name} needs token-level control of an engine, which backend "
                                 f"{config.backend} does not give", "run single-stream or a workload profile such as "
                                 "--scenario chat, or use --backend llamacpp")
-    options = dict(config.backend_options)
+    options = backend.engine_options.keep(config.backend_options)   # each engine gets its own keys only
     options["n_ctx"] = default_context(config.scenarios, options.get("n_ctx"))
     # A bad model name, quant or file is the user's to fix: it fails here, before a result exists.
     resolved: ResolvedModel | None = (resolve_model(config.model, config.quant, config.cache_dir, ui,
@@ -204,7 +204,7 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
     finally:
         if measurement is not None:
             measurement.session.sample_now()   # memory peak while the model is still loaded
-        if loaded is not None and hasattr(backend, "engine_memory"):
+        if loaded is not None and caps.engine_memory:
             with contextlib.suppress(Exception):   # the engine's own account; never fails a run
                 result["engine_memory"] = backend.engine_memory()
         with contextlib.suppress(Exception):

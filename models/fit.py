@@ -25,6 +25,7 @@ Engines other than llamacpp are estimates until their backends (a later issue) c
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 from contract.errors import ModelError
 from models.architecture import Architecture, architecture_from_dict
@@ -78,21 +79,54 @@ def llamacpp_compute_buffer(arch: Architecture, n_ctx: int, flash_attn: bool = F
     return int(1.05 * n_ub * (masks + widest + around))
 
 
+@dataclass(frozen=True)
+class Sizing:
+    """What an engine's overhead rule looks at: the model, how it is run, and the memory there is."""
+    arch: Architecture
+    fmt: Format
+    context_tokens: int
+    concurrency: int
+    available_bytes: int
+    flash_attn: bool = False
+    n_ubatch: int = 512
+    kv_unified: bool = False
+
+    @property
+    def cells(self) -> int:
+        return self.context_tokens * self.concurrency
+
+
+def _llamacpp_overhead(s: Sizing) -> int:
+    attended = s.cells if s.kv_unified else s.context_tokens
+    return _LLAMACPP_BASE + llamacpp_compute_buffer(s.arch, attended, s.flash_attn, s.n_ubatch)
+
+
+def _mlx_overhead(s: Sizing) -> int:
+    return _MLX_BASE + 2 * _MLX_PREFILL_STEP * max(s.arch.vocab, 2 * s.arch.ffn + 4 * s.arch.hidden)
+
+
+def _vllm_overhead(s: Sizing) -> int:
+    reserved = int(s.available_bytes * (1 - _VLLM_UTILIZATION))
+    return reserved + _VLLM_BASE + 2 * _VLLM_STEP_TOKENS * (2 * s.arch.ffn + 4 * s.arch.hidden)
+
+
+def _torch_overhead(s: Sizing) -> int:
+    bytes_per = 4 if s.fmt.quant == "fp32" else 2
+    return _TORCH_BASE + bytes_per * s.cells * (2 * s.arch.ffn + 4 * s.arch.hidden)
+
+
+# each engine's overhead rule (see the module docstring); a new engine adds its line here
+OVERHEAD_RULES: dict[str, Callable[[Sizing], int]] = {
+    "llamacpp": _llamacpp_overhead, "mlx": _mlx_overhead, "vllm": _vllm_overhead, "torch": _torch_overhead,
+}
+
+
 def runtime_overhead(arch: Architecture, fmt: Format, context_tokens: int, concurrency: int,
                      available_bytes: int, flash_attn: bool = False, n_ubatch: int = 512,
                      kv_unified: bool = False) -> int:
     """Bytes the engine needs beyond weights and KV cache (see the module docstring)."""
-    cells = context_tokens * concurrency
-    if fmt.backend == "llamacpp":
-        attended = cells if kv_unified else context_tokens
-        return _LLAMACPP_BASE + llamacpp_compute_buffer(arch, attended, flash_attn, n_ubatch)
-    if fmt.backend == "mlx":
-        return _MLX_BASE + 2 * _MLX_PREFILL_STEP * max(arch.vocab, 2 * arch.ffn + 4 * arch.hidden)
-    if fmt.backend == "vllm":
-        reserved = int(available_bytes * (1 - _VLLM_UTILIZATION))
-        return reserved + _VLLM_BASE + 2 * _VLLM_STEP_TOKENS * (2 * arch.ffn + 4 * arch.hidden)
-    bytes_per = 4 if fmt.quant == "fp32" else 2
-    return _TORCH_BASE + bytes_per * cells * (2 * arch.ffn + 4 * arch.hidden)
+    rule = OVERHEAD_RULES[fmt.backend]
+    return rule(Sizing(arch, fmt, context_tokens, concurrency, available_bytes, flash_attn, n_ubatch, kv_unified))
 
 
 def check_fit(model, quant: str | None, context_tokens: int, concurrency: int, available_bytes: int,
@@ -125,7 +159,7 @@ def check_fit(model, quant: str | None, context_tokens: int, concurrency: int, a
 
 
 def _weights(model, quant: str | None, backend: str) -> tuple[Architecture, int, Format]:
-    from models.catalog import ModelSpec
+    from models.spec import ModelSpec
     from models.resolve import ResolvedModel
 
     if isinstance(model, ResolvedModel):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from contract.errors import ModelError
-from models.catalog import ModelSpec
+from models.spec import ModelSpec
 
 
 def location(spec: ModelSpec, backend: str, quant: str) -> str:

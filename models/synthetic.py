@@ -25,7 +25,7 @@ from gguf import GGMLQuantizationType, GGUFWriter
 from contract.errors import ModelError
 from models.architecture import Architecture
 from models import cache_entry
-from models.catalog import ModelSpec
+from models.spec import ModelSpec
 from models.gguf_file import inspect_gguf
 from models.ggml import quantize_rows
 from models.plan import PlannedTensor, tensor_plan

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from contract.errors import ModelError
-from models.catalog import ModelSpec
+from models.spec import ModelSpec
 from models.formats import get_format
 
 

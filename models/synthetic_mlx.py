@@ -15,7 +15,7 @@ from pathlib import Path
 
 from contract.errors import ModelError
 from models import cache_entry
-from models.catalog import ModelSpec
+from models.spec import ModelSpec
 from models.synthetic import DEFAULT_SEED, cache_dir_default
 from models.synthetic_hf import BUILDER_VERSION as HF_BUILDER_VERSION
 from models.synthetic_hf import cache_key as hf_cache_key

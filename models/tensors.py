@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
-if TYPE_CHECKING:
-    from models.architecture import Architecture
+from models.shape import ModelShape
 
 
 @dataclass(frozen=True)
@@ -39,21 +38,21 @@ class TensorDef:
         return len(self.shape) >= 2
 
 
-def _embeddings(a: Architecture) -> list[TensorDef]:
+def _embeddings(a: ModelShape) -> list[TensorDef]:
     out = [TensorDef("token_embd.weight", (a.hidden, a.vocab))]
     if a.rope_scaling is not None:  # convert_hf_to_gguf writes llama3 rope factors as a tensor
         out.append(TensorDef("rope_freqs.weight", (a.head_dim // 2,), learned=False))
     return out
 
 
-def _head(a: Architecture) -> list[TensorDef]:
+def _head(a: ModelShape) -> list[TensorDef]:
     out = [TensorDef("output_norm.weight", (a.hidden,))]
     if not a.tied_embeddings:
         out.append(TensorDef("output.weight", (a.hidden, a.vocab)))
     return out
 
 
-def _attention(a: Architecture, b: str, bias: bool = False, qk_norm: bool = False) -> list[TensorDef]:
+def _attention(a: ModelShape, b: str, bias: bool = False, qk_norm: bool = False) -> list[TensorDef]:
     q, kv = a.n_heads * a.head_dim, a.n_kv_heads * a.head_dim
     out = [
         TensorDef(b + "attn_q.weight", (a.hidden, q)),
@@ -69,7 +68,7 @@ def _attention(a: Architecture, b: str, bias: bool = False, qk_norm: bool = Fals
     return out
 
 
-def _gated_ffn(a: Architecture, b: str) -> list[TensorDef]:
+def _gated_ffn(a: ModelShape, b: str) -> list[TensorDef]:
     return [
         TensorDef(b + "ffn_gate.weight", (a.hidden, a.ffn)),
         TensorDef(b + "ffn_up.weight", (a.hidden, a.ffn)),
@@ -77,7 +76,7 @@ def _gated_ffn(a: Architecture, b: str) -> list[TensorDef]:
     ]
 
 
-def _pre_norm_blocks(a: Architecture, bias: bool = False, qk_norm: bool = False) -> list[TensorDef]:
+def _pre_norm_blocks(a: ModelShape, bias: bool = False, qk_norm: bool = False) -> list[TensorDef]:
     out = []
     for i in range(a.n_layers):
         b = f"blk.{i}."
@@ -88,19 +87,19 @@ def _pre_norm_blocks(a: Architecture, bias: bool = False, qk_norm: bool = False)
     return out
 
 
-def _llama(a: Architecture) -> list[TensorDef]:
+def _llama(a: ModelShape) -> list[TensorDef]:
     return _embeddings(a) + _pre_norm_blocks(a) + _head(a)
 
 
-def _qwen2(a: Architecture) -> list[TensorDef]:
+def _qwen2(a: ModelShape) -> list[TensorDef]:
     return _embeddings(a) + _pre_norm_blocks(a, bias=True) + _head(a)
 
 
-def _qwen3(a: Architecture) -> list[TensorDef]:
+def _qwen3(a: ModelShape) -> list[TensorDef]:
     return _embeddings(a) + _pre_norm_blocks(a, qk_norm=True) + _head(a)
 
 
-def _gemma2(a: Architecture) -> list[TensorDef]:
+def _gemma2(a: ModelShape) -> list[TensorDef]:
     # norms after attention and after the FFN as well as before each
     out = _embeddings(a)
     for i in range(a.n_layers):
@@ -113,7 +112,7 @@ def _gemma2(a: Architecture) -> list[TensorDef]:
     return out + _head(a)
 
 
-def _phi3(a: Architecture) -> list[TensorDef]:
+def _phi3(a: ModelShape) -> list[TensorDef]:
     # fused projections, as Phi-3/Phi-4 checkpoints store them: qkv_proj and gate_up_proj
     q, kv = a.n_heads * a.head_dim, a.n_kv_heads * a.head_dim
     out = _embeddings(a)
@@ -132,9 +131,9 @@ def _phi3(a: Architecture) -> list[TensorDef]:
 
 @dataclass(frozen=True)
 class Family:
-    layout: Callable[[Architecture], list[TensorDef]]
+    layout: Callable[[ModelShape], list[TensorDef]]
     head_dim_is_hidden_over_heads: bool  # llama.cpp derives head_dim from hidden/heads unless told
-    needs: frozenset[str] = frozenset()  # Architecture fields that must be set for this family
+    needs: frozenset[str] = frozenset()  # shape fields that must be set for this family
     always_tied: bool = False  # llama.cpp has no output.weight for the family
 
 
@@ -150,6 +149,6 @@ FAMILIES: dict[str, Family] = {
 }
 
 
-def tensor_layout(arch: Architecture) -> list[TensorDef]:
+def tensor_layout(arch: ModelShape) -> list[TensorDef]:
     """Every tensor of the model, in the order convert_hf_to_gguf.py writes them."""
     return FAMILIES[arch.family].layout(arch)

@@ -7,14 +7,13 @@ was already measured. Summaries are computed at the end from the raw samples.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Callable, Iterator
+from typing import Any, Callable
 
 from bench.backends.base import Backend, LoadedModel
 from bench.harness import Generation, timed_generate
 from contract.validity import COMPLETED, scenario_validity
 from bench.stats import summarize
-from scenarios.definitions import LoadScenario, Scenario
+from scenarios.definitions import Scenario
 from scenarios.prompts import random_prompt
 
 # Raw inter-token gaps are kept up to this many per scenario; beyond it only the summary is kept.
@@ -46,8 +45,8 @@ class ScenarioRecord:
 
     def to_dict(self) -> dict:
         sc = self.scenario
-        summary = {k: summarize(v) for k, v in self.samples.items()
-                   if k in _SUMMARISED and v}
+        summary: dict[str, Any] = {k: summarize(v) for k, v in self.samples.items()
+                                   if k in _SUMMARISED and v}
         if sc.kind == "single-stream" and self.window_s:
             summary["output_tps"] = self.output_tokens / self.window_s
         headline = _HEADLINE[sc.kind]
@@ -135,16 +134,18 @@ def run_scenario(backend: Backend, model: LoadedModel, scenario: Scenario, recor
     i = 0
     # Stop rule: at least `repetitions` passes AND `min_duration_s` of measuring; the duration
     # adds passes only up to `max_passes`.
-    while i < scenario.repetitions or (i < scenario.max_passes and record.window_s < scenario.min_duration_s):
+    while i < scenario.repetitions or (i < scenario.max_passes and (record.window_s or 0.0) < scenario.min_duration_s):
         gen = one(i, measured=True)
+        ttft, e2e = gen.ttft_s, gen.e2e_s
+        assert ttft is not None and e2e is not None      # one() checked every asked token came
         if scenario.kind == "pp":
             # pp time = the prompt pass: send -> first token (one greedy pick, negligible).
             record.add("seconds", gen.ttft_s)
-            record.add("pp_tps", scenario.input_tokens / gen.ttft_s)
+            record.add("pp_tps", scenario.input_tokens / ttft)
         elif scenario.kind == "tg":
             # n single-token decodes: the start token, then each generated token but the last.
             record.add("seconds", gen.e2e_s)
-            record.add("tg_tps", scenario.output_tokens / gen.e2e_s)
+            record.add("tg_tps", scenario.output_tokens / e2e)
         else:
             record.add("input_tokens", gen.input_tokens)
             record.add("output_tokens", gen.output_tokens)
@@ -152,7 +153,7 @@ def run_scenario(backend: Backend, model: LoadedModel, scenario: Scenario, recor
             record.add("e2e_s", gen.e2e_s)
             record.add("tpot_s", gen.tpot_s)
             record.add("decode_tps", 1 / gen.tpot_s if gen.tpot_s else None)
-            record.add("prefill_tps", gen.input_tokens / gen.ttft_s)
+            record.add("prefill_tps", gen.input_tokens / ttft)
             for gap in gen.inter_token_gaps_s:
                 record.add("inter_token_gap_s", gap)
         i += 1
@@ -164,22 +165,3 @@ def run_scenario(backend: Backend, model: LoadedModel, scenario: Scenario, recor
 def planned_passes(scenario: Scenario) -> int:
     """How many generate() calls the scenario makes (for progress bars)."""
     return scenario.warmup + scenario.repetitions
-
-
-def scenario_runs(backend: Backend, model: LoadedModel, scenario: Scenario | LoadScenario) -> Iterator[tuple]:
-    """(record, drive) for each entry a scenario adds to the result, in order: one for pp, tg
-    and single-stream, one per level of a load scenario (plus an SLO search's answer, whose
-    drive is None); single-stream over HTTP has a record of its own. drive(progress,
-    on_measuring) measures into its record; the caller must let it finish (or fail) before
-    asking for the next, which may depend on it."""
-    if isinstance(scenario, LoadScenario):
-        from scenarios.load import levels
-        yield from levels(backend, model, scenario)
-        return
-    if backend.capabilities.http:
-        from scenarios import single_stream_http
-        record = single_stream_http.HTTPSingleStreamRecord(scenario)
-        yield record, partial(single_stream_http.drive, backend, model, record)
-        return
-    record = ScenarioRecord(scenario)
-    yield record, partial(run_scenario, backend, model, scenario, record)

@@ -1,5 +1,6 @@
-"""The packages' layer contracts ([tool.importlinter] in pyproject.toml) hold: the shared contract
-imports nothing above it, and models/ nothing but the contract (its CLI aside)."""
+"""The packages' layer contracts ([tool.importlinter] in pyproject.toml) hold: contract/ at the
+bottom, then models/, hardware/, scenarios/ (on the seam, the clock and stats), the run and the
+dashboards, the command lines on top; and no module imports itself back through others."""
 
 import subprocess
 import sys
@@ -13,3 +14,12 @@ def test_the_layer_contracts_hold():
     p = subprocess.run([str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "0 broken" in p.stdout
+
+
+def test_no_module_imports_itself_back():
+    import grimp
+
+    graph = grimp.build_graph("contract", "bench", "models", "scenarios", "hardware", "dashboards", cache_dir=None)
+    cycles = sorted({tuple(sorted((m, t))) for m in graph.modules for t in graph.find_modules_directly_imported_by(m)
+                     if graph.find_shortest_chain(importer=t, imported=m)})
+    assert not cycles

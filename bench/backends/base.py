@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Protocol, runtime_checkable
+from typing import Any, AsyncIterator, Callable, ClassVar, Iterator, Protocol, runtime_checkable
 
+from bench.engine_options import EngineOptions
 from contract.device import Device
 
 
@@ -26,6 +27,7 @@ class Capabilities:
     # models/fit.py's memory rules match how this engine sizes its buffers, so a sweep can skip what
     # will not fit before starting it (other engines size their own memory: the rules are estimates)
     memory_fit_checked: bool = False
+    engine_memory: bool = False     # engine_memory() gives the engine's own account of its memory
 
 
 @dataclass
@@ -71,10 +73,38 @@ class RequestFailed(Exception):
         self.kind = kind              # http_status, timeout, connection, stream_incomplete, malformed_sse, ...
 
 
+class BatchSession(Protocol):
+    """Several sequences stepped together in this process (Capabilities.batching without http)."""
+
+    @property
+    def active(self) -> int: ...
+
+    def submit(self, index: int, prompt_token_ids: list[int], max_tokens: int) -> None: ...
+
+    def step(self) -> list[tuple[int, int]]:
+        """One engine step: (request index, token id) for every token it produced."""
+        ...
+
+    def close(self) -> None: ...
+
+
 @runtime_checkable
 class Backend(Protocol):
+    """Everything the run, the scenarios and the harness use of a backend.
+
+    What only some engines do is said by `capabilities`, and asked there, never by hasattr:
+    microbenchmarks -> generate/engine_counters; batching without http -> batch_session;
+    http -> client/prepare_prompts/prompt/stream/request_timeout_s; engine_memory -> engine_memory.
+    """
+
     name: str
     capabilities: Capabilities
+    engine_options: ClassVar[type[EngineOptions]]   # the option keys it reads; which --engine-option sets
+    request_timeout_s: float | None
+
+    def check_installed(self, extra: str) -> None:
+        """Raise BackendError naming the pip extra when the engine is not installed."""
+        ...
 
     def prepare(self, quant: str | None, options: dict) -> Prepared:
         """Settle, before loading, what depends on this machine (llama.cpp probes its kernels here)."""
@@ -98,4 +128,66 @@ class Backend(Protocol):
         """
         ...
 
+    def engine_memory(self) -> dict | None:
+        """The engine's own account of the memory it holds, or None where it keeps none."""
+        ...
+
+    def batch_session(self, n_seqs: int, seq_len: int) -> BatchSession: ...
+
+    def client(self, max_connections: int | None = None) -> Any:
+        """An async HTTP client (a context manager) for the requests of one level."""
+        ...
+
+    async def prepare_prompts(self, client: Any, requests: list) -> None:
+        """Fit text prompts to their token counts before the clock starts."""
+        ...
+
+    async def prompt(self, client: Any, request: Any) -> Any: ...
+
+    def stream(self, client: Any, request: Any, on_sent: Callable[[], None], prompt: Any) -> AsyncIterator[StreamEvent]:
+        ...
+
     def unload(self) -> None: ...
+
+
+def protocol_members() -> tuple[str, ...]:
+    """The names Backend declares (typing.get_protocol_members arrives in Python 3.13)."""
+    declared = {n for n in vars(Backend) if not n.startswith("_")} | set(Backend.__annotations__)
+    return tuple(sorted(declared))
+
+
+class EngineDefaults:
+    """What a backend has when its capabilities say it lacks a feature: a clear refusal, so that
+    every backend matches Backend and a caller that skipped the capability check learns why."""
+
+    name: str
+    capabilities: Capabilities
+    engine_options: ClassVar[type[EngineOptions]] = EngineOptions
+    request_timeout_s: float | None = None
+
+    def _lacks(self, what: str, says: str) -> NotImplementedError:
+        return NotImplementedError(f"backend {self.name} has no {what}: ask its capabilities first ({says})")
+
+    def generate(self, prompt_token_ids: list[int], max_tokens: int, ignore_eos: bool = True) -> Iterator[int]:
+        raise self._lacks("token-level generate()", "microbenchmarks")
+
+    def engine_counters(self) -> dict | None:
+        return None
+
+    def engine_memory(self) -> dict | None:
+        return None
+
+    def batch_session(self, n_seqs: int, seq_len: int) -> BatchSession:
+        raise self._lacks("in-process batch session", "batching and not http")
+
+    def client(self, max_connections: int | None = None) -> Any:
+        raise self._lacks("HTTP client", "http")
+
+    async def prepare_prompts(self, client: Any, requests: list) -> None:
+        raise self._lacks("HTTP prompts", "http")
+
+    async def prompt(self, client: Any, request: Any) -> Any:
+        raise self._lacks("HTTP prompts", "http")
+
+    def stream(self, client: Any, request: Any, on_sent: Callable[[], None], prompt: Any) -> AsyncIterator[StreamEvent]:
+        raise self._lacks("HTTP stream", "http")

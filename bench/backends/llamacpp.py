@@ -7,25 +7,37 @@ is exact (end-of-sequence is never checked) and nothing re-tokenises text.
 from __future__ import annotations
 
 import contextlib
-import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from bench.backends.base import Capabilities, LoadedModel, Prepared
+from bench.backends.base import Capabilities, EngineDefaults, LoadedModel, Prepared
+from bench.backends.llamacpp_threads import default_threads
 from contract.device import Device
-from bench.engine_options import Choice
+from bench.engine_options import Choice, EngineOptions, engine_option
 from contract.errors import BackendError
 
 KERNEL_CHOICE = Choice("auto", "on", "off")
 
 
-def default_threads() -> int:
-    """Physical cores, as llama-bench's default (hyperthreads share the core's FMA units)."""
-    try:
-        import psutil
-        return psutil.cpu_count(logical=False) or os.cpu_count() or 1
-    except ImportError:
-        return os.cpu_count() or 1
+@dataclass(frozen=True)
+class LlamaCppFlags(EngineOptions):
+    """llama.cpp's settings that `bench run` has flags for (--threads, --gpu-layers, ...)."""
+    n_threads: int | None = None
+    n_gpu_layers: int | None = None
+    n_ctx: int | None = None
+    flash_attn: bool | None = None     # None: llama.cpp decides (auto)
+    n_batch: int | None = None
+    n_ubatch: int | None = None
+    verbose: bool = False
+    extra_buffer_types: list[str] | None = None   # set by prepare(): the kernels the probe chose
+
+
+@dataclass(frozen=True)
+class LlamaCppOptions(LlamaCppFlags):
+    # which of llama.cpp's CPU kernel paths to use; auto: all that pass the health probe here
+    amx: str = engine_option(KERNEL_CHOICE, "auto")
+    repack: str = engine_option(KERNEL_CHOICE, "auto")
 
 
 @contextlib.contextmanager
@@ -59,12 +71,11 @@ def offload_device(gpu_layers: int, n_layers: int) -> Device:
         return Device.GPU
 
 
-class LlamaCppBackend:
+class LlamaCppBackend(EngineDefaults):
     name = "llamacpp"
     capabilities = Capabilities(streaming=True, batching=True, devices=("cpu", "cuda", "metal", "vulkan"),
                                 quant_formats=("gguf",), memory_fit_checked=True)
-    # which of llama.cpp's CPU kernel paths to use; auto: all that pass the health probe here
-    engine_options = {"amx": KERNEL_CHOICE, "repack": KERNEL_CHOICE}
+    engine_options = LlamaCppOptions
 
     def __init__(self):
         self._llm = None

@@ -326,7 +326,7 @@ def protect_this_process(options: dict | None = None) -> KernelChoice | None:
     except ImportError:
         return None
     from bench.backends import llamacpp_kernels
-    from bench.backends.llamacpp import default_threads
+    from bench.backends.llamacpp_threads import default_threads
 
     opts = {"n_threads": default_threads(), **(options or {})}
     choice = choose_kernels(DEFAULT_PROBE_QUANT, opts)
@@ -340,7 +340,7 @@ def health_report() -> dict:
         import llama_cpp  # noqa: F401
     except ImportError:
         return {"engine": "llama.cpp", "status": "not installed", "why": "pip install 'rightsize[llamacpp]'"}
-    from bench.backends.llamacpp import default_threads
+    from bench.backends.llamacpp_threads import default_threads
 
     try:
         choice = choose_kernels(DEFAULT_PROBE_QUANT, {"n_threads": default_threads()})

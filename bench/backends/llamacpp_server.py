@@ -19,12 +19,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from bench.backends.base import Capabilities, LoadedModel, Prepared
-from bench.backends.llamacpp import LlamaCppBackend, offload_device
+from bench.backends.llamacpp import LlamaCppBackend, LlamaCppFlags, offload_device
 from bench.backends.openai import OpenAIBackend
 from bench.child_process import free_port
+from bench.engine_options import HTTPOptions
 from contract.device import Device
 from contract.errors import BackendError
 
@@ -57,7 +60,7 @@ class LlamaCppServer:
         self.options = options
         self.port: int | None = None
         self.process: subprocess.Popen | None = None
-        self._log = None
+        self._log: IO[bytes] | None = None
 
     @property
     def base_url(self) -> str:
@@ -140,10 +143,16 @@ class LlamaCppServer:
             self._log = None
 
 
+@dataclass(frozen=True)
+class LlamaCppServerOptions(LlamaCppFlags, HTTPOptions):
+    """llama.cpp's flags for the server it starts; its kernels are probed as in-process, always auto."""
+
+
 class LlamaCppServerBackend(OpenAIBackend):
     name = "llamacpp-server"
     capabilities = Capabilities(streaming=True, batching=True, devices=("cpu", "cuda", "metal", "vulkan"),
                                 quant_formats=("gguf",), microbenchmarks=False, local_model=True, http=True)
+    engine_options = LlamaCppServerOptions
 
     def __init__(self, api_key: str | None = None):
         super().__init__(api_key)
@@ -174,6 +183,7 @@ class LlamaCppServerBackend(OpenAIBackend):
         offload = bool(llama_cpp.llama_supports_gpu_offload()) and gpu_layers != 0
         # the layer count is the model's: read from the GGUF header, not the server
         loaded.device = offload_device(gpu_layers, _layers(model_path)) if offload else Device.CPU
+        assert self.server.process is not None      # start() succeeded
         loaded.engine_info.update({"engine": "llama-cpp-python server", "server_pid": self.server.process.pid,
                                    "server_command": self.server.command()[4:]})
         return loaded

@@ -17,18 +17,27 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Iterator
 
-from bench.backends.base import Capabilities, LoadedModel, Prepared
+from bench.backends.base import Capabilities, EngineDefaults, LoadedModel, Prepared
+from bench.engine_options import EngineOptions, engine_option
 from contract.device import Device
 from contract.errors import BackendError
 
 
-class MLXBackend:
+@dataclass(frozen=True)
+class MLXOptions(EngineOptions):
+    n_ctx: int | None = None
+    device: str | None = engine_option(str)
+    prefill_step_size: int | None = engine_option(int)
+
+
+class MLXBackend(EngineDefaults):
     name = "mlx"
     capabilities = Capabilities(streaming=True, batching=True, devices=("metal", "cpu"),
-                                quant_formats=("bf16", "8bit", "6bit", "4bit", "3bit"))
-    engine_options = {"device": str, "prefill_step_size": int}
+                                quant_formats=("bf16", "8bit", "6bit", "4bit", "3bit"), engine_memory=True)
+    engine_options = MLXOptions
 
     def __init__(self):
         self._mx = None

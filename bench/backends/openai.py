@@ -24,9 +24,10 @@ from typing import AsyncIterator, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from bench.backends import http_prompts
-from bench.backends.base import Capabilities, LoadedModel, Prepared, RequestFailed, StreamEvent
+from bench.backends.base import Capabilities, EngineDefaults, LoadedModel, Prepared, RequestFailed, StreamEvent
 from bench.backends.http_prompts import Prompt
 from bench.backends.sse import SSEDecoder
+from bench.engine_options import HTTPOptions
 from contract.device import Device
 from contract.errors import BackendError
 
@@ -49,21 +50,22 @@ def safe_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
-class OpenAIBackend:
+class OpenAIBackend(EngineDefaults):
     name = "openai"
     capabilities = Capabilities(streaming=True, batching=True, devices=("server",), quant_formats=(),
                                 microbenchmarks=False, local_model=False, http=True)
+    engine_options = HTTPOptions
 
     def __init__(self, api_key: str | None = None):
         self._api_key = api_key or None
         self.base_url = ""
         self.model = ""
         self.endpoint = "completions"
-        self.request_timeout_s = 300.0
+        self.request_timeout_s: float = 300.0
         self._form = _FORMS[0]
         self._usage_seen = self._timings_seen = False
         self._ask_token_ids = False          # request the generated ids in every chunk
-        self._fit = None                     # http_prompts.ExactFit / UsageCalibration for text prompts
+        self._fit: http_prompts.ExactFit | http_prompts.UsageCalibration | None = None   # for text prompts
         self._input_lengths: dict = {}       # how input lengths are made exact (engine_info)
         self._prompts: dict[bytes, Prompt] = {}   # text prompts already fitted, by planned ids
 
@@ -148,10 +150,10 @@ class OpenAIBackend:
                     if exc.kind in ("connection", "timeout"):
                         raise BackendError(f"cannot reach {safe_url(self.base_url)}: {exc}",
                                            "check --base-url and that the server is running") from None
-                    if exc.kind == "http_status" and exc.status in (401, 403):
+                    if isinstance(exc, _HTTPStatus) and exc.status in (401, 403):
                         raise BackendError(f"{safe_url(self.base_url)} refused the request: {exc}",
                                            "pass --api-key or set OPENAI_API_KEY") from None
-                    if exc.kind == "http_status" and exc.status == 404:
+                    if isinstance(exc, _HTTPStatus) and exc.status == 404:
                         raise BackendError(f"{safe_url(self.base_url)}{self._path} not found: {exc}",
                                            "check --base-url, --model and --endpoint") from None
                     first_error = first_error or exc
@@ -257,7 +259,8 @@ class OpenAIBackend:
             return {}
         for m in models if isinstance(models, list) else []:
             if isinstance(m, dict) and m.get("id") == self.model:
-                meta = m.get("meta") if isinstance(m.get("meta"), dict) else {}
+                meta = m.get("meta")
+                meta = meta if isinstance(meta, dict) else {}
                 return {"n_vocab": meta.get("n_vocab"), "n_ctx": meta.get("n_ctx_train") or m.get("max_model_len")}
         return {}
 
@@ -339,7 +342,8 @@ class OpenAIBackend:
         choices = chunk.get("choices")
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             c = choices[0]
-            delta = c.get("delta") if isinstance(c.get("delta"), dict) else {}
+            delta = c.get("delta")
+            delta = delta if isinstance(delta, dict) else {}
             # Reasoning text is generated output too (usage counts it); it starts the stream.
             text = c.get("text") or delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning")
             ids = c.get("token_ids")     # vLLM with return_token_ids: this chunk's generated ids

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Iterator
 
-from bench.backends.base import Capabilities, LoadedModel, Prepared
+from bench.backends.base import Capabilities, EngineDefaults, LoadedModel, Prepared
+from bench.engine_options import EngineOptions, engine_option
 from contract.device import Device
 from contract.errors import BackendError
 
@@ -52,11 +54,22 @@ def synchronizer(torch, device: str):
     return {"cuda": torch.cuda.synchronize, "mps": torch.mps.synchronize}.get(device)
 
 
-class TorchBackend:
+@dataclass(frozen=True)
+class TorchOptions(EngineOptions):
+    n_ctx: int | None = None
+    n_threads: int | None = None
+    dtype: str | None = None     # set by the model's resolution
+    device: str | None = engine_option(str)
+    static_cache: bool | None = engine_option(bool)
+    compile: bool | None = engine_option(bool)
+    attn_implementation: str | None = engine_option(str)
+
+
+class TorchBackend(EngineDefaults):
     name = "torch"
     capabilities = Capabilities(streaming=True, batching=True, devices=("cpu", "cuda", "mps"),
-                                quant_formats=DTYPES)
-    engine_options = {"device": str, "static_cache": bool, "compile": bool, "attn_implementation": str}
+                                quant_formats=DTYPES, engine_memory=True)
+    engine_options = TorchOptions
 
     def __init__(self):
         self._torch = None

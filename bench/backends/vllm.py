@@ -15,9 +15,11 @@ from __future__ import annotations
 import itertools
 import os
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Iterator
 
-from bench.backends.base import Capabilities, LoadedModel, Prepared
+from bench.backends.base import Capabilities, EngineDefaults, LoadedModel, Prepared
+from bench.engine_options import EngineOptions, engine_option
 from contract.device import Device
 from contract.errors import BackendError
 
@@ -64,12 +66,26 @@ def memory_utilization(options: dict) -> float:
     return float(options.get("gpu_memory_utilization", 0.3 if current_platform.is_cpu() else 0.9))
 
 
-class VLLMBackend:
+@dataclass(frozen=True)
+class VLLMOptions(EngineOptions):
+    n_ctx: int | None = None
+    n_threads: int | None = None
+    verbose: bool = False
+    quant: str | None = None     # set by the model's resolution, as quantization is with --engine-option
+    gpu_memory_utilization: float | None = engine_option(float)
+    kv_cache_memory_bytes: int | None = engine_option(int)
+    tensor_parallel_size: int | None = engine_option(int)
+    max_num_seqs: int | None = engine_option(int)
+    enforce_eager: bool | None = engine_option(bool)
+    quantization: str | None = engine_option(str)
+    dtype: str | None = engine_option(str)
+
+
+class VLLMBackend(EngineDefaults):
     name = "vllm"
     capabilities = Capabilities(streaming=True, batching=True, devices=("cuda", "rocm", "cpu"),
-                                quant_formats=tuple(QUANTIZATION))
-    engine_options = {"gpu_memory_utilization": float, "kv_cache_memory_bytes": int, "tensor_parallel_size": int,
-                      "max_num_seqs": int, "enforce_eager": bool, "quantization": str, "dtype": str}
+                                quant_formats=tuple(QUANTIZATION), engine_memory=True)
+    engine_options = VLLMOptions
 
     def __init__(self):
         self._engine = None

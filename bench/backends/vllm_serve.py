@@ -24,12 +24,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.backends.base import Capabilities, LoadedModel
 from bench.backends.openai import OpenAIBackend
-from bench.backends.vllm import QUANTIZATION, VLLMBackend, memory_utilization, vllm_device
+from bench.backends.vllm import QUANTIZATION, VLLMBackend, VLLMOptions, memory_utilization, vllm_device
 from bench.child_process import die_with_parent, free_port
+from bench.engine_options import HTTPOptions
 from contract.errors import BackendError
 
 _LOG_TAIL = 2000
@@ -51,7 +53,8 @@ def serve_args(model_path: Path, options: dict, host: str, port: int, served_nam
     args = ["--model", str(model_path), "--host", host, "--port", str(port), "--served-model-name", served_name,
             "--seed", "0", "--max-model-len", str(options["n_ctx"])]
     quant = options.get("quantization", QUANTIZATION.get(options.get("quant", "bf16")))
-    flags = {"--dtype": {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(options.get("dtype"), options.get("dtype")),
+    dtype = options.get("dtype")
+    flags = {"--dtype": None if dtype is None else {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(dtype, dtype),
              "--quantization": quant,
              "--gpu-memory-utilization": options.get("gpu_memory_utilization"),
              "--kv-cache-memory-bytes": options.get("kv_cache_memory_bytes"),
@@ -162,12 +165,17 @@ class VLLMServer:
         self.stop()
 
 
+@dataclass(frozen=True)
+class VLLMServeOptions(VLLMOptions, HTTPOptions):
+    """vLLM's options, for the server it starts, and the HTTP client's."""
+
+
 class VLLMServeBackend(OpenAIBackend):
     name = "vllm-serve"
     capabilities = Capabilities(streaming=True, batching=True, devices=VLLMBackend.capabilities.devices,
                                 quant_formats=VLLMBackend.capabilities.quant_formats, microbenchmarks=False,
                                 local_model=True, http=True)
-    engine_options = VLLMBackend.engine_options    # passed on as `vllm serve` arguments
+    engine_options = VLLMServeOptions    # vLLM's, passed on as `vllm serve` arguments
 
     def __init__(self, api_key: str | None = None):
         super().__init__(api_key)
@@ -192,6 +200,7 @@ class VLLMServeBackend(OpenAIBackend):
         config = json.loads((model_path / "config.json").read_text())
         loaded.vocab_size, loaded.bos_token_id = int(config["vocab_size"]), config.get("bos_token_id")
         loaded.path, loaded.device = model_path, vllm_device(current_platform)
+        assert self.server.proc is not None      # start() succeeded
         loaded.engine_info.update({
             "engine": "vllm serve", "vllm_version": vllm.__version__, "server_pid": self.server.proc.pid,
             "server_command": self.server.command[1:], "server_log": str(self.server.log_path),

@@ -154,3 +154,10 @@ def test_concurrent_sequences_attend_over_their_own_stream_unless_unified(kv_uni
     estimate = runtime_overhead(spec.architecture, get_format("llamacpp", "Q8_0"), 2048, 4, GiB,
                                 kv_unified=kv_unified) - _LLAMACPP_BASE
     assert 0.9 * real <= estimate <= 1.35 * real, (real / MiB, estimate / MiB)
+
+
+def test_every_engine_format_has_an_overhead_rule():
+    from models.fit import OVERHEAD_RULES
+    from models.formats import BACKENDS
+
+    assert set(OVERHEAD_RULES) == set(BACKENDS)
