@@ -14,6 +14,7 @@ from pathlib import Path
 from contract import documents
 from contract.result import Document
 from dashboards.errors import DashboardError
+from dashboards.groups import group_rows
 from dashboards.page import STATIC, document, esc
 from dashboards.prices import DEFAULT_MAX_AGE_DAYS, load_prices, stale_headline, staleness_warning
 from dashboards.profiles import load_profiles
@@ -198,6 +199,7 @@ def render_site(rows: list[dict], apis: list[dict], warnings: list[str], setting
                 max_age_days: int, plotly_js: str, generated_at: str, headline: str | None = None,
                 candidates: tuple[list[str], dict] | None = None, quality: dict | None = None) -> str:
     machines = len({r["label"] for r in rows})
+    groups, reps = group_rows(rows)
     warn_html = ("<div class=\"warnings\"><b>Check before relying on this page:</b><ul>"
                  + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul></div>") if warnings else ""
     stale_html = f'<p class="stale-prices" id="stale-prices">{esc(headline)}</p>' if headline else ""
@@ -221,9 +223,14 @@ Missing figures show as n/a with the reason; estimates say so.</p>
 <div class="filters">{filters}<button id="f-reset" type="button">show all</button>
 <span class="meta" id="shown"></span></div>
 <section><h2>Overview</h2>
-<p class="caption">One row per run. Decode tok/s: tg&lt;N&gt; microbenchmark mean. Output tok/s, TPOT and cost:
-the run's best valid request scenario (named). Energy, memory and bandwidth: measured in the run unless marked.</p>
+<p class="caption">One row per machine x model x quant x backend: repeated runs are one row showing, per figure,
+the median of its VALID runs with their spread (min-max) underneath the header's tooltip, and the count n; INVALID
+runs are counted, not in the median (a row with only INVALID runs shows their median, marked INVALID). Click n to
+list the raw runs, a header to sort. Decode tok/s: tg&lt;N&gt; microbenchmark mean. Output tok/s, TPOT and cost:
+the run's best valid request scenario. Energy, memory and bandwidth: measured in the run unless marked.
+The charts and cost details show each row's median run (by output tok/s).</p>
 <div class="scroll"><table id="overview"></table></div>
+<ol class="notes" id="overview-notes"></ol>
 <h3>Cost basis per machine</h3>
 <p class="caption">What one machine-hour costs on each machine, how that basis was chosen, and its source.</p>
 <ul id="bases"></ul></section>
@@ -244,7 +251,7 @@ for the real model (reference data, with source and date, never mixed with measu
 <div class="scroll"><table id="prices"></table></div></section>
 <section class="method"><h2>How cost is computed</h2>{METHOD.format(ratio=settings.ratio)}</section>
 """
-    data = {"rows": rows, "apis": apis, "max_age_days": max_age_days, "generated_at": generated_at,
+    data = {"rows": reps, "groups": groups, "apis": apis, "max_age_days": max_age_days, "generated_at": generated_at,
             "quality": quality or {"evals": [], "klds": [], "ladder": []}}
     scripts = [plotly_js, (STATIC / "dashboard.js").read_text(encoding="utf-8")]
     if candidates:                      # projected machines: a section and a data block of their own
