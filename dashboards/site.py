@@ -121,6 +121,10 @@ def load_unique(paths: list[Path], kinds: tuple = (None,)) -> tuple[list[tuple[P
     from bench.storage import load_documents
 
     loaded, warnings = load_documents(paths, kinds=kinds)
+    return _dedupe(loaded, warnings), warnings
+
+
+def _dedupe(loaded: list[tuple[Path, Document]], warnings: list[str]) -> list[tuple[Path, Document]]:
     seen: dict[str, Path] = {}
     unique = []
     for path, doc in loaded:
@@ -130,7 +134,7 @@ def load_unique(paths: list[Path], kinds: tuple = (None,)) -> tuple[list[tuple[P
             continue
         seen[run_id] = path
         unique.append((path, doc))
-    return unique, warnings
+    return unique
 
 
 def _names(rows: list[dict]) -> None:
@@ -148,14 +152,16 @@ def _names(rows: list[dict]) -> None:
 
 def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_file: Path | None = None,
                profile_choices: list[str] = (), settings: CostSettings = CostSettings(),
-               max_age_days: int = DEFAULT_MAX_AGE_DAYS, today: dt.date | None = None, allow_empty: bool = False):
-    """(rows, api prices, warnings) for the results under `paths`; no rows only with allow_empty
-    (a page of bench quality and bench eval outcomes alone)."""
+               max_age_days: int = DEFAULT_MAX_AGE_DAYS, today: dt.date | None = None, allow_empty: bool = False,
+               loaded: tuple[list[tuple[Path, Document]], list[str]] | None = None):
+    """(rows, api prices, warnings) for the results under `paths` (or the documents already
+    `loaded` from them, with the loader's warnings); no rows only with allow_empty (a page of
+    bench quality and bench eval outcomes alone)."""
     today = today or dt.date.today()
     prices = load_prices(prices_file)
     profiles = load_profiles(profiles_file)
     chosen = parse_profile_choices(list(profile_choices), profiles)
-    loaded, warnings = load_unique(paths)
+    loaded, warnings = (loaded[0], list(loaded[1])) if loaded else load_unique(paths)
     if not loaded and not allow_empty:
         raise DashboardError("no results to show" + (f" ({len(warnings)} file(s) skipped)" if warnings else ""),
                              "pass result files or directories written by bench run")
@@ -223,12 +229,13 @@ Missing figures show as n/a with the reason; estimates say so.</p>
 <div class="filters">{filters}<button id="f-reset" type="button">show all</button>
 <span class="meta" id="shown"></span></div>
 <section><h2>Overview</h2>
-<p class="caption">One row per machine x model x quant x backend: repeated runs are one row showing, per figure,
-the median of its VALID runs with their spread (min-max) underneath the header's tooltip, and the count n; INVALID
-runs are counted, not in the median (a row with only INVALID runs shows their median, marked INVALID). Click n to
-list the raw runs, a header to sort. Decode tok/s: tg&lt;N&gt; microbenchmark mean. Output tok/s, TPOT and cost:
-the run's best valid request scenario. Energy, memory and bandwidth: measured in the run unless marked.
-The charts and cost details show each row's median run (by output tok/s).</p>
+<p class="caption">One row per machine x model x quant x backend. Repeated runs are one row: each figure is the
+median of the row's VALID runs with their min-max spread beside it in small type, and n counts the runs; INVALID runs
+are counted and listed but left out of the median (a row with only INVALID runs shows their median, marked INVALID).
+Click n for the raw runs, a header to sort; a numbered n/a is explained once in the notes under the table.
+Decode tok/s: tg&lt;N&gt; microbenchmark mean. Output tok/s, TPOT and cost: the run's best valid request scenario.
+Energy, memory and bandwidth: measured in the run unless marked. The charts and cost details show each row's median
+run (by output tok/s).</p>
 <div class="scroll"><table id="overview"></table></div>
 <ol class="notes" id="overview-notes"></ol>
 <h3>Cost basis per machine</h3>
@@ -271,9 +278,13 @@ def build_site(paths: list[Path], out_dir: Path, *, max_age_days: int = DEFAULT_
 
     plotly_js = _plotly_js()          # before any work: a missing plotly is reported first
     today = today or dt.date.today()
-    outcomes, _ = load_unique(paths, kinds=KINDS)
+    from bench.storage import load_documents
+
+    docs, load_warnings = load_documents(paths, kinds=None)      # read once: bench run results and outcomes
+    outcomes = _dedupe([(p, d) for p, d in docs if getattr(d, "kind", None) in KINDS], [])
+    runs = _dedupe([(p, d) for p, d in docs if getattr(d, "kind", None) is None], load_warnings)
     rows, apis, warnings = build_rows(paths, settings=settings, max_age_days=max_age_days, today=today,
-                                      allow_empty=bool(outcomes), **options)
+                                      allow_empty=bool(outcomes), loaded=(runs, load_warnings), **options)
     prices = load_prices(options.get("prices_file"))
     profiles = load_profiles(options.get("profiles_file"))
     quality = quality_view([documents.dump(doc) for _, doc in outcomes], rows, settings, profiles, prices,

@@ -134,7 +134,7 @@
       return td;
     }
     td.textContent = format(f.median) + (suffix || "");
-    if (f.n > 1) td.appendChild(el("span", "spread", " " + format(f.min) + "–" + format(f.max)));
+    if (f.n > 1 && f.min !== f.max) td.appendChild(el("span", "spread", " " + format(f.min) + "–" + format(f.max)));
     return td;
   }
 
