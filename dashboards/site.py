@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,6 +151,18 @@ def _names(rows: list[dict]) -> None:
             r["name"] += f" · {(r['started_at'] or r['run_id'] or '?')[:16]}"
 
 
+def _check_finite(row: dict) -> None:
+    """ValueError when a figure of the row is NaN or infinite. The per-API comparisons, most of a
+    row's bulk, are checked number by number: the price table's own numbers were checked when read,
+    so only the computed ones can be NaN (one json.dumps of every row cost seconds at 10,000 rows)."""
+    cost = row["cost"]
+    json.dumps(dict(row, cost=dict(cost, apis=None)) if cost else row, allow_nan=False)
+    for api in cost["apis"] if cost else ():
+        for key in ("usd_per_1k_tasks", "breakeven_utilisation", "breakeven_tokens_per_month"):
+            if api[key] is not None and not math.isfinite(api[key]):
+                raise ValueError(f"{key} against {api['provider']} {api['model']} is {api[key]}")
+
+
 def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_file: Path | None = None,
                profile_choices: list[str] = (), settings: CostSettings = CostSettings(),
                max_age_days: int = DEFAULT_MAX_AGE_DAYS, today: dt.date | None = None, allow_empty: bool = False,
@@ -169,7 +182,7 @@ def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_f
     for path, doc in loaded:
         try:
             row = build_row(doc, path, profiles, chosen, prices, settings)
-            json.dumps(row, allow_nan=False)     # figures computed to NaN must not reach the page
+            _check_finite(row)                   # figures computed to NaN must not reach the page
         except (ArithmeticError, ValueError) as exc:   # a document the contract accepts, figures that do not compute
             warnings.append(f"skipped {path}: its figures do not compute ({type(exc).__name__}: {exc})")
             continue
@@ -184,6 +197,19 @@ def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_f
     if stale:
         warnings.append(stale)
     return rows, [p.to_dict(today) for p in prices], warnings
+
+
+# What a row's comparison with one API adds to the price table's row (`apis`, in the same order).
+_PER_ROW_API_KEYS = ("like_for_like", "usd_per_1k_tasks", "breakeven_utilisation", "breakeven_tokens_per_month", "never")
+
+
+def _page_row(row: dict) -> dict:
+    """The row as the page gets it: the API's own fields (provider, model, prices, date) are in the
+    price table once, not again in each row's comparisons."""
+    if not row["cost"]:
+        return row
+    apis = [{k: a[k] for k in _PER_ROW_API_KEYS} for a in row["cost"]["apis"]]
+    return dict(row, cost=dict(row["cost"], apis=apis))
 
 
 def _basis_words(settings: CostSettings) -> str:
@@ -258,7 +284,7 @@ for the real model (reference data, with source and date, never mixed with measu
 <div class="scroll"><table id="prices"></table></div></section>
 <section class="method"><h2>How cost is computed</h2>{METHOD.format(ratio=settings.ratio)}</section>
 """
-    data = {"rows": reps, "groups": groups, "apis": apis, "max_age_days": max_age_days, "generated_at": generated_at,
+    data = {"rows": [_page_row(r) for r in reps], "groups": groups, "apis": apis, "max_age_days": max_age_days, "generated_at": generated_at,
             "quality": quality or {"evals": [], "klds": [], "ladder": []}}
     scripts = [plotly_js, (STATIC / "dashboard.js").read_text(encoding="utf-8")]
     if candidates:                      # projected machines: a section and a data block of their own

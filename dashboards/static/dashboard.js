@@ -518,11 +518,12 @@
     rows.forEach(function (r) {
       if (!r.cost) return;
       var t = trace(r.name, {type: "scatter", mode: "markers", marker: {size: 10, color: PALETTE[traces.length % PALETTE.length]}});
-      r.cost.apis.forEach(function (a) {
+      r.cost.apis.forEach(function (a, i) {
+        var p = DATA.apis[i];               // a row's comparisons are in the order of the price table
         if (a.breakeven_tokens_per_month == null) return;
         t.x.push(a.breakeven_tokens_per_month);
-        t.y.push(plain(a.provider + " · " + a.model));
-        t.hovertext.push(plain(r.name) + " vs " + plain(a.provider + " " + a.model) + "<br>break-even " +
+        t.y.push(plain(p.provider + " · " + p.model));
+        t.hovertext.push(plain(r.name) + " vs " + plain(p.provider + " " + p.model) + "<br>break-even " +
                          tokens(a.breakeven_tokens_per_month) + " tokens/month at " + pct(a.breakeven_utilisation) + " utilisation");
       });
       traces.push(t);
@@ -690,10 +691,10 @@
         ["API", "blended $/1M", "API $ per 1k tasks", "self-hosted $ per 1k tasks", "break-even utilisation", "break-even tokens/month"].forEach(function (h) { head.appendChild(el("th", null, h)); });
         t.appendChild(el("thead")).appendChild(head);
         var body = t.appendChild(el("tbody"));
-        c.apis.forEach(function (a) {
-          var tr = el("tr", a.like_for_like ? "same" : null);
-          tr.appendChild(textCell(a.provider + " · " + a.model, a.like_for_like ? "serves the same model" : null));
-          tr.appendChild(cell(a.blended, money));
+        c.apis.forEach(function (a, i) {
+          var p = DATA.apis[i], tr = el("tr", a.like_for_like ? "same" : null);
+          tr.appendChild(textCell(p.provider + " · " + p.model, a.like_for_like ? "serves the same model" : null));
+          tr.appendChild(cell(p.blended, money));
           tr.appendChild(cell(a.usd_per_1k_tasks, money));
           tr.appendChild(cell(c.usd_per_1k_tasks, money));
           tr.appendChild(cell(a.breakeven_utilisation, pct, "never: " + a.never));

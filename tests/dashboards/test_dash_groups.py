@@ -163,3 +163,14 @@ def test_a_shared_explanation_is_said_once(page, site):
     assert marked == [f"n/a{mark}", f"n/a{mark}"]
     heights = page.js("Array.from(document.querySelectorAll('#overview > tbody > tr')).map(r => r.getBoundingClientRect().height)")
     assert max(heights) < 40                                  # one line per row
+
+
+@needs_chromium
+def test_cost_details_are_filled_when_opened(page):
+    assert page.js("document.querySelectorAll('#details table.apis').length") == 0          # not built up front
+    page.js("(() => { const d = document.querySelector('#details details'); d.open = true; })()")
+    page.js("new Promise(r => setTimeout(r, 50))")
+    cells = page.js("Array.from(document.querySelectorAll('#details table.apis tbody tr')).map(r => r.cells[0].textContent)")
+    apis = page.js("JSON.parse(document.getElementById('rs-data').textContent).apis.map(p => p.provider + ' · ' + p.model)")
+    assert len(cells) == len(apis) > 0 and all(c.startswith(a) for c, a in zip(cells, apis))
+    assert page.problems() == []
