@@ -90,7 +90,8 @@ def group_rows(rows: list[dict]) -> tuple[list[dict], list[dict]]:
             "basis": rep["cost"] and {"usd_per_hour": rep["cost"]["usd_per_hour"], "basis": rep["cost"]["basis"],
                                       "title": rep["cost"]["profile_title"]},
             "reasons": sorted({reason for r in members for reason in r["reasons"]}),
-            "runs": [{"run_id": r["run_id"], "file": r["file"], "started_at": r["started_at"], "verdict": r["verdict"],
+            "runs": [{"run_id": r["run_id"], "file": r["file"], "report": r.get("report"),
+                      "started_at": r["started_at"], "verdict": r["verdict"],
                       "status": r["status"], "reasons": r["reasons"], "values": v} for r, v in zip(members, values)],
         })
     _unique_names(reps)

@@ -186,6 +186,8 @@ def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_f
         except (ArithmeticError, ValueError) as exc:   # a document the contract accepts, figures that do not compute
             warnings.append(f"skipped {path}: its figures do not compute ({type(exc).__name__}: {exc})")
             continue
+        report = path.with_suffix(".html")      # the one-page report bench run writes beside its result
+        row["report"] = report.resolve().as_uri() if report.exists() else None
         rows.append(row)
     if not rows and loaded:
         raise DashboardError(f"no usable results ({len(warnings)} file(s) skipped: {warnings[0]})",

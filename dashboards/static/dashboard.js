@@ -242,7 +242,14 @@
       tr.dataset.run = run.run_id;
       tr.appendChild(el("td", null, run.started_at || "n/a"));
       tr.appendChild(el("td", null, run.run_id));
-      tr.appendChild(el("td", null, run.file || "n/a"));
+      var file = tr.appendChild(el("td"));
+      if (run.report) {                    // the run's own HTML report, written beside its result
+        var a = file.appendChild(el("a", null, run.file));
+        a.href = run.report;
+        file.appendChild(el("span", "sub", " (report)"));
+      } else {
+        file.textContent = run.file || "n/a";
+      }
       var verdict = el("td", null, run.verdict || run.status);
       run.reasons.forEach(function (r) { verdict.appendChild(marker(notes, r)); });
       tr.appendChild(verdict);

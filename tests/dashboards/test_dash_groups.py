@@ -35,6 +35,7 @@ def site(tmp_path_factory):
         doc.update(run_id=f"rep-{i}", started_at=f"2026-11-2{i}T00:00:00Z")
         _single_stream(doc)["summary"]["output_tps"] *= speed
         (d / f"rep-{i}.json").write_text(json.dumps(doc))
+    (d / "rep-0.html").write_text("<p>the report bench run writes beside its result</p>")
     bad = copy.deepcopy(base)
     bad.update(run_id="rep-invalid")
     _single_stream(bad)["summary"]["output_tps"] *= 100
@@ -125,6 +126,8 @@ def test_raw_runs_are_one_click_away(page):
     runs = page.js("Array.from(document.querySelectorAll('#overview tr.raw tbody tr')).map(r => r.dataset.run)")
     assert sorted(runs) == ["rep-0", "rep-1", "rep-2", "rep-invalid"]
     assert page.js("document.querySelector('#overview tr.raw tr.invalid').dataset.run") == "rep-invalid"
+    links = page.js("Array.from(document.querySelectorAll('#overview tr.raw a')).map(a => [a.closest('tr').dataset.run, a.href])")
+    assert len(links) == 1 and links[0][0] == "rep-0" and links[0][1].endswith("/rep-0.html")   # its own report
     page.js("document.querySelector('#overview button.runs-toggle').click()")       # and closed again
     assert page.js("document.querySelectorAll('#overview tr.raw').length") == 0
 
