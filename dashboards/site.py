@@ -286,7 +286,8 @@ for the real model (reference data, with source and date, never mixed with measu
 <div class="scroll"><table id="prices"></table></div></section>
 <section class="method"><h2>How cost is computed</h2>{METHOD.format(ratio=settings.ratio)}</section>
 """
-    data = {"rows": [_page_row(r) for r in reps], "groups": groups, "apis": apis, "max_age_days": max_age_days, "generated_at": generated_at,
+    data = {"rows": [_page_row(r) for r in reps], "groups": groups, "apis": apis, "max_age_days": max_age_days,
+            "generated_at": generated_at,
             "quality": quality or {"evals": [], "klds": [], "ladder": []}}
     scripts = [plotly_js, (STATIC / "dashboard.js").read_text(encoding="utf-8")]
     if candidates:                      # projected machines: a section and a data block of their own

@@ -45,15 +45,13 @@
     return sig(v);
   }
 
-  // A table cell: the formatted value, or "n/a" with the reason underneath (never a 0). `same`:
-  // a cell left of this one in the row already shows the reason, so it goes in the tooltip only.
-  function cell(value, format, why, same) {
+  // A table cell: the formatted value, or "n/a" with the reason underneath (never a 0).
+  function cell(value, format, why) {
     var td = el("td", "num");
     if (value == null) {
       td.className = "na";
       td.appendChild(el("span", null, "n/a"));
-      if (why && same) td.title = why;
-      else if (why) td.appendChild(el("span", "why", why));
+      if (why) td.appendChild(el("span", "why", why));
     } else {
       td.textContent = format(value);
     }
