@@ -74,7 +74,7 @@ def group_rows(rows: list[dict]) -> tuple[list[dict], list[dict]]:
         counted = valid or list(range(len(members)))       # no VALID run: its INVALID ones, marked so
         pick = _representative([members[i] for i in counted], [values[i] for i in counted])
         rep = members[counted[pick]]
-        figures = {key: _figure([values[i][key] for i in counted if values[i][key] is not None]) for key in FIGURES}
+        figures = {key: _figure([v for v in (values[i][key] for i in counted) if v is not None]) for key in FIGURES}
         why = {key: FIGURES[key][1](rep) for key, fig in figures.items() if fig is None}
         n = len(members)
         name = f"{rep['label']} · {rep['model']} {rep['quant']} · {rep['backend']}"

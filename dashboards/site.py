@@ -174,12 +174,12 @@ def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_f
     prices = load_prices(prices_file)
     profiles = load_profiles(profiles_file)
     chosen = parse_profile_choices(list(profile_choices), profiles)
-    loaded, warnings = (loaded[0], list(loaded[1])) if loaded else load_unique(paths)
-    if not loaded and not allow_empty:
+    docs, warnings = (loaded[0], list(loaded[1])) if loaded else load_unique(paths)
+    if not docs and not allow_empty:
         raise DashboardError("no results to show" + (f" ({len(warnings)} file(s) skipped)" if warnings else ""),
                              "pass result files or directories written by bench run")
     rows = []
-    for path, doc in loaded:
+    for path, doc in docs:
         try:
             row = build_row(doc, path, profiles, chosen, prices, settings)
             _check_finite(row)                   # figures computed to NaN must not reach the page
@@ -189,7 +189,7 @@ def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_f
         report = path.with_suffix(".html")      # the one-page report bench run writes beside its result
         row["report"] = report.resolve().as_uri() if report.exists() else None
         rows.append(row)
-    if not rows and loaded:
+    if not rows and docs:
         raise DashboardError(f"no usable results ({len(warnings)} file(s) skipped: {warnings[0]})",
                              "pass result files written by bench run")
     _names(rows)
