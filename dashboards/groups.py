@@ -85,6 +85,10 @@ def group_rows(rows: list[dict]) -> tuple[list[dict], list[dict]]:
             "device": rep["device"], "workarounds": sorted({w for r in members for w in r["workarounds"]}),
             "n": n, "n_invalid": n - len(valid), "median_of": "VALID" if valid else "INVALID",
             "figures": figures, "why": why, "rep": len(reps) - 1,
+            # what the figures rest on, said beside them as on a single run's row
+            "scenarios": {"decode": rep["decode_scenario"], "throughput": rep["throughput"] and rep["throughput"]["scenario"]},
+            "energy_method": rep["energy_method"], "tariff_assumed": rep["electricity"]["tariff_assumed"] and
+            rep["electricity"]["usd_per_kwh"],
             "cost_valid": bool(rep["cost"] and rep["cost"]["throughput"]["valid"]),
             "basis": rep["cost"] and {"usd_per_hour": rep["cost"]["usd_per_hour"], "basis": rep["cost"]["basis"],
                                       "title": rep["cost"]["profile_title"]},

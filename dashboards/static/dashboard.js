@@ -143,6 +143,17 @@
     return td;
   }
 
+  // The scenario a figure came from, named on hover: the row stays one line.
+  function scenario(td, name) {
+    if (name) td.title = "from " + name;
+    return td;
+  }
+
+  function estimated(g, td, notes, key) {
+    if (g.figures[key] && g.energy_method === "estimated") td.appendChild(marker(notes, "estimated energy (TDP × CPU utilisation), not measured"));
+    return td;
+  }
+
   function countCell(g) {
     var td = el("td", "num count");
     if (g.n === 1) { td.textContent = "1"; return td; }
@@ -176,13 +187,13 @@
     ["n", "Runs in the row; INVALID ones are counted, not in the median. Click to list the raw runs.",
      function (g) { return g.n; }, countCell],
     ["Decode tok/s", "tg<N> microbenchmark mean." + SPREAD, median("decode_tps"),
-     function (g, notes) { return figureCell(g, "decode_tps", sig, notes); }],
+     function (g, notes) { return scenario(figureCell(g, "decode_tps", sig, notes), g.scenarios.decode); }],
     ["Output tok/s", "Aggregate output tokens/s of the run's best valid request scenario." + SPREAD, median("output_tps"),
-     function (g, notes) { return figureCell(g, "output_tps", sig, notes); }],
+     function (g, notes) { return scenario(figureCell(g, "output_tps", sig, notes), g.scenarios.throughput); }],
     ["TPOT p50", "Median time per output token of that scenario, in ms." + SPREAD, median("tpot_p50_ms"),
      function (g, notes) { return figureCell(g, "tpot_p50_ms", sig, notes, " ms"); }],
     ["J / output token", "Energy per output token (estimated energy is marked)." + SPREAD, median("j_per_token"),
-     function (g, notes) { return figureCell(g, "j_per_token", sig, notes); }],
+     function (g, notes) { return estimated(g, figureCell(g, "j_per_token", sig, notes), notes, "j_per_token"); }],
     ["Peak RSS", "Peak resident memory of the process tree." + SPREAD, median("peak_rss_bytes"),
      function (g, notes) { return figureCell(g, "peak_rss_bytes", gib, notes); }],
     ["BW efficiency", "Decode tok/s over the roofline ceiling at the measured bandwidth." + SPREAD, median("bw_eff_measured"),
@@ -197,7 +208,11 @@
     ["$ / 1M blended 3:1", "(3 x input + output) / 4." + SPREAD, median("usd_per_m_blended"),
      function (g, notes) { return figureCell(g, "usd_per_m_blended", money, notes); }],
     ["Electricity $ / 1M output", "Electricity alone; estimated energy and assumed tariffs are named in the cost details." + SPREAD,
-     median("electricity_usd_per_m"), function (g, notes) { return figureCell(g, "electricity_usd_per_m", money, notes); }],
+     median("electricity_usd_per_m"), function (g, notes) {
+      var td = estimated(g, figureCell(g, "electricity_usd_per_m", money, notes), notes, "electricity_usd_per_m");
+      if (g.figures.electricity_usd_per_m && g.tariff_assumed) td.appendChild(marker(notes, "at an assumed $" + g.tariff_assumed + "/kWh"));
+      return td;
+    }],
     ["$ / 1k tasks", "1,000 requests of the cost scenario's shape." + SPREAD, median("usd_per_1k_tasks"),
      function (g, notes) { return figureCell(g, "usd_per_1k_tasks", money, notes); }],
     ["Cost basis", "The machine-hour's price (the whole basis is listed under the table).", median("usd_per_hour"), function (g, notes) {

@@ -177,3 +177,15 @@ def test_cost_details_are_filled_when_opened(page):
     apis = page.js("JSON.parse(document.getElementById('rs-data').textContent).apis.map(p => p.provider + ' · ' + p.model)")
     assert len(cells) == len(apis) > 0 and all(c.startswith(a) for c, a in zip(cells, apis))
     assert page.problems() == []
+
+
+@needs_chromium
+def test_estimates_and_scenarios_are_still_said(page, site):
+    data = page_data(site)
+    estimated = [g for g in data["groups"] if g["energy_method"] == "estimated" and g["figures"]["j_per_token"]]
+    assert estimated                                          # the examples estimate energy from TDP
+    notes = page.js("Array.from(document.querySelectorAll('#overview-notes li')).map(li => li.textContent)")
+    assert notes.count("estimated energy (TDP × CPU utilisation), not measured") == 1
+    i = _column(page, "Output tok/s")
+    titles = page.js(f"Array.from(document.querySelectorAll('#overview > tbody > tr')).map(r => r.cells[{i}].title)")
+    assert "from single-stream" in titles
