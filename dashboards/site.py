@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from dataclasses import dataclass, field
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 from contract import documents
 from contract.result import Document
 from dashboards.errors import DashboardError
+from dashboards.groups import group_rows
 from dashboards.page import STATIC, document, esc
 from dashboards.prices import DEFAULT_MAX_AGE_DAYS, load_prices, stale_headline, staleness_warning
 from dashboards.profiles import load_profiles
@@ -121,6 +123,10 @@ def load_unique(paths: list[Path], kinds: tuple = (None,)) -> tuple[list[tuple[P
     from bench.storage import load_documents
 
     loaded, warnings = load_documents(paths, kinds=kinds)
+    return _dedupe(loaded, warnings), warnings
+
+
+def _dedupe(loaded: list[tuple[Path, Document]], warnings: list[str]) -> list[tuple[Path, Document]]:
     seen: dict[str, Path] = {}
     unique = []
     for path, doc in loaded:
@@ -130,7 +136,7 @@ def load_unique(paths: list[Path], kinds: tuple = (None,)) -> tuple[list[tuple[P
             continue
         seen[run_id] = path
         unique.append((path, doc))
-    return unique, warnings
+    return unique
 
 
 def _names(rows: list[dict]) -> None:
@@ -146,29 +152,45 @@ def _names(rows: list[dict]) -> None:
             r["name"] += f" · {(r['started_at'] or r['run_id'] or '?')[:16]}"
 
 
+def _check_finite(row: dict) -> None:
+    """ValueError when a figure of the row is NaN or infinite. The per-API comparisons, most of a
+    row's bulk, are checked number by number: the price table's own numbers were checked when read,
+    so only the computed ones can be NaN (one json.dumps of every row cost seconds at 10,000 rows)."""
+    cost = row["cost"]
+    json.dumps(dict(row, cost=dict(cost, apis=None)) if cost else row, allow_nan=False)
+    for api in cost["apis"] if cost else ():
+        for key in ("usd_per_1k_tasks", "breakeven_utilisation", "breakeven_tokens_per_month"):
+            if api[key] is not None and not math.isfinite(api[key]):
+                raise ValueError(f"{key} against {api['provider']} {api['model']} is {api[key]}")
+
+
 def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_file: Path | None = None,
                profile_choices: Sequence[str] = (), settings: CostSettings = CostSettings(),
-               max_age_days: int = DEFAULT_MAX_AGE_DAYS, today: dt.date | None = None, allow_empty: bool = False):
-    """(rows, api prices, warnings) for the results under `paths`; no rows only with allow_empty
-    (a page of bench quality and bench eval outcomes alone)."""
+               max_age_days: int = DEFAULT_MAX_AGE_DAYS, today: dt.date | None = None, allow_empty: bool = False,
+               loaded: tuple[list[tuple[Path, Document]], list[str]] | None = None):
+    """(rows, api prices, warnings) for the results under `paths` (or the documents already
+    `loaded` from them, with the loader's warnings); no rows only with allow_empty (a page of
+    bench quality and bench eval outcomes alone)."""
     today = today or dt.date.today()
     prices = load_prices(prices_file)
     profiles = load_profiles(profiles_file)
     chosen = parse_profile_choices(list(profile_choices), profiles)
-    loaded, warnings = load_unique(paths)
-    if not loaded and not allow_empty:
+    docs, warnings = (loaded[0], list(loaded[1])) if loaded else load_unique(paths)
+    if not docs and not allow_empty:
         raise DashboardError("no results to show" + (f" ({len(warnings)} file(s) skipped)" if warnings else ""),
                              "pass result files or directories written by bench run")
     rows = []
-    for path, doc in loaded:
+    for path, doc in docs:
         try:
             row = build_row(documents.run_result(doc, path), path, profiles, chosen, prices, settings)
-            json.dumps(row, allow_nan=False)     # figures computed to NaN must not reach the page
+            _check_finite(row)                   # figures computed to NaN must not reach the page
         except (ArithmeticError, ValueError) as exc:   # a document the contract accepts, figures that do not compute
             warnings.append(f"skipped {path}: its figures do not compute ({type(exc).__name__}: {exc})")
             continue
+        report = path.with_suffix(".html")      # the one-page report bench run writes beside its result
+        row["report"] = report.resolve().as_uri() if report.exists() else None
         rows.append(row)
-    if not rows and loaded:
+    if not rows and docs:
         raise DashboardError(f"no usable results ({len(warnings)} file(s) skipped: {warnings[0]})",
                              "pass result files written by bench run")
     _names(rows)
@@ -178,6 +200,19 @@ def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_f
     if stale:
         warnings.append(stale)
     return rows, [p.to_dict(today) for p in prices], warnings
+
+
+# What a row's comparison with one API adds to the price table's row (`apis`, in the same order).
+_PER_ROW_API_KEYS = ("like_for_like", "usd_per_1k_tasks", "breakeven_utilisation", "breakeven_tokens_per_month", "never")
+
+
+def _page_row(row: dict) -> dict:
+    """The row as the page gets it: the API's own fields (provider, model, prices, date) are in the
+    price table once, not again in each row's comparisons."""
+    if not row["cost"]:
+        return row
+    apis = [{k: a[k] for k in _PER_ROW_API_KEYS} for a in row["cost"]["apis"]]
+    return dict(row, cost=dict(row["cost"], apis=apis))
 
 
 def _basis_words(settings: CostSettings) -> str:
@@ -199,6 +234,7 @@ def render_site(rows: list[dict], apis: list[dict], warnings: list[str], setting
                 max_age_days: int, plotly_js: str, generated_at: str, headline: str | None = None,
                 candidates: tuple[list[str], dict] | None = None, quality: dict | None = None) -> str:
     machines = len({r["label"] for r in rows})
+    groups, reps = group_rows(rows)
     warn_html = ("<div class=\"warnings\"><b>Check before relying on this page:</b><ul>"
                  + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul></div>") if warnings else ""
     stale_html = f'<p class="stale-prices" id="stale-prices">{esc(headline)}</p>' if headline else ""
@@ -222,9 +258,15 @@ Missing figures show as n/a with the reason; estimates say so.</p>
 <div class="filters">{filters}<button id="f-reset" type="button">show all</button>
 <span class="meta" id="shown"></span></div>
 <section><h2>Overview</h2>
-<p class="caption">One row per run. Decode tok/s: tg&lt;N&gt; microbenchmark mean. Output tok/s, TPOT and cost:
-the run's best valid request scenario (named). Energy, memory and bandwidth: measured in the run unless marked.</p>
+<p class="caption">One row per machine x model x quant x backend. Repeated runs are one row: each figure is the
+median of the row's VALID runs with their min-max spread beside it in small type, and n counts the runs; INVALID runs
+are counted and listed but left out of the median (a row with only INVALID runs shows their median, marked INVALID).
+Click n for the raw runs, a header to sort; a numbered n/a is explained once in the notes under the table.
+Decode tok/s: tg&lt;N&gt; microbenchmark mean. Output tok/s, TPOT and cost: the run's best valid request scenario.
+Energy, memory and bandwidth: measured in the run unless marked. The charts and cost details show each row's median
+run (by output tok/s).</p>
 <div class="scroll"><table id="overview"></table></div>
+<ol class="notes" id="overview-notes"></ol>
 <h3>Cost basis per machine</h3>
 <p class="caption">What one machine-hour costs on each machine, how that basis was chosen, and its source.</p>
 <ul id="bases"></ul></section>
@@ -245,7 +287,8 @@ for the real model (reference data, with source and date, never mixed with measu
 <div class="scroll"><table id="prices"></table></div></section>
 <section class="method"><h2>How cost is computed</h2>{METHOD.format(ratio=settings.ratio)}</section>
 """
-    data = {"rows": rows, "apis": apis, "max_age_days": max_age_days, "generated_at": generated_at,
+    data = {"rows": [_page_row(r) for r in reps], "groups": groups, "apis": apis, "max_age_days": max_age_days,
+            "generated_at": generated_at,
             "quality": quality or {"evals": [], "klds": [], "ladder": []}}
     scripts = [plotly_js, (STATIC / "dashboard.js").read_text(encoding="utf-8")]
     if candidates:                      # projected machines: a section and a data block of their own
@@ -265,9 +308,13 @@ def build_site(paths: list[Path], out_dir: Path, *, max_age_days: int = DEFAULT_
 
     plotly_js = _plotly_js()          # before any work: a missing plotly is reported first
     today = today or dt.date.today()
-    outcomes, _ = load_unique(paths, kinds=KINDS)
+    from bench.storage import load_documents
+
+    docs, load_warnings = load_documents(paths, kinds=None)      # read once: bench run results and outcomes
+    outcomes = _dedupe([(p, d) for p, d in docs if getattr(d, "kind", None) in KINDS], [])
+    runs = _dedupe([(p, d) for p, d in docs if getattr(d, "kind", None) is None], load_warnings)
     rows, apis, warnings = build_rows(paths, settings=settings, max_age_days=max_age_days, today=today,
-                                      allow_empty=bool(outcomes), **options)
+                                      allow_empty=bool(outcomes), loaded=(runs, load_warnings), **options)
     prices = load_prices(options.get("prices_file"))
     profiles = load_profiles(options.get("profiles_file"))
     quality = quality_view([documents.outcome(doc) for _, doc in outcomes], rows, settings, profiles, prices,

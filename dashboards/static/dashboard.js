@@ -4,7 +4,9 @@
 // label such as "<img onerror=...>" is shown as typed and never becomes markup.
 (function () {
   var DATA = JSON.parse(document.getElementById("rs-data").textContent);
-  var ROWS = DATA.rows;
+  var ROWS = DATA.rows;            // one per group: its median run, for the charts and cost details
+  DATA.groups.forEach(function (g, i) { g.index = i; });
+  var RUNS = DATA.groups.reduce(function (n, g) { return n + g.n; }, 0);
   var FILTERS = [["machine", "f-machine"], ["model", "f-model"], ["quant", "f-quant"], ["backend", "f-backend"]];
   var PALETTE = ["#1864ab", "#c2255c", "#2b8a3e", "#e67700", "#5f3dc4", "#0b7285", "#862e9c", "#5c940d",
                  "#364fc7", "#a61e4d"];
@@ -43,15 +45,13 @@
     return sig(v);
   }
 
-  // A table cell: the formatted value, or "n/a" with the reason underneath (never a 0). `same`:
-  // a cell left of this one in the row already shows the reason, so it goes in the tooltip only.
-  function cell(value, format, why, same) {
+  // A table cell: the formatted value, or "n/a" with the reason underneath (never a 0).
+  function cell(value, format, why) {
     var td = el("td", "num");
     if (value == null) {
       td.className = "na";
       td.appendChild(el("span", null, "n/a"));
-      if (why && same) td.title = why;
-      else if (why) td.appendChild(el("span", "why", why));
+      if (why) td.appendChild(el("span", "why", why));
     } else {
       td.textContent = format(value);
     }
@@ -70,11 +70,11 @@
       var select = document.getElementById(f[1]);
       var values = Array.from(new Set(ROWS.map(function (r) { return r[f[0]]; }))).sort();
       values.forEach(function (v) { select.appendChild(new Option(v, v)); });
-      select.addEventListener("change", render);
+      select.addEventListener("change", function () { render(true); });
     });
     document.getElementById("f-reset").addEventListener("click", function () {
       FILTERS.forEach(function (f) { document.getElementById(f[1]).value = ""; });
-      render();
+      render(true);
     });
   }
 
@@ -87,55 +87,247 @@
     });
   }
 
-  // ---- overview table ---------------------------------------------------------------------
+  function visibleGroups() {
+    return DATA.groups.filter(function (r) {
+      return FILTERS.every(function (f) {
+        var v = document.getElementById(f[1]).value;
+        return v === "" || r[f[0]] === v;
+      });
+    });
+  }
 
+  // ---- overview table: one row per group of repeated runs ------------------------------------
+  // Explanations shared by many cells are numbered once in a notes list under the table; a cell
+  // carries the number only ("n/a¹"), so a thousand rows do not repeat the same sentence.
+  function Notes() {
+    var index = {}, list = [];
+    return {
+      mark: function (text) {
+        if (!(text in index)) { list.push(text); index[text] = list.length; }
+        return index[text];
+      },
+      render: function () {
+        var box = document.getElementById("overview-notes");
+        box.textContent = "";
+        list.forEach(function (text, i) {
+          var li = el("li", null, text);
+          li.id = "note-" + (i + 1);
+          box.appendChild(li);
+        });
+      }
+    };
+  }
+
+  function marker(notes, text) {
+    return el("sup", "note", String(notes.mark(text)));
+  }
+
+  // A group's figure: the median, its min-max spread when n > 1, or n/a with a note number.
+  function figureCell(g, key, format, notes, suffix) {
+    var f = g.figures[key], td = el("td", "num");
+    if (!f) {
+      td.className = "na";
+      td.appendChild(document.createTextNode("n/a"));
+      td.appendChild(marker(notes, g.why[key] || "not measured"));
+      return td;
+    }
+    td.textContent = format(f.median) + (suffix || "");
+    if (f.n > 1 && f.min !== f.max) td.appendChild(el("span", "spread", " " + format(f.min) + "–" + format(f.max)));
+    return td;
+  }
+
+  function labelCell(text, sub, notes, note) {
+    var td = el("td", null, text);
+    if (sub) td.appendChild(el("span", "sub", " " + sub));
+    if (note) td.appendChild(marker(notes, note));
+    return td;
+  }
+
+  // The scenario a figure came from, named on hover: the row stays one line.
+  function scenario(td, name) {
+    if (name) td.title = "from " + name;
+    return td;
+  }
+
+  function estimated(g, td, notes, key) {
+    if (g.figures[key] && g.energy_method === "estimated") td.appendChild(marker(notes, "estimated energy (TDP × CPU utilisation), not measured"));
+    return td;
+  }
+
+  function countCell(g) {
+    var td = el("td", "num count");
+    if (g.n === 1) { td.textContent = "1"; return td; }
+    var b = el("button", "runs-toggle", g.n + (g.n_invalid ? " (" + g.n_invalid + " INVALID)" : "") + " ▸");
+    b.type = "button";
+    b.setAttribute("aria-expanded", "false");
+    td.appendChild(b);
+    return td;
+  }
+
+  function validityText(g) {
+    if (g.n_invalid === 0) return "VALID";
+    if (g.n_invalid === g.n) return "INVALID";
+    return g.n_invalid + " of " + g.n + " INVALID";
+  }
+
+  var SPREAD = " Median of the row's VALID runs (of its INVALID runs when it has no VALID one); the small figures are their min–max spread.";
+  var text = function (v) { return v == null ? null : String(v).toLowerCase(); };
+  var median = function (key) { return function (g) { return g.figures[key] ? g.figures[key].median : null; }; };
+  // [header, header tooltip, sort key (number, text or null: n/a, sorted last both ways), cell]
   var COLUMNS = [
-    ["Machine", function (r) { return textCell(r.label, r.hardware); }],
-    ["Model", function (r) { return textCell(r.model + " " + r.quant, r.model_source === "synthetic" ? "synthetic weights" : null); }],
-    ["Backend", function (r) {
-      var notes = (r.device ? ["on " + r.device] : []).concat(r.workarounds.map(function (w) { return "workaround: " + w; }));
-      return textCell(r.backend, notes.join("; ") || null);
+    ["Machine", "The run's label and hardware.", function (g) { return text(g.machine); },
+     function (g, notes) { return labelCell(g.label, g.hardware, notes); }],
+    ["Model", "Model and quantization.", function (g) { return text(g.model + " " + g.quant); },
+     function (g, notes) { return labelCell(g.model + " " + g.quant, null, notes, g.model_source === "synthetic" ? "synthetic weights" : null); }],
+    ["Backend", "Backend, device, and any workaround the run applied.", function (g) { return text(g.backend); }, function (g) {
+      var td = labelCell(g.backend, g.device ? "on " + g.device : null);
+      if (g.workarounds.length) td.appendChild(el("span", "why", g.workarounds.map(function (w) { return "workaround: " + w; }).join("; ")));
+      return td;
     }],
-    ["Decode tok/s", function (r) { return cell(r.decode_tps, function (v) { return sig(v) + " (" + r.decode_scenario + ")"; }, r.missing.decode_tps); }],
-    ["Output tok/s", function (r) {
-      return cell(r.throughput && r.throughput.output_tps, function (v) { return sig(v) + " (" + r.throughput.scenario + ")"; }, r.missing.throughput);
+    ["n", "Runs in the row; INVALID ones are counted, not in the median. Click to list the raw runs.",
+     function (g) { return g.n; }, countCell],
+    ["Decode tok/s", "tg<N> microbenchmark mean." + SPREAD, median("decode_tps"),
+     function (g, notes) { return scenario(figureCell(g, "decode_tps", sig, notes), g.scenarios.decode); }],
+    ["Output tok/s", "Aggregate output tokens/s of the run's best valid request scenario." + SPREAD, median("output_tps"),
+     function (g, notes) { return scenario(figureCell(g, "output_tps", sig, notes), g.scenarios.throughput); }],
+    ["TPOT p50", "Median time per output token of that scenario, in ms." + SPREAD, median("tpot_p50_ms"),
+     function (g, notes) { return figureCell(g, "tpot_p50_ms", sig, notes, " ms"); }],
+    ["J / output token", "Energy per output token (estimated energy is marked)." + SPREAD, median("j_per_token"),
+     function (g, notes) { return estimated(g, figureCell(g, "j_per_token", sig, notes), notes, "j_per_token"); }],
+    ["Peak RSS", "Peak resident memory of the process tree." + SPREAD, median("peak_rss_bytes"),
+     function (g, notes) { return figureCell(g, "peak_rss_bytes", gib, notes); }],
+    ["BW efficiency", "Decode tok/s over the roofline ceiling at the measured bandwidth." + SPREAD, median("bw_eff_measured"),
+     function (g, notes) { return figureCell(g, "bw_eff_measured", pct, notes); }],
+    ["$ / 1M output", "Self-hosted cost per 1M output tokens." + SPREAD, median("usd_per_m_output"), function (g, notes) {
+      var td = figureCell(g, "usd_per_m_output", money, notes);
+      if (g.figures.usd_per_m_output && !g.cost_valid) td.appendChild(marker(notes, "priced from an INVALID run's throughput: measure again before relying on it"));
+      return td;
     }],
-    ["TPOT p50", function (r) {
-      var p = r.latency_points.find(function (q) { return r.throughput && q.scenario === r.throughput.scenario; });
-      return cell(p ? p.tpot_p50_ms : null, function (v) { return sig(v) + " ms"; }, r.missing.throughput || "no request scenario", true);
+    ["$ / 1M input", "At 1/r of the output price." + SPREAD, median("usd_per_m_input"),
+     function (g, notes) { return figureCell(g, "usd_per_m_input", money, notes); }],
+    ["$ / 1M blended 3:1", "(3 x input + output) / 4." + SPREAD, median("usd_per_m_blended"),
+     function (g, notes) { return figureCell(g, "usd_per_m_blended", money, notes); }],
+    ["Electricity $ / 1M output", "Electricity alone; estimated energy and assumed tariffs are named in the cost details." + SPREAD,
+     median("electricity_usd_per_m"), function (g, notes) {
+      var td = estimated(g, figureCell(g, "electricity_usd_per_m", money, notes), notes, "electricity_usd_per_m");
+      if (g.figures.electricity_usd_per_m && g.tariff_assumed) td.appendChild(marker(notes, "at an assumed $" + g.tariff_assumed + "/kWh"));
+      return td;
     }],
-    ["J / output token", function (r) {
-      return cell(r.j_per_token, function (v) { return sig(v) + " J (" + r.energy_method + ")"; }, r.missing.j_per_token);
-    }],
-    ["Peak RSS", function (r) { return cell(r.peak_rss_bytes, gib, r.missing.peak_rss_bytes); }],
-    ["BW efficiency", function (r) {
-      return cell(r.bw_eff_measured, function (v) { return pct(v) + " of measured"; }, r.missing.bw_eff);
-    }],
-    ["$ / 1M output", function (r) {
-      return cell(r.cost && r.cost.usd_per_m_output, function (v) {
-        return money(v) + (r.cost.throughput.valid ? "" : " (INVALID run)");
-      }, r.cost_na);
-    }],
-    ["$ / 1M input", function (r) { return cell(r.cost && r.cost.usd_per_m_input, money, r.cost_na, true); }],
-    ["$ / 1M blended 3:1", function (r) { return cell(r.cost && r.cost.usd_per_m_blended, money, r.cost_na, true); }],
-    ["Electricity $ / 1M output", function (r) {
-      var e = r.electricity;
-      return cell(e.usd_per_m, function (v) {
-        return money(v) + (e.method === "estimated" ? " (estimated energy)" : "") + (e.tariff_assumed ? " at an assumed $" + e.usd_per_kwh + "/kWh" : "");
-      }, e.why);
-    }],
-    ["$ / 1k tasks", function (r) {
-      return cell(r.cost && r.cost.usd_per_1k_tasks, function (v) {
-        return money(v) + " (" + fixed(r.cost.throughput.input_tokens, 0) + " in / " + fixed(r.cost.throughput.output_tokens, 0) + " out)";
-      }, r.cost_na, true);
-    }],
-    ["Cost basis", function (r) {
+    ["$ / 1k tasks", "1,000 requests of the cost scenario's shape." + SPREAD, median("usd_per_1k_tasks"),
+     function (g, notes) { return figureCell(g, "usd_per_1k_tasks", money, notes); }],
+    ["Cost basis", "The machine-hour's price (the whole basis is listed under the table).", median("usd_per_hour"), function (g, notes) {
       // the hour's price here; the whole basis is listed under the table
-      return r.cost ? textCell(money(r.cost.usd_per_hour) + "/h, " + r.cost.basis.replace("_", "-"), r.cost.profile_title)
-                    : cell(null, null, r.cost_na, true);
+      if (!g.basis) return figureCell(g, "usd_per_hour", money, notes);
+      var td = labelCell(money(g.basis.usd_per_hour) + "/h, " + g.basis.basis.replace("_", "-"));
+      td.title = g.basis.title;
+      return td;
     }],
-    ["Validity", function (r) { return textCell(r.verdict || r.status, r.reasons.join("; ") || null); }]
+    ["Validity", "The runs' verdicts; the reasons are numbered in the notes.", function (g) { return g.n_invalid / g.n; }, function (g, notes) {
+      var td = el("td", null, validityText(g));
+      g.reasons.forEach(function (r) { td.appendChild(marker(notes, r)); });
+      return td;
+    }]
   ];
+  var RAW = ["Started", "Run", "File", "Verdict", "Decode tok/s", "Output tok/s", "TPOT p50", "$ / 1M blended"];
+
+  var SORT = {column: null, dir: 1}, TABLE_NOTES = null;
+
+  // Numbers numerically, text alphabetically, n/a (null) last whichever the direction.
+  function sorted(groups) {
+    if (SORT.column === null) return groups;
+    var key = COLUMNS[SORT.column][2];
+    var keyed = groups.map(function (g, i) { return [key(g), i, g]; });
+    keyed.sort(function (a, b) {
+      if (a[0] === null || b[0] === null) return (a[0] === null) - (b[0] === null) || a[1] - b[1];
+      var c = a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
+      return SORT.dir * c || a[1] - b[1];
+    });
+    return keyed.map(function (k) { return k[2]; });
+  }
+
+  function rawRuns(g, notes) {
+    var t = el("table", "runs"), head = el("tr");
+    RAW.forEach(function (h) { head.appendChild(el("th", null, h)); });
+    t.appendChild(el("thead")).appendChild(head);
+    var body = t.appendChild(el("tbody"));
+    g.runs.forEach(function (run) {
+      var tr = el("tr", run.verdict === "VALID" ? null : "invalid"), v = run.values;
+      tr.dataset.run = run.run_id;
+      tr.appendChild(el("td", null, run.started_at || "n/a"));
+      tr.appendChild(el("td", null, run.run_id));
+      var file = tr.appendChild(el("td"));
+      if (run.report) {                    // the run's own HTML report, written beside its result
+        var a = file.appendChild(el("a", null, run.file));
+        a.href = run.report;
+        file.appendChild(el("span", "sub", " (report)"));
+      } else {
+        file.textContent = run.file || "n/a";
+      }
+      var verdict = el("td", null, run.verdict || run.status);
+      run.reasons.forEach(function (r) { verdict.appendChild(marker(notes, r)); });
+      tr.appendChild(verdict);
+      [["decode_tps", sig], ["output_tps", sig], ["tpot_p50_ms", function (x) { return sig(x) + " ms"; }], ["usd_per_m_blended", money]].forEach(function (c) {
+        var td = el("td", v[c[0]] == null ? "na" : "num", v[c[0]] == null ? "n/a" : c[1](v[c[0]]));
+        if (v[c[0]] == null) td.appendChild(marker(notes, g.why[c[0]] || "not measured in this run"));
+        tr.appendChild(td);
+      });
+      body.appendChild(tr);
+    });
+    return t;
+  }
+
+  function renderTable(groups) {
+    var table = document.getElementById("overview"), notes = Notes();
+    table.textContent = "";
+    var head = el("tr");
+    COLUMNS.forEach(function (c, i) {
+      var th = el("th", "sortable", c[0] + (SORT.column === i ? (SORT.dir > 0 ? " ▲" : " ▼") : ""));
+      th.title = c[1];
+      th.dataset.column = i;
+      th.setAttribute("aria-sort", SORT.column === i ? (SORT.dir > 0 ? "ascending" : "descending") : "none");
+      head.appendChild(th);
+    });
+    table.appendChild(el("thead")).appendChild(head);
+    var body = table.appendChild(el("tbody"));
+    sorted(groups).forEach(function (g) {
+      var tr = el("tr", g.median_of === "VALID" ? null : "invalid");
+      tr.dataset.group = g.index;
+      COLUMNS.forEach(function (c) { tr.appendChild(c[3](g, notes)); });
+      body.appendChild(tr);
+    });
+    notes.render();
+    TABLE_NOTES = notes;
+  }
+
+  // Header clicks sort; the n button opens the group's raw runs in a row beneath it.
+  function setupTable() {
+    var table = document.getElementById("overview");
+    table.addEventListener("click", function (e) {
+      var th = e.target.closest("th.sortable"), toggle = e.target.closest("button.runs-toggle");
+      if (th) {
+        var i = Number(th.dataset.column);
+        SORT.dir = SORT.column === i ? -SORT.dir : 1;
+        SORT.column = i;
+        renderTable(visibleGroups());
+      } else if (toggle) {
+        var tr = toggle.closest("tr"), next = tr.nextElementSibling;
+        if (next && next.classList.contains("raw")) {
+          next.remove();
+          toggle.setAttribute("aria-expanded", "false");
+          toggle.textContent = toggle.textContent.replace("▾", "▸");
+          return;
+        }
+        var g = DATA.groups[Number(tr.dataset.group)], raw = el("tr", "raw"), td = el("td");
+        td.colSpan = COLUMNS.length;
+        td.appendChild(rawRuns(g, TABLE_NOTES));
+        raw.appendChild(td);
+        tr.after(raw);
+        TABLE_NOTES.render();
+        toggle.setAttribute("aria-expanded", "true");
+        toggle.textContent = toggle.textContent.replace("▸", "▾");
+      }
+    });
+  }
 
   // One entry per machine and basis: what an hour costs there, how it was chosen, its source.
   function renderBases(rows) {
@@ -152,21 +344,6 @@
       li.appendChild(el("b", null, r.machine + ": "));
       li.appendChild(document.createTextNode(text));
       box.appendChild(li);
-    });
-  }
-
-  function renderTable(rows) {
-    var table = document.getElementById("overview");
-    table.textContent = "";
-    var head = el("tr");
-    COLUMNS.forEach(function (c) { head.appendChild(el("th", null, c[0])); });
-    table.appendChild(el("thead")).appendChild(head);
-    var body = table.appendChild(el("tbody"));
-    rows.forEach(function (r) {
-      var tr = el("tr", r.verdict === "VALID" ? null : "invalid");
-      tr.dataset.run = r.run_id;
-      COLUMNS.forEach(function (c) { tr.appendChild(c[1](r)); });
-      body.appendChild(tr);
     });
   }
 
@@ -361,11 +538,12 @@
     rows.forEach(function (r) {
       if (!r.cost) return;
       var t = trace(r.name, {type: "scatter", mode: "markers", marker: {size: 10, color: PALETTE[traces.length % PALETTE.length]}});
-      r.cost.apis.forEach(function (a) {
+      r.cost.apis.forEach(function (a, i) {
+        var p = DATA.apis[i];               // a row's comparisons are in the order of the price table
         if (a.breakeven_tokens_per_month == null) return;
         t.x.push(a.breakeven_tokens_per_month);
-        t.y.push(plain(a.provider + " · " + a.model));
-        t.hovertext.push(plain(r.name) + " vs " + plain(a.provider + " " + a.model) + "<br>break-even " +
+        t.y.push(plain(p.provider + " · " + p.model));
+        t.hovertext.push(plain(r.name) + " vs " + plain(p.provider + " " + p.model) + "<br>break-even " +
                          tokens(a.breakeven_tokens_per_month) + " tokens/month at " + pct(a.breakeven_utilisation) + " utilisation");
       });
       traces.push(t);
@@ -515,7 +693,9 @@
       d.appendChild(el("summary", null, r.cost
         ? r.name + ": " + money(r.cost.usd_per_m_blended) + " per 1M tokens blended (" + r.cost.profile + ", " + r.cost.basis + ", " + pct(r.cost.utilisation) + " utilisation)"
         : r.name + ": cost n/a (" + r.cost_na + ")"));
-      if (r.cost) {
+      // filled when first opened: a fleet's hundreds of API tables are not built up front
+      if (r.cost) d.addEventListener("toggle", function fill() {
+        d.removeEventListener("toggle", fill);
         var c = r.cost, ul = el("ul");
         ul.appendChild(el("li", null, "Throughput: " + sig(c.throughput.output_tps) + " output tok/s and " + sig(c.throughput.input_tps) +
           " input tok/s from " + c.throughput.scenario + " (" + fixed(c.throughput.input_tokens, 0) + " in / " + fixed(c.throughput.output_tokens, 0) +
@@ -531,10 +711,10 @@
         ["API", "blended $/1M", "API $ per 1k tasks", "self-hosted $ per 1k tasks", "break-even utilisation", "break-even tokens/month"].forEach(function (h) { head.appendChild(el("th", null, h)); });
         t.appendChild(el("thead")).appendChild(head);
         var body = t.appendChild(el("tbody"));
-        c.apis.forEach(function (a) {
-          var tr = el("tr", a.like_for_like ? "same" : null);
-          tr.appendChild(textCell(a.provider + " · " + a.model, a.like_for_like ? "serves the same model" : null));
-          tr.appendChild(cell(a.blended, money));
+        c.apis.forEach(function (a, i) {
+          var p = DATA.apis[i], tr = el("tr", a.like_for_like ? "same" : null);
+          tr.appendChild(textCell(p.provider + " · " + p.model, a.like_for_like ? "serves the same model" : null));
+          tr.appendChild(cell(p.blended, money));
           tr.appendChild(cell(a.usd_per_1k_tasks, money));
           tr.appendChild(cell(c.usd_per_1k_tasks, money));
           tr.appendChild(cell(a.breakeven_utilisation, pct, "never: " + a.never));
@@ -542,7 +722,7 @@
           body.appendChild(tr);
         });
         d.appendChild(t);
-      }
+      });
       box.appendChild(d);
     });
   }
@@ -579,27 +759,35 @@
     });
   }
 
-  function render() {
-    var rows = visibleRows();
-    document.getElementById("shown").textContent = rows.length + " of " + ROWS.length + " results shown";
-    renderTable(rows);
+  // The table and the cost bases first; each chart after it in a task of its own, so the table
+  // shows before plotly has drawn anything (the first paint of a big fleet's page). A filter
+  // change redraws at once (`now`); body[data-ready] says everything is drawn.
+  var DRAWN = 0;
+  function render(now) {
+    var rows = visibleRows(), groups = visibleGroups(), pass = ++DRAWN;
+    var runs = groups.reduce(function (n, g) { return n + g.n; }, 0);
+    document.getElementById("shown").textContent = runs + " of " + RUNS + " results shown";
+    renderTable(groups);
     renderBases(rows);
-    costChart(rows);
-    paretoChart(rows);
-    byQuantChart(rows);
-    energyChart(rows);
-    memoryChart(rows);
-    bandwidthChart(rows);
-    breakEvenChart(rows);
-    accuracyChart();
-    kldChart();
-    renderLadder();
-    renderDetails(rows);
+    var steps = [costChart, paretoChart, byQuantChart, energyChart, memoryChart, bandwidthChart, breakEvenChart,
+                 accuracyChart, kldChart, renderLadder, renderDetails];
+    if (now === true) {
+      steps.forEach(function (step) { step(rows); });
+      document.body.dataset.ready = "1";
+      return;
+    }
+    document.body.dataset.ready = "";
+    (function next(i) {
+      if (pass !== DRAWN) return;               // a newer render took over
+      if (i === steps.length) { document.body.dataset.ready = "1"; return; }
+      steps[i](rows);
+      setTimeout(next, 0, i + 1);
+    })(0);
   }
 
   setupFilters();
+  setupTable();
   renderPrices();
   render();
   window.rightsizeHelpers = {plain: plain, el: el, sig: sig};    // for candidates.js
-  document.body.dataset.ready = "1";
 })();

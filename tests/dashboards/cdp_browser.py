@@ -83,9 +83,16 @@ class Browser:
                 return event
 
     # -- what the tests use ---------------------------------------------------------------------
-    def open(self, url: str) -> None:
+    def open(self, url: str, timeout: float = 60.0) -> None:
+        """Navigate and wait for the load event; on the comparison site, also until its charts,
+        drawn after the overview table, are done (body[data-ready])."""
         self.call("Page.navigate", session=True, url=url)
         self.wait_for("Page.loadEventFired")
+        deadline = time.monotonic() + timeout
+        while not self.js("!document.getElementById('overview') || document.body.dataset.ready === '1'"):
+            if time.monotonic() > deadline:
+                raise BrowserError(f"the page did not finish drawing in {timeout:g} s: {self.problems()[:3]}")
+            time.sleep(0.02)
 
     def js(self, expression: str):
         result = self.call("Runtime.evaluate", session=True, expression=expression, returnByValue=True,

@@ -1,0 +1,161 @@
+"""How `bench dashboard` scales with the fleet: build seconds, page size and open seconds.
+
+    python benchmarks/dashboard_scale.py                      # 10,000 results from 100 machines, and 1,000 / 40
+    python benchmarks/dashboard_scale.py --sizes 2000/20 --rounds 1
+
+For each size it writes N schema-v2 result documents from M machines into a temp dir, then, in
+rounds that interleave the sizes, times build_site (what `bench dashboard` calls) and the page
+opening in headless Chromium over CDP until the overview table has its rows. Medians go to
+benchmarks/results/dashboard_scale.json with the CPU model.
+
+BENCHMARK INPUTS, NOT MEASUREMENTS: every document is a copy of a real result under examples/runs
+with its machine, model, quant, backend, repetition and figures varied (speed scaled by a
+per-machine factor and run-to-run noise; about one run in ten marked INVALID).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from dashboards.rows import CostSettings  # noqa: E402
+from dashboards.site import build_site  # noqa: E402
+from tests.dashboards.cdp_browser import Browser  # noqa: E402
+
+TEMPLATE = ROOT / "examples" / "runs" / "2026-11-28T024018Z-vm-tiny-Q8_0-llamacpp.json"
+MODELS = ["tiny", "llama-3.1-8b"]
+QUANTS = ["Q4_K_M", "Q5_K_M", "Q8_0"]
+BACKENDS = ["llamacpp", "llamacpp-server"]
+THREADS = [2, 4, 8, 16, 32, 64]
+
+
+def _scale(stats: dict, factor: float) -> None:
+    for k in ("mean", "median", "p90", "p99", "min", "max", "stddev"):
+        if stats.get(k) is not None:
+            stats[k] *= factor
+    if stats.get("ci95"):
+        stats["ci95"] = [v * factor for v in stats["ci95"]]
+
+
+def _vary(doc: dict, speed: float) -> None:
+    """Rates up by `speed`, times down by it, in every scenario summary."""
+    for sc in doc["scenarios"]:
+        for key, value in sc["summary"].items():
+            if isinstance(value, dict) and "median" in value:
+                _scale(value, speed if key.endswith("_tps") else 1 / speed)
+            elif isinstance(value, (int, float)) and key.endswith("_tps"):
+                sc["summary"][key] = value * speed
+
+
+def generate(n: int, machines: int, out: Path, seed: int = 18) -> None:
+    rng = random.Random(seed)
+    template = json.loads(TEMPLATE.read_text())
+    for m in range(machines):
+        host, speed = f"node-{m:03d}", rng.uniform(0.5, 4.0)
+        fingerprint = f"{rng.getrandbits(64):016x}"
+        threads = rng.choice(THREADS)
+        for i in range(m, n, machines):               # runs dealt round-robin: N / M per machine
+            doc = copy.deepcopy(template)
+            model, quant, backend = rng.choice(MODELS), rng.choice(QUANTS), rng.choice(BACKENDS)
+            doc.update(run_id=f"scale-{i:06d}", label=host, started_at=f"2026-11-{1 + i % 28:02d}T{i % 24:02d}:00:00Z")
+            doc["environment"]["hostname"] = host
+            doc["hardware"].update(fingerprint=fingerprint)
+            doc["hardware"]["cpu"].update(threads=threads, cores=threads // 2)
+            doc["model"].update(id=model, quant=quant)
+            doc["config"].update(model=model, quant=quant, backend=backend)
+            _vary(doc, speed * rng.uniform(0.9, 1.1))
+            verdict = "INVALID" if rng.random() < 0.1 else "VALID"
+            reasons = ["high variance (benchmark input)"] if verdict == "INVALID" else []
+            for sc in doc["scenarios"]:
+                sc["validity"] = {"verdict": verdict, "reasons": reasons}
+            doc["validity"] = {"verdict": verdict, "reasons": [f"{sc['name']}: {r}" for sc in doc["scenarios"] for r in reasons]}
+            (out / f"{host}-{i:06d}.json").write_text(json.dumps(doc))
+
+
+def time_build(results: Path, site: Path) -> tuple[float, int, int]:
+    t0 = time.perf_counter()
+    result = build_site([results], site, settings=CostSettings())
+    return time.perf_counter() - t0, result.index.stat().st_size, len(result.rows)
+
+
+def _until(browser: Browser, condition: str, t0: float, limit_s: float = 120.0) -> float:
+    """Seconds from t0 until `condition` holds in the page (polled every 20 ms)."""
+    while not browser.js(condition):
+        if time.perf_counter() - t0 > limit_s:
+            raise SystemExit(f"the page did not get to {condition!r} in {limit_s:g} s: {browser.problems()[:3]}")
+        time.sleep(0.02)
+    return time.perf_counter() - t0
+
+
+def time_open(index: Path, profile: Path) -> tuple[float, float, int]:
+    """(seconds to the overview's rows, seconds to every chart drawn, overview rows)."""
+    browser = Browser(profile)
+    try:
+        t0 = time.perf_counter()
+        browser.call("Page.navigate", session=True, url=index.resolve().as_uri())
+        table = _until(browser, "document.querySelectorAll('#overview > tbody > tr').length > 0", t0)
+        ready = _until(browser, "document.body.dataset.ready === '1'", t0)
+        rows = browser.js("document.querySelectorAll('#overview > tbody > tr').length")
+        problems = browser.problems()
+        if problems:
+            raise SystemExit(f"the page logged problems: {problems[:3]}")
+        return table, ready, rows
+    finally:
+        browser.close()
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", nargs="+", default=["10000/100", "1000/40"], help="N/M: results / machines")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "dashboard_scale.json")
+    args = ap.parse_args()
+    sizes = [tuple(int(x) for x in s.split("/")) for s in args.sizes]
+    with tempfile.TemporaryDirectory(prefix="dashboard-scale-") as tmp:
+        tmp = Path(tmp)
+        for n, m in sizes:
+            (tmp / f"{n}-{m}").mkdir()
+            generate(n, m, tmp / f"{n}-{m}")
+        rounds: dict[str, list[dict]] = {f"{n}/{m}": [] for n, m in sizes}
+        for r in range(args.rounds):
+            for n, m in sizes:                          # interleaved: size after size, round after round
+                build_s, page_bytes, runs = time_build(tmp / f"{n}-{m}", tmp / f"site-{n}-{m}")
+                table_s, ready_s, groups = time_open(tmp / f"site-{n}-{m}" / "index.html", tmp / f"chromium-{r}-{n}")
+                rounds[f"{n}/{m}"].append({"build_s": build_s, "open_table_s": table_s, "open_all_charts_s": ready_s,
+                                           "page_mb": page_bytes / 1e6, "runs": runs, "overview_rows": groups})
+                print(f"round {r + 1} {n}/{m}: build {build_s:.2f} s, table {table_s:.2f} s, "
+                      f"all charts {ready_s:.2f} s, {page_bytes / 1e6:.1f} MB, {groups} rows", flush=True)
+    summary = {"cpu": cpu_model(), "rounds": args.rounds, "inputs": "generated from " + TEMPLATE.name, "sizes": {}}
+    for key, rs in rounds.items():
+        summary["sizes"][key] = {k: statistics.median(x[k] for x in rs) for k in rs[0]} | {"all_rounds": rs}
+        med = summary["sizes"][key]
+        print(f"median {key}: build {med['build_s']:.2f} s, table {med['open_table_s']:.2f} s, "
+              f"all charts {med['open_all_charts_s']:.2f} s, page {med['page_mb']:.1f} MB, {med['overview_rows']} rows")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
