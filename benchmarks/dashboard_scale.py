@@ -132,8 +132,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "dashboard_scale.json")
     args = ap.parse_args()
     sizes = [tuple(int(x) for x in s.split("/")) for s in args.sizes]
-    with tempfile.TemporaryDirectory(prefix="dashboard-scale-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="dashboard-scale-") as tmp_name:
+        tmp = Path(tmp_name)
         for n, m in sizes:
             (tmp / f"{n}-{m}").mkdir()
             generate(n, m, tmp / f"{n}-{m}")

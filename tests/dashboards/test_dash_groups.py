@@ -57,7 +57,9 @@ def page_data(site) -> dict:
     import re
 
     text = site.index.read_text(encoding="utf-8")
-    return json.loads(re.search(r'<script type="application/json" id="rs-data">(.*?)</script>', text, re.S).group(1))
+    found = re.search(r'<script type="application/json" id="rs-data">(.*?)</script>', text, re.S)
+    assert found, "the page carries its data"
+    return json.loads(found.group(1))
 
 
 def _group(data, model="tiny", quant="Q4_K_M", label="vm"):
