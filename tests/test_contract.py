@@ -41,6 +41,11 @@ def test_every_example_validates_against_the_published_schema(path):
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_reading_from_the_bytes_gives_what_decoding_first_gives(path):
+    assert documents.read(path) == documents.parse(json.loads(path.read_text()), path)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_a_document_read_and_written_again_is_the_same_json(path):
     raw = json.loads(path.read_text())
     assert json.dumps(documents.dump(documents.read(path)), sort_keys=True) == json.dumps(raw, sort_keys=True)
