@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Sequence
 
 # Two-sided 95% Student-t critical values by degrees of freedom; beyond 30 the normal value is close enough.
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
@@ -26,7 +27,7 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
-def summarize(values: list[float]) -> dict | None:
+def summarize(values: Sequence[float | None]) -> dict | None:
     """Summary of a distribution; None when there is nothing to summarise (never zeros)."""
     vals = [float(v) for v in values if v is not None and math.isfinite(v)]
     if not vals:

@@ -39,6 +39,7 @@ class Pacer:
         self._next_arrival = start_ns + self._gap() if rate is not None else None
 
     def _gap(self) -> int:
+        assert self._rng is not None and self._rate is not None, "only an open-loop pacer draws gaps"
         return int(self._rng.expovariate(self._rate) * 1e9)
 
     def _more(self, now_ns: int) -> bool:
@@ -55,15 +56,16 @@ class Pacer:
         return self._more(now_ns)
 
     def due(self, now_ns: int) -> list[Due]:
-        out = []
+        out: list[Due] = []
         while self._more(now_ns) and (self._cap is None or self.in_flight < self._cap):
             if self._free is not None:
                 intended = heapq.heappop(self._free)
-            elif self._next_arrival <= now_ns:
+            else:
+                assert self._next_arrival is not None, "a pacer without users is open-loop: it has an arrival"
+                if self._next_arrival > now_ns:
+                    break
                 intended = self._next_arrival
                 self._next_arrival += self._gap()
-            else:
-                break
             measured = self.released >= self.warmup
             if measured and self.window_start_ns is None:
                 self.window_start_ns = intended

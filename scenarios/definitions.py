@@ -214,7 +214,7 @@ def parse_scenarios(spec: str | None, *, concurrency: str | None = None, rate: s
                             "define a profile with your lengths in a --workloads file")
     levels = {"concurrency": parse_levels(concurrency, "--concurrency", True),
               "rate": parse_levels(rate, "--rate", False)}
-    out = []
+    out: list[Scenario | LoadScenario] = []
     for n in names:
         if n in profiles:
             out.append(_load_scenario(profiles[n], search=search, slo=parse_slo(slo), max_in_flight=max_in_flight,

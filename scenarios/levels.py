@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bench.harness import RequestTrace
 from contract.validity import COMPLETED, scenario_validity
@@ -122,8 +124,9 @@ class LevelRecord:
     def verdict(self) -> dict:
         measured = [t for t in self.traces if t.measured]
         ok = [t for t in measured if t.ok]
-        return judge(self.scenario.scenario.slo, [t.ttft_s for t in ok], [t.tpot_s for t in ok],
-                     len(measured) - len(ok))
+        ttfts = [t.ttft_s for t in ok if t.ttft_s is not None]
+        assert len(ttfts) == len(ok), "an ok request has a first token, so a ttft"
+        return judge(self.scenario.scenario.slo, ttfts, [t.tpot_s for t in ok], len(measured) - len(ok))
 
     # -- the result entry -------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -131,7 +134,7 @@ class LevelRecord:
         ok = [t for t in measured if t.ok]
         failed = [t for t in self.traces if t.end_ns is not None and not t.ok]
         accounting, reasons, held_back = check_requests(ok)
-        samples = {
+        samples: dict[str, Sequence[float | None]] = {
             "input_tokens": [t.input_tokens for t in ok],
             "input_asked_tokens": [t.input_asked for t in ok],
             "cached_input_tokens": [t.cached_input_tokens for t in ok],
@@ -147,7 +150,7 @@ class LevelRecord:
         }
         # Gaps between events are inter-token gaps only where each event carried one token.
         gaps = [(b - a) / 1e9 for t in ok if t.one_token_per_event for a, b in zip(t.event_ns, t.event_ns[1:])]
-        summary = {k: summarize(v) for k, v in samples.items() if k in _SUMMARISED}
+        summary: dict[str, Any] = {k: summarize(v) for k, v in samples.items() if k in _SUMMARISED}
         summary["inter_token_gap_s"] = summarize(gaps)
         window = self.window_s
         verdict = self.verdict()
@@ -165,7 +168,7 @@ class LevelRecord:
                 "output_sources": dict(Counter(t.output_source for t in ok)),
                 **accounting,
                 "events_not_one_token_each": sum(not t.one_token_per_event for t in ok),
-                "shorter_than_asked": sum(t.output_tokens < t.max_tokens for t in ok),
+                "shorter_than_asked": sum(t.output_tokens is not None and t.output_tokens < t.max_tokens for t in ok),
             },
         })
         if len(gaps) <= MAX_RAW_GAPS:

@@ -205,14 +205,14 @@ def levels(backend: Backend, model: LoadedModel, sc: LoadScenario) -> Iterator[t
 
     search = Search(sc.levels[0], integer=sc.mode == "concurrency", ceiling=SEARCH_CEILING[sc.mode])
     best: LevelRecord | None = None
-    while (value := search.next()) is not None:
-        record, go = run(value, True)
+    while (level := search.next()) is not None:
+        record, go = run(level, True)
         yield record, go
         if record.status != COMPLETED:
             record.note = f"search stopped: this level {record.status}"
             return
         met = record.verdict()["met"]
-        search.report(value, met)
-        if met and (best is None or value > best.scenario.value):
+        search.report(level, met)
+        if met and (best is None or level > best.scenario.value):
             best = record
     yield SearchRecord(sc, search.summary(), best), None

@@ -6,13 +6,14 @@ Token ids go straight to the engine, so nothing is re-tokenised and lengths are 
 from __future__ import annotations
 
 import random
+from collections.abc import Set
 
 
-def random_prompt(n_tokens: int, vocab_size: int, seed: int, avoid: set[int] = frozenset()) -> list[int]:
+def random_prompt(n_tokens: int, vocab_size: int, seed: int, avoid: Set[int] = frozenset()) -> list[int]:
     rng = random.Random(seed)
     # Skip the low ids, where tokenizers keep their control tokens.
     low = min(256, vocab_size // 2)
-    out = []
+    out: list[int] = []
     while len(out) < n_tokens:
         tok = rng.randrange(low, vocab_size)
         if tok not in avoid:

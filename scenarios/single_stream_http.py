@@ -52,12 +52,14 @@ class HTTPSingleStreamRecord:
     # What the energy window divides by: measured tokens over the measured window.
     @property
     def output_tokens(self) -> int:
-        return sum(t.output_tokens for t in self._ok)
+        # an ok request's output is always counted (at worst by its events); `or 0` only narrows the type
+        return sum(t.output_tokens or 0 for t in self._ok)
 
     @property
     def window_s(self) -> float | None:
         ok = self._ok
-        return (max(t.end_ns for t in ok) - min(t.intended_ns for t in ok)) / 1e9 if ok else None
+        # an ok request has ended, so the filter only narrows end_ns
+        return (max(t.end_ns for t in ok if t.end_ns is not None) - min(t.intended_ns for t in ok)) / 1e9 if ok else None
 
     def to_dict(self) -> dict:
         ok = self._ok

@@ -109,6 +109,7 @@ class Search:
             return None
         lo, hi = self.best, self.lowest_miss
         if hi is None:                                   # everything met so far: go up
+            assert lo is not None, "levels were tried and none missed, so one met"
             return None if lo >= self.ceiling else min(self.ceiling, lo * 2)
         if lo is None:                                   # nothing met yet: go down
             down = math.floor(hi / 2) if self.integer else _round(hi / 2)

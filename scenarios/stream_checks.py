@@ -75,16 +75,17 @@ def check_requests(ok: list[RequestTrace]) -> tuple[dict, list[str], list[bool]]
     reasons: list[str] = []
     n = len(ok)
     asked = [t.input_asked for t in ok if t.input_asked]
-    known = [t for t in ok if t.input_tokens is not None]
-    off = [t for t in known if t.input_asked and abs(t.input_tokens - t.input_asked) > INPUT_TOLERANCE * t.input_asked]
+    # (asked, counted) for the requests whose input was counted
+    known = [(t.input_asked, t.input_tokens) for t in ok if t.input_tokens is not None]
+    off = [(a, k) for a, k in known if a and abs(k - a) > INPUT_TOLERANCE * a]
     asked_mean = fmean(asked) if asked else None
-    actual_mean = fmean(t.input_tokens for t in known) if known else None
+    actual_mean = fmean(k for _, k in known) if known else None
     if n and len(known) < n:
         reasons.append(f"input length unknown for {n - len(known)} of {n} requests (asked {asked_mean:.0f} tokens "
                        "on average): the server reported no prompt token count and the prompt could not be counted")
     if off:
         reasons.append(f"input length more than {INPUT_TOLERANCE:.0%} off in {len(off)} of {n} requests: asked "
-                       f"{fmean(t.input_asked for t in off):.0f}, actual {fmean(t.input_tokens for t in off):.0f} "
+                       f"{fmean(a for a, _ in off):.0f}, actual {fmean(k for _, k in off):.0f} "
                        "tokens on average")
 
     shapes = [delivery(t) for t in ok]
@@ -98,7 +99,8 @@ def check_requests(ok: list[RequestTrace]) -> tuple[dict, list[str], list[bool]]
         if leads and max(leads) > max(firsts, default=0):
             causes.append(f"the first token arriving with up to {max(leads) - 1} more within "
                           f"{BURST_GAP_S * 1e3:g} ms of each other")
-        if any(s.burst_tokens > BURST_SHARE * t.output_tokens for s, t in zip(shapes, ok) if s.held_back):
+        # an uncounted output is 0 tokens, as delivery() takes it
+        if any(s.burst_tokens > BURST_SHARE * (t.output_tokens or 0) for s, t in zip(shapes, ok) if s.held_back):
             causes.append(f"most tokens arriving within {BURST_GAP_S * 1e3:g} ms of the one before")
         reasons.append(f"{len(flagged)} of {n} requests streamed held back ({' and '.join(causes)}): their token "
                        "timing (ttft, tpot, gaps) shows when the server let tokens out, not when it generated them")
@@ -106,7 +108,7 @@ def check_requests(ok: list[RequestTrace]) -> tuple[dict, list[str], list[bool]]
     cached = [t.cached_input_tokens for t in ok if t.cached_input_tokens is not None]
     accounting = {
         "input_known": len(known),
-        "input_sources": dict(Counter(t.input_source for t in known)),
+        "input_sources": dict(Counter(t.input_source for t in ok if t.input_tokens is not None)),
         "input_asked_mean": asked_mean,
         "input_actual_mean": actual_mean,
         "input_off_by_more_than_5pct": len(off),

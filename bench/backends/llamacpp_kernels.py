@@ -80,7 +80,7 @@ def available() -> list[str]:
 def in_use() -> list[str]:
     """The extra buffer types models loaded now would use."""
     array, original = _extra_list()
-    out = []
+    out: list[str] = []
     while array is not None and array[len(out)]:
         out.append(_name(array[len(out)]))
     return out

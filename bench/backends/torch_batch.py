@@ -15,8 +15,12 @@ Greedy with end-of-sequence ignored, as TorchBackend.generate.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from contract.errors import BackendError
+
+if TYPE_CHECKING:      # torch is imported on first use, not at import time
+    import torch
 
 
 @dataclass
@@ -44,8 +48,8 @@ class TorchBatchSession:
                                "run this model's load scenarios with --backend llamacpp or vllm")
         self._rows: list[_Row] = []
         self._waiting: list[tuple[int, list[int], int]] = []
-        self._cache = None
-        self._mask = None     # [rows, columns]: 1 where a row has a real token
+        self._cache: Any = None   # a transformers DynamicCache while rows are in flight
+        self._mask: torch.Tensor | None = None     # [rows, columns]: 1 where a row has a real token
 
     @property
     def active(self) -> int:
@@ -71,6 +75,7 @@ class TorchBatchSession:
 
     def _decode(self) -> list[tuple[int, int]]:
         torch, rows = self._torch, self._rows
+        assert self._mask is not None, "decode runs on a batch that has rows"
         device = self._mask.device
         ids = torch.tensor([[r.last] for r in rows], device=device)
         positions = torch.tensor([[r.length] for r in rows], device=device)
@@ -101,6 +106,7 @@ class TorchBatchSession:
         if self._cache is None:
             self._cache, self._mask = cache, mask
             return
+        assert self._mask is not None, "the cache and the mask are set together"
         width = max(n, self._mask.shape[1])
 
         def pad(t, dim):   # zeros on the left of dimension dim up to `width`
@@ -124,6 +130,7 @@ class TorchBatchSession:
         if not keep:
             self._cache = self._mask = None
             return
+        assert self._mask is not None, "rows were kept, so the batch has a mask"
         rows = self._torch.tensor(keep, device=self._mask.device)
         mask = self._mask[rows]
         first = int(mask.any(dim=0).nonzero()[0])          # columns before it are padding in every row

@@ -65,6 +65,8 @@ def stream_through_http_backend(server) -> tuple[int, int, int]:
 
     trace = asyncio.run(one())
     assert trace.ok, trace.error
+    # vLLM lists each event's token ids and reports usage, so all three counts are known
+    assert trace.event_tokens is not None and trace.input_tokens is not None and trace.output_tokens is not None
     assert sum(trace.event_tokens) == trace.output_tokens and trace.input_source == "usage"
     return trace.input_tokens, trace.output_tokens, len(trace.event_ns)
 
