@@ -10,6 +10,8 @@ so the page can list them under the group.
 from __future__ import annotations
 
 import statistics
+from collections import Counter
+from typing import Callable
 
 # The overview's figures: key -> (value of a row or None, why it is None). The reasons are the
 # ones the rows already carry, so an n/a says the same thing it said per run.
@@ -101,11 +103,14 @@ def group_rows(rows: list[dict]) -> tuple[list[dict], list[dict]]:
     return groups, reps
 
 
+def disambiguate(rows: list[dict], suffix: Callable[[dict], str]) -> None:
+    """Rows whose display names collide get `suffix(row)` appended to tell them apart."""
+    counts = Counter(r["name"] for r in rows)
+    for r in rows:
+        if counts[r["name"]] > 1:
+            r["name"] += f" · {suffix(r)}"
+
+
 def _unique_names(reps: list[dict]) -> None:
     """Two machines may share a label: their hardware tells the chart entries apart."""
-    counts: dict[str, int] = {}
-    for r in reps:
-        counts[r["name"]] = counts.get(r["name"], 0) + 1
-    for r in reps:
-        if counts[r["name"]] > 1:
-            r["name"] += f" · {r['hardware']}"
+    disambiguate(reps, lambda r: r["hardware"])

@@ -16,7 +16,7 @@ from pathlib import Path
 from contract import documents
 from contract.result import Document
 from dashboards.errors import DashboardError
-from dashboards.groups import group_rows
+from dashboards.groups import disambiguate, group_rows
 from dashboards.page import STATIC, document, esc
 from dashboards.prices import DEFAULT_MAX_AGE_DAYS, load_prices, stale_headline, staleness_warning
 from dashboards.profiles import load_profiles
@@ -144,12 +144,7 @@ def _names(rows: list[dict]) -> None:
     for r in rows:
         r["machine"] = f"{r['label']} ({r['hardware']})"
         r["name"] = f"{r['label']} · {r['model']} {r['quant']} · {r['backend']}"
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r["name"]] = counts.get(r["name"], 0) + 1
-    for r in rows:
-        if counts[r["name"]] > 1:
-            r["name"] += f" · {(r['started_at'] or r['run_id'] or '?')[:16]}"
+    disambiguate(rows, lambda r: (r["started_at"] or r["run_id"] or "?")[:16])
 
 
 def _check_finite(row: dict) -> None:
