@@ -67,8 +67,8 @@ def runtime_env(spec: str | None) -> dict[str, Any] | None:
 
 def connect(address: str, env: dict[str, Any] | None = None) -> None:
     """Join the cluster at `address` (auto, HOST:PORT or ray://HOST:PORT) as a driver."""
+    _check_reachable(address)         # first: a wrong address is the user's to fix, Ray installed or not
     ray = ray_module()
-    _check_reachable(address)
     try:
         ray.init(address=address, runtime_env=env, logging_level="ERROR", log_to_driver=False,
                  configure_logging=True)
