@@ -178,7 +178,7 @@ def run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, sea
     options = {"n_threads": threads, "n_gpu_layers": gpu_layers, "n_ctx": ctx_size,
                "flash_attn": flash_attn, "n_batch": batch_size, "n_ubatch": ubatch_size,
                "verbose": ctx.obj["debug"]}
-    options.update(parse_engine_options(engine_option, backend, getattr(engine, "engine_options", {})))
+    options.update(parse_engine_options(engine_option, backend, engine.engine_options))
     if caps.http:
         options.update({"endpoint": endpoint, "request_timeout_s": request_timeout})
     if not caps.local_model:

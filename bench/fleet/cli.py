@@ -51,19 +51,18 @@ def fleet_run(address, nodes, runtime_env, results_dir, force, dry_run, run_args
     if not dry_run:
         ensure_writable(results_dir)
     targets = _connect(address, runtime_env, nodes)
-    say = _say()
     runners = start_runners(targets, hold_node=not dry_run)
     try:
         plans = plan(targets, runners, options, results_dir, force)
         _print_schedule(plans)
         if dry_run:
             return
-        fleet = FleetRun(plans, runners, options, results_dir, say)
+        fleet = FleetRun(plans, runners, options, results_dir, _say)
         fleet.execute()
         _print_outcome(plans)
         code = 130 if fleet.interrupted else exit_code(fleet.statuses())
     except KeyboardInterrupt:
-        say("stopped by Ctrl-C before any run started")
+        _say("stopped by Ctrl-C before any run started")
         code = 130
     finally:
         ray = sys.modules.get("ray")
@@ -117,10 +116,9 @@ def _connect(address, runtime_env, nodes):
     return select(cluster_nodes(), nodes)
 
 
-def _say():
-    def say(line: str) -> None:
-        click.echo(line, err=True)
-    return say
+def _say(line: str) -> None:
+    """A progress line: on stderr, so that the tables on stdout stay clean."""
+    click.echo(line, err=True)
 
 
 def _hardware_line(hw: dict | None) -> tuple[str, str]:
