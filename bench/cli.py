@@ -130,7 +130,7 @@ def run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, sea
     from bench.backends import backend_class, model_format
     from bench.engine_options import parse_engine_options
     from bench.run import RunConfig
-    from scenarios.definitions import parse_scenarios
+    from scenarios.kinds import parse_scenarios
 
     if serve:
         # vLLM behind its own HTTP server: the vllm-serve backend (a run's child gets both names)

@@ -7,10 +7,15 @@ need both a measurement and the model (energy per token, decode ceiling).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hardware
 from hardware.session import Window
 from contract.device import Device
 from hardware import roofline
+
+if TYPE_CHECKING:
+    from scenarios.kinds import MeasuredRecord
 
 
 class RunMeasurement:
@@ -33,20 +38,19 @@ class RunMeasurement:
     def begin_scenario(self) -> None:
         self._window = self.session.begin_window()
 
-    def end_scenario(self, record) -> dict | None:
+    def end_scenario(self, record: MeasuredRecord) -> dict | None:
         """Energy over the scenario's measured passes, per token, with its method."""
         if self._window is None:
             return None
         reading, self._window = self.session.end_window(self._window), None
         doc = reading.to_dict()
         doc["average_watts"] = reading.joules / reading.seconds if reading.joules is not None and reading.seconds > 0 else None
-        kind = record.scenario.kind
-        if kind == "pp":
-            prompt_tokens = record.scenario.input_tokens * len(record.samples.get("pp_tps", []))
-            doc["joules_per_prompt_token"] = hardware.joules_per_token(prompt_tokens, reading)
+        per, tokens = record.energy_tokens()
+        if per == "prompt":
+            doc["joules_per_prompt_token"] = hardware.joules_per_token(tokens, reading)
         else:
-            doc["joules_per_output_token"] = hardware.joules_per_token(record.output_tokens, reading)
-            doc["tokens_per_joule"] = hardware.tokens_per_joule(record.output_tokens, reading)
+            doc["joules_per_output_token"] = hardware.joules_per_token(tokens, reading)
+            doc["tokens_per_joule"] = hardware.tokens_per_joule(tokens, reading)
         return doc
 
     # -- whole run -----------------------------------------------------------------------
@@ -73,21 +77,12 @@ def device_bandwidths(info, bandwidth: dict, device: Device) -> tuple[float | No
     return None, None
 
 
-def decode_roofline(scenario: dict, model: dict, spec_gbps: float | None,
+def decode_roofline(rate: tuple[float, float] | None, model: dict, spec_gbps: float | None,
                     measured_gbps: float | None) -> dict | None:
-    """Ceiling and bandwidth efficiency for a decode figure (tg, single-stream)."""
-    s = scenario["summary"]
-    params = scenario["params"]
-    if scenario["kind"] == "tg" and s.get("tg_tps"):
-        tps = s["tg_tps"]["mean"]
-    elif scenario["kind"] == "single-stream" and s.get("decode_tps"):
-        tps = s["decode_tps"]["median"]
-    else:
+    """Ceiling and bandwidth efficiency of a decode figure: (tokens/s, mean context) from its record."""
+    if rate is None or model.get("weight_bytes_per_token") is None:   # a server's model: bytes not known here
         return None
-    if model.get("weight_bytes_per_token") is None:   # a server's model: its bytes are not known here
-        return None
-    # Each decode step reads the KV cache so far: use the mean context over the generated tokens.
-    mean_context = params["input_tokens"] + params["output_tokens"] / 2
+    tps, mean_context = rate
     per_token = roofline.bytes_per_token(model["weight_bytes_per_token"], model["kv_bytes_per_token"],
                                          round(mean_context))
     doc = roofline.bandwidth_efficiency(tps, per_token, spec_gbps, measured_gbps).to_dict()

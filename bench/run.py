@@ -191,7 +191,7 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
                     status = FAILED
                 finally:
                     record.energy = measurement.end_scenario(record)
-                    record.roofline = decode_roofline(record.to_dict(), model_doc, spec, measured)
+                    record.roofline = decode_roofline(record.decode_rate(), model_doc, spec, measured)
     except KeyboardInterrupt:
         status = INTERRUPTED
     except BenchError as exc:

@@ -48,7 +48,7 @@ def spec_for(model: str) -> ModelSpec:
 
 def run_one(args) -> None:
     from bench.run import RunConfig, execute
-    from scenarios.definitions import parse_scenarios
+    from scenarios.kinds import parse_scenarios
 
     from models.synthetic_engines import materialize_for
 

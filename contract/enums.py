@@ -37,6 +37,8 @@ class ScenarioKind(Vocabulary):
     SLO_SEARCH = "slo-search"      # an SLO search's answer; its levels are entries of their own
 
 
+# Each entry shape's kinds (contract/result.py types each entry's `kind` with these): a new kind of
+# an existing shape is its member above and its place here.
 # Entries measured one generation at a time, and entries that are load levels.
 STREAM_KINDS = (ScenarioKind.PP, ScenarioKind.TG, ScenarioKind.SINGLE_STREAM)
 LEVEL_KINDS = (ScenarioKind.CONCURRENCY, ScenarioKind.POISSON)

@@ -10,11 +10,11 @@ at the levels an SLO search picks.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from contract.errors import ScenarioError
-from scenarios.slo import PRESETS, SLO, parse_slo
-from scenarios.workloads import BUILTIN, Lengths, Profile, load_profiles
+from scenarios.slo import PRESETS, SLO
+from scenarios.workloads import BUILTIN, Lengths, Profile
 
 DEFAULT_SCENARIOS = ("pp512", "tg128", "single-stream")
 # Stop rule: at least this many passes AND this many seconds of measuring (DESIGN.md §3). Three
@@ -137,7 +137,20 @@ def _load_scenario(profile: Profile, *, concurrency, rate, search, slo, requests
     return sc
 
 
-_MICRO = re.compile(r"^(pp|tg)(\d+)$")
+@dataclass(frozen=True)
+class ParseOptions:
+    """The command line's scenario options, each parsed once, for every kind's name parser."""
+    repetitions: int | None = None          # pp/tg repetitions
+    requests: int | None = None             # single-stream requests; a load level's minimum
+    input_tokens: int | None = None         # single-stream lengths
+    output_tokens: int | None = None
+    min_duration_s: float | None = None
+    profiles: dict[str, Profile] = field(default_factory=lambda: dict(BUILTIN))
+    concurrency: tuple[float, ...] | None = None
+    rate: tuple[float, ...] | None = None
+    search: str | None = None
+    slo: SLO = PRESETS["default"]
+    max_in_flight: int | None = None
 
 
 def _positive(name: str, value: int | float, what: str) -> None:
@@ -154,75 +167,44 @@ def _with_duration(sc: Scenario, min_duration_s: float | None) -> Scenario:
     return replace(sc, min_duration_s=min_duration_s)
 
 
-def parse_scenario(name: str, *, repetitions: int | None = None, requests: int | None = None,
-                   input_tokens: int | None = None, output_tokens: int | None = None,
-                   min_duration_s: float | None = None) -> Scenario:
-    """Turn a scenario name plus CLI overrides into a Scenario, or raise a one-line ScenarioError."""
-    key = name.strip().lower()
-    m = _MICRO.match(key)
-    if m:
-        kind, n = m.group(1), int(m.group(2))
-        if n <= 0:
-            raise ScenarioError(f"scenario {name!r} needs a positive token count", "for example pp512 or tg128")
-        reps = DEFAULT_MIN_PASSES if repetitions is None else repetitions
-        _positive(key, reps, "repetitions")
-        shape = {"input_tokens": n, "output_tokens": 1} if kind == "pp" else {"input_tokens": 1, "output_tokens": n}
-        return _with_duration(Scenario(key, kind, repetitions=reps, **shape), min_duration_s)
-    if key == "single-stream":
-        sc = Scenario(
-            key, "single-stream",
-            input_tokens=128 if input_tokens is None else input_tokens,
-            output_tokens=32 if output_tokens is None else output_tokens,
-            repetitions=DEFAULT_MIN_PASSES if requests is None else requests,
-        )
-        _positive(key, sc.input_tokens, "input tokens")
-        _positive(key, sc.output_tokens, "output tokens")
-        _positive(key, sc.repetitions, "requests")
-        return _with_duration(sc, min_duration_s)
-    raise ScenarioError(f"unknown scenario {name!r}",
-                        f"choose pp<N> (e.g. pp512), tg<N> (e.g. tg128), single-stream or a workload "
-                        f"profile ({', '.join(BUILTIN)})")
+# Each kind's name parser: the scenario a name means, or None when the name is not of this kind.
+
+def parse_micro(kind: str, key: str, opts: ParseOptions) -> Scenario | None:
+    """pp<N> and tg<N>, llama-bench's: N prompt tokens in one pass, or N generated tokens."""
+    m = re.fullmatch(rf"{kind}(\d+)", key)
+    if m is None:
+        return None
+    n = int(m.group(1))
+    if n <= 0:
+        raise ScenarioError(f"scenario {key!r} needs a positive token count", "for example pp512 or tg128")
+    reps = DEFAULT_MIN_PASSES if opts.repetitions is None else opts.repetitions
+    _positive(key, reps, "repetitions")
+    shape = {"input_tokens": n, "output_tokens": 1} if kind == "pp" else {"input_tokens": 1, "output_tokens": n}
+    return _with_duration(Scenario(key, kind, repetitions=reps, **shape), opts.min_duration_s)
 
 
-def parse_scenarios(spec: str | None, *, concurrency: str | None = None, rate: str | None = None,
-                    search: str | None = None, slo: str | None = None, workloads=None,
-                    max_in_flight: int | None = None, default: tuple[str, ...] | None = None,
-                    **overrides) -> list[Scenario | LoadScenario]:
-    """Scenario names plus CLI options -> scenarios. Workload profile names become load
-    scenarios; --concurrency/--rate/--search/--slo/--max-in-flight apply to them only."""
-    load_opts = {"--concurrency": concurrency, "--rate": rate, "--search": search, "--slo": slo,
-                 "--max-in-flight": max_in_flight, "--workloads": workloads}
-    given = [k for k, v in load_opts.items() if v is not None]
-    profiles = dict(BUILTIN)
-    if workloads is not None:
-        profiles.update(load_profiles(workloads))
-    if spec:
-        names = [s.strip().lower() for s in spec.split(",") if s.strip()]
-    else:
-        names = list(default or DEFAULT_SCENARIOS)
-        if given and not any(n in profiles for n in names):
-            names = [DEFAULT_LOAD_SCENARIO]
-    if not names:
-        raise ScenarioError("no scenario given", "for example --scenario pp512,tg128")
-    has_load = any(n in profiles for n in names)
-    if given and not has_load:
-        raise ScenarioError(f"{given[0]} applies to workload profiles, not to {', '.join(names)}",
-                            f"add one of {', '.join(profiles)} to --scenario")
-    lengths_given = overrides.get("input_tokens") is not None or overrides.get("output_tokens") is not None
-    if has_load and lengths_given and "single-stream" not in names:
-        raise ScenarioError("--input-tokens/--output-tokens set the lengths of single-stream, not of a profile",
-                            "define a profile with your lengths in a --workloads file")
-    levels = {"concurrency": parse_levels(concurrency, "--concurrency", True),
-              "rate": parse_levels(rate, "--rate", False)}
-    out: list[Scenario | LoadScenario] = []
-    for n in names:
-        if n in profiles:
-            out.append(_load_scenario(profiles[n], search=search, slo=parse_slo(slo), max_in_flight=max_in_flight,
-                                      requests=overrides.get("requests"), min_duration_s=overrides.get("min_duration_s"),
-                                      **levels))
-        else:
-            out.append(parse_scenario(n, **overrides))
-    return out
+def parse_single_stream(key: str, opts: ParseOptions) -> Scenario | None:
+    if key != "single-stream":
+        return None
+    sc = Scenario(
+        key, "single-stream",
+        input_tokens=128 if opts.input_tokens is None else opts.input_tokens,
+        output_tokens=32 if opts.output_tokens is None else opts.output_tokens,
+        repetitions=DEFAULT_MIN_PASSES if opts.requests is None else opts.requests,
+    )
+    _positive(key, sc.input_tokens, "input tokens")
+    _positive(key, sc.output_tokens, "output tokens")
+    _positive(key, sc.repetitions, "requests")
+    return _with_duration(sc, opts.min_duration_s)
+
+
+def parse_load(key: str, opts: ParseOptions) -> LoadScenario | None:
+    """A workload profile's name: that profile under load."""
+    if key not in opts.profiles:
+        return None
+    return _load_scenario(opts.profiles[key], concurrency=opts.concurrency, rate=opts.rate, search=opts.search,
+                          slo=opts.slo, requests=opts.requests, min_duration_s=opts.min_duration_s,
+                          max_in_flight=opts.max_in_flight)
 
 
 def scenario_from_params(params: dict) -> Scenario | LoadScenario:

@@ -1,36 +1,65 @@
-"""Each kind of scenario: the code that measures it and what it needs of the engine.
+"""Each kind of scenario: the names that mean it, the code that measures it and what it needs of the engine.
 
-The run asks this table, never a kind's name: a new kind is the module that measures it plus one
-line in KINDS. `runs(backend, model, scenario)` yields (record, drive) for each entry the
-scenario adds to the result, in order: one for pp, tg and single-stream, one per level of a load
-scenario (plus an SLO search's answer, whose drive is None). drive(progress, on_measuring)
-measures into its record; the caller must let it finish (or fail) before asking for the next,
-which may depend on it. Kept apart from the measuring modules so none of them imports another back.
+The run and the command line ask this table, never a kind's name: a new kind is the module that
+parses and measures it plus one line in KINDS (and its entries' kind in the result's vocabulary,
+contract/enums.py). `parse(key, options)` gives the scenario a lower-cased name means, or None when
+the name is not of this kind. `runs(backend, model, scenario)` yields (record, drive) for each entry
+the scenario adds to the result, in order: one for pp, tg and single-stream, one per level of a load
+scenario (plus an SLO search's answer, whose drive is None). drive(progress, on_measuring) measures
+into its record; the caller must let it finish (or fail) before asking for the next, which may
+depend on it. A record that is measured tells the run what its energy is per (energy_tokens) and
+which decode rate its bandwidth roof bounds (decode_rate). Kept apart from the measuring modules so
+none of them imports another back.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Optional, Protocol
 
 from bench.backends.base import Backend, LoadedModel
-from scenarios import load, runner, single_stream_http
-from scenarios.definitions import LoadScenario, Scenario
+from contract.errors import ScenarioError
+from scenarios import definitions, load, runner, single_stream_http
+from scenarios.definitions import DEFAULT_LOAD_SCENARIO, DEFAULT_SCENARIOS, BUILTIN, LoadScenario, ParseOptions, \
+    Scenario, parse_levels
+from scenarios.slo import parse_slo
+from scenarios.workloads import load_profiles
+
+
+class MeasuredRecord(Protocol):
+    """What the run asks of a record it measured (scenarios/runner.py, single_stream_http.py, levels.py)."""
+    status: str
+    error: str | None
+    energy: dict | None
+    roofline: dict | None
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def planned(self) -> int: ...
+    def energy_tokens(self) -> tuple[str, int]: ...           # ("prompt" | "output", tokens in the window)
+    def decode_rate(self) -> tuple[float, float] | None: ...  # (tokens/s, mean context tokens)
+    def to_dict(self) -> dict: ...
+
+
+Drive = Callable[[Callable[[int], None], Callable[[], None]], Any]
 
 
 @dataclass(frozen=True)
 class Kind:
-    runs: Callable[[Backend, LoadedModel, Any], Iterator[tuple]]
+    parse: Callable[[str, ParseOptions], Any]
+    hint: str                          # how to name it, for the unknown-name error
+    runs: Callable[[Backend, LoadedModel, Any], Iterator[tuple[Any, Optional[Drive]]]]
     token_level: bool = False          # needs generate() in this process (Capabilities.microbenchmarks)
 
 
-def _in_process(backend: Backend, model: LoadedModel, scenario: Scenario) -> Iterator[tuple]:
+def _in_process(backend: Backend, model: LoadedModel, scenario: Scenario) -> Iterator[tuple[Any, Drive | None]]:
     record = runner.ScenarioRecord(scenario)
     yield record, partial(runner.run_scenario, backend, model, scenario, record)
 
 
-def _single_stream(backend: Backend, model: LoadedModel, scenario: Scenario) -> Iterator[tuple]:
+def _single_stream(backend: Backend, model: LoadedModel, scenario: Scenario) -> Iterator[tuple[Any, Drive | None]]:
     """Over HTTP: sequential requests, with a record of their own; else in process as pp/tg."""
     if not backend.capabilities.http:
         yield from _in_process(backend, model, scenario)
@@ -39,14 +68,63 @@ def _single_stream(backend: Backend, model: LoadedModel, scenario: Scenario) -> 
     yield record, partial(single_stream_http.drive, backend, model, record)
 
 
+# A name goes to the first kind that claims it: a workload profile first, as a --workloads file may
+# name one like a built-in scenario.
 KINDS: dict[str, Kind] = {
-    "pp": Kind(_in_process, token_level=True),
-    "tg": Kind(_in_process, token_level=True),
-    "single-stream": Kind(_single_stream),
-    LoadScenario.kind: Kind(load.levels),
+    LoadScenario.kind: Kind(definitions.parse_load, f"a workload profile ({', '.join(BUILTIN)})", load.levels),
+    "pp": Kind(partial(definitions.parse_micro, "pp"), "pp<N> (e.g. pp512)", _in_process, token_level=True),
+    "tg": Kind(partial(definitions.parse_micro, "tg"), "tg<N> (e.g. tg128)", _in_process, token_level=True),
+    "single-stream": Kind(definitions.parse_single_stream, "single-stream", _single_stream),
 }
 
 
-def scenario_runs(backend: Backend, model: LoadedModel, scenario: Scenario | LoadScenario) -> Iterator[tuple]:
+def parse_scenario(name: str, options: ParseOptions | None = None, **overrides) -> Scenario | LoadScenario:
+    """Turn a scenario name plus CLI overrides into a scenario, or raise a one-line ScenarioError."""
+    options = options or ParseOptions(**overrides)
+    key = name.strip().lower()
+    for kind in KINDS.values():
+        scenario = kind.parse(key, options)
+        if scenario is not None:
+            return scenario
+    hints = [k.hint for k in KINDS.values()]
+    raise ScenarioError(f"unknown scenario {name!r}", f"choose {', '.join(hints[:-1])} or {hints[-1]}")
+
+
+def parse_scenarios(spec: str | None, *, concurrency: str | None = None, rate: str | None = None,
+                    search: str | None = None, slo: str | None = None, workloads=None,
+                    max_in_flight: int | None = None, default: tuple[str, ...] | None = None,
+                    **overrides) -> list[Scenario | LoadScenario]:
+    """Scenario names plus CLI options -> scenarios. Workload profile names become load
+    scenarios; --concurrency/--rate/--search/--slo/--max-in-flight apply to them only."""
+    load_opts = {"--concurrency": concurrency, "--rate": rate, "--search": search, "--slo": slo,
+                 "--max-in-flight": max_in_flight, "--workloads": workloads}
+    given = [k for k, v in load_opts.items() if v is not None]
+    profiles = dict(BUILTIN)
+    if workloads is not None:
+        profiles.update(load_profiles(workloads))
+    if spec:
+        names = [s.strip().lower() for s in spec.split(",") if s.strip()]
+    else:
+        names = list(default or DEFAULT_SCENARIOS)
+        if given and not any(n in profiles for n in names):
+            names = [DEFAULT_LOAD_SCENARIO]
+    if not names:
+        raise ScenarioError("no scenario given", "for example --scenario pp512,tg128")
+    has_load = any(n in profiles for n in names)
+    if given and not has_load:
+        raise ScenarioError(f"{given[0]} applies to workload profiles, not to {', '.join(names)}",
+                            f"add one of {', '.join(profiles)} to --scenario")
+    lengths_given = overrides.get("input_tokens") is not None or overrides.get("output_tokens") is not None
+    if has_load and lengths_given and "single-stream" not in names:
+        raise ScenarioError("--input-tokens/--output-tokens set the lengths of single-stream, not of a profile",
+                            "define a profile with your lengths in a --workloads file")
+    options = ParseOptions(**overrides, profiles=profiles, search=search, max_in_flight=max_in_flight,
+                           concurrency=parse_levels(concurrency, "--concurrency", True),
+                           rate=parse_levels(rate, "--rate", False), slo=parse_slo(slo if has_load else None))
+    return [parse_scenario(n, options) for n in names]
+
+
+def scenario_runs(backend: Backend, model: LoadedModel,
+                  scenario: Scenario | LoadScenario) -> Iterator[tuple[Any, Drive | None]]:
     """(record, drive) for each entry `scenario` adds to the result (see the module docstring)."""
     yield from KINDS[scenario.kind].runs(backend, model, scenario)

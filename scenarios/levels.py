@@ -121,6 +121,13 @@ class LevelRecord:
         window = self._window_ns()
         return (window[1] - window[0]) / 1e9 if window else None
 
+    def energy_tokens(self) -> tuple[str, int]:
+        return "output", self.output_tokens
+
+    def decode_rate(self) -> None:
+        """None: aggregate decode under load is not bound by one stream's bytes per token."""
+        return None
+
     def verdict(self) -> dict:
         measured = [t for t in self.traces if t.measured]
         ok = [t for t in measured if t.ok]

@@ -43,6 +43,15 @@ class ScenarioRecord:
     def add(self, key: str, value) -> None:
         self.samples.setdefault(key, []).append(value)
 
+    def energy_tokens(self) -> tuple[str, int]:
+        """pp generates one token per pass: its energy is per prompt token; the others' per output token."""
+        if self.scenario.kind == "pp":
+            return "prompt", self.scenario.input_tokens * len(self.samples.get("pp_tps", []))
+        return "output", self.output_tokens
+
+    def decode_rate(self) -> tuple[float, float] | None:
+        return decode_rate(self.to_dict())
+
     def to_dict(self) -> dict:
         sc = self.scenario
         summary: dict[str, Any] = {k: summarize(v) for k, v in self.samples.items()
@@ -89,6 +98,20 @@ _SUMMARISED = {"pp_tps", "tg_tps", "ttft_s", "tpot_s", "e2e_s", "decode_tps", "p
                "inter_token_gap_s"}
 # The figure whose sample count and spread decide validity.
 _HEADLINE = {"pp": "pp_tps", "tg": "tg_tps", "single-stream": "e2e_s"}
+
+
+def decode_rate(entry: dict) -> tuple[float, float] | None:
+    """(tokens/s, mean context) of an entry's decode figure (tg, single-stream), which the
+    bandwidth roof bounds; None where it has none."""
+    s = entry["summary"]
+    if entry["kind"] == "tg" and s.get("tg_tps"):
+        tps = s["tg_tps"]["mean"]
+    elif entry["kind"] == "single-stream" and s.get("decode_tps"):
+        tps = s["decode_tps"]["median"]
+    else:
+        return None
+    # Each decode step reads the KV cache so far: the mean context over the generated tokens.
+    return tps, entry["params"]["input_tokens"] + entry["params"]["output_tokens"] / 2
 
 
 def prompt_for(scenario: Scenario, model: LoadedModel, n_tokens: int, seed: int) -> list[int]:

@@ -22,7 +22,7 @@ from scenarios.arrivals import Pacer
 from scenarios.definitions import Scenario
 from scenarios.levels import client_reasons, error_examples, server_cross_check
 from scenarios.load import run_http
-from scenarios.runner import ScenarioRecord, prompt_for
+from scenarios.runner import ScenarioRecord, decode_rate, prompt_for
 from scenarios.stream_checks import check_requests
 from scenarios.workloads import PlannedRequest
 
@@ -60,6 +60,12 @@ class HTTPSingleStreamRecord:
         ok = self._ok
         # an ok request has ended, so the filter only narrows end_ns
         return (max(t.end_ns for t in ok if t.end_ns is not None) - min(t.intended_ns for t in ok)) / 1e9 if ok else None
+
+    def energy_tokens(self) -> tuple[str, int]:
+        return "output", self.output_tokens
+
+    def decode_rate(self) -> tuple[float, float] | None:
+        return decode_rate(self.to_dict())
 
     def to_dict(self) -> dict:
         ok = self._ok

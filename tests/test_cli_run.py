@@ -85,7 +85,7 @@ def test_help_imports_no_engine():
 
 def test_stop_rule_needs_both_count_and_duration(tmp_path):
     from bench.run import RunConfig, execute
-    from scenarios.definitions import parse_scenarios
+    from scenarios.kinds import parse_scenarios
     from dataclasses import replace
 
     tg = parse_scenarios("tg16", repetitions=3, min_duration_s=0.2)[0]

@@ -8,6 +8,7 @@ import pytest
 from bench.backends.llamacpp import LlamaCppBackend, offload_device
 from contract.device import Device
 from bench.measurement import decode_roofline, device_bandwidths
+from scenarios.runner import decode_rate
 from hardware.bandwidth import BandwidthMeasurement
 from tests.test_default_backend import _machine
 
@@ -40,7 +41,7 @@ def test_a_fast_cuda_decode_is_within_the_gpu_roofline():
     """150 tok/s of an 8B bf16 model: above any CPU's ceiling (21.6 GB/s / 16 GB), under the H100's."""
     scenario = {"kind": "tg", "summary": {"tg_tps": {"mean": 150.0}}, "params": {"input_tokens": 0, "output_tokens": 128}}
     model = {"weight_bytes_per_token": 16_060_000_000, "kv_bytes_per_token": 131072}
-    roof = decode_roofline(scenario, model, *device_bandwidths(_machine(gpu=True), BANDWIDTH, Device.parse("cuda")))
+    roof = decode_roofline(decode_rate(scenario), model, *device_bandwidths(_machine(gpu=True), BANDWIDTH, Device.parse("cuda")))
     assert roof["efficiency_measured"] == pytest.approx(150 / (3000e9 / roof["bytes_per_token"]))
     assert roof["efficiency_measured"] < 1
 

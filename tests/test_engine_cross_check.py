@@ -6,7 +6,7 @@ from bench.run import RunConfig, execute
 from models.architecture import Architecture
 from models.catalog import ModelSpec
 from models.synthetic import materialize
-from scenarios.definitions import parse_scenarios
+from scenarios.kinds import parse_scenarios
 
 # Big enough that a decode step (~10 ms here) dwarfs Python's per-token overhead (~0.1 ms),
 # as it does for real 7B-14B models; small enough to build in seconds.

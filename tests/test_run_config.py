@@ -4,7 +4,7 @@ import json
 
 from bench.isolation import child_argv
 from bench.run import RunConfig
-from scenarios.definitions import parse_scenarios
+from scenarios.kinds import parse_scenarios
 
 
 def _config(scenarios, **extra):

@@ -1,9 +1,11 @@
 """Every kind of scenario the command line can name has its line in scenarios.kinds.KINDS, which the
 run asks for what the kind needs and how it is measured."""
 
+import pytest
+
 from bench.backends import backend_class
-from scenarios.definitions import BUILTIN, parse_scenarios
-from scenarios.kinds import KINDS
+from scenarios.definitions import BUILTIN
+from scenarios.kinds import KINDS, parse_scenarios
 
 
 def test_every_parsed_kind_has_a_line_in_the_table():
@@ -15,3 +17,42 @@ def test_token_level_kinds_are_the_ones_an_http_backend_cannot_run():
     http = backend_class("openai").capabilities
     runnable = {name for name, kind in KINDS.items() if not kind.token_level or http.microbenchmarks}
     assert runnable == set(KINDS) - {"pp", "tg"}
+
+
+def test_a_kind_is_its_table_line(monkeypatch, tmp_path):
+    """A kind that only KINDS knows is parsed from the command line's names and measured by the run,
+    which takes the entry's energy basis and decode figure from its record, not from the kind's name."""
+    from dataclasses import replace
+    from functools import partial
+
+    from bench.run import RunConfig, execute
+    from scenarios import definitions, runner
+    from scenarios.kinds import Kind
+
+    class BurstRecord(runner.ScenarioRecord):
+        def energy_tokens(self):
+            return "prompt", 7          # what this kind's energy is per, whatever its samples
+
+        def decode_rate(self):
+            return None                 # a tg-shaped entry that claims no bandwidth roof
+
+    def parse(key, options):
+        tg = definitions.parse_micro("tg", key.replace("burst", "tg"), options) if key.startswith("burst") else None
+        return tg and replace(tg, name=key, kind="burst")
+
+    def runs(backend, model, scenario):
+        as_tg = replace(scenario, kind="tg")     # measured as tg is, into an entry of tg's shape
+        record = BurstRecord(as_tg)
+        yield record, partial(runner.run_scenario, backend, model, as_tg, record)
+
+    monkeypatch.setitem(KINDS, "burst", Kind(parse, "burst<N>", runs, token_level=True))
+    burst, tg = parse_scenarios("burst8,tg8", repetitions=3, min_duration_s=0)
+    assert (burst.name, burst.kind, burst.output_tokens) == ("burst8", "burst", 8)
+    outcome = execute(RunConfig(model="tiny", quant="Q4_K_M", backend="llamacpp", scenarios=[burst, tg],
+                                results_dir=tmp_path, idle_seconds=0))
+    got, plain = outcome.result["scenarios"]
+    assert got["name"] == "burst8" and got["status"] == "completed" and len(got["samples"]["tg_tps"]) == 3
+    assert got["roofline"] is None and plain["roofline"] is not None
+    energy = got["energy"]
+    assert "joules_per_output_token" not in energy
+    assert energy["joules_per_prompt_token"] == (None if energy["joules"] is None else pytest.approx(energy["joules"] / 7))

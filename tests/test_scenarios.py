@@ -1,7 +1,8 @@
 import pytest
 
 from contract.errors import ScenarioError
-from scenarios.definitions import DEFAULT_SCENARIOS, parse_scenario, parse_scenarios
+from scenarios.definitions import DEFAULT_SCENARIOS
+from scenarios.kinds import parse_scenario, parse_scenarios
 from scenarios.prompts import random_prompt
 
 

@@ -128,7 +128,7 @@ def test_context_overflow_and_a_bad_directory_are_backend_errors(mx, bf16, tmp_p
 def test_bench_run_with_the_mlx_backend_writes_a_complete_result(mx, cache, tmp_path):
     from bench.run import RunConfig, execute
     from models.synthetic_mlx import materialize_mlx
-    from scenarios.definitions import parse_scenarios
+    from scenarios.kinds import parse_scenarios
 
     path = materialize_mlx(tiny_spec(), "4bit", cache_dir=cache)
     config = RunConfig(model=str(path), quant="4bit", backend="mlx",

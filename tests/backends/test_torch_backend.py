@@ -118,7 +118,7 @@ def test_compiled_static_decode_gives_the_same_tokens(torch, checkpoint):
 
 def test_bench_run_with_the_torch_backend_writes_a_complete_result(torch, checkpoint, tmp_path):
     from bench.run import RunConfig, execute
-    from scenarios.definitions import parse_scenarios
+    from scenarios.kinds import parse_scenarios
 
     config = RunConfig(model=str(checkpoint), quant="fp32", backend="torch",
                        scenarios=parse_scenarios("pp32,tg8,single-stream", repetitions=2, requests=2,
@@ -197,7 +197,7 @@ def test_a_concurrency_sweep_runs_batched_through_the_torch_backend(torch, check
     import json
 
     from bench.run import RunConfig, execute
-    from scenarios.definitions import parse_scenarios
+    from scenarios.kinds import parse_scenarios
 
     workloads = tmp_path / "w.json"
     workloads.write_text(json.dumps({"small": {"input": {"mean": 40, "stddev": 10}, "output": {"mean": 24, "stddev": 4}}}))

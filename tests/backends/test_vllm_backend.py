@@ -118,7 +118,7 @@ def test_unknown_quantization_is_refused_before_loading(checkpoint):
 
 def test_bench_run_with_the_vllm_backend_writes_a_complete_result(checkpoint, tmp_path):
     from bench.run import RunConfig, execute
-    from scenarios.definitions import parse_scenarios
+    from scenarios.kinds import parse_scenarios
 
     config = RunConfig(model=str(checkpoint), quant="fp32", backend="vllm",
                        scenarios=parse_scenarios("pp64,tg8,single-stream", repetitions=2, requests=2,

@@ -10,7 +10,8 @@ from bench.backends.sse import SSEDecoder
 from contract.errors import ScenarioError
 from bench.harness import RequestTrace
 from scenarios.arrivals import Pacer
-from scenarios.definitions import DEFAULT_CONCURRENCY, parse_scenarios
+from scenarios.definitions import DEFAULT_CONCURRENCY
+from scenarios.kinds import parse_scenarios
 from scenarios.levels import Level, LevelRecord
 from scenarios.slo import PRESETS, Search, judge, parse_slo
 from scenarios.stream_checks import check_requests, delivery
