@@ -48,6 +48,11 @@ def _self_peak_rss_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
+def _ticks(timeline: list[dict], key: str) -> list[list[dict]]:
+    """One telemetry's samples, tick by tick."""
+    return [r[key] for r in timeline if key in r]
+
+
 class MeasurementSession:
     """One per run. measure_idle() then start(); begin_window()/end_window() around measured
     work (any number, may overlap); stop() returns the report and releases everything."""
@@ -154,7 +159,7 @@ class MeasurementSession:
         rss = [r["rss_bytes"] for r in active]
         device_memory: dict[str, dict[str, int | None]] = {}
         for t in self.sources.telemetry:
-            device_memory.update(t.device_memory([r[t.key] for r in active if t.key in r]))
+            device_memory.update(t.device_memory(_ticks(active, t.key)))
         return {
             "rss_bytes": max(rss) if rss else None,
             "rss_scope": "this process + descendants, sampled (shared pages counted per process)"
@@ -167,7 +172,7 @@ class MeasurementSession:
         seen = throttle.cpu_throttle_seen(self._throttle_before, throttle.cpu_throttle_counts())
         out = {"cpu": throttle.unknown(throttle.CPU_THROTTLE_UNAVAILABLE) if seen is None else throttle.seen(seen)}
         for t in self.sources.telemetry:
-            out.update(t.throttle([r[t.key] for r in active if t.key in r]))
+            out.update(t.throttle(_ticks(active, t.key)))
         for s in self.sources.sources:
             if isinstance(s, ThrottleSource):
                 out.update(s.throttle())

@@ -12,9 +12,10 @@ from hardware import apple, sources, throttle
 from hardware.cpu import probe_cpu
 from hardware.info import AppleInfo, HardwareInfo, NvidiaInfo
 from hardware.nvidia import probe_nvidia
-from hardware.provider import Choice, Method, Provision, Settings
+from hardware.provider import Choice, Method, Provision, Settings, ThrottleSource
 from hardware.session import MeasurementSession
 from tests.hardware import fake_nvml
+from tests.hardware.test_hw_apple import FinishedProc
 from tests.hardware.test_hw_rapl import zone
 
 NVML_COUNTER = "nvmlDeviceGetTotalEnergyConsumption (mJ counter)"
@@ -87,14 +88,26 @@ def test_apple_prefers_ioreport_then_powermetrics_and_has_no_estimate(monkeypatc
     # RAPL zones present, yet the Apple chip's CPU is Apple's provider's
     assert _choices(_apple_info(), powercap=package_only) == [
         (APPLE, "counter", "IOReport energy counters via zeus-apple-silicon")]
+    unknown = {p.throttle_unknown.get("apple") for p in sources.provisions(_apple_info(), powercap=package_only)}
+    assert unknown == {None, "thermal pressure needs powermetrics (sudo)"}
     monkeypatch.setitem(sys.modules, "zeus_apple_silicon", None)      # not installed
     monkeypatch.setattr(apple, "sudo_powermetrics_ok", lambda: True)
     assert _choices(_apple_info(), powercap=package_only) == [
         (("cpu", "gpu", "ane"), "integrated", "powermetrics CPU/GPU/ANE power x time (passwordless sudo)")]
+    assert all(not p.throttle_unknown for p in sources.provisions(_apple_info(), powercap=package_only))
     monkeypatch.setattr(apple, "sudo_powermetrics_ok", lambda: False)
     assert _choices(_apple_info(), powercap=package_only) == [
         (APPLE, None, "zeus-apple-silicon is not installed (pip install zeus-apple-silicon); `sudo -n powermetrics` "
                       "is not allowed; Apple publishes no TDP for its chips, so there is no estimate")]
+
+
+def test_powermetrics_declares_the_thermal_pressure_it_saw_and_ioreport_does_not():
+    pm = apple.PowermetricsSource(0.5, popen=FinishedProc)
+    pm._reader.join(timeout=5)
+    assert isinstance(pm, ThrottleSource)
+    assert pm.throttle() == {"apple": {"reasons": ["thermal pressure Moderate"]}}
+    ioreport = apple.IOReportSource(types.SimpleNamespace(AppleEnergyMonitor=object))
+    assert not isinstance(ioreport, ThrottleSource)
 
 
 # --- a provider only this test knows ---------------------------------------------------
