@@ -11,8 +11,12 @@ import threading
 import time
 
 from . import specs
+from . import throttle as throttling
 from .cpu import _sysctl
-from .info import AppleInfo
+from .info import AppleInfo, HardwareInfo
+from .provider import Choice, Method, Provision, Settings
+
+NO_PRESSURE = "thermal pressure needs powermetrics (sudo)"
 
 
 def is_apple_silicon() -> bool:
@@ -93,7 +97,7 @@ class PowermetricsSource:
     """Streams `sudo -n powermetrics`; its samples are contiguous intervals, so each one
     covers [previous end, previous end + elapsed] from the process start."""
 
-    method = "integrated"
+    method: Method = "integrated"
     devices = ("cpu", "gpu", "ane")
 
     def __init__(self, interval_s: float = 0.5, popen=subprocess.Popen):
@@ -145,6 +149,9 @@ class PowermetricsSource:
     def thermal_pressure(self) -> set[str]:
         return {s["thermal_pressure"] for _, _, s in self._spans() if s["thermal_pressure"]}
 
+    def throttle(self) -> dict[str, throttling.Throttle]:
+        return {"apple": throttling.seen(f"thermal pressure {p}" for p in self.thermal_pressure() if p != "Nominal")}
+
     def close(self) -> None:
         if self._proc.poll() is None:
             self._proc.terminate()
@@ -163,7 +170,7 @@ class IOReportSource:
     """IOReport energy counters (mJ) per subsystem; Apple calls them model-based estimates,
     but they are cumulative counters and need no root. M1 reports no DRAM/ANE (None)."""
 
-    method = "counter"
+    method: Method = "counter"
     update_period_s = 0.001
     devices = ("cpu", "gpu", "ane", "dram")
     reason = "IOReport energy counters via zeus-apple-silicon"
@@ -203,3 +210,22 @@ class IOReportSource:
         if self._tick is not None:
             self.end(self._tick[0])
             self._tick = None
+
+
+def provide(info: HardwareInfo, settings: Settings) -> Provision:
+    """An Apple Silicon chip's subsystems: IOReport counters, else powermetrics (which also
+    sees thermal pressure), else unavailable: Apple publishes no TDP to estimate from."""
+    if info.apple is None:
+        return Provision()
+    devices = ("cpu", "gpu", "ane", "dram")
+    zeus, zeus_why = load_zeus_apple()
+    if zeus is not None:
+        return Provision([Choice(devices, "counter", IOReportSource.reason, lambda: IOReportSource(zeus))],
+                         throttle_unknown={"apple": NO_PRESSURE})
+    if sudo_powermetrics_ok():
+        return Provision([Choice(PowermetricsSource.devices, "integrated",
+                                 "powermetrics CPU/GPU/ANE power x time (passwordless sudo)",
+                                 lambda: PowermetricsSource(settings.interval_s))])
+    return Provision([Choice(devices, None, f"{zeus_why}; `sudo -n powermetrics` is not allowed; Apple publishes "
+                                            "no TDP for its chips, so there is no estimate")],
+                     throttle_unknown={"apple": NO_PRESSURE})

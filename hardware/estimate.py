@@ -9,6 +9,8 @@ import time
 
 import psutil
 
+from .provider import Method
+
 TDP_ENV = "RIGHTSIZE_CPU_TDP_W"
 # For a CPU missing from specs.json (a cloud vCPU slice reports "AMD EPYC" and nothing more):
 # server parts draw about 4-6 W of TDP per core (EPYC 7763: 280 W / 64 cores = 4.4 W;
@@ -50,7 +52,7 @@ class TdpEstimateSource:
     """Energy = TDP x (busy CPU-seconds / logical CPUs): TDP x mean utilisation x time,
     exact over any window because it uses the kernel's cumulative CPU times."""
 
-    method = "estimated"
+    method: Method = "estimated"
     # the kernel counts CPU time in clock ticks (USER_HZ, 100 a second on Linux)
     update_period_s = 1 / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
     devices = ("cpu",)

@@ -7,8 +7,11 @@ from __future__ import annotations
 import importlib
 import threading
 from types import ModuleType
+from typing import Any
 
-from .info import GpuInfo, NvidiaInfo
+from . import throttle as throttling
+from .info import GpuInfo, HardwareInfo, NvidiaInfo
+from .provider import Choice, Method, Provision, Settings
 
 # Clock-event reasons that mean the GPU was held back, by NVML bit. Idle, application-clock
 # settings, sync boost and display clock are left out: they are not throttling.
@@ -24,6 +27,7 @@ THROTTLE_BITS = {
 # The energy counter updates every ~100 ms (NVIDIA open-gpu-kernel-modules, via ML.ENERGY);
 # shorter windows can read 0, so they are integrated from power samples instead.
 ENERGY_COUNTER_PERIOD_S = 0.1
+NO_CLOCK_EVENTS = "NVML gave no clock-event reasons"
 
 
 def load_nvml() -> tuple[ModuleType | None, str | None]:
@@ -116,7 +120,7 @@ class NvmlSource:
         self.handle = nvml.nvmlDeviceGetHandleByIndex(gpu.index)
         self.device = f"gpu{gpu.index}"
         self.devices = (self.device,)
-        self.method = "counter" if gpu.energy_counter else "integrated"
+        self.method: Method = "counter" if gpu.energy_counter else "integrated"
         self.reason = ("nvmlDeviceGetTotalEnergyConsumption (mJ counter)" if gpu.energy_counter
                        else "no energy counter (pre-Volta or vGPU): nvmlDeviceGetPowerUsage samples "
                             "x time; on Ampere+ each sample is a 1 s average")
@@ -154,6 +158,8 @@ class NvmlTelemetry:
     """Per-tick GPU state for the timeline: utilisation, clocks, temperature, memory
     (device-wide and held by our process tree) and throttle reasons."""
 
+    key = "gpus"
+
     def __init__(self, nvml, gpus: list[GpuInfo]):
         self.nvml = nvml
         self.handles = [(g.index, nvml.nvmlDeviceGetHandleByIndex(g.index)) for g in gpus]
@@ -190,3 +196,35 @@ class NvmlTelemetry:
                 "throttle": throttle_names(mask) if mask is not None else None,
             })
         return out
+
+    def device_memory(self, ticks: list[list[dict[str, Any]]]) -> dict[str, dict[str, int | None]]:
+        """Peak memory per GPU: held by our process tree, and in use on the whole device."""
+        gpus: dict[str, dict[str, int | None]] = {}
+        for tick in ticks:
+            for g in tick:
+                peak = gpus.setdefault(f"gpu{g['index']}", {"process_bytes": None, "device_used_bytes": None})
+                for key, src in (("process_bytes", "process_mem_bytes"), ("device_used_bytes", "mem_used_bytes")):
+                    if g[src] is not None:
+                        peak[key] = max(peak[key] or 0, g[src])
+        return gpus
+
+    def throttle(self, ticks: list[list[dict[str, Any]]]) -> dict[str, throttling.Throttle]:
+        out = {}
+        for index, _ in self.handles:
+            marks = [x["throttle"] for tick in ticks for x in tick
+                     if x["index"] == index and x["throttle"] is not None]
+            out[f"gpu{index}"] = (throttling.seen(set().union(*marks)) if marks
+                                 else throttling.unknown(NO_CLOCK_EVENTS))
+        return out
+
+
+def provide(info: HardwareInfo, settings: Settings) -> Provision:
+    """Each GPU's energy counter (or power samples), their telemetry, and NVML to shut down."""
+    if not info.gpus:
+        return Provision()
+    nvml, why = load_nvml()
+    if nvml is None:
+        return Provision([Choice((f"gpu{g.index}",), None, why or "NVML unavailable") for g in info.gpus],
+                         throttle_unknown={f"gpu{g.index}": NO_CLOCK_EVENTS for g in info.gpus})
+    return Provision([Choice.of(NvmlSource(nvml, g)) for g in info.gpus],
+                     telemetry=lambda: NvmlTelemetry(nvml, info.gpus), release=nvml.nvmlShutdown)

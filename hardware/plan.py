@@ -26,9 +26,8 @@ class PlanRow:
 
 def measurement_plan(info: HardwareInfo, interval_s: float = DEFAULT_INTERVAL_S,
                      cpu_tdp_w: float | None = None, bandwidth: dict | None = None) -> list[PlanRow]:
-    choices, nvml = choose(info, interval_s, cpu_tdp_w)
-    if nvml is not None:
-        nvml.nvmlShutdown()
+    choices, release = choose(info, interval_s, cpu_tdp_w)
+    release()
     rows: list[PlanRow] = []
     for c in choices:
         for dev in c.devices:

@@ -11,6 +11,10 @@ import threading
 import time
 from pathlib import Path
 
+from . import estimate
+from .info import HardwareInfo
+from .provider import Choice, Method, Provision, Settings
+
 POWERCAP = Path("/sys/class/powercap")
 
 PERMISSION_HINT = (
@@ -84,7 +88,7 @@ def discover(root: Path = POWERCAP, opener=open) -> tuple[dict[str, list[Zone]],
 
 
 class RaplSource:
-    method = "counter"
+    method: Method = "counter"
     update_period_s = 0.001   # AMD RAPL updates every 1 ms (kernel amd_energy.rst); Intel similar
 
     def __init__(self, groups: dict[str, list[Zone]]):
@@ -116,3 +120,23 @@ class RaplSource:
 
     def close(self) -> None:
         pass
+
+
+def provide(info: HardwareInfo, settings: Settings) -> Provision:
+    """The CPU and DRAM of any machine but Apple Silicon (its provider measures its CPU):
+    RAPL counters, else the TDP estimate for the CPU and no DRAM figure."""
+    if info.apple is not None:
+        return Provision()
+    groups, problem = discover(settings.powercap, settings.opener)
+    if groups:
+        src = RaplSource(groups)
+        out = [Choice.of(src)]
+        if "dram" not in groups:
+            out.append(Choice(("dram",), None, "RAPL has no dram domain on this CPU"))
+        return Provision(out)
+    tdp, origin = estimate.cpu_tdp_w(info.cpu.spec_tdp_w, info.cpu.sockets, settings.cpu_tdp_w, info.cpu.cores)
+    no_dram = Choice(("dram",), None, "no RAPL dram domain; DRAM power is not modelled")
+    if tdp is None:
+        return Provision([Choice(("cpu",), None, f"{problem}; {origin}"), no_dram])
+    tdp_src = estimate.TdpEstimateSource(tdp, origin)
+    return Provision([Choice.of(tdp_src, f"{problem}; {tdp_src.reason}"), no_dram])

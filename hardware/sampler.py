@@ -6,8 +6,11 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Sequence
 
 import psutil
+
+from .provider import EnergySource, Telemetry
 
 DEFAULT_INTERVAL_S = 0.5
 _CHILD_REFRESH_S = 4.0   # finding children scans /proc: do it rarely, read their RSS every tick
@@ -57,8 +60,8 @@ def _cpu_temp_path() -> Path | None:
 
 
 class Sampler(threading.Thread):
-    def __init__(self, sources: list, telemetry=None, interval_s: float = DEFAULT_INTERVAL_S,
-                 tree: ProcessTree | None = None):
+    def __init__(self, sources: Sequence[EnergySource], telemetry: Sequence[Telemetry] = (),
+                 interval_s: float = DEFAULT_INTERVAL_S, tree: ProcessTree | None = None):
         super().__init__(daemon=True, name="rightsize-sampler")
         self.sources, self.telemetry, self.interval_s = sources, telemetry, interval_s
         self.tree = tree or ProcessTree()
@@ -105,8 +108,8 @@ class Sampler(threading.Thread):
             "cpu_temp_c": self._cpu_temp(),
             "rss_bytes": self.tree.rss(),
         }
-        if self.telemetry is not None:
-            rec["gpus"] = self.telemetry.sample(self.tree.pids())
+        for t in self.telemetry:
+            rec[t.key] = t.sample(self.tree.pids())
         self.timeline.append(rec)   # list.append is atomic: readers may iterate a copy
 
     def _cpu_temp(self) -> float | None:

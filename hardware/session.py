@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from . import throttle
 from .energy import EnergyReading, WindowReading, integrate
 from .info import HardwareInfo
-from .nvidia import NvmlTelemetry
+from .provider import EnergySource, ThrottleSource
 from .sampler import DEFAULT_INTERVAL_S, ProcessTree, Sampler
 from .sources import Sources, open_sources
 
@@ -48,6 +48,11 @@ def _self_peak_rss_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
+def _ticks(timeline: list[dict], key: str) -> list[list[dict]]:
+    """One telemetry's samples, tick by tick."""
+    return [r[key] for r in timeline if key in r]
+
+
 class MeasurementSession:
     """One per run. measure_idle() then start(); begin_window()/end_window() around measured
     work (any number, may overlap); stop() returns the report and releases everything."""
@@ -58,10 +63,8 @@ class MeasurementSession:
         self.info = info
         self.interval_s = interval_s
         self.sources = sources if sources is not None else open_sources(info, interval_s, cpu_tdp_w)
-        telemetry = None
-        if self.sources.nvml is not None and info.gpus:
-            telemetry = NvmlTelemetry(self.sources.nvml, info.gpus)
-        self.sampler = Sampler(self.sources.sources, telemetry, interval_s, ProcessTree(include_children))
+        self.sampler = Sampler(self.sources.sources, self.sources.telemetry, interval_s,
+                               ProcessTree(include_children))
         self.idle: WindowReading | None = None
         self._throttle_before: dict[str, int] | None = None
         self._report: SessionReport | None = None
@@ -108,7 +111,7 @@ class MeasurementSession:
                      for dev, why in self.sources.unavailable.items()]
         return WindowReading(seconds, readings)
 
-    def _reading(self, src, dev: str, joules: float | None, t0: float, t1: float) -> EnergyReading:
+    def _reading(self, src: EnergySource, dev: str, joules: float | None, t0: float, t1: float) -> EnergyReading:
         seconds = t1 - t0
         if joules is not None and src.method == "estimated" and joules == 0 and seconds < 2 * src.update_period_s:
             # A zero over a window of a tick or two is the kernel's CPU-time resolution, not idle cores;
@@ -154,35 +157,24 @@ class MeasurementSession:
 
     def _peaks(self, active: list[dict]) -> dict:
         rss = [r["rss_bytes"] for r in active]
-        gpus: dict[str, dict] = {}
-        for r in active:
-            for g in r.get("gpus", []):
-                peak = gpus.setdefault(f"gpu{g['index']}", {"process_bytes": None, "device_used_bytes": None})
-                for key, src in (("process_bytes", "process_mem_bytes"), ("device_used_bytes", "mem_used_bytes")):
-                    if g[src] is not None:
-                        peak[key] = max(peak[key] or 0, g[src])
+        device_memory: dict[str, dict[str, int | None]] = {}
+        for t in self.sources.telemetry:
+            device_memory.update(t.device_memory(_ticks(active, t.key)))
         return {
             "rss_bytes": max(rss) if rss else None,
             "rss_scope": "this process + descendants, sampled (shared pages counted per process)"
             if self.sampler.tree.include_children else "this process, sampled",
             "self_max_rss_bytes": _self_peak_rss_bytes(),
-            "device_memory": gpus,
+            "device_memory": device_memory,
         }
 
-    def _throttle(self, active: list[dict]) -> dict:
-        out: dict[str, dict] = {}
+    def _throttle(self, active: list[dict]) -> dict[str, throttle.Throttle]:
         seen = throttle.cpu_throttle_seen(self._throttle_before, throttle.cpu_throttle_counts())
-        out["cpu"] = {"reasons": seen, "reason_unknown": throttle.CPU_THROTTLE_UNAVAILABLE} if seen is None \
-            else {"reasons": seen}
-        for g in self.info.gpus:
-            marks = [x["throttle"] for r in active for x in r.get("gpus", [])
-                     if x["index"] == g.index and x["throttle"] is not None]
-            out[f"gpu{g.index}"] = ({"reasons": sorted(set().union(*marks))} if marks else
-                                    {"reasons": None, "reason_unknown": "NVML gave no clock-event reasons"})
-        if self.info.apple is not None:
-            pm = next((s for s in self.sources.sources if hasattr(s, "thermal_pressure")), None)
-            out["apple"] = ({"reasons": None, "reason_unknown": "thermal pressure needs powermetrics (sudo)"}
-                            if pm is None else
-                            {"reasons": sorted(f"thermal pressure {p}" for p in pm.thermal_pressure()
-                                               if p != "Nominal")})
+        out = {"cpu": throttle.unknown(throttle.CPU_THROTTLE_UNAVAILABLE) if seen is None else throttle.seen(seen)}
+        for t in self.sources.telemetry:
+            out.update(t.throttle(_ticks(active, t.key)))
+        for s in self.sources.sources:
+            if isinstance(s, ThrottleSource):
+                out.update(s.throttle())
+        out.update({dev: throttle.unknown(why) for dev, why in self.sources.throttle_unknown.items()})
         return out

@@ -1,101 +1,75 @@
 """Which energy source measures each device on this machine, and why.
 
 Order of preference per device: a hardware counter, then sampled power integrated over
-time, then a TDP estimate; else the device is listed as unavailable with the reason."""
+time, then a TDP estimate; else the device is listed as unavailable with the reason.
+Each provider says that for its own devices; PROVIDERS lists them, one line each."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
-from typing import Callable
+from typing import Any, Callable
 
-from . import apple, estimate, nvidia, rapl
+from . import apple, nvidia, rapl
 from .info import HardwareInfo
+from .provider import Choice, EnergySource, Provider, Provision, Settings, Telemetry
 
-
-@dataclass
-class Choice:
-    devices: tuple[str, ...]
-    method: str | None            # None: unavailable
-    reason: str
-    factory: Callable | None = None
+PROVIDERS: tuple[Provider, ...] = (
+    nvidia.provide,     # each NVIDIA GPU: NVML energy counter, else power samples
+    apple.provide,      # Apple Silicon: IOReport counters, else powermetrics
+    rapl.provide,       # any other CPU and its DRAM: RAPL counters, else the TDP estimate
+)
 
 
 @dataclass
 class Sources:
-    """Open energy sources for one session; close() releases NVML and child processes."""
+    """Open energy sources for one session; close() releases them and what choosing opened."""
 
-    sources: list = field(default_factory=list)
+    sources: list[EnergySource] = field(default_factory=list)
     unavailable: dict[str, str] = field(default_factory=dict)
-    nvml: ModuleType | None = None
+    telemetry: list[Telemetry] = field(default_factory=list)
+    throttle_unknown: dict[str, str] = field(default_factory=dict)
+    releases: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
         for s in self.sources:
             s.close()
-        if self.nvml is not None:
-            self.nvml.nvmlShutdown()
-            self.nvml = None
+        while self.releases:
+            self.releases.pop(0)()
+
+
+def provisions(info: HardwareInfo, interval_s: float = 0.5, cpu_tdp_w: float | None = None,
+               powercap: Path = rapl.POWERCAP, opener: Callable[..., Any] = open) -> list[Provision]:
+    settings = Settings(interval_s, cpu_tdp_w, powercap, opener)
+    return [provide(info, settings) for provide in PROVIDERS]
+
+
+def _release_all(found: list[Provision]) -> None:
+    for p in found:
+        if p.release is not None:
+            p.release()
 
 
 def choose(info: HardwareInfo, interval_s: float = 0.5, cpu_tdp_w: float | None = None,
-           powercap: Path = rapl.POWERCAP, opener=open) -> tuple[list[Choice], ModuleType | None]:
-    """Decide without starting anything long-lived. Returns the choices and an initialised
-    NVML module (or None) that the caller must shut down."""
-    choices: list[Choice] = []
-    nvml = None
-    if info.gpus:
-        nvml, why = nvidia.load_nvml()
-        for g in info.gpus:
-            if nvml is None:
-                choices.append(Choice((f"gpu{g.index}",), None, why or "NVML unavailable"))
-                continue
-            src = nvidia.NvmlSource(nvml, g)
-            choices.append(Choice(src.devices, src.method, src.reason, lambda s=src: s))
-    if info.apple is not None:
-        choices.append(_apple_choice(interval_s))
-    else:
-        choices.extend(_linux_cpu_choices(info, cpu_tdp_w, powercap, opener))
-    return choices, nvml
-
-
-def _apple_choice(interval_s: float) -> Choice:
-    devices = ("cpu", "gpu", "ane", "dram")
-    zeus, zeus_why = apple.load_zeus_apple()
-    if zeus is not None:
-        return Choice(devices, "counter", apple.IOReportSource.reason,
-                      lambda: apple.IOReportSource(zeus))
-    if apple.sudo_powermetrics_ok():
-        return Choice(apple.PowermetricsSource.devices, "integrated",
-                      "powermetrics CPU/GPU/ANE power x time (passwordless sudo)",
-                      lambda: apple.PowermetricsSource(interval_s))
-    return Choice(devices, None, f"{zeus_why}; `sudo -n powermetrics` is not allowed; Apple publishes "
-                                 "no TDP for its chips, so there is no estimate")
-
-
-def _linux_cpu_choices(info, cpu_tdp_w, powercap, opener) -> list[Choice]:
-    groups, problem = rapl.discover(powercap, opener)
-    if groups:
-        src = rapl.RaplSource(groups)
-        out = [Choice(src.devices, "counter", src.reason, lambda: src)]
-        if "dram" not in groups:
-            out.append(Choice(("dram",), None, "RAPL has no dram domain on this CPU"))
-        return out
-    tdp, origin = estimate.cpu_tdp_w(info.cpu.spec_tdp_w, info.cpu.sockets, cpu_tdp_w, info.cpu.cores)
-    no_dram = Choice(("dram",), None, "no RAPL dram domain; DRAM power is not modelled")
-    if tdp is None:
-        return [Choice(("cpu",), None, f"{problem}; {origin}"), no_dram]
-    tdp_src = estimate.TdpEstimateSource(tdp, origin)
-    return [Choice(("cpu",), "estimated", f"{problem}; {tdp_src.reason}", lambda: tdp_src), no_dram]
+           powercap: Path = rapl.POWERCAP, opener: Callable[..., Any] = open) -> tuple[list[Choice], Callable[[], None]]:
+    """Decide without starting anything long-lived. Returns the choices and a function that
+    releases what deciding opened (e.g. NVML), which the caller must call."""
+    found = provisions(info, interval_s, cpu_tdp_w, powercap, opener)
+    return [c for p in found for c in p.choices], lambda: _release_all(found)
 
 
 def open_sources(info: HardwareInfo, interval_s: float = 0.5, cpu_tdp_w: float | None = None,
-                 **kw) -> Sources:
-    choices, nvml = choose(info, interval_s, cpu_tdp_w, **kw)
-    out = Sources(nvml=nvml)
-    for c in choices:
-        if c.factory is None:
-            out.unavailable.update({d: c.reason for d in c.devices})
-        else:
-            out.sources.append(c.factory())
+                 powercap: Path = rapl.POWERCAP, opener: Callable[..., Any] = open) -> Sources:
+    out = Sources()
+    for p in provisions(info, interval_s, cpu_tdp_w, powercap, opener):
+        for c in p.choices:
+            if c.factory is None:
+                out.unavailable.update({d: c.reason for d in c.devices})
+            else:
+                out.sources.append(c.factory())
+        if p.telemetry is not None:
+            out.telemetry.append(p.telemetry())
+        out.throttle_unknown.update(p.throttle_unknown)
+        if p.release is not None:
+            out.releases.append(p.release)
     return out

@@ -1,9 +1,21 @@
 """CPU throttling, where it is cheap to see: Linux thermal_throttle event counters
-(Intel; absent on AMD and in most VMs)."""
+(Intel; absent on AMD and in most VMs); and the report's entry for one device."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Iterable
+
+# {"reasons": [...]} when they are known (empty: none seen), else {"reasons": None, "reason_unknown": why}
+Throttle = dict[str, Any]
+
+
+def seen(reasons: Iterable[str]) -> Throttle:
+    return {"reasons": sorted(reasons)}
+
+
+def unknown(why: str) -> Throttle:
+    return {"reasons": None, "reason_unknown": why}
 
 SYS_CPU = Path("/sys/devices/system/cpu")
 
