@@ -229,26 +229,27 @@ def _measure(ctx, config, pricing, breakeven: bool, as_json: bool) -> None:
     from bench.isolation import report_outcome
     from dashboards.report import write_run_report
 
-    report_outcome(outcome.path, outcome.result["status"])
+    doc = outcome.document
+    report_outcome(outcome.path, doc.status.value)
     report = write_run_report(outcome.path, settings=pricing)
     if as_json:
         click.echo(json.dumps(outcome.result, indent=2))
     else:
         from bench.report import load_summary_table, run_summary_table
-        for table in (run_summary_table(outcome.result), load_summary_table(outcome.result)):
+        for table in (run_summary_table(doc), load_summary_table(doc)):
             if table is not None:
                 ui.console.print(table)
         from dashboards.terminal import print_cost
-        print_cost(ui.console, [(outcome.path, outcome.result)], pricing, breakeven)
-        for err in outcome.result["errors"]:
+        print_cost(ui.console, [(outcome.path, doc)], pricing, breakeven)
+        for err in doc.errors:
             ui.console.print(f"[red]error:[/red] {err}", highlight=False)
         ui.console.print(f"result: {outcome.path}", highlight=False)
         if report:
             ui.console.print(f"report: {report}", highlight=False)
     if outcome.warning:
         click.echo(f"warning: {outcome.warning}", err=True)
-    if ctx.obj["debug"] and outcome.result.get("traceback"):
-        click.echo(outcome.result["traceback"], err=True)
+    if ctx.obj["debug"] and doc.traceback:
+        click.echo(doc.traceback, err=True)
     sys.exit(outcome.exit_code)
 
 
@@ -346,18 +347,18 @@ def results(paths, as_json, **cost):
     """List result files (default: ./results)."""
     from rich.console import Console
 
-    from bench.outcomes import KINDS, outcome_lines
+    from bench.outcomes import outcome_lines
     from bench.report import result_list_rows, result_list_table
     from bench.storage import load_documents
-    from contract.documents import dump
+    from contract.result import Outcome, RunResult
     from dashboards.options import cost_settings
     from dashboards.terminal import print_cost, with_costs
 
     pricing, breakeven = cost_settings(cost)
     # one read of the directory: runs for the table, quality and eval outcomes for the lines below it
     every, warnings = load_documents(list(paths) or [Path("results")], kinds=None)
-    loaded = [(f, doc) for f, doc in every if getattr(doc, "kind", None) is None]
-    outcomes = [(f, dump(doc)) for f, doc in every if getattr(doc, "kind", None) in KINDS]
+    loaded = [(f, doc) for f, doc in every if isinstance(doc, RunResult)]
+    outcomes = [(f, doc) for f, doc in every if isinstance(doc, Outcome)]
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
     rows = result_list_rows(loaded)

@@ -1,8 +1,8 @@
 """Result documents of their own kinds: what `bench quality` and `bench eval` measured.
 
 They sit in the results directory beside `bench run`'s results, with the same schema_version and a
-`kind` ("quality" or "eval"; a run result has none). They are built here and read as the typed
-contract's Outcome (contract/result.py: QualityBody, EvalBody).
+`kind` ("quality" or "eval"; a run result has none). They are built here as the typed contract's
+Outcome (contract/result.py: QualityBody, EvalBody), so a writer's mistake fails where it is made.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench import environment, storage
-from contract import documents
-from contract.result import SCHEMA_VERSION, Outcome, QuantQuality
+from contract.enums import Status
+from contract.result import SCHEMA_VERSION, EvalBody, Outcome, QualityBody, QuantQuality
 
 KINDS = ("quality", "eval")
 
@@ -24,35 +24,31 @@ def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def outcome_document(kind: str, *, label: str | None, started_at: str, model: dict, hardware: dict | None,
-                     config: dict, body: dict, status: str = "completed", errors: Sequence[str] = ()) -> dict:
-    """The whole document for one outcome; `body` holds what the kind measured."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown outcome kind {kind!r}")
+def outcome_document(*, label: str | None, started_at: str, model: dict, hardware: dict | None, config: dict,
+                     body: QualityBody | EvalBody, status: Status = Status.COMPLETED, errors: Sequence[str] = ()) -> Outcome:
+    """The whole document for one outcome; `body` holds what was measured, and its class says the kind."""
+    kind = "quality" if isinstance(body, QualityBody) else "eval"
     label = label or socket.gethostname()
     stamp = started_at.replace("+00:00", "Z").replace(":", "")
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(p for p in (stamp, label, model.get("id") or "model", kind) if p))
-    return {"schema_version": SCHEMA_VERSION, "kind": kind, "run_id": name[:160], "status": status, "label": label,
-            "started_at": started_at, "finished_at": utc_now(), "config": config,
-            "environment": environment.capture(), "hardware": hardware, "model": model, "errors": list(errors),
-            kind: body}
+    return Outcome(schema_version=SCHEMA_VERSION, kind=kind, run_id=name[:160], status=status, label=label,
+                   started_at=started_at, finished_at=utc_now(), config=config, environment=environment.capture(),
+                   hardware=hardware, model=model, errors=list(errors), **{kind: body})
 
 
-def write_outcome(doc: dict, results_dir: Path) -> tuple[Path, str | None]:
-    """Atomically, under its run_id; (path, warning) as bench run writes its results."""
-    _, path, warning = storage.write_document(doc, results_dir, doc["run_id"])
-    return path, warning
+def write_outcome(doc: Outcome, results_dir: Path) -> tuple[dict, Path, str | None]:
+    """Atomically, under its run_id; (the JSON as written, path, warning) as bench run writes its results."""
+    return storage.write_typed(doc, results_dir, doc.run_id)
 
 
 def _kld(q: QuantQuality) -> str:
     return "n/a (no tokens scored)" if q.kld.value is None else f"{q.kld.value:.4g}"
 
 
-def outcome_lines(loaded: Sequence[tuple[Path, Outcome | dict]]) -> list[str]:
-    """One line per quality or eval outcome, for `bench results` (a dict is read through the contract)."""
+def outcome_lines(loaded: Sequence[tuple[Path, Outcome]]) -> list[str]:
+    """One line per quality or eval outcome, for `bench results`."""
     lines = []
-    for path, doc in loaded:
-        out = documents.outcome(doc, path)
+    for path, out in loaded:
         if out.quality is not None:
             body = out.quality
             what = ", ".join(f"{q} KLD {_kld(s)}" for q, s in body.quants.items()) or "no quant measured"

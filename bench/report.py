@@ -11,7 +11,6 @@ from typing import Union
 from rich.console import JustifyMethod
 from rich.table import Table
 
-from contract import documents
 from contract.enums import LEVEL_KINDS, ScenarioKind, Verdict
 from contract.result import LoadLevelEntry, RunResult, SloSearchEntry, Stats, StreamEntry
 
@@ -36,10 +35,10 @@ def _median(stats: Stats | None) -> float | None:
     return stats.median if stats else None
 
 
-def scenario_rows(result: RunResult | dict) -> list[dict]:
+def scenario_rows(result: RunResult) -> list[dict]:
     """One flat row per scenario: the figures a reader looks at first."""
     rows = []
-    for sc in documents.run_result(result).scenarios:
+    for sc in result.scenarios:
         if not isinstance(sc, StreamEntry):
             continue
         s = sc.summary
@@ -64,9 +63,9 @@ def scenario_rows(result: RunResult | dict) -> list[dict]:
     return rows
 
 
-def workaround_notes(result: RunResult | dict) -> list[str]:
+def workaround_notes(result: RunResult) -> list[str]:
     """What the engine ran differently from its default here, and why (see llamacpp_health)."""
-    return [f"workaround: {w.line} ({w.caveat})" for w in documents.run_result(result).workarounds]
+    return [f"workaround: {w.line} ({w.caveat})" for w in result.workarounds]
 
 
 def _title(result: RunResult) -> str:
@@ -75,9 +74,8 @@ def _title(result: RunResult) -> str:
             f"{result.label} · {result.status}")
 
 
-def run_summary_table(result: RunResult | dict) -> Table | None:
+def run_summary_table(result: RunResult) -> Table | None:
     """pp/tg/single-stream rows; None when the run had only load scenarios."""
-    result = documents.run_result(result)
     rows = scenario_rows(result)
     if not rows and any(sc.kind in LOAD_KINDS for sc in result.scenarios):
         return None
@@ -106,10 +104,10 @@ def _p(stats: Stats | None, key: str, scale: float = 1e3, digits: int = 0) -> st
     return _fmt(getattr(stats, key) if stats else None, digits, scale)
 
 
-def load_rows(result: RunResult | dict) -> list[dict]:
+def load_rows(result: RunResult) -> list[dict]:
     """One row per load level: a throughput-latency curve, and the answer of an SLO search."""
     rows: list[dict] = []
-    for sc in documents.run_result(result).scenarios:
+    for sc in result.scenarios:
         if isinstance(sc, SloSearchEntry):
             slo, found = sc.params.slo, sc.summary
             best = found.best_level or f"none of {len(found.levels_tried)} tried"
@@ -135,8 +133,7 @@ def load_rows(result: RunResult | dict) -> list[dict]:
     return rows
 
 
-def load_summary_table(result: RunResult | dict) -> Table | None:
-    result = documents.run_result(result)
+def load_summary_table(result: RunResult) -> Table | None:
     rows = load_rows(result)
     if not rows:
         return None

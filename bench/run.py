@@ -16,10 +16,12 @@ from typing import Callable, ContextManager, Sequence
 
 from bench import environment, storage
 from bench.backends import get_backend, model_format
-from contract.errors import BenchError, ScenarioError
+from contract.errors import BenchError, ResultsError, ScenarioError
 from bench.isolation import report_stage
 from bench.measurement import RunMeasurement, decode_roofline
+from contract import documents
 from contract.build import run_document, run_id as make_run_id
+from contract.result import RunResult
 from contract.validity import COMPLETED, FAILED, INTERRUPTED, run_validity
 from models.resolve import ResolvedModel, resolve_model
 from scenarios.definitions import LoadScenario, Scenario
@@ -82,13 +84,14 @@ class RunUI:
 
 @dataclass
 class RunOutcome:
-    result: dict
+    document: RunResult         # the result, typed: what the tables read
+    result: dict                # the same as the JSON written (bench run --json prints it)
     path: Path
     warning: str | None
 
     @property
     def exit_code(self) -> int:
-        return {COMPLETED: 0, INTERRUPTED: 130}.get(self.result["status"], 1)
+        return {COMPLETED: 0, INTERRUPTED: 130}.get(self.document.status, 1)
 
 
 def _utc_now() -> str:
@@ -231,5 +234,13 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
             if t.get("reasons"):
                 extra_reasons.append(f"throttling seen on {device}: {', '.join(t['reasons'])}")
     result["validity"] = run_validity(status, result["scenarios"], extra_reasons)
-    result, path, warning = storage.write_document(result, results_dir, run_id)
-    return RunOutcome(result, path, warning)
+    try:
+        typed = documents.run_result(result)
+    except ResultsError as exc:
+        # A bug in this writer, not in the measurement: what was measured is written as it is,
+        # then the run fails here, naming the file and the field, before anything reads it.
+        path, _ = storage.write_result_safely(result, results_dir, run_id)
+        raise ResultsError(f"the result does not match the result schema ({exc.problem}); written as "
+                           f"measured to {path}", "a bug in rightsize: please report it with that file") from None
+    written, path, warning = storage.write_typed(typed, results_dir, run_id)
+    return RunOutcome(typed, written, path, warning)

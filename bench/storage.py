@@ -65,19 +65,27 @@ def write_result_safely(result: dict, results_dir: Path, name: str) -> tuple[Pat
 STRICT_ENV = "RIGHTSIZE_STRICT_CONTRACT"
 
 
+def write_typed(doc: Document, results_dir: Path, name: str) -> tuple[dict, Path, str | None]:
+    """Write a typed document as the contract dumps it, as write_result_safely does. Returns
+    (the JSON as written, path, warning)."""
+    data = documents.dump(doc)
+    path, warning = write_result_safely(data, results_dir, name)
+    return data, path, warning
+
+
 def write_document(doc: dict, results_dir: Path, name: str) -> tuple[dict, Path, str | None]:
-    """Check a result against the contract, then write it as write_result_safely does. Returns
+    """Check a result against the contract, then write it as write_typed does. Returns
     (the document as written, path, warning). A document that fails the check is a bug in the
     suite, not in the measurement: it is written as measured, with a warning, never lost."""
-    problem = None
     try:
-        doc = documents.dump(documents.parse(doc))
+        typed = documents.parse(doc)
     except ResultsError as exc:
         if os.environ.get(STRICT_ENV):
             raise
+        path, warning = write_result_safely(doc, results_dir, name)
         problem = f"the result does not match the result schema ({exc.problem}); written as measured"
-    path, warning = write_result_safely(doc, results_dir, name)
-    return doc, path, "; ".join(w for w in (problem, warning) if w) or None
+        return doc, path, "; ".join(w for w in (problem, warning) if w)
+    return write_typed(typed, results_dir, name)
 
 
 def load_documents(paths: list[Path], kinds: tuple | None = (None,)) -> tuple[list[tuple[Path, Document]], list[str]]:

@@ -367,7 +367,7 @@ class QualityBody(Section):
     text: QualityText
     reference: QualityReference
     quants: dict[str, QuantQuality] = {}
-    workarounds: list[dict[str, Any]] = []
+    workarounds: list[str] = []      # each engine workaround's line, as the run printed it (Workaround.line)
     published: dict[str, Any] | None = None     # llama.cpp's published deltas for a catalog model
 
 

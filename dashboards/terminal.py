@@ -14,11 +14,10 @@ from pathlib import Path
 from rich.console import Console, JustifyMethod
 from rich.table import Table
 
-from contract import documents
-from contract.result import Document
+from contract.result import RunResult
 
-# (file, document) pairs: typed documents, or a just-written result's JSON dict (bench run)
-Loaded = Sequence[tuple[Path | None, Document | dict]]
+# (file, result) pairs: bench run's results, typed
+Loaded = Sequence[tuple[Path | None, RunResult]]
 
 
 def _usd(v: float) -> str:
@@ -33,8 +32,7 @@ def _tokens(v: float) -> str:
 
 
 def cost_rows(loaded: Loaded, settings) -> list[dict]:
-    """rows.build_row for each result (a JSON dict read through the contract first), with the price
-    table and presets loaded once."""
+    """rows.build_row for each result, with the price table and presets loaded once."""
     from dashboards.prices import load_prices
     from dashboards.profiles import load_profiles
     from dashboards.rows import build_row
@@ -43,10 +41,10 @@ def cost_rows(loaded: Loaded, settings) -> list[dict]:
     rows = []
     for path, doc in loaded:
         try:
-            rows.append(build_row(documents.run_result(doc, path), path, profiles, {}, prices, settings))
-        except Exception as exc:  # a malformed result gets its n/a line; the others are still priced
+            rows.append(build_row(doc, path, profiles, {}, prices, settings))
+        except Exception as exc:  # a result whose figures do not price gets its n/a line; the others are still priced
             rows.append({"cost": None, "cost_na": f"this result could not be priced ({type(exc).__name__}: {exc})",
-                         "run_id": doc.get("run_id") if isinstance(doc, dict) else doc.run_id})
+                         "run_id": doc.run_id})
     return rows
 
 

@@ -133,7 +133,7 @@ def _valid_stream(result: RunResult, kind: ScenarioKind) -> StreamEntry | None:
                  and sc.status == Status.COMPLETED and sc.validity.verdict == Verdict.VALID), None)
 
 
-def rows_from_result(result: Document | dict, path: Path | str) -> tuple[Machine, list[ReferenceRow], list[str]]:
+def rows_from_result(result: Document, path: Path | str) -> tuple[Machine, list[ReferenceRow], list[str]]:
     """A measured result as (its machine, rows that join the reference set, why anything was left
     out). Its valid pp<N> and tg<N> scenarios become one row. Only llama.cpp results of a catalog
     model join: the projection is fit on llama.cpp figures."""

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from contract.errors import BenchError
-from contract.result import EvalSummary
+from contract.result import EvalBody, EvalSummary
 from bench.evals.answer import Answer
 from bench.evals.scorers import score
 from bench.evals.tasks import Task, load_tasks
@@ -188,11 +188,12 @@ def execute(config: EvalConfig, ui: RunUI = RunUI()) -> EvalOutcome:
     body["summary"] = summary(answers, [ok for ok, _ in scored])
     if len(answers) < len(tasks):
         body["summary"]["not_run"] = len(tasks) - len(answers)
-    doc = outcome_document("eval", label=config.label, started_at=started, status=status, errors=errors,
+    doc = outcome_document(label=config.label, started_at=started, status=status, errors=errors,
                            model={k: model.get(k) for k in ("id", "name", "quant", "source", "path", "fingerprint")},
-                           hardware=hardware.probe().to_dict(), config=config.to_dict(), body=body)
-    path, warning = write_outcome(doc, config.results_dir)
-    return EvalOutcome(doc, path, warning)
+                           hardware=hardware.probe().to_dict(), config=config.to_dict(),
+                           body=EvalBody.model_validate(body))     # the contract's: a writer's mistake fails here
+    written, path, warning = write_outcome(doc, config.results_dir)
+    return EvalOutcome(written, path, warning)
 
 
 def accuracy_text(s: EvalSummary | None) -> str:

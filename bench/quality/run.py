@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from contract.errors import BenchError, ModelError
+from contract.enums import Status
+from contract.result import QualityBody
 from bench.harness import now_ns
 from bench.outcomes import outcome_document, utc_now, write_outcome
 from bench.quality import kld
@@ -190,15 +192,16 @@ def execute(config: QualityConfig, ui: RunUI = RunUI()) -> QualityOutcome:
     }
     info = hardware.probe()
     doc_args: dict[str, Any] = dict(label=config.label, started_at=started, model=_model_doc(ref, quants),
-                                    hardware=info.to_dict(), config=config.to_dict(), body=body)
+                                    hardware=info.to_dict(), config=config.to_dict())
     status = COMPLETED
     errors: list[str] = []
     saved: dict = {}
 
-    def save(state: str) -> None:
-        doc = outcome_document("quality", status=state, errors=errors, **doc_args)
-        path, warning = write_outcome(doc, config.results_dir)
-        saved.update(doc=doc, path=path, warning=warning)
+    def save(state: Status) -> None:
+        # validated as the contract's QualityBody each time it is written: a writer's mistake fails here
+        doc = outcome_document(status=state, errors=errors, body=QualityBody.model_validate(body), **doc_args)
+        written, path, warning = write_outcome(doc, config.results_dir)
+        saved.update(doc=written, path=path, warning=warning)
 
     tmp = Path(tempfile.mkdtemp(prefix="rightsize-quality-"))
     try:
@@ -219,7 +222,7 @@ def execute(config: QualityConfig, ui: RunUI = RunUI()) -> QualityOutcome:
             body["workarounds"] += loaded.workarounds
         finally:
             loaded.close()
-        save("running")
+        save(Status.RUNNING)
         for q in quants:
             loaded = _Loaded(q, config, ui)
             try:
@@ -240,7 +243,7 @@ def execute(config: QualityConfig, ui: RunUI = RunUI()) -> QualityOutcome:
                 body["workarounds"] += [w for w in loaded.workarounds if w not in body["workarounds"]]
             finally:
                 loaded.close()
-            save("running")
+            save(Status.RUNNING)
     except KeyboardInterrupt:
         status = INTERRUPTED
     except BenchError as exc:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from contract import documents
 from hardware.machines import MachineError, build_machines, get_machine, machines
 from hardware.reference import ReferenceError, build_reference, reference_rows, rows_from_result
 
@@ -85,7 +86,7 @@ def example(part):
 
 def test_a_measured_result_joins_as_a_row():
     path, doc = example("llama-3.1-8b-Q4_K_M")
-    m, rows, skipped = rows_from_result(doc, path)
+    m, rows, skipped = rows_from_result(documents.parse(doc), path)
     tg = next(sc for sc in doc["scenarios"] if sc["name"] == "tg128")["summary"]["tg_tps"]["mean"]
     pp = next(sc for sc in doc["scenarios"] if sc["name"] == "pp512")["summary"]["pp_tps"]["mean"]
     (row,) = rows
@@ -102,12 +103,12 @@ def test_results_that_cannot_calibrate_say_why():
     other = copy.deepcopy(doc)
     other["config"]["backend"] = "torch"
     with pytest.raises(ReferenceError, match="projections are fit on llama.cpp"):
-        rows_from_result(other, path)
+        rows_from_result(documents.parse(other), path)
     invalid = copy.deepcopy(doc)
     for sc in invalid["scenarios"]:
         sc["validity"] = {"verdict": "INVALID", "reasons": ["edited"]}
     with pytest.raises(ReferenceError, match="no valid pp<N> or tg<N>"):
-        rows_from_result(invalid, path)
+        rows_from_result(documents.parse(invalid), path)
     tiny_path, tiny = example("tiny-Q4_K_M")
     with pytest.raises(ReferenceError, match="not a catalog model"):
-        rows_from_result(tiny, tiny_path)
+        rows_from_result(documents.parse(tiny), tiny_path)
