@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -134,7 +135,8 @@ def test_bench_run_falls_back_says_so_and_records_the_evidence(health_cache, tmp
     out = tmp_path / "r"
     r = CliRunner().invoke(main, ["run", "--model", "tiny", "--scenario", "pp64,tg16", *FAST, "--results-dir", str(out)])
     assert r.exit_code == 0, r.output
-    assert "CPU_REPACK kernels crash on this CPU" in r.stderr and "died with SIGSEGV" in r.stderr
+    err, out_text = " ".join(r.stderr.split()), " ".join(r.stdout.split())     # the terminal's line wrapping
+    assert "CPU_REPACK kernels crash on this CPU" in err and "died with SIGSEGV" in err
     doc = json.loads(next(out.glob("*.json")).read_text())
     (w,) = doc["workarounds"]
     assert w["kernels_used"] == [] and w["evidence"][0]["signal"] == "SIGSEGV"
@@ -143,7 +145,7 @@ def test_bench_run_falls_back_says_so_and_records_the_evidence(health_cache, tmp
     assert doc["engine_health"]["kept"] == []
     assert doc["status"] == "completed"
     # the summary under the table and the HTML report say it too
-    assert "workaround: llama.cpp's" in r.stdout and "CPU_REPACK kernels crash" in r.stdout
+    assert "workaround: llama.cpp's" in out_text and "CPU_REPACK kernels crash" in out_text
     html = next(out.glob("*.html")).read_text()
     assert "CPU_REPACK kernels crash on this CPU" in html and "not what a default llama.cpp build gives" in html
 
@@ -156,7 +158,10 @@ def test_forcing_kernels_the_probe_saw_crash_warns_and_a_death_says_what_to_drop
         [sys.executable, "-m", "bench.cli", "run", "--model", "tiny", "--engine-option", "repack=on",
          "--engine-option", "amx=off",      # the one configuration the seeded verdicts call broken
          "--scenario", "single-stream", "--requests", "100000", "--output-tokens", "4", *FAST, "--results-dir", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
     parent = psutil.Process(proc.pid)
     deadline, child = time.time() + 120, None
     while time.time() < deadline and child is None:
@@ -164,9 +169,14 @@ def test_forcing_kernels_the_probe_saw_crash_warns_and_a_death_says_what_to_drop
         child = kids[0] if kids else None
         time.sleep(0.2)
     assert child is not None, "no child process for the run"
-    time.sleep(4.0)                       # past the probe and the load: measuring
+    # past the probe and the load: measuring (how long that takes depends on the machine)
+    while time.time() < deadline and not any(line.startswith("loading ") for line in lines):
+        time.sleep(0.2)
+    time.sleep(1.0)
     os.kill(child.pid, signal.SIGSEGV)    # dies as the crashing kernels would make it
-    out_text, err = proc.communicate(timeout=120)
+    proc.wait(timeout=120)
+    reader.join(timeout=30)
+    err = "".join(lines)
     assert proc.returncode == 1, err
     err = " ".join(err.split())           # the terminal's line wrapping
     assert "crashed the health probe on this machine" in err          # the warning, before measuring
@@ -181,8 +191,13 @@ def test_bench_hardware_shows_the_verdict_and_why(health_cache):
     r = CliRunner().invoke(main, ["hardware", "--json"])
     assert r.exit_code == 0, r.output
     (llama,) = json.loads(r.stdout)["engine_health"]
-    assert llama["status"] == "ok" and "probe passed" in llama["why"]
-    assert llama["build"]["llama_cpp_python"] and llama["kernels"]["probes"][0]["outcome"] == "ok"
+    probes = llama["kernels"]["probes"]
+    if probes[0]["outcome"] == "ok":
+        assert llama["status"] == "ok" and "probe passed" in llama["why"]
+    else:       # a Xeon whose AMX kernels crash (llama.cpp #20824): the kernels that passed are kept
+        assert llama["status"] == "workaround" and "AMX kernels crash on this CPU" in llama["why"]
+        assert probes[0]["outcome"] in ("crashed", "hung") and probes[-1]["outcome"] == "ok"
+    assert llama["build"]["llama_cpp_python"]
     if "CPU_REPACK" not in llamacpp_kernels.available():
         return
     (health_cache / "engine-health.json").unlink()     # forget the pass, then see a crash
