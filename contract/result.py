@@ -336,6 +336,7 @@ class Estimate(Section):
 
 class KldEstimate(Estimate):
     """The mean KL divergence, and its distribution over tokens (median, p90, ... max, min)."""
+    median: Number | None = None
     p99: Number | None = None
 
 
@@ -345,6 +346,8 @@ class QuantQuality(Section):
     kld: KldEstimate = Field(default_factory=KldEstimate)
     same_top: Estimate = Field(default_factory=Estimate)
     ppl_ratio: Estimate = Field(default_factory=Estimate)
+    ppl: Estimate = Field(default_factory=Estimate)             # the quant's perplexity over the scored tokens
+    ppl_base: Estimate = Field(default_factory=Estimate)        # the reference's, over the same tokens
     ppl_correlation: Number | None = None
     file_bytes: int | None = None
     timing: dict[str, Any] | None = None
@@ -369,6 +372,9 @@ class QualityBody(Section):
     quants: dict[str, QuantQuality] = {}
     workarounds: list[str] = []      # each engine workaround's line, as the run printed it (Workaround.line)
     published: dict[str, Any] | None = None     # llama.cpp's published deltas for a catalog model
+    n_ctx: int | None = None                    # tokens per window
+    windows: int | None = None                  # windows scored
+    scored_tokens: int | None = None
 
 
 class TasksFile(Section):

@@ -6,15 +6,24 @@ import json
 import sys
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import click
+
+if TYPE_CHECKING:
+    from contract.result import Estimate, Outcome
 
 NA = "n/a"
 
 
-def _pm(d: dict | None, scale: float = 1.0, digits: int = 4) -> str:
-    if not d:
+def _pm(e: Estimate, scale: float = 1.0, digits: int = 4) -> str:
+    if e.value is None or e.uncertainty is None:
         return NA
-    return f"{d['value'] * scale:.{digits}f} ± {d['uncertainty'] * scale:.{digits}f}"
+    return f"{e.value * scale:.{digits}f} ± {e.uncertainty * scale:.{digits}f}"
+
+
+def _f(value: float | None, spec: str) -> str:
+    return NA if value is None else format(value, spec)
 
 
 def _published(pub: dict | None, quant: str) -> str:
@@ -29,42 +38,44 @@ def _published(pub: dict | None, quant: str) -> str:
     return ", ".join(parts) + (f" (imatrix {row['imatrix']})" if row.get("imatrix") else "")
 
 
-def quality_table(doc: dict):
+def quality_table(doc: Outcome):
     """One row per quant: KLD (mean ± its uncertainty, median, p99), top-1 agreement, PPL ratio, time;
     the published deltas in a column of their own, labelled as reference data."""
     from rich.table import Table
 
-    q = doc["quality"]
-    ref = q["reference"]
-    table = Table(title=f"{doc['model']['id']}: each quant against {ref['quant']} over {q.get('windows', NA)} windows "
-                        f"of {q['n_ctx']} tokens ({q.get('scored_tokens', NA)} scored) of {q['text']['name']}")
-    pub = q.get("published")
+    q = doc.quality
+    assert q is not None, "a quality outcome"
+    ref = q.reference
+    table = Table(title=f"{doc.model.get('id')}: each quant against {ref.quant} over {_f(q.windows, 'd')} windows "
+                        f"of {_f(q.n_ctx, 'd')} tokens ({_f(q.scored_tokens, 'd')} scored) of {q.text.name}")
+    pub = q.published
     cols = ["quant", "KLD mean ± se", "KLD median", "KLD p99", "top-1 agree", "PPL(Q) / PPL(ref)", "s / window"]
     if pub:
         cols.append(f"published ({pub['model']})")
     for c in cols:
         table.add_column(c, justify="left" if c in ("quant",) or c.startswith("published") else "right",
                          overflow="fold")
-    for name, s in q["quants"].items():
-        k = s["kld"]
-        row = [name, _pm(k, digits=5), f"{k['median']:.5f}", f"{k['p99']:.5f}", _pm(s["same_top"], 100, 2) + " %",
-               _pm(s["ppl_ratio"]), f"{s['timing']['s_per_window']:.2f}"]
+    for name, s in q.quants.items():
+        k, timing = s.kld, s.timing or {}
+        row = [name, _pm(k, digits=5), _f(k.median, ".5f"), _f(k.p99, ".5f"), _pm(s.same_top, 100, 2) + " %",
+               _pm(s.ppl_ratio), _f(timing.get("s_per_window"), ".2f")]
         if pub:
             row.append(_published(pub, name))
         table.add_row(*row)
-    notes = [q["what_it_measures"]]
-    if ref.get("timing"):
-        t = ref["timing"]
-        notes.append(f"reference {ref['quant']}: {t['s_per_window']:.2f} s per window, {t['seconds']:.1f} s in all "
+    notes = [q.what_it_measures]
+    if ref.timing:
+        t = ref.timing
+        notes.append(f"reference {ref.quant}: {t['s_per_window']:.2f} s per window, {t['seconds']:.1f} s in all "
                      f"(load {t['load_s']:.1f} s)")
-    for name, s in q["quants"].items():
-        t = s["timing"]
-        notes.append(f"{name}: {t['seconds']:.1f} s for {t['windows']} windows (load {t['load_s']:.1f} s); "
-                     f"PPL {s['ppl']['value']:.4g} vs {s['ppl_base']['value']:.4g}")
+    for name, s in q.quants.items():
+        if s.timing:
+            t = s.timing
+            notes.append(f"{name}: {t['seconds']:.1f} s for {t['windows']} windows (load {t['load_s']:.1f} s); "
+                         f"PPL {_f(s.ppl.value, '.4g')} vs {_f(s.ppl_base.value, '.4g')}")
     if pub:
         notes.append(f"published: reference data, not measured here: {pub['source']} (observed {pub['observed']}); "
                      f"{pub['method']}; {pub['note']}")
-    notes += [f"workaround: {w}" for w in q.get("workarounds") or []]
+    notes += [f"workaround: {w}" for w in q.workarounds]
     table.caption = "\n".join(notes)
     return table
 
@@ -107,7 +118,7 @@ def quality_command(ctx, model, quant, reference, text, ctx_size, chunks, thread
     if as_json:
         click.echo(json.dumps(outcome.doc, indent=2))
     else:
-        ui.console.print(quality_table(outcome.doc))
+        ui.console.print(quality_table(outcome.document))
         for err in outcome.doc["errors"]:
             ui.console.print(f"[red]error:[/red] {err}", highlight=False)
         ui.console.print(f"result: {outcome.path}", highlight=False)

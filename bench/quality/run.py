@@ -19,7 +19,7 @@ import numpy as np
 
 from contract.errors import BenchError, ModelError
 from contract.enums import Status
-from contract.result import QualityBody
+from contract.result import Outcome, QualityBody
 from bench.harness import now_ns
 from bench.outcomes import outcome_document, utc_now, write_outcome
 from bench.quality import kld
@@ -56,7 +56,8 @@ class QualityConfig:
 
 @dataclass
 class QualityOutcome:
-    doc: dict
+    doc: dict                   # the JSON as written (bench quality --json prints it)
+    document: Outcome           # the same, typed: what the table reads
     path: Path
     warning: str | None
 
@@ -201,7 +202,7 @@ def execute(config: QualityConfig, ui: RunUI = RunUI()) -> QualityOutcome:
         # validated as the contract's QualityBody each time it is written: a writer's mistake fails here
         doc = outcome_document(status=state, errors=errors, body=QualityBody.model_validate(body), **doc_args)
         written, path, warning = write_outcome(doc, config.results_dir)
-        saved.update(doc=written, path=path, warning=warning)
+        saved.update(doc=written, document=doc, path=path, warning=warning)
 
     tmp = Path(tempfile.mkdtemp(prefix="rightsize-quality-"))
     try:
@@ -257,4 +258,4 @@ def execute(config: QualityConfig, ui: RunUI = RunUI()) -> QualityOutcome:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     save(status)
-    return QualityOutcome(saved["doc"], saved["path"], saved["warning"])
+    return QualityOutcome(saved["doc"], saved["document"], saved["path"], saved["warning"])

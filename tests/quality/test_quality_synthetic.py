@@ -78,3 +78,18 @@ def test_default_text_is_public_domain_and_long_enough():
     vocab = llama_cpp.Llama(str(materialize(get_model("tiny"), "Q4_K_M")), vocab_only=True, verbose=False)
     assert len(vocab.tokenize(text.body.encode(), add_bos=True)) >= 20_000
     assert "Gutenberg" not in text.body         # no Project Gutenberg header or licence inside the text
+
+
+def test_the_table_shows_each_quant_from_the_typed_outcome(tiny_quality):
+    from rich.console import Console
+
+    from bench.quality.cli import quality_table
+
+    console = Console(width=300, record=True)
+    console.print(quality_table(tiny_quality.document))
+    text = console.export_text()
+    q = tiny_quality.doc["quality"]
+    assert f"over {q['windows']} windows of {q['n_ctx']} tokens ({q['scored_tokens']} scored)" in text
+    for name, s in q["quants"].items():
+        row = next(line for line in text.splitlines() if line.strip("│ ").startswith(name))
+        assert f"{s['kld']['value']:.5f} ± {s['kld']['uncertainty']:.5f}" in row and f"{s['kld']['median']:.5f}" in row
