@@ -140,6 +140,7 @@ def check_command(paths):
         raise BenchError("no result files to check", "pass result .json files or a results directory")
     failed = False
     for path, doc in results:
+        assert isinstance(doc, RunResult), "load_documents keeps bench run results only by default"
         click.echo(f"{path.name} ({doc.status})")
         for c in check_result(doc):
             failed |= c.status == FAIL

@@ -20,12 +20,13 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.child_process import free_port
 from bench.backends.openai import OpenAIBackend
-from bench.backends.base import LoadedModel
+from bench.backends.base import LoadedModel, StreamEvent
 from bench.stats import percentile
 from contract.device import Device
 from scenarios.definitions import LoadScenario
@@ -33,6 +34,11 @@ from scenarios.levels import Level, LevelRecord
 from scenarios.load import drive_http
 from scenarios.slo import PRESETS
 from scenarios.workloads import Lengths, Profile
+
+
+@dataclass
+class StampedEvent(StreamEvent):
+    server_t: int | None = None     # the server's send time, the event's "t" (perf_counter_ns)
 
 
 class StampedBackend(OpenAIBackend):
@@ -43,13 +49,13 @@ class StampedBackend(OpenAIBackend):
         self.server_t: dict[int, list[int]] = {}
 
     def _event(self, data):
-        ev = super()._event(data)
-        ev.server_t = json.loads(data).get("t")
-        return ev
+        return StampedEvent(**vars(super()._event(data)), server_t=json.loads(data).get("t"))
 
-    async def stream(self, client, request, on_sent):
-        async for ev in super().stream(client, request, on_sent):
+    async def stream(self, client, request, on_sent, prompt):
+        async for ev in super().stream(client, request, on_sent, prompt):
             if ev.content:
+                # _event above made it, and tests/load/sse_server.py stamps every content event
+                assert isinstance(ev, StampedEvent) and ev.server_t is not None
                 self.server_t.setdefault(getattr(request, "index", -1), []).append(ev.server_t)
             yield ev
 

@@ -47,7 +47,7 @@ def _auto_match(p) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def prices_command(prices_file, show_profiles, profiles_file, max_age_days, update_file, as_json):
     """API prices per 1M tokens (dated, sourced), or the hardware cost profiles."""
-    from rich.console import Console
+    from rich.console import Console, JustifyMethod
     from rich.table import Table
 
     from dashboards.prices import load_prices, merge_into_store, staleness_warning
@@ -72,6 +72,7 @@ def prices_command(prices_file, show_profiles, profiles_file, max_age_days, upda
         for p in profiles.values():
             if p.kind == "cloud" and p.per_resource:
                 v, g = p.usd_per_vcpu_hour, p.usd_per_gib_hour
+                assert v is not None and g is not None, "profiles.py loads the two tables together"
                 price = "; ".join(f"{b.replace('_', '-')} {_usd(v[b])} per vCPU-hour + {_usd(g[b])} per GiB-hour"
                                   for b in v if v[b] is not None)
                 power = "included"
@@ -99,21 +100,22 @@ def prices_command(prices_file, show_profiles, profiles_file, max_age_days, upda
         click.echo(json.dumps([p.to_dict(today) for p in rows], indent=2))
     else:
         table = Table(title=f"{len(rows)} API prices, USD per 1M tokens (blended = (3 x input + output) / 4)")
-        for col, justify, width in (("provider", "left", 9), ("model", "left", 12), ("input", "right", 5),
-                                    ("cached", "right", 6), ("output", "right", 6), ("blended", "right", 7),
-                                    ("observed", "left", 10)):
+        columns: tuple[tuple[str, JustifyMethod, int], ...] = (
+            ("provider", "left", 9), ("model", "left", 12), ("input", "right", 5), ("cached", "right", 6),
+            ("output", "right", 6), ("blended", "right", 7), ("observed", "left", 10))
+        for col, justify, width in columns:
             table.add_column(col, justify=justify, min_width=width, overflow="fold")
         console = Console()
         wide = console.width >= 120          # the sources need room; --json always has them
         if wide:
             table.add_column("source", overflow="ellipsis", no_wrap=True, max_width=44)
-        for p in rows:
-            age = p.age_days(today)
+        for row in rows:
+            age = row.age_days(today)
             stale = age is None or age > max_age_days
-            observed = (p.observed or "undated") + (" [yellow](old)[/]" if stale and age is not None else "")
-            cells = [p.provider, p.model, _usd(p.input), _usd(p.cached_input), _usd(p.output), f"{p.blended:,.4g}",
-                     observed]
-            table.add_row(*cells, *([p.source.split()[0] + ("" if p.origin == "built-in" else f" ({p.origin})")]
+            observed = (row.observed or "undated") + (" [yellow](old)[/]" if stale and age is not None else "")
+            cells = [row.provider, row.model, _usd(row.input), _usd(row.cached_input), _usd(row.output),
+                     f"{row.blended:,.4g}", observed]
+            table.add_row(*cells, *([row.source.split()[0] + ("" if row.origin == "built-in" else f" ({row.origin})")]
                                     if wide else []))
         console.print(table)
         if not wide:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from bench.backends.base import Capabilities, EngineDefaults, LoadedModel, Prepared
 from bench.backends.llamacpp_threads import default_threads
@@ -78,8 +78,7 @@ class LlamaCppBackend(EngineDefaults):
     engine_options = LlamaCppOptions
 
     def __init__(self):
-        self._llm = None
-        self._np = None
+        self._llm: Any | None = None     # the llama_cpp.Llama that load() makes
         self._n_batch = 2048
         self._offload = False
 
@@ -103,11 +102,9 @@ class LlamaCppBackend(EngineDefaults):
 
     def load(self, model_path: Path, options: dict) -> LoadedModel:
         import llama_cpp
-        import numpy as np
 
         from bench.backends import llamacpp_kernels
 
-        self._np = np
         self._n_batch = options.get("n_batch", 2048)
         threads = options.get("n_threads") or default_threads()
         gpu_layers = options.get("n_gpu_layers", -1)
@@ -161,13 +158,18 @@ class LlamaCppBackend(EngineDefaults):
 
     def _greedy(self) -> int:
         import llama_cpp
-        logits = llama_cpp.llama_get_logits_ith(self._llm._ctx.ctx, -1)
-        return int(self._np.ctypeslib.as_array(logits, shape=(self._llm.n_vocab(),)).argmax())
+        import numpy as np
+
+        llm = self._llm
+        assert llm is not None, "load() ran first"
+        logits = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
+        return int(np.ctypeslib.as_array(logits, shape=(llm.n_vocab(),)).argmax())
 
     def generate(self, prompt_token_ids: list[int], max_tokens: int, ignore_eos: bool = True) -> Iterator[int]:
         import llama_cpp
 
         llm = self._llm
+        assert llm is not None, "load() ran first"
         if len(prompt_token_ids) + max_tokens > llm.n_ctx() + 1:
             raise BackendError(f"{len(prompt_token_ids)} prompt + {max_tokens} output tokens exceed the context of {llm.n_ctx()}",
                                "raise --ctx-size")
@@ -187,6 +189,7 @@ class LlamaCppBackend(EngineDefaults):
     def engine_counters(self) -> dict | None:
         """llama.cpp's own perf counters since the last generate() began."""
         import llama_cpp
+        assert self._llm is not None, "load() ran first"
         d = llama_cpp.llama_perf_context(self._llm._ctx.ctx)
         # llama.cpp reports a count of 1 with 0 ms when a phase did not run; pass None instead.
         return {"prompt_tokens": d.n_p_eval if d.t_p_eval_ms > 0 else None,

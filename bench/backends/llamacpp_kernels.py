@@ -20,13 +20,14 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import re
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 AMX, REPACK = "AMX", "CPU_REPACK"
 _CPU_DEVICE = 0          # GGML_BACKEND_DEVICE_TYPE_CPU
 _GPU_DEVICES = (1, 2)    # GGML_BACKEND_DEVICE_TYPE_GPU, _IGPU
 
-_list = None             # (array, the build's own entries), read once per process
+# (the ctypes array, the build's own entries), read once per process
+_list: tuple[Any, list[int]] | None = None
 
 
 def _ggml():
@@ -61,7 +62,7 @@ def _extra_list():
             return _list
         get = ctypes.CFUNCTYPE(ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p)(address)
         array = get(dev)
-        original = []
+        original: list[int] = []
         while array and array[len(original)]:
             original.append(array[len(original)])
         _list = (array, original)

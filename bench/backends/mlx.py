@@ -107,6 +107,7 @@ class MLXBackend(EngineDefaults):
         from mlx_lm.models.cache import make_prompt_cache
 
         mx = self._mx
+        assert mx is not None, "load() ran first"
         self._check_len(len(prompt_token_ids), max_tokens)
         steps = generate_step(mx.array(prompt_token_ids, dtype=mx.uint32), self._model, max_tokens=max_tokens,
                               prompt_cache=make_prompt_cache(self._model), prefill_step_size=self._prefill_step)
@@ -123,6 +124,7 @@ class MLXBackend(EngineDefaults):
     def engine_memory(self) -> dict:
         """mlx's own accounting: peak since load (weights, KV cache and activations), and now."""
         mx = self._mx
+        assert mx is not None, "load() ran first"
         return {"mlx_peak_memory_bytes": mx.get_peak_memory(), "mlx_active_memory_bytes": mx.get_active_memory(),
                 "mlx_cache_memory_bytes": mx.get_cache_memory()}
 

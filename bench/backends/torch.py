@@ -158,21 +158,22 @@ class TorchBackend(EngineDefaults):
     def generate(self, prompt_token_ids: list[int], max_tokens: int, ignore_eos: bool = True) -> Iterator[int]:
         import transformers
 
-        torch = self._torch
+        torch, model = self._torch, self._model
+        assert torch is not None and model is not None, "load() ran first"
         if len(prompt_token_ids) + max_tokens > self._n_ctx + 1:
             raise BackendError(f"{len(prompt_token_ids)} prompt + {max_tokens} output tokens exceed the context "
                                f"of {self._n_ctx}", "raise --ctx-size")
-        eos = self._model.config.eos_token_id
+        eos = model.config.eos_token_id
         eos = set(eos) if isinstance(eos, list) else {eos}   # Llama 3 lists several
         with torch.inference_mode():
             if self._cache is not None:
                 self._cache.reset()   # its tensors were made under inference mode: reset them there
                 cache = self._cache
             else:
-                cache = transformers.DynamicCache(config=self._model.config)
+                cache = transformers.DynamicCache(config=model.config)
             ids = torch.tensor([prompt_token_ids], device=self._device)
             # The prompt pass runs eager: compiling it would recompile for every prompt length.
-            logits = self._forward(self._model.forward, ids, cache)
+            logits = self._forward(model.forward, ids, cache)
             for i in range(max_tokens):
                 nxt = logits[:, -1].argmax(dim=-1, keepdim=True)
                 if self._synchronize is not None:
@@ -198,6 +199,7 @@ class TorchBackend(EngineDefaults):
     def engine_memory(self) -> dict:
         """What torch itself says about device memory since load (None where it cannot tell)."""
         torch = self._torch
+        assert torch is not None, "load() ran first"
         cuda = self._device == "cuda"
         kv = None
         if self._cache is not None and getattr(self._cache, "layers", None):

@@ -165,6 +165,7 @@ class VLLMBackend(EngineDefaults):
 
     def engine_memory(self) -> dict:
         """The KV cache vLLM allocated: blocks x block size tokens, and bytes at the cache dtype."""
+        assert self._engine is not None, "load() ran first"
         cfg = self._engine.vllm_config
         mc, cc, pc = cfg.model_config, cfg.cache_config, cfg.parallel_config
         tokens = cc.num_gpu_blocks * cc.block_size if cc.num_gpu_blocks else None
@@ -187,6 +188,7 @@ class VLLMBackend(EngineDefaults):
     def generate(self, prompt_token_ids: list[int], max_tokens: int, ignore_eos: bool = True) -> Iterator[int]:
         self._check_len(len(prompt_token_ids), max_tokens)
         engine = self._engine
+        assert engine is not None, "load() ran first"
         rid = f"g{next(_ids)}"
         self._last_counters = None
         engine.add_request(rid, {"prompt_token_ids": list(prompt_token_ids)}, _sampling(max_tokens, ignore_eos))
@@ -224,6 +226,7 @@ class VLLMBatchSession:
     """The batch_session() shape the load generator drives (see llamacpp_batch.BatchSession)."""
 
     def __init__(self, backend: VLLMBackend):
+        assert backend._engine is not None, "load() ran first"
         self._backend = backend
         self._engine = backend._engine
         self._index: dict[str, int] = {}      # vLLM request id -> the request's index in its level

@@ -8,9 +8,14 @@ the messages as "role: text" lines, and the outcome says so.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from bench.evals.answer import Answer
 from bench.evals.tasks import Task
 from bench.harness import now_ns
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_types import ChatCompletionRequestMessage
 
 NO_TEMPLATE = "none in the model file: messages joined as 'role: text' lines"
 
@@ -39,7 +44,8 @@ class LocalEngine:
         if self._formatter is None:
             text = "\n".join(f"{m['role']}: {m['content']}" for m in task.messages) + "\nassistant:"
             return self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
-        out = self._formatter(messages=list(task.messages))
+        # tasks.py checked each message is {"role": str, "content": str}: the OpenAI shape these types spell out
+        out = self._formatter(messages=cast("list[ChatCompletionRequestMessage]", list(task.messages)))
         return self._llm.tokenize(out.prompt.encode("utf-8"), add_bos=not out.added_special, special=True)
 
     def answer(self, task: Task) -> Answer:
