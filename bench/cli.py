@@ -100,8 +100,9 @@ def main(ctx, debug):
               help="--backend openai: API key [default: $OPENAI_API_KEY]. Never written to results or logs.")
 @click.option("--endpoint", type=click.Choice(["completions", "chat"]), default="completions", show_default=True,
               help="HTTP backends: /v1/completions or /v1/chat/completions.")
-@click.option("--request-timeout", type=float, default=300.0, show_default=True,
-              help="HTTP backends: seconds a request may take; a longer one counts as an error.")
+@click.option("--request-timeout", type=float, default=None,
+              help="HTTP backends: seconds a request may take; a longer one counts as an error. "
+                   "[default: 60 s plus 1 s per output token it asks for]")
 @click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
 @click.option("--label", default=None, help="Name for this machine in results (default: hostname).")
 @click.option("--idle-seconds", type=float, default=3.0, show_default=True,
@@ -161,7 +162,7 @@ def run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, sea
         if ctx.get_parameter_source("model") == click.core.ParameterSource.DEFAULT:
             raise BenchError(f"--backend {backend} needs --model", "the model name the server serves")
         api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
-    if request_timeout <= 0:
+    if request_timeout is not None and request_timeout <= 0:
         raise BenchError(f"--request-timeout must be positive, got {request_timeout}", "for example --request-timeout 60")
 
     if idle_seconds < 0:
