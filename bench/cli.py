@@ -293,6 +293,7 @@ def _run_each_in_a_child(ctx, combos, config, caps, display: dict) -> int:
 
     from bench.isolation import ChildInterrupted, ChildOutcome, record_unwritten, run_child
     from bench.stop_signals import exit_code_of, name_of
+    from bench.run import NOTHING_MEASURED
     from bench.sweep import exit_code, summary_rows
 
     p = {**ctx.params, "backend": config.backend}
@@ -338,7 +339,9 @@ def _run_each_in_a_child(ctx, combos, config, caps, display: dict) -> int:
         for r in rows:
             table.add_row(r["model"], r["quant"], r["status"], r["detail"])
         Console().print(table)
-    return exit_code_of(stopped_by) if stopped_by is not None else exit_code([r["status"] for r in rows])
+    if stopped_by is not None:
+        return exit_code_of(stopped_by)
+    return exit_code([r["status"] for r in rows], any(o is not None and o.exit_code == NOTHING_MEASURED for o in outcomes))
 
 
 def _check_fits(combos, config, caps, params: dict) -> str | None:

@@ -23,7 +23,7 @@ from bench.measurement import RunMeasurement, decode_roofline
 from contract import documents
 from contract.build import run_document, run_id as make_run_id
 from contract.result import RunResult
-from contract.validity import COMPLETED, FAILED, INTERRUPTED, run_validity
+from contract.validity import COMPLETED, FAILED, INTERRUPTED, measured_anything, run_validity
 from models.resolve import ResolvedModel, resolve_model
 from scenarios.definitions import LoadScenario, Scenario
 from scenarios.kinds import KINDS, scenario_runs
@@ -92,7 +92,14 @@ class RunOutcome:
 
     @property
     def exit_code(self) -> int:
+        """README, Exit codes: 0 completed, 1 failed, 3 completed without one valid measurement, 130 interrupted."""
+        if self.document.status == COMPLETED and not measured_anything(self.result["scenarios"]):
+            return NOTHING_MEASURED
         return {COMPLETED: 0, INTERRUPTED: 130}.get(self.document.status, 1)
+
+
+# The exit code of a run that ran to its end without one valid measurement (every request failed).
+NOTHING_MEASURED = 3
 
 
 def _utc_now() -> str:
