@@ -395,11 +395,15 @@ def results(paths, as_json, **cost):
 
 def _rebuild_orphans(paths: list[Path]) -> None:
     """A run whose processes all died (the parent too) left its journal and no result: write
-    the result from the journal, as the parent would have, and say so."""
+    the result from the journal, as the parent would have, and say so; remove the parent's
+    outcome file it left."""
+    from bench.isolation import leftovers
     from bench.journal import orphaned_journals, rebuild
     from contract.enums import Status
 
     for d in (p for p in paths if p.is_dir()):
+        for path in leftovers(d):
+            path.unlink(missing_ok=True)
         for journal in orphaned_journals(d):
             done = rebuild(journal, Status.FAILED, "the run's processes ended without writing a result; "
                                                    "rebuilt from its journal by `bench results`")

@@ -9,6 +9,7 @@ through a file. A child that dies without doing so gets a `failed` result writte
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -65,16 +66,27 @@ def run_child(job: dict, debug: bool, api_key: str | None) -> ChildOutcome:
     Its job and outcome files are hidden files in the results directory, removed on every way out
     this process has; one a SIGKILL left behind is never in /tmp."""
     results_dir = Path(job["config"]["results_dir"])
-    fd, job_file = tempfile.mkstemp(prefix=".rightsize-job-", suffix=".json", dir=results_dir)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(job, fh)
-    fd, outcome_file = tempfile.mkstemp(prefix=".rightsize-outcome-", dir=results_dir)
-    os.close(fd)
+    job_fd, job_file = tempfile.mkstemp(prefix=".rightsize-job-", suffix=".json", dir=results_dir)
+    os.write(job_fd, json.dumps(job).encode("utf-8"))
+    outcome_fd, outcome_file = tempfile.mkstemp(prefix=".rightsize-outcome-", dir=results_dir)
     try:
+        # held while we live: what a SIGKILL of us and our child left, `bench results` removes (leftovers)
+        for fd in (job_fd, outcome_fd):
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return _run_child(child_argv(Path(job_file), debug), api_key, Path(outcome_file))
     finally:
+        os.close(job_fd)
+        os.close(outcome_fd)
         Path(job_file).unlink(missing_ok=True)
         Path(outcome_file).unlink(missing_ok=True)
+
+
+def leftovers(results_dir: Path) -> list[Path]:
+    """Job and outcome files in `results_dir` of a parent that is gone (one killed with its child)."""
+    from bench.journal import nobody_holds
+
+    return [p for pattern in (".rightsize-job-*", ".rightsize-outcome-*")
+            for p in Path(results_dir).glob(pattern) if nobody_holds(p)]
 
 
 def _run_child(argv: list[str], api_key: str | None, outcome_file: Path) -> ChildOutcome:

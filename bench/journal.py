@@ -129,15 +129,18 @@ class Journal:
 
 def orphaned_journals(results_dir: Path) -> list[Path]:
     """The journals in `results_dir` whose run's process is gone (nobody holds their lock)."""
-    found = []
-    for path in sorted(Path(results_dir).glob(f"*{SUFFIX}")):
-        try:
-            with open(path, encoding="utf-8") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            continue                             # held: its run is still measuring
-        found.append(path)
-    return found
+    return [p for p in sorted(Path(results_dir).glob(f"*{SUFFIX}")) if nobody_holds(p)]
+
+
+def nobody_holds(path: Path) -> bool:
+    """Whether no living process holds an flock on `path` (one that held it and died, even by
+    SIGKILL, holds it no more)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
 
 
 def rebuild(path: Path, status: str, error: str) -> tuple[Path, int] | None:

@@ -152,16 +152,22 @@ def test_a_killed_parent_leaves_the_run_to_save_itself(tmp_path):
 
 
 def test_bench_results_rebuilds_a_run_whose_processes_all_died(tmp_path):
-    """The run's process killed with nobody to rebuild its result: `bench results` does."""
-    proc = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--in-process", *ENDLESS,
-                             "--results-dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """bench and its run's process both killed, with nobody to rebuild the result: `bench results`
+    does, and removes what bench left. (The run's process is stopped first, so that bench's death
+    cannot make it save its result itself before it is killed.)"""
+    proc = _start(tmp_path)
     _wait_for_passes(tmp_path, proc)
-    proc.kill()
-    proc.wait(timeout=60)
+    child = next(c for c in psutil.Process(proc.pid).children() if "--in-process" in c.cmdline())
+    child.suspend()
     kept = _journaled(tmp_path)
+    proc.kill()
+    proc.communicate(timeout=60)
+    child.kill()
+    child.wait(timeout=60)
+    assert list(tmp_path.glob(".rightsize-outcome-*")), "bench, killed, left its outcome file"
     r = CliRunner().invoke(main, ["results", str(tmp_path), "--json"])
     assert r.exit_code == 0, r.output
-    assert "rebuilt" in r.stderr and "kept" in r.stderr
+    assert "warning: rebuilt" in r.stderr and f"{len(kept)} measured passes and requests kept" in r.stderr
     rows = json.loads(r.stdout)
     assert [row["status"] for row in rows] == ["failed"]
     doc = _check_kept(tmp_path, kept, "failed")

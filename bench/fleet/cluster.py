@@ -119,12 +119,12 @@ def _check_reachable(address: str) -> None:
             return             # a TLS cluster: its first answer is a handshake, for Ray to make
         what = _what_answers(sock)
     if what is not None:
-        raise BenchError(f"no Ray cluster at {target}: {what} answered there",
+        raise BenchError(f"no Ray cluster at {target}: {what}",
                          "pass the Ray head's address: HOST:6379 from `ray start --head`, or ray://HOST:10001") from None
 
 
 def _what_answers(sock: socket.socket) -> str | None:
-    """None where a gRPC (HTTP/2) server answers, as Ray does; else what did, in a few words."""
+    """None where a gRPC (HTTP/2) server answers, as Ray does; else what happened, in a few words."""
     sock.settimeout(ANSWER_TIMEOUT_S)
     data = b""
     try:
@@ -136,19 +136,19 @@ def _what_answers(sock: socket.socket) -> str | None:
             data += chunk
     except socket.timeout:
         if not data:
-            return f"a server that said nothing within {ANSWER_TIMEOUT_S:g} s"
+            return f"the server there said nothing within {ANSWER_TIMEOUT_S:g} s"
     except OSError as exc:
-        return f"a server that dropped the connection ({exc.strerror or exc})"
+        return f"the server there dropped the connection ({exc.strerror or exc})"
     if len(data) >= 9 and data[3] == _SETTINGS:
         return None
     if data.startswith(b"HTTP/"):
         status = data.split(b"\r\n", 1)[0].decode("latin-1")
-        return f"an HTTP/1 server ({status})"
+        return f"an HTTP/1 server answered ({status})"
     if data.lstrip().startswith(b"<"):          # an error page without a status line (HTTP/0.9 style)
-        return "an HTTP server (it sent a web page)"
+        return "an HTTP server answered (with a web page)"
     if not data:
-        return "a server that closed the connection without a word"
-    return f"a server speaking another protocol (it sent {data[:24]!r})"
+        return "the server there closed the connection without a word"
+    return f"a server of another protocol answered ({data[:24]!r})"
 
 
 def cluster_nodes(raw: list[dict[str, Any]] | None = None) -> list[Node]:
