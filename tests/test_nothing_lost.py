@@ -251,3 +251,38 @@ def test_the_default_request_timeout_is_scaled_to_the_request():
     assert request_deadline_s(None, 32) < 300 < request_deadline_s(None, 1024)
     assert request_deadline_s(None, 64) < request_deadline_s(None, 128)
     assert request_deadline_s(20.0, 1024) == 20.0          # --request-timeout, where given, is the bound
+
+
+def test_a_killed_load_run_keeps_every_request_that_ended(tmp_path):
+    """The same over HTTP under load: each request that ended is journaled whole (its trace),
+    and the level is rebuilt from them."""
+    from bench.harness import RequestTrace
+    from tests.load.sse_server import FakeServer
+
+    with FakeServer(interval_s=0.005) as url:
+        proc = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--backend", "openai", "--base-url", url,
+                                 "--model", "fake", "--scenario", "chat", "--concurrency", "2", "--requests", "100000",
+                                 "--min-duration", "0", "--idle-seconds", "0", "--results-dir", str(tmp_path)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def ended() -> list[dict]:
+            lines = [json.loads(line) for p in tmp_path.glob("*.journal.jsonl")
+                     for line in p.read_text().splitlines()[:-1]]      # the last may be half written
+            return [o["trace"] for o in lines if "request" in o and o["trace"]["measured"]]
+
+        deadline = time.monotonic() + DEADLINE_S
+        while len(ended()) < 5:
+            assert proc.poll() is None and time.monotonic() < deadline, "no 5 measured requests journaled"
+            time.sleep(0.1)
+        child = next(c for c in psutil.Process(proc.pid).children() if "--in-process" in c.cmdline())
+        child.kill()
+        child.wait(timeout=60)
+        kept = [t for p in tmp_path.glob("*.journal.jsonl") for line in p.read_text().splitlines()
+                if "request" in (o := json.loads(line)) and (t := o["trace"])["measured"]]
+        out, err = proc.communicate(timeout=DEADLINE_S)
+    assert proc.returncode == 1 and "kept from its journal" in err, err
+    doc = _result(tmp_path)
+    level = doc["scenarios"][0]
+    assert doc["status"] == "failed" and level["status"] == "interrupted" and level["name"] == "chat@c2"
+    assert level["measured_requests"] == len(kept) >= 5
+    assert level["samples"]["e2e_s"] == [RequestTrace(**t).e2e_s for t in kept]
