@@ -203,16 +203,16 @@ def record_unwritten(outcome: ChildOutcome, results_dir: Path, model: str, quant
     from bench.journal import rebuild
 
     how = f"the engine process {death(outcome.exit_code)}"
+    said = f"{how}: {outcome.if_it_dies}" if outcome.if_it_dies else how     # what the child said it would mean
     status = Status.INTERRUPTED if stopped_by is not None else Status.FAILED
     stop = f"stopped by {name_of(stopped_by)} before it wrote a result" if stopped_by is not None else ""
-    rebuilt = rebuild(outcome.journal, status, f"{stop} ({how})" if stop else how) if outcome.journal else None
+    rebuilt = rebuild(outcome.journal, status, f"{stop} ({how})" if stop else said) if outcome.journal else None
     if rebuilt is not None:
         path, kept = rebuilt
-        return path, status, f"{stop or how}; {kept} measured passes and requests kept from its journal in {path}"
+        return path, status, f"{stop or said}; {kept} measured passes and requests kept from its journal in {path}"
     path = record_dead_child(results_dir, model, quant, backend, label, outcome.exit_code, outcome.if_it_dies,
                              interrupted=stopped_by is not None, stopped_by=stopped_by)
-    return path, status, (f"{stop}; recorded in {path}" if stop else
-                          f"{how}{': ' + outcome.if_it_dies if outcome.if_it_dies else ''}; recorded in {path}")
+    return path, status, f"{stop or said}; recorded in {path}"
 
 
 def record_dead_child(results_dir: Path, model: str, quant: str, backend: str, label: str | None,
