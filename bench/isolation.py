@@ -126,7 +126,7 @@ def _run_child(argv: list[str], api_key: str | None, outcome_file: Path) -> Chil
             proc.kill()              # its journal holds what it measured
             proc.wait()
     for t in pumps:
-        t.join()
+        t.join(timeout=STOP_DEADLINE_S)     # a server the child started may hold its pipes a while longer
     try:
         doc = json.loads(outcome_file.read_text() or "null") or {}
     except (OSError, ValueError):
