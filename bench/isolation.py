@@ -143,7 +143,7 @@ def _run_child(argv: list[str], api_key: str | None, outcome_file: Path) -> Chil
 
 
 def _copy_lines(src, dst) -> None:
-    """Our stderr may be gone (stream.Tolerant drops the lines then); the child's is still read
+    """Our stderr may be gone (streams.Tolerant drops the lines then); the child's is still read
     to the end, so that it never blocks on a full pipe."""
     for line in src:
         dst.write(line)
