@@ -105,12 +105,12 @@ def candidate_view(rows: list[dict], hardware_ids: list[str], settings: CostSett
     from hardware.machines import machines, resolve
     from hardware.projection import fit, project
     from hardware.reference import reference_rows
-    from hardware.validation import Compounded, leave_one_out, stream_band
+    from hardware.validation import Compounded, validate, stream_band
     from models.catalog import CATALOG
 
     ref = list(reference_rows())
     known = machines()
-    fits, validation = fit(ref, known), leave_one_out(ref, known)
+    fits, validation = fit(ref, known), validate(ref, known)
     cand = [resolve(h) for h in hardware_ids]
     out = []
     combos: dict[tuple[str, str], dict | None] = {}
