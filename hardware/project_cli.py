@@ -1,8 +1,10 @@
 """`bench project`: projected llama.cpp throughput, memory fit and cost on hardware not run here.
 
-Every figure is PROJECTED (never measured), carries the error band of its platform class from the
-leave-one-out validation, and the validation table is printed with it; a class whose errors are
-wider than the targets says so. Nothing here writes a result file: a projection cannot enter the
+Every figure is PROJECTED (never measured) and carries the band its platform class's validation
+earned on held-out rows (hardware/validation.py), or says it is unvalidated; the validation table
+is printed with it, and a class whose errors are wider than the targets says so. `--from` results,
+and for `--hardware here` this machine's results in ./results, calibrate the machine they ran on
+(hardware/calibration.py). Nothing here writes a result file: a projection cannot enter the
 measured tables (`bench results`, `bench dashboard` read result files only).
 """
 
@@ -90,7 +92,7 @@ def _figure(value: float | None, stats, why: str | None, kind: str) -> dict:
     band = stats.band if stats else None
     low, high = band_range(value, band)
     note = why if value is None else (
-        None if band is not None else (stats.unvalidated if stats else f"no leave-one-out projection for this class's {kind}"))
+        None if band is not None else (stats.unvalidated if stats else f"no held-out projection for this class's {kind}"))
     return {"value": value, "band": band, "low": low, "high": high, "validated": band is not None, "note": note,
             "misses_target": bool(stats and stats.misses)}
 
@@ -271,6 +273,9 @@ def _fit_line(f: dict) -> str:
     if f["eta_bw"] is not None:
         fams = ", ".join(f"{k} {v:.2f}" for k, v in f["eta_family"].items()) or f"{f['eta_bw']:.2f}"
         per_core = f", a thread reads {f['per_core_gbps']:g} GB/s" if f.get("per_core_gbps") else ""
+        if f.get("thread_s_per_gb"):
+            per_core += ", and computes " + ", ".join(f"{k} {v * 1e3:.0f}" for k, v in f["thread_s_per_gb"].items()) \
+                        + " ms per GB"
         parts.append(f"decode s/token = bytes / (eta x bandwidth) + {f['t0_s'] * 1e3:.2f} ms, eta by quant family "
                      f"{fams}{per_core} ({f['tg_machines']} machines, builds of {f['era']})")
     if f["eta_fl"] is not None:

@@ -196,7 +196,11 @@ def _solve_tg(rows: list[ReferenceRow], bandwidth_of, ratios: dict[str, float], 
         return None
     fam_count = {f: len({r.machine for r in tg if quant_family(r.quant) == f}) for f in QUANT_FAMILIES}
     main = max(QUANT_FAMILIES, key=lambda f: (fam_count[f], f == "legacy"))
-    own = [f for f in QUANT_FAMILIES if f == main or fam_count[f] >= MIN_MACHINES_FOR_FAMILY]
+    with_main = {r.machine for r in tg if quant_family(r.quant) == main}
+    # a family earns its own efficiency on two machines, or on one that measured the main family too
+    # (a source that ran several quants on one machine gives the ratio directly)
+    own = [f for f in QUANT_FAMILIES if f == main or fam_count[f] >= MIN_MACHINES_FOR_FAMILY
+           or any(quant_family(r.quant) == f and r.machine in with_main for r in tg)]
     eras = [e for e in ERAS if e in _own_groups(tg, lambda r: r.era, MIN_MACHINES_FOR_T0)] if n >= MIN_MACHINES_FOR_T0 else []
 
     def era_col(era: str) -> int:
@@ -329,10 +333,11 @@ def _fit_beta(rows: list[ReferenceRow]) -> tuple[float | None, int]:
 
 
 def pooled_family_ratios(rows: list[ReferenceRow], machine_of: dict[str, Machine]) -> dict[str, float]:
-    """eta of each quant family over eta of the legacy family, as the platforms that fit both on
+    """eta of each quant family over eta of the legacy family, as the GPU platforms that fit both on
     their own measured it (geometric mean): what a platform that never measured a family assumes."""
     logs: dict[str, list[float]] = {}
-    for platform in dict.fromkeys(r.platform for r in rows):
+    # not the CPUs': their per-thread compute time takes up much of what sets a family apart there
+    for platform in dict.fromkeys(r.platform for r in rows if r.platform != "cpu"):
         sol, _ = _fit_tg([r for r in rows if r.platform == platform], machine_of, platform, {})
         if sol is None or not sol.family_basis["legacy"].startswith("fit"):
             continue
