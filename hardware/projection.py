@@ -1,15 +1,26 @@
 """What a machine you cannot run `bench run` on would do: the projection model and its fit.
 
 Three figures, each a roofline times efficiencies fit per platform class (cuda, rocm, metal, cpu,
-vulkan) on the reference set (hardware/reference.py) and the user's own results:
+vulkan) on the published reference set (hardware/reference.py); the user's own results calibrate
+their own machine on top (hardware/calibration.py):
 
 - Decode at batch 1. A token reads its bytes (weights, plus the KV cache at the context) at
-  eta_bw x the memory bandwidth, plus a fixed time t0 that does not shrink with bandwidth (kernel
+  eta x the memory bandwidth, plus a fixed time t0 that does not shrink with bandwidth (kernel
   launches, dequantisation set-up, the non-matmul ops):
-      seconds per token = bytes / (eta_bw x BW) + t0
-  With t0 = 0 this is eta_bw x BW / bytes, the plain roofline. t0 is what makes a fast machine
-  reach a smaller share of its ceiling than a slow one (llama.cpp on an M2 Ultra 45%, on an M1
-  80%), and a 4-bit model a smaller share than F16 on the same machine.
+      seconds per token = bytes / (eta[quant family] x BW) + t0[build era] (+ CPUs: see below)
+  With t0 = 0 this is eta x BW / bytes, the plain roofline. t0 is what makes a fast machine reach a
+  smaller share of its ceiling than a slow one (llama.cpp on an M2 Ultra 45%, on an M1 80%), and a
+  4-bit model a smaller share than F16 on the same machine.
+  - eta per quant family (legacy block quants, K/I-quants, Q8_0, F16): each family's kernels read
+    a byte at their own speed. A family gets its own eta where two machines measured it, or one
+    that also measured the class's main family; else the ratio to the legacy family the GPU classes
+    measured (pooled_family_ratios), else the main family's.
+  - t0 per llama.cpp build era (ERAS, from each row's build date): the fixed time fell a great deal
+    as CUDA graphs and fused kernels arrived. An era gets its own t0 with three machines, else the
+    nearest era's; a class's projections speak for its newest era (PlatformFit.era).
+  - CPUs read min(socket bandwidth, threads x per-thread bandwidth), the per-thread figure a grid
+    search on the CPU rows; and a thread spends a fitted time per GB on each family's arithmetic
+    (seconds += bytes x s_per_GB[family] / threads): at 2-8 threads decode is partly compute-bound.
 - Prefill: tokens/s = eta_fl x compute / FLOPs per token. Compute is the dense FLOP/s where a
   published figure exists; Apple publishes none, so on Metal it is the GPU core count (prefill
   follows GPU cores: llama.cpp discussion #4167), and on CPUs the cores llama.cpp uses.
@@ -19,11 +30,11 @@ vulkan) on the reference set (hardware/reference.py) and the user's own results:
   so aggregate(1) is the decode figure. beta is fit on serving rows that give batch 1 and batch B
   from one source.
 
-The efficiencies are fit by least squares on relative errors: decode's two unknowns by scipy's
-bounded lsq_linear (eta_bw <= 1, t0 >= 0; numpy's lstsq has no bounds), prefill's and batching's
-single unknown in closed form (eta_fl <= 1 of a FLOP/s peak, beta >= 0). A platform with fewer
-than three machines gets eta_bw alone (t0 = 0): two unknowns from two machines would fit them
-exactly and validate nothing.
+The fits are least squares on relative errors. Decode is linear in 1/eta per family, t0 per era and
+the CPU seconds per GB, with bounds (eta <= 1, t0 >= 0): numpy's lstsq where its answer keeps them,
+else scipy's bounded solver. Prefill's and batching's single unknown are in closed form (eta_fl <= 1
+of a FLOP/s peak, beta >= 0). A platform with fewer than three machines gets eta alone (t0 = 0):
+two unknowns from two machines would fit them exactly and validate nothing.
 """
 
 from __future__ import annotations
@@ -212,16 +223,17 @@ def _solve_tg(rows: list[ReferenceRow], bandwidth_of, ratios: dict[str, float], 
     for r in tg:
         nbytes = decode_bytes(r.model, r.quant, r.tg_context, r.fmt_backend)
         x = nbytes / (bandwidth_of(r) * 1e9)
-        fam = quant_family(r.quant)
+        fam, speed = quant_family(r.quant), r.tg128
+        assert speed is not None                # tg holds the rows with a decode figure only
         row = [0.0] * (len(own) + len(eras) + len(cpu))
         if fam in own:
-            row[own.index(fam)] = x * r.tg128
+            row[own.index(fam)] = x * speed
         else:                                   # eta_fam = ratio x eta_main: 1/eta_fam = (1/eta_main) / ratio
-            row[own.index(main)] = x * r.tg128 / ratios.get(fam, 1.0)
+            row[own.index(main)] = x * speed / ratios.get(fam, 1.0)
         if eras:
-            row[len(own) + era_col(r.era)] = r.tg128
+            row[len(own) + era_col(r.era)] = speed
         if cpu:                                 # CPU: time each thread spends on a byte (dequantising, dot products)
-            row[len(own) + len(eras) + cpu.index(fam if fam in cpu else main)] = nbytes / 1e9 / threads_of(r) * r.tg128
+            row[len(own) + len(eras) + cpu.index(fam if fam in cpu else main)] = nbytes / 1e9 / threads_of(r) * speed
         a.append(row)
         b.append(1.0)
     x = _bounded_lstsq(np.array(a), np.array(b), np.array([1.0] * len(own) + [0.0] * (len(eras) + len(cpu))))
