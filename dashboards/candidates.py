@@ -105,7 +105,7 @@ def candidate_view(rows: list[dict], hardware_ids: list[str], settings: CostSett
     from hardware.machines import machines, resolve
     from hardware.projection import fit, project
     from hardware.reference import reference_rows
-    from hardware.validation import Compounded, validate, stream_band
+    from hardware.validation import Compounded, stream_band, validate
     from models.catalog import CATALOG
 
     ref = list(reference_rows())
