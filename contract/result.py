@@ -83,28 +83,6 @@ class Roofline(Section):
     mean_context_tokens: Number | None = None
 
 
-class Bandwidth(Section):
-    """One device's measured memory-bandwidth roof (hardware/bandwidth.py), as the run used it.
-    Results written before the read roof (a copy/add best kernel, no thread counts or load
-    average) still read: every field after gbps may be missing."""
-    device: str
-    gbps: Number | None                          # the read roof at `threads`, GB/s; None: not measured (reason)
-    method: str | None = None
-    reason: str | None = None
-    kernels: dict[str, Number] = {}              # read, and copy/add as context
-    array_bytes: int | None = None
-    threads: int | None = None
-    read_gbps_by_threads: dict[str, Number] = {}
-    loadavg_before: Number | None = None         # 1-minute load average before measuring
-    loadavg_after: Number | None = None          # ... after, less the measurement's own threads
-    logical_cpus: int | None = None
-    under_load: bool | None = None               # others' load above half the logical CPUs
-    measured_at: str | None = None
-    measured_because: str | None = None
-    age_s: Number | None = None                  # seconds since measured_at when the run read it
-    cached: bool | None = None
-
-
 class Stats(Section):
     """A distribution's summary (bench/stats.py); a figure with no samples has none, never zeros."""
     n: int
@@ -331,7 +309,7 @@ class RunResult(Section):
     config: RunConfigRecord
     environment: dict[str, Any]
     hardware: dict[str, Any] | None = None      # the probe's account, as it gave it (hardware/info.py)
-    bandwidth: dict[str, Bandwidth] | None = None
+    bandwidth: dict[str, Any] | None = None
     model: ModelIdentity
     backend: BackendInfo | None
     engine_health: dict[str, Any] | None = None
