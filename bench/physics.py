@@ -73,19 +73,20 @@ def _bandwidth_checks(doc: RunResult) -> list[Check]:
 
 
 def _roof_doubt(doc: RunResult) -> str:
-    """Why the measured roof a decode beat is likely wrong, from how the run's roof was measured."""
+    """Why the measured roof a decode beat is likely wrong, from how the run's roof was measured
+    (the result's bandwidth section: hardware/bandwidth.py's fields, as it wrote them)."""
     device = doc.backend.device if doc.backend else None
-    key = "gpu0" if device is not None and device.is_nvidia else "cpu"
-    bw = (doc.bandwidth or {}).get(key)
-    if bw is None:
+    bw = (doc.bandwidth or {}).get("gpu0" if device is not None and device.is_nvidia else "cpu")
+    if not isinstance(bw, dict):
         return "the result does not say how its roof was measured"
-    if bw.kernels.get("read") != bw.gbps:    # results before the read roof: numpy's best kernel
-        return f"the roof is an older rightsize's best kernel ({bw.method}), not a read roof"
-    load = [x for x in (bw.loadavg_before, bw.loadavg_after) if x is not None]
+    if (bw.get("kernels") or {}).get("read") != bw.get("gbps"):   # results before the read roof
+        return f"the roof is an older rightsize's best kernel ({bw.get('method')}), not a read roof"
+    load = [x for x in (bw.get("loadavg_before"), bw.get("loadavg_after")) if x is not None]
+    age = bw.get("age_s")
     how = (f"load avg {max(load):g}" if load else "load avg n/a") + \
-        (f" on {bw.logical_cpus} CPUs" if bw.logical_cpus else "") + \
-        (f", {age_text(bw.age_s)} old" if bw.age_s is not None else ", age n/a")
-    if bw.under_load:
+        (f" on {bw['logical_cpus']} CPUs" if bw.get("logical_cpus") else "") + \
+        (f", {age_text(age)} old" if age is not None else ", age n/a")
+    if bw.get("under_load"):
         return f"the roof was measured under load ({how})"
     return f"the roof was measured under load or is stale ({how})"
 
