@@ -8,26 +8,33 @@ thread, 25-32 GB/s on two. Copy and add are kept as context in `kernels`, never 
 
 CPU, read: one uint64 view of a large array, cut into disjoint chunks, one chunk per thread of
 a ThreadPoolExecutor, each reduced by `np.bitwise_or.reduce` (numpy drops the GIL inside the
-reduction loop, so the threads read in parallel). Of the numpy reductions timed against a
-compiled OpenMP read loop (tests/hardware/read_probe.c, `cc -O2 -fopenmp`, sum over 1 GiB,
-best of 10) at 1 and 2 threads on this suite's development machine (AMD EPYC, AVX2):
+reduction loop, so the threads read in parallel); each pass is timed inside the workers, first
+start to last end. Why that kernel: the numpy reductions, timed against a compiled OpenMP sum
+(tests/hardware/read_probe.c, loaded as a library and reading the same array) on an AMD EPYC
+2-vCPU slice (AVX2, no AVX-512), numpy 2.4, 256 MiB, pass by pass over 40 alternating rounds,
+best pass, GB/s (the machine was shared: load average 4.8-5.3, so the figures are low and the
+ratios the point):
 
-    kernel (1 GiB, best of rounds)       1 thread   2 threads   GB/s
-    C OpenMP read probe (reference)        13.1       ~25
-    float64 a.sum()  (pairwise sum)        12.1        ...
-    np.add.reduce on int64/uint64          13.7-14.1   ...
-    np.bitwise_or.reduce on uint64         13.9        ...
-    np.max on int32/uint8                  14.8-16.1   ...
-    np.dot(float32 chunk, ones)            12.5        ...
+    kernel                          1 thread  2 threads  vs probe (1 / 2 threads)
+    C probe -O2 -march=native         10.7       9.5      1.00 / 1.00
+    C probe -O2 (SSE2 baseline)        8.8       9.3      0.83 / 0.98
+    float64 a.sum()                    9.6      10.3      0.90 / 1.08
+    int64 np.add.reduce                9.7       9.7      0.91 / 1.03
+    uint64 np.add.reduce              10.3      10.2      0.97 / 1.08
+    uint64 np.bitwise_or.reduce       10.2      10.0      0.95 / 1.06
+    uint64 np.max                      9.2       9.5      0.86 / 1.00
+    int32 np.max                      13.5      11.2      1.27 / 1.18
+    uint8 np.max                      12.1      11.5      1.13 / 1.21
+    float32 np.dot(chunk, ones)        8.3      10.3      0.78 / 1.09
 
-(figures in README's bandwidth section are the final ones). The float64 sum loses a few
-percent to its pairwise-summation bookkeeping and the float32 dot to its chunking; the integer
-reductions run at the memory's speed with SIMD loops on any x86-64 numpy build. bitwise_or is
-chosen because it is the plainest of them: a single SIMD OR per vector, no carry, no compare,
-no overflow, no dtype promotion (add.reduce on int32 would widen), so it is memory-bound on
-every CPU numpy supports, and it matched the C probe within a few percent at 1 and 2 threads.
-The test tests/hardware/test_hw_read_roof.py holds it to the probe (+-10%) wherever a C
-compiler with OpenMP exists; the suite itself needs no compiler.
+The uint64 add and bitwise_or reductions track the compiled loop at both counts (as they did
+over 1 GiB, 0.96-1.04 at 1 thread); the float64 sum loses to its pairwise-summation bookkeeping
+and the float32 dot to its chunking. int32/uint8 max read 13-27% *faster* than the compiled
+loop here, in every run: fast, but no independent probe vouches for them, so they are not the
+roof (the roof may be that much conservative at one thread). Of the two that agree,
+bitwise_or: one SIMD OR per vector, no carry, no overflow, no dtype promotion on any numpy.
+tests/hardware/test_hw_read_roof.py holds it to the probe (+-10%) wherever a C compiler with
+OpenMP exists; the suite itself needs no compiler.
 
 The read figure is measured at 1 thread, at the engine's thread count (physical cores:
 llama.cpp's default n_threads, bench/backends/llamacpp_threads.py) and at the powers of two in
@@ -136,20 +143,28 @@ def _chunks(n: int, parts: int) -> list[slice]:
 
 
 def _best_s(pool: ThreadPoolExecutor, fn: Callable[[slice], Any], chunks: list[slice], reps: int) -> float:
-    """Best of `reps` timed passes, after one untimed pass that warms the threads and the TLB."""
+    """Best of `reps` timed passes, after one untimed pass that warms the threads and the TLB.
+    A pass is timed inside the workers, from the first one's start to the last one's end: what
+    the memory was being read for, without the time the pool takes to hand out the chunks and
+    wake its threads (milliseconds on a busy machine, as OpenMP's timing leaves it out too)."""
+    def span(c: slice) -> tuple[float, float]:
+        t = time.perf_counter()
+        fn(c)
+        return t, time.perf_counter()
+
     list(pool.map(fn, chunks))
     best = math.inf
     for _ in range(reps):
-        t = time.perf_counter()
-        list(pool.map(fn, chunks))
-        best = min(best, time.perf_counter() - t)
+        spans = list(pool.map(span, chunks))
+        best = min(best, max(end for _, end in spans) - min(start for start, _ in spans))
     return best
 
 
-def read_roof(words: Any, counts: list[int], rounds: int = 3, budget_s: float = 0.0) -> tuple[dict[int, float], int]:
+def read_roof(words: Any, counts: list[int], rounds: int = 3, budget_s: float = 0.0,
+              reps: int = 3) -> tuple[dict[int, float], int]:
     """({threads: GB/s}, rounds run): the read kernel over `words` (a uint64 numpy array) at each
     thread count, the counts alternated over at least `rounds` rounds (more while `budget_s`
-    lasts, up to 4x), each round a best of 3, the best of all rounds kept."""
+    lasts, up to 4x), each round a best of `reps`, the best of all rounds kept."""
     import numpy as np
 
     def read(c: slice) -> None:
@@ -159,7 +174,7 @@ def read_roof(words: Any, counts: list[int], rounds: int = 3, budget_s: float = 
     with ThreadPoolExecutor(max(counts)) as pool:
         while done < rounds or (time.perf_counter() - start < budget_s and done < 4 * rounds):
             for t in counts:
-                best[t] = max(best[t], words.nbytes / _best_s(pool, read, _chunks(len(words), t), 3) / 1e9)
+                best[t] = max(best[t], words.nbytes / _best_s(pool, read, _chunks(len(words), t), reps) / 1e9)
             done += 1
     return best, done
 
@@ -199,11 +214,16 @@ def _context_kernels(a: Any, threads: int) -> tuple[float, float]:
     return copy, add
 
 
+def last_level_cache_bytes(info: HardwareInfo) -> int:
+    """The L3 (else L2) the probe saw; 32 MiB where it saw neither."""
+    return info.cpu.caches_bytes.get("l3") or info.cpu.caches_bytes.get("l2") or 32 * _MiB
+
+
 def cpu_array_bytes(info: HardwareInfo) -> tuple[int, int]:
     """(read, context) array sizes. The read array: 1 GiB, or 4x the last-level cache where
     that is larger, so no cache can serve it; the copy/add arrays 4x the LLC (at least 64 MiB).
     Capped so that all of them take at most a quarter of free memory."""
-    llc = info.cpu.caches_bytes.get("l3") or info.cpu.caches_bytes.get("l2") or 32 * _MiB
+    llc = last_level_cache_bytes(info)
     context = max(4 * llc, 64 * _MiB)
     read = max(4 * llc, _GiB)
     cap = psutil.virtual_memory().available // 4
