@@ -2,7 +2,9 @@
 
 Glue between the run and `hardware/`: the idle baseline before the engine loads, one energy
 window per scenario around its measured passes only (warmup excluded), and the figures that
-need both a measurement and the model (energy per token, decode ceiling).
+need both a measurement and the model (energy per token, decode ceiling). The read-bandwidth
+roof comes from the per-machine cache unless it cannot be trusted (hardware/bandwidth.py says
+when), and is measured once more when a decode comes out above it (recheck_roof).
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ class RunMeasurement:
     def __init__(self, ui, idle_seconds: float = 3.0, interval_s: float = 0.5):
         self.idle_seconds = idle_seconds
         self.info = hardware.probe()
-        if not hardware.bandwidth.cached_bandwidth(self.info):
-            ui.info("measuring memory bandwidth (once per machine, a few seconds)")
+        for device, why in hardware.bandwidth.pending(self.info).items():
+            ui.info(f"measuring the {device} read-bandwidth roof ({why}; a few seconds)")
         self.bandwidth = hardware.bandwidth.measured_bandwidth(self.info)
+        self.roof_rechecked = False
         self.session = hardware.MeasurementSession(self.info, interval_s=interval_s)
         self._window: Window | None = None
 
@@ -57,24 +60,54 @@ class RunMeasurement:
     def finish(self) -> dict:
         return self.session.stop().to_dict()
 
-    def bandwidths(self, device: Device) -> tuple[float | None, float | None]:
-        return device_bandwidths(self.info, self.bandwidth, device)
+    def bandwidths(self, device: Device, threads: int | None = None) -> tuple[float | None, float | None]:
+        return device_bandwidths(self.info, self.bandwidth, device, threads)
+
+    def recheck_roof(self, ui, records: list[MeasuredRecord], model: dict, device: Device,
+                     threads: int | None) -> bool:
+        """A decode above 100% of the measured read roof means the roof is wrong (measured under
+        load, or stale) more likely than the decode: measure it again, once per run, and recompute
+        every record's roofline against the new figure. True when it re-measured."""
+        over = [(r.roofline["efficiency_measured"], r.name) for r in records
+                if r.roofline and (r.roofline.get("efficiency_measured") or 0) > 1]
+        key = bandwidth_key(device)
+        if not over or key is None or self.roof_rechecked:
+            return False
+        self.roof_rechecked = True
+        ratio, name = max(over)
+        because = f"{name} decoded at {ratio:.0%} of the read roof measured before the run"
+        ui.warn(f"{because}: measuring the {key} roof again")
+        self.bandwidth = hardware.bandwidth.measured_bandwidth(self.info, refresh=True, because=because,
+                                                               devices=[key])
+        spec, measured = self.bandwidths(device, threads)
+        for r in records:
+            if r.roofline is not None:
+                r.roofline = decode_roofline(r.decode_rate(), model, spec, measured)
+        return True
 
 
-def device_bandwidths(info, bandwidth: dict, device: Device) -> tuple[float | None, float | None]:
-    """(spec, measured) GB/s of the memory the weights were read from; (None, None) where this
-    machine cannot say (a remote server, layers split across memories, a GPU NVML does not see)."""
+def bandwidth_key(device: Device) -> str | None:
+    """Which measured roof (hardware/bandwidth.py's devices) a run on `device` reads its weights
+    through; None where this machine cannot say (a remote server, layers split across memories).
+    Apple GPUs read the same unified memory as the CPU: the chip's figure holds for both."""
     if device.is_nvidia:
-        if not info.gpus:
-            return None, None
-        measured = bandwidth.get("gpu0")
+        return "gpu0"
+    return "cpu" if device is Device.CPU or device.is_apple_gpu else None
+
+
+def device_bandwidths(info, bandwidth: dict, device: Device,
+                      threads: int | None = None) -> tuple[float | None, float | None]:
+    """(spec, measured read roof) GB/s of the memory the weights were read from; (None, None)
+    where this machine cannot say (see bandwidth_key; a GPU NVML does not see). On the CPU the
+    roof is the read figure at the engine's `threads` where it was measured at that count."""
+    key = bandwidth_key(device)
+    if key is None or (key == "gpu0" and not info.gpus):
+        return None, None
+    measured = bandwidth.get(key)
+    if key == "gpu0":
         return info.gpus[0].spec_bandwidth_gbps, measured.gbps if measured else None
-    if device is Device.CPU or device.is_apple_gpu:
-        # Apple GPUs read the same unified memory as the CPU: the chip's figure holds for both.
-        spec = info.apple.spec_bandwidth_gbps if info.apple else info.cpu.spec_bandwidth_gbps
-        measured = bandwidth.get("cpu")
-        return spec, measured.gbps if measured else None
-    return None, None
+    spec = info.apple.spec_bandwidth_gbps if info.apple else info.cpu.spec_bandwidth_gbps
+    return spec, measured.read_gbps(threads) if measured else None
 
 
 def decode_roofline(rate: tuple[float, float] | None, model: dict, spec_gbps: float | None,

@@ -188,7 +188,8 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
                              **loaded.engine_info}
         journal.set("backend", result["backend"])
         # the memory the weights are read from: each decode figure's ceiling
-        spec, measured = measurement.bandwidths(loaded.device)
+        threads = loaded.engine_info.get("n_threads")
+        spec, measured = measurement.bandwidths(loaded.device, threads)
         # A remote server's energy is not this machine's: no energy windows then.
         energy = loaded.engine_info.get("server_is_local", True)
         for scenario in config.scenarios:
@@ -214,6 +215,9 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
                     record.energy = measurement.end_scenario(record)
                     record.roofline = decode_roofline(record.decode_rate(), model_doc, spec, measured)
                     journal.done(index, record)
+        if measurement.recheck_roof(ui, records, model_doc, loaded.device, threads):
+            result["bandwidth"] = {d: m.to_dict() for d, m in measurement.bandwidth.items()}
+            journal.set("bandwidth", result["bandwidth"])
     except KeyboardInterrupt:
         status = INTERRUPTED
     except BenchError as exc:

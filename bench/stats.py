@@ -1,4 +1,13 @@
-"""Summary statistics over raw samples: mean, median, percentiles, sample stddev, t-based CI."""
+"""Summary statistics over raw samples: mean, median, percentiles, sample stddev, and a 95% CI
+of the mean.
+
+The samples here are rates and times: positive, few and often skewed (a busy machine gives one
+pass at 868 tok/s beside two at 15). A symmetric t interval then reaches below zero, which no
+rate can. For positive samples the interval is the modified Cox interval for the mean of a
+log-normal quantity (Olsson, J. Stat. Educ. 13(1), 2005): in log space, centred on
+mean(log x) + s^2/2, half-width t x sqrt(s^2/n + s^4 / (2(n-1))), then exponentiated, so it is
+positive and as wide on the high side as the skew demands. Samples with a zero or a negative
+value keep the plain t interval."""
 
 from __future__ import annotations
 
@@ -27,6 +36,16 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
+def _log_ci95(positive: list[float]) -> list[float]:
+    """Modified Cox interval for the mean of positive, possibly skewed samples (n >= 2)."""
+    logs = [math.log(v) for v in positive]
+    n = len(logs)
+    m, var = statistics.fmean(logs), statistics.variance(logs)
+    half = _t95(n - 1) * math.sqrt(var / n + var * var / (2 * (n - 1)))
+    centre = m + var / 2
+    return [math.exp(centre - half), math.exp(min(centre + half, 700.0))]   # 700: exp() stays finite
+
+
 def summarize(values: Sequence[float | None]) -> dict | None:
     """Summary of a distribution; None when there is nothing to summarise (never zeros)."""
     vals = [float(v) for v in values if v is not None and math.isfinite(v)]
@@ -38,8 +57,7 @@ def summarize(values: Sequence[float | None]) -> dict | None:
     stddev = statistics.stdev(s) if n > 1 else None
     ci = None
     if stddev is not None:
-        half = _t95(n - 1) * stddev / math.sqrt(n)
-        ci = [mean - half, mean + half]
+        ci = _log_ci95(s) if s[0] > 0 else [mean - (half := _t95(n - 1) * stddev / math.sqrt(n)), mean + half]
     return {
         "n": n,
         "mean": mean,

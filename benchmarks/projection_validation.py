@@ -1,56 +1,80 @@
-"""How well `bench project` projects published machines, and why its model has the terms it has.
+"""How well `bench project` projects rows its fit never saw, and what each term of its model buys.
 
-    python -m benchmarks.projection_validation
+    python -m benchmarks.projection_validation [--markdown]
 
-Leave one machine out over the shipped reference set (hardware/reference.json), three ways:
-- shipped: decode time per token = bytes / (eta x bandwidth) + t0, per platform class;
-- eta only: the plain roofline times one efficiency per class (t0 = 0);
-- per quant family: the shipped model fit on one quant family's rows at a time (Q4_0, Q8_0, F16),
-  i.e. eta and t0 per class and family, on the platforms that have more than one family (Metal, CPU).
-Prints median and p90 absolute error per class and figure for each.
+Over the shipped reference set (hardware/reference.json), the validation `bench project` runs
+(hardware/validation.py): rows held out by machine, by source, by quant and by model, plus the
+calibration check (a reference machine calibrated on one row, carried to its others). Per platform
+class and figure: rows, median and p90 absolute error, and coverage (held-out rows inside the band
+the other groups earned), against the targets. Then the same for the model without each of its
+terms (quant-family efficiency, the CPU per-thread bandwidth), on the same rows.
 """
 
 from __future__ import annotations
 
-from statistics import median
-
-import numpy as np
+import sys
+from contextlib import contextmanager
 
 import hardware.projection as projection
 from hardware.machines import machines
 from hardware.reference import reference_rows
-from hardware.validation import leave_one_out
+from hardware.validation import MIN_COVERAGE, Validation, target, validate
 
 
-def table(title: str, errors) -> None:
-    print(f"\n{title}")
-    print(f"  {'class':7} {'figure':8} {'rows':>4} {'median':>7} {'p90':>7}")
-    keys = dict.fromkeys((e.platform, e.kind) for e in errors)
-    for platform, kind in keys:
-        errs = [abs(e.error) for e in errors if e.platform == platform and e.kind == kind]
-        print(f"  {platform:7} {kind:8} {len(errs):>4} {median(errs):>7.1%} {np.percentile(errs, 90):>7.1%}")
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.1%}"
+
+
+def table(title: str, v: Validation, markdown: bool) -> None:
+    head = ["class", "figure", "held out by", "rows", "median", "p90", "coverage", "target", "verdict"]
+    print(f"\n{'### ' if markdown else ''}{title}\n")
+    if markdown:
+        print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+    else:
+        print(f"  {head[0]:7} {head[1]:14} {head[2]:12} {head[3]:>5} {head[4]:>7} {head[5]:>7} {head[6]:>8}  verdict")
+    for s in v.stats.values():
+        tm, _ = target(s.platform, s.kind)
+        for w in s.ways.values():
+            ok = (tm is None or w.median <= tm) and (w.coverage is None or w.coverage >= MIN_COVERAGE)
+            verdict = "meets" if ok else "MISSES"
+            if w.way == s.worst:
+                verdict += "; band " + ("n/a (" + s.unvalidated + ")" if s.unvalidated else _pct(s.band))
+            cells = [s.platform, s.kind, w.way, str(w.rows), _pct(w.median), _pct(w.p90), _pct(w.coverage),
+                     f"median <= {tm:.0%}, coverage >= {MIN_COVERAGE:.0%}" if tm is not None else "-", verdict]
+            if markdown:
+                print("| " + " | ".join(cells) + " |")
+            else:
+                print(f"  {cells[0]:7} {cells[1]:14} {cells[2]:12} {cells[3]:>5} {cells[4]:>7} {cells[5]:>7} "
+                      f"{cells[6]:>8}  {verdict}")
+
+
+@contextmanager
+def without(**consts):
+    """The model with some of its constants changed (and its memoised fits forgotten)."""
+    keep = {k: getattr(projection, k) for k in consts}
+    for k, v in consts.items():
+        setattr(projection, k, v)
+    projection._TG_FITS.clear()
+    try:
+        yield
+    finally:
+        for k, v in keep.items():
+            setattr(projection, k, v)
+        projection._TG_FITS.clear()
 
 
 def main() -> None:
+    markdown = "--markdown" in sys.argv
     rows, known = list(reference_rows()), machines()
-    shipped = leave_one_out(rows, known)
-    table("shipped: bytes / (eta x BW) + t0", shipped.errors)
-
-    keep = projection.MIN_MACHINES_FOR_T0
-    projection.MIN_MACHINES_FOR_T0 = 10**9          # never fit t0
-    try:
-        table("eta only (t0 = 0)", [e for e in leave_one_out(rows, known).errors if e.kind == "tg"])
-    finally:
-        projection.MIN_MACHINES_FOR_T0 = keep
-
-    for platform in ("metal", "cpu"):
-        family = []
-        for quant in sorted({r.quant for r in rows if r.platform == platform}):
-            subset = [r for r in rows if r.platform == platform and r.quant == quant]
-            family += [e for e in leave_one_out(subset, known).errors if e.kind == "tg"]
-        ids = {e.row for e in family}
-        table(f"{platform}: per quant family (eta, t0 fit on one family's rows)", family)
-        table(f"{platform}: shipped, on the same rows", [e for e in shipped.errors if e.kind == "tg" and e.row in ids])
+    print(f"{len(rows)} reference rows, {len({r.machine for r in rows})} machines, "
+          f"{len({r.source_key for r in rows})} sources, {len({r.quant for r in rows})} quants, "
+          f"{len({r.model for r in rows})} models")
+    table("shipped: bytes / (eta[quant family] x min(socket, threads x per-thread) BW) + t0[build era]",
+          validate(rows, known), markdown)
+    with without(MIN_MACHINES_FOR_FAMILY=10**9):
+        table("without quant families (one eta per platform)", validate(rows, known), markdown)
+    with without(PER_CORE_GRID_GBPS=()):
+        table("without the CPU per-thread bandwidth (the socket's figure)", validate(rows, known), markdown)
 
 
 if __name__ == "__main__":

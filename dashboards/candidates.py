@@ -105,12 +105,12 @@ def candidate_view(rows: list[dict], hardware_ids: list[str], settings: CostSett
     from hardware.machines import machines, resolve
     from hardware.projection import fit, project
     from hardware.reference import reference_rows
-    from hardware.validation import Compounded, leave_one_out, stream_band
+    from hardware.validation import Compounded, stream_band, validate
     from models.catalog import CATALOG
 
     ref = list(reference_rows())
     known = machines()
-    fits, validation = fit(ref, known), leave_one_out(ref, known)
+    fits, validation = fit(ref, known), validate(ref, known)
     cand = [resolve(h) for h in hardware_ids]
     out = []
     combos: dict[tuple[str, str], dict | None] = {}
@@ -143,7 +143,7 @@ def candidate_view(rows: list[dict], hardware_ids: list[str], settings: CostSett
                 "machine_name": m.name, "platform": m.platform, "model": model, "quant": quant, "concurrency": b,
                 "tg": p.tg, "tg_low": tg_low, "tg_high": tg_high, "band": tg_band, "usd_band": usd_band,
                 "aggregate_tps": lvl.aggregate_tps,
-                "unvalidated": (tg_stats.unvalidated if tg_stats else f"no leave-one-out errors for {m.platform} tg"),
+                "unvalidated": (tg_stats.unvalidated if tg_stats else f"no held-out errors for {m.platform} tg"),
                 "misses": tg_stats.misses if tg_stats else [],
                 "usd_per_m_blended": blended, "usd_low": low, "usd_high": high, "cost_na": why,
                 "basis_text": cost["basis_text"] if cost else None, "profile_title": cost["profile_title"] if cost else None,
@@ -152,7 +152,7 @@ def candidate_view(rows: list[dict], hardware_ids: list[str], settings: CostSett
     reference = [{"id": r.id, "machine": known[r.machine].name, "backend": r.backend, "engine": r.engine,
                   "model": r.model, "quant": r.quant, "pp512": r.pp512, "tg128": r.tg128,
                   "concurrency": r.concurrency, "output_tps": r.output_tps, "flags": r.flags, "build": r.build,
-                  "source": r.source, "date": r.date, "date_is": r.date_is} for r in ref]
+                  "source": r.source, "date": r.date, "date_is": r.date_is, "build_date": r.build_date} for r in ref]
     return {"rows": out, "validation": [s.to_dict() for s in validation.stats.values()], "reference": reference}
 
 
@@ -167,12 +167,14 @@ def candidate_section(hardware_ids: list[str]) -> str:
 <section id="candidates"><h2>Candidate hardware: {PROJECTED}, not measured</h2>
 <p class="caption">{esc(', '.join(hardware_ids))} projected by bench project for each model and quantization measured
 above, with the measured run's request shape: decode = bytes per token / (eta x bandwidth) + a fixed time per token,
-prefill = eta x compute / FLOPs per token, efficiencies fit per platform class on published llama.cpp measurements.
-Hatched bars are projections; their error bars are the class's 90th-percentile leave-one-out error. Solid bars are
-measured. Projections never enter the overview table or the charts above.</p>
+with eta per quant family and the fixed time per llama.cpp build era, prefill = eta x compute / FLOPs per token,
+efficiencies fit per platform class on published llama.cpp measurements. Hatched bars are projections; their error
+bars are the band the class's validation earned (the 90th-percentile error on rows held out by machine, source, quant
+and model); a class whose band did not hold on held-out groups shows none. Solid bars are measured. Projections never
+enter the overview table or the charts above.</p>
 <h3>$ per 1M tokens: projected machines, measured machines and API prices</h3>{chart("chart-candidate-cost")}
 <h3>Decode tokens/s: projected machines and measured ones</h3>{chart("chart-candidate-tg")}
-<h3>How far off the projection is (leave one machine out)</h3>
+<h3>How far off the projection is (rows held out by machine, source, quant and model)</h3>
 <div class="scroll"><table id="candidate-validation"></table></div>
 <h3>Published reference rows (context: your box vs published machines)</h3>
 <div class="scroll"><table id="reference-rows"></table></div></section>

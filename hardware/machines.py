@@ -48,6 +48,7 @@ class Machine:
     note: str | None = None
     bandwidth_basis: str = "spec"        # "spec", or "measured by the bandwidth probe"
     origin: str = "hardware/specs.json"
+    fingerprint: str | None = None       # a probed or measured machine's hardware fingerprint (HardwareInfo)
 
     def compute(self) -> tuple[float | None, str]:
         """(compute, its unit) prefill is fit against: dense FLOP/s on GPUs with a published figure,
@@ -74,7 +75,7 @@ class Machine:
         return d
 
 
-_FIELDS = {f for f in Machine.__dataclass_fields__} - {"origin", "bandwidth_basis"}
+_FIELDS = {f for f in Machine.__dataclass_fields__} - {"origin", "bandwidth_basis", "fingerprint"}
 
 
 def parse_machine(raw: dict, where: str) -> Machine:
@@ -154,7 +155,8 @@ def machine_from_hardware(hw: dict, bandwidth: dict, device: str | None, label: 
         raise MachineError(f"{label}: llama.cpp ran on {device!r}, which no platform class covers",
                            f"projections cover {', '.join(PLATFORMS)}")
     fields: dict = {"id": "here" if label == "this machine" else re.sub(r"[^a-z0-9.-]+", "-", label.lower()),
-                    "platform": platform, "origin": label, "source": f"{label}: detected hardware"}
+                    "platform": platform, "origin": label, "source": f"{label}: detected hardware",
+                    "fingerprint": hw.get("fingerprint")}
     if platform == "cuda" and gpus:
         row = gpu_row(gpus[0].get("name"))
         fields.update(name=gpus[0].get("name") or "NVIDIA GPU", memory_gib=(gpus[0].get("memory_bytes") or 0) / GiB or None,

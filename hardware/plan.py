@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from . import throttle
+from .bandwidth import describe
 from .info import HardwareInfo
 from .sampler import DEFAULT_INTERVAL_S
 from .sources import choose
@@ -74,11 +75,12 @@ def _bandwidth_rows(info: HardwareInfo, bandwidth: dict) -> list[PlanRow]:
     for dev in ["cpu", *(f"gpu{g.index}" for g in info.gpus)]:
         m = bandwidth.get(dev)
         if m is None:
-            how = "numpy read/copy/add, a few seconds" if dev == "cpu" else "torch device-to-device copy"
-            rows.append(PlanRow("bandwidth (measured)", dev, "measured", f"not measured yet: {how}, cached per machine"))
+            how = "numpy read roof at 1..cores threads, copy/add as context" if dev == "cpu" else \
+                "torch.sum read roof, copy as context"
+            rows.append(PlanRow("bandwidth (measured)", dev, "measured",
+                                f"not measured yet: {how}, a few seconds, cached per machine"))
         elif m.gbps is None:
             rows.append(PlanRow("bandwidth (measured)", dev, "unavailable", m.reason or "measurement failed"))
         else:
-            rows.append(PlanRow("bandwidth (measured)", dev, "measured",
-                                f"{m.gbps:g} GB/s, {m.method}{' (cached ' + m.measured_at + ')' if m.cached else ''}"))
+            rows.append(PlanRow("bandwidth (measured)", dev, "measured", describe(m)))
     return rows

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from contract import documents
@@ -28,6 +28,17 @@ BACKEND_PLATFORM = {"CUDA": "cuda", "ROCm": "rocm", "Metal": "metal", "CPU": "cp
 ENGINE_FORMAT = {"llama.cpp": "llamacpp", "vllm": "vllm"}
 TG128_CONTEXT = 64            # a tg128 run decodes from 1 to 129 tokens of context: 64 on average
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+
+
+ERAS = ("2023", "2024", "2025+")     # llama.cpp build eras, oldest first; the newest is what projections speak for
+
+
+def build_era(when: str | None) -> str:
+    """The era of a YYYY[-MM[-DD]] date; undated builds are taken as current."""
+    if not when or not _DATE.match(when):
+        return ERAS[-1]
+    year = int(when[:4])
+    return ERAS[0] if year <= 2023 else ERAS[1] if year == 2024 else ERAS[2]
 
 
 class ReferenceError(BenchError):
@@ -59,10 +70,26 @@ class ReferenceRow:
     context: int | None = None    # ... at this many tokens each, where the source says
     note: str | None = None
     measured: bool = False        # True: the user's own result, not a published row
+    build_date: str | None = None  # when the llama.cpp build was made: its era sets the fixed time per token
+    tg_ci95: tuple[float, float] | None = None   # the user's own run: the 95% CI of its tg and pp means
+    pp_ci95: tuple[float, float] | None = None
+    fingerprint: str | None = None  # ... and the hardware fingerprint of the machine it ran on
 
     @property
     def platform(self) -> str:
         return BACKEND_PLATFORM[self.backend]
+
+    @cached_property
+    def era(self) -> str:
+        """The llama.cpp build era: the build's date where known, else the row's own date (a build is
+        never newer than its figures; a date that is when the row was accessed says nothing)."""
+        when = self.build_date or (self.date if self.date_is != "accessed" else None)
+        return build_era(when)
+
+    @property
+    def source_key(self) -> str:
+        """The source as one publication: its text without the note on where it was restated."""
+        return re.sub(r"\s*\((reference-data|anchors)[^)]*\)\s*$", "", self.source).strip()
 
     @property
     def fmt_backend(self) -> str:
@@ -99,11 +126,14 @@ def _check(row: ReferenceRow, where: str, known: dict[str, Machine]) -> None:
         raise ReferenceError(f"{where}: no figure (pp512, tg128 or output_tps)", "add the measured figure")
     if not row.source.strip() or not _DATE.match(row.date or ""):
         raise ReferenceError(f"{where}: needs a source and a date (YYYY-MM-DD, YYYY-MM or YYYY)", "add them")
+    if row.build_date is not None and not _DATE.match(row.build_date):
+        raise ReferenceError(f"{where}: build_date {row.build_date!r} is not YYYY-MM-DD, YYYY-MM or YYYY",
+                             "fix build_date or set it to null")
 
 
 def build_reference(raw_rows: list[dict], known: dict[str, Machine]) -> list[ReferenceRow]:
     out, seen = [], set()
-    fields = set(ReferenceRow.__dataclass_fields__) - {"measured"}
+    fields = set(ReferenceRow.__dataclass_fields__) - {"measured", "tg_ci95", "pp_ci95", "fingerprint"}
     for i, raw in enumerate(raw_rows):
         where = f"hardware/reference.json row {raw.get('id') or i + 1}"
         if set(raw) - fields:
@@ -172,6 +202,9 @@ def rows_from_result(result: Document, path: Path | str) -> tuple[Machine, list[
         pp512=pp_tps.mean if pp_tps else None,
         pp_tokens=(pp.params.input_tokens if pp else None) or 512,
         tg128=tg_tps.mean if tg_tps else None,
+        tg_ci95=tuple(tg_tps.ci95) if tg_tps and tg_tps.ci95 else None,      # type: ignore[arg-type]
+        pp_ci95=tuple(pp_tps.ci95) if pp_tps and pp_tps.ci95 else None,      # type: ignore[arg-type]
+        fingerprint=hw.get("fingerprint"),
         tg_context=(roof.mean_context_tokens if roof else None) or TG128_CONTEXT, threads=threads, tg_threads=threads,
         note=f"measured here; bandwidth {machine.bandwidth_basis}", measured=True)
     from models.catalog import CATALOG

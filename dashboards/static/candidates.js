@@ -12,7 +12,7 @@
 
   var H = window.rightsizeHelpers, plain = H.plain, el = H.el, sig = H.sig;   // dashboard.js's, drawn the same way
   function pct(v) { return Math.round(v * 100) + " %"; }
-  function band(b, r) { return b == null ? " (unvalidated: " + r.unvalidated + ")" : " ± " + pct(b) + " (p90 leave-one-out error)"; }
+  function band(b, r) { return b == null ? " (unvalidated: " + r.unvalidated + ")" : " ± " + pct(b) + " (p90 of the held-out error)"; }
   function trace(name, extra) {
     return Object.assign({name: plain(name), x: [], y: [], hovertext: [], hoverinfo: "text"}, extra);
   }
@@ -106,9 +106,11 @@
 
   costChart();
   tgChart();
-  table("candidate-validation", ["class", "figure", "machines", "rows", "median |error|", "p90 |error|", "verdict"],
+  table("candidate-validation", ["class", "figure", "machines", "rows", "median |error|", "p90 |error| (worst way)",
+                                 "coverage", "verdict"],
     C.validation.map(function (s) {
-      return [s.platform, s.kind, String(s.machines), String(s.rows), pct(s.median), pct(s.p90),
+      return [s.platform, s.kind, String(s.machines), String(s.rows), pct(s.median), pct(s.p90) + " (" + s.worst + ")",
+              s.coverage == null ? "n/a" : pct(s.coverage),
               s.unvalidated ? "unvalidated: " + s.unvalidated : s.misses.length ? "misses: " + s.misses.join("; ")
               : s.target_median == null ? "no target set" : "meets the target"];
     }));
@@ -116,7 +118,7 @@
     C.reference.map(function (r) {
       return [r.machine, r.backend + " (" + r.engine + ")", r.model + " " + r.quant, num(r.pp512), num(r.tg128),
               r.output_tps == null ? "" : sig(r.output_tps) + " at " + r.concurrency + " sequences", r.flags,
-              r.source, r.date + " (" + r.date_is + ")"];
+              r.source, r.date + " (" + r.date_is + ")" + (r.build_date ? "; build " + r.build_date : "")];
     }));
   document.getElementById("candidates").dataset.ready = "1";
 })();

@@ -2,6 +2,7 @@
 through one function."""
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from contract import documents
 from hardware.machines import MachineError, build_machines, get_machine, machines
-from hardware.reference import ReferenceError, build_reference, reference_rows, rows_from_result
+from hardware.reference import ReferenceError, ReferenceRow, build_reference, reference_rows, rows_from_result
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "runs"
 
@@ -43,11 +44,31 @@ def test_shipped_reference_set_loads_with_every_field():
     ({"pp512": None, "tg128": None}, "no figure"),
     ({"backend": "OpenCL"}, "backend 'OpenCL'"),
     ({"output_tps": 50.0}, "needs the concurrency"),
+    ({"build_date": "b4384"}, "build_date 'b4384'"),
 ])
 def test_bad_reference_row_is_one_line_naming_it(edit, needle):
     with pytest.raises(ReferenceError) as exc:
         build_reference([good_row(**edit)], machines())
     assert needle in str(exc.value) and "row X1" in str(exc.value)
+
+
+def test_every_llama_cpp_row_is_dated_by_its_build_and_quoted_with_its_source():
+    rows = [r for r in reference_rows() if r.engine == "llama.cpp"]
+    assert all(r.build_date for r in rows)
+    # beyond llama-2-7b Q4_0: K-quants, Q8_0 and F16, three models, every backend class
+    assert {"Q4_0", "Q4_K_M", "Q8_0", "F16"} <= {r.quant for r in rows}
+    assert len({r.model for r in rows}) >= 3 and {r.platform for r in rows} >= {"cuda", "rocm", "metal", "cpu"}
+    assert {r.era for r in rows} == {"2023", "2024", "2025+"}
+    # a source is one publication, whatever note says where it was restated
+    scoreboard = {r.source_key for r in rows if "discussions/15013" in r.source}
+    assert len(scoreboard) == 1 and "reference-data" not in next(iter(scoreboard))
+
+
+def test_a_rows_era_is_its_builds_date_else_its_own_date_never_an_access_date():
+    assert dataclasses.replace(ReferenceRow(**good_row()), build_date="2023-11-21").era == "2023"
+    assert ReferenceRow(**good_row(date="2024-05")).era == "2024"
+    # accessed in 2026 says nothing about the build: taken as current
+    assert ReferenceRow(**good_row(date="2024-05", date_is="accessed")).era == "2025+"
 
 
 def test_duplicate_and_unknown_fields_refused():
