@@ -100,8 +100,9 @@ def main(ctx, debug):
               help="--backend openai: API key [default: $OPENAI_API_KEY]. Never written to results or logs.")
 @click.option("--endpoint", type=click.Choice(["completions", "chat"]), default="completions", show_default=True,
               help="HTTP backends: /v1/completions or /v1/chat/completions.")
-@click.option("--request-timeout", type=float, default=300.0, show_default=True,
-              help="HTTP backends: seconds a request may take; a longer one counts as an error.")
+@click.option("--request-timeout", type=float, default=None,
+              help="HTTP backends: seconds a request may take; a longer one counts as an error. "
+                   "[default: 60 s plus 1 s per output token it asks for]")
 @click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
 @click.option("--label", default=None, help="Name for this machine in results (default: hostname).")
 @click.option("--idle-seconds", type=float, default=3.0, show_default=True,
@@ -116,11 +117,24 @@ def main(ctx, debug):
               help="A run's child process: the job its parent validated (bench/isolation.py); other options are ignored.")
 @cost_options(breakeven=True)
 @click.pass_context
-def run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, search, slo, max_in_flight, workloads,
-        repetitions, requests, input_tokens, output_tokens, min_duration, threads, gpu_layers, ctx_size,
-        flash_attn, batch_size, ubatch_size, engine_option, base_url, api_key, endpoint, request_timeout, results_dir,
-        label, idle_seconds, as_json, in_process, plan_only, run_config, **cost):
+def run(ctx, **options):
     """Benchmark a model on this machine and write a result file."""
+    from bench.stop_signals import Stopped, exit_code_of, name_of, stop_on_signals
+    from bench.streams import tolerant_stdio
+
+    # SIGTERM and SIGHUP are a Ctrl-C here; a closed terminal or pipe costs the drawing, not the run
+    with tolerant_stdio(), stop_on_signals():
+        try:
+            _run(ctx, **options)
+        except Stopped as stop:      # outside a measurement: before one started, or after its result was written
+            click.echo(f"stopped by {name_of(stop.signum)}", err=True)
+            sys.exit(exit_code_of(stop.signum))
+
+
+def _run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, search, slo, max_in_flight, workloads,
+         repetitions, requests, input_tokens, output_tokens, min_duration, threads, gpu_layers, ctx_size,
+         flash_attn, batch_size, ubatch_size, engine_option, base_url, api_key, endpoint, request_timeout, results_dir,
+         label, idle_seconds, as_json, in_process, plan_only, run_config, **cost):
     from dashboards.options import cost_settings
 
     if run_config is not None:
@@ -161,7 +175,7 @@ def run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, sea
         if ctx.get_parameter_source("model") == click.core.ParameterSource.DEFAULT:
             raise BenchError(f"--backend {backend} needs --model", "the model name the server serves")
         api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
-    if request_timeout <= 0:
+    if request_timeout is not None and request_timeout <= 0:
         raise BenchError(f"--request-timeout must be positive, got {request_timeout}", "for example --request-timeout 60")
 
     if idle_seconds < 0:
@@ -207,16 +221,19 @@ def run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, sea
 def _run_job(ctx, job_file: Path) -> None:
     """A run's child process: measure the job the parent validated; nothing is parsed again."""
     from bench.backends import backend_class
-    from bench.isolation import API_KEY_ENV, read_job
+    from bench.isolation import API_KEY_ENV, clean_up_if_orphaned, read_job
     from bench.run import RunConfig
     from dashboards.options import cost_settings
 
-    job = read_job(job_file)
-    config = RunConfig.from_dict(job["config"])
-    if not backend_class(config.backend).capabilities.local_model:
-        config.api_key = os.environ.get(API_KEY_ENV) or None     # never in the job file
-    pricing, breakeven = cost_settings(job["cost"])
-    _measure(ctx, config, pricing, breakeven, job["as_json"])
+    try:
+        job = read_job(job_file)
+        config = RunConfig.from_dict(job["config"])
+        if not backend_class(config.backend).capabilities.local_model:
+            config.api_key = os.environ.get(API_KEY_ENV) or None     # never in the job file
+        pricing, breakeven = cost_settings(job["cost"])
+        _measure(ctx, config, pricing, breakeven, job["as_json"])
+    finally:
+        clean_up_if_orphaned()
 
 
 def _measure(ctx, config, pricing, breakeven: bool, as_json: bool) -> None:
@@ -274,7 +291,9 @@ def _run_each_in_a_child(ctx, combos, config, caps, display: dict) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from bench.isolation import ChildInterrupted, ChildOutcome, death, record_dead_child, run_child
+    from bench.isolation import ChildInterrupted, ChildOutcome, record_unwritten, run_child
+    from bench.stop_signals import exit_code_of, name_of
+    from bench.run import NOTHING_MEASURED
     from bench.sweep import exit_code, summary_rows
 
     p = {**ctx.params, "backend": config.backend}
@@ -285,28 +304,26 @@ def _run_each_in_a_child(ctx, combos, config, caps, display: dict) -> int:
         if c.skip_reason:
             console.print(f"skipped {c.model} {c.quant}: does not fit ({where}): {c.skip_reason}", highlight=False)
     outcomes: list[ChildOutcome | None] = []
-    docs, interrupted = [], False
+    docs, stopped_by = [], None
     for c in combos:
-        if c.skip_reason or interrupted:
+        if c.skip_reason or stopped_by is not None:
             outcomes.append(None)
             continue
         try:
             job = {"config": dataclasses.replace(config, model=c.model, quant=c.quant).to_dict(), **display}
             o = run_child(job, bool(ctx.obj.get("debug")), config.api_key)
         except ChildInterrupted as stop:
-            o, interrupted = stop.outcome, True
-        if o.path is None and o.exit_code == 2 and not interrupted:
+            o, stopped_by = stop.outcome, stop.signum
+        if o.path is None and o.exit_code == 2 and stopped_by is None:
             sys.exit(2)          # the child printed a one-line error: nothing was measured
         if o.path is None:
-            o.path = record_dead_child(p["results_dir"], c.model, c.quant, p["backend"], p["label"], o.exit_code,
-                                       o.if_it_dies, interrupted=interrupted)
-            o.status = "interrupted" if interrupted else "failed"
-            if interrupted:
-                console.print(f"{c.model} {c.quant}: stopped by Ctrl-C before it wrote a result; recorded in {o.path}",
-                              highlight=False)
-            else:
-                console.print(f"[red]error:[/red] {c.model} {c.quant}: the engine process {death(o.exit_code)}"
-                              f"{': ' + o.if_it_dies if o.if_it_dies else ''}; recorded in {o.path}", highlight=False)
+            o.path, o.status, line = record_unwritten(o, p["results_dir"], c.model, c.quant, p["backend"], p["label"],
+                                                      stopped_by)
+            console.print(f"{c.model} {c.quant}: {line}" if stopped_by is not None else
+                          f"[red]error:[/red] {c.model} {c.quant}: {line}", highlight=False)
+        elif stopped_by is not None:
+            console.print(f"{c.model} {c.quant}: stopped by {name_of(stopped_by)}; what it measured is in {o.path}",
+                          highlight=False)
         outcomes.append(o)
         if as_json:
             docs.append(json.loads(o.output) if o.output.strip() else json.loads(o.path.read_text()))
@@ -322,7 +339,9 @@ def _run_each_in_a_child(ctx, combos, config, caps, display: dict) -> int:
         for r in rows:
             table.add_row(r["model"], r["quant"], r["status"], r["detail"])
         Console().print(table)
-    return 130 if interrupted else exit_code([r["status"] for r in rows])
+    if stopped_by is not None:
+        return exit_code_of(stopped_by)
+    return exit_code([r["status"] for r in rows], any(o is not None and o.exit_code == NOTHING_MEASURED for o in outcomes))
 
 
 def _check_fits(combos, config, caps, params: dict) -> str | None:
@@ -355,8 +374,10 @@ def results(paths, as_json, **cost):
     from dashboards.terminal import print_cost, with_costs
 
     pricing, breakeven = cost_settings(cost)
+    paths = list(paths) or [Path("results")]
+    _rebuild_orphans(paths)
     # one read of the directory: runs for the table, quality and eval outcomes for the lines below it
-    every, warnings = load_documents(list(paths) or [Path("results")], kinds=None)
+    every, warnings = load_documents(paths, kinds=None)
     loaded = [(f, doc) for f, doc in every if isinstance(doc, RunResult)]
     outcomes = [(f, doc) for f, doc in every if isinstance(doc, Outcome)]
     for w in warnings:
@@ -370,6 +391,25 @@ def results(paths, as_json, **cost):
             print_cost(Console(), loaded, pricing, breakeven)
         for line in outcome_lines(outcomes):
             click.echo(line)
+
+
+def _rebuild_orphans(paths: list[Path]) -> None:
+    """A run whose processes all died (the parent too) left its journal and no result: write
+    the result from the journal, as the parent would have, and say so; remove the parent's
+    outcome file it left."""
+    from bench.isolation import leftovers
+    from bench.journal import orphaned_journals, rebuild
+    from contract.enums import Status
+
+    for d in (p for p in paths if p.is_dir()):
+        for path in leftovers(d):
+            path.unlink(missing_ok=True)
+        for journal in orphaned_journals(d):
+            done = rebuild(journal, Status.FAILED, "the run's processes ended without writing a result; "
+                                                   "rebuilt from its journal by `bench results`")
+            if done:
+                click.echo(f"warning: rebuilt {done[0]} from the journal of a run that died: "
+                           f"{done[1]} measured passes and requests kept", err=True)
 
 
 def _register_subcommands() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from bench.backends.base import Backend
+from bench.backends.base import Backend, request_deadline_s
 
 now_ns = time.perf_counter_ns
 
@@ -130,13 +130,14 @@ class RequestTrace:
         return self.output_tokens == len(self.event_ns)
 
 
-async def timed_request(backend, client, request, trace: RequestTrace, timeout_s: float) -> RequestTrace:
+async def timed_request(backend, client, request, trace: RequestTrace, timeout_s: float | None) -> RequestTrace:
     """Stream one request through an HTTP backend, stamping every event here.
 
     Failures are recorded in the trace (kind and message), never raised: one bad request is
     a counted error of its level. The whole request, queueing at the server included, must
-    end within `timeout_s`.
+    end within `timeout_s`, or where that is None, within request_deadline_s of its length.
     """
+    timeout_s = request_deadline_s(timeout_s, request.max_tokens)
     import asyncio
 
     from bench.backends.base import RequestFailed

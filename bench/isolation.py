@@ -9,6 +9,7 @@ through a file. A child that dies without doing so gets a `failed` result writte
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -22,11 +23,13 @@ from pathlib import Path
 
 from bench import environment, storage
 from bench.child_process import die_with_parent
+from bench.stop_signals import name_of, signal_of
 from contract.build import died_run
 from contract.enums import Status
 from contract.documents import dump
 
 OUTCOME_ENV = "RIGHTSIZE_OUTCOME_FILE"
+PARENT_ENV = "RIGHTSIZE_PARENT_PID"
 # Never passed on a command line (other users can read it in `ps`): the child reads it here.
 API_KEY_ENV = "OPENAI_API_KEY"
 
@@ -38,6 +41,7 @@ class ChildOutcome:
     status: str
     output: str           # what the child printed on stdout (its table, or its JSON)
     if_it_dies: str = ""  # the child's own explanation, written before its engine loaded
+    journal: Path | None = None   # where it journaled what it measured (bench/journal.py)
 
 
 def child_argv(job_file: Path, debug: bool) -> list[str]:
@@ -46,25 +50,49 @@ def child_argv(job_file: Path, debug: bool) -> list[str]:
 
 
 def read_job(job_file: Path) -> dict:
-    return json.loads(Path(job_file).read_text(encoding="utf-8"))
+    """The child's job; the file is removed once read (the parent removes it too, if the child never starts)."""
+    job = json.loads(Path(job_file).read_text(encoding="utf-8"))
+    Path(job_file).unlink(missing_ok=True)
+    return job
+
+
+# How long a stopped child has to write what it measured before it is killed and its result is
+# rebuilt from its journal: stopping its engine or server takes seconds, writing a result less.
+STOP_DEADLINE_S = 30.0
 
 
 def run_child(job: dict, debug: bool, api_key: str | None) -> ChildOutcome:
-    """Run one job (a RunConfig's dict, with --json and the cost options) in a child process."""
-    fd, job_file = tempfile.mkstemp(prefix="rightsize-job-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(job, fh)
+    """Run one job (a RunConfig's dict, with --json and the cost options) in a child process.
+    Its job and outcome files are hidden files in the results directory, removed on every way out
+    this process has; one a SIGKILL left behind is never in /tmp."""
+    results_dir = Path(job["config"]["results_dir"])
+    job_fd, job_file = tempfile.mkstemp(prefix=".rightsize-job-", suffix=".json", dir=results_dir)
+    os.write(job_fd, json.dumps(job).encode("utf-8"))
+    outcome_fd, outcome_file = tempfile.mkstemp(prefix=".rightsize-outcome-", dir=results_dir)
     try:
-        return _run_child(child_argv(Path(job_file), debug), api_key)
+        # held while we live: what a SIGKILL of us and our child left, `bench results` removes (leftovers)
+        for fd in (job_fd, outcome_fd):
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return _run_child(child_argv(Path(job_file), debug), api_key, Path(outcome_file))
     finally:
+        os.close(job_fd)
+        os.close(outcome_fd)
         Path(job_file).unlink(missing_ok=True)
+        Path(outcome_file).unlink(missing_ok=True)
 
 
-def _run_child(argv: list[str], api_key: str | None) -> ChildOutcome:
-    """Run `bench <argv>` in a child process; Ctrl-C is passed on once and waited for."""
-    fd, outcome_file = tempfile.mkstemp(prefix="rightsize-outcome-")
-    os.close(fd)
-    env = {**os.environ, OUTCOME_ENV: outcome_file}
+def leftovers(results_dir: Path) -> list[Path]:
+    """Job and outcome files in `results_dir` of a parent that is gone (one killed with its child)."""
+    from bench.journal import nobody_holds
+
+    return [p for pattern in (".rightsize-job-*", ".rightsize-outcome-*")
+            for p in Path(results_dir).glob(pattern) if nobody_holds(p)]
+
+
+def _run_child(argv: list[str], api_key: str | None, outcome_file: Path) -> ChildOutcome:
+    """Run `bench <argv>` in a child process. A Ctrl-C, SIGTERM or SIGHUP (stop_signals.Stopped)
+    is passed on once, and the child given STOP_DEADLINE_S to write its result."""
+    env = {**os.environ, OUTCOME_ENV: str(outcome_file), PARENT_ENV: str(os.getpid())}
     if api_key:
         env[API_KEY_ENV] = api_key
     if sys.stdout.isatty():
@@ -74,61 +102,71 @@ def _run_child(argv: list[str], api_key: str | None) -> ChildOutcome:
     # A terminal gets the child's progress bars live; anything else (a pipe, a test runner that
     # swapped sys.stderr) gets its stderr copied line by line as it comes.
     stderr = None if sys.stderr.isatty() else subprocess.PIPE
-    # Its own session: a Ctrl-C at the terminal reaches only us, and we forward exactly one.
+    # Its own session: a Ctrl-C at the terminal, or its closing, reaches only us, and we forward one.
     proc = subprocess.Popen([sys.executable, "-m", "bench.cli", *argv], env=env, stdout=subprocess.PIPE,
                             stderr=stderr, text=True, start_new_session=True,
-                            # if we are killed, the child gets a Ctrl-C: it still writes what it measured and stops its servers
-                            preexec_fn=die_with_parent(signal.SIGINT))
-    pump = None
+                            # if we are killed, the child is told as by a closed terminal: it writes
+                            # what it measured, stops its servers and exits
+                            preexec_fn=die_with_parent(signal.SIGHUP))
+    out: list[str] = []
+    pumps = [threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True)]  # type: ignore[union-attr]
     if stderr is not None:
-        pump = threading.Thread(target=_copy_lines, args=(proc.stderr, sys.stderr), daemon=True)
-        pump.start()
-    assert proc.stdout is not None              # stdout=PIPE above
+        pumps.append(threading.Thread(target=_copy_lines, args=(proc.stderr, sys.stderr), daemon=True))
+    for t in pumps:
+        t.start()
+    stopped_by = None
     try:
-        out = proc.stdout.read()
         proc.wait()
-    except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
-        out = proc.stdout.read()
-        proc.wait()
-        raise_after = True
-    else:
-        raise_after = False
-    if pump is not None:
-        pump.join()
+    except KeyboardInterrupt as stop:
+        stopped_by = signal_of(stop)
+        proc.send_signal(stopped_by)
+        try:
+            proc.wait(timeout=STOP_DEADLINE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()              # its journal holds what it measured
+            proc.wait()
+    for t in pumps:
+        t.join(timeout=STOP_DEADLINE_S)     # a server the child started may hold its pipes a while longer
     try:
-        doc = json.loads(Path(outcome_file).read_text() or "null") or {}
+        doc = json.loads(outcome_file.read_text() or "null") or {}
     except (OSError, ValueError):
         doc = {}
-    finally:
-        Path(outcome_file).unlink(missing_ok=True)
     stage = doc.get("stage") or {}
-    doc = doc if "path" in doc else None
-    outcome = ChildOutcome(proc.returncode, Path(doc["path"]) if doc else None,
-                           doc["status"] if doc else "died", out or "", stage.get("if_it_dies") or "")
-    if raise_after:
-        outcome.status = outcome.status if doc else "interrupted"
-        raise ChildInterrupted(outcome)
+    done = "path" in doc
+    outcome = ChildOutcome(proc.returncode, Path(doc["path"]) if done else None,
+                           doc["status"] if done else "died", "".join(out), stage.get("if_it_dies") or "",
+                           Path(stage["journal"]) if stage.get("journal") else None)
+    if stopped_by is not None:
+        outcome.status = outcome.status if done else "interrupted"
+        raise ChildInterrupted(outcome, stopped_by)
     return outcome
 
 
 def _copy_lines(src, dst) -> None:
+    """Our stderr may be gone (streams.Tolerant drops the lines then); the child's is still read
+    to the end, so that it never blocks on a full pipe."""
     for line in src:
         dst.write(line)
         dst.flush()
 
 
 class ChildInterrupted(KeyboardInterrupt):
-    def __init__(self, outcome: ChildOutcome):
+    def __init__(self, outcome: ChildOutcome, signum: int = signal.SIGINT):
         super().__init__()
         self.outcome = outcome
+        self.signum = signum
 
 
 def report_stage(stage: dict) -> None:
-    """Called in the child before the engine loads: what the parent should say if it dies."""
+    """Called in the child as the run goes on: what the parent should say if it dies (before the
+    engine loads) and where its journal is. Each call adds to what the earlier ones said."""
     target = os.environ.get(OUTCOME_ENV)
     if target:
-        Path(target).write_text(json.dumps({"stage": stage}))
+        try:
+            said = json.loads(Path(target).read_text() or "{}").get("stage", {})
+        except (OSError, ValueError):
+            said = {}
+        Path(target).write_text(json.dumps({"stage": {**said, **stage}}))
 
 
 def report_outcome(path: Path, status: str) -> None:
@@ -136,6 +174,13 @@ def report_outcome(path: Path, status: str) -> None:
     target = os.environ.get(OUTCOME_ENV)
     if target:
         Path(target).write_text(json.dumps({"path": str(path), "status": status}))
+
+
+def clean_up_if_orphaned() -> None:
+    """Called in the child on its way out: a parent that was killed left the outcome file to us."""
+    target, parent = os.environ.get(OUTCOME_ENV), os.environ.get(PARENT_ENV)
+    if target and parent and str(os.getppid()) != parent:
+        Path(target).unlink(missing_ok=True)
 
 
 def death(exit_code: int) -> str:
@@ -150,8 +195,29 @@ def death(exit_code: int) -> str:
     return f"exited with code {exit_code} without writing a result"
 
 
+def record_unwritten(outcome: ChildOutcome, results_dir: Path, model: str, quant: str, backend: str,
+                     label: str | None, stopped_by: int | None) -> tuple[Path, str, str]:
+    """The result of a child that wrote none: rebuilt from its journal where it kept one (every
+    pass it measured), else a result with nothing measured. `stopped_by`: the signal the user
+    stopped it with, if any. Returns (path, status, the one line to say)."""
+    from bench.journal import rebuild
+
+    how = f"the engine process {death(outcome.exit_code)}"
+    said = f"{how}: {outcome.if_it_dies}" if outcome.if_it_dies else how     # what the child said it would mean
+    status = Status.INTERRUPTED if stopped_by is not None else Status.FAILED
+    stop = f"stopped by {name_of(stopped_by)} before it wrote a result" if stopped_by is not None else ""
+    rebuilt = rebuild(outcome.journal, status, f"{stop} ({how})" if stop else said) if outcome.journal else None
+    if rebuilt is not None:
+        path, kept = rebuilt
+        return path, status, f"{stop or said}; {kept} measured passes and requests kept from its journal in {path}"
+    path = record_dead_child(results_dir, model, quant, backend, label, outcome.exit_code, outcome.if_it_dies,
+                             interrupted=stopped_by is not None, stopped_by=stopped_by)
+    return path, status, f"{stop or said}; recorded in {path}"
+
+
 def record_dead_child(results_dir: Path, model: str, quant: str, backend: str, label: str | None,
-                      exit_code: int, explanation: str = "", interrupted: bool = False) -> Path:
+                      exit_code: int, explanation: str = "", interrupted: bool = False,
+                      stopped_by: int | None = None) -> Path:
     """A child that died without writing its result (crash, out-of-memory kill) still leaves one;
     `explanation` is what the child said, before loading its engine, to say if it died.
     `interrupted`: the user's Ctrl-C reached it before it could write one (during its engine's load)."""
@@ -161,7 +227,7 @@ def record_dead_child(results_dir: Path, model: str, quant: str, backend: str, l
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     result = died_run(finished_at=now, label=label or socket.gethostname(), model=model, quant=quant,
                       backend=backend, environment=environment.capture(),
-                      error=(f"stopped by Ctrl-C before it wrote a result (the engine process {death(exit_code)})"
+                      error=(f"stopped by {name_of(stopped_by or signal.SIGINT)} before it wrote a result (the engine process {death(exit_code)})"
                              if interrupted else
                              f"the engine process {death(exit_code)}" + (f": {explanation}" if explanation else "")),
                       status=Status.INTERRUPTED if interrupted else Status.FAILED)

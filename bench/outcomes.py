@@ -8,12 +8,12 @@ Outcome (contract/result.py: QualityBody, EvalBody), so a writer's mistake fails
 from __future__ import annotations
 
 import datetime as dt
-import re
 import socket
 from collections.abc import Sequence
 from pathlib import Path
 
 from bench import environment, storage
+from contract.build import run_id as new_run_id
 from contract.enums import Status
 from contract.result import SCHEMA_VERSION, EvalBody, Outcome, QualityBody, QuantQuality
 
@@ -25,20 +25,22 @@ def utc_now() -> str:
 
 
 def outcome_document(*, label: str | None, started_at: str, model: dict, hardware: dict | None, config: dict,
-                     body: QualityBody | EvalBody, status: Status = Status.COMPLETED, errors: Sequence[str] = ()) -> Outcome:
-    """The whole document for one outcome; `body` holds what was measured, and its class says the kind."""
+                     body: QualityBody | EvalBody, status: Status = Status.COMPLETED, errors: Sequence[str] = (),
+                     run_id: str | None = None) -> Outcome:
+    """The whole document for one outcome; `body` holds what was measured, and its class says the kind.
+    `run_id`: the one it was saved under before, for a document saved as it grows; else a new one."""
     kind = "quality" if isinstance(body, QualityBody) else "eval"
     label = label or socket.gethostname()
-    stamp = started_at.replace("+00:00", "Z").replace(":", "")
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(p for p in (stamp, label, model.get("id") or "model", kind) if p))
-    return Outcome(schema_version=SCHEMA_VERSION, kind=kind, run_id=name[:160], status=status, label=label,
+    name = run_id or new_run_id(started_at, label, model.get("id") or "model", kind, unique=True)
+    return Outcome(schema_version=SCHEMA_VERSION, kind=kind, run_id=name, status=status, label=label,
                    started_at=started_at, finished_at=utc_now(), config=config, environment=environment.capture(),
                    hardware=hardware, model=model, errors=list(errors), **{kind: body})
 
 
-def write_outcome(doc: Outcome, results_dir: Path) -> tuple[dict, Path, str | None]:
-    """Atomically, under its run_id; (the JSON as written, path, warning) as bench run writes its results."""
-    return storage.write_typed(doc, results_dir, doc.run_id)
+def write_outcome(doc: Outcome, results_dir: Path, replace: Path | None = None) -> tuple[dict, Path, str | None]:
+    """Atomically, under its run_id; (the JSON as written, path, warning) as bench run writes its
+    results. `replace`: the path an earlier save of this document returned."""
+    return storage.write_typed(doc, results_dir, doc.run_id, replace)
 
 
 def _kld(q: QuantQuality) -> str:

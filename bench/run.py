@@ -18,11 +18,12 @@ from bench import environment, storage
 from bench.backends import get_backend, model_format
 from contract.errors import BenchError, ResultsError, ScenarioError
 from bench.isolation import report_stage
+from bench.journal import Journal
 from bench.measurement import RunMeasurement, decode_roofline
 from contract import documents
 from contract.build import run_document, run_id as make_run_id
 from contract.result import RunResult
-from contract.validity import COMPLETED, FAILED, INTERRUPTED, run_validity
+from contract.validity import COMPLETED, FAILED, INTERRUPTED, measured_anything, run_validity
 from models.resolve import ResolvedModel, resolve_model
 from scenarios.definitions import LoadScenario, Scenario
 from scenarios.kinds import KINDS, scenario_runs
@@ -91,7 +92,14 @@ class RunOutcome:
 
     @property
     def exit_code(self) -> int:
+        """README, Exit codes: 0 completed, 1 failed, 3 completed without one valid measurement, 130 interrupted."""
+        if self.document.status == COMPLETED and not measured_anything(self.result["scenarios"]):
+            return NOTHING_MEASURED
         return {COMPLETED: 0, INTERRUPTED: 130}.get(self.document.status, 1)
+
+
+# The exit code of a run that ran to its end without one valid measurement (every request failed).
+NOTHING_MEASURED = 3
 
 
 def _utc_now() -> str:
@@ -148,11 +156,14 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
 
     started = _utc_now()  # e.g. 2026-11-28T01:45:05+00:00
     label = config.label or socket.gethostname()
-    run_id = make_run_id(started, label, model_doc["id"], model_doc["quant"], config.backend)
+    run_id = make_run_id(started, label, model_doc["id"], model_doc["quant"], config.backend, unique=True)
     result = run_document(run_id=run_id, label=label, started_at=started,
                           config={**config.to_dict(), "backend_options": options},
                           environment=environment.capture(), model=model_doc,
                           engine_health=prepared.engine_health, workarounds=prepared.workarounds)
+    # each pass as it is measured: what a killed process measured is rebuilt from it (bench/journal.py)
+    journal = Journal(results_dir, run_id, result, ui.warn)
+    report_stage({"journal": str(journal.path)})
     records: list = []
     status = COMPLETED
     measurement = None
@@ -160,6 +171,8 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
         measurement = RunMeasurement(ui, config.idle_seconds)
         result["hardware"] = measurement.info.to_dict()
         result["bandwidth"] = {d: m.to_dict() for d, m in measurement.bandwidth.items()}
+        journal.set("hardware", result["hardware"])
+        journal.set("bandwidth", result["bandwidth"])
         measurement.start(ui)
         if config.backend_reason:
             ui.info(f"backend: {config.backend_reason}")
@@ -173,6 +186,7 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
             loaded = backend.load(resolved.path, options)
         result["backend"] = {"name": backend.name, "device": loaded.device, "n_ctx": loaded.n_ctx,
                              **loaded.engine_info}
+        journal.set("backend", result["backend"])
         # the memory the weights are read from: each decode figure's ceiling
         threads = loaded.engine_info.get("n_threads")
         spec, measured = measurement.bandwidths(loaded.device, threads)
@@ -180,12 +194,16 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
         energy = loaded.engine_info.get("server_is_local", True)
         for scenario in config.scenarios:
             for record, drive in scenario_runs(backend, loaded, scenario):
+                index = len(records)
                 records.append(record)
                 if drive is None:              # an SLO search's answer: nothing to measure
+                    journal.done(index, record)
                     continue
+                journal.started(index, record)
                 try:
                     with ui.task(record.name, record.planned) as advance:
-                        drive(advance, measurement.begin_scenario if energy else lambda: None)
+                        drive(journal.tracking(index, record, advance),
+                              measurement.begin_scenario if energy else lambda: None)
                 except KeyboardInterrupt:
                     record.status = INTERRUPTED
                     raise
@@ -196,8 +214,10 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
                 finally:
                     record.energy = measurement.end_scenario(record)
                     record.roofline = decode_roofline(record.decode_rate(), model_doc, spec, measured)
+                    journal.done(index, record)
         if measurement.recheck_roof(ui, records, model_doc, loaded.device, threads):
             result["bandwidth"] = {d: m.to_dict() for d, m in measurement.bandwidth.items()}
+            journal.set("bandwidth", result["bandwidth"])
     except KeyboardInterrupt:
         status = INTERRUPTED
     except BenchError as exc:
@@ -243,7 +263,9 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
         # A bug in this writer, not in the measurement: what was measured is written as it is,
         # then the run fails here, naming the file and the field, before anything reads it.
         path, _ = storage.write_result_safely(result, results_dir, run_id)
+        journal.remove()
         raise ResultsError(f"the result does not match the result schema ({exc.problem}); written as "
                            f"measured to {path}", "a bug in rightsize: please report it with that file") from None
     written, path, warning = storage.write_typed(typed, results_dir, run_id)
+    journal.remove()
     return RunOutcome(typed, written, path, warning)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import tempfile
 from pathlib import Path
 
@@ -28,31 +29,56 @@ def ensure_writable(results_dir: Path) -> Path:
     return results_dir
 
 
-def write_result(result: dict, results_dir: Path, name: str) -> Path:
-    """Write one result atomically (temp file in the same directory, then rename)."""
+def write_result(result: dict, results_dir: Path, name: str, replace: Path | None = None) -> Path:
+    """Write one result atomically and never over another: a temp file in the same directory
+    (created with the umask's mode, as any file the user makes), then hard-linked to its name,
+    which fails where that name exists. Two runs that picked one name both keep their result:
+    the second gets `name-2.json`. `replace`: the file this writer wrote before (a document
+    saved as it grows, as `bench quality` does), which it replaces."""
     results_dir = Path(results_dir)
-    target = results_dir / f"{name}.json"
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".tmp", dir=results_dir)
+    tmp = results_dir / f".{name}-{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(result, fh, indent=2, allow_nan=False)
             fh.write("\n")
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+        if replace is not None:
+            os.replace(tmp, replace)
+            return Path(replace)
+        return _link_exclusively(tmp, results_dir, name)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
-def write_result_safely(result: dict, results_dir: Path, name: str) -> tuple[Path, str | None]:
+def _link_exclusively(tmp: Path, results_dir: Path, name: str) -> Path:
+    for n in range(1, 1000):
+        target = results_dir / (f"{name}.json" if n == 1 else f"{name}-{n}.json")
+        try:
+            os.link(tmp, target)
+            return target
+        except FileExistsError:
+            continue
+        except OSError:
+            # a filesystem without hard links: an exclusive create of the name, then the rename
+            try:
+                os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            except FileExistsError:
+                continue
+            os.replace(tmp, target)
+            return target
+    raise FileExistsError(f"{results_dir / name}.json and 998 more names are taken")
+
+
+def write_result_safely(result: dict, results_dir: Path, name: str,
+                        replace: Path | None = None) -> tuple[Path, str | None]:
     """Never lose a measurement: if the results directory fails now, fall back to the temp dir.
 
     Returns the path written and a warning (or None).
     """
     try:
-        return write_result(result, results_dir, name), None
+        return write_result(result, results_dir, name, replace), None
     except OSError as exc:
         fallback = Path(tempfile.gettempdir()) / "rightsize-results"
         fallback.mkdir(parents=True, exist_ok=True)
@@ -65,11 +91,12 @@ def write_result_safely(result: dict, results_dir: Path, name: str) -> tuple[Pat
 STRICT_ENV = "RIGHTSIZE_STRICT_CONTRACT"
 
 
-def write_typed(doc: Document, results_dir: Path, name: str) -> tuple[dict, Path, str | None]:
+def write_typed(doc: Document, results_dir: Path, name: str,
+                replace: Path | None = None) -> tuple[dict, Path, str | None]:
     """Write a typed document as the contract dumps it, as write_result_safely does. Returns
     (the JSON as written, path, warning)."""
     data = documents.dump(doc)
-    path, warning = write_result_safely(data, results_dir, name)
+    path, warning = write_result_safely(data, results_dir, name, replace)
     return data, path, warning
 
 

@@ -60,13 +60,14 @@ def check_fits(combos: list[Combination], scenarios: list, ctx_size: int | None,
     return where
 
 
-def exit_code(statuses: list[str]) -> int:
+def exit_code(statuses: list[str], nothing_measured: bool = False) -> int:
+    """README, Exit codes. `nothing_measured`: a run that completed had no valid measurement (3)."""
     ran = [s for s in statuses if s != "skipped"]
     if "interrupted" in ran:
         return 130
     if not ran or any(s != "completed" for s in ran):
         return 1
-    return 0
+    return 3 if nothing_measured else 0
 
 
 def summary_rows(combos: list[Combination], outcomes: list) -> list[dict]:

@@ -4,6 +4,7 @@ process that died without writing its own (bench/run.py and bench/isolation.py b
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Any
 
 from contract.enums import Status
@@ -11,11 +12,17 @@ from contract.result import SCHEMA_VERSION, RunResult
 from contract.validity import run_validity
 
 
-def run_id(started_at: str, label: str, *parts: str | None) -> str:
+def run_id(started_at: str, label: str, *parts: str | None, unique: bool = False) -> str:
     """'2026-11-28T01:45:05+00:00', 'vm', 'tiny', 'Q4_K_M', 'llamacpp' ->
-    '2026-11-28T014505Z-vm-tiny-Q4_K_M-llamacpp': the file name, safe on every filesystem."""
+    '2026-11-28T014505Z-vm-tiny-Q4_K_M-llamacpp': the file name, safe on every filesystem.
+    `unique` adds a random tail ('...-llamacpp-3f9a0c'), kept within the length: two runs
+    started in the same second, with the same label, model and backend, never share an id."""
     stamp = started_at.replace("+00:00", "Z").replace(":", "")
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(p for p in (stamp, label, *parts) if p))[:160]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(p for p in (stamp, label, *parts) if p))
+    if not unique:
+        return name[:160]
+    tail = secrets.token_hex(3)
+    return f"{name[:160 - len(tail) - 1]}-{tail}"
 
 
 def run_document(*, run_id: str, label: str, started_at: str | None, config: dict[str, Any],
@@ -49,7 +56,7 @@ def died_run(*, finished_at: str, label: str, model: str, quant: str, backend: s
              environment: dict[str, Any], error: str, status: Status = Status.FAILED) -> RunResult:
     """The result of an engine process that died before writing its own: status failed (or
     interrupted, when the user's Ctrl-C stopped it first), nothing measured, `error` saying how it ended."""
-    doc = run_document(run_id=run_id(finished_at, label, model, quant, backend, "died"), label=label,
+    doc = run_document(run_id=run_id(finished_at, label, model, quant, backend, "died", unique=True), label=label,
                        started_at=None, finished_at=finished_at, status=status,
                        config={"model": model, "quant": quant, "backend": backend}, environment=environment,
                        model={"id": model, "quant": quant}, backend={"name": backend}, errors=[error])

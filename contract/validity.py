@@ -36,3 +36,14 @@ def run_validity(status: str, scenarios: list[dict[str, Any]], extra_reasons: tu
         for r in sc.get("validity", {}).get("reasons", []):
             reasons.append(f"{sc['name']}: {r}")
     return {"verdict": Verdict.INVALID.value if reasons else Verdict.VALID.value, "reasons": reasons}
+
+
+# The figure of each kind of entry that says a measurement was made (a load level's is e2e_s too).
+_HEADLINE = {"pp": "pp_tps", "tg": "tg_tps"}
+
+
+def measured_anything(scenarios: list[dict[str, Any]]) -> bool:
+    """Whether any entry holds a measurement: a pass or a request that succeeded. A run whose
+    every request failed ran to its end, and measured nothing."""
+    return any((sc.get("summary") or {}).get(_HEADLINE.get(sc.get("kind", ""), "e2e_s"))
+               for sc in scenarios if sc.get("kind") != "slo-search")

@@ -4,6 +4,7 @@ names the file and the field."""
 
 import copy
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -115,13 +116,16 @@ def test_the_died_run_document_is_a_valid_failed_run():
     doc = died_run(finished_at="2026-12-02T07:00:00+00:00", label="box", model="org/model", quant="Q4_K_M",
                    backend="llamacpp", environment={"python": "3"}, error="the engine process was killed")
     assert doc.status is Status.FAILED and doc.scenarios == [] and doc.validity.verdict == "INVALID"
-    assert doc.run_id == "2026-12-02T070000Z-box-org_model-Q4_K_M-llamacpp-died"
+    assert re.fullmatch(r"2026-12-02T070000Z-box-org_model-Q4_K_M-llamacpp-died-[0-9a-f]{6}", doc.run_id)
     assert documents.parse(documents.dump(doc)) == doc
 
 
 def test_run_ids_follow_one_rule():
     assert run_id("2026-11-28T01:45:05+00:00", "my lab", "tiny", None, "llamacpp") == \
         "2026-11-28T014505Z-my_lab-tiny-llamacpp"
+    # two runs started in the same second never share an id, however long the label
+    twins = {run_id("2026-11-28T01:45:05+00:00", "x" * 200, "tiny", unique=True) for _ in range(20)}
+    assert len(twins) == 20 and all(len(t) == 160 and re.search(r"-[0-9a-f]{6}$", t) for t in twins)
 
 
 def test_vocabularies_print_as_their_json_spelling():

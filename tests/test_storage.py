@@ -64,3 +64,14 @@ def test_a_result_that_breaks_the_contract_is_still_written(tmp_path, monkeypatc
     monkeypatch.setenv("RIGHTSIZE_STRICT_CONTRACT", "1")
     with pytest.raises(ResultsError):
         write_document({"schema_version": SCHEMA_VERSION, "run_id": "odd"}, tmp_path, "odd")
+
+
+def test_a_document_saved_as_it_grows_replaces_only_itself(tmp_path):
+    """bench quality saves its outcome after each quant: one file, while another writer's
+    result under the same name is kept beside it."""
+    first = write_result({"schema_version": SCHEMA_VERSION, "n": 1}, tmp_path, "grows")
+    other = write_result({"schema_version": SCHEMA_VERSION, "other": True}, tmp_path, "grows")
+    again = write_result({"schema_version": SCHEMA_VERSION, "n": 2}, tmp_path, "grows", replace=first)
+    assert again == first and other == tmp_path / "grows-2.json"
+    assert json.loads(first.read_text())["n"] == 2 and json.loads(other.read_text())["other"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grows-2.json", "grows.json"]

@@ -15,6 +15,18 @@ from bench.engine_options import EngineOptions
 from contract.device import Device
 
 
+
+# Without --request-timeout a request may take this long, plus a second per output token it asks
+# for: a stream slower than one token a second is a stuck one, and a long answer is not.
+REQUEST_TIMEOUT_BASE_S = 60.0
+REQUEST_TIMEOUT_PER_TOKEN_S = 1.0
+
+
+def request_deadline_s(timeout_s: float | None, max_tokens: int) -> float:
+    """The time a request of `max_tokens` may take: --request-timeout where given, else scaled to it."""
+    return timeout_s if timeout_s is not None else REQUEST_TIMEOUT_BASE_S + REQUEST_TIMEOUT_PER_TOKEN_S * max_tokens
+
+
 @dataclass(frozen=True)
 class Capabilities:
     streaming: bool = True          # yields each token as it is produced

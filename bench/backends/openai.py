@@ -24,7 +24,8 @@ from typing import AsyncIterator, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from bench.backends import http_prompts
-from bench.backends.base import Capabilities, EngineDefaults, LoadedModel, Prepared, RequestFailed, StreamEvent
+from bench.backends.base import (REQUEST_TIMEOUT_BASE_S, Capabilities, EngineDefaults, LoadedModel, Prepared, RequestFailed,
+                                 StreamEvent)
 from bench.backends.http_prompts import Prompt
 from bench.backends.sse import SSEDecoder
 from bench.engine_options import HTTPOptions
@@ -61,7 +62,7 @@ class OpenAIBackend(EngineDefaults):
         self.base_url = ""
         self.model = ""
         self.endpoint = "completions"
-        self.request_timeout_s: float = 300.0
+        self.request_timeout_s: float | None = None     # None: each request's own (harness.request_deadline_s)
         self._form = _FORMS[0]
         self._usage_seen = self._timings_seen = False
         self._ask_token_ids = False          # request the generated ids in every chunk
@@ -92,7 +93,8 @@ class OpenAIBackend(EngineDefaults):
         self.base_url = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
         self.model = str(model)
         self.endpoint = options.get("endpoint", "completions")
-        self.request_timeout_s = float(options.get("request_timeout_s", 300.0))
+        timeout = options.get("request_timeout_s")
+        self.request_timeout_s = float(timeout) if timeout is not None else None
         info = asyncio.run(self._probe())
         vocab = info.get("n_vocab")
         return LoadedModel(
@@ -118,6 +120,12 @@ class OpenAIBackend(EngineDefaults):
         )
 
     @property
+    def _silence_s(self) -> float:
+        """How long the server may send nothing (httpx's read timeout): --request-timeout, else the
+        base of the scaled deadline; the whole request's deadline is the harness's to keep."""
+        return self.request_timeout_s if self.request_timeout_s is not None else REQUEST_TIMEOUT_BASE_S
+
+    @property
     def _path(self) -> str:
         return "/v1/chat/completions" if self.endpoint == "chat" else "/v1/completions"
 
@@ -128,7 +136,7 @@ class OpenAIBackend(EngineDefaults):
 
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         return httpx.AsyncClient(base_url=self.base_url, headers=headers,
-                                 timeout=httpx.Timeout(self.request_timeout_s, connect=min(10.0, self.request_timeout_s)),
+                                 timeout=httpx.Timeout(self._silence_s, connect=min(10.0, self._silence_s)),
                                  limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=None))
 
     async def _probe(self) -> dict:
@@ -321,7 +329,7 @@ class OpenAIBackend(EngineDefaults):
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise RequestFailed("connection", self._redact(f"{type(exc).__name__}: {exc}")) from None
         except httpx.TimeoutException as exc:
-            raise RequestFailed("timeout", f"{type(exc).__name__}: no data within {self.request_timeout_s:g} s") from None
+            raise RequestFailed("timeout", f"{type(exc).__name__}: no data within {self._silence_s:g} s") from None
         except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
             raise RequestFailed("stream_incomplete", self._redact(f"connection closed mid-response: {exc}")) from None
         except httpx.HTTPError as exc:

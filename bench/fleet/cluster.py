@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 from dataclasses import dataclass, field
@@ -78,12 +79,19 @@ def connect(address: str, env: dict[str, Any] | None = None) -> None:
                          "start one with `ray start --head`, or pass --address ray://HOST:10001") from None
 
 
-# Ray retries an address that does not answer for minutes; the driver says so after this long.
+# Ray retries an address that does not answer, or answers as something else, for minutes or
+# without end; the driver says so within this long (a connect, then Ray's protocol's first answer).
 CONNECT_TIMEOUT_S = 10.0
+ANSWER_TIMEOUT_S = 5.0
+# Ray's GCS and its client server (ray://) are gRPC servers: cleartext HTTP/2, which answers the
+# client's connection preface with a SETTINGS frame (RFC 9113, section 3.4).
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+_SETTINGS = 0x04
 
 
 def _check_reachable(address: str) -> None:
-    """One line now, not minutes of Ray's retries, when nothing listens at the cluster's address."""
+    """One line within CONNECT_TIMEOUT_S + ANSWER_TIMEOUT_S, not minutes of Ray's retries, when
+    nothing listens at the cluster's address or something that is not Ray does."""
     target = address[len("ray://"):] if address.startswith("ray://") else address
     from_auto = target in ("auto", "")
     if from_auto:
@@ -101,11 +109,46 @@ def _check_reachable(address: str) -> None:
         raise BenchError(f"--address {address!r} is not auto, HOST:PORT or ray://HOST:PORT",
                          "for example --address ray://head:10001")
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+        sock = socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S)
     except OSError as exc:
         raise BenchError(f"no Ray cluster answers at {target} ({exc.strerror or exc})"
                          + (" (where --address auto leads: $RAY_ADDRESS or the last `ray start` here)" if from_auto else ""),
                          "start one with `ray start --head`, or pass the head's --address") from None
+    with sock:
+        if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+            return             # a TLS cluster: its first answer is a handshake, for Ray to make
+        what = _what_answers(sock)
+    if what is not None:
+        raise BenchError(f"no Ray cluster at {target}: {what}",
+                         "pass the Ray head's address: HOST:6379 from `ray start --head`, or ray://HOST:10001") from None
+
+
+def _what_answers(sock: socket.socket) -> str | None:
+    """None where a gRPC (HTTP/2) server answers, as Ray does; else what happened, in a few words."""
+    sock.settimeout(ANSWER_TIMEOUT_S)
+    data = b""
+    try:
+        sock.sendall(_H2_PREFACE)
+        while len(data) < 9:
+            chunk = sock.recv(256)
+            if not chunk:
+                break
+            data += chunk
+    except socket.timeout:
+        if not data:
+            return f"the server there said nothing within {ANSWER_TIMEOUT_S:g} s"
+    except OSError as exc:
+        return f"the server there dropped the connection ({exc.strerror or exc})"
+    if len(data) >= 9 and data[3] == _SETTINGS:
+        return None
+    if data.startswith(b"HTTP/"):
+        status = data.split(b"\r\n", 1)[0].decode("latin-1")
+        return f"an HTTP/1 server answered ({status})"
+    if data.lstrip().startswith(b"<"):          # an error page without a status line (HTTP/0.9 style)
+        return "an HTTP server answered (with a web page)"
+    if not data:
+        return "the server there closed the connection without a word"
+    return f"a server of another protocol answered ({data[:24]!r})"
 
 
 def cluster_nodes(raw: list[dict[str, Any]] | None = None) -> list[Node]:

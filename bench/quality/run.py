@@ -200,8 +200,10 @@ def execute(config: QualityConfig, ui: RunUI = RunUI()) -> QualityOutcome:
 
     def save(state: Status) -> None:
         # validated as the contract's QualityBody each time it is written: a writer's mistake fails here
-        doc = outcome_document(status=state, errors=errors, body=QualityBody.model_validate(body), **doc_args)
-        written, path, warning = write_outcome(doc, config.results_dir)
+        doc = outcome_document(status=state, errors=errors, body=QualityBody.model_validate(body),
+                               run_id=saved["document"].run_id if saved else None, **doc_args)
+        # each save replaces the one before it: one document, under one run id, as it grows
+        written, path, warning = write_outcome(doc, config.results_dir, replace=saved.get("path"))
         saved.update(doc=written, document=doc, path=path, warning=warning)
 
     tmp = Path(tempfile.mkdtemp(prefix="rightsize-quality-"))

@@ -87,6 +87,34 @@ def test_an_address_where_nothing_listens_is_one_line_at_once(scheme):
         connect(scheme + "head-without-port")
 
 
+@pytest.mark.parametrize("command", ["status", "run"])
+def test_an_address_where_something_else_listens_is_one_line_within_the_bound(command, tmp_path):
+    """A web server where the Ray head should be: Ray would retry it without end; bench fleet gives
+    one line naming the address and what answered there, within its bound."""
+    import subprocess
+    import sys
+    import threading
+    from http.server import HTTPServer, SimpleHTTPRequestHandler
+
+    from bench.fleet.cluster import ANSWER_TIMEOUT_S, CONNECT_TIMEOUT_S
+
+    server = HTTPServer(("127.0.0.1", 0), SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = f"127.0.0.1:{server.server_address[1]}"
+    try:
+        extra = ["--results-dir", str(tmp_path), "--model", "tiny"] if command == "run" else []
+        # the bound plus a generous allowance for starting Python on a busy machine; past it, Ray is retrying
+        p = subprocess.run([sys.executable, "-m", "bench.cli", "fleet", command, "--address", address, *extra],
+                           capture_output=True, text=True, timeout=CONNECT_TIMEOUT_S + ANSWER_TIMEOUT_S + 60)
+    finally:
+        server.shutdown()
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert p.returncode == 2 and len(lines) == 1, p.stderr
+    # Python's http.server answers HTTP/2's preface with an error page and no status line
+    assert lines[0].startswith(f"error: no Ray cluster at {address}: an HTTP server answered (with a web page)"), \
+        lines[0]
+
+
 def test_run_options_are_checked_by_bench_runs_own_parser():
     o = parse(["--model", "tiny,tiny", "--scenario", "tg16", "--repetitions", "2"])
     assert o.for_combination("tiny", "Q8_0")[-4:] == ["--model", "tiny", "--quant", "Q8_0"]

@@ -1,0 +1,227 @@
+"""Every measured pass and request, appended as it is measured to a journal beside the result.
+
+`<run_id>.journal.jsonl` in the results directory: one JSON object a line. The first holds the
+run's document as it starts; then `set` (a top-level field, e.g. hardware), `entry` (a scenario
+entry begins: its record type and scenario), `pass` (the samples one measured pass added),
+`request` (one request that ended, its whole trace) and `done` (an entry as written at its end).
+Each line is written through at once, so a process killed mid-run (SIGKILL, out of memory)
+loses nothing it measured; the file is fsynced at most every FSYNC_EVERY_S, for a machine that
+goes down with it. The run's process holds an flock on the file while it lives: a journal nobody
+holds is one whose run died, and `rebuild` turns it into the result the run would have written
+(its unfinished entry `interrupted`); the parent of a run's process does so, or `bench results`
+where the parent died too. A run that writes its result removes its journal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from bench import storage
+from bench.harness import RequestTrace
+from contract import documents
+from contract.errors import ResultsError
+from contract.validity import INTERRUPTED, run_validity
+from scenarios.definitions import LoadScenario, scenario_from_params
+from scenarios.levels import Level, LevelRecord
+from scenarios.runner import ScenarioRecord
+from scenarios.single_stream_http import HTTPSingleStreamRecord
+
+SUFFIX = ".journal.jsonl"
+FSYNC_EVERY_S = 2.0
+
+
+def journal_path(results_dir: Path, run_id: str) -> Path:
+    return Path(results_dir) / f"{run_id}{SUFFIX}"
+
+
+class Journal:
+    """The writer, in the run's process. A journal that cannot be written (a full disk) warns
+    once and stops: it must never cost the measurement it guards."""
+
+    def __init__(self, results_dir: Path, run_id: str, doc: dict, warn: Callable[[str], None] = lambda m: None):
+        self.path = journal_path(results_dir, run_id)
+        self._warn = warn
+        self._synced = time.monotonic()
+        self._seen: dict[int, Any] = {}     # entry index -> what of its record is journaled already
+        self._fh = None
+        try:
+            self._fh = open(self.path, "x", encoding="utf-8")
+            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            self._fail(exc)
+        self._line({"run": doc})
+
+    def set(self, key: str, value: Any) -> None:
+        self._line({"set": {key: value}})
+
+    def started(self, index: int, record: Any) -> None:
+        """An entry begins: what `rebuild` needs to make its record again."""
+        sc = record.scenario
+        if isinstance(record, LevelRecord):
+            scenario = {"load": sc.scenario.params(), "value": sc.value, "searched": sc.searched}
+        else:
+            scenario = sc.params()
+        self._seen[index] = {} if isinstance(record, ScenarioRecord) else set()
+        self._line({"entry": index, "record": type(record).__name__, "scenario": scenario})
+
+    def tracking(self, index: int, record: Any, advance: Callable[..., None]) -> Callable[..., None]:
+        """`advance` as a scenario's drive calls it after each pass or request, journaling what it added."""
+        def progress(n: int, total: int | None = None) -> None:
+            self.measured(index, record)
+            advance(n, total)
+        return progress
+
+    def measured(self, index: int, record: Any) -> None:
+        seen = self._seen.get(index)
+        if isinstance(record, ScenarioRecord) and isinstance(seen, dict):
+            added = {k: v[seen.get(k, 0):] for k, v in record.samples.items() if len(v) > seen.get(k, 0)}
+            if added:
+                engine = record.engine_reported[seen.get("__engine", 0):]
+                seen.update({k: len(v) for k, v in record.samples.items()}, __engine=len(record.engine_reported))
+                self._line({"pass": index, "add": added, "output_tokens": record.output_tokens,
+                            "window_s": record.window_s, "engine_reported": engine})
+        elif isinstance(seen, set):
+            for trace in getattr(record, "traces", []):
+                if trace.end_ns is not None and trace.index not in seen:
+                    seen.add(trace.index)
+                    self._line({"request": index, "trace": dataclasses.asdict(trace)})
+
+    def done(self, index: int, record: Any) -> None:
+        self.measured(index, record)
+        self._line({"done": index, "entry": record.to_dict()})
+
+    def remove(self) -> None:
+        """The result is written: the journal has done its job."""
+        if self._fh is not None:
+            self.path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self._fh.close()
+            self._fh = None
+
+    def _line(self, obj: dict) -> None:
+        if self._fh is None:
+            return
+        try:
+            self._fh.write(json.dumps(obj, allow_nan=False, default=str) + "\n")
+            self._fh.flush()                     # through to the kernel: it outlives this process
+            if time.monotonic() - self._synced >= FSYNC_EVERY_S:
+                os.fsync(self._fh.fileno())      # and to the disk, now and then: it outlives the machine
+                self._synced = time.monotonic()
+        except (OSError, ValueError) as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: Exception) -> None:
+        self._warn(f"warning: the run's journal {self.path} cannot be written ({exc}); "
+                   "if this process dies, what it measured is lost")
+        if self._fh is not None:
+            with contextlib.suppress(OSError):
+                self._fh.close()
+        self._fh = None
+
+
+def orphaned_journals(results_dir: Path) -> list[Path]:
+    """The journals in `results_dir` whose run's process is gone (nobody holds their lock)."""
+    return [p for p in sorted(Path(results_dir).glob(f"*{SUFFIX}")) if nobody_holds(p)]
+
+
+def nobody_holds(path: Path) -> bool:
+    """Whether no living process holds an flock on `path` (one that held it and died, even by
+    SIGKILL, holds it no more)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def rebuild(path: Path, status: str, error: str) -> tuple[Path, int] | None:
+    """Write the result of the run whose journal this is, with `status` and `error`, and remove
+    the journal. Returns (the result's path, measured passes and requests kept), or None when
+    the journal is held (its run lives), gone (rebuilt by another) or holds no run."""
+    try:
+        fh = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return None
+        if not path.exists():
+            return None
+        doc, kept = _replay(fh.read().splitlines())
+        if doc is None:
+            path.unlink(missing_ok=True)
+            return None
+        doc["status"] = status
+        doc["finished_at"] = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc).isoformat(timespec="seconds")
+        doc["errors"] = [*doc.get("errors", []), error]
+        doc["validity"] = run_validity(status, doc["scenarios"])
+        try:
+            typed = documents.run_result(doc)
+        except ResultsError:
+            written, _ = storage.write_result_safely(doc, path.parent, doc["run_id"])
+        else:
+            _, written, _ = storage.write_typed(typed, path.parent, doc["run_id"])
+        path.unlink(missing_ok=True)
+    return written, kept
+
+
+def _replay(lines: list[str]) -> tuple[dict | None, int]:
+    """The run's document from its journal lines, and the measured passes and requests in it. A
+    last line cut short by the kill is skipped."""
+    doc: dict | None = None
+    entries: dict[int, dict] = {}               # index -> a finished entry, as written
+    records: dict[int, Any] = {}                # index -> an unfinished entry's record, rebuilt
+    kept = 0
+    for line in lines:
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if "run" in obj:
+            doc = obj["run"]
+        elif "set" in obj and doc is not None:
+            doc.update(obj["set"])
+        elif "entry" in obj:
+            records[obj["entry"]] = _record(obj["record"], obj["scenario"])
+        elif "pass" in obj and isinstance(records.get(obj["pass"]), ScenarioRecord):
+            rec = records[obj["pass"]]
+            for k, values in obj["add"].items():
+                rec.samples.setdefault(k, []).extend(values)
+            rec.output_tokens, rec.window_s = obj["output_tokens"], obj["window_s"]
+            rec.engine_reported.extend(obj["engine_reported"])
+            kept += 1
+        elif "request" in obj and obj["request"] in records:
+            trace = RequestTrace(**obj["trace"])
+            records[obj["request"]].traces.append(trace)
+            kept += trace.measured
+        elif "done" in obj:
+            entries[obj["done"]] = obj["entry"]
+            records.pop(obj["done"], None)
+    if doc is None:
+        return None, 0
+    for i, rec in records.items():
+        rec.status = INTERRUPTED
+        entries[i] = rec.to_dict()
+    doc["scenarios"] = [entries[i] for i in sorted(entries)]
+    return doc, kept
+
+
+def _record(kind: str, scenario: dict) -> Any:
+    """An empty record of type `kind` for the scenario the journal's `entry` line describes."""
+    if kind == "LevelRecord":
+        load = scenario_from_params(scenario["load"])
+        assert isinstance(load, LoadScenario)
+        return LevelRecord(Level(load, scenario["value"], scenario["searched"]))
+    sc = scenario_from_params(scenario)
+    return HTTPSingleStreamRecord(sc) if kind == "HTTPSingleStreamRecord" else ScenarioRecord(sc)  # type: ignore[arg-type]

@@ -1,0 +1,61 @@
+"""SIGTERM and SIGHUP stop a run as Ctrl-C does: what was measured is written, then it exits.
+
+Within `stop_on_signals()` the first SIGINT, SIGTERM or SIGHUP raises `Stopped` (a
+KeyboardInterrupt, so every `except KeyboardInterrupt` that saves a result handles all three) in
+the main thread; the ones after it are noted and ignored, so that the saving is not itself cut
+short. The handlers are set explicitly: a process started in the background by a shell inherits
+SIGINT ignored, and the parent-death signal of a run's child must still reach it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from typing import Iterator
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Stopped(KeyboardInterrupt):
+    def __init__(self, signum: int = signal.SIGINT):
+        super().__init__()
+        self.signum = signum
+
+
+def signal_of(stop: KeyboardInterrupt) -> int:
+    """The signal behind a KeyboardInterrupt: SIGINT unless it is a Stopped that says otherwise."""
+    return getattr(stop, "signum", signal.SIGINT)
+
+
+def exit_code_of(signum: int) -> int:
+    """The shell's convention for a process a signal ended: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP."""
+    return 128 + int(signum)
+
+
+def name_of(signum: int) -> str:
+    """'Ctrl-C', 'SIGTERM', 'SIGHUP': what the user's one line calls it."""
+    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[list[int]]:
+    """Yields the list of signals received, in order; the previous handlers come back on exit."""
+    received: list[int] = []
+
+    def handler(signum, frame) -> None:
+        received.append(signum)
+        if len(received) == 1:
+            raise Stopped(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield received                        # handlers are the main thread's to set
+        return
+    saved = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    for s in STOP_SIGNALS:
+        signal.signal(s, handler)
+    try:
+        yield received
+    finally:
+        for s, old in saved.items():
+            signal.signal(s, old)
