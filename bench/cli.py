@@ -430,6 +430,8 @@ def _register_subcommands() -> None:
     main.add_command(eval_command)
     from bench.fleet.cli import fleet_command
     main.add_command(fleet_command)
+    from bench.engines_cli import engines_command
+    main.add_command(engines_command)
 
 
 _register_subcommands()
