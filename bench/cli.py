@@ -158,7 +158,7 @@ def _run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, se
 
         backend, why = default_backend(hardware.probe())
         # said by the run itself once it starts, so that bad input still gives exactly one line
-        os.environ[BACKEND_REASON_ENV] = f"{backend} ({why})"
+        os.environ[BACKEND_REASON_ENV] = why       # "measuring <device> with <engine> (backend <name>): <why>"
     engine = backend_class(backend)
     caps = engine.capabilities
     if ctx.get_parameter_source("quant") == click.core.ParameterSource.DEFAULT:

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import hardware
+from bench.backends import choose
 from bench.backends import llamacpp_build as build
 from bench.cli import main
 from contract.errors import BackendError
@@ -222,3 +224,44 @@ def test_a_requested_cuda_build_without_a_toolkit_is_one_line(no_toolkit):
     assert r.exit_code == 2 and r.exception is not None and isinstance(r.exception, SystemExit)
     assert r.stderr == ("error: --device cuda needs the CUDA toolkit: no nvcc on PATH, under $CUDA_HOME or in "
                         "/usr/local/cuda (install it (its nvcc), or set CUDA_HOME to where it is)\n")
+
+
+# -- the run's first line --------------------------------------------------------------------------
+
+def plan_reason(monkeypatch) -> str:
+    """`bench run --plan` on this machine as the parent of a run sees it; vLLM and torch not installed."""
+    real = choose._installed
+    monkeypatch.setattr(choose, "_installed", lambda m: m not in ("vllm", "torch") and real(m))
+    monkeypatch.setenv("RIGHTSIZE_BACKEND_REASON", "")          # restored after the test
+    r = CliRunner().invoke(main, ["run", "--model", "tiny", "--plan"])
+    assert r.exit_code == 0, r.output
+    plan = json.loads(r.stdout)
+    assert plan["backend"] == "llamacpp"
+    return plan["backend_reason"]
+
+
+def test_a_gpu_machine_whose_llama_cpp_cannot_offload_says_so_and_how_to_rebuild(h100, toolkit_on_path, monkeypatch):
+    assert choose._llamacpp_offloads() is False              # the real build here
+    assert plan_reason(monkeypatch) == (
+        f"measuring the CPU with llama.cpp (backend llamacpp) although {H100} is present: this llama.cpp build "
+        "has no CUDA, and neither vLLM nor torch is installed; rebuild it for CUDA with `bench engines install llamacpp`")
+
+
+def test_without_the_toolkit_the_hint_is_to_install_it_or_vllm(h100, no_toolkit, monkeypatch):
+    reason = plan_reason(monkeypatch)
+    assert reason.startswith(f"measuring the CPU with llama.cpp (backend llamacpp) although {H100} is present")
+    assert reason.endswith("install the CUDA toolkit (no nvcc on PATH, under $CUDA_HOME or in /usr/local/cuda "
+                           "now), then run `bench engines install llamacpp`; or install vLLM (pip install -e '.[vllm]')")
+
+
+def test_the_run_s_first_line_is_the_device_even_before_a_build(tmp_path):
+    # tiny is built by this run; wide lines, so that rich does not wrap a long one
+    env = {**os.environ, "RIGHTSIZE_CACHE": str(tmp_path / "cache"), "COLUMNS": "400"}
+    r = subprocess.run([sys.executable, "-m", "bench.cli", "run", "--model", "tiny", "--scenario", "tg8",
+                        "--repetitions", "1", "--min-duration", "0", "--idle-seconds", "0",
+                        "--results-dir", str(tmp_path / "r")], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode in (0, 1), r.stderr          # 1: one repetition is too few samples to be valid
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    expected = choose.default_backend(hardware.probe())[1]
+    assert lines[0] == expected and expected.startswith("measuring ")
+    assert any(x.startswith("built ") for x in lines[1:])
