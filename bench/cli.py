@@ -158,7 +158,7 @@ def _run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, se
 
         backend, why = default_backend(hardware.probe())
         # said by the run itself once it starts, so that bad input still gives exactly one line
-        os.environ[BACKEND_REASON_ENV] = f"{backend} ({why})"
+        os.environ[BACKEND_REASON_ENV] = why       # "measuring <device> with <engine> (backend <name>): <why>"
     engine = backend_class(backend)
     caps = engine.capabilities
     if ctx.get_parameter_source("quant") == click.core.ParameterSource.DEFAULT:
@@ -430,6 +430,8 @@ def _register_subcommands() -> None:
     main.add_command(eval_command)
     from bench.fleet.cli import fleet_command
     main.add_command(fleet_command)
+    from bench.engines_cli import engines_command
+    main.add_command(engines_command)
 
 
 _register_subcommands()

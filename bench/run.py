@@ -24,7 +24,7 @@ from contract import documents
 from contract.build import run_document, run_id as make_run_id
 from contract.result import RunResult
 from contract.validity import COMPLETED, FAILED, INTERRUPTED, measured_anything, run_validity
-from models.resolve import ResolvedModel, resolve_model
+from models.resolve import HUB_PREFIX, ResolvedModel, looks_like_path, resolve_model
 from scenarios.definitions import LoadScenario, Scenario
 from scenarios.kinds import KINDS, scenario_runs
 
@@ -137,10 +137,18 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
                                 "--scenario chat, or use --backend llamacpp")
     options = backend.engine_options.keep(config.backend_options)   # each engine gets its own keys only
     options["n_ctx"] = default_context(config.scenarios, options.get("n_ctx"))
+    # The run's first line: the device measured and why. Before a synthetic build (the parent checked
+    # the catalog id); after a file, a directory or a hub id is checked, so that bad input is one line.
+    device_line = config.backend_reason
+    if device_line and not (looks_like_path(config.model) or config.model.startswith(HUB_PREFIX)):
+        ui.warn(device_line)
+        device_line = None
     # A bad model name, quant or file is the user's to fix: it fails here, before a result exists.
     resolved: ResolvedModel | None = (resolve_model(config.model, config.quant, config.cache_dir, ui,
                                                     backend=model_format(config.backend))
                                       if caps.local_model else None)
+    if device_line:
+        ui.warn(device_line)
     if resolved is not None:
         options.update(resolved.engine_options)
     model_doc = resolved.to_dict() if resolved else _server_model(config.model)
@@ -174,8 +182,6 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
         journal.set("hardware", result["hardware"])
         journal.set("bandwidth", result["bandwidth"])
         measurement.start(ui)
-        if config.backend_reason:
-            ui.info(f"backend: {config.backend_reason}")
         for w in prepared.workarounds:
             ui.warn(w["line"])
         for line in prepared.warnings:

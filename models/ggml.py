@@ -22,7 +22,7 @@ def _lib() -> ctypes.CDLL:
     spec = importlib.util.find_spec("llama_cpp")
     if spec is None or spec.origin is None:
         raise ModelError(
-            "building a synthetic model needs llama-cpp-python", "pip install 'rightsize[llamacpp]'"
+            "building a synthetic model needs llama-cpp-python", "bench engines install llamacpp"
         )
     # locate without importing llama_cpp: importing it loads the whole engine
     libs = sorted((Path(spec.origin).parent / "lib").glob("libggml-base.*"))

@@ -8,10 +8,12 @@
 # The machine's python3 (or $PYTHON) must already have torch, transformers, nvidia-ml-py, click,
 # psutil, rich and numpy. The suite is installed from this working tree into a temporary
 # directory (nothing is written into that python's environment), then:
-#   bench hardware; bench run --backend torch on a synthetic Llama-3.1-8B in bf16 on CUDA:
-#   tg128, single-stream and a closed-loop concurrency sweep 1..32 of a short chat workload,
-#   NVML energy by counter; bench dashboard; bench check (physics: decode under the bandwidth
-#   ceiling, watts between idle and the power limit, memory against torch's own figure).
+#   bench hardware; what `bench engines install llamacpp` would build here (--dry-run: CUDA where
+#   nvcc and the GPU are both here; nothing is built); bench run --backend torch on a synthetic
+#   Llama-3.1-8B in bf16 on CUDA: tg128, single-stream and a closed-loop concurrency sweep 1..32
+#   of a short chat workload, NVML energy by counter; bench dashboard; bench check (physics:
+#   decode under the bandwidth ceiling, watts between idle and the power limit, memory against
+#   torch's own figure).
 # Without a CUDA device torch can use, it says so and runs the same steps on the CPU with the
 # tiny model and levels 1,2,4, so the script itself is exercised anywhere.
 set -euo pipefail
@@ -54,6 +56,9 @@ bench="$site/bin/bench"
 step "bench hardware"
 "$bench" hardware | tee "$out/hardware.txt"
 "$bench" hardware --json >"$out/hardware.json"
+
+step "bench engines install llamacpp --dry-run (what the README's first command would build here)"
+"$bench" engines install llamacpp --dry-run 2>&1 | tee "$out/llamacpp-install.txt" || true
 
 if "$python" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then
     model=llama-3.1-8b levels=1,2,4,8,16,32

@@ -51,7 +51,7 @@ def test_cuda_prefers_vllm_then_offloading_llamacpp_then_torch(installed):
 def test_apple_prefers_mlx(installed):
     m = _machine(apple=True)
     installed.add("mlx_lm")
-    assert choose.default_backend(m) == ("mlx", "Apple M2 Max and mlx-lm is installed")
+    assert choose.default_backend(m) == ("mlx", "measuring Apple M2 Max with mlx-lm (backend mlx): mlx-lm is installed")
     installed.clear()
     assert choose.default_backend(m)[0] == "llamacpp"
 

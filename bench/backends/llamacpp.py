@@ -87,7 +87,7 @@ class LlamaCppBackend(EngineDefaults):
             import llama_cpp  # noqa: F401
         except ImportError:
             raise BackendError("llama-cpp-python is not installed",
-                               f"pip install 'rightsize[{extra}]'") from None
+                               "bench engines install llamacpp builds it for this machine's GPU or CPU") from None
 
     def prepare(self, quant: str | None, options: dict) -> Prepared:
         """Probe this machine's llama.cpp (llamacpp_health) and choose the kernels to load with."""

@@ -339,7 +339,7 @@ def health_report() -> dict:
     try:
         import llama_cpp  # noqa: F401
     except ImportError:
-        return {"engine": "llama.cpp", "status": "not installed", "why": "pip install 'rightsize[llamacpp]'"}
+        return {"engine": "llama.cpp", "status": "not installed", "why": "bench engines install llamacpp"}
     from bench.backends.llamacpp_threads import default_threads
 
     try:

@@ -41,7 +41,10 @@ def _ggml():
                                     ("ggml_backend_dev_count", ctypes.c_size_t, []),
                                     ("ggml_backend_dev_get", vp, [ctypes.c_size_t]),
                                     ("ggml_backend_dev_type", ctypes.c_int, [vp]),
-                                    ("ggml_backend_dev_name", ctypes.c_char_p, [vp])):
+                                    ("ggml_backend_dev_name", ctypes.c_char_p, [vp]),
+                                    ("ggml_backend_reg_count", ctypes.c_size_t, []),
+                                    ("ggml_backend_reg_get", vp, [ctypes.c_size_t]),
+                                    ("ggml_backend_reg_name", ctypes.c_char_p, [vp])):
         fn = getattr(libggml, name)
         fn.restype, fn.argtypes = restype, argtypes
     return libggml
@@ -106,6 +109,12 @@ def gpu_device_names() -> list[str]:
     lib = _ggml()
     devices = (lib.ggml_backend_dev_get(i) for i in range(lib.ggml_backend_dev_count()))
     return [lib.ggml_backend_dev_name(d).decode() for d in devices if lib.ggml_backend_dev_type(d) in _GPU_DEVICES]
+
+
+def backend_names() -> list[str]:
+    """The backends this build of ggml has ("CPU", "CUDA", "Metal", ...), devices present or not."""
+    lib = _ggml()
+    return [lib.ggml_backend_reg_name(lib.ggml_backend_reg_get(i)).decode() for i in range(lib.ggml_backend_reg_count())]
 
 
 _BUFFER_LINE = re.compile(r"load_tensors:\s+(\S+) model buffer size =\s+([\d.]+) MiB")

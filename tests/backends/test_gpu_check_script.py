@@ -25,6 +25,8 @@ def test_gpu_check_falls_back_to_the_cpu_with_a_clear_message(tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "torch sees no CUDA device here: falling back to the CPU" in r.stderr
     assert (out / "FALLBACK.txt").is_file() and (out / "site" / "index.html").is_file()
+    # what the README's first command would build here: no GPU, so the CPU, and nothing built
+    assert (out / "llamacpp-install.txt").read_text().startswith("llama.cpp for the CPU: ")
     (result,) = [json.loads(p.read_text()) for p in (out / "results").glob("*.json")]
     assert result["status"] == "completed" and result["backend"]["name"] == "torch"
     assert [s["name"] for s in result["scenarios"]] == [
