@@ -98,5 +98,6 @@ def test_the_read_roof_agrees_with_a_compiled_openmp_probe(probe_library):
         rounds, settled = rounds + 1, 0 if gained else settled + 1
     caller.shutdown()
     table = ", ".join(f"{t} thread(s): suite {suite[t]:.1f} GB/s, probe {probe[t]:.1f} GB/s" for t in counts)
+    print(f"read roof vs probe: {table} ({size >> 20} MiB, {rounds} rounds)")     # shown with pytest -s
     assert all(0.9 <= suite[t] / probe[t] <= 1.1 for t in counts), \
         f"{table} ({size >> 20} MiB, {rounds} rounds, load average {os.getloadavg()[0]:.1f})"
