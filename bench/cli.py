@@ -152,13 +152,16 @@ def _run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, se
             raise BenchError(f"--serve is for --backend vllm, not {backend or 'the default backend'}",
                              "add --backend vllm, or drop --serve")
         backend = "vllm-serve"
+    reason = os.environ.get(BACKEND_REASON_ENV) if in_process else None   # the parent chose the backend
     if backend is None:
         import hardware
         from bench.backends.choose import default_backend
 
-        backend, why = default_backend(hardware.probe())
+        backend, reason = default_backend(hardware.probe())
         # said by the run itself once it starts, so that bad input still gives exactly one line
-        os.environ[BACKEND_REASON_ENV] = why       # "measuring <device> with <engine> (backend <name>): <why>"
+        os.environ[BACKEND_REASON_ENV] = reason    # "measuring <device> with <engine> (backend <name>): <why>"
+    elif not in_process:
+        os.environ.pop(BACKEND_REASON_ENV, None)   # --backend given: an earlier call's reason is stale
     engine = backend_class(backend)
     caps = engine.capabilities
     if ctx.get_parameter_source("quant") == click.core.ParameterSource.DEFAULT:
@@ -200,7 +203,7 @@ def _run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, se
     config = RunConfig(model=model, quant=quant, backend=backend, scenarios=scenarios,
                        backend_options=options, results_dir=results_dir, label=label,
                        idle_seconds=idle_seconds, api_key=api_key,
-                       backend_reason=os.environ.get(BACKEND_REASON_ENV))
+                       backend_reason=reason)
     if not in_process:
         from bench.sweep import combinations
         from bench.storage import ensure_writable

@@ -84,26 +84,29 @@ def page(site, tmp_path_factory):
 
 
 @pytestmark_browser
-def test_projected_bars_are_hatched_with_error_bars(page):
+def test_projected_bars_are_hatched_with_error_bars(page, site):
     assert page.js("document.body.dataset.ready") == "1"
     assert page.js("document.getElementById('candidates').dataset.ready") == "1"
     assert page.problems() == []
-    for chart, err in (("chart-candidate-cost", "error_x"), ("chart-candidate-tg", "error_y")):
+    cand = page_data(site.index)["candidates"]["rows"]
+    for chart, err, band in (("chart-candidate-cost", "error_x", "usd_band"), ("chart-candidate-tg", "error_y", "band")):
         proj = page.js(f"document.getElementById('{chart}').data.filter(t => t.name.startsWith('PROJECTED'))"
                        f".map(t => ({{n: t.x.length, shape: t.marker.pattern.shape, "
                        f"up: t.{err}.array, down: t.{err}.arrayminus}}))")
         assert len(proj) == 1 and proj[0]["n"] == len(CANDIDATES) and proj[0]["shape"] == "/"
-        assert all(v > 0 for v in proj[0]["down"])
-        # an upper error bar on every bar but a cost whose band reaches 100% (the CPU class): said in its hover
-        assert sum(v > 0 for v in proj[0]["up"]) >= len(CANDIDATES) - 1
+        # an error bar exactly where the class's validation earned a band (Metal here); none where it did not
+        banded = [v > 0 for v in proj[0]["down"]]
+        assert any(banded) and not all(banded)
+        assert banded == [c[band] is not None for c in cand]
         measured = page.js(f"document.getElementById('{chart}').data.filter(t => t.name.startsWith('measured'))"
                            f".reduce((n, t) => n + t.x.length, 0)")
         assert measured >= 1                                         # the measured machines stand beside them
     assert page.js("document.getElementById('chart-candidate-cost').data.some(t => t.name === 'API list price' && "
                    "t.x.length > 0)")
     hover = page.js("document.getElementById('chart-candidate-cost').data.find(t => t.name.startsWith('PROJECTED'))"
-                    ".hovertext.find(h => h.includes('epyc-9654'))")
-    assert "no upper bound" in hover and "±" in hover
+                    ".hovertext")
+    assert any("unvalidated" in h and "epyc-9654" in h for h in hover)     # no band: the hover says why
+    assert any("±" in h and "m3-ultra-60c" in h for h in hover)
 
 
 @pytestmark_browser
