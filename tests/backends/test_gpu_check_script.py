@@ -33,4 +33,4 @@ def test_gpu_check_falls_back_to_the_cpu_with_a_clear_message(tmp_path):
         "tg128", "single-stream", "short-chat@c1", "short-chat@c2", "short-chat@c4"]
     assert all(s["status"] == "completed" for s in result["scenarios"])
     check = (out / "check.txt").read_text()
-    assert "pass  tg128: decode under the bandwidth ceiling" in check and "FAIL" not in check
+    assert "pass  tg128: decode under the measured read roof" in check and "FAIL" not in check
