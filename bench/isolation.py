@@ -2,8 +2,8 @@
 its own process, not the sweep, and its memory is returned before the next run starts.
 
 The parent validates the command line once and hands each child a job file: the RunConfig of
-one model x quant (RunConfig.to_dict) and how to print it. The child (`bench run --in-process
---run-config JOB`) measures and writes its result as usual and reports the result's path
+one model x quant (RunConfig.to_dict) and how to print it. The child (`python -m
+bench.commands.job JOB`) measures and writes its result as usual and reports the result's path
 through a file. A child that dies without doing so gets a `failed` result written by the parent.
 """
 
@@ -21,12 +21,14 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import environment, storage
-from bench.child_process import die_with_parent
+from bench import environment
+from contract import storage
+from engines.child_process import die_with_parent
 from bench.stop_signals import name_of, signal_of
 from contract.build import died_run
 from contract.enums import Status
 from contract.documents import dump
+from contract.build import utc_now
 
 OUTCOME_ENV = "RIGHTSIZE_OUTCOME_FILE"
 PARENT_ENV = "RIGHTSIZE_PARENT_PID"
@@ -45,8 +47,8 @@ class ChildOutcome:
 
 
 def child_argv(job_file: Path, debug: bool) -> list[str]:
-    """The `bench run` command line of a child: its job file, nothing to parse again."""
-    return (["--debug"] if debug else []) + ["run", "--in-process", "--run-config", str(job_file)]
+    """A child's command line (bench/commands/job.py): its job file, nothing to parse again."""
+    return [sys.executable, "-m", "bench.commands.job", *(["--debug"] if debug else []), str(job_file)]
 
 
 def read_job(job_file: Path) -> dict:
@@ -103,7 +105,7 @@ def _run_child(argv: list[str], api_key: str | None, outcome_file: Path) -> Chil
     # swapped sys.stderr) gets its stderr copied line by line as it comes.
     stderr = None if sys.stderr.isatty() else subprocess.PIPE
     # Its own session: a Ctrl-C at the terminal, or its closing, reaches only us, and we forward one.
-    proc = subprocess.Popen([sys.executable, "-m", "bench.cli", *argv], env=env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
                             stderr=stderr, text=True, start_new_session=True,
                             # if we are killed, the child is told as by a closed terminal: it writes
                             # what it measured, stops its servers and exits
@@ -221,10 +223,9 @@ def record_dead_child(results_dir: Path, model: str, quant: str, backend: str, l
     """A child that died without writing its result (crash, out-of-memory kill) still leaves one;
     `explanation` is what the child said, before loading its engine, to say if it died.
     `interrupted`: the user's Ctrl-C reached it before it could write one (during its engine's load)."""
-    import datetime as dt
     import socket
 
-    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    now = utc_now()
     result = died_run(finished_at=now, label=label or socket.gethostname(), model=model, quant=quant,
                       backend=backend, environment=environment.capture(),
                       error=(f"stopped by {name_of(stopped_by or signal.SIGINT)} before it wrote a result (the engine process {death(exit_code)})"

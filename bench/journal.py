@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from bench import storage
-from bench.harness import RequestTrace
+from contract import storage
+from engines.clock import RequestTrace
 from contract import documents
 from contract.errors import ResultsError
 from contract.validity import INTERRUPTED, run_validity

@@ -7,22 +7,16 @@ Outcome (contract/result.py: QualityBody, EvalBody), so a writer's mistake fails
 
 from __future__ import annotations
 
-import datetime as dt
 import socket
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import environment, storage
+from bench import environment
+from contract import storage
 from contract.build import run_id as new_run_id
+from contract.build import utc_now
 from contract.enums import Status
 from contract.result import SCHEMA_VERSION, EvalBody, Outcome, QualityBody, QuantQuality
-
-KINDS = ("quality", "eval")
-
-
-def utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
 
 def outcome_document(*, label: str | None, started_at: str, model: dict, hardware: dict | None, config: dict,
                      body: QualityBody | EvalBody, status: Status = Status.COMPLETED, errors: Sequence[str] = (),

@@ -7,21 +7,22 @@ the result file (status `failed` / `interrupted`) with what was kept.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import socket
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ContextManager, Sequence
 
-from bench import environment, storage
-from bench.backends import get_backend, model_format
+from bench import environment
+from contract import storage
+from engines import get_backend, model_format
 from contract.errors import BenchError, ResultsError, ScenarioError
 from bench.isolation import report_stage
 from bench.journal import Journal
 from bench.measurement import RunMeasurement, decode_roofline
 from contract import documents
-from contract.build import run_document, run_id as make_run_id
+from contract.build import run_document, utc_now
+from contract.build import run_id as make_run_id
 from contract.result import RunResult
 from contract.validity import COMPLETED, FAILED, INTERRUPTED, measured_anything, run_validity
 from models.resolve import HUB_PREFIX, ResolvedModel, looks_like_path, resolve_model
@@ -102,10 +103,6 @@ class RunOutcome:
 NOTHING_MEASURED = 3
 
 
-def _utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
 def default_context(scenarios: Sequence[Scenario | LoadScenario], requested: int | None) -> int:
     """Smallest context that fits every scenario, unless the user asked for one."""
     needed = max(s.context_needed for s in scenarios)
@@ -162,7 +159,7 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
         # a refused key or an unknown model name fails here too, before a result exists.
         loaded = backend.load(config.model, options)
 
-    started = _utc_now()  # e.g. 2026-11-28T01:45:05+00:00
+    started = utc_now()  # e.g. 2026-11-28T01:45:05+00:00
     label = config.label or socket.gethostname()
     run_id = make_run_id(started, label, model_doc["id"], model_doc["quant"], config.backend, unique=True)
     result = run_document(run_id=run_id, label=label, started_at=started,
@@ -243,7 +240,7 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
             backend.unload()
 
     result["status"] = status
-    result["finished_at"] = _utc_now()
+    result["finished_at"] = utc_now()
     result["scenarios"] = [r.to_dict() for r in records]
     extra_reasons = []
     if measurement is not None:

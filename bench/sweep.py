@@ -30,7 +30,7 @@ def check_fits(combos: list[Combination], scenarios: list, ctx_size: int | None,
     available-memory figure came from, or None when no check applies (an engine without
     memory_fit_checked: HTTP servers, and engines that size their own memory)."""
     import hardware
-    from bench.backends import backend_class
+    from engines import backend_class
     from bench.run import default_context
     from models.catalog import CATALOG, ModelSpec, get_model
     from models.fit import available_memory, check_fit

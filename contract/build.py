@@ -3,6 +3,7 @@ process that died without writing its own (bench/run.py and bench/isolation.py b
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import secrets
 from typing import Any
@@ -10,6 +11,11 @@ from typing import Any
 from contract.enums import Status
 from contract.result import SCHEMA_VERSION, RunResult
 from contract.validity import run_validity
+
+
+def utc_now() -> str:
+    """Now, in UTC, to the second: how every document stamps a time ('2026-11-28T01:45:05+00:00')."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def run_id(started_at: str, label: str, *parts: str | None, unique: bool = False) -> str:

@@ -84,7 +84,7 @@ class Roofline(Section):
 
 
 class Stats(Section):
-    """A distribution's summary (bench/stats.py); a figure with no samples has none, never zeros."""
+    """A distribution's summary (engines/stats.py); a figure with no samples has none, never zeros."""
     n: int
     mean: Number
     median: Number

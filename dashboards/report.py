@@ -31,7 +31,7 @@ def _table(head: list[str] | None, rows: list[str]) -> str:
 
 
 def _scenarios(result: RunResult) -> str:
-    from bench.report import scenario_rows
+    from dashboards.run_tables import scenario_rows
 
     if not result.scenarios:
         return f"<p>Nothing was measured: the run {esc(result.status)} before any scenario ran.</p>"
@@ -46,7 +46,7 @@ def _scenarios(result: RunResult) -> str:
 
 def _load_levels(result: RunResult) -> str:
     """One row per load level (concurrency or rate) and the answer of an SLO search, if any."""
-    from bench.report import load_rows
+    from dashboards.run_tables import load_rows
 
     rows = []
     for r in load_rows(result):

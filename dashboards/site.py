@@ -15,6 +15,7 @@ from pathlib import Path
 
 from contract import documents
 from contract.result import Document
+from contract.build import utc_now
 from dashboards.errors import DashboardError
 from dashboards.groups import disambiguate, group_rows
 from dashboards.page import STATIC, document, esc
@@ -119,8 +120,8 @@ def load_unique(paths: list[Path], kinds: tuple = (None,)) -> tuple[list[tuple[P
     """Typed documents from every path, read by the contract's one loader (a file it cannot read is
     a warning naming the file and the field); the same run found twice (copied between machines)
     counts once. `kinds`: bench run results (None), or bench quality / bench eval outcomes
-    (bench.outcomes.KINDS)."""
-    from bench.storage import load_documents
+    (contract.documents.OUTCOME_KINDS)."""
+    from contract.storage import load_documents
 
     loaded, warnings = load_documents(paths, kinds=kinds)
     return _dedupe(loaded, warnings), warnings
@@ -298,15 +299,14 @@ for the real model (reference data, with source and date, never mixed with measu
 def build_site(paths: list[Path], out_dir: Path, *, max_age_days: int = DEFAULT_MAX_AGE_DAYS,
                settings: CostSettings = CostSettings(), today: dt.date | None = None,
                candidates: Sequence[str] = (), **options) -> SiteResult:
-    from bench.outcomes import KINDS
     from dashboards.quality import quality_view
 
     plotly_js = _plotly_js()          # before any work: a missing plotly is reported first
     today = today or dt.date.today()
-    from bench.storage import load_documents
+    from contract.storage import load_documents
 
     docs, load_warnings = load_documents(paths, kinds=None)      # read once: bench run results and outcomes
-    outcomes = _dedupe([(p, d) for p, d in docs if getattr(d, "kind", None) in KINDS], [])
+    outcomes = _dedupe([(p, d) for p, d in docs if getattr(d, "kind", None) in documents.OUTCOME_KINDS], [])
     runs = _dedupe([(p, d) for p, d in docs if getattr(d, "kind", None) is None], load_warnings)
     rows, apis, warnings = build_rows(paths, settings=settings, max_age_days=max_age_days, today=today,
                                       allow_empty=bool(outcomes), loaded=(runs, load_warnings), **options)
@@ -317,7 +317,7 @@ def build_site(paths: list[Path], out_dir: Path, *, max_age_days: int = DEFAULT_
     headline = stale_headline(prices, today, max_age_days)
     if headline:                        # said once, at the top of the page, instead of in the list
         warnings = [w for w in warnings if w != staleness_warning(prices, today, max_age_days)] + [headline]
-    generated_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    generated_at = utc_now()
     view = None
     if candidates:
         from dashboards.candidates import candidate_view

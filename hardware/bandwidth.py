@@ -37,7 +37,7 @@ tests/hardware/test_hw_read_roof.py holds it to the probe (+-10%) wherever a C c
 OpenMP exists; the suite itself needs no compiler.
 
 The read figure is measured at 1 thread, at the engine's thread count (physical cores:
-llama.cpp's default n_threads, bench/backends/llamacpp_threads.py) and at the powers of two in
+llama.cpp's default n_threads, engines/llamacpp/threads.py) and at the powers of two in
 between, alternating the counts over a few rounds and keeping each one's best repetition (best
 of is what a transient load on a shared machine disturbs least). `gbps` is the read figure at
 the engine's thread count.
@@ -68,6 +68,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import psutil
+
+from contract.build import utc_now
 
 from .info import HardwareInfo
 
@@ -112,7 +114,7 @@ def cache_path(info: HardwareInfo) -> Path:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return utc_now()
 
 
 def _loadavg() -> float | None:

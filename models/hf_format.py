@@ -127,7 +127,7 @@ def hf_config(arch: Architecture, dtype: str) -> dict:
 def hf_tokenizer(arch: Architecture) -> tuple[dict, dict]:
     """(tokenizer.json, tokenizer_config.json): a word-level tokenizer over the synthetic
     vocabulary (models/vocab.py), so servers that detokenize (vllm serve) have text to stream.
-    Its counts are the server's: vLLM's /tokenize uses it, and so does bench.backends.http_prompts
+    Its counts are the server's: vLLM's /tokenize uses it, and so does engines.openai.prompts
     where a server has no tokenize endpoint."""
     tokens = spm_vocab(arch.vocab)[0]
     specials = {UNK: tokens[UNK], BOS: tokens[BOS], EOS: tokens[EOS]}

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable, Iterator, Optional, Protocol
 
-from bench.backends.base import Backend, LoadedModel
+from engines.base import Backend, LoadedModel
 from contract.errors import ScenarioError
 from scenarios import definitions, load, runner, single_stream_http
 from scenarios.definitions import DEFAULT_LOAD_SCENARIO, DEFAULT_SCENARIOS, BUILTIN, LoadScenario, ParseOptions, \

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.harness import RequestTrace
+from engines.clock import RequestTrace
 from contract.validity import COMPLETED, scenario_validity
-from bench.stats import summarize
+from engines.stats import summarize
 from scenarios.definitions import LoadScenario
 from scenarios.slo import judge
 from scenarios.stream_checks import check_requests

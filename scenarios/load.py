@@ -17,9 +17,9 @@ import time
 from functools import partial
 from typing import Callable, Iterator
 
-from bench.backends.base import Backend, LoadedModel
+from engines.base import Backend, LoadedModel
 from contract.errors import ScenarioError
-from bench.harness import RequestTrace, now_ns, stamp_step, timed_request
+from engines.clock import RequestTrace, now_ns, stamp_step, timed_request
 from contract.validity import COMPLETED
 from scenarios.arrivals import Pacer
 from scenarios.definitions import SEARCH_CEILING, LoadScenario

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from bench.backends.base import Backend, LoadedModel
-from bench.harness import Generation, timed_generate
+from engines.base import Backend, LoadedModel
+from engines.clock import Generation, timed_generate
 from contract.validity import COMPLETED, scenario_validity
-from bench.stats import summarize
+from engines.stats import summarize
 from scenarios.definitions import Scenario
 from scenarios.prompts import random_prompt
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable
 
-from bench.backends.base import Backend, LoadedModel
-from bench.harness import RequestTrace, now_ns
+from engines.base import Backend, LoadedModel
+from engines.clock import RequestTrace, now_ns
 from scenarios.arrivals import Pacer
 from scenarios.definitions import Scenario
 from scenarios.levels import client_reasons, error_examples, server_cross_check

@@ -12,7 +12,7 @@ import re
 from dataclasses import asdict, dataclass
 
 from contract.errors import ScenarioError
-from bench.stats import percentile
+from engines.stats import percentile
 
 
 @dataclass(frozen=True)

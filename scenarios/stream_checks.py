@@ -2,7 +2,7 @@
 asked, and was each token seen when it came?
 
 Input lengths: a request's actual input is what the engine or server counted
-(bench.harness.RequestTrace.input_tokens). Requests whose count is unknown, or more than 5% off
+(engines.clock.RequestTrace.input_tokens). Requests whose count is unknown, or more than 5% off
 the planned length, measured another workload than the one named: their scenario is INVALID
 and the reason gives both lengths.
 
@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass
 from statistics import fmean
 
-from bench.harness import RequestTrace
+from engines.clock import RequestTrace
 
 INPUT_TOLERANCE = 0.05
 BURST_GAP_S = 1e-4

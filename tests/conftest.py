@@ -24,7 +24,7 @@ def _session_model_cache(tmp_path_factory):
 def _llamacpp_kernels_that_work_here(_session_model_cache):
     """Where some llama.cpp kernels crash (AMX on some Xeons), a test that loads llama.cpp in this
     process would take pytest down with it: probe once, as `bench run` does, and keep to what works."""
-    from bench.backends.llamacpp_health import protect_this_process
+    from engines.llamacpp.health import protect_this_process
 
     choice = protect_this_process()
     if choice is not None and choice.workaround:

@@ -11,7 +11,7 @@ import pytest
 
 
 def bench(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=300)
 
 
@@ -98,7 +98,7 @@ def test_ctrl_c_keeps_what_was_measured(tmp_path, tiny_gguf):
     """SIGINT in the middle of a run: the result is written with status `interrupted`."""
     out = tmp_path / "r"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.cli", "run", "--model", "tiny", "--scenario", "tg8,single-stream",
+        [sys.executable, "-m", "bench", "run", "--model", "tiny", "--scenario", "tg8,single-stream",
          "--repetitions", "3", "--min-duration", "0", "--requests", "100000", "--output-tokens", "4", "--results-dir", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # wait until the engine is loading, then give tg8 (a fraction of a second) time to finish,

@@ -7,7 +7,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from bench.cli import main
+from bench.commands.main import main
 from contract.result import SCHEMA_VERSION
 
 
@@ -73,7 +73,7 @@ def test_results_command_lists_runs(tmp_path):
 
 
 def test_help_imports_no_engine():
-    code = ("import sys\nfrom bench.cli import main\n"
+    code = ("import sys\nfrom bench.commands.main import main\n"
             "for args in (['--help'], ['run', '--help'], ['results', '--help']):\n"
             "    try:\n        main(args)\n    except SystemExit:\n        pass\n"
             "heavy = [m for m in ('torch', 'llama_cpp', 'mlx', 'vllm', 'transformers') if m in sys.modules]\n"

@@ -103,7 +103,7 @@ def test_bench_results_says_which_file_and_field_it_skipped(tmp_path):
     doc["scenarios"][0]["status"] = "finished"
     (tmp_path / "odd.json").write_text(json.dumps(doc))
     (tmp_path / "good.json").write_text(TINY.read_text())
-    p = subprocess.run([sys.executable, "-m", "bench.cli", "results", str(tmp_path), "--json"],
+    p = subprocess.run([sys.executable, "-m", "bench", "results", str(tmp_path), "--json"],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0 and "Traceback" not in p.stderr
     assert [line for line in p.stderr.splitlines() if line.strip()] == [

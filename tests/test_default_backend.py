@@ -4,7 +4,7 @@ import importlib.util
 
 import pytest
 
-from bench.backends import choose
+from engines import choose
 from hardware.cpu import probe_cpu
 from hardware.info import AppleInfo, GpuInfo, HardwareInfo, NvidiaInfo
 

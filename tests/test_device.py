@@ -5,7 +5,7 @@ or vLLM run on CUDA got the CPU's bandwidth as its ceiling (an efficiency above 
 
 import pytest
 
-from bench.backends.llamacpp import LlamaCppBackend, offload_device
+from engines.llamacpp.engine import LlamaCppBackend, offload_device
 from contract.device import Device
 from bench.measurement import decode_roofline, device_bandwidths
 from scenarios.runner import decode_rate

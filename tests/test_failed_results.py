@@ -11,7 +11,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from bench.cli import main
+from bench.commands.main import main
 from bench.isolation import record_dead_child
 from dashboards.report import write_run_report
 from dashboards.site import build_rows
@@ -19,7 +19,7 @@ from dashboards.site import build_rows
 
 def _interrupted_run(results_dir, wait_for: str, extra: list[str]):
     """A real `bench run`, Ctrl-C'd once its stderr shows `wait_for`."""
-    proc = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--model", "tiny", "--min-duration", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--model", "tiny", "--min-duration", "0",
                              "--results-dir", str(results_dir), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None             # stderr=PIPE

@@ -20,9 +20,10 @@ import pytest
 from click.testing import CliRunner
 
 import hardware
-from bench.backends import choose
-from bench.backends import llamacpp_build as build
-from bench.cli import main
+from engines import choose
+from engines.llamacpp import build
+from bench.commands.main import main
+from bench.commands.node_plan import node_plan
 from contract.errors import BackendError
 from tests.hardware import fake_nvml
 
@@ -190,7 +191,7 @@ def fake_pip(tmp_path: Path) -> tuple[dict, Path]:
 
 
 def installer(env, *args):
-    return subprocess.run([sys.executable, "-m", "bench.cli", "engines", "install", "llamacpp", *args],
+    return subprocess.run([sys.executable, "-m", "bench", "engines", "install", "llamacpp", *args],
                           capture_output=True, text=True, env=env, timeout=300)
 
 
@@ -229,11 +230,10 @@ def test_a_requested_cuda_build_without_a_toolkit_is_one_line(no_toolkit):
 # -- the run's first line --------------------------------------------------------------------------
 
 def plan_reason(monkeypatch) -> str:
-    """`bench run --plan` on this machine as the parent of a run sees it; vLLM and torch not installed."""
+    """The node plan (what `bench run` would do here) as the parent of a run sees it; vLLM and torch not installed."""
     real = choose._installed
     monkeypatch.setattr(choose, "_installed", lambda m: m not in ("vllm", "torch") and real(m))
-    monkeypatch.setenv("RIGHTSIZE_BACKEND_REASON", "")          # restored after the test
-    r = CliRunner().invoke(main, ["run", "--model", "tiny", "--plan"])
+    r = CliRunner().invoke(node_plan, ["--model", "tiny"])
     assert r.exit_code == 0, r.output
     plan = json.loads(r.stdout)
     assert plan["backend"] == "llamacpp"
@@ -257,7 +257,7 @@ def test_without_the_toolkit_the_hint_is_to_install_it_or_vllm(h100, no_toolkit,
 def test_the_run_s_first_line_is_the_device_even_before_a_build(tmp_path):
     # tiny is built by this run; wide lines, so that rich does not wrap a long one
     env = {**os.environ, "RIGHTSIZE_CACHE": str(tmp_path / "cache"), "COLUMNS": "400"}
-    r = subprocess.run([sys.executable, "-m", "bench.cli", "run", "--model", "tiny", "--scenario", "tg8",
+    r = subprocess.run([sys.executable, "-m", "bench", "run", "--model", "tiny", "--scenario", "tg8",
                         "--repetitions", "1", "--min-duration", "0", "--idle-seconds", "0",
                         "--results-dir", str(tmp_path / "r")], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode in (0, 1), r.stderr          # 1: one repetition is too few samples to be valid

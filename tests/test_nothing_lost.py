@@ -23,8 +23,8 @@ import psutil
 import pytest
 from click.testing import CliRunner
 
-from bench.cli import main
-from bench.storage import write_result
+from bench.commands.main import main
+from contract.storage import write_result
 from contract.build import run_id
 from contract.result import SCHEMA_VERSION
 
@@ -37,7 +37,7 @@ DEADLINE_S = 300.0
 def _start(results_dir: Path, *extra: str, **popen) -> subprocess.Popen:
     popen.setdefault("stdout", subprocess.PIPE)
     popen.setdefault("stderr", subprocess.PIPE)
-    return subprocess.Popen([sys.executable, "-m", "bench.cli", "run", *ENDLESS, "--results-dir", str(results_dir),
+    return subprocess.Popen([sys.executable, "-m", "bench", "run", *ENDLESS, "--results-dir", str(results_dir),
                              *extra], text=True, **popen)
 
 
@@ -126,7 +126,7 @@ def test_a_killed_engine_process_keeps_every_pass_it_measured(tmp_path):
     result from the journal, with every pass measured before the kill."""
     proc = _start(tmp_path)
     before = _wait_for_passes(tmp_path, proc)
-    child = next(c for c in psutil.Process(proc.pid).children() if "--in-process" in c.cmdline())
+    child = next(c for c in psutil.Process(proc.pid).children() if "bench.commands.job" in c.cmdline())
     child.kill()
     child.wait(timeout=60)
     kept = _journaled(tmp_path)           # what it had measured when it died: all it will ever have
@@ -143,7 +143,7 @@ def test_a_killed_parent_leaves_the_run_to_save_itself(tmp_path):
     """SIGKILL of bench itself: its run's process is told as by a closed terminal, and saves."""
     proc = _start(tmp_path)
     before = _wait_for_passes(tmp_path, proc)
-    child = next(c for c in psutil.Process(proc.pid).children() if "--in-process" in c.cmdline())
+    child = next(c for c in psutil.Process(proc.pid).children() if "bench.commands.job" in c.cmdline())
     proc.kill()
     proc.communicate(timeout=60)
     child.wait(timeout=DEADLINE_S)
@@ -157,7 +157,7 @@ def test_bench_results_rebuilds_a_run_whose_processes_all_died(tmp_path):
     cannot make it save its result itself before it is killed.)"""
     proc = _start(tmp_path)
     _wait_for_passes(tmp_path, proc)
-    child = next(c for c in psutil.Process(proc.pid).children() if "--in-process" in c.cmdline())
+    child = next(c for c in psutil.Process(proc.pid).children() if "bench.commands.job" in c.cmdline())
     child.suspend()
     kept = _journaled(tmp_path)
     proc.kill()
@@ -246,7 +246,7 @@ def test_a_run_in_which_every_request_failed_exits_non_zero(tmp_path):
 
 
 def test_the_default_request_timeout_is_scaled_to_the_request():
-    from bench.backends.base import request_deadline_s
+    from engines.base import request_deadline_s
 
     assert request_deadline_s(None, 32) < 300 < request_deadline_s(None, 1024)
     assert request_deadline_s(None, 64) < request_deadline_s(None, 128)
@@ -256,11 +256,11 @@ def test_the_default_request_timeout_is_scaled_to_the_request():
 def test_a_killed_load_run_keeps_every_request_that_ended(tmp_path):
     """The same over HTTP under load: each request that ended is journaled whole (its trace),
     and the level is rebuilt from them."""
-    from bench.harness import RequestTrace
+    from engines.clock import RequestTrace
     from tests.load.sse_server import FakeServer
 
     with FakeServer(interval_s=0.005) as url:
-        proc = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--backend", "openai", "--base-url", url,
+        proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--backend", "openai", "--base-url", url,
                                  "--model", "fake", "--scenario", "chat", "--concurrency", "2", "--requests", "100000",
                                  "--min-duration", "0", "--idle-seconds", "0", "--results-dir", str(tmp_path)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -274,7 +274,7 @@ def test_a_killed_load_run_keeps_every_request_that_ended(tmp_path):
         while len(ended()) < 5:
             assert proc.poll() is None and time.monotonic() < deadline, "no 5 measured requests journaled"
             time.sleep(0.1)
-        child = next(c for c in psutil.Process(proc.pid).children() if "--in-process" in c.cmdline())
+        child = next(c for c in psutil.Process(proc.pid).children() if "bench.commands.job" in c.cmdline())
         child.kill()
         child.wait(timeout=60)
         kept = [t for p in tmp_path.glob("*.journal.jsonl") for line in p.read_text().splitlines()

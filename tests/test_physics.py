@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bench.cli import main
-from bench.physics import FAIL, PASS, SKIP, check_result
+from bench.commands.main import main
+from dashboards.physics import FAIL, PASS, SKIP, check_result
 from contract import documents
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "runs" / "2026-11-28T021125Z-vm-llama-3.1-8b-Q4_K_M-llamacpp.json"

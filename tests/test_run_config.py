@@ -1,6 +1,7 @@
 """The typed config a run's parent hands each child: what the parent parsed is what the child runs."""
 
 import json
+import sys
 
 from bench.isolation import child_argv
 from bench.run import RunConfig
@@ -33,6 +34,6 @@ def test_the_api_key_never_travels_in_it():
 
 
 def test_the_child_is_handed_its_job_and_no_flags(tmp_path):
-    assert child_argv(tmp_path / "job.json", debug=False) == ["run", "--in-process", "--run-config",
+    assert child_argv(tmp_path / "job.json", debug=False) == [sys.executable, "-m", "bench.commands.job",
                                                               str(tmp_path / "job.json")]
-    assert child_argv(tmp_path / "job.json", debug=True)[0] == "--debug"
+    assert child_argv(tmp_path / "job.json", debug=True)[3] == "--debug"

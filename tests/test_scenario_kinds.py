@@ -3,7 +3,7 @@ run asks for what the kind needs and how it is measured."""
 
 import pytest
 
-from bench.backends import backend_class
+from engines import backend_class
 from scenarios.definitions import BUILTIN
 from scenarios.kinds import KINDS, parse_scenarios
 

@@ -3,7 +3,7 @@ import statistics
 
 import pytest
 
-from bench.stats import percentile, summarize
+from engines.stats import percentile, summarize
 
 
 def test_summary_matches_hand_computed_values():

@@ -7,7 +7,7 @@ from contract.build import died_run
 from contract.documents import dump
 from contract.errors import ResultsError
 from contract.result import SCHEMA_VERSION
-from bench.storage import ensure_writable, load_documents, write_result, write_result_safely
+from contract.storage import ensure_writable, load_documents, write_result, write_result_safely
 
 
 def test_atomic_write_leaves_no_temp_files(tmp_path):
@@ -57,7 +57,7 @@ def test_loading_skips_bad_files_with_warnings(tmp_path):
 
 def test_a_result_that_breaks_the_contract_is_still_written(tmp_path, monkeypatch):
     monkeypatch.delenv("RIGHTSIZE_STRICT_CONTRACT", raising=False)
-    from bench.storage import write_document
+    from contract.storage import write_document
     doc, path, warning = write_document({"schema_version": SCHEMA_VERSION, "run_id": "odd"}, tmp_path, "odd")
     assert json.loads(path.read_text()) == doc == {"schema_version": SCHEMA_VERSION, "run_id": "odd"}
     assert warning.startswith("the result does not match the result schema") and "field status" in warning

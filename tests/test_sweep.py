@@ -10,7 +10,8 @@ import time
 import psutil
 from click.testing import CliRunner
 
-from bench.cli import main
+from bench.commands.main import main
+from bench.commands.node_plan import node_plan
 
 FAST = ["--scenario", "tg8", "--repetitions", "3", "--min-duration", "0", "--idle-seconds", "0"]
 
@@ -38,7 +39,7 @@ def test_unknown_quant_in_a_sweep_fails_before_anything_runs(tmp_path):
 def test_a_crashed_engine_process_is_recorded_and_the_sweep_goes_on(tmp_path):
     """SIGKILL the first run's process (as the OOM killer would): a failed result, then the next run."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.cli", "run", "--model", "tiny", "--quant", "Q4_K_M,Q8_0",
+        [sys.executable, "-m", "bench", "run", "--model", "tiny", "--quant", "Q4_K_M,Q8_0",
          "--scenario", "single-stream", "--requests", "100000", "--output-tokens", "4", "--min-duration", "0",
          "--idle-seconds", "0", "--results-dir", str(tmp_path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -46,7 +47,7 @@ def test_a_crashed_engine_process_is_recorded_and_the_sweep_goes_on(tmp_path):
     deadline = time.time() + 120
     child = None
     while time.time() < deadline and child is None:
-        kids = [c for c in parent.children() if "--in-process" in " ".join(c.cmdline())]
+        kids = [c for c in parent.children() if "bench.commands.job" in c.cmdline()]
         child = kids[0] if kids else None
         time.sleep(0.2)
     assert child is not None, "no child process for the first run"
@@ -55,7 +56,7 @@ def test_a_crashed_engine_process_is_recorded_and_the_sweep_goes_on(tmp_path):
     # the second combination would run for minutes: interrupt it once it has started
     second = None
     while time.time() < deadline and second is None:
-        kids = [c for c in parent.children() if c.pid != child.pid and "--in-process" in " ".join(c.cmdline())]
+        kids = [c for c in parent.children() if c.pid != child.pid and "bench.commands.job" in c.cmdline()]
         second = kids[0] if kids else None
         time.sleep(0.2)
     assert second is not None, "the sweep stopped after the crash"
@@ -80,11 +81,11 @@ def test_two_quants_give_two_results(tmp_path):
 
 
 def test_plan_says_what_would_run_here_and_measures_nothing(tmp_path):
-    """`bench run --plan` (what `bench fleet` asks each node): the backend, each combination and why
+    """The node plan (bench/commands/node_plan.py, what `bench fleet` asks each node): the backend, each combination and why
     it would be skipped; nothing built, measured or written."""
     results = tmp_path / "never-made"
-    r = CliRunner().invoke(main, ["run", "--model", "tiny,qwen2.5-14b", "--quant", "F16", *FAST,
-                                  "--results-dir", str(results), "--plan"])
+    r = CliRunner().invoke(node_plan, ["--model", "tiny,qwen2.5-14b", "--quant", "F16", *FAST,
+                                       "--results-dir", str(results)])
     assert r.exit_code == 0, r.output
     plan = json.loads(r.stdout)
     assert plan["backend"] == "llamacpp" and "llamacpp" in plan["backend_reason"] and plan["fit_source"]

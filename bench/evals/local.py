@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, cast
 
 from bench.evals.answer import Answer
 from bench.evals.tasks import Task
-from bench.harness import now_ns
+from engines.clock import now_ns
 
 if TYPE_CHECKING:
     from llama_cpp.llama_types import ChatCompletionRequestMessage

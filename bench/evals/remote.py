@@ -15,15 +15,15 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from bench.backends.base import RequestFailed
-from bench.backends.http_prompts import Prompt
+from engines.base import RequestFailed
+from engines.openai.prompts import Prompt
 from bench.evals.answer import Answer
 from bench.evals.tasks import Task
-from bench.harness import now_ns
+from engines.clock import now_ns
 
-HTTP_BACKENDS = {"openai": ("bench.backends.openai", "OpenAIBackend"),
-                 "llamacpp-server": ("bench.backends.llamacpp_server", "LlamaCppServerBackend"),
-                 "vllm": ("bench.backends.vllm_serve", "VLLMServeBackend")}
+HTTP_BACKENDS = {"openai": ("engines.openai.engine", "OpenAIBackend"),
+                 "llamacpp-server": ("engines.llamacpp.server", "LlamaCppServerBackend"),
+                 "vllm": ("engines.vllm.serve", "VLLMServeBackend")}
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def eval_backend(name: str, api_key: str | None = None):
     """The backend `name` with EvalBody mixed in, installed-checked as `bench run` does."""
     import importlib
 
-    from bench.backends import BACKENDS
+    from engines import BACKENDS
 
     module, cls_name = HTTP_BACKENDS[name]
     cls = getattr(importlib.import_module(module), cls_name)
@@ -100,7 +100,7 @@ async def _counted(backend, client, task: Task) -> tuple[int | None, str]:
     """No usage: a text prompt is counted with the server's tokenize endpoint or the model's own
     tokenizer here (http_prompts), as bench run counts its prompts; chat messages stay unknown (the
     template's tokens cannot be counted without usage)."""
-    from bench.backends.http_prompts import CountFailed, ExactFit
+    from engines.openai.prompts import CountFailed, ExactFit
 
     fit = getattr(backend, "_fit", None)
     if task.prompt is None or not isinstance(fit, ExactFit):

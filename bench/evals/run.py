@@ -16,10 +16,11 @@ from bench.evals.answer import Answer
 from bench.evals.scorers import score
 from bench.evals.tasks import Task, load_tasks
 from bench.evals.wilson import wilson_interval
-from bench.outcomes import outcome_document, utc_now, write_outcome
+from bench.outcomes import outcome_document, write_outcome
+from contract.build import utc_now
 from bench.run import RunUI
 from contract.validity import COMPLETED, FAILED, INTERRUPTED
-from bench.stats import summarize
+from engines.stats import summarize
 
 BACKENDS = ("llamacpp", "openai", "llamacpp-server", "vllm")
 SYNTHETIC_NOTE = ("synthetic weights: the model's output is random words, so it scores about 0 on any task; "
@@ -88,7 +89,7 @@ def summary(answers: list[Answer], correct: list[bool]) -> dict:
 
 
 def _answer_local(config: EvalConfig, tasks, ui, body: dict, answers: list[Answer]) -> None:
-    from bench.backends.llamacpp import LlamaCppBackend
+    from engines.llamacpp.engine import LlamaCppBackend
     from bench.evals.local import LocalEngine
     from models.resolve import resolve_model
 
@@ -126,7 +127,7 @@ def _answer_http(config: EvalConfig, tasks, ui, body: dict, answers: list[Answer
         options["base_url"] = config.base_url
         body["model_doc"] = {"id": config.model, "name": config.model, "quant": None, "source": "server"}
     else:
-        from bench.backends import model_format
+        from engines import model_format
         from models.resolve import resolve_model
 
         resolved = resolve_model(config.model, config.quant, config.cache_dir, ui,
@@ -151,7 +152,7 @@ def _answer_http(config: EvalConfig, tasks, ui, body: dict, answers: list[Answer
 
 def execute(config: EvalConfig, ui: RunUI = RunUI()) -> EvalOutcome:
     import hardware
-    from bench import storage
+    from contract import storage
 
     if config.backend not in BACKENDS:
         raise BenchError(f"bench eval runs through {', '.join(BACKENDS)}, not {config.backend!r}",

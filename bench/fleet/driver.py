@@ -3,18 +3,18 @@ one `bench run` at a time on each, results written by the driver as each one ret
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from bench import storage
+from contract import storage
 from bench.fleet.cluster import Node, ray_module
 from bench.fleet.jobs import RunOptions, already_measured
 from bench.fleet.remote import NodeRunner
 from contract.build import died_run
 from contract.documents import dump
+from contract.build import utc_now
 
 # After Ctrl-C: how long the runs get to stop and return what they measured before they are killed.
 STOP_GRACE_S = 60.0
@@ -214,7 +214,7 @@ class FleetRun:
 
     def _lost(self, job: Job, error: str) -> None:
         """A run that returned nothing still leaves a failed result naming the node and the cause."""
-        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        now = utc_now()
         info = self._info.get(job.node.node_id) or {}
         result = dump(died_run(finished_at=now, label=job.node.name, model=job.model, quant=job.quant,
                                backend=job.backend, environment=info.get("environment") or {}, error=error))

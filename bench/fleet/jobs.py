@@ -23,9 +23,6 @@ _REFUSED = {
     "label": "each node's results carry its own name (label it with `ray start --labels=rightsize-name=NAME`)",
     "results_dir": "results stream back to the driver; give --results-dir to `bench fleet run` itself",
     "as_json": "the driver prints each node's progress; read the result files instead",
-    "plan_only": "use `bench fleet run --dry-run`",
-    "in_process": "each node runs its own processes",
-    "run_config": "each node builds its own job",
 }
 # Not part of what was measured, so not part of the resume key.
 _NOT_IN_KEY = {"model", "quant", "api_key", "idle_seconds"}

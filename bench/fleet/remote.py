@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from bench.child_process import die_with_parent
+from engines.child_process import die_with_parent
 
 # Set by Ray and meant for Ray's own workers: a `bench run` must choose its threads as it does at a shell.
 _WORKER_ONLY_ENV = ("OMP_NUM_THREADS",)
@@ -31,21 +31,21 @@ class NodeRunner:
 
     def describe(self, args: list[str]) -> dict[str, Any]:
         """This node's hardware and environment, and what `bench run ARGS` would do here
-        (`bench run --plan`: backend, each combination and why it would be skipped)."""
+        (bench/commands/node_plan.py: backend, each combination and why it would be skipped)."""
         import socket
 
         import hardware
         from bench import environment
 
         info = hardware.probe().to_dict()
-        proc = subprocess.run([sys.executable, "-m", "bench.cli", "run", *args, "--plan"], capture_output=True,
+        proc = subprocess.run([sys.executable, "-m", "bench.commands.node_plan", *args], capture_output=True,
                               text=True, env=_bench_env(None), timeout=600)
         plan, error = None, None
         if proc.returncode == 0:
             plan = json.loads(proc.stdout.strip().splitlines()[-1])
         else:
             lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-            error = lines[-1] if lines else f"bench run --plan exited with code {proc.returncode}"
+            error = lines[-1] if lines else f"the node plan exited with code {proc.returncode}"
         return {"hostname": socket.gethostname(), "hardware": info, "environment": environment.capture(),
                 "plan": plan, "error": error}
 
@@ -54,7 +54,7 @@ class NodeRunner:
         it wrote, its exit code and its last error line. Never raises for a failed run."""
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="rightsize-fleet-") as scratch:
-            argv = [sys.executable, "-m", "bench.cli", "run", *args, "--results-dir", scratch]
+            argv = [sys.executable, "-m", "bench.commands.main", "run", *args, "--results-dir", scratch]
             with self._lock:
                 if self._stopping:
                     return {"docs": [], "exit_code": 130, "error": "stopped before it started", "seconds": 0.0}

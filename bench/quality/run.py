@@ -20,10 +20,11 @@ import numpy as np
 from contract.errors import BenchError, ModelError
 from contract.enums import Status
 from contract.result import Outcome, QualityBody
-from bench.harness import now_ns
-from bench.outcomes import outcome_document, utc_now, write_outcome
+from engines.clock import now_ns
+from bench.outcomes import outcome_document, write_outcome
+from contract.build import utc_now
 from bench.quality import kld
-from bench.quality.published import published_deltas
+from models.published_quality import published_deltas
 from bench.quality.text import Text, load_text
 from bench.quality.windows import Window, windows
 from bench.run import RunUI
@@ -106,8 +107,8 @@ class _Loaded:
     """One model loaded in llama.cpp with a context of one window, and its window logits."""
 
     def __init__(self, resolved, config: QualityConfig, ui: RunUI):
-        from bench.backends.llamacpp import LlamaCppBackend
-        from bench.backends.llamacpp_logits import WindowLogits
+        from engines.llamacpp.engine import LlamaCppBackend
+        from engines.llamacpp.logits import WindowLogits
 
         self.backend = LlamaCppBackend()
         options = {"n_gpu_layers": -1, **config.engine_options, "n_ctx": config.n_ctx,
@@ -173,7 +174,7 @@ def _model_doc(ref, quants) -> dict:
 def execute(config: QualityConfig, ui: RunUI = RunUI()) -> QualityOutcome:
     """Raises BenchError for problems found before measuring; after that, failures are recorded."""
     import hardware
-    from bench import storage
+    from contract import storage
 
     storage.ensure_writable(config.results_dir)
     text: Text = load_text(config.text)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.backends.engines import require
+from tests.backends.engine_helpers import require
 
 SCRIPT = Path(__file__).parent.parent.parent / "scripts" / "gpu-check.sh"
 

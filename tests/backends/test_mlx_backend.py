@@ -5,8 +5,8 @@ import json
 import pytest
 
 from contract.errors import BackendError, ModelError
-from bench.harness import timed_generate
-from tests.backends.engines import require, tiny_spec
+from engines.clock import timed_generate
+from tests.backends.engine_helpers import require, tiny_spec
 
 PROMPT = list(range(300, 332))
 
@@ -30,7 +30,7 @@ def bf16(mx, cache):
 
 
 def load(path, **options):
-    from bench.backends.mlx import MLXBackend
+    from engines.mlx.engine import MLXBackend
 
     backend = MLXBackend()
     return backend, backend.load(path, {"n_ctx": 128, **options})

@@ -4,8 +4,8 @@ without their capability) would fail a run, or skip what the engine can do."""
 
 import pytest
 
-from bench.backends import BACKENDS, backend_class
-from bench.backends.base import Backend, EngineDefaults, protocol_members
+from engines import BACKENDS, backend_class
+from engines.base import Backend, EngineDefaults, protocol_members
 
 # the methods each capability promises; EngineDefaults refuses them where it is False
 PROMISED = {
@@ -55,9 +55,9 @@ def test_the_protocol_lists_what_scenarios_and_the_run_call():
 
 
 # the module that reads each backend's options (llama.cpp's probe reads them for it)
-READERS = {"llamacpp": ("llamacpp", "llamacpp_health"), "llamacpp-server": ("llamacpp_server", "llamacpp_health"),
-           "openai": ("openai",), "vllm": ("vllm",), "vllm-serve": ("vllm_serve",), "mlx": ("mlx",),
-           "torch": ("torch",)}
+READERS = {"llamacpp": ("llamacpp/engine", "llamacpp/health"), "llamacpp-server": ("llamacpp/server", "llamacpp/health"),
+           "openai": ("openai/engine",), "vllm": ("vllm/engine",), "vllm-serve": ("vllm/serve",), "mlx": ("mlx/engine",),
+           "torch": ("torch/engine",)}
 
 
 @pytest.mark.parametrize("name", sorted(BACKENDS))
@@ -65,7 +65,7 @@ def test_every_option_an_engine_reads_is_declared_in_its_options(name):
     import re
     from pathlib import Path
 
-    here = Path(__file__).resolve().parents[2] / "bench" / "backends"
+    here = Path(__file__).resolve().parents[2] / "engines"
     read = set()
     for module in READERS[name]:
         read |= set(re.findall(r'options(?:\.get\(|\[)"(\w+)"', (here / f"{module}.py").read_text()))
@@ -75,7 +75,7 @@ def test_every_option_an_engine_reads_is_declared_in_its_options(name):
 
 
 def test_llamacpp_options_reach_llamacpp_only():
-    from bench.backends.llamacpp import LlamaCppFlags
+    from engines.llamacpp.engine import LlamaCppFlags
 
     given = {"n_threads": 2, "n_gpu_layers": 0, "flash_attn": None, "n_batch": 64, "n_ubatch": 32, "n_ctx": 256,
              "verbose": False, "static_cache": True}

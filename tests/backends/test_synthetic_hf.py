@@ -14,7 +14,7 @@ from models.hf_config import architecture_from_config, read_model_dir
 from models.hf_format import hf_config, hf_tensors
 from models.synthetic_hf import WEIGHTS, _to_dtype, materialize_hf, read_header, weights_bytes
 from models.vocab import FIRST_TEXT_ID
-from tests.backends.engines import FAMILIES, require, tiny_spec
+from tests.backends.engine_helpers import FAMILIES, require, tiny_spec
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from contract.errors import BackendError
-from bench.harness import timed_generate
+from engines.clock import timed_generate
 from models.synthetic_hf import materialize_hf
-from tests.backends.engines import require, tiny_spec
+from tests.backends.engine_helpers import require, tiny_spec
 
 PROMPT = list(range(300, 340))
 
@@ -24,7 +24,7 @@ def checkpoint(torch, tmp_path_factory):
 
 
 def load(checkpoint, **options):
-    from bench.backends.torch import TorchBackend
+    from engines.torch.engine import TorchBackend
 
     backend = TorchBackend()
     model = backend.load(checkpoint, {"n_ctx": 128, **options})
@@ -82,7 +82,7 @@ def test_gpu_devices_are_synchronised_before_every_token(torch, checkpoint):
     """The harness stamps a token when generate() yields it; on a GPU the kernels that made it may
     still be running then unless the device is synchronised first. CUDA and MPS are absent here:
     the model stays on the CPU and a recorder stands in for the device's synchronize()."""
-    from bench.backends.torch import synchronizer
+    from engines.torch.engine import synchronizer
 
     assert synchronizer(torch, "cuda") is torch.cuda.synchronize
     assert synchronizer(torch, "mps") is torch.mps.synchronize
@@ -176,7 +176,7 @@ def test_batch_session_gives_each_request_the_tokens_it_gets_alone(torch, checkp
 
 
 def test_batch_session_refuses_sliding_window_models_and_overlong_requests(torch, tmp_path):
-    from tests.backends.engines import tiny_spec as spec
+    from tests.backends.engine_helpers import tiny_spec as spec
 
     backend, _ = load(checkpoint_of(spec("gemma2"), tmp_path))
     with pytest.raises(BackendError, match="attend to the full context"):
@@ -221,7 +221,7 @@ def test_engine_options_reach_the_engine_in_the_run_process(torch, checkpoint, t
     import subprocess
     import sys
 
-    args = [sys.executable, "-m", "bench.cli", "run", "--backend", "torch", "--model", str(checkpoint), "--quant",
+    args = [sys.executable, "-m", "bench", "run", "--backend", "torch", "--model", str(checkpoint), "--quant",
             "fp32", "--scenario", "tg4", "--repetitions", "1", "--min-duration", "0", "--idle-seconds", "0",
             "--engine-option", "static_cache=true", "--engine-option", "device=cpu", "--results-dir", str(tmp_path),
             "--json"]

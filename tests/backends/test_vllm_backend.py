@@ -3,9 +3,9 @@
 import pytest
 
 from contract.errors import BackendError
-from bench.harness import timed_generate
+from engines.clock import timed_generate
 from models.synthetic_hf import materialize_hf
-from tests.backends.engines import require, tiny_spec
+from tests.backends.engine_helpers import require, tiny_spec
 
 # Small and eager: no torch.compile warm-up, a 64 MiB KV cache, both cores for the model.
 OPTIONS = {"n_ctx": 256, "dtype": "fp32", "enforce_eager": True, "kv_cache_memory_bytes": 64 << 20,
@@ -21,7 +21,7 @@ def checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def engine(checkpoint):
-    from bench.backends.vllm import VLLMBackend
+    from engines.vllm.engine import VLLMBackend
 
     backend = VLLMBackend()
     model = backend.load(checkpoint, dict(OPTIONS))
@@ -44,7 +44,7 @@ def test_load_reports_the_engine_and_its_kv_cache(engine):
 
 def test_tokens_are_exact_in_number_and_match_transformers(engine, checkpoint):
     require("torch", "vllm")
-    from bench.backends.torch import TorchBackend
+    from engines.torch.engine import TorchBackend
 
     backend, _ = engine
     gen = timed_generate(backend, PROMPT, 16)
@@ -110,7 +110,7 @@ def test_context_overflow_is_a_backend_error(engine):
 
 
 def test_unknown_quantization_is_refused_before_loading(checkpoint):
-    from bench.backends.vllm import VLLMBackend
+    from engines.vllm.engine import VLLMBackend
 
     with pytest.raises(BackendError, match="not in the ladder"):
         VLLMBackend().load(checkpoint, {**OPTIONS, "quant": "int3"})

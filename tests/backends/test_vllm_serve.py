@@ -14,7 +14,7 @@ import pytest
 from contract.errors import BackendError
 from models.catalog import get_model
 from models.synthetic_hf import materialize_hf
-from tests.backends.engines import require, tiny_spec
+from tests.backends.engine_helpers import require, tiny_spec
 
 OPTIONS = {"n_ctx": 256, "enforce_eager": True, "kv_cache_memory_bytes": 64 << 20, "n_threads": 2}
 
@@ -32,7 +32,7 @@ def checkpoint(tmp_path_factory):
 
 
 def test_arguments_follow_the_engine_options(tmp_path):
-    from bench.backends.vllm_serve import serve_args
+    from engines.vllm.serve import serve_args
 
     args = serve_args(tmp_path, {**OPTIONS, "dtype": "bf16", "quant": "fp8", "max_num_seqs": 8}, "127.0.0.1", 8123, "m")
     assert args[:6] == ["--model", str(tmp_path), "--host", "127.0.0.1", "--port", "8123"]
@@ -49,8 +49,8 @@ def stream_through_http_backend(server) -> tuple[int, int, int]:
     import asyncio
     from types import SimpleNamespace
 
-    from bench.backends.openai import OpenAIBackend
-    from bench.harness import RequestTrace, now_ns, timed_request
+    from engines.openai.engine import OpenAIBackend
+    from engines.clock import RequestTrace, now_ns, timed_request
 
     backend = OpenAIBackend()
     model = backend.load(server.served_name, {"base_url": server.base_url})
@@ -77,7 +77,7 @@ def tokenize_here_and_there(server, checkpoint) -> list[tuple[int, int]]:
 
     import httpx
 
-    from bench.backends.http_prompts import ServerTokenizer, letters, tokenizer_json
+    from engines.openai.prompts import ServerTokenizer, letters, tokenizer_json
 
     local = tokenizer_json(checkpoint / "tokenizer.json")
     remote = ServerTokenizer("/tokenize", "vLLM/SGLang", server.served_name)
@@ -92,7 +92,7 @@ def tokenize_here_and_there(server, checkpoint) -> list[tuple[int, int]]:
 def test_server_answers_a_completion_and_is_stopped_on_interrupt(checkpoint, tmp_path):
     import httpx
 
-    from bench.backends.vllm_serve import VLLMServer
+    from engines.vllm.serve import VLLMServer
 
     server = VLLMServer(checkpoint, OPTIONS, log_path=tmp_path / "serve.log")
     with pytest.raises(KeyboardInterrupt):
@@ -119,7 +119,7 @@ def test_server_answers_a_completion_and_is_stopped_on_interrupt(checkpoint, tmp
 
 def test_a_server_that_cannot_start_is_reported_with_its_log_and_cleaned_up(tmp_path):
     require("vllm", "vllm")
-    from bench.backends.vllm_serve import VLLMServer
+    from engines.vllm.serve import VLLMServer
 
     (tmp_path / "config.json").write_text('{"model_type": "no-such-model"}')
     server = VLLMServer(tmp_path, {"n_ctx": 256}, log_path=tmp_path / "serve.log", startup_timeout_s=300)
@@ -130,7 +130,7 @@ def test_a_server_that_cannot_start_is_reported_with_its_log_and_cleaned_up(tmp_
 
 
 def test_launcher_uses_this_python(tmp_path):
-    from bench.backends.vllm_serve import launcher
+    from engines.vllm.serve import launcher
 
     cmd = launcher()
     assert cmd[:2] == [sys.executable, "-m"] and cmd[2].startswith("vllm.entrypoints.")
@@ -144,7 +144,7 @@ WORKLOADS = {"tiny-chat": {"input": {"mean": 48, "stddev": 12}, "output": {"mean
 
 def bench_serve(tmp_path, model, *extra) -> list[str]:
     (tmp_path / "workloads.json").write_text(json.dumps(WORKLOADS))
-    return [sys.executable, "-m", "bench.cli", "run", "--backend", "vllm", "--serve", "--model", str(model),
+    return [sys.executable, "-m", "bench", "run", "--backend", "vllm", "--serve", "--model", str(model),
             "--workloads", str(tmp_path / "workloads.json"), "--scenario", "tiny-chat", "--slo", "ttft=1000s",
             "--idle-seconds", "0", "--results-dir", str(tmp_path / "r"), *extra]
 
@@ -223,7 +223,7 @@ def test_serve_chat_level_flags_every_request_let_out_at_once(tmp_path):
 
 def test_serve_refuses_microbenchmarks_before_starting_a_server(tmp_path):
     require("vllm", "vllm")
-    proc = subprocess.run([sys.executable, "-m", "bench.cli", "run", "--backend", "vllm", "--serve", "--model", "tiny",
+    proc = subprocess.run([sys.executable, "-m", "bench", "run", "--backend", "vllm", "--serve", "--model", "tiny",
                            "--scenario", "pp64", "--results-dir", str(tmp_path / "r")], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "pp64" in proc.stderr and "vllm-serve" in proc.stderr

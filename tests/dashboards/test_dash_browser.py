@@ -137,7 +137,7 @@ def fresh(tmp_path_factory):
     for args in (["run", "--model", "tiny", "--scenario", "single-stream", "--requests", "3", "--min-duration", "0",
                   "--input-tokens", "32", "--output-tokens", "8", "--idle-seconds", "0", "--results-dir", results],
                  ["dashboard", results, "-o", out]):
-        p = subprocess.run([sys.executable, "-m", "bench.cli", *map(str, args)], capture_output=True, text=True,
+        p = subprocess.run([sys.executable, "-m", "bench", *map(str, args)], capture_output=True, text=True,
                            cwd=root, timeout=300)
         assert p.returncode == 0, p.stdout + p.stderr
     assert "1 priced" in p.stdout

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def bench(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "bench.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "bench", *map(str, args)], capture_output=True, text=True,
                           cwd=ROOT, env={**os.environ, "COLUMNS": "160", **(env or {})}, timeout=120)
 
 
@@ -131,7 +131,7 @@ def test_dashboard_bad_inputs(tmp_path):
 
 
 def test_help_imports_no_plotly_or_engine():
-    code = ("import sys\nfrom bench.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+    code = ("import sys\nfrom bench.commands.main import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('plotly', 'llama_cpp', 'torch', 'numpy')))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert p.stdout.strip().endswith("[]"), p.stdout + p.stderr

@@ -6,7 +6,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from bench.cli import main
+from bench.commands.main import main
 
 QUICK = ["--model", "tiny", "--scenario", "single-stream", "--requests", "3", "--min-duration", "0",
          "--input-tokens", "32", "--output-tokens", "8", "--idle-seconds", "0"]

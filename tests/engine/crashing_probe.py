@@ -11,7 +11,7 @@ import json
 import os
 import sys
 
-from bench.backends import llamacpp_probe
+from engines.llamacpp import probe as llamacpp_probe
 
 CRASH_WITH = "CPU_REPACK"
 

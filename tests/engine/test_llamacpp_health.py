@@ -16,10 +16,11 @@ import psutil
 import pytest
 from click.testing import CliRunner
 
-from bench.backends import llamacpp_health, llamacpp_kernels
-from bench.backends.llamacpp import default_threads
-from bench.backends.llamacpp_health import (CRASHED, OK, ProbeConfig, candidates, choose_kernels, run_probe)
-from bench.cli import main
+from engines.llamacpp import health as llamacpp_health
+from engines.llamacpp import kernels as llamacpp_kernels
+from engines.llamacpp.engine import default_threads
+from engines.llamacpp.health import (CRASHED, OK, ProbeConfig, candidates, choose_kernels, run_probe)
+from bench.commands.main import main
 from contract.errors import BackendError
 
 CRASHING = [sys.executable, str(Path(__file__).with_name("crashing_probe.py"))]
@@ -155,7 +156,7 @@ def test_forcing_kernels_the_probe_saw_crash_warns_and_a_death_says_what_to_drop
     seed_crash(health_cache)
     out = tmp_path / "r"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.cli", "run", "--model", "tiny", "--engine-option", "repack=on",
+        [sys.executable, "-m", "bench", "run", "--model", "tiny", "--engine-option", "repack=on",
          "--engine-option", "amx=off",      # the one configuration the seeded verdicts call broken
          "--scenario", "single-stream", "--requests", "100000", "--output-tokens", "4", *FAST, "--results-dir", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
@@ -165,7 +166,7 @@ def test_forcing_kernels_the_probe_saw_crash_warns_and_a_death_says_what_to_drop
     parent = psutil.Process(proc.pid)
     deadline, child = time.time() + 120, None
     while time.time() < deadline and child is None:
-        kids = [c for c in parent.children() if "--in-process" in " ".join(c.cmdline())]
+        kids = [c for c in parent.children() if "bench.commands.job" in c.cmdline()]
         child = kids[0] if kids else None
         time.sleep(0.2)
     assert child is not None, "no child process for the run"
@@ -209,7 +210,7 @@ def test_bench_hardware_shows_the_verdict_and_why(health_cache):
 
 def test_a_llamacpp_server_loads_with_the_kernels_this_process_keeps_to(tiny_gguf):
     """The test suite's servers (and a run's) get the kernels chosen here, not llama.cpp's default."""
-    from bench.backends.llamacpp_server import LlamaCppServer
+    from engines.llamacpp.server import LlamaCppServer
 
     REPACK_OR_SKIP(llamacpp_kernels.available())
     before = llamacpp_kernels.in_use()

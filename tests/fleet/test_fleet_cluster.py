@@ -152,7 +152,7 @@ def _bench_runs(cluster) -> list[str]:
             cmd = p.cmdline()
         except Exception:
             continue
-        if "bench.cli" in cmd and "run" in cmd:
+        if "bench.commands.main" in cmd and "run" in cmd:
             out.append(" ".join(cmd))
     return out
 

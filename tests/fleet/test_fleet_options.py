@@ -13,7 +13,7 @@ from contract import documents
 from contract.errors import BenchError
 
 def parse(args):
-    from bench.cli import run
+    from bench.commands.run import run
 
     return RunOptions.parse(args, run)
 
@@ -77,7 +77,7 @@ def test_runtime_env_inline_file_and_bad(tmp_path):
 
 @pytest.mark.parametrize("scheme", ["", "ray://"])
 def test_an_address_where_nothing_listens_is_one_line_at_once(scheme):
-    from bench.child_process import free_port
+    from engines.child_process import free_port
     from bench.fleet.cluster import connect
 
     address = f"{scheme}127.0.0.1:{free_port()}"
@@ -104,7 +104,7 @@ def test_an_address_where_something_else_listens_is_one_line_within_the_bound(co
     try:
         extra = ["--results-dir", str(tmp_path), "--model", "tiny"] if command == "run" else []
         # the bound plus a generous allowance for starting Python on a busy machine; past it, Ray is retrying
-        p = subprocess.run([sys.executable, "-m", "bench.cli", "fleet", command, "--address", address, *extra],
+        p = subprocess.run([sys.executable, "-m", "bench", "fleet", command, "--address", address, *extra],
                            capture_output=True, text=True, timeout=CONNECT_TIMEOUT_S + ANSWER_TIMEOUT_S + 60)
     finally:
         server.shutdown()

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 import hardware
 from hardware import specs
-from hardware.cli import hardware_command
+from bench.commands.hardware import hardware_command
 from hardware.cpu import linux_topology, parse_cpuinfo
 
 SPR = """processor\t: 0

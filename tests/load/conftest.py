@@ -25,7 +25,7 @@ def workloads(tmp_path):
 def llama_server(tiny_gguf):
     """A real llama-cpp-python server on 127.0.0.1 with the tiny synthetic model; verbose, so that
     its log gives its own account of each request (tests/load/test_llamacpp_server.py)."""
-    from bench.backends.llamacpp_server import LlamaCppServer
+    from engines.llamacpp.server import LlamaCppServer
 
     server = LlamaCppServer(tiny_gguf, {"n_ctx": 512, "n_threads": 2, "verbose": True})
     server.start()

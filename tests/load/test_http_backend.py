@@ -9,8 +9,8 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from bench.child_process import free_port
-from bench.cli import main
+from engines.child_process import free_port
+from bench.commands.main import main
 from tests.load.conftest import reasons_but_held_back
 from tests.load.sse_server import (DROP, ECHO_AUTH, ERROR_500, HOLD, MALFORMED, OK, STALL, TEMPLATE_TOKENS,
                                    FakeServer, count_text)
@@ -145,7 +145,7 @@ def test_api_key_is_sent_but_never_written(tmp_path, workloads):
 
 def test_api_key_stays_out_of_debug_output(tmp_path, workloads):
     with FakeServer(lambda n, body: ECHO_AUTH, require_key=KEY) as url:
-        p = subprocess.run([sys.executable, "-m", "bench.cli", "--debug", "run", "--backend", "openai", "--base-url",
+        p = subprocess.run([sys.executable, "-m", "bench", "--debug", "run", "--backend", "openai", "--base-url",
                             url, "--model", "fake", "--workloads", str(workloads), "--scenario", "tiny-chat",
                             "--concurrency", "1", "--requests", "1", "--results-dir", str(tmp_path)],
                            capture_output=True, text=True, timeout=120,
@@ -205,7 +205,7 @@ def test_bad_http_options_give_one_line(tmp_path, args, needle):
 
 
 def test_bench_help_imports_neither_engines_nor_httpx():
-    code = ("import sys\nfrom bench.cli import main\n"
+    code = ("import sys\nfrom bench.commands.main import main\n"
             "for args in (['--help'], ['run', '--help']):\n"
             "    try:\n        main(args)\n    except SystemExit:\n        pass\n"
             "print('LOADED', [m for m in ('httpx', 'llama_cpp', 'uvicorn', 'fastapi') if m in sys.modules])")

@@ -5,8 +5,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from bench.backends.llamacpp import LlamaCppBackend
-from bench.cli import main
+from engines.llamacpp.engine import LlamaCppBackend
+from bench.commands.main import main
 from scenarios.prompts import random_prompt
 
 
@@ -107,7 +107,7 @@ def test_poisson_levels_and_an_slo_search(tmp_path, workloads):
 
 
 def test_a_kv_cache_larger_than_free_memory_is_refused_not_allocated(backend):
-    from bench.backends.llamacpp_batch import _check_ram
+    from engines.llamacpp.batch import _check_ram
     from contract.errors import BackendError
 
     _check_ram(backend._llm._model.model, 4096)                    # 4 MiB for the tiny model: fine

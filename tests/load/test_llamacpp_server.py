@@ -13,8 +13,8 @@ import psutil
 import pytest
 from click.testing import CliRunner
 
-from bench.backends.llamacpp_server import LlamaCppServer
-from bench.cli import main
+from engines.llamacpp.server import LlamaCppServer
+from bench.commands.main import main
 from contract.errors import BackendError
 from tests.load.conftest import reasons_but_held_back
 
@@ -95,7 +95,7 @@ def test_local_gguf_tokenizer_counts_as_the_server_does(llama_server):
 
     import httpx
 
-    from bench.backends.http_prompts import ServerTokenizer, gguf_tokenizer, letters
+    from engines.openai.prompts import ServerTokenizer, gguf_tokenizer, letters
 
     local = gguf_tokenizer(llama_server.model_path)
     remote = ServerTokenizer("/extras/tokenize", "llama-cpp-python", llama_server.model_path.stem)
@@ -110,7 +110,7 @@ def test_local_gguf_tokenizer_counts_as_the_server_does(llama_server):
 
 
 def test_llamacpp_server_backend_sends_prompts_of_the_asked_length(tmp_path, chat64):
-    p = subprocess.run([sys.executable, "-m", "bench.cli", "run", "--backend", "llamacpp-server", "--model", "tiny",
+    p = subprocess.run([sys.executable, "-m", "bench", "run", "--backend", "llamacpp-server", "--model", "tiny",
                         "--workloads", str(chat64), "--scenario", "chat64,single-stream", "--concurrency", "1",
                         "--requests", "3", "--input-tokens", "48", "--output-tokens", "8", "--min-duration", "0",
                         "--idle-seconds", "0", "--results-dir", str(tmp_path / "r")],
@@ -159,7 +159,7 @@ def _cmdline(p: psutil.Process) -> str:
 
 def _bench_with_server(tmp_path, workloads):
     """A long `bench run --backend llamacpp-server`; returns it once its server answers requests."""
-    proc = subprocess.Popen([sys.executable, "-m", "bench.cli", "run", "--backend", "llamacpp-server", "--model", "tiny",
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--backend", "llamacpp-server", "--model", "tiny",
                              "--workloads", str(workloads), "--scenario", "tiny-chat", "--concurrency", "2",
                              "--requests", "100000", "--idle-seconds", "0", "--results-dir", str(tmp_path / "r")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -5,10 +5,10 @@ import statistics
 
 import pytest
 
-from bench.backends.http_prompts import ExactFit, UsageCalibration, letters
-from bench.backends.sse import SSEDecoder
+from engines.openai.prompts import ExactFit, UsageCalibration, letters
+from engines.openai.sse import SSEDecoder
 from contract.errors import ScenarioError
-from bench.harness import RequestTrace
+from engines.clock import RequestTrace
 from scenarios.arrivals import Pacer
 from scenarios.definitions import DEFAULT_CONCURRENCY
 from scenarios.kinds import parse_scenarios

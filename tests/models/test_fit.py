@@ -143,7 +143,7 @@ def test_concurrent_sequences_attend_over_their_own_stream_unless_unified(kv_uni
                      license="n/a")
     path = materialize(spec, "Q8_0", cache_dir=model_cache)
     model = llama_cpp.llama_model_load_from_file(str(path).encode(), llama_cpp.llama_model_default_params())
-    params = llama_cpp.llama_context_default_params()  # as bench/backends/llamacpp_batch.py sets them
+    params = llama_cpp.llama_context_default_params()  # as engines/llamacpp/batch.py sets them
     params.n_ctx, params.n_batch, params.n_ubatch, params.n_seq_max = 4 * 2048, 2048, 512, 4
     params.kv_unified = kv_unified
     params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED

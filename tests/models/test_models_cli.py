@@ -7,9 +7,9 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from bench.cli import main
+from bench.commands.main import main
 from models.catalog import CATALOG, get_model
-from models.cli import parse_memory
+from bench.commands.models import parse_memory
 from models.synthetic import expected_file_size
 
 GiB = 1 << 30
@@ -120,7 +120,7 @@ def test_memory_sizes_are_binary(text, size):
 
 
 def test_help_imports_no_engine():
-    code = ("import sys; from click.testing import CliRunner; from bench.cli import main; "
+    code = ("import sys; from click.testing import CliRunner; from bench.commands.main import main; "
             "r = CliRunner().invoke(main, ['models', '--help']); assert r.exit_code == 0, r.output; "
             "r = CliRunner().invoke(main, ['plan', '--help']); assert r.exit_code == 0, r.output; "
             "print(sorted(m for m in ('torch', 'llama_cpp', 'mlx', 'vllm', 'huggingface_hub') if m in sys.modules))")

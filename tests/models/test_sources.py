@@ -111,7 +111,7 @@ def test_bad_directories_are_one_line_errors(tmp_path, config, files, fragment):
 
 
 def _bench(*args, **env):
-    return subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True, timeout=120,
+    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True, timeout=120,
                           env={**os.environ, **env})
 
 

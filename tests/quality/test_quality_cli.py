@@ -6,7 +6,7 @@ import sys
 
 
 def bench(*args):
-    return subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
                           env=dict(os.environ), timeout=300)
 
 

@@ -42,7 +42,7 @@ def test_the_outcome_is_a_result_of_its_own_kind(tiny_quality):
 
 
 def test_published_deltas_are_reference_data_beside_a_catalog_model():
-    from bench.quality.published import published_deltas
+    from models.published_quality import published_deltas
 
     pub = published_deltas("llama-3.1-8b", ["F16", "Q8_0", "Q4_K_M", "Q2_K"])
     assert pub["observed"] == "2026-10-01" and "tools/perplexity/README.md" in pub["source"]
@@ -83,7 +83,7 @@ def test_default_text_is_public_domain_and_long_enough():
 def test_the_table_shows_each_quant_from_the_typed_outcome(tiny_quality):
     from rich.console import Console
 
-    from bench.quality.cli import quality_table
+    from bench.commands.quality import quality_table
 
     console = Console(width=300, record=True)
     console.print(quality_table(tiny_quality.document))

@@ -1,0 +1,5 @@
+"""`python -m bench`: the `bench` command line."""
+
+from bench.commands.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Every `bench` command line: the top floor. Each module is one command (or a group).."""

@@ -1,0 +1,191 @@
+"""`bench fleet run` and `bench fleet status`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+_RUN_ARGS = {"ignore_unknown_options": True, "allow_extra_args": False}
+
+
+def _fleet_options(f):
+    f = click.option("--address", default="auto", show_default=True,
+                     help="The Ray cluster: auto (the one this machine belongs to), HOST:PORT, or ray://HOST:10001 "
+                          "(Ray Client, e.g. a KubeRay head service).")(f)
+    f = click.option("--nodes", default=None,
+                     help="Comma-separated targets: node names (label rightsize-name, else hostname), node ids, "
+                          "labels as key=value, or resources such as GPU or accelerator_type:H100. "
+                          "[default: every alive node]")(f)
+    f = click.option("--runtime-env", default=None,
+                     help="A Ray runtime_env (JSON, or a JSON file) that brings the suite and its engines to the "
+                          "workers, e.g. '{\"pip\": [\"rightsize[llamacpp]\"]}'. [default: the workers have it]")(f)
+    return f
+
+
+@click.group("fleet")
+def fleet_command():
+    """One `bench run` on each node of a Ray cluster (pip install 'rightsize[fleet]')."""
+
+
+@fleet_command.command("run", context_settings=_RUN_ARGS)
+@_fleet_options
+@click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
+              help="Where the driver writes every node's results as each run returns.")
+@click.option("--force", is_flag=True, help="Run again what a node has already measured with these options.")
+@click.option("--dry-run", is_flag=True, help="Show what would run where, and run nothing.")
+@click.argument("run_args", nargs=-1, type=click.UNPROCESSED)
+def fleet_run(address, nodes, runtime_env, results_dir, force, dry_run, run_args):
+    """Run `bench run RUN_ARGS` on every target node; each probes its hardware and checks what fits.
+
+    A rerun with the same options resumes: what a node (same name, same hardware) has already
+    measured is skipped unless --force. Ctrl-C stops the remote runs and keeps what they measured."""
+    from bench.fleet.driver import FleetRun, plan, start_runners
+    from bench.fleet.jobs import RunOptions
+    from contract.storage import ensure_writable
+    from bench.sweep import exit_code
+
+    options = RunOptions.parse(run_args, _bench_run())
+    if not dry_run:
+        ensure_writable(results_dir)
+    targets = _connect(address, runtime_env, nodes)
+    runners = start_runners(targets, hold_node=not dry_run)
+    try:
+        plans = plan(targets, runners, options, results_dir, force)
+        _print_schedule(plans)
+        if dry_run:
+            return
+        fleet = FleetRun(plans, runners, options, results_dir, _say)
+        fleet.execute()
+        _print_outcome(plans)
+        code = 130 if fleet.interrupted else exit_code(fleet.statuses())
+    except KeyboardInterrupt:
+        _say("stopped by Ctrl-C before any run started")
+        code = 130
+    finally:
+        ray = sys.modules.get("ray")
+        if ray is not None:
+            ray.shutdown()
+    sys.exit(code)
+
+
+@fleet_command.command("status", context_settings=_RUN_ARGS)
+@_fleet_options
+@click.option("--json", "as_json", is_flag=True, help="Print the nodes and the schedule as JSON.")
+@click.argument("run_args", nargs=-1, type=click.UNPROCESSED)
+def fleet_status(address, nodes, runtime_env, as_json, run_args):
+    """The cluster's nodes with their hardware, and what `bench fleet run RUN_ARGS` would schedule where."""
+    from bench.fleet.cluster import cluster_nodes, ray_module
+    from bench.fleet.driver import plan, start_runners
+    from bench.fleet.jobs import RunOptions
+
+    options = RunOptions.parse(run_args, _bench_run())
+    targets = _connect(address, runtime_env, nodes)
+    every = cluster_nodes()
+    try:
+        plans = plan(targets, start_runners(targets, hold_node=False), options, None, force=True)
+    finally:
+        ray_module().shutdown()
+    if as_json:
+        by_id = {p.node.node_id: p for p in plans}
+        click.echo(json.dumps({
+            "nodes": [{**n.identity(), "alive": n.alive, "resources": n.resources,
+                       "hardware": (by_id[n.node_id].info or {}).get("hardware") if n.node_id in by_id else None,
+                       "error": by_id[n.node_id].error if n.node_id in by_id else None} for n in every],
+            "schedule": [{"node": j.node.name, "model": j.model, "quant": j.quant, "backend": j.backend,
+                          "plan": j.state, "detail": j.detail} for p in plans for j in p.jobs],
+        }, indent=2))
+        return
+    _print_nodes(every, plans)
+    _print_schedule(plans)
+
+
+def _bench_run() -> click.Command:
+    """`bench run` itself: its parser checks the run options."""
+    from bench.commands.run import run
+
+    return run
+
+
+def _connect(address, runtime_env, nodes):
+    from bench.fleet.cluster import cluster_nodes, connect, runtime_env as parse_runtime_env, select
+
+    connect(address, parse_runtime_env(runtime_env))
+    return select(cluster_nodes(), nodes)
+
+
+def _say(line: str) -> None:
+    """A progress line: on stderr, so that the tables on stdout stay clean."""
+    click.echo(line, err=True)
+
+
+def _hardware_line(hw: dict | None) -> tuple[str, str]:
+    """(CPU, GPUs) of a node's probe, in words."""
+    if not hw:
+        return "n/a (not probed)", "n/a (not probed)"
+    cpu = hw.get("cpu") or {}
+    ram = cpu.get("ram_bytes")
+    cpu_text = (f"{cpu.get('model') or 'unknown CPU'}, {cpu.get('cores') or '?'}C/{cpu.get('threads') or '?'}T, "
+                + (f"{ram / 2**30:.0f} GiB" if ram else "RAM n/a"))
+    gpus = (hw.get("nvidia") or {}).get("gpus") or []
+    apple = hw.get("apple")
+    if gpus:
+        gpu_text = ", ".join(f"{g['name']} {g['memory_bytes'] / 2**30:.0f} GiB" if g.get("memory_bytes")
+                             else g["name"] for g in gpus)
+    elif apple:
+        gpu_text = f"{apple.get('chip')} ({apple.get('gpu_cores') or '?'} GPU cores, unified memory)"
+    else:
+        gpu_text = "none"        # why (no driver, no NVML) is in --json: hardware.nvidia.reason
+    return cpu_text, gpu_text
+
+
+def _print_nodes(every, plans) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    by_id = {p.node.node_id: p for p in plans}
+    table = Table(title=f"Ray nodes: {sum(n.alive for n in every)} alive of {len(every)}")
+    for col in ("node", "id", "address", "state", "CPU", "GPUs", "labels"):
+        table.add_column(col, overflow="fold")
+    for n in every:
+        p = by_id.get(n.node_id)
+        cpu, gpus = _hardware_line(p.info.get("hardware") if p and p.info else None)
+        state = "dead" if not n.alive else ("not targeted" if p is None else (f"error: {p.error}" if p.error else "alive"))
+        table.add_row(n.name, n.short_id, n.ip, state, cpu, gpus,
+                      ", ".join(f"{k}={v}" for k, v in n.labels.items()) or "-")
+    Console().print(table)
+
+
+def _print_schedule(plans) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="schedule")
+    for col in ("node", "model", "quant", "backend", "plan"):
+        table.add_column(col, overflow="fold")
+    words = {"run": "run", "skipped": "skip: ", "measured": "already measured: "}
+    for p in plans:
+        if p.error:
+            table.add_row(p.node.name, "-", "-", "-", f"cannot run: {p.error}")
+        for j in p.jobs:
+            table.add_row(j.node.name, j.model, j.quant, j.backend,
+                          words[j.state] + (j.detail if j.state != "run" else ""))
+    Console().print(table)
+
+
+def _print_outcome(plans) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="fleet run")
+    for col in ("node", "model", "quant", "status", "result / reason"):
+        table.add_column(col, overflow="fold")
+    for p in plans:
+        if p.error:
+            table.add_row(p.node.name, "-", "-", "failed", p.error)
+        for j in p.jobs:
+            status = {"measured": "already measured", "skipped": "skipped"}.get(j.state, j.status or j.state)
+            table.add_row(j.node.name, j.model, j.quant, status, j.detail)
+    Console().print(table)

@@ -1,0 +1,300 @@
+"""`bench run`: measure a model on this machine and write a result file.
+
+The parent checks the command line once (parse_run), then runs each model x quant in a process
+of its own (bench/commands/job.py, through bench/isolation.py), after a fit check; a sweep gets a
+summary table. The fleet asks each node what this command line would do there without running
+it (bench/commands/node_plan.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bench.commands.cost_options import cost_options
+from contract.errors import BenchError
+
+# --quant when not given, for engines that do not run GGUF files
+DEFAULT_QUANT = {"torch": "bf16", "vllm": "bf16", "mlx": "4bit"}
+
+# The options of `bench run` (node_plan takes the same, to answer for the same command line).
+_OPTIONS = [
+    click.option("--model", default="llama-3.1-8b", show_default=True,
+                  help="Catalog id (built synthetically), a path to a .gguf file, or with --backend openai "
+                       "the name the server serves. Several, comma-separated, make a sweep."),
+    click.option("--quant", default="Q4_K_M", show_default=True,
+                  help="GGUF quant type (synthetic models); several, comma-separated, make a sweep."),
+    click.option("--backend", default=None,
+                  help="Inference engine: llamacpp, vllm, mlx, torch (in-process), openai (any OpenAI-compatible "
+                       "server at --base-url) or llamacpp-server (llama-cpp-python's server, started on 127.0.0.1 "
+                       "for the run). [default: chosen for the detected hardware, and said why]"),
+    click.option("--serve", is_flag=True,
+                  help="--backend vllm: start `vllm serve` on 127.0.0.1 for the run and benchmark it over HTTP "
+                       "(stopped afterwards, also on failure or Ctrl-C)."),
+    click.option("--scenario", "scenario_spec", default=None,
+                  help="Comma-separated scenarios: pp<N>, tg<N>, single-stream, or a workload profile under "
+                       "load: chat, rag, ticket-triage, ticket-draft, summarise, code. "
+                       "[default: pp512,tg128,single-stream; chat for HTTP backends]"),
+    click.option("--concurrency", default=None,
+                  help="Workload profiles: closed-loop users per level, e.g. 1,2,4; stops once latency is far "
+                       "past the SLO. [default: 1,2,4,8,16,32,64]"),
+    click.option("--rate", default=None, help="Workload profiles: open-loop Poisson arrivals, requests/s per level, e.g. 0.5,1,2."),
+    click.option("--search", type=click.Choice(["concurrency", "rate"]), default=None,
+                  help="Find the highest concurrency or rate that meets the SLO (starts at the first --concurrency/--rate)."),
+    click.option("--slo", default=None,
+                  help="default (p99 ttft 2 s, tpot 100 ms), interactive (500 ms, 30 ms), or ttft=..,tpot=.. "
+                       "such as ttft=1s,tpot=50ms. [default: default]"),
+    click.option("--max-in-flight", type=int, default=None,
+                  help="Poisson levels: requests in flight at most; later arrivals wait in the client, "
+                       "recorded as queue wait. [default: 64]"),
+    click.option("--workloads", type=click.Path(path_type=Path), default=None,
+                  help="TOML or JSON file with your own workload profiles."),
+    click.option("--repetitions", type=int, default=None, help="Minimum measured repetitions for pp/tg. [default: 3]"),
+    click.option("--requests", type=int, default=None,
+                  help="Minimum requests for single-stream [default: 3], or measured requests per load level "
+                       "[default: 4 per user, or 10 s of arrivals; at least 8]."),
+    click.option("--input-tokens", type=int, default=None, help="Prompt length for single-stream. [default: 128]"),
+    click.option("--output-tokens", type=int, default=None, help="Output length for single-stream. [default: 32]"),
+    click.option("--min-duration", type=float, default=None,
+                  help="Keep measuring until this many seconds AND the minimum count are reached "
+                       "(at most 100 passes, 1000 requests per load level). 0 gives exact counts. [default: 3]"),
+    click.option("--threads", type=int, default=None, help="CPU threads (default: physical cores)."),
+    click.option("--gpu-layers", type=int, default=-1, show_default=True,
+                  help="Layers to offload to the GPU (-1 all; ignored by a CPU-only build)."),
+    click.option("--ctx-size", type=int, default=None, help="Context size (default: what the scenarios need)."),
+    click.option("--flash-attn/--no-flash-attn", default=None,
+                  help="Flash attention on or off. [default: llama.cpp's auto, as llama-bench: on where the device "
+                       "supports it]"),
+    click.option("--batch-size", type=int, default=2048, show_default=True, help="Logical batch size (n_batch)."),
+    click.option("--ubatch-size", type=int, default=512, show_default=True, help="Physical micro-batch size (n_ubatch)."),
+    click.option("--engine-option", "engine_option", multiple=True, metavar="KEY=VALUE",
+                  help="A setting of this engine only, repeatable: torch static_cache, compile, device, "
+                       "attn_implementation; vllm gpu_memory_utilization, kv_cache_memory_bytes, tensor_parallel_size, "
+                       "max_num_seqs, enforce_eager, quantization; mlx device, prefill_step_size; llamacpp amx, "
+                       "repack (auto|on|off: llama.cpp's AMX and CPU_REPACK kernels; auto keeps those that pass "
+                       "the engine health probe here)."),
+    click.option("--base-url", default=None, help="--backend openai: the server, e.g. http://127.0.0.1:8080."),
+    click.option("--api-key", default=None,
+                  help="--backend openai: API key [default: $OPENAI_API_KEY]. Never written to results or logs."),
+    click.option("--endpoint", type=click.Choice(["completions", "chat"]), default="completions", show_default=True,
+                  help="HTTP backends: /v1/completions or /v1/chat/completions."),
+    click.option("--request-timeout", type=float, default=None,
+                  help="HTTP backends: seconds a request may take; a longer one counts as an error. "
+                       "[default: 60 s plus 1 s per output token it asks for]"),
+    click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True),
+    click.option("--label", default=None, help="Name for this machine in results (default: hostname)."),
+    click.option("--idle-seconds", type=float, default=3.0, show_default=True,
+                  help="Idle power baseline before the engine loads (0 skips it)."),
+    click.option("--json", "as_json", is_flag=True, help="Print the result document as JSON (a list for a sweep).")
+]
+
+
+def run_options(command):
+    """Decorate a click command with `bench run`'s options and the cost options."""
+    for option in reversed([*_OPTIONS, cost_options(breakeven=True)]):
+        command = option(command)
+    return command
+
+
+@dataclass
+class ParsedRun:
+    config: Any          # bench.run.RunConfig: one model x quant's job, before each child gets its own
+    combos: list         # bench.sweep.Combination: each model x quant, with why it is skipped once fits are checked
+    caps: Any            # engines.base.Capabilities of the chosen engine
+    cost: dict           # the cost options, as given: each child prices its own result
+
+
+@click.command()
+@run_options
+@click.pass_context
+def run(ctx, **options):
+    """Benchmark a model on this machine and write a result file."""
+    from bench.stop_signals import Stopped, exit_code_of, name_of, stop_on_signals
+    from bench.streams import tolerant_stdio
+    from contract.storage import ensure_writable
+
+    # SIGTERM and SIGHUP are a Ctrl-C here; a closed terminal or pipe costs the drawing, not the run
+    with tolerant_stdio(), stop_on_signals():
+        try:
+            parsed = parse_run(ctx, **options)
+            ensure_writable(options["results_dir"])
+            sys.exit(_run_each_in_a_child(ctx, parsed, {"as_json": options["as_json"], "cost": parsed.cost}))
+        except Stopped as stop:      # before a child started, or after its result was written
+            click.echo(f"stopped by {name_of(stop.signum)}", err=True)
+            sys.exit(exit_code_of(stop.signum))
+
+
+def parse_run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, search, slo, max_in_flight,
+              workloads, repetitions, requests, input_tokens, output_tokens, min_duration, threads, gpu_layers,
+              ctx_size, flash_attn, batch_size, ubatch_size, engine_option, base_url, api_key, endpoint,
+              request_timeout, results_dir, label, idle_seconds, as_json, **cost) -> ParsedRun:
+    """Check the whole command line once, before anything runs: the job each child gets, each
+    model x quant, and the engine's capabilities. Bad input raises BenchError (one line)."""
+    from bench.commands.cost_options import cost_settings
+
+    cost_settings(cost)     # a bad cost option is one line, before anything runs
+
+    from engines import backend_class, model_format
+    from engines.options import parse_engine_options
+    from bench.run import RunConfig
+    from scenarios.kinds import parse_scenarios
+
+    if serve:
+        # vLLM behind its own HTTP server: the vllm-serve backend (a run's child gets both names)
+        if backend not in ("vllm", "vllm-serve"):
+            raise BenchError(f"--serve is for --backend vllm, not {backend or 'the default backend'}",
+                             "add --backend vllm, or drop --serve")
+        backend = "vllm-serve"
+    reason = None
+    if backend is None:
+        import hardware
+        from engines.choose import default_backend
+
+        # said by the run's child once it starts, so that bad input still gives exactly one line
+        backend, reason = default_backend(hardware.probe())  # "measuring <device> with <engine> (backend <name>): <why>"
+    engine = backend_class(backend)
+    caps = engine.capabilities
+    if ctx.get_parameter_source("quant") == click.core.ParameterSource.DEFAULT:
+        quant = DEFAULT_QUANT.get(model_format(backend), quant)
+    if caps.local_model:
+        for name, value in (("--base-url", base_url), ("--api-key", api_key)):
+            if value is not None:
+                raise BenchError(f"{name} is for --backend openai, not {backend}", f"drop {name} or use --backend openai")
+    else:
+        if not base_url:
+            raise BenchError(f"--backend {backend} needs --base-url", "for example --base-url http://127.0.0.1:8080")
+        if "@" in base_url.split("//", 1)[-1].split("/", 1)[0]:
+            raise BenchError("--base-url must not hold credentials", "pass the key with --api-key or OPENAI_API_KEY")
+        if ctx.get_parameter_source("model") == click.core.ParameterSource.DEFAULT:
+            raise BenchError(f"--backend {backend} needs --model", "the model name the server serves")
+        api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
+    if request_timeout is not None and request_timeout <= 0:
+        raise BenchError(f"--request-timeout must be positive, got {request_timeout}", "for example --request-timeout 60")
+
+    if idle_seconds < 0:
+        raise BenchError(f"--idle-seconds must not be negative, got {idle_seconds}", "for example --idle-seconds 3")
+    for name, value in (("--threads", threads), ("--ctx-size", ctx_size), ("--batch-size", batch_size),
+                        ("--ubatch-size", ubatch_size)):
+        if value is not None and value <= 0:
+            raise BenchError(f"{name} must be positive, got {value}", f"for example {name} 4")
+    scenarios = parse_scenarios(scenario_spec, repetitions=repetitions, requests=requests,
+                                input_tokens=input_tokens, output_tokens=output_tokens,
+                                min_duration_s=min_duration, concurrency=concurrency, rate=rate, search=search,
+                                slo=slo, max_in_flight=max_in_flight, workloads=workloads,
+                                default=None if caps.microbenchmarks else ("chat",))
+    options = {"n_threads": threads, "n_gpu_layers": gpu_layers, "n_ctx": ctx_size,
+               "flash_attn": flash_attn, "n_batch": batch_size, "n_ubatch": ubatch_size,
+               "verbose": ctx.obj["debug"]}
+    options.update(parse_engine_options(engine_option, backend, engine.engine_options))
+    if caps.http:
+        options.update({"endpoint": endpoint, "request_timeout_s": request_timeout})
+    if not caps.local_model:
+        options = {"base_url": base_url, "endpoint": endpoint, "request_timeout_s": request_timeout}
+    config = RunConfig(model=model, quant=quant, backend=backend, scenarios=scenarios,
+                       backend_options=options, results_dir=results_dir, label=label,
+                       idle_seconds=idle_seconds, api_key=api_key,
+                       backend_reason=reason)
+    from bench.sweep import combinations
+
+    combos = combinations(model, quant)
+    if caps.local_model:
+        _check_names(combos, backend)
+    return ParsedRun(config, combos, caps, cost)
+
+
+def _check_names(combos, backend) -> None:
+    """Unknown model ids and quant types are the user's to fix: one line, before anything runs."""
+    from engines import model_format
+    from models.catalog import get_model
+    from models.formats import get_format
+    from models.resolve import HUB_PREFIX, looks_like_path
+
+    for c in combos:
+        if not c.model.startswith(HUB_PREFIX) and not looks_like_path(c.model):
+            get_model(c.model)
+            get_format(model_format(backend), c.quant)
+
+
+def _run_each_in_a_child(ctx, parsed: ParsedRun, display: dict) -> int:
+    """Each model x quant in its own process, after a fit check; returns the exit code. Each child
+    gets `config` for its combination and `display` (--json, the cost options) as a job file."""
+    import dataclasses
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from bench.isolation import ChildInterrupted, ChildOutcome, record_unwritten, run_child
+    from bench.stop_signals import exit_code_of, name_of
+    from bench.run import NOTHING_MEASURED
+    from bench.sweep import exit_code, summary_rows
+
+    combos, config = parsed.combos, parsed.config
+    p = {**ctx.params, "backend": config.backend}
+    as_json = display["as_json"]
+    console = Console(stderr=True)
+    where = check_fits_here(parsed, p)
+    for c in combos:
+        if c.skip_reason:
+            console.print(f"skipped {c.model} {c.quant}: does not fit ({where}): {c.skip_reason}", highlight=False)
+    outcomes: list[ChildOutcome | None] = []
+    docs, stopped_by = [], None
+    for c in combos:
+        if c.skip_reason or stopped_by is not None:
+            outcomes.append(None)
+            continue
+        try:
+            job = {"config": dataclasses.replace(config, model=c.model, quant=c.quant).to_dict(), **display}
+            o = run_child(job, bool(ctx.obj.get("debug")), config.api_key)
+        except ChildInterrupted as stop:
+            o, stopped_by = stop.outcome, stop.signum
+        if o.path is None and o.exit_code == 2 and stopped_by is None:
+            sys.exit(2)          # the child printed a one-line error: nothing was measured
+        if o.path is None:
+            o.path, o.status, line = record_unwritten(o, p["results_dir"], c.model, c.quant, p["backend"], p["label"],
+                                                      stopped_by)
+            console.print(f"{c.model} {c.quant}: {line}" if stopped_by is not None else
+                          f"[red]error:[/red] {c.model} {c.quant}: {line}", highlight=False)
+        elif stopped_by is not None:
+            console.print(f"{c.model} {c.quant}: stopped by {name_of(stopped_by)}; what it measured is in {o.path}",
+                          highlight=False)
+        outcomes.append(o)
+        if as_json:
+            docs.append(json.loads(o.output) if o.output.strip() else json.loads(o.path.read_text()))
+        else:
+            click.echo(o.output, nl=False)
+    rows = summary_rows(combos, [o or _Skipped() for o in outcomes])
+    if as_json:
+        click.echo(json.dumps(docs[0] if len(combos) == 1 and docs else docs, indent=2))
+    elif len(combos) > 1:
+        table = Table(title=f"sweep: {len(combos)} combinations")
+        for col in ("model", "quant", "status", "result / reason"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            table.add_row(r["model"], r["quant"], r["status"], r["detail"])
+        Console().print(table)
+    if stopped_by is not None:
+        return exit_code_of(stopped_by)
+    return exit_code([r["status"] for r in rows], any(o is not None and o.exit_code == NOTHING_MEASURED for o in outcomes))
+
+
+def check_fits_here(parsed: ParsedRun, params: dict) -> str | None:
+    """Mark the combinations that cannot fit here (sweep.check_fits); None where no check applies."""
+    if not parsed.caps.local_model:
+        return None
+    from bench.sweep import check_fits
+
+    config = parsed.config
+    return check_fits(parsed.combos, config.scenarios, params["ctx_size"], config.backend, params["flash_attn"],
+                      params["ubatch_size"])
+
+
+class _Skipped:
+    status, path, exit_code = "skipped", None, None
+
+

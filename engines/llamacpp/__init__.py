@@ -1,0 +1,1 @@
+"""Llama.cpp in-process, its server, its build, its kernel probe."""

@@ -1,0 +1,1 @@
+"""Mlx-lm in-process."""

@@ -1,0 +1,1 @@
+"""Torch + transformers in-process."""

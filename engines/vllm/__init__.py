@@ -1,0 +1,1 @@
+"""VLLM in-process and `vllm serve`."""

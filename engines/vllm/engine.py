@@ -1,0 +1,259 @@
+"""vLLM in-process, driven step by step through its LLMEngine.
+
+Why LLMEngine and not `LLM.generate`: `LLM.generate` returns whole completions, so the harness
+could not stamp tokens. `LLMEngine.step()` runs one scheduler iteration and returns the tokens it
+produced (RequestOutputKind.DELTA: only the new ones), so the harness stamps each token when it
+reaches this process, as a client of the engine sees it. The same step loop runs single requests
+(generate) and many at once (batch_session: vLLM's own continuous batching decides what runs).
+
+Prompts go in as token ids with the tokenizer skipped: nothing is tokenised or detokenised, and
+token counts are the engine's. Greedy (temperature 0) with ignore_eos, so lengths are exact.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+from dataclasses import dataclass
+from typing import Iterator
+
+from engines.base import Capabilities, EngineDefaults, LoadedModel, Prepared
+from engines.options import EngineOptions, engine_option
+from contract.device import Device
+from contract.errors import BackendError
+
+# The quantization ladder (models/formats.py) -> vLLM's `quantization` argument. Pre-quantized
+# checkpoints (AWQ, GPTQ, FP8) say their method in config.json and vLLM reads it from there
+# (None); fp8 on a bf16 checkpoint quantizes the weights online at load.
+QUANTIZATION = {"bf16": None, "fp8": "fp8", "awq-int4": None, "gptq-int4": None, "gptq-int8": None}
+_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "auto": "auto"}
+_ids = itertools.count()
+
+
+def _sampling(max_tokens: int, ignore_eos: bool):
+    from vllm import SamplingParams
+    from vllm.sampling_params import RequestOutputKind
+
+    return SamplingParams(max_tokens=max_tokens, min_tokens=max_tokens if ignore_eos else 0, ignore_eos=ignore_eos,
+                          temperature=0.0, detokenize=False, output_kind=RequestOutputKind.DELTA)
+
+
+def _counters(out, n_prompt: int) -> dict | None:
+    """vLLM's own timing of one finished request (engine-core monotonic timestamps)."""
+    m = getattr(out, "metrics", None)
+    if m is None or not m.first_token_ts:
+        return None
+    decode = m.num_generation_tokens - 1
+    return {"prompt_tokens": n_prompt if m.scheduled_ts else None,
+            "prompt_ms": (m.first_token_ts - m.scheduled_ts) * 1e3 if m.scheduled_ts else None,
+            "decode_tokens": decode if decode > 0 else None,
+            "decode_ms": (m.last_token_ts - m.first_token_ts) * 1e3 if decode > 0 else None}
+
+
+def vllm_device(platform) -> Device:
+    """vLLM names ROCm GPUs "cuda" too: ask the platform which it is."""
+    if platform.is_rocm():
+        return Device.ROCM
+    return Device.parse(platform.device_type)
+
+
+def memory_utilization(options: dict) -> float:
+    """vLLM's gpu_memory_utilization. On a CPU it is the share of RAM for weights and KV cache:
+    0.3 leaves room for the rest (vLLM's 0.9 would take most of the machine)."""
+    from vllm.platforms import current_platform
+
+    return float(options.get("gpu_memory_utilization", 0.3 if current_platform.is_cpu() else 0.9))
+
+
+@dataclass(frozen=True)
+class VLLMOptions(EngineOptions):
+    n_ctx: int | None = None
+    n_threads: int | None = None
+    verbose: bool = False
+    quant: str | None = None     # set by the model's resolution, as quantization is with --engine-option
+    gpu_memory_utilization: float | None = engine_option(float)
+    kv_cache_memory_bytes: int | None = engine_option(int)
+    tensor_parallel_size: int | None = engine_option(int)
+    max_num_seqs: int | None = engine_option(int)
+    enforce_eager: bool | None = engine_option(bool)
+    quantization: str | None = engine_option(str)
+    dtype: str | None = engine_option(str)
+
+
+class VLLMBackend(EngineDefaults):
+    name = "vllm"
+    capabilities = Capabilities(streaming=True, batching=True, devices=("cuda", "rocm", "cpu"),
+                                quant_formats=tuple(QUANTIZATION), engine_memory=True)
+    engine_options = VLLMOptions
+
+    def __init__(self):
+        self._engine = None
+        self._n_ctx = 0
+        self._last_counters: dict | None = None
+
+    def check_installed(self, extra: str) -> None:
+        try:
+            import vllm  # noqa: F401
+        except ImportError:
+            raise BackendError("vllm is not installed", f"pip install 'rightsize[{extra}]'") from None
+
+    def prepare(self, quant: str | None, options: dict) -> Prepared:
+        return Prepared(options)    # nothing to settle before loading
+
+    def load(self, model_path: Path, options: dict) -> LoadedModel:
+        if options.get("n_threads"):
+            # vLLM on CPU keeps one core for its front end by default; a benchmark run that
+            # names its thread count gets exactly those cores for the model.
+            os.environ["VLLM_CPU_OMP_THREADS_BIND"] = f"0-{int(options['n_threads']) - 1}"
+            os.environ["VLLM_CPU_NUM_OF_RESERVED_CPU"] = "0"
+        if not options.get("verbose"):
+            os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+        import vllm
+        from vllm import EngineArgs
+        from vllm.platforms import current_platform
+        from vllm.v1.engine.llm_engine import LLMEngine
+
+        quant = options.get("quant", "bf16")
+        if quant not in QUANTIZATION:
+            raise BackendError(f"vLLM quantization {quant!r} is not in the ladder", f"choose one of {', '.join(QUANTIZATION)}")
+        dtype = options.get("dtype", "auto")
+        if dtype not in _DTYPES:
+            raise BackendError(f"unknown vLLM dtype {dtype!r}", f"choose one of {', '.join(_DTYPES)}")
+        self._n_ctx = options["n_ctx"]
+        args = EngineArgs(
+            model=str(model_path),
+            skip_tokenizer_init=True,
+            max_model_len=self._n_ctx,
+            dtype=_DTYPES[dtype],
+            quantization=options.get("quantization", QUANTIZATION[quant]),
+            gpu_memory_utilization=memory_utilization(options),
+            kv_cache_memory_bytes=options.get("kv_cache_memory_bytes"),
+            tensor_parallel_size=int(options.get("tensor_parallel_size", 1)),
+            max_num_seqs=options.get("max_num_seqs"),
+            enforce_eager=bool(options.get("enforce_eager", False)),
+            seed=0,
+            disable_log_stats=False,     # keeps per-request timestamps: our cross-check
+        )
+        try:
+            self._engine = LLMEngine.from_engine_args(args)
+        except Exception as exc:  # vLLM raises many kinds (ValueError, RuntimeError, its own)
+            raise BackendError(f"vLLM could not load {model_path}: {type(exc).__name__}: {exc}",
+                               "rerun with --debug for vLLM's log") from None
+        cfg = self._engine.vllm_config
+        mc, cc, pc = cfg.model_config, cfg.cache_config, cfg.parallel_config
+        return LoadedModel(
+            path=Path(model_path),
+            n_ctx=mc.max_model_len,
+            vocab_size=mc.get_vocab_size(),
+            bos_token_id=getattr(mc.hf_config, "bos_token_id", None),
+            device=vllm_device(current_platform),
+            engine_info={
+                "engine": "vllm",
+                "vllm_version": vllm.__version__,
+                "dtype": str(mc.dtype).removeprefix("torch."),
+                "quantization": mc.quantization,
+                "tensor_parallel_size": pc.tensor_parallel_size,
+                "max_num_seqs": cfg.scheduler_config.max_num_seqs,
+                "max_num_batched_tokens": cfg.scheduler_config.max_num_batched_tokens,
+                "gpu_memory_utilization": cc.gpu_memory_utilization,
+                "enforce_eager": mc.enforce_eager,
+                "cpu_threads_bind": os.environ.get("VLLM_CPU_OMP_THREADS_BIND") if current_platform.is_cpu() else None,
+                **self.engine_memory(),
+            },
+        )
+
+    def engine_memory(self) -> dict:
+        """The KV cache vLLM allocated: blocks x block size tokens, and bytes at the cache dtype."""
+        assert self._engine is not None, "load() ran first"
+        cfg = self._engine.vllm_config
+        mc, cc, pc = cfg.model_config, cfg.cache_config, cfg.parallel_config
+        tokens = cc.num_gpu_blocks * cc.block_size if cc.num_gpu_blocks else None
+        per_token = None
+        if tokens:
+            import torch
+
+            from vllm.utils.torch_utils import STR_DTYPE_TO_TORCH_DTYPE
+            kv_dtype = mc.dtype if cc.cache_dtype == "auto" else STR_DTYPE_TO_TORCH_DTYPE[cc.cache_dtype]
+            per_token = (2 * mc.get_num_layers(pc) * mc.get_num_kv_heads(pc) * mc.get_head_size()
+                         * torch.empty((), dtype=kv_dtype).element_size() * pc.tensor_parallel_size)
+        return {"kv_cache_tokens": tokens, "kv_cache_block_size": cc.block_size,
+                "kv_cache_dtype": cc.cache_dtype, "kv_cache_bytes": tokens * per_token if per_token else None}
+
+    def _check_len(self, n_prompt: int, max_tokens: int) -> None:
+        if n_prompt + max_tokens > self._n_ctx:
+            raise BackendError(f"{n_prompt} prompt + {max_tokens} output tokens exceed the context of {self._n_ctx}",
+                               "raise --ctx-size")
+
+    def generate(self, prompt_token_ids: list[int], max_tokens: int, ignore_eos: bool = True) -> Iterator[int]:
+        self._check_len(len(prompt_token_ids), max_tokens)
+        engine = self._engine
+        assert engine is not None, "load() ran first"
+        rid = f"g{next(_ids)}"
+        self._last_counters = None
+        engine.add_request(rid, {"prompt_token_ids": list(prompt_token_ids)}, _sampling(max_tokens, ignore_eos))
+        finished = False
+        try:
+            while not finished:
+                for out in engine.step():
+                    if out.request_id != rid:
+                        continue
+                    finished = out.finished
+                    if finished:
+                        self._last_counters = _counters(out, len(prompt_token_ids))
+                    yield from out.outputs[0].token_ids
+        finally:
+            if not finished:   # the harness stopped early (error, Ctrl-C): free the sequence
+                engine.abort_request([rid])
+
+    def engine_counters(self) -> dict | None:
+        return self._last_counters
+
+    def batch_session(self, n_seqs: int, seq_len: int) -> "VLLMBatchSession":
+        """Several sequences at once; vLLM's scheduler batches them (up to max_num_seqs)."""
+        if seq_len > self._n_ctx:
+            raise BackendError(f"sequences of {seq_len} tokens exceed vLLM's max_model_len {self._n_ctx}",
+                               "raise --ctx-size")
+        return VLLMBatchSession(self)
+
+    def unload(self) -> None:
+        if self._engine is not None:
+            self._engine.engine_core.shutdown()
+            self._engine = None
+
+
+class VLLMBatchSession:
+    """The batch_session() shape the load generator drives (see llamacpp_batch.BatchSession)."""
+
+    def __init__(self, backend: VLLMBackend):
+        assert backend._engine is not None, "load() ran first"
+        self._backend = backend
+        self._engine = backend._engine
+        self._index: dict[str, int] = {}      # vLLM request id -> the request's index in its level
+
+    @property
+    def active(self) -> int:
+        return len(self._index)
+
+    def submit(self, index: int, prompt_token_ids: list[int], max_tokens: int) -> None:
+        self._backend._check_len(len(prompt_token_ids), max_tokens)
+        rid = f"b{next(_ids)}"
+        self._engine.add_request(rid, {"prompt_token_ids": list(prompt_token_ids)}, _sampling(max_tokens, True))
+        self._index[rid] = index
+
+    def step(self) -> list[tuple[int, int]]:
+        """One engine step: (request index, token id) for every token it returned."""
+        events = []
+        for out in self._engine.step():
+            index = self._index.get(out.request_id)
+            if index is None:
+                continue
+            events += [(index, tok) for tok in out.outputs[0].token_ids]
+            if out.finished:
+                del self._index[out.request_id]
+        return events
+
+    def close(self) -> None:
+        if self._index:
+            self._engine.abort_request(list(self._index))
+            self._index.clear()
