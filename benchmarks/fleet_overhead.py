@@ -48,7 +48,7 @@ def ray_memory(cluster: NetnsCluster) -> dict:
             if name in ("nsenter", "sleep"):
                 continue
             cmd = " ".join(p.cmdline())
-            if "bench.cli" in cmd:
+            if "bench.commands.main" in cmd:
                 continue              # the benchmark itself, not Ray
             if "fleet run" in cmd:
                 name = "bench fleet run (the driver)"

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.child_process import free_port
-from bench.backends.openai import OpenAIBackend
-from bench.backends.base import LoadedModel, StreamEvent
-from bench.stats import percentile
+from engines.child_process import free_port
+from engines.openai.engine import OpenAIBackend
+from engines.base import LoadedModel, StreamEvent
+from engines.stats import percentile
 from contract.device import Device
 from scenarios.definitions import LoadScenario
 from scenarios.levels import Level, LevelRecord
@@ -152,8 +152,8 @@ _EVAL = re.compile(r"(?<!prompt )eval time =\s*([0-9.]+) ms /\s*(\d+) runs")
 
 
 def versus_llama_cpp_python(model: Path, requests: int = 8, out_tokens: int = 64) -> dict:
-    from bench.backends.llamacpp_health import protect_this_process
-    from bench.backends.llamacpp_server import LlamaCppServer
+    from engines.llamacpp.health import protect_this_process
+    from engines.llamacpp.server import LlamaCppServer
 
     protect_this_process()          # the server keeps to kernels that pass the health probe here
     server = LlamaCppServer(model, {"n_ctx": 512, "verbose": True})

@@ -64,7 +64,7 @@ def run_llama_bench(binary: str, gguf: Path, args) -> dict:
 
 def run_rightsize(gguf: Path, args) -> dict:
     with tempfile.TemporaryDirectory() as results:
-        cmd = [sys.executable, "-m", "bench.cli", "run", "--model", str(gguf),
+        cmd = [sys.executable, "-m", "bench.commands.main", "run", "--model", str(gguf),
                "--scenario", f"pp{args.pp},tg{args.tg}", "--repetitions", str(args.repetitions),
                "--min-duration", "0", "--idle-seconds", "0", "--threads", str(args.threads),
                "--results-dir", results, "--json", *args.rightsize_arg]
@@ -78,7 +78,7 @@ def run_rightsize(gguf: Path, args) -> dict:
 
 
 def main() -> int:
-    from bench.backends.llamacpp import default_threads
+    from engines.llamacpp.engine import default_threads
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--llama-bench", required=True, help="path to llama.cpp's llama-bench binary")

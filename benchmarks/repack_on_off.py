@@ -23,7 +23,7 @@ from llama_bench_side_by_side import gguf_for, run_rightsize  # noqa: E402
 
 
 def main() -> int:
-    from bench.backends.llamacpp import default_threads
+    from engines.llamacpp.engine import default_threads
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="tinyllama-1.1b")
