@@ -1,4 +1,6 @@
-"""Inference engines behind the Backend protocol, one module each.
+"""The floor every measurement stands on: the engine seam (base.py), the engines behind it (one
+subpackage each), the clock that times them (clock.py), the statistics (stats.py) and the engine
+options (options.py). It imports only models/ and contract/ (docs/architecture.md).
 
 Engines are imported only when chosen, so `bench --help` stays light.
 """
