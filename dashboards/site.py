@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +22,7 @@ from dashboards.groups import disambiguate, group_rows
 from dashboards.page import STATIC, document, esc
 from dashboards.prices import DEFAULT_MAX_AGE_DAYS, load_prices, stale_headline, staleness_warning
 from dashboards.profiles import load_profiles
-from dashboards.rows import CostSettings, build_row, parse_profile_choices
+from dashboards.rows import CostSettings, build_row, compare_apis, parse_profile_choices
 
 # One line each: what the chart shows and how it was measured.
 CHARTS = [
@@ -148,25 +149,67 @@ def _names(rows: list[dict]) -> None:
     disambiguate(rows, lambda r: (r["started_at"] or r["run_id"] or "?")[:16])
 
 
+def _finite(value) -> bool:
+    """No NaN or infinity anywhere in a JSON-like value (a walk over its floats: a json.dumps per
+    row to find out cost a second at 10,000 rows)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                return False
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
+    return True
+
+
 def _check_finite(row: dict) -> None:
-    """ValueError when a figure of the row is NaN or infinite. The per-API comparisons, most of a
-    row's bulk, are checked number by number: the price table's own numbers were checked when read,
-    so only the computed ones can be NaN (one json.dumps of every row cost seconds at 10,000 rows)."""
+    """ValueError when a figure of the row is NaN or infinite (json.dumps's own error, as the page's
+    JSON would raise it). The per-API comparisons, most of a row's bulk, are checked number by
+    number (_check_apis)."""
     cost = row["cost"]
-    json.dumps(dict(row, cost=dict(cost, apis=None)) if cost else row, allow_nan=False)
-    for api in cost["apis"] if cost else ():
+    lean = dict(row, cost=dict(cost, apis=None, compare=None)) if cost else row
+    if not _finite(lean):
+        json.dumps(lean, allow_nan=False)
+        raise ValueError("a figure is NaN or infinite")     # not reached: json.dumps raised on it above
+    _check_apis(row)
+
+
+def _check_apis(row: dict) -> None:
+    """ValueError when a comparison with an API is NaN or infinite: the price table's own numbers
+    were checked when read, so only the computed ones can be (`compare` holds two of these rows)."""
+    cost = row["cost"]
+    for api in (cost["apis"] or ()) if cost else ():
         for key in ("usd_per_1k_tasks", "breakeven_utilisation", "breakeven_tokens_per_month"):
             if api[key] is not None and not math.isfinite(api[key]):
                 raise ValueError(f"{key} against {api['provider']} {api['model']} is {api[key]}")
 
 
+def _reports(path: Path, listed: dict[Path, set[str]]) -> str | None:
+    """The one-page report bench run writes beside its result, if it is there; each directory is
+    listed once (a stat per result file cost a second at 10,000 results)."""
+    folder = path.parent
+    if folder not in listed:
+        try:
+            listed[folder] = {e.name for e in os.scandir(folder)}
+        except OSError:
+            listed[folder] = set()
+    if os.path.splitext(path.name)[0] + ".html" not in listed[folder]:
+        return None
+    report = path.with_suffix(".html")
+    return report.resolve().as_uri() if report.exists() else None
+
+
 def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_file: Path | None = None,
                profile_choices: Sequence[str] = (), settings: CostSettings = CostSettings(),
                max_age_days: int = DEFAULT_MAX_AGE_DAYS, today: dt.date | None = None, allow_empty: bool = False,
-               loaded: tuple[list[tuple[Path, Document]], list[str]] | None = None):
+               loaded: tuple[list[tuple[Path, Document]], list[str]] | None = None, compare: bool = True):
     """(rows, api prices, warnings) for the results under `paths` (or the documents already
     `loaded` from them, with the loader's warnings); no rows only with allow_empty (a page of
-    bench quality and bench eval outcomes alone)."""
+    bench quality and bench eval outcomes alone). compare=False: each row's cost block without its
+    comparisons with every API (rows.price_run); overview() adds them to the rows a page shows."""
     today = today or dt.date.today()
     prices = load_prices(prices_file)
     profiles = load_profiles(profiles_file)
@@ -176,15 +219,17 @@ def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_f
         raise DashboardError("no results to show" + (f" ({len(warnings)} file(s) skipped)" if warnings else ""),
                              "pass result files or directories written by bench run")
     rows = []
+    cache: dict = {}                            # the preset each machine matches, chosen once per machine
+    listed: dict[Path, set[str]] = {}
     for path, doc in docs:
         try:
-            row = build_row(documents.run_result(doc, path), path, profiles, chosen, prices, settings)
+            row = build_row(documents.run_result(doc, path), path, profiles, chosen, prices, settings,
+                            compare=compare, profile_cache=cache)
             _check_finite(row)                   # figures computed to NaN must not reach the page
         except (ArithmeticError, ValueError) as exc:   # a document the contract accepts, figures that do not compute
-            warnings.append(f"skipped {path}: its figures do not compute ({type(exc).__name__}: {exc})")
+            warnings.append(_skipped(path, exc))
             continue
-        report = path.with_suffix(".html")      # the one-page report bench run writes beside its result
-        row["report"] = report.resolve().as_uri() if report.exists() else None
+        row["report"] = _reports(path, listed)
         rows.append(row)
     if not rows and docs:
         raise DashboardError(f"no usable results ({len(warnings)} file(s) skipped: {warnings[0]})",
@@ -196,6 +241,37 @@ def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_f
     if stale:
         warnings.append(stale)
     return rows, [p.to_dict(today) for p in prices], warnings
+
+
+def _skipped(path: Path, exc: Exception) -> str:
+    return f"skipped {path}: its figures do not compute ({type(exc).__name__}: {exc})"
+
+
+def overview(rows: list[dict], prices: list, warnings: list[str],
+             paths: dict[str, Path]) -> tuple[list[dict], list[dict], list[dict]]:
+    """(rows, groups, representative rows): the overview's groups (groups.group_rows), with the
+    comparisons with every API priced for the runs the page shows in full, each group's median run,
+    and for no other (at 10,000 runs and 77 API rows that was most of the build). A shown run
+    whose comparisons do not compute is skipped, with the warning build_rows gives, and the groups
+    are formed again without it. `paths`: run_id -> its file, for that warning."""
+    while True:
+        groups, reps = group_rows(rows)
+        dropped = set()
+        for rep in reps:
+            cost = rep["cost"]
+            if not cost or cost["apis"] is not None:
+                continue
+            try:
+                compare_apis(rep, cost, prices)     # rep shares its cost block with its row in `rows`
+                _check_apis(rep)
+            except (ArithmeticError, ValueError) as exc:
+                cost["apis"] = cost["compare"] = None
+                warnings.append(_skipped(paths[rep["run_id"]], exc))
+                dropped.add(rep["run_id"])
+        if not dropped:
+            return rows, groups, reps
+        rows = [r for r in rows if r["run_id"] not in dropped]
+        _names(rows)
 
 
 # What a row's comparison with one API adds to the price table's row (`apis`, in the same order).
@@ -226,11 +302,13 @@ def _outcome_words(quality: dict | None) -> str:
     return f", {len(quality['evals'])} bench eval and {quants} bench quality outcome(s)"
 
 
-def render_site(rows: list[dict], apis: list[dict], warnings: list[str], settings: CostSettings,
-                max_age_days: int, plotly_js: str, generated_at: str, headline: str | None = None,
-                candidates: tuple[list[str], dict] | None = None, quality: dict | None = None) -> str:
+def render_site(rows: list[dict], grouped: tuple[list[dict], list[dict]], apis: list[dict], warnings: list[str],
+                settings: CostSettings, max_age_days: int, plotly_js: str, generated_at: str,
+                headline: str | None = None, candidates: tuple[list[str], dict] | None = None,
+                quality: dict | None = None) -> str:
+    """The page; `grouped`: overview()'s groups and representative rows of `rows`."""
     machines = len({r["label"] for r in rows})
-    groups, reps = group_rows(rows)
+    groups, reps = grouped
     warn_html = ("<div class=\"warnings\"><b>Check before relying on this page:</b><ul>"
                  + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul></div>") if warnings else ""
     stale_html = f'<p class="stale-prices" id="stale-prices">{esc(headline)}</p>' if headline else ""
@@ -303,28 +381,31 @@ def build_site(paths: list[Path], out_dir: Path, *, max_age_days: int = DEFAULT_
 
     plotly_js = _plotly_js()          # before any work: a missing plotly is reported first
     today = today or dt.date.today()
-    from contract.storage import load_documents
+    from contract.storage import bulk, load_documents
 
-    docs, load_warnings = load_documents(paths, kinds=None)      # read once: bench run results and outcomes
-    outcomes = _dedupe([(p, d) for p, d in docs if getattr(d, "kind", None) in documents.OUTCOME_KINDS], [])
-    runs = _dedupe([(p, d) for p, d in docs if getattr(d, "kind", None) is None], load_warnings)
-    rows, apis, warnings = build_rows(paths, settings=settings, max_age_days=max_age_days, today=today,
-                                      allow_empty=bool(outcomes), loaded=(runs, load_warnings), **options)
-    prices = load_prices(options.get("prices_file"))
-    profiles = load_profiles(options.get("profiles_file"))
-    quality = quality_view([documents.outcome(doc) for _, doc in outcomes], rows, settings, profiles, prices,
-                           parse_profile_choices(list(options.get("profile_choices", ())), profiles))
-    headline = stale_headline(prices, today, max_age_days)
-    if headline:                        # said once, at the top of the page, instead of in the list
-        warnings = [w for w in warnings if w != staleness_warning(prices, today, max_age_days)] + [headline]
-    generated_at = utc_now()
-    view = None
-    if candidates:
-        from dashboards.candidates import candidate_view
+    with bulk():                      # thousands of documents held: no collector passes over them
+        docs, load_warnings = load_documents(paths, kinds=None)      # read once: bench run results and outcomes
+        outcomes = _dedupe([(p, d) for p, d in docs if getattr(d, "kind", None) in documents.OUTCOME_KINDS], [])
+        runs = _dedupe([(p, d) for p, d in docs if getattr(d, "kind", None) is None], load_warnings)
+        rows, apis, warnings = build_rows(paths, settings=settings, max_age_days=max_age_days, today=today,
+                                          allow_empty=bool(outcomes), loaded=(runs, load_warnings), compare=False,
+                                          **options)
+        prices = load_prices(options.get("prices_file"))
+        rows, groups, reps = overview(rows, prices, warnings, {doc.run_id: path for path, doc in runs})
+        profiles = load_profiles(options.get("profiles_file"))
+        quality = quality_view([documents.outcome(doc) for _, doc in outcomes], rows, settings, profiles, prices,
+                               parse_profile_choices(list(options.get("profile_choices", ())), profiles))
+        headline = stale_headline(prices, today, max_age_days)
+        if headline:                        # said once, at the top of the page, instead of in the list
+            warnings = [w for w in warnings if w != staleness_warning(prices, today, max_age_days)] + [headline]
+        generated_at = utc_now()
+        view = None
+        if candidates:
+            from dashboards.candidates import candidate_view
 
-        view = list(candidates), candidate_view(rows, list(candidates), settings, profiles, prices)
-    text = render_site(rows, apis, [w for w in warnings if w != headline], settings, max_age_days, plotly_js,
-                       generated_at, headline, view, quality)
+            view = list(candidates), candidate_view(rows, list(candidates), settings, profiles, prices)
+        text = render_site(rows, (groups, reps), apis, [w for w in warnings if w != headline], settings, max_age_days,
+                           plotly_js, generated_at, headline, view, quality)
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
