@@ -18,6 +18,7 @@ from contract import documents
 from contract.result import Document
 from contract.build import utc_now
 from dashboards.errors import DashboardError
+from dashboards.figures import hardware_words, shared_labels
 from dashboards.groups import disambiguate, group_rows
 from dashboards.page import STATIC, document, esc
 from dashboards.prices import DEFAULT_MAX_AGE_DAYS, load_prices, stale_headline, staleness_warning
@@ -141,8 +142,22 @@ def _dedupe(loaded: list[tuple[Path, Document]], warnings: list[str]) -> list[tu
     return unique
 
 
+def count_machines(rows: list[dict]) -> int:
+    """Machines, not labels: two machines that share a label (the default, the hostname "vm") are two."""
+    return len({(r["label"], r["fingerprint"]) for r in rows})
+
+
+def _machines(rows: list[dict]) -> None:
+    """Where two machines share a label, each row's hardware words carry its fingerprint's start."""
+    shared = shared_labels((r["label"], r["fingerprint"]) for r in rows)
+    if shared:
+        for r in rows:
+            r["hardware"] = hardware_words(r["hardware"], r["label"], r["fingerprint"], shared)
+
+
 def _names(rows: list[dict]) -> None:
-    """A short, unique display name per row, and the machine key the hardware filter uses."""
+    """A short, unique display name per row, and the machine key the hardware filter and the
+    overview's grouping use: label and hardware words (_machines)."""
     for r in rows:
         r["machine"] = f"{r['label']} ({r['hardware']})"
         r["name"] = f"{r['label']} · {r['model']} {r['quant']} · {r['backend']}"
@@ -234,6 +249,7 @@ def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_f
     if not rows and docs:
         raise DashboardError(f"no usable results ({len(warnings)} file(s) skipped: {warnings[0]})",
                              "pass result files written by bench run")
+    _machines(rows)
     _names(rows)
     labels = {r["label"] for r in rows}
     warnings += [f"--profile {label}=...: no result has the label {label!r}" for label in chosen if label not in labels]
@@ -307,7 +323,7 @@ def render_site(rows: list[dict], grouped: tuple[list[dict], list[dict]], apis: 
                 headline: str | None = None, candidates: tuple[list[str], dict] | None = None,
                 quality: dict | None = None) -> str:
     """The page; `grouped`: overview()'s groups and representative rows of `rows`."""
-    machines = len({r["label"] for r in rows})
+    machines = count_machines(rows)
     groups, reps = grouped
     warn_html = ("<div class=\"warnings\"><b>Check before relying on this page:</b><ul>"
                  + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul></div>") if warnings else ""

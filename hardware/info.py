@@ -83,10 +83,18 @@ class HardwareInfo:
 
     def fingerprint(self) -> str:
         """Stable id of the machine's hardware (not its load): keys the bandwidth cache."""
-        c = self.cpu
-        key = {
-            "cpu": [c.model, c.sockets, c.cores, c.threads, c.ram_bytes],
-            "gpus": [[g.name, g.uuid, g.memory_bytes] for g in self.gpus],
-            "apple": [self.apple.chip, self.apple.gpu_cores] if self.apple else None,
-        }
-        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        return fingerprint_of(asdict(self))
+
+
+def fingerprint_of(hw: dict) -> str:
+    """HardwareInfo.fingerprint of a hardware section as to_dict() writes it (a result's `hardware`):
+    the CPU model, sockets, cores, threads and RAM, each GPU's name, UUID and memory, the Apple chip
+    and its GPU cores. A field the section lacks counts as unknown (None)."""
+    cpu = hw.get("cpu") or {}
+    apple = hw.get("apple")
+    key = {
+        "cpu": [cpu.get("model"), cpu.get("sockets"), cpu.get("cores"), cpu.get("threads"), cpu.get("ram_bytes")],
+        "gpus": [[g.get("name"), g.get("uuid"), g.get("memory_bytes")] for g in (hw.get("nvidia") or {}).get("gpus") or []],
+        "apple": [apple.get("chip"), apple.get("gpu_cores")] if apple else None,
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
