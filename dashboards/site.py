@@ -422,6 +422,7 @@ def build_site(paths: list[Path], out_dir: Path, *, max_age_days: int = DEFAULT_
             view = list(candidates), candidate_view(rows, list(candidates), settings, profiles, prices)
         text = render_site(rows, (groups, reps), apis, [w for w in warnings if w != headline], settings, max_age_days,
                            plotly_js, generated_at, headline, view, quality)
+        del docs, runs, outcomes        # gone before the collector is back: its first pass would walk them all
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
