@@ -9,13 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from contract import documents
-from contract.result import Document
 from contract.build import utc_now
+from contract.result import Document
 from dashboards.errors import DashboardError
 from dashboards.groups import disambiguate, group_rows
 from dashboards.page import STATIC, document, esc

@@ -7,14 +7,13 @@ engine is measured the same way. Scenarios look at `capabilities`, never at back
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, ClassVar, Iterator, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from engines.options import EngineOptions
 from contract.device import Device
-
-
+from engines.options import EngineOptions
 
 # Without --request-timeout a request may take this long, plus a second per output token it asks
 # for: a stream slower than one token a second is a stuck one, and a long answer is not.

@@ -6,6 +6,7 @@ method: `counter` (hardware energy counter), `integrated` (power samples x time)
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 
 # Weakest first: a total is only as good as its weakest part.
 METHOD_RANK = {"estimated": 0, "integrated": 1, "counter": 2}
@@ -83,4 +84,4 @@ def integrate(samples: list[tuple[float, float | None]], t0: float, t1: float) -
     first = (t0, (before[-1] if before else (inside or after)[0])[1])
     last = (t1, (after[0] if after else (inside or before)[-1])[1])
     path = [first, *inside, last]
-    return sum((b[0] - a[0]) * (a[1] + b[1]) / 2 for a, b in zip(path, path[1:]))
+    return sum((b[0] - a[0]) * (a[1] + b[1]) / 2 for a, b in pairwise(path))

@@ -109,7 +109,7 @@ def test_ctrl_c_keeps_what_was_measured(tmp_path, tiny_gguf):
         assert line, "bench exited before loading the model"
     time.sleep(4.0)
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
+    _stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
     doc = json.loads(next(out.glob("*.json")).read_text())

@@ -5,11 +5,11 @@ or vLLM run on CUDA got the CPU's bandwidth as its ceiling (an efficiency above 
 
 import pytest
 
-from engines.llamacpp.engine import LlamaCppBackend, offload_device
-from contract.device import Device
 from bench.measurement import decode_roofline, device_bandwidths
-from scenarios.runner import decode_rate
+from contract.device import Device
+from engines.llamacpp.engine import LlamaCppBackend, offload_device
 from hardware.bandwidth import BandwidthMeasurement
+from scenarios.runner import decode_rate
 from tests.test_default_backend import _machine
 
 BANDWIDTH = {"cpu": BandwidthMeasurement("cpu", 21.6, "numpy"), "gpu0": BandwidthMeasurement("gpu0", 3000.0, "torch")}

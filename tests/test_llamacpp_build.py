@@ -20,11 +20,11 @@ import pytest
 from click.testing import CliRunner
 
 import hardware
-from engines import choose
-from engines.llamacpp import build
 from bench.commands.main import main
 from bench.commands.node_plan import node_plan
 from contract.errors import BackendError
+from engines import choose
+from engines.llamacpp import build
 from tests.hardware import fake_nvml
 
 RECORDED = Path(__file__).parent / "recorded"

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from bench.commands.main import main
-from dashboards.physics import FAIL, PASS, SKIP, check_result
 from contract import documents
+from dashboards.physics import FAIL, PASS, SKIP, check_result
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "runs" / "2026-11-28T021125Z-vm-llama-3.1-8b-Q4_K_M-llamacpp.json"
 GIB = 2**30

@@ -6,8 +6,15 @@ import json
 import pytest
 
 from dashboards.errors import DashboardError
-from dashboards.prices import (load_prices, merge_into_store, newest_observed, stale_headline, stale_rows,
-                               staleness_warning, user_store_path)
+from dashboards.prices import (
+    load_prices,
+    merge_into_store,
+    newest_observed,
+    stale_headline,
+    stale_rows,
+    staleness_warning,
+    user_store_path,
+)
 from models.catalog import CATALOG
 
 # Rows of reference-data-2026-12.md (tables A1, A2) that must be in the built-in table, as

@@ -7,7 +7,7 @@ from dashboards.report import write_run_report
 
 
 def test_report_beside_the_result(tmp_path, example):
-    src, doc = example("llama-3.1-8b")
+    src, _doc = example("llama-3.1-8b")
     path = tmp_path / src.name
     shutil.copy(src, path)
     out = write_run_report(path)

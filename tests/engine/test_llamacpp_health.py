@@ -16,12 +16,12 @@ import psutil
 import pytest
 from click.testing import CliRunner
 
+from bench.commands.main import main
+from contract.errors import BackendError
 from engines.llamacpp import health as llamacpp_health
 from engines.llamacpp import kernels as llamacpp_kernels
 from engines.llamacpp.engine import default_threads
-from engines.llamacpp.health import (CRASHED, OK, ProbeConfig, candidates, choose_kernels, run_probe)
-from bench.commands.main import main
-from contract.errors import BackendError
+from engines.llamacpp.health import CRASHED, OK, ProbeConfig, candidates, choose_kernels, run_probe
 
 CRASHING = [sys.executable, str(Path(__file__).with_name("crashing_probe.py"))]
 NEVER = [sys.executable, "-c", "import sys; sys.exit('a cached verdict must not run the probe again')"]

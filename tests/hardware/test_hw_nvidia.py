@@ -3,8 +3,8 @@ import time
 import pytest
 
 from hardware import nvidia
-from hardware.info import HardwareInfo
 from hardware.cpu import probe_cpu
+from hardware.info import HardwareInfo
 from hardware.session import MeasurementSession
 from hardware.sources import open_sources
 from tests.hardware import fake_nvml

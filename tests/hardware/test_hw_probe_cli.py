@@ -5,8 +5,8 @@ import sys
 from click.testing import CliRunner
 
 import hardware
-from hardware import specs
 from bench.commands.hardware import hardware_command
+from hardware import specs
 from hardware.cpu import linux_topology, parse_cpuinfo
 
 SPR = """processor\t: 0

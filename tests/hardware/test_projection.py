@@ -6,13 +6,23 @@ import dataclasses
 import pytest
 
 from hardware.machines import Machine, machines
-from hardware.projection import (PlatformFit, batch_speedup, decode_bytes, effective_bandwidth, fit, model_bytes,
-                                 predict_pp, predict_tg, project, quant_family)
+from hardware.projection import (
+    PlatformFit,
+    batch_speedup,
+    decode_bytes,
+    effective_bandwidth,
+    fit,
+    model_bytes,
+    predict_pp,
+    predict_tg,
+    project,
+    quant_family,
+)
 from hardware.reference import ReferenceRow, reference_rows
 from hardware.roofline import decode_ceiling
 from hardware.validation import GROUPINGS, MIN_COVERAGE, leave_group_out, target, validate
-from models.plan import flops_per_token
 from models.catalog import get_model
+from models.plan import flops_per_token
 
 
 def machine(id_, bw, platform="cuda", **kw):
@@ -47,7 +57,7 @@ def test_fixed_time_per_token_by_hand():
     # 4e9 B at 0.8 x 1000 GB/s = 5 ms, + 1 ms = 6 ms per token
     assert predict_tg(f, 4e9, 1000) == pytest.approx(1 / 0.006)
     # KV at the context: Llama-3.1-8B Q4_K_M at 4096 tokens reads 4096 x 128 KiB more than its weights
-    weights, kv = model_bytes("llama-3.1-8b", "Q4_K_M")
+    weights, _kv = model_bytes("llama-3.1-8b", "Q4_K_M")
     assert decode_bytes("llama-3.1-8b", "Q4_K_M", 4096) == weights + 4096 * 131072
 
 
@@ -184,7 +194,7 @@ def test_coverage_is_checked_on_groups_the_band_never_saw():
     ms = {f"m{i}": machine(f"m{i}", bw) for i, bw in enumerate((300, 400, 500, 700, 900, 1200, 1500, 2000, 3000, 3500))}
     b = decode_bytes("llama-2-7b", "Q4_0", 64)
     truth = {m.id: 1 / (b / (0.7 * m.bandwidth_gbps * 1e9) + 0.002) for m in ms.values()}
-    wobble = dict(zip(ms, (1.01, 0.99, 1.02, 0.98, 1.0, 1.01, 0.99, 1.02, 0.98, 1.4)))
+    wobble = dict(zip(ms, (1.01, 0.99, 1.02, 0.98, 1.0, 1.01, 0.99, 1.02, 0.98, 1.4), strict=True))
     rows = [tg_row(f"r{i}", mid, truth[mid] * wobble[mid]) for i, mid in enumerate(ms)]
     s = validate(rows, ms).band("cuda", "tg")
     assert s.machines == 10 and MIN_COVERAGE <= s.ways["machine"].coverage < 1.0

@@ -5,8 +5,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from engines.llamacpp.engine import LlamaCppBackend
 from bench.commands.main import main
+from engines.llamacpp.engine import LlamaCppBackend
 from scenarios.prompts import random_prompt
 
 
@@ -107,8 +107,8 @@ def test_poisson_levels_and_an_slo_search(tmp_path, workloads):
 
 
 def test_a_kv_cache_larger_than_free_memory_is_refused_not_allocated(backend):
-    from engines.llamacpp.batch import _check_ram
     from contract.errors import BackendError
+    from engines.llamacpp.batch import _check_ram
 
     _check_ram(backend._llm._model.model, 4096)                    # 4 MiB for the tiny model: fine
     with pytest.raises(BackendError) as err:

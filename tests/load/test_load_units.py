@@ -2,13 +2,14 @@
 
 import json
 import statistics
+from itertools import pairwise
 
 import pytest
 
-from engines.openai.prompts import ExactFit, UsageCalibration, letters
-from engines.openai.sse import SSEDecoder
 from contract.errors import ScenarioError
 from engines.clock import RequestTrace
+from engines.openai.prompts import ExactFit, UsageCalibration, letters
+from engines.openai.sse import SSEDecoder
 from scenarios.arrivals import Pacer
 from scenarios.definitions import DEFAULT_CONCURRENCY
 from scenarios.kinds import parse_scenarios
@@ -36,7 +37,7 @@ def test_requests_are_seeded_clipped_and_follow_the_distribution():
     assert plan_request(chat, 0, 1, 32000, set()).prompt_token_ids != a[0].prompt_token_ids
     n_in = [len(r.prompt_token_ids) for r in a]
     n_out = [r.max_tokens for r in a]
-    assert 512 - 128 * 3 <= min(n_in) and max(n_in) <= 512 + 128 * 3
+    assert min(n_in) >= 512 - 128 * 3 and max(n_in) <= 512 + 128 * 3
     assert abs(statistics.fmean(n_in) - 512) < 25 and 100 < statistics.stdev(n_in) < 156
     assert abs(statistics.fmean(n_out) - 256) < 13 and 50 < statistics.stdev(n_out) < 78
     assert all(1 not in r.prompt_token_ids for r in a[:20])
@@ -125,7 +126,7 @@ def test_duration_adds_requests_up_to_the_cap():
     p = Pacer(0, warmup=0, min_requests=2, max_requests=4, min_duration_s=10, users=1)
     t = 0
     while p.more(t):
-        (d,) = p.due(t)
+        (_d,) = p.due(t)
         t += S
         p.finished(t)
     assert p.released == 4                       # 10 s were not reached: the cap stopped it
@@ -145,7 +146,7 @@ def test_poisson_arrivals_are_seeded_exponential_and_capped():
         return [d.intended_ns for d in out]
     a = arrivals(0)
     assert a == arrivals(0) and a != arrivals(1)
-    gaps = [(b - x) / S for x, b in zip([0] + a, a)]
+    gaps = [(b - x) / S for x, b in pairwise([0, *a])]
     assert abs(statistics.fmean(gaps) - 0.25) < 0.02                 # mean gap 1/rate
     assert abs(statistics.stdev(gaps) / statistics.fmean(gaps) - 1) < 0.1   # exponential: cv 1
     capped = Pacer(0, warmup=0, min_requests=10, max_requests=10, min_duration_s=0, rate=1000.0, max_in_flight=2)
@@ -339,7 +340,7 @@ def test_usage_calibration_lands_within_a_percent():
     fit = UsageCalibration(usage_of)
     ids = list(range(300, 812))
     p = asyncio.run(fit.prompt(None, ids))
-    k, n = fit.points[-1]
+    _k, n = fit.points[-1]
     assert abs(n - 512) <= 0.01 * 512 and len(probes) <= 6 and p.tokens is None
     assert abs(3 + 1.3 * len(p.payload.split()) - 512) <= 0.01 * 512
     assert len(probes) == len(fit.points)

@@ -6,11 +6,11 @@ import re
 
 import pytest
 
+from bench.run import RunUI
 from contract.errors import ModelError
 from models.catalog import ModelSpec, get_model
 from models.fit import GiB, MiB, check_fit, llamacpp_compute_buffer
 from models.resolve import resolve_model
-from bench.run import RunUI
 from models.synthetic import materialize
 
 

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from contract import documents
 from bench.quality.run import QualityConfig, execute
 from bench.quality.text import DEFAULT_TEXT, load_text
+from contract import documents
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def test_loss_rises_down_the_quant_ladder(tiny_quality):
     assert klds[0] < klds[1] < klds[2]
     assert disagree[0] < disagree[1] < disagree[2]
     # and each step is well outside its 95% interval
-    for lo, hi in zip(("Q8_0", "Q4_K_M"), ("Q4_K_M", "Q2_K")):
+    for lo, hi in zip(("Q8_0", "Q4_K_M"), ("Q4_K_M", "Q2_K"), strict=True):
         assert q[lo]["kld"]["ci95"][1] < q[hi]["kld"]["ci95"][0]
 
 
@@ -72,6 +72,7 @@ def test_default_text_is_public_domain_and_long_enough():
     assert text.default and "public domain" in text.source
     assert (DEFAULT_TEXT.parent / "SOURCE.md").exists()
     import llama_cpp
+
     from models.catalog import get_model
     from models.synthetic import materialize
 
