@@ -110,8 +110,13 @@ class Backend(Protocol):
 
     name: str
     capabilities: Capabilities
-    engine_options: ClassVar[type[EngineOptions]]   # the option keys it reads; which --engine-option sets
     request_timeout_s: float | None
+
+    @property
+    def engine_options(self) -> type[EngineOptions]:
+        """The option keys it reads; which --engine-option sets. A class attribute in every engine,
+        declared read-only here so that each may name its own EngineOptions subclass."""
+        ...
 
     def check_installed(self, extra: str) -> None:
         """Raise BackendError naming the pip extra when the engine is not installed."""

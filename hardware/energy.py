@@ -5,6 +5,7 @@ method: `counter` (hardware energy counter), `integrated` (power samples x time)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import pairwise
 
@@ -71,7 +72,7 @@ def tokens_per_joule(tokens: int, reading) -> float | None:
     return tokens / j if j and j > 0 and tokens is not None else None
 
 
-def integrate(samples: list[tuple[float, float | None]], t0: float, t1: float) -> float | None:
+def integrate(samples: Sequence[tuple[float, float | None]], t0: float, t1: float) -> float | None:
     """Joules from (time, watts) samples over [t0, t1]: trapezoids between samples, the
     nearest sample's power held out to the window edges. None with no usable sample."""
     pts = sorted((t, w) for t, w in samples if w is not None)

@@ -103,6 +103,7 @@ def test_ctrl_c_keeps_what_was_measured(tmp_path, tiny_gguf):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # wait until the engine is loading, then give tg8 (a fraction of a second) time to finish,
     # so the interrupt lands inside single-stream, which would run for minutes
+    assert proc.stderr is not None
     line = ""
     while "loading" not in line:
         line = proc.stderr.readline()

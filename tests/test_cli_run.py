@@ -87,10 +87,13 @@ def test_stop_rule_needs_both_count_and_duration(tmp_path):
     from dataclasses import replace
 
     from bench.run import RunConfig, execute
+    from scenarios.definitions import Scenario
     from scenarios.kinds import parse_scenarios
 
     tg = parse_scenarios("tg16", repetitions=3, min_duration_s=0.2)[0]
-    capped = replace(parse_scenarios("tg2", repetitions=2, min_duration_s=3600)[0], name="capped", max_passes=5)
+    tg2 = parse_scenarios("tg2", repetitions=2, min_duration_s=3600)[0]
+    assert isinstance(tg2, Scenario)
+    capped = replace(tg2, name="capped", max_passes=5)
     outcome = execute(RunConfig(model="tiny", quant="Q4_K_M", backend="llamacpp", scenarios=[tg, capped],
                                 results_dir=tmp_path, idle_seconds=0))
     by_duration, by_cap = outcome.result["scenarios"]

@@ -83,7 +83,7 @@ def test_bench_dashboard_shows_them_with_the_reason(unfinished, tmp_path):
 
 def test_the_html_report_renders_each_of_them(unfinished):
     _, docs = unfinished
-    problems = []
+    problems: list[str] = []
     for path, doc in docs.items():
         html = write_run_report(path, warn=problems.append)
         assert html is not None, problems

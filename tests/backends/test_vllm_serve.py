@@ -80,6 +80,7 @@ def tokenize_here_and_there(server, checkpoint) -> list[tuple[int, int]]:
     from engines.openai.prompts import ServerTokenizer, letters, tokenizer_json
 
     local = tokenizer_json(checkpoint / "tokenizer.json")
+    assert local is not None
     remote = ServerTokenizer("/tokenize", "vLLM/SGLang", server.served_name)
 
     async def both():
@@ -111,7 +112,7 @@ def test_server_answers_a_completion_and_is_stopped_on_interrupt(checkpoint, tmp
         counts = tokenize_here_and_there(server, checkpoint)
         assert all(a == b for a, b in counts) and counts[0][0] == 40
         raise KeyboardInterrupt          # Ctrl-C in the middle of a run
-    assert server.proc.returncode is not None
+    assert server.proc is not None and server.proc.returncode is not None
     assert not server.group_alive()          # engine and workers went with it
     assert not listening(server.port)
 

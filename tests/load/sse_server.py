@@ -47,7 +47,7 @@ class FakeServer:
         self.tokenized = 0                  # tokenize calls answered
         self.requests: list[dict] = []      # {"path", "headers", "body"} of every POST
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._server = None
+        self._server: asyncio.Server | None = None
         self._thread: threading.Thread | None = None
 
     # -- thread mode -----------------------------------------------------------------------
@@ -69,6 +69,7 @@ class FakeServer:
 
     def __exit__(self, *exc) -> None:
         async def shutdown():
+            assert self._server is not None
             self._server.close()
             for task in asyncio.all_tasks():
                 if task is not asyncio.current_task():

@@ -22,7 +22,7 @@ def test_batched_sequences_generate_exactly_what_one_sequence_does(backend):
     prompts = {i: random_prompt(10 + 7 * i, 32000, seed=i, avoid={1}) for i in range(5)}
     want = {i: list(backend.generate(p, 6 + i)) for i, p in prompts.items()}
     session = backend.batch_session(3, 64)
-    got = {i: [] for i in prompts}
+    got: dict[int, list[int]] = {i: [] for i in prompts}
     try:
         for i in range(3):
             session.submit(i, prompts[i], 6 + i)

@@ -98,6 +98,7 @@ def test_local_gguf_tokenizer_counts_as_the_server_does(llama_server):
     from engines.openai.prompts import ServerTokenizer, gguf_tokenizer, letters
 
     local = gguf_tokenizer(llama_server.model_path)
+    assert local is not None
     remote = ServerTokenizer("/extras/tokenize", "llama-cpp-python", llama_server.model_path.stem)
     texts = [letters(list(range(300, 340)), 40), "Hello, world! 3.14 ünïcode", "a"]
 
@@ -128,6 +129,7 @@ def test_llamacpp_server_backend_sends_prompts_of_the_asked_length(tmp_path, cha
 def test_launcher_stops_the_server_and_reports_a_failed_start(tiny_gguf, tmp_path):
     server = LlamaCppServer(tiny_gguf, {"n_ctx": 256, "n_threads": 1})
     server.start()
+    assert server.process is not None
     proc = psutil.Process(server.process.pid)
     assert proc.is_running()
     server.stop()

@@ -83,6 +83,7 @@ def test_llama3_rope_factors_are_the_configs(model_cache):
     path = materialize(spec, "Q8_0", cache_dir=model_cache)
     tensor = next(t for t in GGUFReader(path).tensors if t.name == "rope_freqs.weight")
     a = spec.architecture
+    assert a.rope_scaling is not None
     factors = np.asarray(tensor.data, dtype=np.float32)
     np.testing.assert_allclose(factors, a.rope_scaling.freq_factors(a.rope_theta, a.head_dim), rtol=1e-6)
     # the highest frequencies are left alone, the lowest divided by the full factor

@@ -45,6 +45,7 @@ def test_published_deltas_are_reference_data_beside_a_catalog_model():
     from models.published_quality import published_deltas
 
     pub = published_deltas("llama-3.1-8b", ["F16", "Q8_0", "Q4_K_M", "Q2_K"])
+    assert pub is not None
     assert pub["observed"] == "2026-10-01" and "tools/perplexity/README.md" in pub["source"]
     assert "Llama 3 8B" in pub["note"]          # said to be the nearest published model, not 3.1
     assert pub["rows"]["Q4_K_M"]["kld"] == [0.031273, 0.000238]
