@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import subprocess
@@ -31,10 +32,8 @@ def _git_sha() -> str | None:
 def capture() -> dict:
     versions = {}
     for pkg in _PACKAGES:
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
     return {
         "packages": versions,
         "suite_git_sha": _git_sha(),

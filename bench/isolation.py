@@ -22,13 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import environment
-from contract import storage
-from engines.child_process import die_with_parent
 from bench.stop_signals import name_of, signal_of
-from contract.build import died_run
-from contract.enums import Status
+from contract import storage
+from contract.build import died_run, utc_now
 from contract.documents import dump
-from contract.build import utc_now
+from contract.enums import Status
+from engines.child_process import die_with_parent
 
 OUTCOME_ENV = "RIGHTSIZE_OUTCOME_FILE"
 PARENT_ENV = "RIGHTSIZE_PARENT_PID"

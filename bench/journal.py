@@ -21,14 +21,14 @@ import fcntl
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from contract import storage
-from engines.clock import RequestTrace
-from contract import documents
+from contract import documents, storage
 from contract.errors import ResultsError
 from contract.validity import INTERRUPTED, run_validity
+from engines.clock import RequestTrace
 from scenarios.definitions import LoadScenario, scenario_from_params
 from scenarios.levels import Level, LevelRecord
 from scenarios.runner import ScenarioRecord
@@ -53,7 +53,7 @@ class Journal:
         self._seen: dict[int, Any] = {}     # entry index -> what of its record is journaled already
         self._fh = None
         try:
-            self._fh = open(self.path, "x", encoding="utf-8")
+            self._fh = open(self.path, "x", encoding="utf-8")    # noqa: SIM115 - held (and locked) while the run lives
             fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             self._fail(exc)
@@ -148,7 +148,7 @@ def rebuild(path: Path, status: str, error: str) -> tuple[Path, int] | None:
     the journal. Returns (the result's path, measured passes and requests kept), or None when
     the journal is held (its run lives), gone (rebuilt by another) or holds no run."""
     try:
-        fh = open(path, encoding="utf-8")
+        fh = open(path, encoding="utf-8")    # noqa: SIM115 - closed below, after its lock is tried
     except FileNotFoundError:
         return None
     with fh:

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import hardware
-from hardware.session import Window
 from contract.device import Device
 from hardware import roofline
+from hardware.session import Window
 
 if TYPE_CHECKING:
     from scenarios.kinds import MeasuredRecord

@@ -18,6 +18,7 @@ from contract.build import utc_now
 from contract.enums import Status
 from contract.result import SCHEMA_VERSION, EvalBody, Outcome, QualityBody, QuantQuality
 
+
 def outcome_document(*, label: str | None, started_at: str, model: dict, hardware: dict | None, config: dict,
                      body: QualityBody | EvalBody, status: Status = Status.COMPLETED, errors: Sequence[str] = (),
                      run_id: str | None = None) -> Outcome:

@@ -9,22 +9,22 @@ from __future__ import annotations
 import contextlib
 import socket
 import traceback
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ContextManager, Sequence
 
 from bench import environment
-from contract import storage
-from engines import get_backend, model_format
-from contract.errors import BenchError, ResultsError, ScenarioError
 from bench.isolation import report_stage
 from bench.journal import Journal
 from bench.measurement import RunMeasurement, decode_roofline
-from contract import documents
+from contract import documents, storage
 from contract.build import run_document, utc_now
 from contract.build import run_id as make_run_id
+from contract.errors import BenchError, ResultsError, ScenarioError
 from contract.result import RunResult
 from contract.validity import COMPLETED, FAILED, INTERRUPTED, measured_anything, run_validity
+from engines import get_backend, model_format
 from models.resolve import HUB_PREFIX, ResolvedModel, looks_like_path, resolve_model
 from scenarios.definitions import LoadScenario, Scenario
 from scenarios.kinds import KINDS, scenario_runs
@@ -58,7 +58,7 @@ class RunConfig:
         }
 
     @classmethod
-    def from_dict(cls, doc: dict, api_key: str | None = None) -> "RunConfig":
+    def from_dict(cls, doc: dict, api_key: str | None = None) -> RunConfig:
         """The config that to_dict wrote (a run's child process reads its parent's); the API key
         never travels in it."""
         from scenarios.definitions import scenario_from_params
@@ -79,7 +79,7 @@ class RunUI:
     def warn(self, message: str) -> None:
         pass
 
-    def task(self, description: str, total: int | None) -> ContextManager[Callable[..., None]]:
+    def task(self, description: str, total: int | None) -> AbstractContextManager[Callable[..., None]]:
         """A unit of work; yields advance(n, total=None)."""
         return contextlib.nullcontext(lambda n, total=None: None)
 

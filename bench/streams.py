@@ -13,7 +13,8 @@ import contextlib
 import io
 import os
 import sys
-from typing import Iterator, TextIO
+from collections.abc import Iterator
+from typing import TextIO
 
 
 class Tolerant(io.TextIOBase):

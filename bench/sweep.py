@@ -6,6 +6,7 @@ One failing combination does not stop the rest; the exit code says whether any f
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from contract.errors import BenchError
 
 
@@ -30,8 +31,8 @@ def check_fits(combos: list[Combination], scenarios: list, ctx_size: int | None,
     available-memory figure came from, or None when no check applies (an engine without
     memory_fit_checked: HTTP servers, and engines that size their own memory)."""
     import hardware
-    from engines import backend_class
     from bench.run import default_context
+    from engines import backend_class
     from models.catalog import CATALOG, ModelSpec, get_model
     from models.fit import available_memory, check_fit
     from models.resolve import ResolvedModel, looks_like_path, resolve_model
@@ -72,7 +73,7 @@ def exit_code(statuses: list[str], nothing_measured: bool = False) -> int:
 
 def summary_rows(combos: list[Combination], outcomes: list) -> list[dict]:
     rows = []
-    for c, o in zip(combos, outcomes):
+    for c, o in zip(combos, outcomes, strict=True):
         rows.append({"model": c.model, "quant": c.quant,
                      "status": "skipped" if c.skip_reason else o.status,
                      "detail": c.skip_reason or (str(o.path) if o.path else f"exit code {o.exit_code}")})

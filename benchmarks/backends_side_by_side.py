@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.architecture import Architecture  # noqa: E402
-from models.catalog import ModelSpec, get_model  # noqa: E402
+from models.architecture import Architecture
+from models.catalog import ModelSpec, get_model
 
 # ~125M parameters: runs in about a minute per backend on a 2-core CPU.
 MID = ModelSpec(id="mid-125m", name="mid llama 125M (benchmarks)", license="n/a (synthetic)",
@@ -48,9 +48,8 @@ def spec_for(model: str) -> ModelSpec:
 
 def run_one(args) -> None:
     from bench.run import RunConfig, execute
-    from scenarios.kinds import parse_scenarios
-
     from models.synthetic_engines import materialize_for
+    from scenarios.kinds import parse_scenarios
 
     path, options = materialize_for(args.backend, spec_for(args.model), args.quant)
     options.update(json.loads(args.options))

@@ -21,14 +21,15 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from contract.device import Device
+from engines.base import LoadedModel, StreamEvent
 from engines.child_process import free_port
 from engines.openai.engine import OpenAIBackend
-from engines.base import LoadedModel, StreamEvent
 from engines.stats import percentile
-from contract.device import Device
 from scenarios.definitions import LoadScenario
 from scenarios.levels import Level, LevelRecord
 from scenarios.load import drive_http
@@ -141,7 +142,7 @@ def added_latency(port: int) -> list[dict]:
         backend = StampedBackend()
         backend.load("fake", {"base_url": f"http://127.0.0.1:{port}"})
         record, _, _ = _run(backend, users, 250, requests=users)
-        ours = [(c - s) / 1e3 for t in record.traces if t.ok for c, s in zip(t.event_ns, backend.server_t[t.index])]
+        ours = [(c - s) / 1e3 for t in record.traces if t.ok for c, s in zip(t.event_ns, backend.server_t[t.index], strict=False)]
         raw = asyncio.run(_raw_streams(port, users, 250))
         rows.append({"users": users, "client": _stats(ours), "bare_socket": _stats(raw),
                      "added_median_us": statistics.median(ours) - statistics.median(raw)})
@@ -167,14 +168,14 @@ def versus_llama_cpp_python(model: Path, requests: int = 8, out_tokens: int = 64
         evals = [(float(ms), int(n)) for ms, n in _EVAL.findall(server.log())]
     finally:
         server.stop()
-    per_request = [((b[0] - a[0]) / (b[1] - a[1])) / 1e3 for a, b in zip(evals, evals[1:]) if b[1] > a[1]]
+    per_request = [((b[0] - a[0]) / (b[1] - a[1])) / 1e3 for a, b in pairwise(evals) if b[1] > a[1]]
     traces = sorted(record.traces, key=lambda t: t.index)
     client = [t.tpot_s for t in traces if t.ok and t.tpot_s is not None]   # each has > 1 output token: a tpot
     server_tpot = per_request[-len(client):]
     return {"requests": len(client), "output_tokens": out_tokens,
             "client_tpot_ms_median": statistics.median(client) * 1e3,
             "server_eval_ms_per_token_median": statistics.median(server_tpot) * 1e3,
-            "client_minus_server_ms_median": statistics.median(c - s for c, s in zip(client, server_tpot)) * 1e3,
+            "client_minus_server_ms_median": statistics.median(c - s for c, s in zip(client, server_tpot, strict=False)) * 1e3,
             "events_per_request_median": statistics.median(len(t.event_ns) for t in traces if t.ok)}
 
 

@@ -31,8 +31,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.architecture import Architecture  # noqa: E402
-from models.catalog import ModelSpec, get_model  # noqa: E402
+from models.architecture import Architecture
+from models.catalog import ModelSpec, get_model
 
 # TinyLlama-1.1B's architecture (its config.json): ~0.67 GB at Q4_K_M, a mid-size model between
 # the test model and the 7B-14B ones, fast enough to measure in minutes on 2 cores.

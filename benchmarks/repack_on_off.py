@@ -19,7 +19,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from llama_bench_side_by_side import gguf_for, run_rightsize  # noqa: E402
+from llama_bench_side_by_side import gguf_for, run_rightsize
 
 
 def main() -> int:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.catalog import DEFAULT_MODEL, get_model  # noqa: E402
-from models.gguf_file import inspect_gguf  # noqa: E402
-from models.synthetic import expected_file_size, materialize  # noqa: E402
+from models.catalog import DEFAULT_MODEL, get_model
+from models.gguf_file import inspect_gguf
+from models.synthetic import expected_file_size, materialize
 
 
 def _generate(path: Path, n_tokens: int, threads: int | None) -> None:

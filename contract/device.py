@@ -32,7 +32,7 @@ class Device(Vocabulary):
         return self in (Device.METAL, Device.MPS)
 
     @classmethod
-    def parse(cls, name: str | None) -> "Device":
+    def parse(cls, name: str | None) -> Device:
         """An engine's own device name -> Device."""
         key = (name or "").strip().lower()
         for prefix, device in _PREFIXES:

@@ -8,6 +8,7 @@ document read and written again is the same JSON.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from pathlib import Path
@@ -33,9 +34,8 @@ def upgrade_v1(doc: dict[str, Any]) -> dict[str, Any]:
     doc["schema_version"] = SCHEMA_VERSION
     backend = doc.get("backend")
     if isinstance(backend, dict) and isinstance(backend.get("device"), str):
-        try:
+        with contextlib.suppress(ValueError):
             backend["device"] = Device.parse(backend["device"]).value
-        except ValueError:
             pass            # validation names the field below
     return doc
 

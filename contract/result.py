@@ -11,7 +11,7 @@ of being dropped: the contract says what must be there and what it means, not al
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,7 +29,7 @@ else:
     StreamKind, LevelKind = Literal[STREAM_KINDS], Literal[LEVEL_KINDS]
 
 # JSON numbers: an integer stays an integer on a round trip (pydantic would write 3 as 3.0).
-Number = Union[int, float]
+Number = int | float
 
 
 class Section(BaseModel):
@@ -231,7 +231,7 @@ class SloSearchEntry(_Entry):
     summary: SearchSummary = Field(default_factory=SearchSummary)
 
 
-ScenarioEntry = Annotated[Union[StreamEntry, LoadLevelEntry, SloSearchEntry], Field(discriminator="kind")]
+ScenarioEntry = Annotated[StreamEntry | LoadLevelEntry | SloSearchEntry, Field(discriminator="kind")]
 
 
 class Memory(Section):
@@ -442,4 +442,4 @@ class Outcome(Section):
     eval: EvalBody | None = None
 
 
-Document = Union[RunResult, Outcome]
+Document = RunResult | Outcome

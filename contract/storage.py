@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from contract import documents
 from contract.errors import ResultsError
@@ -32,7 +33,7 @@ def ensure_writable(results_dir: Path) -> Path:
     return results_dir
 
 
-def write_result(result: dict, results_dir: Path, name: str, replace: Path | None = None) -> Path:
+def write_result(result: dict[str, Any], results_dir: Path, name: str, replace: Path | None = None) -> Path:
     """Write one result atomically and never over another: a temp file in the same directory
     (created with the umask's mode, as any file the user makes), then hard-linked to its name,
     which fails where that name exists. Two runs that picked one name both keep their result:
@@ -74,7 +75,7 @@ def _link_exclusively(tmp: Path, results_dir: Path, name: str) -> Path:
     raise FileExistsError(f"{results_dir / name}.json and 998 more names are taken")
 
 
-def write_result_safely(result: dict, results_dir: Path, name: str,
+def write_result_safely(result: dict[str, Any], results_dir: Path, name: str,
                         replace: Path | None = None) -> tuple[Path, str | None]:
     """Never lose a measurement: if the results directory fails now, fall back to the temp dir.
 
@@ -95,7 +96,7 @@ STRICT_ENV = "RIGHTSIZE_STRICT_CONTRACT"
 
 
 def write_typed(doc: Document, results_dir: Path, name: str,
-                replace: Path | None = None) -> tuple[dict, Path, str | None]:
+                replace: Path | None = None) -> tuple[dict[str, Any], Path, str | None]:
     """Write a typed document as the contract dumps it, as write_result_safely does. Returns
     (the JSON as written, path, warning)."""
     data = documents.dump(doc)
@@ -103,7 +104,7 @@ def write_typed(doc: Document, results_dir: Path, name: str,
     return data, path, warning
 
 
-def write_document(doc: dict, results_dir: Path, name: str) -> tuple[dict, Path, str | None]:
+def write_document(doc: dict[str, Any], results_dir: Path, name: str) -> tuple[dict[str, Any], Path, str | None]:
     """Check a result against the contract, then write it as write_typed does. Returns
     (the document as written, path, warning). A document that fails the check is a bug in the
     suite, not in the measurement: it is written as measured, with a warning, never lost."""
@@ -134,7 +135,7 @@ def bulk() -> Iterator[None]:
             gc.enable()
 
 
-def load_documents(paths: list[Path], kinds: tuple | None = (None,)) -> tuple[list[tuple[Path, Document]], list[str]]:
+def load_documents(paths: list[Path], kinds: tuple[str | None, ...] | None = (None,)) -> tuple[list[tuple[Path, Document]], list[str]]:
     """Typed result documents from files and directories. Returns (documents, warnings).
 
     Each goes through the contract's reader (contract/documents.py): version 1 is upgraded, a

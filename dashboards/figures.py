@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from contract.enums import ScenarioKind, Status, Verdict
 from contract.result import EnergyWindow, LoadLevelEntry, RunResult, SloSearchEntry, Stats, StreamEntry, StreamParams
 from hardware.info import fingerprint_of
 
-Entry = Union[StreamEntry, LoadLevelEntry, SloSearchEntry]
+Entry = StreamEntry | LoadLevelEntry | SloSearchEntry
 # Entries with an aggregate output rate: what cost can rest on.
-RequestEntry = Union[StreamEntry, LoadLevelEntry]
+RequestEntry = StreamEntry | LoadLevelEntry
 
 
 def _ok(sc: Entry) -> bool:
@@ -265,6 +265,6 @@ def figures(result: RunResult, path: Path | None = None) -> dict:
     if not scenarios:
         # Died or failed before measuring: every figure is missing for that one reason.
         why = f"the run {out['status'] or '?'} before measuring" + (f": {out['errors'][0]}" if out["errors"] else "")
-        missing = {key: why for key in (*missing, "throughput", "peak_rss_bytes", "bw_eff")}
+        missing = dict.fromkeys((*missing, "throughput", "peak_rss_bytes", "bw_eff"), why)
     out["missing"] = missing
     return out

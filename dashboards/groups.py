@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 # The overview's figures: key -> (value of a row or None, why it is None). The reasons are the
 # ones the rows already carry, so an n/a says the same thing it said per run.
@@ -97,7 +97,7 @@ def group_rows(rows: list[dict]) -> tuple[list[dict], list[dict]]:
             "reasons": sorted({reason for r in members for reason in r["reasons"]}),
             "runs": [{"run_id": r["run_id"], "file": r["file"], "report": r.get("report"),
                       "started_at": r["started_at"], "verdict": r["verdict"],
-                      "status": r["status"], "reasons": r["reasons"], "values": v} for r, v in zip(members, values)],
+                      "status": r["status"], "reasons": r["reasons"], "values": v} for r, v in zip(members, values, strict=True)],
         })
     _unique_names(reps)
     return groups, reps

@@ -140,7 +140,7 @@ def parse_profile(raw: dict, where: str, origin: str) -> CostProfile:
                                  "a profile needs name, title, kind (cloud or owned) and source")
     if raw["kind"] not in ("cloud", "owned"):
         raise DashboardError(f"{where}: kind must be cloud or owned, got {raw['kind']!r}", "fix kind")
-    hourly = _basis_prices(raw, "usd_per_hour", where) or {b: None for b in BASES}
+    hourly = _basis_prices(raw, "usd_per_hour", where) or dict.fromkeys(BASES)
     per_vcpu, per_gib = _basis_prices(raw, "usd_per_vcpu_hour", where), _basis_prices(raw, "usd_per_gib_hour", where)
     if (per_vcpu is None) != (per_gib is None):
         raise DashboardError(f"{where}: a profile priced by the resource needs both usd_per_vcpu_hour and "
@@ -166,7 +166,7 @@ def parse_profile(raw: dict, where: str, origin: str) -> CostProfile:
         if isinstance(raw.get(flag), str):     # a CSV cell
             raw[flag] = raw[flag].strip().lower() in ("true", "yes", "1")
     cloud = raw["kind"] == "cloud"
-    known = {f for f in CostProfile.__dataclass_fields__} - {"usd_per_hour", "usd_per_vcpu_hour", "usd_per_gib_hour",
+    known = set(CostProfile.__dataclass_fields__) - {"usd_per_hour", "usd_per_vcpu_hour", "usd_per_gib_hour",
                                                               "origin"}
     return CostProfile(**{k: raw[k] for k in known if raw.get(k) is not None},
                        usd_per_hour=hourly if cloud and per_vcpu is None else None,

@@ -14,10 +14,10 @@ accuracy about 0 by construction; neither is a real model's quality.
 
 from __future__ import annotations
 
-from models.published_quality import published_deltas
 from contract.result import EvalBody, Outcome, QualityBody
 from dashboards.figures import hardware_title, hardware_words, machine_fingerprint, shared_labels
 from dashboards.task_cost import eval_cost
+from models.published_quality import published_deltas
 from models.quant import QUANTS
 
 _ORDER = {name: i for i, name in enumerate(QUANTS)}

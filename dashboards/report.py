@@ -8,8 +8,8 @@ CPU preset, else the machine's vCPUs and RAM at cloud rates), the same as `bench
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from contract import documents
 from contract.result import RunResult

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from contract.result import RunResult
 from dashboards import cost
 from dashboards.compare import comparison
 from dashboards.errors import DashboardError
-from contract.result import RunResult
 from dashboards.figures import figures
 from dashboards.matching import choose_preset
 from dashboards.prices import ApiPrice
@@ -59,7 +59,7 @@ class CostSettings:
         if self.hourly_cost is not None:
             return CostProfile(name="hourly-cost", title=f"your hourly cost, ${self.hourly_cost:g} per machine-hour",
                                kind="cloud", source="--hourly-cost", per_gpu=False,
-                               usd_per_hour={b: self.hourly_cost for b in BASES}), "given with --hourly-cost"
+                               usd_per_hour=dict.fromkeys(BASES, self.hourly_cost)), "given with --hourly-cost"
         if self.capex is not None:
             years = self.years or DEFAULT_YEARS
             return CostProfile(name="capex", title=f"your machine, ${self.capex:,.0f} over {years:g} years",

@@ -6,7 +6,6 @@ Missing figures print as "n/a" with the reason, never as 0.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Union
 
 from rich.console import JustifyMethod
 from rich.table import Table
@@ -157,7 +156,7 @@ def load_summary_table(result: RunResult) -> Table | None:
     return table
 
 
-def _headline(sc: Union[StreamEntry, LoadLevelEntry, SloSearchEntry]) -> Stats | None:
+def _headline(sc: StreamEntry | LoadLevelEntry | SloSearchEntry) -> Stats | None:
     if isinstance(sc, StreamEntry):
         return sc.summary.pp_tps if sc.kind == ScenarioKind.PP else sc.summary.tg_tps if sc.kind == ScenarioKind.TG else None
     return None

@@ -10,13 +10,13 @@ import datetime as dt
 import json
 import math
 import os
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from contract import documents
-from contract.result import Document
 from contract.build import utc_now
+from contract.result import Document
 from dashboards.errors import DashboardError
 from dashboards.figures import hardware_words, shared_labels
 from dashboards.groups import disambiguate, group_rows

@@ -46,7 +46,7 @@ def _on_this_machine(doc: Outcome, body: EvalBody, profiles, chosen, settings: C
             "busy_s_per_task": busy, "usd_per_hour": hour.at(u), "utilisation": u, "profile": profile.name,
             "basis_text": basis_text(profile, hour, u, fig["machine_for_cost"], settings.basis),
             "profile_how": how, "profile_source": profile.source,
-            "notes": notes + ["tasks one at a time: serving them in batches would cost less per task"]}
+            "notes": [*notes, "tasks one at a time: serving them in batches would cost less per task"]}
 
 
 def _price_row(prices, model: str, provider: str | None):

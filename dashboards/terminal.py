@@ -107,7 +107,7 @@ def print_cost(console: Console, loaded: Loaded, settings, breakeven: bool = Fal
     except Exception as exc:  # a price file or profile problem must not turn a measured run into a failure
         console.print(f"cost: n/a ({exc})", highlight=False, markup=False, soft_wrap=True)
         return
-    for path, row in zip((p for p, _ in loaded), rows):
+    for path, row in zip((p for p, _ in loaded), rows, strict=True):
         if len(loaded) > 1:
             console.print(f"\n{path.name if path else row['run_id']}:", highlight=False, markup=False)
         for line in cost_lines(row):
@@ -119,4 +119,4 @@ def print_cost(console: Console, loaded: Loaded, settings, breakeven: bool = Fal
 
 def with_costs(rows: list[dict], loaded: Loaded, settings) -> list[dict]:
     """`bench results --breakeven --json`: each listed row with its cost block (or why there is none)."""
-    return [{**r, "cost": c["cost"], "cost_na": c["cost_na"]} for r, c in zip(rows, cost_rows(loaded, settings))]
+    return [{**r, "cost": c["cost"], "cost_na": c["cost_na"]} for r, c in zip(rows, cost_rows(loaded, settings), strict=True)]

@@ -7,14 +7,13 @@ engine is measured the same way. Scenarios look at `capabilities`, never at back
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, ClassVar, Iterator, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from engines.options import EngineOptions
 from contract.device import Device
-
-
+from engines.options import EngineOptions
 
 # Without --request-timeout a request may take this long, plus a second per output token it asks
 # for: a stream slower than one token a second is a stuck one, and a long answer is not.
@@ -111,8 +110,13 @@ class Backend(Protocol):
 
     name: str
     capabilities: Capabilities
-    engine_options: ClassVar[type[EngineOptions]]   # the option keys it reads; which --engine-option sets
     request_timeout_s: float | None
+
+    @property
+    def engine_options(self) -> type[EngineOptions]:
+        """The option keys it reads; which --engine-option sets. A class attribute in every engine,
+        declared read-only here so that each may name its own EngineOptions subclass."""
+        ...
 
     def check_installed(self, extra: str) -> None:
         """Raise BackendError naming the pip extra when the engine is not installed."""

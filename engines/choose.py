@@ -18,7 +18,7 @@ def _installed(module: str) -> bool:
 def _llamacpp_offloads() -> bool:
     if not _installed("llama_cpp"):
         return False
-    import llama_cpp   # only here: we need to ask the built library
+    import llama_cpp  # only here: we need to ask the built library
     return bool(llama_cpp.llama_supports_gpu_offload())
 
 

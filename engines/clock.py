@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from engines.base import Backend, request_deadline_s
 
@@ -55,7 +56,7 @@ class Generation:
 
     @property
     def inter_token_gaps_s(self) -> list[float]:
-        return [(b - a) / 1e9 for a, b in zip(self.token_ns, self.token_ns[1:])]
+        return [(b - a) / 1e9 for a, b in pairwise(self.token_ns)]
 
 
 def timed_generate(backend: Backend, prompt_token_ids: list[int], max_tokens: int) -> Generation:
@@ -123,7 +124,7 @@ class RequestTrace:
         """The longest wait between two of its events: a stall, or (when tiny) a stream let out at once."""
         if len(self.event_ns) < 2:
             return None
-        return max(b - a for a, b in zip(self.event_ns, self.event_ns[1:])) / 1e9
+        return max(b - a for a, b in pairwise(self.event_ns)) / 1e9
 
     @property
     def one_token_per_event(self) -> bool:

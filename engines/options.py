@@ -10,8 +10,9 @@ llama.cpp only."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable
+from typing import Any
 
 from contract.errors import BenchError
 
@@ -39,7 +40,7 @@ class EngineOptions:
     @classmethod
     def keep(cls, options: dict) -> dict:
         """The entries of `options` this engine reads; the others belong to other engines."""
-        return {k: v for k, v in options.items() if k in cls.keys()}
+        return {k: v for k, v in options.items() if k in cls.keys()}  # noqa: SIM118 - a classmethod, not a dict
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import re
 import subprocess
 import threading
 import time
+from typing import ClassVar
 
 from . import specs
 from . import throttle as throttling
@@ -174,7 +175,7 @@ class IOReportSource:
     update_period_s = 0.001
     devices = ("cpu", "gpu", "ane", "dram")
     reason = "IOReport energy counters via zeus-apple-silicon"
-    _FIELDS = {"cpu": "cpu_total_mj", "gpu": "gpu_mj", "ane": "ane_mj", "dram": "dram_mj"}
+    _FIELDS: ClassVar[dict[str, str]] = {"cpu": "cpu_total_mj", "gpu": "gpu_mj", "ane": "ane_mj", "dram": "dram_mj"}
 
     def __init__(self, zeus_module):
         self._mon = zeus_module.AppleEnergyMonitor()
@@ -202,7 +203,7 @@ class IOReportSource:
         t = time.monotonic()
         prev, self._tick = self._tick, (self.begin(), t)
         if prev is None:
-            return {dev: None for dev in self.devices}
+            return dict.fromkeys(self.devices)
         joules = self.end(prev[0])
         return {dev: j / (t - prev[1]) if j is not None else None for dev, j in joules.items()}
 

@@ -61,11 +61,12 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import psutil
 
@@ -172,7 +173,7 @@ def read_roof(words: Any, counts: list[int], rounds: int = 3, budget_s: float = 
     def read(c: slice) -> None:
         np.bitwise_or.reduce(words[c])
 
-    start, best, done = time.perf_counter(), {t: 0.0 for t in counts}, 0
+    start, best, done = time.perf_counter(), dict.fromkeys(counts, 0.0), 0
     with ThreadPoolExecutor(max(counts)) as pool:
         while done < rounds or (time.perf_counter() - start < budget_s and done < 4 * rounds):
             for t in counts:

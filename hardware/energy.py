@@ -5,7 +5,9 @@ method: `counter` (hardware energy counter), `integrated` (power samples x time)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 
 # Weakest first: a total is only as good as its weakest part.
 METHOD_RANK = {"estimated": 0, "integrated": 1, "counter": 2}
@@ -70,7 +72,7 @@ def tokens_per_joule(tokens: int, reading) -> float | None:
     return tokens / j if j and j > 0 and tokens is not None else None
 
 
-def integrate(samples: list[tuple[float, float | None]], t0: float, t1: float) -> float | None:
+def integrate(samples: Sequence[tuple[float, float | None]], t0: float, t1: float) -> float | None:
     """Joules from (time, watts) samples over [t0, t1]: trapezoids between samples, the
     nearest sample's power held out to the window edges. None with no usable sample."""
     pts = sorted((t, w) for t, w in samples if w is not None)
@@ -83,4 +85,4 @@ def integrate(samples: list[tuple[float, float | None]], t0: float, t1: float) -
     first = (t0, (before[-1] if before else (inside or after)[0])[1])
     last = (t1, (after[0] if after else (inside or before)[-1])[1])
     path = [first, *inside, last]
-    return sum((b[0] - a[0]) * (a[1] + b[1]) / 2 for a, b in zip(path, path[1:]))
+    return sum((b[0] - a[0]) * (a[1] + b[1]) / 2 for a, b in pairwise(path))

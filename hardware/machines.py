@@ -75,7 +75,7 @@ class Machine:
         return d
 
 
-_FIELDS = {f for f in Machine.__dataclass_fields__} - {"origin", "bandwidth_basis", "fingerprint"}
+_FIELDS = set(Machine.__dataclass_fields__) - {"origin", "bandwidth_basis", "fingerprint"}
 
 
 def parse_machine(raw: dict, where: str) -> Machine:

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import cache
 
 from hardware.machines import Machine
 from hardware.reference import ERAS, TG128_CONTEXT, ReferenceRow
@@ -51,7 +51,7 @@ MIN_MACHINES_FOR_FAMILY = 2     # a quant family's own efficiency needs two mach
 PER_CORE_GRID_GBPS = tuple(float(g) for g in range(4, 41))   # what one CPU thread can read, GB/s
 
 
-@lru_cache(maxsize=None)
+@cache
 def model_bytes(model: str, quant: str, engine_format: str = "llamacpp") -> tuple[int, int]:
     """(weight bytes one decoded token reads, KV-cache bytes per token) from the catalog."""
     from models.catalog import get_model
@@ -62,7 +62,7 @@ def model_bytes(model: str, quant: str, engine_format: str = "llamacpp") -> tupl
     return weight_bytes(spec.architecture, fmt, spec.name).bytes_per_token, kv_bytes_per_token(spec.architecture, fmt)
 
 
-@lru_cache(maxsize=None)
+@cache
 def model_flops(model: str, attended_tokens: float) -> float:
     from models.catalog import get_model
     from models.plan import flops_per_token
@@ -364,7 +364,7 @@ def fit(rows: list[ReferenceRow], machine_of: dict[str, Machine]) -> dict[str, P
     by_platform: dict[str, list[ReferenceRow]] = {}
     for r in rows:
         by_platform.setdefault(r.platform, []).append(r)
-    pooled_beta, pooled_n = _fit_beta(rows)
+    pooled_beta, _pooled_n = _fit_beta(rows)
     pooled_from = ", ".join(sorted({r.platform for r, _ in _serving_groups(rows)}))
     ratios = pooled_family_ratios(rows, machine_of)
     out = {}

@@ -6,9 +6,10 @@ lists them in order of preference. Device names ("gpu0", "cpu", "ane") are free 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from .info import HardwareInfo
 from .throttle import Throttle
@@ -64,7 +65,7 @@ class Choice:
     factory: Callable[[], EnergySource] | None = None
 
     @classmethod
-    def of(cls, src: EnergySource, reason: str | None = None) -> "Choice":
+    def of(cls, src: EnergySource, reason: str | None = None) -> Choice:
         """A source already open (cheap to hold), chosen as it is."""
         return cls(src.devices, src.method, src.reason if reason is None else reason, lambda: src)
 

@@ -115,7 +115,7 @@ class RaplSource:
         t, now = time.monotonic(), self._joules()
         prev, self._last = self._last, (t, now)
         if prev is None or t <= prev[0]:
-            return {dev: None for dev in self.devices}
+            return dict.fromkeys(self.devices)
         return {dev: (now[dev] - prev[1][dev]) / (t - prev[0]) for dev in self.devices}
 
     def close(self) -> None:

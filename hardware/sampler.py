@@ -3,10 +3,11 @@ utilisation, clocks, temperature, process RSS and GPU memory, and measures its o
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import psutil
 
@@ -40,9 +41,8 @@ class ProcessTree:
             self._refreshed = now
         total = self.me.memory_info().rss
         for c in self.children:
-            try:
+            with contextlib.suppress(psutil.Error):   # exited since the last refresh
                 total += c.memory_info().rss
-            except psutil.Error:   # exited since the last refresh
                 pass
         return total
 
@@ -96,8 +96,8 @@ class Sampler(threading.Thread):
         for s in self.sources:
             try:
                 power.update(s.sample())
-            except Exception:   # noqa: BLE001 - one failing source must not end the timeline
-                power.update({d: None for d in s.devices})
+            except Exception:
+                power.update(dict.fromkeys(s.devices))
         freq = psutil.cpu_freq()
         rec = {
             "t": round(now - self.t0, 4),

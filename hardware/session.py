@@ -103,7 +103,7 @@ class MeasurementSession:
         t1 = self._now()
         seconds = t1 - w.t0
         readings: list[EnergyReading] = []
-        for src, token in zip(self.sources.sources, w.tokens):
+        for src, token in zip(self.sources.sources, w.tokens, strict=True):
             values = src.end(token)
             for dev in src.devices:
                 readings.append(self._reading(src, dev, values.get(dev), w.t0, t1))
@@ -149,7 +149,7 @@ class MeasurementSession:
     def close(self) -> None:
         self.stop()
 
-    def __enter__(self) -> "MeasurementSession":
+    def __enter__(self) -> MeasurementSession:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -6,9 +6,10 @@ Each provider says that for its own devices; PROVIDERS lists them, one line each
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import apple, nvidia, rapl
 from .info import HardwareInfo
@@ -64,7 +65,7 @@ def open_sources(info: HardwareInfo, interval_s: float = 0.5, cpu_tdp_w: float |
     for p in provisions(info, interval_s, cpu_tdp_w, powercap, opener):
         for c in p.choices:
             if c.factory is None:
-                out.unavailable.update({d: c.reason for d in c.devices})
+                out.unavailable.update(dict.fromkeys(c.devices, c.reason))
             else:
                 out.sources.append(c.factory())
         if p.telemetry is not None:

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 # {"reasons": [...]} when they are known (empty: none seen), else {"reasons": None, "reason_unknown": why}
 Throttle = dict[str, Any]

@@ -29,7 +29,7 @@ from statistics import median
 import numpy as np
 
 from hardware.machines import Machine
-from hardware.projection import (batch_size, compute_of, fit, model_flops, predict_pp, retention, row_tg)
+from hardware.projection import batch_size, compute_of, fit, model_flops, predict_pp, retention, row_tg
 from hardware.reference import ReferenceRow
 
 # Targets for |projected / published - 1|: (median, p90) per figure; CPUs get their own median.

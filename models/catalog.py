@@ -9,7 +9,7 @@ publisher's naming pattern but were not seen when the entry was written.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from contract.errors import ModelError
 from models.architecture import Architecture, RopeScaling
@@ -35,7 +35,7 @@ _LLAMA3_ROPE = RopeScaling(factor=8.0, original_context=8192, low_freq_factor=1.
 _QWEN25_14B = Architecture(
     family="qwen2", n_layers=48, hidden=5120, n_heads=40, n_kv_heads=8, head_dim=128, ffn=13824,
     vocab=152064, tied_embeddings=False, rope_theta=1000000.0, max_context=131072, rms_norm_eps=1e-5,
-)  # fmt: skip
+)
 _MODEL_CONFIGS = "citsjtu2020/LLM-Prof sglang/Model_Config.md"
 
 _ENTRIES = [
@@ -46,7 +46,7 @@ _ENTRIES = [
             family="llama", n_layers=32, hidden=4096, n_heads=32, n_kv_heads=8, head_dim=128,
             ffn=14336, vocab=128256, tied_embeddings=False, rope_theta=500000.0,
             max_context=131072, rms_norm_eps=1e-5, rope_scaling=_LLAMA3_ROPE,
-        ),  # fmt: skip
+        ),
         license="Llama 3.1 Community License",
         params=8_030_261_248,
         config=f"meta-llama/Llama-3.1-8B config.json, copy in {_MODEL_CONFIGS}",
@@ -71,7 +71,7 @@ _ENTRIES = [
             family="llama", n_layers=32, hidden=4096, n_heads=32, n_kv_heads=32, head_dim=128,
             ffn=11008, vocab=32000, tied_embeddings=False, rope_theta=10000.0,
             max_context=4096, rms_norm_eps=1e-5,
-        ),  # fmt: skip
+        ),
         license="Llama 2 Community License",
         params=6_738_415_616,
         notes="llama.cpp's reference model for its published benchmarks (base model, not chat)",
@@ -92,7 +92,7 @@ _ENTRIES = [
             family="llama", n_layers=32, hidden=4096, n_heads=32, n_kv_heads=8, head_dim=128,
             ffn=14336, vocab=32768, tied_embeddings=False, rope_theta=1000000.0,
             max_context=32768, rms_norm_eps=1e-5,
-        ),  # fmt: skip
+        ),
         license="Apache-2.0",
         params=7_248_023_552,
         notes="llama.cpp runs Mistral 7B as the llama architecture; v0.3 has no sliding window",
@@ -112,7 +112,7 @@ _ENTRIES = [
             family="qwen2", n_layers=28, hidden=3584, n_heads=28, n_kv_heads=4, head_dim=128,
             ffn=18944, vocab=152064, tied_embeddings=False, rope_theta=1000000.0,
             max_context=131072, rms_norm_eps=1e-6,
-        ),  # fmt: skip
+        ),
         license="Apache-2.0",
         params=7_615_616_512,
         config=f"Qwen/Qwen2.5-7B config.json, copy in {_MODEL_CONFIGS}",
@@ -149,7 +149,7 @@ _ENTRIES = [
             family="qwen3", n_layers=36, hidden=4096, n_heads=32, n_kv_heads=8, head_dim=128,
             ffn=12288, vocab=151936, tied_embeddings=False, rope_theta=1000000.0,
             max_context=40960, rms_norm_eps=1e-6,
-        ),  # fmt: skip
+        ),
         license="Apache-2.0",
         params=8_190_735_360,
         config=f"Qwen/Qwen3-8B config.json, copy in {_MODEL_CONFIGS}",
@@ -168,7 +168,7 @@ _ENTRIES = [
             family="qwen3", n_layers=40, hidden=5120, n_heads=40, n_kv_heads=8, head_dim=128,
             ffn=17408, vocab=151936, tied_embeddings=False, rope_theta=1000000.0,
             max_context=40960, rms_norm_eps=1e-6,
-        ),  # fmt: skip
+        ),
         license="Apache-2.0",
         params=14_768_307_200,
         config=f"Qwen/Qwen3-14B config.json, copy in {_MODEL_CONFIGS}",
@@ -187,7 +187,7 @@ _ENTRIES = [
             ffn=14336, vocab=256000, tied_embeddings=True, rope_theta=10000.0,
             max_context=8192, rms_norm_eps=1e-6, sliding_window=4096,
             attn_logit_softcap=50.0, final_logit_softcap=30.0,
-        ),  # fmt: skip
+        ),
         license="Gemma Terms of Use",
         params=9_241_705_984,
         notes="local (4096-token window) and global attention alternate; query_pre_attn_scalar 256",
@@ -207,7 +207,7 @@ _ENTRIES = [
             family="phi3", n_layers=40, hidden=5120, n_heads=40, n_kv_heads=10, head_dim=128,
             ffn=17920, vocab=100352, tied_embeddings=False, rope_theta=250000.0,
             max_context=16384, rms_norm_eps=1e-5,
-        ),  # fmt: skip
+        ),
         license="MIT",
         params=14_659_507_200,
         notes="Phi3ForCausalLM: fused qkv and gate_up projections",
@@ -243,7 +243,7 @@ _ENTRIES = [
             family="llama", n_layers=2, hidden=256, n_heads=4, n_kv_heads=2, head_dim=64,
             ffn=768, vocab=32000, tied_embeddings=False, rope_theta=10000.0,
             max_context=2048, rms_norm_eps=1e-5,
-        ),  # fmt: skip
+        ),
         license="n/a (synthetic)",
         notes="a few MB; dims are multiples of 256 so every K-quant applies",
         listed=False,

@@ -24,8 +24,8 @@ Engines other than llamacpp are estimates until their backends (a later issue) c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 from contract.errors import ModelError
 from models.architecture import Architecture, architecture_from_dict
@@ -159,8 +159,8 @@ def check_fit(model, quant: str | None, context_tokens: int, concurrency: int, a
 
 
 def _weights(model, quant: str | None, backend: str) -> tuple[Architecture, int, Format]:
-    from models.spec import ModelSpec
     from models.resolve import ResolvedModel
+    from models.spec import ModelSpec
 
     if isinstance(model, ResolvedModel):
         # the file on disk is the truth; its quant was read from the file

@@ -83,9 +83,7 @@ def tensor_types(arch: Architecture, quant: QuantType) -> dict[str, str]:
                 new = "Q4_K" if arch.gqa >= 4 else "Q3_K"
             elif ftype == "Q3_K_M":
                 new = "Q5_K" if i_attn_v < 2 else "Q4_K"
-            elif ftype == "Q3_K_L":
-                new = "Q5_K"
-            elif ftype in ("IQ4_NL", "IQ4_XS") and arch.gqa >= 4:
+            elif ftype == "Q3_K_L" or (ftype in ("IQ4_NL", "IQ4_XS") and arch.gqa >= 4):
                 new = "Q5_K"
             elif ftype in ("Q4_K_M", "Q5_K_M") and _use_more_bits(i_attn_v, n_attn_v):
                 new = "Q6_K"

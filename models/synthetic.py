@@ -15,21 +15,22 @@ import json
 import os
 import tempfile
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 import numpy as np
 from gguf import GGMLQuantizationType, GGUFWriter
 
 from contract.errors import ModelError
-from models.architecture import Architecture
 from models import cache_entry
-from models.spec import ModelSpec
-from models.gguf_file import inspect_gguf
+from models.architecture import Architecture
 from models.ggml import quantize_rows
+from models.gguf_file import inspect_gguf
 from models.plan import PlannedTensor, tensor_plan
 from models.quant import QuantType, get_quant
+from models.spec import ModelSpec
 from models.vocab import BOS, EOS, FIRST_TEXT_ID, UNK, spm_vocab
 
 # Bump when the bytes a build produces change, so old cache entries are not reused.

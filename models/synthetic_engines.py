@@ -9,12 +9,12 @@ FP8 checkpoint. AWQ and GPTQ checkpoints are not built synthetically.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from contract.errors import ModelError
-from models.spec import ModelSpec
 from models.formats import get_format
+from models.spec import ModelSpec
 
 
 def materialize_for(backend: str, spec: ModelSpec, quant: str, cache_dir: Path | None = None,

@@ -16,16 +16,16 @@ import os
 import shutil
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from contract.errors import ModelError
 from models import cache_entry
-from models.spec import ModelSpec
 from models.hf_format import HF_DTYPES, HFTensor, hf_config, hf_tensors, hf_tokenizer, norm_offset
+from models.spec import ModelSpec
 from models.synthetic import DEFAULT_SEED, cache_dir_default
 from models.vocab import FIRST_TEXT_ID
 

@@ -59,8 +59,8 @@ def materialize_mlx(spec: ModelSpec, quant: str = "4bit", cache_dir: Path | str 
     source = materialize_hf(spec, "bf16", cache_dir=cache, seed=seed)
     cache_entry.prepare(final, _STALE_TEMP_S)
     bits = MLX_QUANTS[quant]
-    with cache_entry.building(final, _cached) as tmp:   # convert() makes the directory
-        with contextlib.redirect_stdout(io.StringIO()):   # convert() prints progress lines
+    # convert() makes the directory, and prints progress lines
+    with cache_entry.building(final, _cached) as tmp, contextlib.redirect_stdout(io.StringIO()):
             convert(str(source), mlx_path=str(tmp), quantize=bits is not None, q_bits=bits,
                     q_group_size=GROUP_SIZE if bits else None, dtype="bfloat16")
     return final

@@ -9,8 +9,8 @@ function in FAMILIES here and its metadata keys in synthetic.py; the quantizatio
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from models.shape import ModelShape
 
@@ -62,7 +62,7 @@ def _attention(a: ModelShape, b: str, bias: bool = False, qk_norm: bool = False)
     ]
     if bias:  # qwen2: q/k/v projections carry biases
         out += [TensorDef(b + "attn_q.bias", (q,)), TensorDef(b + "attn_k.bias", (kv,)),
-                TensorDef(b + "attn_v.bias", (kv,))]  # fmt: skip
+                TensorDef(b + "attn_v.bias", (kv,))]
     if qk_norm:  # qwen3: RMSNorm over each head of q and k
         out += [TensorDef(b + "attn_q_norm.weight", (a.head_dim,)), TensorDef(b + "attn_k_norm.weight", (a.head_dim,))]
     return out
@@ -144,7 +144,7 @@ FAMILIES: dict[str, Family] = {
     "gemma2": Family(
         _gemma2, head_dim_is_hidden_over_heads=False,
         needs=frozenset({"sliding_window", "attn_logit_softcap", "final_logit_softcap"}), always_tied=True,
-    ),  # fmt: skip
+    ),
     "phi3": Family(_phi3, head_dim_is_hidden_over_heads=True),
 }
 

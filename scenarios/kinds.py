@@ -14,15 +14,23 @@ none of them imports another back.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Iterator, Optional, Protocol
+from typing import Any, Protocol
 
-from engines.base import Backend, LoadedModel
 from contract.errors import ScenarioError
+from engines.base import Backend, LoadedModel
 from scenarios import definitions, load, runner, single_stream_http
-from scenarios.definitions import DEFAULT_LOAD_SCENARIO, DEFAULT_SCENARIOS, BUILTIN, LoadScenario, ParseOptions, \
-    Scenario, parse_levels
+from scenarios.definitions import (
+    BUILTIN,
+    DEFAULT_LOAD_SCENARIO,
+    DEFAULT_SCENARIOS,
+    LoadScenario,
+    ParseOptions,
+    Scenario,
+    parse_levels,
+)
 from scenarios.slo import parse_slo
 from scenarios.workloads import load_profiles
 
@@ -50,7 +58,7 @@ Drive = Callable[[Callable[[int], None], Callable[[], None]], Any]
 class Kind:
     parse: Callable[[str, ParseOptions], Any]
     hint: str                          # how to name it, for the unknown-name error
-    runs: Callable[[Backend, LoadedModel, Any], Iterator[tuple[Any, Optional[Drive]]]]
+    runs: Callable[[Backend, LoadedModel, Any], Iterator[tuple[Any, Drive | None]]]
     token_level: bool = False          # needs generate() in this process (Capabilities.microbenchmarks)
 
 

@@ -15,10 +15,11 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
-from engines.clock import RequestTrace
 from contract.validity import COMPLETED, scenario_validity
+from engines.clock import RequestTrace
 from engines.stats import summarize
 from scenarios.definitions import LoadScenario
 from scenarios.slo import judge
@@ -156,7 +157,7 @@ class LevelRecord:
             "prefill_tps": [t.input_tokens / t.ttft_s if t.input_tokens and t.ttft_s else None for t in ok],
         }
         # Gaps between events are inter-token gaps only where each event carried one token.
-        gaps = [(b - a) / 1e9 for t in ok if t.one_token_per_event for a, b in zip(t.event_ns, t.event_ns[1:])]
+        gaps = [(b - a) / 1e9 for t in ok if t.one_token_per_event for a, b in pairwise(t.event_ns)]
         summary: dict[str, Any] = {k: summarize(v) for k, v in samples.items() if k in _SUMMARISED}
         summary["inter_token_gap_s"] = summarize(gaps)
         window = self.window_s

@@ -13,14 +13,15 @@ SLO (or failed), or an SLO search.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable, Iterator
 from functools import partial
-from typing import Callable, Iterator
 
-from engines.base import Backend, LoadedModel
 from contract.errors import ScenarioError
-from engines.clock import RequestTrace, now_ns, stamp_step, timed_request
 from contract.validity import COMPLETED
+from engines.base import Backend, LoadedModel
+from engines.clock import RequestTrace, now_ns, stamp_step, timed_request
 from scenarios.arrivals import Pacer
 from scenarios.definitions import SEARCH_CEILING, LoadScenario
 from scenarios.levels import Level, LevelRecord, SearchRecord
@@ -158,10 +159,8 @@ async def _drive_http(backend, record, plans, prepared, make_pacer, progress, on
                 if not tasks and not pacer.more(now_ns()):
                     break
                 nxt = pacer.next_arrival_ns()
-                try:
+                with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(wake.wait(), None if nxt is None else max(0.0, (nxt - now_ns()) / 1e9))
-                except asyncio.TimeoutError:
-                    pass
         finally:
             # Interrupted: end the requests in flight while their client is still open.
             for task in list(tasks):

@@ -6,12 +6,13 @@ was already measured. Summaries are computed at the end from the raw samples.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
+from contract.validity import COMPLETED, scenario_validity
 from engines.base import Backend, LoadedModel
 from engines.clock import Generation, timed_generate
-from contract.validity import COMPLETED, scenario_validity
 from engines.stats import summarize
 from scenarios.definitions import Scenario
 from scenarios.prompts import random_prompt

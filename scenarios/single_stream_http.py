@@ -12,9 +12,10 @@ held-back checks (scenarios.stream_checks), the client's CPU use.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable
+from itertools import pairwise
 
 from engines.base import Backend, LoadedModel
 from engines.clock import RequestTrace, now_ns
@@ -81,7 +82,7 @@ class HTTPSingleStreamRecord:
             rec.add("decode_tps", 1 / t.tpot_s if t.tpot_s else None)
             rec.add("prefill_tps", t.input_tokens / t.ttft_s if t.input_tokens and t.ttft_s else None)
             if t.one_token_per_event:        # else an event's gap is not one token's
-                for a, b in zip(t.event_ns, t.event_ns[1:]):
+                for a, b in pairwise(t.event_ns):
                     rec.add("inter_token_gap_s", (b - a) / 1e9)
         doc = rec.to_dict()
         doc["samples"].update(input_asked_tokens=[t.input_asked for t in ok],

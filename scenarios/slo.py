@@ -60,7 +60,7 @@ def judge(slo: SLO, ttfts: list[float], tpots: list[float | None], failed: int) 
     n = len(ttfts) + failed
     ttft_ok = sum(t <= slo.ttft_s for t in ttfts)
     tpot_ok = sum(p is None or p <= slo.tpot_s for p in tpots)
-    good = sum(t <= slo.ttft_s and (p is None or p <= slo.tpot_s) for t, p in zip(ttfts, tpots))
+    good = sum(t <= slo.ttft_s and (p is None or p <= slo.tpot_s) for t, p in zip(ttfts, tpots, strict=True))
     need = slo.percentile / 100.0
     p_ttft = percentile(sorted(ttfts), slo.percentile) if ttfts else None
     known = sorted(p for p in tpots if p is not None)

@@ -64,7 +64,7 @@ def delivery(trace: RequestTrace) -> Delivery:
         first = counts[0]
         run = next((i for i, r in enumerate(rushed) if not r), len(rushed))
         lead = sum(counts[:run + 1])
-        burst = sum(c for c, r in zip(counts[1:], rushed) if r)
+        burst = sum(c for c, r in zip(counts[1:], rushed, strict=True) if r)
     held = n >= 2 and ((lead is not None and lead > max(1, LEADING_SHARE * n)) or burst > BURST_SHARE * n)
     return Delivery(first, lead, burst, held)
 
@@ -100,7 +100,7 @@ def check_requests(ok: list[RequestTrace]) -> tuple[dict, list[str], list[bool]]
             causes.append(f"the first token arriving with up to {max(leads) - 1} more within "
                           f"{BURST_GAP_S * 1e3:g} ms of each other")
         # an uncounted output is 0 tokens, as delivery() takes it
-        if any(s.burst_tokens > BURST_SHARE * (t.output_tokens or 0) for s, t in zip(shapes, ok) if s.held_back):
+        if any(s.burst_tokens > BURST_SHARE * (t.output_tokens or 0) for s, t in zip(shapes, ok, strict=True) if s.held_back):
             causes.append(f"most tokens arriving within {BURST_GAP_S * 1e3:g} ms of the one before")
         reasons.append(f"{len(flagged)} of {n} requests streamed held back ({' and '.join(causes)}): their token "
                        "timing (ttft, tpot, gaps) shows when the server let tokens out, not when it generated them")

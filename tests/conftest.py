@@ -28,7 +28,7 @@ def _llamacpp_kernels_that_work_here(_session_model_cache):
 
     choice = protect_this_process()
     if choice is not None and choice.workaround:
-        warnings.warn(f"llama.cpp in this test session: {choice.workaround['line']}")
+        warnings.warn(f"llama.cpp in this test session: {choice.workaround['line']}", stacklevel=2)
 
 
 @pytest.fixture(scope="session")

@@ -103,13 +103,14 @@ def test_ctrl_c_keeps_what_was_measured(tmp_path, tiny_gguf):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # wait until the engine is loading, then give tg8 (a fraction of a second) time to finish,
     # so the interrupt lands inside single-stream, which would run for minutes
+    assert proc.stderr is not None
     line = ""
     while "loading" not in line:
         line = proc.stderr.readline()
         assert line, "bench exited before loading the model"
     time.sleep(4.0)
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
+    _stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
     doc = json.loads(next(out.glob("*.json")).read_text())

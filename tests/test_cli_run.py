@@ -43,7 +43,7 @@ def test_tiny_run_writes_a_complete_result(tmp_path):
     assert s["ttft_s"]["n"] == 4 and s["tpot_s"]["median"] > 0
     assert s["e2e_s"]["min"] > s["ttft_s"]["min"]
     # tpot follows its definition for every request
-    for e2e, ttft, tpot in zip(ss["samples"]["e2e_s"], ss["samples"]["ttft_s"], ss["samples"]["tpot_s"]):
+    for e2e, ttft, tpot in zip(ss["samples"]["e2e_s"], ss["samples"]["ttft_s"], ss["samples"]["tpot_s"], strict=True):
         assert tpot == pytest.approx((e2e - ttft) / 7)
     assert s["output_tps"] == pytest.approx(32 / ss["measured_window_s"])
     # the table printed the three scenarios
@@ -84,12 +84,16 @@ def test_help_imports_no_engine():
 
 
 def test_stop_rule_needs_both_count_and_duration(tmp_path):
-    from bench.run import RunConfig, execute
-    from scenarios.kinds import parse_scenarios
     from dataclasses import replace
 
+    from bench.run import RunConfig, execute
+    from scenarios.definitions import Scenario
+    from scenarios.kinds import parse_scenarios
+
     tg = parse_scenarios("tg16", repetitions=3, min_duration_s=0.2)[0]
-    capped = replace(parse_scenarios("tg2", repetitions=2, min_duration_s=3600)[0], name="capped", max_passes=5)
+    tg2 = parse_scenarios("tg2", repetitions=2, min_duration_s=3600)[0]
+    assert isinstance(tg2, Scenario)
+    capped = replace(tg2, name="capped", max_passes=5)
     outcome = execute(RunConfig(model="tiny", quant="Q4_K_M", backend="llamacpp", scenarios=[tg, capped],
                                 results_dir=tmp_path, idle_seconds=0))
     by_duration, by_cap = outcome.result["scenarios"]

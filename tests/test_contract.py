@@ -70,9 +70,12 @@ def test_a_version_1_document_is_upgraded(tmp_path):
     (tmp_path / "old.json").write_text(json.dumps(old))
     doc = documents.read(tmp_path / "old.json")
     assert isinstance(doc, RunResult) and doc.schema_version == SCHEMA_VERSION == 2
-    assert doc.backend.device is Device.CUDA
-    assert doc.scenarios[1].kind is ScenarioKind.TG and doc.scenarios[1].roofline.measured_tps > 0
-    assert doc.scenarios[0].energy.joules_per_prompt_token is not None
+    assert doc.backend is not None and doc.backend.device is Device.CUDA
+    tg = doc.scenarios[1]
+    assert tg.kind is ScenarioKind.TG and tg.roofline is not None
+    assert tg.roofline.measured_tps is not None and tg.roofline.measured_tps > 0
+    energy = doc.scenarios[0].energy
+    assert energy is not None and energy.joules_per_prompt_token is not None
     written = documents.dump(doc)
     assert written["schema_version"] == 2 and written["backend"]["device"] == "cuda"
     assert written["scenarios"] == old["scenarios"]

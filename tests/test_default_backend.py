@@ -24,7 +24,7 @@ def _machine(gpu=False, apple=False):
 
 @pytest.fixture
 def installed(monkeypatch):
-    present = set()
+    present: set[str] = set()
     monkeypatch.setattr(choose, "_installed", lambda m: m in present)
     monkeypatch.setattr(choose, "_llamacpp_offloads", lambda: "llama_cpp-gpu" in present)
     return present

@@ -5,11 +5,11 @@ or vLLM run on CUDA got the CPU's bandwidth as its ceiling (an efficiency above 
 
 import pytest
 
-from engines.llamacpp.engine import LlamaCppBackend, offload_device
-from contract.device import Device
 from bench.measurement import decode_roofline, device_bandwidths
-from scenarios.runner import decode_rate
+from contract.device import Device
+from engines.llamacpp.engine import LlamaCppBackend, offload_device
 from hardware.bandwidth import BandwidthMeasurement
+from scenarios.runner import decode_rate
 from tests.test_default_backend import _machine
 
 BANDWIDTH = {"cpu": BandwidthMeasurement("cpu", 21.6, "numpy"), "gpu0": BandwidthMeasurement("gpu0", 3000.0, "torch")}
@@ -42,6 +42,7 @@ def test_a_fast_cuda_decode_is_within_the_gpu_roofline():
     scenario = {"kind": "tg", "summary": {"tg_tps": {"mean": 150.0}}, "params": {"input_tokens": 0, "output_tokens": 128}}
     model = {"weight_bytes_per_token": 16_060_000_000, "kv_bytes_per_token": 131072}
     roof = decode_roofline(decode_rate(scenario), model, *device_bandwidths(_machine(gpu=True), BANDWIDTH, Device.parse("cuda")))
+    assert roof is not None
     assert roof["efficiency_measured"] == pytest.approx(150 / (3000e9 / roof["bytes_per_token"]))
     assert roof["efficiency_measured"] < 1
 

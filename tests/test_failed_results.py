@@ -63,7 +63,7 @@ def test_bench_results_lists_them_and_says_why_there_are_no_figures(unfinished):
 
 
 def test_bench_check_skips_what_was_not_measured(unfinished):
-    d, docs = unfinished
+    d, _docs = unfinished
     r = CliRunner().invoke(main, ["check", str(d)])
     assert r.exit_code == 0 and r.exception is None, r.output
     assert r.stdout.count("skip  measurements: nothing was measured") == 2
@@ -83,7 +83,7 @@ def test_bench_dashboard_shows_them_with_the_reason(unfinished, tmp_path):
 
 def test_the_html_report_renders_each_of_them(unfinished):
     _, docs = unfinished
-    problems = []
+    problems: list[str] = []
     for path, doc in docs.items():
         html = write_run_report(path, warn=problems.append)
         assert html is not None, problems

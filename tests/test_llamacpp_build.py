@@ -20,11 +20,11 @@ import pytest
 from click.testing import CliRunner
 
 import hardware
-from engines import choose
-from engines.llamacpp import build
 from bench.commands.main import main
 from bench.commands.node_plan import node_plan
 from contract.errors import BackendError
+from engines import choose
+from engines.llamacpp import build
 from tests.hardware import fake_nvml
 
 RECORDED = Path(__file__).parent / "recorded"
@@ -112,7 +112,7 @@ def test_the_build_follows_the_gpu_and_the_toolkit(gpus, toolkit, platform, devi
     t = build.choose_target(gpus, toolkit, platform)
     assert (t.device, t.cmake_args, t.env, t.warning is not None) == (device, cmake_args, env, warns)
     if warns:
-        assert H100 in t.warning and "CUDA toolkit" in t.warning and "vllm" in t.warning
+        assert t.warning is not None and H100 in t.warning and "CUDA toolkit" in t.warning and "vllm" in t.warning
 
 
 def test_a_requested_device_is_built_or_refused_in_one_line():

@@ -24,9 +24,9 @@ import pytest
 from click.testing import CliRunner
 
 from bench.commands.main import main
-from contract.storage import write_result
 from contract.build import run_id
 from contract.result import SCHEMA_VERSION
+from contract.storage import write_result
 
 # single-stream with this many requests runs for many minutes: the signal always lands mid-run
 ENDLESS = ["--model", "tiny", "--scenario", "single-stream", "--requests", "100000", "--output-tokens", "4",
@@ -88,7 +88,7 @@ def test_sigterm_is_a_ctrl_c_and_keeps_every_pass(tmp_path):
     proc = _start(tmp_path)
     before = _wait_for_passes(tmp_path, proc)
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=DEADLINE_S)
+    _out, err = proc.communicate(timeout=DEADLINE_S)
     assert proc.returncode == 143, err
     assert "Traceback" not in err and "stopped by SIGTERM" in err
     _check_kept(tmp_path, before, "interrupted")
@@ -130,7 +130,7 @@ def test_a_killed_engine_process_keeps_every_pass_it_measured(tmp_path):
     child.kill()
     child.wait(timeout=60)
     kept = _journaled(tmp_path)           # what it had measured when it died: all it will ever have
-    out, err = proc.communicate(timeout=DEADLINE_S)
+    _out, err = proc.communicate(timeout=DEADLINE_S)
     assert proc.returncode == 1, err
     assert "killed by signal 9" in err and "kept from its journal" in err and "Traceback" not in err
     doc = _check_kept(tmp_path, before, "failed")
@@ -279,7 +279,7 @@ def test_a_killed_load_run_keeps_every_request_that_ended(tmp_path):
         child.wait(timeout=60)
         kept = [t for p in tmp_path.glob("*.journal.jsonl") for line in p.read_text().splitlines()
                 if "request" in (o := json.loads(line)) and (t := o["trace"])["measured"]]
-        out, err = proc.communicate(timeout=DEADLINE_S)
+        _out, err = proc.communicate(timeout=DEADLINE_S)
     assert proc.returncode == 1 and "kept from its journal" in err, err
     doc = _result(tmp_path)
     level = doc["scenarios"][0]

@@ -8,8 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from bench.commands.main import main
-from dashboards.physics import FAIL, PASS, SKIP, check_result
 from contract import documents
+from contract.result import RunResult
+from dashboards.physics import FAIL, PASS, SKIP, check_result
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "runs" / "2026-11-28T021125Z-vm-llama-3.1-8b-Q4_K_M-llamacpp.json"
 GIB = 2**30
@@ -108,8 +109,9 @@ def test_without_process_attribution_the_device_total_still_bounds_from_below():
 
 def test_a_cpu_run_checks_bandwidth_and_skips_what_it_could_not_measure():
     doc = documents.read(EXAMPLE)
+    assert isinstance(doc, RunResult)
     checks = check_result(doc)
-    by_status = {}
+    by_status: dict[str, list[str]] = {}
     for c in checks:
         by_status.setdefault(c.status, []).append(c.name)
     assert by_status[PASS] == ["tg128: decode under the measured read roof",

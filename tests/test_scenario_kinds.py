@@ -47,6 +47,7 @@ def test_a_kind_is_its_table_line(monkeypatch, tmp_path):
 
     monkeypatch.setitem(KINDS, "burst", Kind(parse, "burst<N>", runs, token_level=True))
     burst, tg = parse_scenarios("burst8,tg8", repetitions=3, min_duration_s=0)
+    assert isinstance(burst, definitions.Scenario)
     assert (burst.name, burst.kind, burst.output_tokens) == ("burst8", "burst", 8)
     outcome = execute(RunConfig(model="tiny", quant="Q4_K_M", backend="llamacpp", scenarios=[burst, tg],
                                 results_dir=tmp_path, idle_seconds=0))

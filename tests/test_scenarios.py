@@ -1,15 +1,17 @@
 import pytest
 
 from contract.errors import ScenarioError
-from scenarios.definitions import DEFAULT_SCENARIOS
+from scenarios.definitions import DEFAULT_SCENARIOS, Scenario
 from scenarios.kinds import parse_scenario, parse_scenarios
 from scenarios.prompts import random_prompt
 
 
 def test_llama_bench_names_and_overrides():
     pp = parse_scenario("pp2048", repetitions=3)
+    assert isinstance(pp, Scenario)
     assert (pp.kind, pp.input_tokens, pp.output_tokens, pp.repetitions, pp.warmup) == ("pp", 2048, 1, 3, 1)
     tg = parse_scenario("TG128")
+    assert isinstance(tg, Scenario)
     assert (tg.kind, tg.input_tokens, tg.output_tokens, tg.repetitions) == ("tg", 1, 128, 3)
     assert tg.min_duration_s == 3.0 and tg.warmup_output_tokens == 1
     assert tg.context_needed == 130
@@ -17,6 +19,7 @@ def test_llama_bench_names_and_overrides():
 
 def test_single_stream_parameters():
     sc = parse_scenario("single-stream", requests=7, input_tokens=32, output_tokens=16, min_duration_s=2)
+    assert isinstance(sc, Scenario)
     assert (sc.input_tokens, sc.output_tokens, sc.repetitions, sc.min_duration_s) == (32, 16, 7, 2)
 
 

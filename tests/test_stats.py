@@ -8,6 +8,7 @@ from engines.stats import percentile, summarize
 
 def test_summary_matches_hand_computed_values():
     s = summarize([10.0, 12.0, 11.0, 13.0, 14.0])
+    assert s is not None
     assert s["n"] == 5
     assert s["mean"] == pytest.approx(12.0)
     assert s["median"] == pytest.approx(12.0)
@@ -27,6 +28,7 @@ def test_summary_matches_hand_computed_values():
 def test_rate_interval_never_goes_below_zero():
     # a tiny tg64 on a busy machine (issue 26): the t interval was [-920, 1521] tok/s
     s = summarize([868.0, 19.5, 13.7])
+    assert s is not None
     lo, hi = s["ci95"]
     assert 0 < lo < 13.7 and hi > s["mean"]
     t_half = 4.303 * s["stddev"] / math.sqrt(3)
@@ -35,12 +37,14 @@ def test_rate_interval_never_goes_below_zero():
 
 def test_interval_is_skewed_towards_the_long_tail():
     s = summarize([10.0, 10.5, 11.0, 30.0])
+    assert s is not None
     lo, hi = s["ci95"]
     assert hi - s["mean"] > s["mean"] - lo > 0
 
 
 def test_samples_with_zero_keep_the_t_interval():
     s = summarize([0.0, 1.0, 2.0])
+    assert s is not None
     half = 4.303 * 1.0 / math.sqrt(3)
     assert s["ci95"] == pytest.approx([1 - half, 1 + half])
 
@@ -55,11 +59,13 @@ def test_missing_is_none_not_zero():
     assert summarize([]) is None
     assert summarize([None, float("nan")]) is None
     one = summarize([5.0])
+    assert one is not None
     assert one["stddev"] is None and one["ci95"] is None and one["mean"] == 5.0
 
 
 def test_large_sample_uses_normal_critical_value():
     vals = [float(i % 7) for i in range(100)]
     s = summarize(vals)
+    assert s is not None
     half = 1.96 * statistics.stdev(vals) / 10
     assert s["ci95"][1] - s["mean"] == pytest.approx(half)

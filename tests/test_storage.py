@@ -59,6 +59,7 @@ def test_a_result_that_breaks_the_contract_is_still_written(tmp_path, monkeypatc
     monkeypatch.delenv("RIGHTSIZE_STRICT_CONTRACT", raising=False)
     from contract.storage import write_document
     doc, path, warning = write_document({"schema_version": SCHEMA_VERSION, "run_id": "odd"}, tmp_path, "odd")
+    assert warning is not None
     assert json.loads(path.read_text()) == doc == {"schema_version": SCHEMA_VERSION, "run_id": "odd"}
     assert warning.startswith("the result does not match the result schema") and "field status" in warning
     monkeypatch.setenv("RIGHTSIZE_STRICT_CONTRACT", "1")

@@ -62,7 +62,7 @@ def test_a_crashed_engine_process_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert second is not None, "the sweep stopped after the crash"
     time.sleep(3.0)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     docs = {d["model"]["quant"]: d for d in (json.loads(p.read_text()) for p in tmp_path.glob("*.json"))}
     assert docs["Q4_K_M"]["status"] == "failed"

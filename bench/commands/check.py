@@ -14,8 +14,8 @@ def check_command(paths):
     and the power limit, device memory consistent with the engine's own figure."""
     from contract.errors import BenchError
     from contract.result import RunResult
-    from dashboards.physics import FAIL, check_result
     from contract.storage import load_documents
+    from dashboards.physics import FAIL, check_result
 
     results, warnings = load_documents(list(paths))
     for w in warnings:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
+from bench.commands.cost_options import cost_options
 from contract import documents
 from contract.result import Outcome
-from bench.commands.cost_options import cost_options
 
 
 def eval_lines(doc: Outcome, settings) -> list[str]:
@@ -74,10 +74,10 @@ def eval_lines(doc: Outcome, settings) -> list[str]:
 def eval_command(ctx, tasks, backend, model, quant, base_url, api_key, endpoint, provider, ctx_size, threads,
                  gpu_layers, request_timeout, results_dir, label, as_json, **cost):
     """Score your own tasks (JSON Lines) through a backend: accuracy, tokens, latency, $ per 1,000 tasks."""
-    from contract.errors import BenchError
+    from bench.commands.cost_options import cost_settings
     from bench.evals.run import EvalConfig, execute
     from bench.ui import RichUI
-    from bench.commands.cost_options import cost_settings
+    from contract.errors import BenchError
 
     settings, _ = cost_settings(cost)
     for name, value in (("--threads", threads), ("--ctx-size", ctx_size), ("--request-timeout", request_timeout)):

@@ -44,8 +44,8 @@ def fleet_run(address, nodes, runtime_env, results_dir, force, dry_run, run_args
     measured is skipped unless --force. Ctrl-C stops the remote runs and keeps what they measured."""
     from bench.fleet.driver import FleetRun, plan, start_runners
     from bench.fleet.jobs import RunOptions
-    from contract.storage import ensure_writable
     from bench.sweep import exit_code
+    from contract.storage import ensure_writable
 
     options = RunOptions.parse(run_args, _bench_run())
     if not dry_run:
@@ -110,7 +110,8 @@ def _bench_run() -> click.Command:
 
 
 def _connect(address, runtime_env, nodes):
-    from bench.fleet.cluster import cluster_nodes, connect, runtime_env as parse_runtime_env, select
+    from bench.fleet.cluster import cluster_nodes, connect, select
+    from bench.fleet.cluster import runtime_env as parse_runtime_env
 
     connect(address, parse_runtime_env(runtime_env))
     return select(cluster_nodes(), nodes)

@@ -23,7 +23,6 @@ def hardware_command(as_json: bool, measure_bandwidth: bool) -> None:
     measured on this machine (counter, integrated, estimated or unavailable), and whether the
     installed llama.cpp survives this CPU (its health probe, cached per machine and build)."""
     from engines.llamacpp.health import health_report
-
     from hardware import bandwidth
     from hardware.plan import measurement_plan
     from hardware.probe import probe

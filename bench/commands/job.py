@@ -23,8 +23,8 @@ from bench.commands.main import one_line_errors
 @click.pass_context
 def job(ctx, debug: bool, job_file: Path) -> None:
     """Measure the job in JOB_FILE in this process."""
-    from bench.isolation import API_KEY_ENV, clean_up_if_orphaned, read_job
     from bench.commands.cost_options import cost_settings
+    from bench.isolation import API_KEY_ENV, clean_up_if_orphaned, read_job
     from bench.run import RunConfig
     from bench.stop_signals import Stopped, exit_code_of, name_of, stop_on_signals
     from bench.streams import tolerant_stdio

@@ -14,7 +14,7 @@ import click
 from contract.errors import BenchError, ModelError
 
 if TYPE_CHECKING:
-    from rich.console import JustifyMethod     # rich is imported only where a table is printed
+    from rich.console import JustifyMethod  # rich is imported only where a table is printed
 
 GiB = 1 << 30
 _UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from contract.errors import BenchError
 from bench.commands.cost_options import cost_options
+from contract.errors import BenchError
 
 if TYPE_CHECKING:
-    from rich.console import JustifyMethod     # rich is imported only where a table is printed
+    from rich.console import JustifyMethod  # rich is imported only where a table is printed
 
 PROJECTED = "PROJECTED"
 DEFAULT_RESULTS = Path("results")       # where `bench run` writes: `--hardware here` calibrates on it
@@ -345,10 +345,10 @@ def _print_calibration(console, cal: dict) -> None:
 
 def _moved(before: list[dict], after: list[dict]) -> list[dict]:
     out = []
-    for b, a in zip(before, after):
+    for b, a in zip(before, after, strict=True):
         pairs = [("tg128", b["tg128"], a["tg128"]), ("tg", b["tg"], a["tg"]), ("pp512", b["pp512"], a["pp512"])]
         pairs += [(f"aggregate @{lb['concurrency']}", lb["aggregate_tps"], la["aggregate_tps"])
-                  for lb, la in zip(b["levels"], a["levels"])]
+                  for lb, la in zip(b["levels"], a["levels"], strict=True)]
         for name, fb, fa in pairs:
             if fb["value"] and fa["value"]:
                 out.append({"hardware": b["hardware"], "model": b["model"], "quant": b["quant"], "figure": name,
@@ -415,16 +415,16 @@ def project_command(hardware_ids, model_ids, quants, concurrency, context, outpu
         _list_machines(as_json)
         return
     from bench.commands.cost_options import cost_settings
+    from bench.commands.models import parse_memory
     from dashboards.prices import load_prices
     from dashboards.profiles import load_profiles
     from dashboards.rows import parse_profile_choices
-    from hardware.machines import candidates, machines, resolve
     from hardware.calibration import calibrate
+    from hardware.machines import candidates, machines, resolve
     from hardware.projection import fit
     from hardware.reference import reference_rows
     from hardware.validation import validate
     from models.catalog import get_model
-    from bench.commands.models import parse_memory
     from models.formats import get_format
 
     pricing, breakeven = cost_settings(cost)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import click
@@ -102,9 +101,9 @@ def quality_table(doc: Outcome):
 def quality_command(ctx, model, quant, reference, text, ctx_size, chunks, threads, gpu_layers, flash_attn, results_dir,
                     label, as_json):
     """What each quantization loses against its reference: KL divergence, top-1 agreement, perplexity."""
-    from contract.errors import BenchError
     from bench.quality.run import QualityConfig, execute
     from bench.ui import RichUI
+    from contract.errors import BenchError
 
     if threads is not None and threads <= 0:
         raise BenchError(f"--threads must be positive, got {threads}", "for example --threads 4")

@@ -19,11 +19,11 @@ def results(paths, as_json, **cost):
     """List result files (default: ./results)."""
     from rich.console import Console
 
-    from bench.outcomes import outcome_lines
-    from dashboards.run_tables import result_list_rows, result_list_table
-    from contract.storage import load_documents
-    from contract.result import Outcome, RunResult
     from bench.commands.cost_options import cost_settings
+    from bench.outcomes import outcome_lines
+    from contract.result import Outcome, RunResult
+    from contract.storage import load_documents
+    from dashboards.run_tables import result_list_rows, result_list_table
     from dashboards.terminal import print_cost, with_costs
 
     pricing, breakeven = cost_settings(cost)

@@ -140,9 +140,9 @@ def parse_run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rat
 
     cost_settings(cost)     # a bad cost option is one line, before anything runs
 
+    from bench.run import RunConfig
     from engines import backend_class, model_format
     from engines.options import parse_engine_options
-    from bench.run import RunConfig
     from scenarios.kinds import parse_scenarios
 
     if serve:
@@ -230,8 +230,8 @@ def _run_each_in_a_child(ctx, parsed: ParsedRun, display: dict) -> int:
     from rich.table import Table
 
     from bench.isolation import ChildInterrupted, ChildOutcome, record_unwritten, run_child
-    from bench.stop_signals import exit_code_of, name_of
     from bench.run import NOTHING_MEASURED
+    from bench.stop_signals import exit_code_of, name_of
     from bench.sweep import exit_code, summary_rows
 
     combos, config = parsed.combos, parsed.config

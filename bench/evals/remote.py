@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from engines.base import RequestFailed
-from engines.openai.prompts import Prompt
 from bench.evals.answer import Answer
 from bench.evals.tasks import Task
+from engines.base import RequestFailed
 from engines.clock import now_ns
+from engines.openai.prompts import Prompt
 
 HTTP_BACKENDS = {"openai": ("engines.openai.engine", "OpenAIBackend"),
                  "llamacpp-server": ("engines.llamacpp.server", "LlamaCppServerBackend"),

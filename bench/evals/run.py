@@ -10,15 +10,15 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from contract.errors import BenchError
-from contract.result import EvalBody, EvalSummary
 from bench.evals.answer import Answer
 from bench.evals.scorers import score
 from bench.evals.tasks import Task, load_tasks
 from bench.evals.wilson import wilson_interval
 from bench.outcomes import outcome_document, write_outcome
-from contract.build import utc_now
 from bench.run import RunUI
+from contract.build import utc_now
+from contract.errors import BenchError
+from contract.result import EvalBody, EvalSummary
 from contract.validity import COMPLETED, FAILED, INTERRUPTED
 from engines.stats import summarize
 
@@ -89,8 +89,8 @@ def summary(answers: list[Answer], correct: list[bool]) -> dict:
 
 
 def _answer_local(config: EvalConfig, tasks, ui, body: dict, answers: list[Answer]) -> None:
-    from engines.llamacpp.engine import LlamaCppBackend
     from bench.evals.local import LocalEngine
+    from engines.llamacpp.engine import LlamaCppBackend
     from models.resolve import resolve_model
 
     resolved = resolve_model(config.model, config.quant, config.cache_dir, ui)
@@ -183,9 +183,9 @@ def execute(config: EvalConfig, ui: RunUI = RunUI()) -> EvalOutcome:
     body["weights"] = "synthetic" if model.get("source") == "synthetic" else "real"
     if body["weights"] == "synthetic":
         body["what_it_measures"] = SYNTHETIC_NOTE
-    scored = [score(t, a.text) if a.error is None else (False, a.error) for t, a in zip(tasks, answers)]
+    scored = [score(t, a.text) if a.error is None else (False, a.error) for t, a in zip(tasks, answers, strict=True)]
     body["answers"] = [{"id": t.id, "correct": ok, "why": why, **{**a.to_dict(), "text": a.text[:ANSWER_CHARS]}}
-                       for t, a, (ok, why) in zip(tasks, answers, scored)]
+                       for t, a, (ok, why) in zip(tasks, answers, scored, strict=True)]
     body["summary"] = summary(answers, [ok for ok, _ in scored])
     if len(answers) < len(tasks):
         body["summary"]["not_run"] = len(tasks) - len(answers)

@@ -134,7 +134,7 @@ def _what_answers(sock: socket.socket) -> str | None:
             if not chunk:
                 break
             data += chunk
-    except socket.timeout:
+    except TimeoutError:
         if not data:
             return f"the server there said nothing within {ANSWER_TIMEOUT_S:g} s"
     except OSError as exc:

@@ -3,18 +3,19 @@ one `bench run` at a time on each, results written by the driver as each one ret
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from contract import storage
 from bench.fleet.cluster import Node, ray_module
 from bench.fleet.jobs import RunOptions, already_measured
 from bench.fleet.remote import NodeRunner
-from contract.build import died_run
+from contract import storage
+from contract.build import died_run, utc_now
 from contract.documents import dump
-from contract.build import utc_now
 
 # After Ctrl-C: how long the runs get to stop and return what they measured before they are killed.
 STOP_GRACE_S = 60.0
@@ -139,7 +140,7 @@ class FleetRun:
         job.state = "running"
         done = self._totals[node_id] - len(queue)
         self.say(f"[{job.node.name}] running ({done}/{self._totals[node_id]}): {job.model} {job.quant}")
-        args = self.options.for_combination(job.model, job.quant) + ["--label", job.node.name]
+        args = [*self.options.for_combination(job.model, job.quant), "--label", job.node.name]
         self._pending[self.runners[node_id].run.remote(args, self.options.api_key)] = job
 
     def _drain(self, ray: Any, deadline: float | None) -> None:
@@ -171,11 +172,9 @@ class FleetRun:
                  f"(Ctrl-C again to kill them now)")
         for job in running:
             self.runners[job.node.node_id].interrupt.remote()
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             self._drain(ray, deadline=time.monotonic() + STOP_GRACE_S)
-        except KeyboardInterrupt:
-            pass
-        for ref, job in list(self._pending.items()):
+        for _ref, job in list(self._pending.items()):
             ray.kill(self.runners[job.node.node_id], no_restart=True)
             job.state, job.detail, job.status = "failed", "killed after Ctrl-C: nothing returned", "interrupted"
             self.say(f"[{job.node.name}] killed: {job.model} {job.quant}")

@@ -6,6 +6,7 @@ that `interrupt` can reach the run that `run` is waiting on."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,8 +15,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from engines.child_process import die_with_parent
 
@@ -113,10 +115,8 @@ def _as_at_a_shell(niceness: int) -> Callable[[], None]:
     - Ctrl-C: a Ray worker ignores or blocks SIGINT, and both survive exec;
     - a Ctrl-C if this worker dies."""
     def arm() -> None:
-        try:
+        with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, 0, niceness)
-        except OSError:
-            pass
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         die_with_parent(signal.SIGINT)()

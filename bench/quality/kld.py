@@ -74,7 +74,7 @@ class TokenStats:
     p_diff: np.ndarray
 
     @staticmethod
-    def concat(parts: list["TokenStats"]) -> "TokenStats":
+    def concat(parts: list[TokenStats]) -> TokenStats:
         return TokenStats(*(np.concatenate([getattr(p, f) for p in parts])
                             for f in ("kld", "nll", "nll_base", "same_top", "p_diff")))
 

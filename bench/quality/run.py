@@ -17,18 +17,18 @@ from typing import Any
 
 import numpy as np
 
-from contract.errors import BenchError, ModelError
-from contract.enums import Status
-from contract.result import Outcome, QualityBody
-from engines.clock import now_ns
 from bench.outcomes import outcome_document, write_outcome
-from contract.build import utc_now
 from bench.quality import kld
-from models.published_quality import published_deltas
 from bench.quality.text import Text, load_text
 from bench.quality.windows import Window, windows
 from bench.run import RunUI
+from contract.build import utc_now
+from contract.enums import Status
+from contract.errors import BenchError, ModelError
+from contract.result import Outcome, QualityBody
 from contract.validity import COMPLETED, FAILED, INTERRUPTED
+from engines.clock import now_ns
+from models.published_quality import published_deltas
 
 SYNTHETIC_NOTE = ("synthetic weights: these figures are the numerical error of llama.cpp's quantizer on random "
                   "weights, not the quality of the real model; see the published deltas for that")
@@ -193,8 +193,8 @@ def execute(config: QualityConfig, ui: RunUI = RunUI()) -> QualityOutcome:
         if ref.source == "synthetic" else None,
     }
     info = hardware.probe()
-    doc_args: dict[str, Any] = dict(label=config.label, started_at=started, model=_model_doc(ref, quants),
-                                    hardware=info.to_dict(), config=config.to_dict())
+    doc_args: dict[str, Any] = {"label": config.label, "started_at": started, "model": _model_doc(ref, quants),
+                                    "hardware": info.to_dict(), "config": config.to_dict()}
     status = COMPLETED
     errors: list[str] = []
     saved: dict = {}

@@ -7,15 +7,16 @@ is exact (end-of-sequence is never checked) and nothing re-tokenises text.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from contract.device import Device
+from contract.errors import BackendError
 from engines.base import Capabilities, EngineDefaults, LoadedModel, Prepared
 from engines.llamacpp.threads import default_threads
-from contract.device import Device
 from engines.options import Choice, EngineOptions, engine_option
-from contract.errors import BackendError
 
 KERNEL_CHOICE = Choice("auto", "on", "off")
 

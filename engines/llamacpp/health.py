@@ -29,9 +29,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from engines.llamacpp.kernels import AMX, REPACK
-from contract.errors import BackendError
 from contract.build import utc_now
+from contract.errors import BackendError
+from engines.llamacpp.kernels import AMX, REPACK
 
 PROBE_TIMEOUT_S = 120.0
 CACHE_VERSION = 1
@@ -293,7 +293,7 @@ def choose_kernels(quant: str | None, options: dict, command: list[str] | None =
                              + (f": drop {' '.join(forced_on)}" if forced_on else ""))
     elif chosen.broken:
         raise BackendError(f"llama.cpp crashes on this machine in every kernel configuration tried "
-                           f"({'; '.join(f'{describe(s)}: {v.why()}' for s, v in zip(sets, verdicts))})",
+                           f"({'; '.join(f'{describe(s)}: {v.why()}' for s, v in zip(sets, verdicts, strict=True))})",
                            "rerun with --debug for llama.cpp's log, and report it upstream")
     elif len(verdicts) > 1:
         dropped = [b for b in sets[0] if b not in kept]

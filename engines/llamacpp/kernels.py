@@ -20,7 +20,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import re
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 AMX, REPACK = "AMX", "CPU_REPACK"
 _CPU_DEVICE = 0          # GGML_BACKEND_DEVICE_TYPE_CPU
@@ -31,7 +32,7 @@ _list: tuple[Any, list[int]] | None = None
 
 
 def _ggml():
-    from llama_cpp._ggml import libggml      # llama-cpp-python's own handle on libggml
+    from llama_cpp._ggml import libggml  # llama-cpp-python's own handle on libggml
 
     vp = ctypes.c_void_p
     for name, restype, argtypes in (("ggml_backend_dev_by_type", vp, [ctypes.c_int]),
@@ -83,7 +84,7 @@ def available() -> list[str]:
 
 def in_use() -> list[str]:
     """The extra buffer types models loaded now would use."""
-    array, original = _extra_list()
+    array, _original = _extra_list()
     out: list[str] = []
     while array is not None and array[len(out)]:
         out.append(_name(array[len(out)]))

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from engines.base import Capabilities, LoadedModel, Prepared
-from engines.llamacpp.engine import LlamaCppBackend, LlamaCppFlags, offload_device
-from engines.openai.engine import OpenAIBackend
-from engines.child_process import free_port
-from engines.options import HTTPOptions
 from contract.device import Device
 from contract.errors import BackendError
+from engines.base import Capabilities, LoadedModel, Prepared
+from engines.child_process import free_port
+from engines.llamacpp.engine import LlamaCppBackend, LlamaCppFlags, offload_device
+from engines.openai.engine import OpenAIBackend
+from engines.options import HTTPOptions
 
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 5.0
@@ -85,7 +85,7 @@ class LlamaCppServer:
         import httpx
 
         self.port = free_port()
-        self._log = tempfile.TemporaryFile(prefix="rightsize-server-")
+        self._log = tempfile.TemporaryFile(prefix="rightsize-server-")   # noqa: SIM115 - the server writes it until stop()
         try:
             # Its own session: a Ctrl-C at the terminal reaches bench, whose `finally` stops it.
             setup = {"extra_buffer_types": self.kernels(), "flash_attn_auto": self.options.get("flash_attn") is None}

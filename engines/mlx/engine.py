@@ -16,14 +16,14 @@ Absolute imports: `import mlx` here is the real package, never this module.
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
+from pathlib import Path
 
-from engines.base import Capabilities, EngineDefaults, LoadedModel, Prepared
-from engines.options import EngineOptions, engine_option
 from contract.device import Device
 from contract.errors import BackendError
+from engines.base import Capabilities, EngineDefaults, LoadedModel, Prepared
+from engines.options import EngineOptions, engine_option
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ class MLXBackend(EngineDefaults):
         return {"mlx_peak_memory_bytes": mx.get_peak_memory(), "mlx_active_memory_bytes": mx.get_active_memory(),
                 "mlx_cache_memory_bytes": mx.get_cache_memory()}
 
-    def batch_session(self, n_seqs: int, seq_len: int) -> "MLXBatchSession":
+    def batch_session(self, n_seqs: int, seq_len: int) -> MLXBatchSession:
         return MLXBatchSession(self, n_seqs)
 
     def unload(self) -> None:

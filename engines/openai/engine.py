@@ -19,18 +19,26 @@ The API key goes into the Authorization header only; every message we keep has i
 
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
 from urllib.parse import urlsplit, urlunsplit
 
+from contract.device import Device
+from contract.errors import BackendError
+from engines.base import (
+    REQUEST_TIMEOUT_BASE_S,
+    Capabilities,
+    EngineDefaults,
+    LoadedModel,
+    Prepared,
+    RequestFailed,
+    StreamEvent,
+)
 from engines.openai import prompts as http_prompts
-from engines.base import (REQUEST_TIMEOUT_BASE_S, Capabilities, EngineDefaults, LoadedModel, Prepared, RequestFailed,
-                                 StreamEvent)
 from engines.openai.prompts import Prompt
 from engines.openai.sse import SSEDecoder
 from engines.options import HTTPOptions
-from contract.device import Device
-from contract.errors import BackendError
 
 # Token ids are drawn below this when the server does not say its vocabulary size: every
 # 7B-14B family we target (Llama 2/3, Mistral, Qwen, Gemma, Phi) has at least 32000 tokens.
@@ -251,10 +259,8 @@ class OpenAIBackend(EngineDefaults):
         """Fit the text of these requests now, before a level's clock starts (one that fails
         here is tried again when it is sent, and counted as an error then)."""
         for request in requests:
-            try:
+            with contextlib.suppress(RequestFailed):
                 await self.prompt(client, request)
-            except RequestFailed:
-                pass
 
     async def _model_info(self, client) -> dict:
         """Vocabulary and context size where the server says them (llama.cpp: meta; vLLM: max_model_len)."""

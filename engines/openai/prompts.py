@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import hashlib
 from array import array
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Awaitable, Callable
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 MAX_FIT_TRIES = 8            # counts per prompt; one when every letter is one token

@@ -83,7 +83,7 @@ class TorchBatchSession:
         logits = self._backend._forward(self._model.forward, ids, self._cache,
                                         attention_mask=self._mask, position_ids=positions)
         tokens = logits[:, -1].argmax(dim=-1).tolist()     # .tolist() waits for the device
-        for r, tok in zip(rows, tokens):
+        for r, tok in zip(rows, tokens, strict=True):
             r.length += 1
             r.generated += 1
             r.last = tok
@@ -117,7 +117,7 @@ class TorchBatchSession:
             shape[dim] = extra
             return torch.cat([t.new_zeros(shape), t], dim=dim)
 
-        for old, new in zip(self._cache.layers, cache.layers):
+        for old, new in zip(self._cache.layers, cache.layers, strict=True):
             old.keys = torch.cat([pad(old.keys, 2), pad(new.keys, 2)], dim=0)
             old.values = torch.cat([pad(old.values, 2), pad(new.values, 2)], dim=0)
         self._mask = torch.cat([pad(self._mask, 1), pad(mask, 1)], dim=0)

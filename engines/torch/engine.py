@@ -11,14 +11,14 @@ Absolute imports: `import torch` here is the real package, never this module.
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
+from pathlib import Path
 
-from engines.base import Capabilities, EngineDefaults, LoadedModel, Prepared
-from engines.options import EngineOptions, engine_option
 from contract.device import Device
 from contract.errors import BackendError
+from engines.base import Capabilities, EngineDefaults, LoadedModel, Prepared
+from engines.options import EngineOptions, engine_option
 
 DTYPES = ("fp32", "bf16", "fp16")
 

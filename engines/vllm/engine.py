@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import itertools
 import os
-from pathlib import Path
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
+from pathlib import Path
 
-from engines.base import Capabilities, EngineDefaults, LoadedModel, Prepared
-from engines.options import EngineOptions, engine_option
 from contract.device import Device
 from contract.errors import BackendError
+from engines.base import Capabilities, EngineDefaults, LoadedModel, Prepared
+from engines.options import EngineOptions, engine_option
 
 # The quantization ladder (models/formats.py) -> vLLM's `quantization` argument. Pre-quantized
 # checkpoints (AWQ, GPTQ, FP8) say their method in config.json and vLLM reads it from there
@@ -172,7 +172,6 @@ class VLLMBackend(EngineDefaults):
         per_token = None
         if tokens:
             import torch
-
             from vllm.utils.torch_utils import STR_DTYPE_TO_TORCH_DTYPE
             kv_dtype = mc.dtype if cc.cache_dtype == "auto" else STR_DTYPE_TO_TORCH_DTYPE[cc.cache_dtype]
             per_token = (2 * mc.get_num_layers(pc) * mc.get_num_kv_heads(pc) * mc.get_head_size()
@@ -209,7 +208,7 @@ class VLLMBackend(EngineDefaults):
     def engine_counters(self) -> dict | None:
         return self._last_counters
 
-    def batch_session(self, n_seqs: int, seq_len: int) -> "VLLMBatchSession":
+    def batch_session(self, n_seqs: int, seq_len: int) -> VLLMBatchSession:
         """Several sequences at once; vLLM's scheduler batches them (up to max_num_seqs)."""
         if seq_len > self._n_ctx:
             raise BackendError(f"sequences of {seq_len} tokens exceed vLLM's max_model_len {self._n_ctx}",

@@ -27,12 +27,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from engines.base import Capabilities, LoadedModel
-from engines.openai.engine import OpenAIBackend
-from engines.vllm.engine import QUANTIZATION, VLLMBackend, VLLMOptions, memory_utilization, vllm_device
-from engines.child_process import die_with_parent, free_port
-from engines.options import HTTPOptions
 from contract.errors import BackendError
+from engines.base import Capabilities, LoadedModel
+from engines.child_process import die_with_parent, free_port
+from engines.openai.engine import OpenAIBackend
+from engines.options import HTTPOptions
+from engines.vllm.engine import QUANTIZATION, VLLMBackend, VLLMOptions, memory_utilization, vllm_device
 
 _LOG_TAIL = 2000
 
@@ -157,7 +157,7 @@ class VLLMServer:
         except ProcessLookupError:
             return False
 
-    def __enter__(self) -> "VLLMServer":
+    def __enter__(self) -> VLLMServer:
         self.start()
         return self
 

@@ -27,8 +27,8 @@ def require(module: str, engine: str):
 
 def tiny_spec(family: str = "llama", **changes) -> ModelSpec:
     """A small model of the family with every dimension a multiple of 64 (mlx's quant group)."""
-    fields: dict[str, Any] = dict(family=family, n_layers=2, hidden=256, n_heads=4, n_kv_heads=2, head_dim=64, ffn=512,
-                  vocab=1024, tied_embeddings=False, rope_theta=10000.0, max_context=2048, rms_norm_eps=1e-6)
+    fields: dict[str, Any] = {"family": family, "n_layers": 2, "hidden": 256, "n_heads": 4, "n_kv_heads": 2, "head_dim": 64, "ffn": 512,
+                  "vocab": 1024, "tied_embeddings": False, "rope_theta": 10000.0, "max_context": 2048, "rms_norm_eps": 1e-6}
     if family == "gemma2":
         fields.update(tied_embeddings=True, sliding_window=512, attn_logit_softcap=50.0, final_logit_softcap=30.0)
     fields.update(changes)

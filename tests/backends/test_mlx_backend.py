@@ -59,7 +59,7 @@ def test_quantized_builds_use_mlx_quantizer_at_the_asked_bits(mx, cache, bf16, q
 def test_unknown_quant_is_a_model_error(mx, cache):
     from models.synthetic_mlx import materialize_mlx
 
-    with pytest.raises(ModelError, match="valid: bf16, 8bit, 6bit, 4bit, 3bit"):
+    with pytest.raises(ModelError, match=r"valid: bf16, 8bit, 6bit, 4bit, 3bit"):
         materialize_mlx(tiny_spec(), "5bit", cache_dir=cache)
 
 
@@ -119,9 +119,9 @@ def test_batch_session_gives_each_request_its_own_exact_tokens(mx, bf16):
 
 def test_context_overflow_and_a_bad_directory_are_backend_errors(mx, bf16, tmp_path):
     backend, _ = load(bf16)
-    with pytest.raises(BackendError, match="exceed the context of 128"):
+    with pytest.raises(BackendError, match=r"exceed the context of 128"):
         list(backend.generate(list(range(300, 400)), 40))
-    with pytest.raises(BackendError, match="no config.json"):
+    with pytest.raises(BackendError, match=r"no config.json"):
         load(tmp_path)
 
 

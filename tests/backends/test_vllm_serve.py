@@ -36,7 +36,7 @@ def test_arguments_follow_the_engine_options(tmp_path):
 
     args = serve_args(tmp_path, {**OPTIONS, "dtype": "bf16", "quant": "fp8", "max_num_seqs": 8}, "127.0.0.1", 8123, "m")
     assert args[:6] == ["--model", str(tmp_path), "--host", "127.0.0.1", "--port", "8123"]
-    pairs = dict(zip(args[6::2], args[7::2]))
+    pairs = dict(zip(args[6::2], args[7::2], strict=False))   # lone flags close the list
     assert pairs["--dtype"] == "bfloat16" and pairs["--quantization"] == "fp8" and pairs["--max-num-seqs"] == "8"
     assert pairs["--max-model-len"] == "256" and pairs["--served-model-name"] == "m"
     assert args[-1] == "--enforce-eager"
@@ -49,8 +49,8 @@ def stream_through_http_backend(server) -> tuple[int, int, int]:
     import asyncio
     from types import SimpleNamespace
 
-    from engines.openai.engine import OpenAIBackend
     from engines.clock import RequestTrace, now_ns, timed_request
+    from engines.openai.engine import OpenAIBackend
 
     backend = OpenAIBackend()
     model = backend.load(server.served_name, {"base_url": server.base_url})
@@ -80,6 +80,7 @@ def tokenize_here_and_there(server, checkpoint) -> list[tuple[int, int]]:
     from engines.openai.prompts import ServerTokenizer, letters, tokenizer_json
 
     local = tokenizer_json(checkpoint / "tokenizer.json")
+    assert local is not None
     remote = ServerTokenizer("/tokenize", "vLLM/SGLang", server.served_name)
 
     async def both():
@@ -95,24 +96,23 @@ def test_server_answers_a_completion_and_is_stopped_on_interrupt(checkpoint, tmp
     from engines.vllm.serve import VLLMServer
 
     server = VLLMServer(checkpoint, OPTIONS, log_path=tmp_path / "serve.log")
-    with pytest.raises(KeyboardInterrupt):
-        with server:
-            assert listening(server.port)
-            r = httpx.post(f"{server.base_url}/v1/completions", timeout=120,
-                           json={"model": "rightsize", "prompt": [300, 301, 302, 303], "max_tokens": 5,
-                                 "min_tokens": 5, "ignore_eos": True, "temperature": 0})
-            assert r.status_code == 200, r.text
-            body = r.json()
-            assert (body["usage"]["prompt_tokens"], body["usage"]["completion_tokens"]) == (4, 5)
-            assert body["choices"][0]["finish_reason"] == "length" and body["choices"][0]["text"]
-            n_in, n_out, n_events = stream_through_http_backend(server)
-            # vLLM merges tokens into one chunk when its front end falls behind (a busy machine)
-            assert (n_in, n_out) == (24, 6) and 1 <= n_events <= 6
-            # the local tokenizer (used where a server has no tokenize endpoint) counts as vLLM does
-            counts = tokenize_here_and_there(server, checkpoint)
-            assert all(a == b for a, b in counts) and counts[0][0] == 40
-            raise KeyboardInterrupt          # Ctrl-C in the middle of a run
-    assert server.proc.returncode is not None
+    with pytest.raises(KeyboardInterrupt), server:
+        assert listening(server.port)
+        r = httpx.post(f"{server.base_url}/v1/completions", timeout=120,
+                       json={"model": "rightsize", "prompt": [300, 301, 302, 303], "max_tokens": 5,
+                             "min_tokens": 5, "ignore_eos": True, "temperature": 0})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["usage"]["prompt_tokens"], body["usage"]["completion_tokens"]) == (4, 5)
+        assert body["choices"][0]["finish_reason"] == "length" and body["choices"][0]["text"]
+        n_in, n_out, n_events = stream_through_http_backend(server)
+        # vLLM merges tokens into one chunk when its front end falls behind (a busy machine)
+        assert (n_in, n_out) == (24, 6) and 1 <= n_events <= 6
+        # the local tokenizer (used where a server has no tokenize endpoint) counts as vLLM does
+        counts = tokenize_here_and_there(server, checkpoint)
+        assert all(a == b for a, b in counts) and counts[0][0] == 40
+        raise KeyboardInterrupt          # Ctrl-C in the middle of a run
+    assert server.proc is not None and server.proc.returncode is not None
     assert not server.group_alive()          # engine and workers went with it
     assert not listening(server.port)
 
@@ -191,7 +191,7 @@ def test_serve_runs_load_levels_over_http_and_stops_the_server(small_vocab_check
         assert level["samples"]["input_tokens"] == level["samples"]["input_asked_tokens"]
         # it lists each chunk's token ids, and says what came from its prefix cache
         assert acct["event_token_counts"] == "server" and acct["prompt_cache_reported"] == 3
-        assert all(t < e for t, e in zip(level["samples"]["ttft_s"], level["samples"]["e2e_s"]))
+        assert all(t < e for t, e in zip(level["samples"]["ttft_s"], level["samples"]["e2e_s"], strict=True))
     assert gone(b["server_pid"])
 
 
@@ -210,7 +210,7 @@ def test_serve_chat_level_flags_every_request_let_out_at_once(tmp_path):
     for sc in (chat, single):
         s = sc["samples"]
         assert len(s["held_back"]) == len(s["ttft_s"]) == 8 and len(s["tpot_s"]) == 8
-        for held, gap in zip(s["held_back"], s["max_event_gap_s"]):
+        for held, gap in zip(s["held_back"], s["max_event_gap_s"], strict=True):
             if gap is not None and gap < 1e-4:
                 assert held
         flagged = sum(s["held_back"])

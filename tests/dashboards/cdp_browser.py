@@ -7,6 +7,7 @@ a JSON message ended by a NUL byte, so no websocket client or browser-driver pac
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import select
@@ -120,10 +121,8 @@ class Browser:
             fh.write(base64.b64decode(data))
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(BrowserError):
             self.call("Browser.close", timeout=5)
-        except BrowserError:
-            pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -54,8 +54,8 @@ def test_projections_live_in_their_own_block(site):
     # the measured run's request shape (single-stream, 128 in / 32 out) is what the candidates are priced on
     assert all(c["concurrency"] == 1 for c in cand)
     assert data["candidates"]["reference"] and all(r["source"] and r["date"] for r in data["candidates"]["reference"])
-    classes = {(s["platform"], s["kind"]) for s in data["candidates"]["validation"]}
-    assert ("cuda", "tg") in classes and ("cpu", "tg") in classes
+    validated = {(s["platform"], s["kind"]) for s in data["candidates"]["validation"]}
+    assert ("cuda", "tg") in validated and ("cpu", "tg") in validated
 
 
 def test_no_candidates_no_section(tmp_path):

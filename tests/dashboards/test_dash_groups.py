@@ -177,7 +177,7 @@ def test_cost_details_are_filled_when_opened(page):
     page.js("new Promise(r => setTimeout(r, 50))")
     cells = page.js("Array.from(document.querySelectorAll('#details table.apis tbody tr')).map(r => r.cells[0].textContent)")
     apis = page.js("JSON.parse(document.getElementById('rs-data').textContent).apis.map(p => p.provider + ' · ' + p.model)")
-    assert len(cells) == len(apis) > 0 and all(c.startswith(a) for c, a in zip(cells, apis))
+    assert len(cells) == len(apis) > 0 and all(c.startswith(a) for c, a in zip(cells, apis, strict=True))
     assert page.problems() == []
 
 

@@ -111,7 +111,7 @@ def test_each_machine_is_its_own_overview_row_and_chart_entry(site):
     assert by_run["on-a-xeon"]["machine"].startswith(f"vm ({XEON} (2 cores) #")
     # the charts name each run by its row; where those collide, by the hardware words
     names = [data["rows"][g["rep"]]["name"] for g in tiny]
-    assert len(set(names)) == 3 and all(g["hardware"] in n for g, n in zip(tiny, names))
+    assert len(set(names)) == 3 and all(g["hardware"] in n for g, n in zip(tiny, names, strict=True))
     # and the other example runs, on the example machine, carry its name too
     assert {g["machine"] for g in data["groups"] if g["model"] != "tiny" or g["quant"] != "Q4_K_M"} \
         == {by_run[example]["machine"]}
@@ -161,7 +161,7 @@ def test_the_hardware_filter_tells_them_apart(site, tmp_path):
             shown = browser.js("Array.from(document.querySelectorAll('#overview > tbody > tr')).map(r => r.cells[0].textContent)")
             expect = [g for g in data["groups"] if g["machine"] == machine]
             assert len(shown) == len(expect) >= 1
-            assert all(g["hardware"] in cell for g, cell in zip(expect, shown))
+            assert all(g["hardware"] in cell for g, cell in zip(expect, shown, strict=True))
             bars = browser.js("[].concat(...document.getElementById('chart-quant').data.map(t => t.x))")
             assert len(bars) == len([g for g in expect if data["rows"][g["rep"]]["decode_tps"] is not None]) >= 1
             assert all(b.startswith(machine + " · ") for b in bars)

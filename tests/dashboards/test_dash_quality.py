@@ -7,11 +7,12 @@ import shutil
 
 import pytest
 
-from bench.evals.run import EvalConfig, execute as run_eval
-from bench.quality.run import QualityConfig, execute as run_quality
+from bench.evals.run import EvalConfig
+from bench.evals.run import execute as run_eval
+from bench.quality.run import QualityConfig
+from bench.quality.run import execute as run_quality
 from dashboards.site import build_site
 from tests.dashboards.cdp_browser import Browser
-from tests.dashboards.test_dash_browser import pytestmark  # noqa: F401  (needs Chromium; required in CI)
 from tests.evals.answer_server import AnswerServer
 
 TASKS = [{"id": str(i), "prompt": f"question {i}", "expected": f"answer {i}", "scorer": "exact"} for i in range(4)]

@@ -7,11 +7,11 @@ from dashboards.report import write_run_report
 
 
 def test_report_beside_the_result(tmp_path, example):
-    src, doc = example("llama-3.1-8b")
+    src, _doc = example("llama-3.1-8b")
     path = tmp_path / src.name
     shutil.copy(src, path)
     out = write_run_report(path)
-    assert out == path.with_suffix(".html") and out.exists()
+    assert out is not None and out == path.with_suffix(".html") and out.exists()
     html = out.read_text()
     assert "llama-3.1-8b Q4_K_M on vm" in html
     # a CPU machine: priced by its closest preset, the basis said
@@ -27,7 +27,9 @@ def test_strings_from_the_result_are_escaped(tmp_path, example):
     doc["model"]["id"] = '"><img src=x onerror=alert(2)>'
     path = tmp_path / "evil.json"
     path.write_text(json.dumps(doc))
-    html = write_run_report(path).read_text()
+    out = write_run_report(path)
+    assert out is not None
+    html = out.read_text()
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<img src=x" not in html and "&lt;img src=x onerror=alert(2)&gt;" in html
 
@@ -35,7 +37,7 @@ def test_strings_from_the_result_are_escaped(tmp_path, example):
 def test_failure_is_a_warning_not_an_exception(tmp_path):
     path = tmp_path / "broken.json"
     path.write_text("{ not json")
-    warnings = []
+    warnings: list[str] = []
     assert write_run_report(path, warn=warnings.append) is None
     assert len(warnings) == 1 and "broken.html" in warnings[0]
     assert write_run_report(tmp_path / "missing.json", warn=warnings.append) is None

@@ -6,11 +6,11 @@ import json
 import pytest
 
 from contract import documents
+from dashboards.errors import DashboardError
 from dashboards.figures import figures
 from dashboards.prices import load_prices
 from dashboards.profiles import load_profiles
 from dashboards.rows import CostSettings, build_row, parse_profile_choices
-from dashboards.errors import DashboardError
 
 
 def row_for(doc, chosen=None, settings=CostSettings(), profiles=None):

@@ -26,7 +26,7 @@ def fresh_run(tmp_path_factory):
 
 
 def test_run_prints_a_priced_cost_line_with_its_basis(fresh_run):
-    out, d = fresh_run
+    out, _d = fresh_run
     lines = out.splitlines()
     start = lines.index("What a million tokens costs here (USD; blended = 3 input : 1 output)")
     block = lines[start:start + 12]

@@ -16,12 +16,12 @@ import psutil
 import pytest
 from click.testing import CliRunner
 
+from bench.commands.main import main
+from contract.errors import BackendError
 from engines.llamacpp import health as llamacpp_health
 from engines.llamacpp import kernels as llamacpp_kernels
 from engines.llamacpp.engine import default_threads
-from engines.llamacpp.health import (CRASHED, OK, ProbeConfig, candidates, choose_kernels, run_probe)
-from bench.commands.main import main
-from contract.errors import BackendError
+from engines.llamacpp.health import CRASHED, OK, ProbeConfig, candidates, choose_kernels, run_probe
 
 CRASHING = [sys.executable, str(Path(__file__).with_name("crashing_probe.py"))]
 NEVER = [sys.executable, "-c", "import sys; sys.exit('a cached verdict must not run the probe again')"]
@@ -48,10 +48,12 @@ def test_this_build_lists_its_kernels_and_can_leave_them_out(tiny_gguf):
     config = ProbeConfig((), "Q4_K_M", 2, -1, None, 2048, 512)
     verdict = run_probe(config, tiny_gguf)
     assert verdict.outcome == OK, verdict
+    assert verdict.report is not None
     # the child loaded every weight into plain CPU memory: no repacked buffer at all
     assert verdict.report["kernels"]["extra_buffer_types"] == []
     assert "CPU_REPACK" not in verdict.report["kernels"]["model_buffers_mib"]
     with_repack = run_probe(ProbeConfig(("CPU_REPACK",), "Q4_K_M", 2, -1, None, 2048, 512), tiny_gguf)
+    assert with_repack.report is not None
     assert with_repack.report["kernels"]["model_buffers_mib"]["CPU_REPACK"] > 0
     assert with_repack.report["decoded"] == 4 and with_repack.report["batched"] == 6
 
@@ -78,6 +80,7 @@ def test_a_crash_falls_back_to_kernels_that_work_and_the_verdict_is_cached(healt
     choice = choose_kernels("Q4_K_M", RUN_DEFAULTS, CRASHING)
     assert choice.kept == [] and "CPU_REPACK" in choice.available
     w = choice.workaround
+    assert w is not None
     # (on a CPU with AMX the probe tries AMX + CPU_REPACK, then CPU_REPACK, then neither)
     assert w["line"].startswith("llama.cpp's ") and "CPU_REPACK kernels crash on this CPU" in w["line"]
     assert "died with SIGSEGV" in w["line"]
@@ -161,7 +164,9 @@ def test_forcing_kernels_the_probe_saw_crash_warns_and_a_death_says_what_to_drop
          "--scenario", "single-stream", "--requests", "100000", "--output-tokens", "4", *FAST, "--results-dir", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
     lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    stderr = proc.stderr
+    assert stderr is not None
+    reader = threading.Thread(target=lambda: lines.extend(stderr), daemon=True)
     reader.start()
     parent = psutil.Process(proc.pid)
     deadline, child = time.time() + 120, None

@@ -2,6 +2,7 @@
 (a known accuracy), and llama-cpp-python's server with the tiny synthetic model."""
 
 import json
+from typing import Any
 
 import pytest
 
@@ -9,7 +10,7 @@ from bench.evals.run import EvalConfig, execute
 from tests.evals.answer_server import AnswerServer
 
 SYSTEM = {"role": "system", "content": "Answer with one word."}
-TASKS = [
+TASKS: list[dict[str, Any]] = [   # task records, as tasks.jsonl holds them
     {"id": "a", "messages": [SYSTEM, {"role": "user", "content": "Capital of France?"}], "expected": "Paris", "scorer": "normalised"},
     {"id": "b", "messages": [SYSTEM, {"role": "user", "content": "Ticket: refund order C-1"}],
      "expected": {"intent": "refund", "order_id": "C-1"}, "scorer": "json_fields"},

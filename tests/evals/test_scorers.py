@@ -2,10 +2,10 @@ import json
 
 import pytest
 
-from contract.errors import BenchError
 from bench.evals.scorers import chosen_label, first_json_object, normalise, score
 from bench.evals.tasks import Task, load_tasks
 from bench.evals.wilson import wilson_interval
+from contract.errors import BenchError
 
 
 def task(scorer, expected, **kw):

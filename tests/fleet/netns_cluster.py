@@ -5,6 +5,7 @@ Every command, the driver included, runs in that namespace through nsenter."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -77,7 +78,7 @@ class NetnsCluster:
                     "--include-dashboard=false", *common]
         else:
             argv = [self.ray, "start", f"--address={self.address}", *common]
-        log = open(self.tmp / f"node-{name}.log", "w")
+        log = open(self.tmp / f"node-{name}.log", "w")   # noqa: SIM115 - the node writes it until it stops
         self.nodes[name] = self.popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_for_nodes(self, count: int, timeout: float = 60.0) -> None:
@@ -96,10 +97,8 @@ class NetnsCluster:
         root = psutil.Process(self.nodes[name].pid)
         procs = [root, *root.children(recursive=True)]
         for p in procs:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 p.send_signal(signal.SIGKILL)
-            except psutil.NoSuchProcess:
-                pass
         psutil.wait_procs(procs, timeout=10)
 
     def processes(self) -> list[psutil.Process]:
@@ -120,10 +119,8 @@ class NetnsCluster:
         # never `ray stop`: it kills every Ray process on the machine, in any namespace, a user's cluster too
         procs = self.processes()
         for p in procs:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 p.kill()
-            except psutil.NoSuchProcess:
-                pass
         psutil.wait_procs(procs, timeout=10)
         self.holder.kill()
         self.holder.wait()

@@ -12,6 +12,7 @@ from bench.fleet.jobs import RunOptions, already_measured
 from contract import documents
 from contract.errors import BenchError
 
+
 def parse(args):
     from bench.commands.run import run
 
@@ -67,23 +68,23 @@ def test_runtime_env_inline_file_and_bad(tmp_path):
     f.write_text(json.dumps({"working_dir": "."}))
     assert runtime_env(str(f)) == {"working_dir": "."}
     assert runtime_env(None) is None
-    with pytest.raises(BenchError, match="not valid JSON"):
+    with pytest.raises(BenchError, match=r"not valid JSON"):
         runtime_env("{pip")
-    with pytest.raises(BenchError, match="must be a JSON object"):
+    with pytest.raises(BenchError, match=r"must be a JSON object"):
         runtime_env("[1]")
-    with pytest.raises(BenchError, match="cannot read the --runtime-env file"):
+    with pytest.raises(BenchError, match=r"cannot read the --runtime-env file"):
         runtime_env(str(tmp_path / "missing.json"))
 
 
 @pytest.mark.parametrize("scheme", ["", "ray://"])
 def test_an_address_where_nothing_listens_is_one_line_at_once(scheme):
-    from engines.child_process import free_port
     from bench.fleet.cluster import connect
+    from engines.child_process import free_port
 
     address = f"{scheme}127.0.0.1:{free_port()}"
-    with pytest.raises(BenchError, match="no Ray cluster answers at 127.0.0.1:"):
+    with pytest.raises(BenchError, match=r"no Ray cluster answers at 127.0.0.1:"):
         connect(address)
-    with pytest.raises(BenchError, match="is not auto, HOST:PORT or ray://HOST:PORT"):
+    with pytest.raises(BenchError, match=r"is not auto, HOST:PORT or ray://HOST:PORT"):
         connect(scheme + "head-without-port")
 
 
@@ -119,9 +120,9 @@ def test_run_options_are_checked_by_bench_runs_own_parser():
     o = parse(["--model", "tiny,tiny", "--scenario", "tg16", "--repetitions", "2"])
     assert o.for_combination("tiny", "Q8_0")[-4:] == ["--model", "tiny", "--quant", "Q8_0"]
     assert o.key_params == {"repetitions": 2, "scenario_spec": "tg16"}
-    with pytest.raises(BenchError, match="bad bench run option.*--no-such"):
+    with pytest.raises(BenchError, match=r"bad bench run option.*--no-such"):
         parse(["--no-such-option"])
-    with pytest.raises(BenchError, match="bad bench run option"):
+    with pytest.raises(BenchError, match=r"bad bench run option"):
         parse(["--repetitions", "many"])
 
 

@@ -10,15 +10,16 @@ from __future__ import annotations
 import time
 import types
 from dataclasses import dataclass, field
+from typing import Any
 
 import pynvml as real
 
-H100 = {
+H100: dict[str, Any] = {
     "name": "NVIDIA H100 80GB HBM3", "uuid": "GPU-6f0e5b36-2d6c-8c1f-1b4e-6a0d3c2b9e11",
     "total": 85520809984, "cc": (9, 0), "power_limit_mw": 700000, "bus": 5120, "max_mclk": 2619,
     "pcie": (5, 16, 5, 16), "mig": [0, 0], "energy": True, "power_mw": 300000,
 }
-P100 = {
+P100: dict[str, Any] = {
     "name": "Tesla P100-PCIE-16GB", "uuid": "GPU-0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d",
     "total": 17071734784, "cc": (6, 0), "power_limit_mw": 250000, "bus": 4096, "max_mclk": 715,
     "pcie": (3, 16, 3, 16), "mig": None, "energy": False, "power_mw": 36000,
@@ -38,14 +39,20 @@ def _raise(code):
     raise real.NVMLError(code)   # maps to the NVMLError_* subclass, as pynvml does
 
 
-def make(specs: list[dict] | None = None, init_error: int | None = None) -> types.ModuleType:
-    mod = types.ModuleType("pynvml")
+class FakeNvml(types.ModuleType):
+    """The fake module, with its own bookkeeping (read by tests) declared."""
+    devices: list[Device]
+    init_count: int
+
+
+def make(specs: list[dict] | None = None, init_error: int | None = None) -> FakeNvml:
+    mod = FakeNvml("pynvml")
     for name in dir(real):
         if name.startswith(("NVML_", "NVMLError", "nvmlClocks")):
             setattr(mod, name, getattr(real, name))
     devices = [Device(s) for s in (specs or [])]
-    mod.devices = devices  # type: ignore[attr-defined]  # the fake's own bookkeeping, read by tests
-    mod.init_count = 0  # type: ignore[attr-defined]
+    mod.devices = devices
+    mod.init_count = 0
 
     def init():
         if init_error is not None:

@@ -114,9 +114,9 @@ def test_ioreport_source_converts_mj_and_keeps_missing_as_none():
 
 
 def test_apple_spec_table_and_gpu_core_parse():
-    assert specs.apple_spec("Apple M2 Max", 38)["bandwidth_gbps"] == 400
-    assert specs.apple_spec("Apple M4 Max", 40)["bandwidth_gbps"] == 546
-    assert specs.apple_spec("Apple M4 Max", 32)["bandwidth_gbps"] == 410
+    for chip, gpu_cores, gbps in (("Apple M2 Max", 38, 400), ("Apple M4 Max", 40, 546), ("Apple M4 Max", 32, 410)):
+        spec = specs.apple_spec(chip, gpu_cores)
+        assert spec is not None and spec["bandwidth_gbps"] == gbps
     assert specs.apple_spec("Apple M3 Max", 30) is None      # the 30-core bin is not in the table
     assert apple.parse_gpu_cores('  |   "gpu-core-count" = 38\n') == 38
 

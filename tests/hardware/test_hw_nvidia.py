@@ -3,8 +3,8 @@ import time
 import pytest
 
 from hardware import nvidia
-from hardware.info import HardwareInfo
 from hardware.cpu import probe_cpu
+from hardware.info import HardwareInfo
 from hardware.session import MeasurementSession
 from hardware.sources import open_sources
 from tests.hardware import fake_nvml
@@ -37,10 +37,10 @@ def test_missing_library_and_driver_are_reported_not_raised(nvml, monkeypatch):
     import sys
     monkeypatch.setitem(sys.modules, "pynvml", None)       # import pynvml -> ImportError
     info = nvidia.probe_nvidia()
-    assert not info.available and "nvidia-ml-py is not installed" in info.reason
+    assert not info.available and info.reason is not None and "nvidia-ml-py is not installed" in info.reason
     nvml(init_error=fake_nvml.real.NVML_ERROR_LIBRARY_NOT_FOUND)
     info = nvidia.probe_nvidia()
-    assert not info.available and "NVML Shared Library Not Found" in info.reason
+    assert not info.available and info.reason is not None and "NVML Shared Library Not Found" in info.reason
 
 
 def test_throttle_names_keep_only_real_throttling():

@@ -5,8 +5,8 @@ import sys
 from click.testing import CliRunner
 
 import hardware
-from hardware import specs
 from bench.commands.hardware import hardware_command
+from hardware import specs
 from hardware.cpu import linux_topology, parse_cpuinfo
 
 SPR = """processor\t: 0
@@ -27,7 +27,8 @@ def test_parse_cpuinfo_x86_and_arm():
     assert x["isa"]["amx_int8"] and x["isa"]["avx512_bf16"] and not x["isa"]["avx_vnni"]
     a = parse_cpuinfo(GRAVITON3)
     assert a["isa"] == {"neon": True, "dotprod": True, "i8mm": True, "bf16": True, "sve": True, "sve2": False}
-    assert specs.cpu_spec(x["model"])["tdp_w"] == 350
+    spr = specs.cpu_spec(x["model"])
+    assert spr is not None and spr["tdp_w"] == 350
 
 
 def test_topology_counts_shared_caches_once(tmp_path):
@@ -48,7 +49,8 @@ def test_topology_counts_shared_caches_once(tmp_path):
 
 
 def test_specs_lookups():
-    assert specs.cpu_spec("AMD EPYC 9654 96-Core Processor")["bandwidth_gbps"] == 460.8
+    genoa = specs.cpu_spec("AMD EPYC 9654 96-Core Processor")
+    assert genoa is not None and genoa["bandwidth_gbps"] == 460.8
     assert specs.cpu_spec("AMD EPYC") is None                 # this VM: no SKU in the name
     assert specs.nvidia_spec_bandwidth_gbps(384, 10501) == 1008.1   # RTX 4090
     assert specs.nvidia_spec_bandwidth_gbps(None, 10501) is None

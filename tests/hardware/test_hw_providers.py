@@ -173,9 +173,10 @@ def test_a_provider_registered_in_the_table_is_measured_and_reported(monkeypatch
     r = s.end_window(w)
     s.sample_now()
     rep = s.stop()
-    accel = r.device("accel0")
+    accel, bare = r.device("accel0"), r.device("accel1")
+    assert accel is not None and bare is not None
     assert (accel.joules, accel.method, accel.reason) == (12.5, "counter", "test accelerator energy counter (J)")
-    assert r.device("accel1").joules is None and r.device("accel1").reason == "accel1 has no energy counter"
+    assert bare.joules is None and bare.reason == "accel1 has no energy counter"
     doc = json.loads(json.dumps(rep.to_dict()))
     assert {"devices": ["accel0"], "method": "counter", "reason": "test accelerator energy counter (J)"} \
         in doc["energy_sources"]

@@ -81,8 +81,8 @@ def test_the_read_roof_agrees_with_a_compiled_openmp_probe(probe_library):
     read_bytes, _ = bandwidth.cpu_array_bytes(info)      # what the suite reads: 1 GiB or 4x the LLC
     size = min(read_bytes, max(4 * bandwidth.last_level_cache_bytes(info), 128 << 20))
     words = np.ones(size // 8).view(np.uint64)
-    suite = {t: 0.0 for t in counts}
-    probe = {t: 0.0 for t in counts}
+    suite = dict.fromkeys(counts, 0.0)
+    probe = dict.fromkeys(counts, 0.0)
     caller = ThreadPoolExecutor(1)
     # Rounds until both sides' bests have settled (no gain above 1% for SETTLED_ROUNDS rounds) or
     # MAX_SECONDS have passed; the rule never looks at the ratio. A quiet machine settles in the

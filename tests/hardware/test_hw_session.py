@@ -5,7 +5,15 @@ import pytest
 
 import hardware
 from hardware.energy import EnergyReading, WindowReading, integrate, joules_per_token, tokens_per_joule
+from hardware.estimate import TdpEstimateSource
 from hardware.sources import open_sources
+
+
+def reading(window: WindowReading, device: str) -> EnergyReading:
+    """The window's reading for `device`, which the test expects it to have."""
+    found = window.device(device)
+    assert found is not None, f"no {device} reading in the window"
+    return found
 
 
 def burn(seconds):
@@ -24,12 +32,13 @@ def test_real_cpu_session_with_tdp_is_estimated_and_idle_kept_apart(tmp_path):
     burn(0.5)
     r = s.end_window(w)
     rep = s.stop()
-    cpu = r.device("cpu")
-    assert cpu.method == "estimated" and "TDP given by the user" in cpu.reason
+    cpu = reading(r, "cpu")
+    assert cpu.method == "estimated" and cpu.reason is not None and "TDP given by the user" in cpu.reason
     # One busy thread of N CPUs: at least 100 W x 1/N x part of the window, at most 100 W.
+    assert info.cpu.threads is not None and cpu.joules is not None
     assert 100 * r.seconds / info.cpu.threads * 0.5 < cpu.joules <= 100 * r.seconds * 1.05
     # The idle baseline is its own window, not part of the active one.
-    assert rep.idle is idle and idle.seconds == pytest.approx(0.3, abs=0.1) and idle.device("cpu").joules is not None
+    assert rep.idle is idle and idle.seconds == pytest.approx(0.3, abs=0.1) and reading(idle, "cpu").joules is not None
     phases = {x["phase"] for x in rep.timeline}
     assert phases == {"idle", "active"}
     assert rep.peaks["rss_bytes"] > 10 * 1024**2
@@ -49,10 +58,10 @@ def test_unknown_cpu_model_is_estimated_per_core_and_says_so(tmp_path):
         w = s.begin_window()
         sum(i * i for i in range(2_000_000))          # keep a core busy
         r = s.end_window(w)
-    cpu = r.device("cpu")
-    assert cpu.method == "estimated" and "5 W per core x 4 cores" in cpu.reason
+    cpu = reading(r, "cpu")
+    assert cpu.method == "estimated" and cpu.reason is not None and "5 W per core x 4 cores" in cpu.reason
     # at most the 20 W assumed for 4 cores, and more than nothing while a core was busy
-    assert 0 < cpu.average_watts <= 20.0 * 1.05   # CPU-time accounting ticks can overshoot the wall window slightly
+    assert cpu.average_watts is not None and 0 < cpu.average_watts <= 20.0 * 1.05   # CPU-time accounting ticks can overshoot the wall window slightly
 
 
 def test_unknown_tdp_gives_none_with_reason_never_zero(tmp_path):
@@ -62,8 +71,8 @@ def test_unknown_tdp_gives_none_with_reason_never_zero(tmp_path):
                                      sources=open_sources(info, powercap=tmp_path)) as s:
         s.start()
         r = s.end_window(s.begin_window())
-    cpu = r.device("cpu")
-    assert cpu.joules is None and cpu.method is None and "RIGHTSIZE_CPU_TDP_W" in cpu.reason
+    cpu = reading(r, "cpu")
+    assert cpu.joules is None and cpu.method is None and cpu.reason is not None and "RIGHTSIZE_CPU_TDP_W" in cpu.reason
     assert r.joules is None and joules_per_token(100, r) is None and tokens_per_joule(100, r) is None
     assert set(r.to_dict()["missing"]) == {"cpu", "dram"}
 
@@ -74,7 +83,7 @@ def test_per_token_helpers():
     assert r.joules == 600.0 and r.method == "estimated"      # weakest part decides
     assert joules_per_token(1200, r) == 0.5 and tokens_per_joule(1200, r) == 2.0
     assert joules_per_token(0, r) is None
-    assert r.device("gpu0").average_watts == 50.0
+    assert reading(r, "gpu0").average_watts == 50.0
 
 
 def test_integrate():
@@ -91,11 +100,12 @@ def test_an_estimate_over_a_window_shorter_than_two_clock_ticks_is_none_not_zero
     info = hardware.probe()
     sources = open_sources(info, cpu_tdp_w=100.0, powercap=tmp_path)
     (estimate,) = [src for src in sources.sources if src.method == "estimated"]
+    assert isinstance(estimate, TdpEstimateSource)
     estimate._busy = lambda: 42.0                  # no CPU time passes, whatever else the machine does
     with hardware.MeasurementSession(info, interval_s=0.05, sources=sources) as s:
-        short = s.end_window(s.begin_window()).device("cpu")
+        short = reading(s.end_window(s.begin_window()), "cpu")
         w = s.begin_window()
         time.sleep(0.1)
-        long = s.end_window(w).device("cpu")
-    assert short.joules is None and "CPU-time resolution" in short.reason
+        long = reading(s.end_window(w), "cpu")
+    assert short.joules is None and short.reason is not None and "CPU-time resolution" in short.reason
     assert long.joules == 0.0 and long.method == "estimated"     # ten ticks and none busy: a real 0

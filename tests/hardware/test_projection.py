@@ -6,13 +6,23 @@ import dataclasses
 import pytest
 
 from hardware.machines import Machine, machines
-from hardware.projection import (PlatformFit, batch_speedup, decode_bytes, effective_bandwidth, fit, model_bytes,
-                                 predict_pp, predict_tg, project, quant_family)
+from hardware.projection import (
+    PlatformFit,
+    batch_speedup,
+    decode_bytes,
+    effective_bandwidth,
+    fit,
+    model_bytes,
+    predict_pp,
+    predict_tg,
+    project,
+    quant_family,
+)
 from hardware.reference import ReferenceRow, reference_rows
 from hardware.roofline import decode_ceiling
 from hardware.validation import GROUPINGS, MIN_COVERAGE, leave_group_out, target, validate
-from models.plan import flops_per_token
 from models.catalog import get_model
+from models.plan import flops_per_token
 
 
 def machine(id_, bw, platform="cuda", **kw):
@@ -47,7 +57,7 @@ def test_fixed_time_per_token_by_hand():
     # 4e9 B at 0.8 x 1000 GB/s = 5 ms, + 1 ms = 6 ms per token
     assert predict_tg(f, 4e9, 1000) == pytest.approx(1 / 0.006)
     # KV at the context: Llama-3.1-8B Q4_K_M at 4096 tokens reads 4096 x 128 KiB more than its weights
-    weights, kv = model_bytes("llama-3.1-8b", "Q4_K_M")
+    weights, _kv = model_bytes("llama-3.1-8b", "Q4_K_M")
     assert decode_bytes("llama-3.1-8b", "Q4_K_M", 4096) == weights + 4096 * 131072
 
 
@@ -84,7 +94,7 @@ def test_project_levels_follow_the_formula():
     # the request stream: 3840-token prompts prefilled one after another, then 256 tokens decoded
     prompt_tps = 0.5 * 100e12 / flops_per_token(get_model("llama-3.1-8b").architecture, 3840 / 2)
     one = p.levels[0]
-    assert one.output_tps == pytest.approx(256 / (3840 / prompt_tps + 256 / tg))
+    assert one.output_tps is not None and one.output_tps == pytest.approx(256 / (3840 / prompt_tps + 256 / tg))
     assert one.input_tps == pytest.approx(one.output_tps * 3840 / 256)
 
 
@@ -93,7 +103,8 @@ def test_project_says_why_a_figure_is_missing():
     fits = {"cuda": PlatformFit("cuda", eta_bw=0.8, eta_fl=0.5, compute_unit="FLOP/s")}
     p = project(m, fits, "llama-3.1-8b", "Q4_K_M", 4096, [1])
     assert p.pp512 is None and "no published FLOP/s" in p.missing["pp"]
-    assert p.tg is not None and "prefill time not counted" in p.levels[0].why
+    why = p.levels[0].why
+    assert p.tg is not None and why is not None and "prefill time not counted" in why
     q = project(machine("r", 500.0, platform="rocm"), fits, "llama-3.1-8b", "Q4_K_M", 4096, [1])
     assert q.tg is None and "no rocm reference rows" in q.missing["tg"] and q.levels[0].aggregate_tps is None
 
@@ -134,8 +145,9 @@ def test_leave_one_out_never_sees_the_machine_it_projects():
     assert len(seen) == len(every) and all(len(every - s) == 1 for s in seen)
     # moving a row's published figure tenfold leaves its own projection where it was: it was never seen
     target = next(r for r in rows if r.id == "B4")                 # RTX 4090 tg128
+    assert target.tg128 is not None
     before = {(e.row, e.kind): e.projected for e in errors}
-    edited = [dataclasses.replace(r, tg128=r.tg128 * 10) if r.id == target.id else r for r in rows]
+    edited = [dataclasses.replace(r, tg128=target.tg128 * 10) if r.id == target.id else r for r in rows]
     after = {(e.row, e.kind): e.projected for e in leave_group_out(edited, known, "machine")}
     assert after[("B4", "tg")] == pytest.approx(before[("B4", "tg")])
     # ... while every other CUDA machine's projection, whose fit did see it, moved
@@ -184,10 +196,12 @@ def test_coverage_is_checked_on_groups_the_band_never_saw():
     ms = {f"m{i}": machine(f"m{i}", bw) for i, bw in enumerate((300, 400, 500, 700, 900, 1200, 1500, 2000, 3000, 3500))}
     b = decode_bytes("llama-2-7b", "Q4_0", 64)
     truth = {m.id: 1 / (b / (0.7 * m.bandwidth_gbps * 1e9) + 0.002) for m in ms.values()}
-    wobble = dict(zip(ms, (1.01, 0.99, 1.02, 0.98, 1.0, 1.01, 0.99, 1.02, 0.98, 1.4)))
+    wobble = dict(zip(ms, (1.01, 0.99, 1.02, 0.98, 1.0, 1.01, 0.99, 1.02, 0.98, 1.4), strict=True))
     rows = [tg_row(f"r{i}", mid, truth[mid] * wobble[mid]) for i, mid in enumerate(ms)]
     s = validate(rows, ms).band("cuda", "tg")
-    assert s.machines == 10 and MIN_COVERAGE <= s.ways["machine"].coverage < 1.0
+    assert s is not None
+    coverage = s.ways["machine"].coverage
+    assert s.machines == 10 and coverage is not None and MIN_COVERAGE <= coverage < 1.0
     assert s.band == s.p90 and s.unvalidated is None
 
 
@@ -202,8 +216,9 @@ def test_sources_that_disagree_leave_the_class_without_a_band():
                                                                                  + 0.002)),
                                 source="lab B" if i >= 6 else "lab A") for i, m in enumerate(ms.values())]
     s = validate(rows, ms).band("cuda", "tg")
+    assert s is not None
     assert s.ways["source"].coverage == pytest.approx(0.5)
-    assert s.band is None and "coverage 50%" in s.unvalidated and "source" in s.unvalidated
+    assert s.band is None and s.unvalidated is not None and "coverage 50%" in s.unvalidated and "source" in s.unvalidated
     assert any("coverage 50% by source" in m for m in s.misses)
 
 

@@ -72,9 +72,9 @@ def test_a_rows_era_is_its_builds_date_else_its_own_date_never_an_access_date():
 
 
 def test_duplicate_and_unknown_fields_refused():
-    with pytest.raises(ReferenceError, match="duplicate row id 'X1'"):
+    with pytest.raises(ReferenceError, match=r"duplicate row id 'X1'"):
         build_reference([good_row(), good_row()], machines())
-    with pytest.raises(ReferenceError, match="unknown field"):
+    with pytest.raises(ReferenceError, match=r"unknown field"):
         build_reference([good_row(watts=3)], machines())
 
 
@@ -85,9 +85,9 @@ def test_machine_table_checked_on_load():
                          ({"source": ""}, "missing source"), ({"colour": "red"}, "unknown field")):
         with pytest.raises(MachineError, match=needle):
             build_machines([{**base, **edit}])
-    with pytest.raises(MachineError, match="duplicate machine id 'a'"):
+    with pytest.raises(MachineError, match=r"duplicate machine id 'a'"):
         build_machines([base, base])
-    with pytest.raises(MachineError, match="unknown hardware 'h900'"):
+    with pytest.raises(MachineError, match=r"unknown hardware 'h900'"):
         get_machine("h900")
 
 
@@ -123,13 +123,13 @@ def test_results_that_cannot_calibrate_say_why():
     path, doc = example("llama-3.1-8b-Q4_K_M")
     other = copy.deepcopy(doc)
     other["config"]["backend"] = "torch"
-    with pytest.raises(ReferenceError, match="projections are fit on llama.cpp"):
+    with pytest.raises(ReferenceError, match=r"projections are fit on llama.cpp"):
         rows_from_result(documents.parse(other), path)
     invalid = copy.deepcopy(doc)
     for sc in invalid["scenarios"]:
         sc["validity"] = {"verdict": "INVALID", "reasons": ["edited"]}
-    with pytest.raises(ReferenceError, match="no valid pp<N> or tg<N>"):
+    with pytest.raises(ReferenceError, match=r"no valid pp<N> or tg<N>"):
         rows_from_result(documents.parse(invalid), path)
     tiny_path, tiny = example("tiny-Q4_K_M")
-    with pytest.raises(ReferenceError, match="not a catalog model"):
+    with pytest.raises(ReferenceError, match=r"not a catalog model"):
         rows_from_result(documents.parse(tiny), tiny_path)

@@ -23,7 +23,8 @@ import asyncio
 import json
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 OK, ERROR_500, DROP, STALL, MALFORMED, ECHO_AUTH, HOLD = "ok", "500", "drop", "stall", "malformed", "echo-auth", "hold"
 TEMPLATE_TOKENS = 5
@@ -46,7 +47,7 @@ class FakeServer:
         self.tokenized = 0                  # tokenize calls answered
         self.requests: list[dict] = []      # {"path", "headers", "body"} of every POST
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._server = None
+        self._server: asyncio.Server | None = None
         self._thread: threading.Thread | None = None
 
     # -- thread mode -----------------------------------------------------------------------
@@ -68,6 +69,7 @@ class FakeServer:
 
     def __exit__(self, *exc) -> None:
         async def shutdown():
+            assert self._server is not None
             self._server.close()
             for task in asyncio.all_tasks():
                 if task is not asyncio.current_task():

@@ -9,11 +9,21 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from engines.child_process import free_port
 from bench.commands.main import main
+from engines.child_process import free_port
 from tests.load.conftest import reasons_but_held_back
-from tests.load.sse_server import (DROP, ECHO_AUTH, ERROR_500, HOLD, MALFORMED, OK, STALL, TEMPLATE_TOKENS,
-                                   FakeServer, count_text)
+from tests.load.sse_server import (
+    DROP,
+    ECHO_AUTH,
+    ERROR_500,
+    HOLD,
+    MALFORMED,
+    OK,
+    STALL,
+    TEMPLATE_TOKENS,
+    FakeServer,
+    count_text,
+)
 
 KEY = "sk-test-DO-NOT-LEAK-4c1d"
 
@@ -46,7 +56,7 @@ def test_token_prompts_usage_and_per_level_figures(tmp_path, workloads):
         assert sc["samples"]["output_tokens"] == [n for n in sc["samples"]["output_tokens"] if n >= 4]
         assert s["output_tps"] > 0 and s["requests_per_s"] > 0 and s["goodput"] == pytest.approx(s["requests_per_s"])
         assert s["slo"]["met"] and sc["energy"] is not None         # a local server: energy is measured
-        for ttft, e2e, q in zip(sc["samples"]["ttft_s"], sc["samples"]["e2e_s"], sc["samples"]["queue_wait_s"]):
+        for ttft, e2e, q in zip(sc["samples"]["ttft_s"], sc["samples"]["e2e_s"], sc["samples"]["queue_wait_s"], strict=True):
             assert 0 <= q < ttft < e2e
         # every gap of a one-token-per-event stream is kept; at least the server's 2 ms pacing
         assert len(sc["samples"]["inter_token_gap_s"]) == sum(n - 1 for n in sc["samples"]["output_tokens"])
@@ -65,7 +75,7 @@ def test_requests_carry_token_ids_lengths_and_usage_options(tmp_path, workloads)
         r, doc = run_cli(url, tmp_path, "--workloads", str(workloads), "--scenario", "tiny-chat",
                          "--concurrency", "2", "--requests", "3")
     assert r.exit_code == 0, r.output
-    probe, ids_probe, *bodies = [q["body"] for q in server.requests]
+    _probe, ids_probe, *bodies = [q["body"] for q in server.requests]
     # the second probe asks for token ids in chunks; this server lists none, so no request asks again
     assert ids_probe["return_token_ids"] is True and not doc["backend"]["streams_token_ids"]
     assert len(bodies) == 2 + 3
@@ -165,7 +175,7 @@ def test_poisson_queue_wait_is_recorded_apart(tmp_path, workloads):
     waits, ttfts = level["samples"]["queue_wait_s"], level["samples"]["ttft_s"]
     # arrivals every 2.5 ms, each request takes > 4 ms: later ones wait in the client
     assert max(waits) > 0.01
-    assert all(t > w for t, w in zip(ttfts, waits))                 # ttft includes the wait
+    assert all(t > w for t, w in zip(ttfts, waits, strict=True))                 # ttft includes the wait
     assert level["summary"]["mean_in_flight"] <= 1.0 + 1e-9
 
 
@@ -272,10 +282,10 @@ def test_usage_calibrates_text_within_a_percent_and_gives_each_requests_count(tm
     s = level["samples"]
     # the calibration probe's text landed within 1% of its target, the first request's length
     # (request 0 is the warm-up, planned before the others)
-    k, n = lengths["calibration"][-1]
+    _k, _n = lengths["calibration"][-1]
     assert level["summary"]["token_accounting"]["input_sources"] == {"usage": 6}
     assert s["input_tokens"] == [_prompt_tokens(q["body"]) for q in server.requests[-6:]]
-    assert all(abs(a - b) <= 0.05 * b for a, b in zip(s["input_tokens"], s["input_asked_tokens"]))
+    assert all(abs(a - b) <= 0.05 * b for a, b in zip(s["input_tokens"], s["input_asked_tokens"], strict=True))
     assert abs(sum(s["input_tokens"]) / sum(s["input_asked_tokens"]) - 1) < 0.02
     assert not [r for r in level["validity"]["reasons"] if r.startswith("input length")]
 
@@ -343,7 +353,7 @@ def test_single_stream_over_http_gives_per_request_ttft_and_tpot_and_a_report(tm
     s = sc["samples"]
     assert s["input_tokens"] == s["input_asked_tokens"] == [40] * 4 and s["output_tokens"] == [10] * 4
     assert len(s["ttft_s"]) == len(s["tpot_s"]) == len(s["e2e_s"]) == 4
-    assert all(0 < t < e for t, e in zip(s["ttft_s"], s["e2e_s"])) and all(0.0015 < t < 0.05 for t in s["tpot_s"])
+    assert all(0 < t < e for t, e in zip(s["ttft_s"], s["e2e_s"], strict=True)) and all(0.0015 < t < 0.05 for t in s["tpot_s"])
     assert len(s["inter_token_gap_s"]) == 4 * 9 and len(s["held_back"]) == 4
     # warm-up: the in-process warm-up's lengths (up to 32 in, 2 out), then the measured ones
     warmup, *measured = server.requests[-5:]

@@ -5,8 +5,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from engines.llamacpp.engine import LlamaCppBackend
 from bench.commands.main import main
+from engines.llamacpp.engine import LlamaCppBackend
 from scenarios.prompts import random_prompt
 
 
@@ -22,7 +22,7 @@ def test_batched_sequences_generate_exactly_what_one_sequence_does(backend):
     prompts = {i: random_prompt(10 + 7 * i, 32000, seed=i, avoid={1}) for i in range(5)}
     want = {i: list(backend.generate(p, 6 + i)) for i, p in prompts.items()}
     session = backend.batch_session(3, 64)
-    got = {i: [] for i in prompts}
+    got: dict[int, list[int]] = {i: [] for i in prompts}
     try:
         for i in range(3):
             session.submit(i, prompts[i], 6 + i)
@@ -107,8 +107,8 @@ def test_poisson_levels_and_an_slo_search(tmp_path, workloads):
 
 
 def test_a_kv_cache_larger_than_free_memory_is_refused_not_allocated(backend):
-    from engines.llamacpp.batch import _check_ram
     from contract.errors import BackendError
+    from engines.llamacpp.batch import _check_ram
 
     _check_ram(backend._llm._model.model, 4096)                    # 4 MiB for the tiny model: fine
     with pytest.raises(BackendError) as err:

@@ -13,9 +13,9 @@ import psutil
 import pytest
 from click.testing import CliRunner
 
-from engines.llamacpp.server import LlamaCppServer
 from bench.commands.main import main
 from contract.errors import BackendError
+from engines.llamacpp.server import LlamaCppServer
 from tests.load.conftest import reasons_but_held_back
 
 
@@ -62,13 +62,13 @@ def test_openai_backend_against_llama_cpp_python_server(llama_server, tmp_path, 
                                                "counter": "tokenize /extras/tokenize (llama-cpp-python)"}
     assert doc["backend"]["base_url"] == llama_server.base_url
     ran = server_prompt_counts(llama_server.log())
-    for level, done in zip(doc["scenarios"], (ran[-9:-5], ran[-5:])):
+    for level, done in zip(doc["scenarios"], (ran[-9:-5], ran[-5:]), strict=True):
         s = level["summary"]
         assert s["errors"]["count"] == 0 and s["ttft_s"]["n"] == 3
         # min_tokens kept it from stopping early: every stream ran to max_tokens
         assert s["token_accounting"]["output_sources"] == {"finish_reason=length": 3}
         assert s["output_tps"] > 0 and s["tpot_s"]["median"] > 0
-        assert all(t < e for t, e in zip(level["samples"]["ttft_s"], level["samples"]["e2e_s"]))
+        assert all(t < e for t, e in zip(level["samples"]["ttft_s"], level["samples"]["e2e_s"], strict=True))
         # the server's own prompt counts are what the workload asked for (its last three of the
         # level were the measured requests; it runs one at a time, in the order they came)
         asked = level["samples"]["input_asked_tokens"]
@@ -86,7 +86,7 @@ def test_single_stream_over_http_against_llama_cpp_python_server(llama_server, t
     assert server_prompt_counts(llama_server.log())[-4:] == [32, 64, 64, 64]     # the warm-up, then three
     assert s["input_tokens"] == s["input_asked_tokens"] == [64] * 3 and s["output_tokens"] == [8] * 3
     assert len(s["ttft_s"]) == len(s["tpot_s"]) == 3 and all(t > 0 for t in s["ttft_s"] + s["tpot_s"])
-    assert all(t < e for t, e in zip(s["ttft_s"], s["e2e_s"])) and len(s["inter_token_gap_s"]) == 3 * 7
+    assert all(t < e for t, e in zip(s["ttft_s"], s["e2e_s"], strict=True)) and len(s["inter_token_gap_s"]) == 3 * 7
     assert not [r for r in sc["validity"]["reasons"] if "input" in r]
 
 
@@ -98,6 +98,7 @@ def test_local_gguf_tokenizer_counts_as_the_server_does(llama_server):
     from engines.openai.prompts import ServerTokenizer, gguf_tokenizer, letters
 
     local = gguf_tokenizer(llama_server.model_path)
+    assert local is not None
     remote = ServerTokenizer("/extras/tokenize", "llama-cpp-python", llama_server.model_path.stem)
     texts = [letters(list(range(300, 340)), 40), "Hello, world! 3.14 ünïcode", "a"]
 
@@ -128,6 +129,7 @@ def test_llamacpp_server_backend_sends_prompts_of_the_asked_length(tmp_path, cha
 def test_launcher_stops_the_server_and_reports_a_failed_start(tiny_gguf, tmp_path):
     server = LlamaCppServer(tiny_gguf, {"n_ctx": 256, "n_threads": 1})
     server.start()
+    assert server.process is not None
     proc = psutil.Process(server.process.pid)
     assert proc.is_running()
     server.stop()

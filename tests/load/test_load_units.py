@@ -2,15 +2,16 @@
 
 import json
 import statistics
+from itertools import pairwise
 
 import pytest
 
-from engines.openai.prompts import ExactFit, UsageCalibration, letters
-from engines.openai.sse import SSEDecoder
 from contract.errors import ScenarioError
 from engines.clock import RequestTrace
+from engines.openai.prompts import ExactFit, UsageCalibration, letters
+from engines.openai.sse import SSEDecoder
 from scenarios.arrivals import Pacer
-from scenarios.definitions import DEFAULT_CONCURRENCY
+from scenarios.definitions import DEFAULT_CONCURRENCY, LoadScenario
 from scenarios.kinds import parse_scenarios
 from scenarios.levels import Level, LevelRecord
 from scenarios.slo import PRESETS, Search, judge, parse_slo
@@ -36,7 +37,7 @@ def test_requests_are_seeded_clipped_and_follow_the_distribution():
     assert plan_request(chat, 0, 1, 32000, set()).prompt_token_ids != a[0].prompt_token_ids
     n_in = [len(r.prompt_token_ids) for r in a]
     n_out = [r.max_tokens for r in a]
-    assert 512 - 128 * 3 <= min(n_in) and max(n_in) <= 512 + 128 * 3
+    assert min(n_in) >= 512 - 128 * 3 and max(n_in) <= 512 + 128 * 3
     assert abs(statistics.fmean(n_in) - 512) < 25 and 100 < statistics.stdev(n_in) < 156
     assert abs(statistics.fmean(n_out) - 256) < 13 and 50 < statistics.stdev(n_out) < 78
     assert all(1 not in r.prompt_token_ids for r in a[:20])
@@ -54,6 +55,7 @@ def test_user_profiles_from_toml_and_json(tmp_path):
     js.write_text(json.dumps({"triage2": {"input": {"mean": 900, "min": 100, "max": 1000}, "output": 40}}))
     assert load_profiles(js)["triage2"].input.bounds(1) == (100, 1000)
     sc = parse_scenarios("triage2", workloads=js, concurrency="2")[0]
+    assert isinstance(sc, LoadScenario)
     assert sc.profile.name == "triage2" and sc.levels == (2,)
 
 
@@ -76,13 +78,17 @@ def test_bad_workload_files_give_one_line(tmp_path, content, needle):
 
 def test_load_scenario_parsing():
     sweep = parse_scenarios("chat")[0]
+    assert isinstance(sweep, LoadScenario)
     assert (sweep.mode, sweep.levels, sweep.search, sweep.slo) == ("concurrency", DEFAULT_CONCURRENCY, False, PRESETS["default"])
     poisson = parse_scenarios("rag", rate="0.5,1,2", slo="interactive")[0]
+    assert isinstance(poisson, LoadScenario)
     assert (poisson.mode, poisson.levels, poisson.slo.ttft_s, poisson.slo.tpot_s) == ("poisson", (0.5, 1.0, 2.0), 0.5, 0.03)
     search = parse_scenarios(None, search="rate", default=("chat",))[0]
+    assert isinstance(search, LoadScenario)
     assert (search.name, search.mode, search.search, search.levels) == ("chat", "poisson", True, (1.0,))
     mixed = parse_scenarios("tg16,code", concurrency="1,8", requests=5)
-    assert [s.kind for s in mixed] == ["tg", "load"] and mixed[1].requests == 5
+    code = mixed[1]
+    assert [s.kind for s in mixed] == ["tg", "load"] and isinstance(code, LoadScenario) and code.requests == 5
     assert parse_scenarios(None, concurrency="4")[0].name == "chat"   # load options alone mean chat
 
 
@@ -125,7 +131,7 @@ def test_duration_adds_requests_up_to_the_cap():
     p = Pacer(0, warmup=0, min_requests=2, max_requests=4, min_duration_s=10, users=1)
     t = 0
     while p.more(t):
-        (d,) = p.due(t)
+        (_d,) = p.due(t)
         t += S
         p.finished(t)
     assert p.released == 4                       # 10 s were not reached: the cap stopped it
@@ -145,7 +151,7 @@ def test_poisson_arrivals_are_seeded_exponential_and_capped():
         return [d.intended_ns for d in out]
     a = arrivals(0)
     assert a == arrivals(0) and a != arrivals(1)
-    gaps = [(b - x) / S for x, b in zip([0] + a, a)]
+    gaps = [(b - x) / S for x, b in pairwise([0, *a])]
     assert abs(statistics.fmean(gaps) - 0.25) < 0.02                 # mean gap 1/rate
     assert abs(statistics.stdev(gaps) / statistics.fmean(gaps) - 1) < 0.1   # exponential: cv 1
     capped = Pacer(0, warmup=0, min_requests=10, max_requests=10, min_duration_s=0, rate=1000.0, max_in_flight=2)
@@ -221,6 +227,7 @@ def _trace(index, measured, intended, events, *, out=None, error=None, sent=None
 
 def test_level_counts_token_events_in_the_window_and_judges_requests():
     sc = parse_scenarios("chat", concurrency="2", slo="ttft=1s,tpot=1s")[0]
+    assert isinstance(sc, LoadScenario)
     rec = LevelRecord(Level(sc, 2))
     # warm-up request 0: two tokens before the window opens at 2 s, three inside it
     rec.traces.append(_trace(0, False, 0, [1 * S, int(1.5 * S), 3 * S, 4 * S, 5 * S]))
@@ -251,6 +258,7 @@ def test_level_counts_token_events_in_the_window_and_judges_requests():
 
 def test_multi_token_events_are_spread_and_not_taken_for_token_gaps():
     sc = parse_scenarios("chat", rate="1")[0]
+    assert isinstance(sc, LoadScenario)
     rec = LevelRecord(Level(sc, 1.0))
     t = _trace(0, True, 0, [S, 2 * S], out=6)        # 6 tokens (usage) in two chunks
     rec.traces.append(t)
@@ -319,11 +327,13 @@ def test_text_is_fitted_to_the_exact_count_even_where_letters_are_two_tokens():
 
     ids = plan_request(BUILTIN["chat"], 3, 0, 32000, set()).prompt_token_ids
     one = asyncio.run(ExactFit(_counter(lambda w: 1), "test").prompt(None, ids))
+    assert isinstance(one.payload, str)                                      # a text prompt
     assert (one.tokens, one.source, len(one.payload.split())) == (len(ids), "test", len(ids) - 1)
     assert one.payload == letters(ids, len(ids) - 1)                         # seeded by the planned ids
     two = asyncio.run(ExactFit(_counter(lambda w: 2 if w in "xyzq" else 1), "test").prompt(None, ids))
     assert two.tokens == len(ids)
     chat = asyncio.run(ExactFit(_counter(lambda w: 1), "test", offset=7).prompt(None, ids))
+    assert isinstance(chat.payload, str)
     assert chat.tokens == len(ids) and len(chat.payload.split()) == len(ids) - 8   # the template's 7 tokens
 
 
@@ -339,7 +349,8 @@ def test_usage_calibration_lands_within_a_percent():
     fit = UsageCalibration(usage_of)
     ids = list(range(300, 812))
     p = asyncio.run(fit.prompt(None, ids))
-    k, n = fit.points[-1]
+    _k, n = fit.points[-1]
+    assert isinstance(p.payload, str)
     assert abs(n - 512) <= 0.01 * 512 and len(probes) <= 6 and p.tokens is None
     assert abs(3 + 1.3 * len(p.payload.split()) - 512) <= 0.01 * 512
     assert len(probes) == len(fit.points)

@@ -29,14 +29,13 @@ def test_a_directory_is_renamed_into_place_and_a_lost_race_is_dropped(tmp_path):
 def test_a_failed_or_interrupted_build_leaves_nothing(tmp_path):
     for exc, partial in ((RuntimeError, "dir"), (KeyboardInterrupt, "file")):
         final = tmp_path / f"entry-{partial}"
-        with pytest.raises(exc):
-            with cache_entry.building(final, is_whole) as tmp:
-                if partial == "dir":
-                    tmp.mkdir()
-                    (tmp / "half").write_text("")
-                else:
-                    tmp.write_text("half")
-                raise exc()
+        with pytest.raises(exc), cache_entry.building(final, is_whole) as tmp:
+            if partial == "dir":
+                tmp.mkdir()
+                (tmp / "half").write_text("")
+            else:
+                tmp.write_text("half")
+            raise exc()
     assert list(tmp_path.iterdir()) == []
 
 
@@ -51,5 +50,5 @@ def test_prepare_clears_dead_temporaries_only_and_checks_the_disk(tmp_path):
     os.utime(dead_dir, (old, old))
     cache_entry.prepare(final, stale_after_s=600)
     assert not dead_dir.exists() and live_file.exists()
-    with pytest.raises(ModelError, match="not enough disk for big: needs .* GiB"):
+    with pytest.raises(ModelError, match=r"not enough disk for big: needs .* GiB"):
         cache_entry.prepare(final, 600, need_bytes=1 << 60, what="big")

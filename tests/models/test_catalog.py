@@ -62,7 +62,9 @@ def test_sources_pick_the_download_for_each_rung():
     assert s.get("llamacpp", "Q4_K_M") == gguf
     assert s.get("vllm", "awq-int4") == "hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4"
     assert s.get("vllm", "bf16") == s.get("torch", "fp32") == "meta-llama/Llama-3.1-8B-Instruct"
-    assert s.is_verified(s.get("llamacpp", "Q8_0")) and not s.is_verified(s.get("mlx", "3bit"))
+    q8, mlx_3bit = s.get("llamacpp", "Q8_0"), s.get("mlx", "3bit")
+    assert q8 is not None and mlx_3bit is not None
+    assert s.is_verified(q8) and not s.is_verified(mlx_3bit)
     assert get_model("llama-2-7b").sources.get("llamacpp", "IQ4_XS") is None  # nobody published it
 
 
@@ -130,5 +132,5 @@ def test_ftypes_match_llama_h():
 def test_architecture_is_frozen():
     a = Architecture("llama", 1, 256, 4, 4, 64, 256, 300, True, 1e4, 512, 1e-5)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        a.hidden = 512
+        setattr(a, "hidden", 512)  # noqa: B010 - at run time: mypy already refuses `a.hidden = 512`
     assert isinstance(get_model("tiny"), ModelSpec)

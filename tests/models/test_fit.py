@@ -6,11 +6,11 @@ import re
 
 import pytest
 
+from bench.run import RunUI
 from contract.errors import ModelError
 from models.catalog import ModelSpec, get_model
 from models.fit import GiB, MiB, check_fit, llamacpp_compute_buffer
 from models.resolve import resolve_model
-from bench.run import RunUI
 from models.synthetic import materialize
 
 
@@ -56,7 +56,9 @@ def test_compute_buffer_estimate_brackets_what_llama_cpp_reserves(shape, n_ctx, 
                           flash_attn=flash_attn, verbose=False)
     llm.close()
     log = "".join(llama_log)
-    real = float(re.search(r"compute buffer size =\s+([\d.]+) MiB", log).group(1)) * MiB
+    found = re.search(r"compute buffer size =\s+([\d.]+) MiB", log)
+    assert found is not None, log
+    real = float(found.group(1)) * MiB
     estimate = llamacpp_compute_buffer(spec.architecture, n_ctx, flash_attn)
     assert 0.9 * real <= estimate <= 1.35 * real, (real / MiB, estimate / MiB)
     # the KV cache is as the fit counts it: every layer at full context (sliding-window ones too)
@@ -150,7 +152,10 @@ def test_concurrent_sequences_attend_over_their_own_stream_unless_unified(kv_uni
     ctx = llama_cpp.llama_init_from_model(model, params)
     llama_cpp.llama_free(ctx)
     llama_cpp.llama_model_free(model)
-    real = float(re.search(r"compute buffer size =\s+([\d.]+) MiB", "".join(llama_log)).group(1)) * MiB
+    log = "".join(llama_log)
+    found = re.search(r"compute buffer size =\s+([\d.]+) MiB", log)
+    assert found is not None, log
+    real = float(found.group(1)) * MiB
     estimate = runtime_overhead(spec.architecture, get_format("llamacpp", "Q8_0"), 2048, 4, GiB,
                                 kv_unified=kv_unified) - _LLAMACPP_BASE
     assert 0.9 * real <= estimate <= 1.35 * real, (real / MiB, estimate / MiB)

@@ -8,9 +8,9 @@ import pytest
 from contract.errors import ModelError
 from models.catalog import get_model
 from models.formats import LADDER, get_format, kv_bytes_per_token, weight_bytes
+from models.plan import tensor_plan
 from models.quant import get_quant
 from models.synthetic import _header_bytes, _write_header
-from models.plan import tensor_plan
 
 GiB = 1 << 30
 LLAMA = get_model("llama-3.1-8b")

@@ -30,12 +30,12 @@ def test_summary_reads_the_architecture_back(tiny_q4):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(ModelError, match="model file not found: .*nope.gguf"):
+    with pytest.raises(ModelError, match=r"model file not found: .*nope.gguf"):
         inspect_gguf(tmp_path / "nope.gguf")
 
 
 def test_directory(tmp_path):
-    with pytest.raises(ModelError, match="not a file"):
+    with pytest.raises(ModelError, match=r"not a file"):
         inspect_gguf(tmp_path)
 
 
@@ -49,7 +49,7 @@ def test_not_a_gguf(tmp_path):
 def test_empty_file(tmp_path):
     path = tmp_path / "empty.gguf"
     path.write_bytes(b"")
-    with pytest.raises(ModelError, match="not a GGUF file"):
+    with pytest.raises(ModelError, match=r"not a GGUF file"):
         inspect_gguf(path)
 
 
@@ -66,7 +66,7 @@ def test_truncated_data(tiny_q4, tmp_path):
 def test_truncated_inside_metadata(tiny_q4, tmp_path):
     path = tmp_path / "cut.gguf"
     path.write_bytes(tiny_q4.read_bytes()[:5000])
-    with pytest.raises(ModelError, match="corrupt GGUF metadata .*past the end of the file"):
+    with pytest.raises(ModelError, match=r"corrupt GGUF metadata .*past the end of the file"):
         inspect_gguf(path)
 
 
@@ -74,12 +74,12 @@ def test_garbage_after_magic(tmp_path):
     path = tmp_path / "junk.gguf"
     # a valid start, then a key whose length claims 2**40 bytes
     path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", 1 << 40) + b"x" * 64)
-    with pytest.raises(ModelError, match="corrupt GGUF metadata"):
+    with pytest.raises(ModelError, match=r"corrupt GGUF metadata"):
         inspect_gguf(path)
 
 
 def test_unknown_version(tmp_path):
     path = tmp_path / "v9.gguf"
     path.write_bytes(b"GGUF" + struct.pack("<IQQ", 9, 0, 0))
-    with pytest.raises(ModelError, match="unsupported GGUF version 9"):
+    with pytest.raises(ModelError, match=r"unsupported GGUF version 9"):
         inspect_gguf(path)

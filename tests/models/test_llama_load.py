@@ -16,7 +16,7 @@ from models.vocab import FIRST_TEXT_ID
 llama_cpp = pytest.importorskip("llama_cpp")
 
 # a shrunk copy of a catalog model of each family: two layers, small matrices, a real vocabulary
-_SMALL: dict[str, Any] = dict(n_layers=2, hidden=256, n_heads=4, n_kv_heads=2, head_dim=64, ffn=512, vocab=1000, max_context=2048)
+_SMALL: dict[str, Any] = {"n_layers": 2, "hidden": 256, "n_heads": 4, "n_kv_heads": 2, "head_dim": 64, "ffn": 512, "vocab": 1000, "max_context": 2048}
 FAMILY_MODELS = {
     "llama3": "llama-3.1-8b",  # with the llama3 rope_freqs tensor
     "qwen2": "qwen2.5-7b",
@@ -83,6 +83,7 @@ def test_llama3_rope_factors_are_the_configs(model_cache):
     path = materialize(spec, "Q8_0", cache_dir=model_cache)
     tensor = next(t for t in GGUFReader(path).tensors if t.name == "rope_freqs.weight")
     a = spec.architecture
+    assert a.rope_scaling is not None
     factors = np.asarray(tensor.data, dtype=np.float32)
     np.testing.assert_allclose(factors, a.rope_scaling.freq_factors(a.rope_theta, a.head_dim), rtol=1e-6)
     # the highest frequencies are left alone, the lowest divided by the full factor

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from bench.commands.main import main
-from models.catalog import CATALOG, get_model
 from bench.commands.models import parse_memory
+from models.catalog import CATALOG, get_model
 from models.synthetic import expected_file_size
 
 GiB = 1 << 30

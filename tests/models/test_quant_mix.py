@@ -30,7 +30,7 @@ SHAPES = {
     # rows that are not whole 256-blocks (hidden 288, ffn 320): the fallback types
     "odd-rows": dataclasses.replace(_8B, hidden=288, n_heads=9, n_kv_heads=1, head_dim=32, ffn=320, vocab=300),
 }
-_SMALL: dict[str, Any] = dict(hidden=256, n_heads=4, n_kv_heads=1, head_dim=64, ffn=256, vocab=300)
+_SMALL: dict[str, Any] = {"hidden": 256, "n_heads": 4, "n_kv_heads": 1, "head_dim": 64, "ffn": 256, "vocab": 300}
 # the other families, each with its model's layer count and GQA ratio, small dims
 SHAPES["phi4-like"] = dataclasses.replace(get_model("phi-4").architecture, **_SMALL)  # fused attn_qkv, ffn_up
 SHAPES["gemma2-like"] = dataclasses.replace(  # tied, head_dim decoupled from hidden

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from contract.errors import ModelError
 from bench.run import RunUI
+from contract.errors import ModelError
 from models.catalog import get_model
 from models.hf_config import architecture_from_config, read_model_dir
 from models.resolve import resolve_model
@@ -135,7 +135,7 @@ def test_hub_offline_is_one_line_naming_the_repo_and_a_local_path(tmp_path, args
 def test_a_rung_nobody_publishes_says_so():
     from models.hub import location
 
-    with pytest.raises(ModelError, match="no known llamacpp download of llama-2-7b at IQ4_XS .*published: Q2_K"):
+    with pytest.raises(ModelError, match=r"no known llamacpp download of llama-2-7b at IQ4_XS .*published: Q2_K"):
         location(get_model("llama-2-7b"), "llamacpp", "IQ4_XS")
 
 
@@ -144,5 +144,5 @@ def test_a_catalog_id_wins_over_a_folder_of_the_same_name(tmp_path, monkeypatch,
     (tmp_path / "tiny").mkdir()
     r = resolve_model("tiny", "Q4_K_M", None, RunUI())
     assert r.source == "synthetic" and r.path == tiny_gguf
-    with pytest.raises(ModelError, match="has no config.json"):
+    with pytest.raises(ModelError, match=r"has no config.json"):
         resolve_model("./tiny", "Q4_K_M", None, RunUI())

@@ -1,5 +1,6 @@
 import os
 import time
+from itertools import pairwise
 
 import pytest
 
@@ -15,13 +16,13 @@ def _build(cache, calls=None):
 
 
 def test_builds_once_then_reuses(tmp_path):
-    calls = []
+    calls: list[tuple[int, int]] = []
     first = _build(tmp_path, calls)
     assert first == cache_path(TINY, "Q8_0", tmp_path)
     assert calls and calls[-1][0] == calls[-1][1] == first.stat().st_size == expected_file_size(TINY, "Q8_0")
-    assert all(a[0] <= b[0] for a, b in zip(calls, calls[1:]))  # progress only goes forward
+    assert all(a[0] <= b[0] for a, b in pairwise(calls))  # progress only goes forward
     stamp = first.stat().st_mtime_ns
-    again = []
+    again: list[tuple[int, int]] = []
     assert _build(tmp_path, again) == first
     assert again == [] and first.stat().st_mtime_ns == stamp
     assert list(tmp_path.iterdir()) == [first]  # no temp files left behind

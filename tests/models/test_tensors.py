@@ -16,7 +16,7 @@ def _known_names(family: str) -> set[str]:
     return {TENSOR_NAMES[t] for t in MODEL_TENSORS[_ARCH_BY_NAME[family]]}
 
 
-@pytest.mark.parametrize("model_id", [m for m in CATALOG])
+@pytest.mark.parametrize("model_id", list(CATALOG))
 def test_layout_names_are_llama_cpp_tensors(model_id):
     arch = CATALOG[model_id].architecture
     known = _known_names(arch.family)

@@ -25,7 +25,7 @@ CASES = [
 
 
 def _by_hand(p, q, tok):
-    kl = sum(pi * LN(pi / qi) for pi, qi in zip(p, q))
+    kl = sum(pi * LN(pi / qi) for pi, qi in zip(p, q, strict=True))
     same = max(range(3), key=lambda i: (p[i], -i)) == max(range(3), key=lambda i: (q[i], -i))
     return kl, -LN(q[tok]), -LN(p[tok]), same, q[tok] - p[tok]
 
@@ -86,7 +86,7 @@ def test_summary_uses_llama_cpp_uncertainties():
     nll, nll_b = list(s.nll), list(s.nll_base)
     assert out.ppl["value"] == pytest.approx(math.exp(statistics.fmean(nll)))
     assert out.ppl_base["value"] == pytest.approx(math.exp(statistics.fmean(nll_b)))
-    cov = (statistics.fmean([a * b for a, b in zip(nll, nll_b)]) - statistics.fmean(nll) * statistics.fmean(nll_b)) / (n - 1)
+    cov = (statistics.fmean([a * b for a, b in zip(nll, nll_b, strict=True)]) - statistics.fmean(nll) * statistics.fmean(nll_b)) / (n - 1)
     ratio_se = math.sqrt(se(nll) ** 2 + se(nll_b) ** 2 - 2 * cov)
     assert out.ln_ppl_ratio["value"] == pytest.approx(statistics.fmean(nll) - statistics.fmean(nll_b))
     assert out.ln_ppl_ratio["uncertainty"] == pytest.approx(ratio_se)

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from contract import documents
 from bench.quality.run import QualityConfig, execute
 from bench.quality.text import DEFAULT_TEXT, load_text
+from contract import documents
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def test_loss_rises_down_the_quant_ladder(tiny_quality):
     assert klds[0] < klds[1] < klds[2]
     assert disagree[0] < disagree[1] < disagree[2]
     # and each step is well outside its 95% interval
-    for lo, hi in zip(("Q8_0", "Q4_K_M"), ("Q4_K_M", "Q2_K")):
+    for lo, hi in zip(("Q8_0", "Q4_K_M"), ("Q4_K_M", "Q2_K"), strict=True):
         assert q[lo]["kld"]["ci95"][1] < q[hi]["kld"]["ci95"][0]
 
 
@@ -45,6 +45,7 @@ def test_published_deltas_are_reference_data_beside_a_catalog_model():
     from models.published_quality import published_deltas
 
     pub = published_deltas("llama-3.1-8b", ["F16", "Q8_0", "Q4_K_M", "Q2_K"])
+    assert pub is not None
     assert pub["observed"] == "2026-10-01" and "tools/perplexity/README.md" in pub["source"]
     assert "Llama 3 8B" in pub["note"]          # said to be the nearest published model, not 3.1
     assert pub["rows"]["Q4_K_M"]["kld"] == [0.031273, 0.000238]
@@ -72,6 +73,7 @@ def test_default_text_is_public_domain_and_long_enough():
     assert text.default and "public domain" in text.source
     assert (DEFAULT_TEXT.parent / "SOURCE.md").exists()
     import llama_cpp
+
     from models.catalog import get_model
     from models.synthetic import materialize
 

@@ -1,7 +1,7 @@
 import pytest
 
-from contract.errors import BenchError
 from bench.quality.windows import windows
+from contract.errors import BenchError
 
 
 def test_windows_as_llama_perplexity_cuts_them():
