@@ -1,1 +1,2 @@
-"""Cost model, API price table and the static dashboard site."""
+"""The readers of result files: the run's terminal tables, the cost model and API price table, the
+HTML report, the static dashboard site and `bench check`'s physics reader. They run nothing."""

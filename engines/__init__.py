@@ -1,4 +1,4 @@
-"""Inference engines behind the Backend protocol, one module each.
+"""Inference engines behind the Backend protocol (engines/base.py), one package each.
 
 Engines are imported only when chosen, so `bench --help` stays light.
 """
