@@ -378,6 +378,7 @@ def short_source(source: str) -> str:
 def _list_machines(as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from dashboards.widths import FirstThatFits
     from hardware.machines import machines
@@ -419,7 +420,9 @@ def _list_machines(as_json: bool) -> None:
         t.add_column("source", max_width=14, overflow="fold")
         for m in rows:
             f = figures(m)
-            t.add_row(("* " if m.candidate else "  ") + m.id + f"\n[dim]{m.name}[/dim]", m.platform,
+            # Text, not markup: a name may hold brackets
+            machine = Text(("* " if m.candidate else "  ") + m.id + "\n") + Text(m.name, style="dim")
+            t.add_row(machine, m.platform,
                       f"{f['memory']}\n{f['GB/s']} GB/s", f"{f['compute']}\n" + ("TDP n/a" if m.tdp_w is None
                                                                                else f"TDP {f['TDP W']} W"),
                       short_source(m.source))
