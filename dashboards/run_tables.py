@@ -245,12 +245,12 @@ def _why_no_figures(doc: RunResult) -> str:
 
 def result_list_table(rows: list[dict]) -> RenderableType:
     """One row per result, numbered. Widest layout first: every field on one line with the file's
-    name; then the files (as given) listed under the table; then model over quant, backend over
-    label, status over validity, date over time. Why a result has no figure is a line under it."""
+    name; then the files' names listed under the table; then model over quant, backend over label,
+    status over validity, date over time. Why a result has no figure is a line under it."""
     from dashboards.widths import FirstThatFits
 
     why = [f"#{i} tokens/s {NA}: {r['why_no_figures']}" for i, r in enumerate(rows, 1) if not r["tokens_per_s"]]
-    files = [f"#{i} {r['file']}" for i, r in enumerate(rows, 1)]
+    files = [f"#{i} {Path(r['file']).name}" for i, r in enumerate(rows, 1)]     # a whole path would fold at 80
 
     def table(sep: str, stacked: bool, with_file: bool) -> Table:
         heads = (["model\nquant", "backend\nlabel", "status\nvalidity"] if stacked
