@@ -1,4 +1,4 @@
-"""The Backend seam (DESIGN.md §3).
+"""The Backend seam (docs/architecture.md, "The engine seam").
 
 A backend loads a model and turns prompt token ids into a stream of generated token ids.
 It never times itself: the harness stamps every token event with `clock.now_ns()`, so every
