@@ -6,6 +6,7 @@ The load tables are checked on a real load run in tests/load/test_load_tables.py
 import io
 import json
 import re
+from itertools import pairwise
 
 import pytest
 from click.testing import CliRunner
@@ -132,10 +133,10 @@ def test_project_list_rows_stay_a_few_lines(listing, width):
     assert_fits(text, width)
     rows = machines()
     # a row starts where its id does; it ends where the next one starts
-    starts = [i for i, line in enumerate(text.splitlines())
-              if re.match(r"│ [* ] (\S+) ", line) and re.match(r"│ [* ] (\S+) ", line)[1] in rows]
+    ids = [re.match(r"│ [* ] (\S+) ", line) for line in text.splitlines()]
+    starts = [i for i, m in enumerate(ids) if m is not None and m[1] in rows]
     assert len(starts) == len(rows)
-    heights = [b - a for a, b in zip(starts, starts[1:])]
+    heights = [b - a for a, b in pairwise(starts)]
     assert max(heights) <= (6 if width == 80 else 4), heights        # a source of a paragraph ran to ~30
     for m in rows.values():
         assert f"{m.bandwidth_gbps:g}" in text
