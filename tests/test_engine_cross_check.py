@@ -2,7 +2,8 @@
 
 import pytest
 
-from bench.run import RunConfig, execute
+from bench.measurement import RunMeasurement
+from bench.run import RunConfig, engine_for, execute
 from models.architecture import Architecture
 from models.catalog import ModelSpec
 from models.synthetic import materialize
@@ -24,7 +25,7 @@ def test_pp_and_tg_rates_agree_with_llama_perf_counters(tmp_path):
     config = RunConfig(model=str(path), quant="Q4_K_M", backend="llamacpp",
                        scenarios=parse_scenarios("pp256,tg32", repetitions=3, min_duration_s=0),
                        backend_options={"n_ctx": 512}, results_dir=tmp_path)
-    outcome = execute(config)
+    outcome = execute(config, backend=engine_for(config), measurement=RunMeasurement)
     assert outcome.result["status"] == "completed"
     for sc in outcome.result["scenarios"]:
         check = sc["engine_cross_check"]
