@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+pytestmark = pytest.mark.engine   # each test is a bench process of its own; one a real run, Ctrl-C'd
+
 
 def bench(*args, env=None):
     return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,

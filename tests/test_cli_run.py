@@ -10,6 +10,8 @@ from click.testing import CliRunner
 from bench.commands.main import main
 from contract.result import SCHEMA_VERSION
 
+pytestmark = pytest.mark.engine   # real bench runs on llama.cpp
+
 
 def run_cli(*args):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)

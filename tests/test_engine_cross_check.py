@@ -9,6 +9,8 @@ from models.catalog import ModelSpec
 from models.synthetic import materialize
 from scenarios.kinds import parse_scenarios
 
+pytestmark = pytest.mark.engine   # real llama.cpp on a larger model
+
 # Big enough that a decode step (~10 ms here) dwarfs Python's per-token overhead (~0.1 ms),
 # as it does for real 7B-14B models; small enough to build in seconds.
 MID = ModelSpec(

@@ -16,6 +16,8 @@ from bench.isolation import record_dead_child
 from dashboards.report import write_run_report
 from dashboards.site import build_rows
 
+pytestmark = pytest.mark.engine   # real bench runs, Ctrl-C'd
+
 
 def _interrupted_run(results_dir, wait_for: str, extra: list[str]):
     """A real `bench run`, Ctrl-C'd once its stderr shows `wait_for`."""

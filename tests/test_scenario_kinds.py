@@ -19,6 +19,7 @@ def test_token_level_kinds_are_the_ones_an_http_backend_cannot_run():
     assert runnable == set(KINDS) - {"pp", "tg"}
 
 
+@pytest.mark.engine   # a real run on llama.cpp
 def test_a_kind_is_its_table_line(monkeypatch, tmp_path):
     """A kind that only KINDS knows is parsed from the command line's names and measured by the run,
     which takes the entry's energy basis and decode figure from its record, not from the kind's name."""

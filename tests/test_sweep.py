@@ -8,10 +8,13 @@ import sys
 import time
 
 import psutil
+import pytest
 from click.testing import CliRunner
 
 from bench.commands.main import main
 from bench.commands.node_plan import node_plan
+
+pytestmark = pytest.mark.engine   # real bench runs, one child each
 
 FAST = ["--scenario", "tg8", "--repetitions", "3", "--min-duration", "0", "--idle-seconds", "0"]
 

@@ -8,6 +8,8 @@ from contract.errors import BackendError, ModelError
 from engines.clock import timed_generate
 from tests.backends.engine_helpers import require, tiny_spec
 
+pytestmark = pytest.mark.engine   # real MLX engine
+
 PROMPT = list(range(300, 332))
 
 

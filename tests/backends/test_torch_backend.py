@@ -9,6 +9,8 @@ from engines.clock import timed_generate
 from models.synthetic_hf import materialize_hf
 from tests.backends.engine_helpers import require, tiny_spec
 
+pytestmark = pytest.mark.engine   # real PyTorch engine
+
 PROMPT = list(range(300, 340))
 
 

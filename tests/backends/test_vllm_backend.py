@@ -7,6 +7,8 @@ from engines.clock import timed_generate
 from models.synthetic_hf import materialize_hf
 from tests.backends.engine_helpers import require, tiny_spec
 
+pytestmark = pytest.mark.engine   # real vLLM engine
+
 # Small and eager: no torch.compile warm-up, a 64 MiB KV cache, both cores for the model.
 OPTIONS = {"n_ctx": 256, "dtype": "fp32", "enforce_eager": True, "kv_cache_memory_bytes": 64 << 20,
            "n_threads": 2, "max_num_seqs": 4}

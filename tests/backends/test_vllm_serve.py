@@ -16,6 +16,8 @@ from models.catalog import get_model
 from models.synthetic_hf import materialize_hf
 from tests.backends.engine_helpers import require, tiny_spec
 
+pytestmark = pytest.mark.engine   # real vLLM servers
+
 OPTIONS = {"n_ctx": 256, "enforce_eager": True, "kv_cache_memory_bytes": 64 << 20, "n_threads": 2}
 
 

@@ -23,6 +23,8 @@ from engines.llamacpp.health import (CRASHED, OK, ProbeConfig, candidates, choos
 from bench.commands.main import main
 from contract.errors import BackendError
 
+pytestmark = pytest.mark.engine   # real llama.cpp probes and bench runs
+
 CRASHING = [sys.executable, str(Path(__file__).with_name("crashing_probe.py"))]
 NEVER = [sys.executable, "-c", "import sys; sys.exit('a cached verdict must not run the probe again')"]
 # the settings `bench run --model tiny` uses by default, so its probes hit the verdicts seeded here

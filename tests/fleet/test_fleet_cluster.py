@@ -19,6 +19,8 @@ import pytest
 
 from tests.fleet.netns_cluster import NetnsCluster, unavailable_reason
 
+pytestmark = pytest.mark.engine   # a real Ray cluster running real bench runs
+
 BENCH = str(Path(sys.executable).with_name("bench"))
 # short runs for the results and resume, and runs long enough to be stopped in the middle
 QUICK = ["--model", "tiny", "--scenario", "tg16", "--repetitions", "1", "--min-duration", "0", "--idle-seconds", "0"]

@@ -15,6 +15,8 @@ from tests.load.conftest import reasons_but_held_back
 from tests.load.sse_server import (DROP, ECHO_AUTH, ERROR_500, HOLD, MALFORMED, OK, STALL, TEMPLATE_TOKENS,
                                    FakeServer, count_text)
 
+pytestmark = pytest.mark.engine   # real bench runs against small real HTTP servers
+
 KEY = "sk-test-DO-NOT-LEAK-4c1d"
 
 

@@ -18,6 +18,8 @@ from bench.commands.main import main
 from contract.errors import BackendError
 from tests.load.conftest import reasons_but_held_back
 
+pytestmark = pytest.mark.engine   # real llama.cpp servers
+
 
 def server_prompt_counts(log: str) -> list[int]:
     """Each completion's prompt length by the server's own (verbose) log, in the order it ran them:
