@@ -87,7 +87,7 @@ class FakeEngine(EngineDefaults):
         for i in range(max_tokens):
             if i:
                 self.clock.advance(pace.decode_s)
-            yield (i + 2) % self.vocab_size
+            yield 2 + i % (self.vocab_size - 2)     # any id but 0 and BOS
         self._last = {"prompt_tokens": len(prompt_token_ids),
                       "prompt_ms": pace.prefill_s_per_token * len(prompt_token_ids) * 1e3,
                       "decode_tokens": max_tokens - 1, "decode_ms": pace.decode_s * (max_tokens - 1) * 1e3}
