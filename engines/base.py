@@ -126,7 +126,9 @@ class Backend(Protocol):
         """Settle, before loading, what depends on this machine (llama.cpp probes its kernels here)."""
         ...
 
-    def load(self, model_path: Path, options: dict) -> LoadedModel: ...
+    def load(self, model_path: Path | str, options: dict) -> LoadedModel:
+        """Load a model file (local_model), or, where a server holds the model, name it (a str)."""
+        ...
 
     def generate(self, prompt_token_ids: list[int], max_tokens: int,
                  ignore_eos: bool = True) -> Iterator[int]:

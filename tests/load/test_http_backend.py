@@ -25,6 +25,8 @@ from tests.load.sse_server import (
     count_text,
 )
 
+pytestmark = pytest.mark.engine   # real bench runs against small real HTTP servers
+
 KEY = "sk-test-DO-NOT-LEAK-4c1d"
 
 
