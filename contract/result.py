@@ -1,4 +1,5 @@
-"""The result document as typed classes (DESIGN.md §5): what `bench run` writes, one JSON per run.
+"""The result document as typed classes (docs/architecture.md, "The result contract"): what `bench run`
+writes, one JSON per run.
 
 Every section a reader computes from is typed; sections that only record what a machine or an
 engine said (hardware, environment, engine-specific backend fields, summaries) stay open

@@ -217,7 +217,7 @@ def compare_apis(fig: dict, block: dict, prices: list[ApiPrice]) -> None:
             "model_class": p.model_class, "like_for_like": fig["model"] in p.serves,
             "usd_per_1k_tasks": cost.usd_per_1k_tasks(p.input, p.output, in_tokens, out_tokens),
             "breakeven_utilisation": be.utilisation, "breakeven_tokens_per_month": be.tokens_per_month,
-            "never": be.never,
+            "never": be.never, "breakeven_needs_utilisation": be.needs,
         })
     block["apis"] = apis
     block["compare"] = comparison(fig, apis, block["usd_per_m_blended"])
