@@ -122,7 +122,8 @@ def checkout(rev: str, into: Path) -> str:
 
 def _until(browser: Browser, condition: str, t0: float, limit_s: float = 120.0) -> float:
     """Seconds from t0 until `condition` holds in the page (polled every 20 ms)."""
-    while not browser.js(condition):
+    while not browser.call("Runtime.evaluate", session=True, expression=condition, returnByValue=True,
+                           timeout=limit_s)["result"].get("value"):     # the page may be busy drawing for a while
         if time.perf_counter() - t0 > limit_s:
             raise SystemExit(f"the page did not get to {condition!r} in {limit_s:g} s: {browser.problems()[:3]}")
         time.sleep(0.02)
