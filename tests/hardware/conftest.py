@@ -20,3 +20,4 @@ def isolated(monkeypatch, tmp_path):
     """No test reads the user's cache or TDP override."""
     monkeypatch.setenv("RIGHTSIZE_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("RIGHTSIZE_CPU_TDP_W", raising=False)
+

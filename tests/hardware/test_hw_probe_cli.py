@@ -73,10 +73,18 @@ def test_cli_json_and_tables(nvml):
     plan = {(r["metric"], r["device"]): r["method"] for r in doc["plan"]}
     assert plan[("energy", "gpu0")] == "counter" and plan[("throttling", "gpu0")] == "sampled"
     assert plan[("bandwidth (spec)", "gpu0")] == "spec"
-    assert doc["hardware"]["nvidia"]["gpus"][0]["name"] == "NVIDIA H100 80GB HBM3"
-    text = CliRunner().invoke(hardware_command, [])
+    assert doc["hardware"]["gpus"][0]["name"] == "NVIDIA H100 80GB HBM3"
+    text = CliRunner().invoke(hardware_command, [], env={"COLUMNS": "300"})
     assert text.exit_code == 0 and "How each metric will be measured" in text.output
     assert "NVIDIA H100 80GB HBM3" in text.output
+    assert "compute 9.0, power limit 700.0 W, PCIe gen5 x16, MIG off" in text.output
+    assert "driver 550.54.15, CUDA 12.4" in text.output
+
+
+def test_cli_table_without_gpus_says_why_for_each_vendor(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynvml", None)
+    text = CliRunner().invoke(hardware_command, [], env={"COLUMNS": "300"}).output
+    assert "nvidia-ml-py is not installed" in text
 
 
 def test_import_is_cheap():

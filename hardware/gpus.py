@@ -1,0 +1,48 @@
+"""The GPU vendors this suite probes and measures, one line each, in the order their GPUs are
+numbered (gpu0, gpu1, ... across vendors) and their providers are asked. A vendor is its module
+(probe, energy and telemetry provider) plus its line here; nothing else names it."""
+
+from __future__ import annotations
+
+from contract.device import Device
+from contract.result import GpuDriver, GpuInfo, HardwareInfo
+
+from . import nvidia
+from .provider import GpuVendor
+
+GPU_VENDORS: tuple[GpuVendor, ...] = (
+    nvidia.VENDOR,      # NVML (nvidia-ml-py)
+)
+
+
+def probe_gpus() -> tuple[list[GpuInfo], dict[str, GpuDriver]]:
+    """Every vendor's GPUs, numbered across vendors, and each vendor's driver (or why none)."""
+    gpus: list[GpuInfo] = []
+    drivers: dict[str, GpuDriver] = {}
+    for vendor in GPU_VENDORS:
+        drivers[vendor.name], found = vendor.probe(len(gpus))
+        gpus += found
+    return gpus, drivers
+
+
+def vendor(name: str) -> GpuVendor | None:
+    return next((v for v in GPU_VENDORS if v.name == name), None)
+
+
+def gpu_for(info: HardwareInfo, device: Device | str | None) -> GpuInfo | None:
+    """The GPU an engine on `device` ran on: the first GPU of the vendor whose devices include it
+    (a CUDA engine reads NVIDIA's gpu0, a ROCm one AMD's); None for the CPU, Apple's GPU, a server,
+    or a device no vendor here claims (Vulkan runs on anyone's)."""
+    try:
+        device = Device.parse(device) if isinstance(device, str) else device
+    except ValueError:
+        return None
+    if device is None:
+        return None
+    return next((g for g in info.gpus if (v := vendor(g.vendor)) is not None and device in v.devices), None)
+
+
+def default_device(info: HardwareInfo) -> Device | None:
+    """Where an engine runs on this machine when nothing says otherwise: its first GPU's vendor's device."""
+    v = vendor(info.gpus[0].vendor) if info.gpus else None
+    return v.devices[0] if v is not None else None
