@@ -7,11 +7,12 @@ from __future__ import annotations
 from contract.device import Device
 from contract.result import GpuDriver, GpuInfo, HardwareInfo
 
-from . import nvidia
+from . import amd, nvidia
 from .provider import GpuVendor
 
 GPU_VENDORS: tuple[GpuVendor, ...] = (
     nvidia.VENDOR,      # NVML (nvidia-ml-py)
+    amd.VENDOR,         # amdsmi (ROCm's Python bindings)
 )
 
 

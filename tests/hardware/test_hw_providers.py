@@ -13,7 +13,7 @@ from hardware import apple, sources, throttle
 from hardware.cpu import probe_cpu
 from hardware.provider import Choice, Method, Provision, Settings, ThrottleSource
 from hardware.session import MeasurementSession
-from tests.hardware import fake_nvml
+from tests.hardware import fake_amdsmi, fake_nvml
 from tests.hardware.probed import machine
 from tests.hardware.test_hw_apple import FinishedProc
 from tests.hardware.test_hw_rapl import zone
@@ -74,6 +74,21 @@ def test_gpus_without_nvml_are_unavailable_with_the_reason(nvml, tmp_path):
                          "set RIGHTSIZE_CPU_TDP_W=<watts> to get an estimate"),
         (("dram",), None, "no RAPL dram domain; DRAM power is not modelled"),
     ]
+
+
+def test_amd_gpus_come_after_nvidia_ones_and_without_amdsmi_say_why(nvml, amdsmi, tmp_path, package_only):
+    nvml([fake_nvml.H100])
+    amdsmi([fake_amdsmi.MI300X])
+    info = machine(_cpu())
+    assert _choices(info, powercap=package_only)[:2] == [
+        (("gpu0",), "counter", NVML_COUNTER),
+        (("gpu1",), "counter", "amdsmi_get_energy_count (counter x resolution, uJ)"),
+    ]
+    amdsmi(init_error=fake_amdsmi.AMDSMI_STATUS_NO_PERM)
+    assert _choices(info, powercap=package_only)[1] == (
+        ("gpu1",), None, "amdsmi unavailable: AMDSMI_STATUS_NO_PERM - Permission Denied (no amdgpu driver or GPU)")
+    unknown = [p.throttle_unknown for p in sources.provisions(info, powercap=package_only) if p.throttle_unknown]
+    assert unknown == [{"gpu1": "amdsmi gave no violation status (MI300 and newer report one)"}]
 
 
 def _apple_info():
