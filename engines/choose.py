@@ -41,9 +41,11 @@ def default_backend(info: HardwareInfo) -> tuple[str, str]:
             return "torch", (f"measuring {gpu} with torch (backend torch): neither vLLM nor a GPU build of "
                              "llama.cpp is installed")
         from engines.llamacpp.build import rebuild_hint
+        # `bench engines install llamacpp` builds for CUDA only
+        hint = rebuild_hint() if runtime == "CUDA" else (f"install vLLM or torch built for {runtime}, or build "
+                                                         f"llama-cpp-python for {runtime} yourself")
         return "llamacpp", (f"measuring the CPU with llama.cpp (backend llamacpp) although {gpu} is present: this "
-                            f"llama.cpp build has no {runtime}, and neither vLLM nor torch is installed; "
-                            f"{rebuild_hint()}")
+                            f"llama.cpp build has no {runtime}, and neither vLLM nor torch is installed; {hint}")
     if info.apple is not None:
         chip = info.apple.chip or "Apple Silicon"
         if _installed("mlx_lm"):

@@ -30,17 +30,23 @@ def vendor(name: str) -> GpuVendor | None:
     return next((v for v in GPU_VENDORS if v.name == name), None)
 
 
-def gpu_for(info: HardwareInfo, device: Device | str | None) -> GpuInfo | None:
-    """The GPU an engine on `device` ran on: the first GPU of the vendor whose devices include it
-    (a CUDA engine reads NVIDIA's gpu0, a ROCm one AMD's); None for the CPU, Apple's GPU, a server,
-    or a device no vendor here claims (Vulkan runs on anyone's)."""
+def gpus_for(info: HardwareInfo, device: Device | str | None) -> list[GpuInfo]:
+    """The GPUs an engine on `device` can run on: those of the vendors whose devices include it
+    (CUDA: NVIDIA's, ROCm: AMD's); none for the CPU, Apple's GPU, a server, or a device no vendor
+    here claims (Vulkan runs on anyone's)."""
     try:
         device = Device.parse(device) if isinstance(device, str) else device
     except ValueError:
-        return None
+        return []
     if device is None:
-        return None
-    return next((g for g in info.gpus if (v := vendor(g.vendor)) is not None and device in v.devices), None)
+        return []
+    return [g for g in info.gpus if (v := vendor(g.vendor)) is not None and device in v.devices]
+
+
+def gpu_for(info: HardwareInfo, device: Device | str | None) -> GpuInfo | None:
+    """The GPU an engine on `device` ran on: the first of gpus_for (a CUDA engine reads NVIDIA's
+    first GPU, a ROCm one AMD's)."""
+    return next(iter(gpus_for(info, device)), None)
 
 
 def default_device(info: HardwareInfo) -> Device | None:
