@@ -151,3 +151,13 @@ def test_nvidia_and_amd_gpus_are_numbered_across_vendors_and_each_measures_its_o
                      "gpu2": pytest.approx(90, rel=0.05)}
     assert [g["device"] for g in rep.timeline[-1]["gpus"]] == ["gpu0", "gpu1", "gpu2"]
     assert set(rep.peaks["device_memory"]) == {"gpu0", "gpu1", "gpu2"}
+
+
+def test_this_machine_with_an_mi300x_projects_as_the_rocm_row(amdsmi):
+    from hardware.machines import machine_from_hardware
+
+    amdsmi()
+    m = machine_from_hardware(machine(), {}, None, "this machine")          # llama.cpp's device not given
+    assert (m.platform, m.name, m.bandwidth_gbps, m.bandwidth_basis) == ("rocm", "AMD Instinct MI300X", 5300, "spec")
+    assert m.dense_tflops == 1307 and m.tdp_w == 750.0 and m.memory_gib == pytest.approx(191.98, abs=0.01)
+    assert machine_from_hardware(machine(), {"cpu": {"gbps": 20.0}}, "cpu", "this machine").platform == "cpu"
