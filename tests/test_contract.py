@@ -17,7 +17,7 @@ from contract.build import died_run, run_id
 from contract.device import Device
 from contract.enums import ScenarioKind, Status
 from contract.errors import ResultsError
-from contract.result import SCHEMA_VERSION, GpuInfo, Outcome, PcieLink, RunResult
+from contract.result import SCHEMA_VERSION, GpuInfo, Outcome, PcieLink, RunResult, fingerprint
 from contract.schema import SCHEMA_FILE, schema_text
 from dashboards.figures import hardware_title, machine
 
@@ -99,6 +99,14 @@ def test_a_version_2_file_reads_as_its_example_lifted_to_version_3(v2):
     assert (nvidia.available, nvidia.reason, nvidia.runtime) == (False, old["hardware"]["nvidia"]["reason"], "CUDA")
     example = next(p for p in EXAMPLES if p.name == v2.name)
     assert json.dumps(documents.dump(doc), sort_keys=True) == json.dumps(json.loads(example.read_text()), sort_keys=True)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_the_fingerprint_is_the_one_version_2_computed(path):
+    """Bandwidth caches and a fleet's finished jobs are keyed by it: the machines they were written on
+    must keep their ids."""
+    hw = documents.read(path).hardware
+    assert hw is not None and fingerprint(hw.cpu, hw.gpus, hw.apple) == hw.fingerprint
 
 
 def test_version_2_nvidia_gpus_become_gpus_with_their_vendor(tmp_path):
