@@ -9,7 +9,8 @@ when), and is measured once more when a decode comes out above it (recheck_roof)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 import hardware
 from contract.device import Device
@@ -22,6 +23,26 @@ if TYPE_CHECKING:
     from scenarios.kinds import MeasuredRecord
 
 
+class Measurement(Protocol):
+    """What a run asks of the measurement around it (RunMeasurement; a test's fake)."""
+
+    def hardware_doc(self) -> dict: ...
+    def bandwidth_doc(self) -> dict: ...
+    def start(self, ui) -> None: ...
+    def begin_scenario(self) -> None: ...
+    def end_scenario(self, record: MeasuredRecord) -> dict | None: ...
+    def bandwidths(self, device: Device, threads: int | None = None) -> tuple[float | None, float | None]: ...
+    def recheck_roof(self, ui, records: list[MeasuredRecord], model: dict, device: Device,
+                     threads: int | None) -> bool: ...
+    def sample_now(self) -> None: ...
+    def finish(self) -> dict: ...
+
+
+# How a run starts its measurement: (ui, idle_seconds) -> Measurement. Called once the result
+# exists, so that what it probes and measures is the run's (and a failure there is the run's too).
+MeasurementFactory = Callable[[Any, float], Measurement]
+
+
 class RunMeasurement:
     def __init__(self, ui, idle_seconds: float = 3.0, interval_s: float = 0.5):
         self.idle_seconds = idle_seconds
@@ -32,6 +53,12 @@ class RunMeasurement:
         self.roof_rechecked = False
         self.session = hardware.MeasurementSession(self.info, interval_s=interval_s)
         self._window: Window | None = None
+
+    def hardware_doc(self) -> dict:
+        return self.info.to_dict()
+
+    def bandwidth_doc(self) -> dict:
+        return {d: m.to_dict() for d, m in self.bandwidth.items()}
 
     def start(self, ui) -> None:
         if self.idle_seconds > 0:
@@ -59,6 +86,9 @@ class RunMeasurement:
         return doc
 
     # -- whole run -----------------------------------------------------------------------
+    def sample_now(self) -> None:
+        self.session.sample_now()
+
     def finish(self) -> dict:
         return self.session.stop().to_dict()
 

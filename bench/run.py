@@ -1,7 +1,9 @@
 """One `bench run`: resolve the model, load the engine, drive the scenarios, write the result.
 
 Everything measured goes into the result as it is measured; a failure or Ctrl-C still writes
-the result file (status `failed` / `interrupted`) with what was kept.
+the result file (status `failed` / `interrupted`) with what was kept. The engine and the
+measurement around it are the caller's (bench/commands/job.py gives the real ones: engine_for,
+RunMeasurement), so that the run's own logic can be tested with fakes.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 from bench import environment
 from bench.isolation import report_stage
 from bench.journal import Journal
-from bench.measurement import RunMeasurement, decode_roofline
+from bench.measurement import MeasurementFactory, decode_roofline
 from contract import documents, storage
 from contract.build import run_document, utc_now
 from contract.build import run_id as make_run_id
@@ -25,6 +27,7 @@ from contract.errors import BenchError, ResultsError, ScenarioError
 from contract.result import RunResult
 from contract.validity import COMPLETED, FAILED, INTERRUPTED, measured_anything, run_validity
 from engines import get_backend, model_format
+from engines.base import Backend
 from models.resolve import HUB_PREFIX, ResolvedModel, looks_like_path, resolve_model
 from scenarios.definitions import LoadScenario, Scenario
 from scenarios.kinds import KINDS, scenario_runs
@@ -120,11 +123,18 @@ def _server_model(name: str) -> dict:
             "fingerprint": None, "architecture": None, "weight_bytes_per_token": None, "kv_bytes_per_token": None}
 
 
-def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
-    """Run everything in `config`. Raises BenchError only for problems found before measuring."""
+def engine_for(config: RunConfig) -> Backend:
+    """The engine `config` names, ready to prepare; raises BackendError when it is not installed.
+    Made before execute() so that a missing engine is reported before any build."""
+    return get_backend(config.backend, **({"api_key": config.api_key} if config.api_key else {}))
+
+
+def execute(config: RunConfig, ui: RunUI = RunUI(), *, backend: Backend,
+            measurement: MeasurementFactory) -> RunOutcome:
+    """Run everything in `config` on `backend` (engine_for's), measured by what
+    `measurement(ui, idle_seconds)` starts (RunMeasurement). Raises BenchError only for problems
+    found before measuring."""
     results_dir = storage.ensure_writable(config.results_dir)
-    # a missing engine is reported before any build
-    backend = get_backend(config.backend, **({"api_key": config.api_key} if config.api_key else {}))
     caps = backend.capabilities
     for s in config.scenarios:
         # Over HTTP, single-stream is sequential requests; pp/tg need the engine itself.
@@ -171,14 +181,14 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
     report_stage({"journal": str(journal.path)})
     records: list = []
     status = COMPLETED
-    measurement = None
+    measuring = None
     try:
-        measurement = RunMeasurement(ui, config.idle_seconds)
-        result["hardware"] = measurement.info.to_dict()
-        result["bandwidth"] = {d: m.to_dict() for d, m in measurement.bandwidth.items()}
+        measuring = measurement(ui, config.idle_seconds)
+        result["hardware"] = measuring.hardware_doc()
+        result["bandwidth"] = measuring.bandwidth_doc()
         journal.set("hardware", result["hardware"])
         journal.set("bandwidth", result["bandwidth"])
-        measurement.start(ui)
+        measuring.start(ui)
         for w in prepared.workarounds:
             ui.warn(w["line"])
         for line in prepared.warnings:
@@ -192,7 +202,7 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
         journal.set("backend", result["backend"])
         # the memory the weights are read from: each decode figure's ceiling
         threads = loaded.engine_info.get("n_threads")
-        spec, measured = measurement.bandwidths(loaded.device, threads)
+        spec, measured = measuring.bandwidths(loaded.device, threads)
         # A remote server's energy is not this machine's: no energy windows then.
         energy = loaded.engine_info.get("server_is_local", True)
         for scenario in config.scenarios:
@@ -206,7 +216,7 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
                 try:
                     with ui.task(record.name, record.planned) as advance:
                         drive(journal.tracking(index, record, advance),
-                              measurement.begin_scenario if energy else lambda: None)
+                              measuring.begin_scenario if energy else lambda: None)
                 except KeyboardInterrupt:
                     record.status = INTERRUPTED
                     raise
@@ -215,11 +225,11 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
                     result["errors"].append(f"{record.name}: {record.error}")
                     status = FAILED
                 finally:
-                    record.energy = measurement.end_scenario(record)
+                    record.energy = measuring.end_scenario(record)
                     record.roofline = decode_roofline(record.decode_rate(), model_doc, spec, measured)
                     journal.done(index, record)
-        if measurement.recheck_roof(ui, records, model_doc, loaded.device, threads):
-            result["bandwidth"] = {d: m.to_dict() for d, m in measurement.bandwidth.items()}
+        if measuring.recheck_roof(ui, records, model_doc, loaded.device, threads):
+            result["bandwidth"] = measuring.bandwidth_doc()
             journal.set("bandwidth", result["bandwidth"])
     except KeyboardInterrupt:
         status = INTERRUPTED
@@ -231,8 +241,8 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
         result["errors"].append(f"{type(exc).__name__}: {exc}")
         result["traceback"] = traceback.format_exc()
     finally:
-        if measurement is not None:
-            measurement.session.sample_now()   # memory peak while the model is still loaded
+        if measuring is not None:
+            measuring.sample_now()   # memory peak while the model is still loaded
         if loaded is not None and caps.engine_memory:
             with contextlib.suppress(Exception):   # the engine's own account; never fails a run
                 result["engine_memory"] = backend.engine_memory()
@@ -243,8 +253,8 @@ def execute(config: RunConfig, ui: RunUI = RunUI()) -> RunOutcome:
     result["finished_at"] = utc_now()
     result["scenarios"] = [r.to_dict() for r in records]
     extra_reasons = []
-    if measurement is not None:
-        report = measurement.finish()
+    if measuring is not None:
+        report = measuring.finish()
         result["memory"] = {
             "peak_rss_bytes": report["peaks"]["rss_bytes"],
             "peak_rss_scope": report["peaks"]["rss_scope"],

@@ -1,4 +1,5 @@
-"""The result document as typed classes (DESIGN.md §5): what `bench run` writes, one JSON per run.
+"""The result document as typed classes (docs/architecture.md, "The result contract"): what `bench run`
+writes, one JSON per run.
 
 Every section a reader computes from is typed, the hardware included (HardwareInfo);
 sections that only record what an engine or the environment said (environment, engine-specific

@@ -107,12 +107,14 @@ class BreakEven:
     `utilisation`: the busy fraction above which self-hosting is cheaper than the API.
     `tokens_per_month`: the monthly volume (3 input : 1 output) at that utilisation, i.e. the
     volume at which the month's machine cost equals the API bill. None with `never` when one
-    machine cannot beat the API at any utilisation.
+    machine cannot beat the API at any utilisation; `needs`: the utilisation it would take, above
+    1, when that is why.
     """
 
     utilisation: float | None
     tokens_per_month: float | None
     never: str | None = None
+    needs: float | None = None
 
 
 def break_even(hour: MachineHour, output_tps: float, input_tps: float, api_blended_usd: float,
@@ -125,5 +127,5 @@ def break_even(hour: MachineHour, output_tps: float, input_tps: float, api_blend
         return BreakEven(None, None, "the electricity for each token alone costs more than this API")
     u = k * (hour.fixed_usd + hour.idle_power_usd) / margin
     if u > 1.0:
-        return BreakEven(None, None, f"would need {u:.0%} utilisation; one machine tops out at 100%")
+        return BreakEven(None, None, f"would need {u:.0%} utilisation; one machine tops out at 100%", u)
     return BreakEven(u, HOURS_PER_MONTH * hour.at(u) * MILLION / api_blended_usd)

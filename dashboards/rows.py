@@ -189,7 +189,7 @@ def price_run(fig: dict, profile: CostProfile, prices: list[ApiPrice], settings:
             "model_class": p.model_class, "like_for_like": fig["model"] in p.serves,
             "usd_per_1k_tasks": cost.usd_per_1k_tasks(p.input, p.output, src["input_tokens"], src["output_tokens"]),
             "breakeven_utilisation": be.utilisation, "breakeven_tokens_per_month": be.tokens_per_month,
-            "never": be.never,
+            "never": be.never, "breakeven_needs_utilisation": be.needs,
         })
     blended = cost.blended_3_1(in_m, out_m)
     return {

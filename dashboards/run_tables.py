@@ -5,10 +5,12 @@ Missing figures print as "n/a" with the reason, never as 0.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from rich.console import JustifyMethod
+from rich.console import Group, JustifyMethod, RenderableType
 from rich.table import Table
+from rich.text import Text
 
 from contract.enums import LEVEL_KINDS, ScenarioKind, Verdict
 from contract.result import LoadLevelEntry, RunResult, SloSearchEntry, Stats, StreamEntry
@@ -73,30 +75,50 @@ def _title(result: RunResult) -> str:
             f"{result.label} · {result.status}")
 
 
-def run_summary_table(result: RunResult) -> Table | None:
-    """pp/tg/single-stream rows; None when the run had only load scenarios."""
+def _verdict_lines(rows: list[dict], name: str) -> list[str]:
+    """Why each INVALID row is so, one line each under the table: a reason can be a paragraph,
+    and in a column it would stretch its row over dozens of lines."""
+    return [f"{r[name]} {r['verdict']}: " + "; ".join(r["reasons"]) for r in rows if r["reasons"]]
+
+
+def _table(title: str | None, columns, last: bool = False) -> Table:
+    """Cells that do not wrap, so that the layout decides where a line breaks
+    (dashboards/widths.py); the last layout folds them on a console too narrow for it."""
+    table = Table(title=title)
+    for col, justify in columns:
+        table.add_column(col, justify=justify, no_wrap=not last, overflow="fold")
+    return table
+
+
+def run_summary_table(result: RunResult) -> RenderableType | None:
+    """pp/tg/single-stream rows; None when the run had only load scenarios. Widest layout first:
+    one line per header and cell; headers on two lines; each mean over its spread."""
+    from dashboards.widths import FirstThatFits
+
     rows = scenario_rows(result)
     if not rows and any(sc.kind in LOAD_KINDS for sc in result.scenarios):
         return None
-    table = Table(title=_title(result))
-    columns: tuple[tuple[str, JustifyMethod], ...] = (
-        ("scenario", "left"), ("tokens/s", "right"), ("ttft p50 ms", "right"),
-        ("tpot p50 ms", "right"), ("J/token", "right"), ("of BW roof", "right"),
-        ("validity", "left"))
-    for col, justify in columns:
-        table.add_column(col, justify=justify, no_wrap=col == "scenario")
-    for row in rows:
-        validity = row["verdict"] + (": " + "; ".join(row["reasons"]) if row["reasons"] else "")
-        # "~" marks an estimate (TDP model) rather than a counter or integrated power reading
-        j = row["j_per_token"] if row["j_per_token"] == NA or row["energy_method"] != "estimated" \
-            else "~" + row["j_per_token"]
-        table.add_row(row["scenario"], row["tokens_per_s"], row["ttft_ms"], row["tpot_ms"], j,
-                      row["bandwidth_efficiency"], validity)
-    caption = ("~ energy estimated from TDP x CPU utilisation (no energy counter here)\n"
-               if any(r["energy_method"] == "estimated" for r in scenario_rows(result)) else "")
-    caption += "of BW roof: decode rate / (measured bandwidth / bytes read per token)"
-    table.caption = "\n".join([caption, *workaround_notes(result)])
-    return table
+    notes = (["~ energy estimated from TDP x CPU utilisation (no energy counter here)"]
+             if any(r["energy_method"] == "estimated" for r in rows) else [])
+    notes += ["of BW roof: decode rate / (measured bandwidth / bytes read per token)",
+              *_verdict_lines(rows, "scenario"), *workaround_notes(result)]
+    layouts = []
+    for two_line_headers, stacked in ((False, False), (True, False), (True, True)):
+        columns: tuple[tuple[str, JustifyMethod], ...] = (
+            ("scenario", "left"), ("tokens/s", "right"),
+            ("ttft\np50 ms" if two_line_headers else "ttft p50 ms", "right"),
+            ("tpot\np50 ms" if two_line_headers else "tpot p50 ms", "right"), ("J/token", "right"),
+            ("of BW\nroof" if two_line_headers else "of BW roof", "right"), ("validity", "left"))
+        table = _table(_title(result), columns, last=stacked)
+        for row in rows:
+            # "~" marks an estimate (TDP model) rather than a counter or integrated power reading
+            j = row["j_per_token"] if row["j_per_token"] == NA or row["energy_method"] != "estimated" \
+                else "~" + row["j_per_token"]
+            tps = row["tokens_per_s"].replace(" ± ", "\n± ") if stacked else row["tokens_per_s"]
+            table.add_row(row["scenario"], tps, row["ttft_ms"], row["tpot_ms"], j, row["bandwidth_efficiency"],
+                          row["verdict"])
+        layouts.append(table)
+    return FirstThatFits(*layouts, notes=notes)
 
 
 def _p(stats: Stats | None, key: str, scale: float = 1e3, digits: int = 0) -> str:
@@ -132,28 +154,50 @@ def load_rows(result: RunResult) -> list[dict]:
     return rows
 
 
-def load_summary_table(result: RunResult) -> Table | None:
+def _p50_over_p99(pair: str) -> str:
+    """"845/1,021" on two lines, "845/" over "1,021" ("n/a" is one figure, not two)."""
+    both = None if pair == NA else re.fullmatch(r"(n/a|[^/]+)/(n/a|[^/]+)", pair)
+    return f"{both[1]}/\n{both[2]}" if both else pair
+
+
+def load_summary_table(result: RunResult) -> RenderableType | None:
+    """One row per load level. Widest layout first: one table; throughput and latency as two
+    tables; then with each p50 over its p99."""
+    from dashboards.widths import FirstThatFits
+
     rows = load_rows(result)
     if not rows:
         return None
-    table = Table(title=_title(result) + " · under load")
-    cols: tuple[tuple[str, JustifyMethod], ...] = (
-        ("level", "left"), ("output\ntok/s", "right"), ("req/s", "right"), ("ttft ms\np50/p99", "right"),
-        ("tpot ms\np50/p99", "right"), ("e2e s\np99", "right"), ("queue\nms p99", "right"),
-        ("goodput\nreq/s", "right"), ("errors", "right"), ("SLO", "left"), ("validity", "left"))
-    for col, justify in cols:
-        table.add_column(col, justify=justify, no_wrap=col == "level")
-    table.caption = "\n".join([f"{r['level']}: {r['summary']}" for r in rows if "summary" in r]
-                              + workaround_notes(result)) or None
-    for r in rows:
-        if "summary" in r:
-            continue
-        validity = r["verdict"] + (": " + "; ".join(r["reasons"]) if r["reasons"] else "")
-        table.add_row(r["level"], r["output_tps"], r["requests_per_s"], r["ttft_ms"], r["tpot_ms"], r["e2e_p99_s"],
-                      r["queue_p99_ms"], r["goodput"], r["errors"], r["slo"], validity)
-        if r["note"]:
-            table.add_row("", f"[dim]{r['note']}[/dim]", *[""] * (len(cols) - 2))
-    return table
+    levels = [r for r in rows if "summary" not in r]
+    notes = [f"{r['level']}: {r['summary']}" for r in rows if "summary" in r]
+    notes += [f"{r['level']}: {r['note']}" for r in levels if r["note"]]
+    notes += [*_verdict_lines(levels, "level"), *workaround_notes(result)]
+    if not levels:                                            # only an SLO search's answer
+        return Text("\n".join(notes))
+    title = _title(result) + " · under load"
+    level: tuple[str, str, JustifyMethod] = ("level", "level", "left")
+    throughput: tuple[tuple[str, str, JustifyMethod], ...] = (
+        ("output\ntok/s", "output_tps", "right"), ("req/s", "requests_per_s", "right"),
+        ("goodput\nreq/s", "goodput", "right"), ("errors", "errors", "right"), ("SLO", "slo", "left"),
+        ("validity", "verdict", "left"))
+    latency: tuple[tuple[str, str, JustifyMethod], ...] = (
+        ("ttft ms\np50/p99", "ttft_ms", "right"), ("tpot ms\np50/p99", "tpot_ms", "right"),
+        ("e2e s\np99", "e2e_p99_s", "right"), ("queue\nms p99", "queue_p99_ms", "right"))
+
+    def table(title_: str, cols, stacked: bool = False) -> Table:
+        t = _table(title_, [(c, j) for c, _, j in cols], last=stacked)
+        for r in levels:
+            t.add_row(*(_p50_over_p99(r[key]) if stacked and key in ("ttft_ms", "tpot_ms") else r[key]
+                        for _, key, _ in cols))
+        return t
+
+    one = (level, *throughput[:2], *latency, *throughput[2:])     # the columns in the order of one table
+    return FirstThatFits(
+        table(title, one),
+        Group(table(title, (level, *throughput)), table("latency under load", (level, *latency))),
+        Group(table(title, (level, *throughput), stacked=True),
+              table("latency under load", (level, *latency), stacked=True)),
+        notes=notes)
 
 
 def _headline(sc: StreamEntry | LoadLevelEntry | SloSearchEntry) -> Stats | None:
@@ -198,12 +242,27 @@ def _why_no_figures(doc: RunResult) -> str:
     return "no valid pp, tg or load figure" + (f" ({errors[0]})" if errors else "")
 
 
-def result_list_table(rows: list[dict]) -> Table:
-    table = Table(title=f"{len(rows)} result(s)")
-    for col in ("started", "label", "model", "quant", "backend", "status", "validity", "tokens/s", "file"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        tps = ", ".join(f"{k} {v:,.1f}" for k, v in r["tokens_per_s"].items()) or f"{NA}: {r['why_no_figures']}"
-        table.add_row(str(r["started_at"]), str(r["label"]), str(r["model"]), str(r["quant"]),
-                      str(r["backend"]), str(r["status"]), str(r["verdict"]), tps, Path(r["file"]).name)
-    return table
+def result_list_table(rows: list[dict]) -> RenderableType:
+    """One row per result, numbered. Widest layout first: every field on one line with the file's
+    name; then the files' names listed under the table; then model over quant, backend over label,
+    status over validity, date over time. Why a result has no figure is a line under it."""
+    from dashboards.widths import FirstThatFits
+
+    why = [f"#{i} tokens/s {NA}: {r['why_no_figures']}" for i, r in enumerate(rows, 1) if not r["tokens_per_s"]]
+    files = [f"#{i} {Path(r['file']).name}" for i, r in enumerate(rows, 1)]     # a whole path would fold at 80
+
+    def table(sep: str, stacked: bool, with_file: bool) -> Table:
+        heads = (["model\nquant", "backend\nlabel", "status\nvalidity"] if stacked
+                 else ["label", "model", "quant", "backend", "status", "validity"])
+        t = _table(f"{len(rows)} result(s)", [(c, "left") for c in ("#", "started", *heads, "tokens/s")]
+                   + ([("file", "left")] if with_file else []), last=stacked)
+        for i, r in enumerate(rows, 1):
+            tps = sep.join(f"{k} {v:,.1f}" for k, v in r["tokens_per_s"].items()) or f"{NA} (#{i} below)"
+            started = str(r["started_at"]).replace("T", "\n", 1) if stacked else str(r["started_at"])
+            fields = ([f"{r['model']}\n{r['quant']}", f"{r['backend']}\n{r['label']}", f"{r['status']}\n{r['verdict']}"]
+                      if stacked else [str(r[k]) for k in ("label", "model", "quant", "backend", "status", "verdict")])
+            t.add_row(str(i), started, *fields, tps, *([Path(r["file"]).name] if with_file else []))
+        return t
+
+    return FirstThatFits(table(", ", False, True), (table("\n", False, False), files), (table("\n", True, False), files),
+                         notes=why)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rich.console import Console, JustifyMethod
 from rich.table import Table
+from rich.text import Text
 
 from contract.result import RunResult
 
@@ -77,26 +78,37 @@ def cost_lines(row: dict) -> list[str]:
     return out
 
 
+NEEDS = "never (N%): one machine, held all month, would have to be busy N% of its hours; it tops out at 100%"
+
+
 def breakeven_table(row: dict) -> Table | None:
-    """Per API row: the monthly volume above which this machine, held all month, costs less."""
+    """Per API row: the monthly volume above which this machine, held all month, costs less.
+    Where none does, the row says never, with the utilisation it would take; why, once, under it."""
     c = row["cost"]
     if c is None:
         return None
     table = Table(title=f"Break-even against each API: {row['model']} {row['quant']} on {row['label']}, held all "
-                        f"month (730 h), 3 input : 1 output")
+                        f"month (730 h), 3 input : 1 output", caption_justify="left")
     columns: tuple[tuple[str, JustifyMethod], ...] = (
-        ("API", "left"), ("blended $/1M", "right"), ("observed", "left"),
+        ("API", "left"), ("blended\n$/1M", "right"), ("observed", "left"),
         ("break-even\nutilisation", "right"), ("break-even\ntokens/month", "right"))
     for col, justify in columns:
-        table.add_column(col, justify=justify, overflow="fold")
+        # a figure never wraps (rich would cut it at 80 columns); an API's name wraps at its spaces
+        table.add_column(col, justify=justify, no_wrap=col != "API", overflow="fold")
     same_class = c["compare"]["cheapest"]["model_class"] if c["compare"] else None
+    why: list[str] = []
     for a in sorted(c["apis"], key=lambda a: (not a["like_for_like"], a["model_class"] != same_class, a["blended"])):
         name = f"{a['provider']} · {a['model']}" + (" (same model)" if a["like_for_like"] else "")
         if a["never"]:
-            table.add_row(name, _usd(a["blended"]), a["observed"] or "undated", "never", a["never"])
+            needs = a.get("breakeven_needs_utilisation")
+            line = NEEDS if needs else f"never: {a['never']}"
+            why += [line] if line not in why else []
+            table.add_row(name, _usd(a["blended"]), a["observed"] or "undated",
+                          f"never ({needs:.0%})" if needs else "never", "never")
         else:
             table.add_row(name, _usd(a["blended"]), a["observed"] or "undated",
                           f"{a['breakeven_utilisation']:.1%}", _tokens(a["breakeven_tokens_per_month"]))
+    table.caption = Text("\n".join(why)) if why else None     # Text: no markup in a reason
     return table
 
 

@@ -1,4 +1,4 @@
-"""The Backend seam (DESIGN.md §3).
+"""The Backend seam (docs/architecture.md, "The engine seam").
 
 A backend loads a model and turns prompt token ids into a stream of generated token ids.
 It never times itself: the harness stamps every token event with `clock.now_ns()`, so every
@@ -126,7 +126,9 @@ class Backend(Protocol):
         """Settle, before loading, what depends on this machine (llama.cpp probes its kernels here)."""
         ...
 
-    def load(self, model_path: Path, options: dict) -> LoadedModel: ...
+    def load(self, model_path: Path | str, options: dict) -> LoadedModel:
+        """Load a model file (local_model), or, where a server holds the model, name it (a str)."""
+        ...
 
     def generate(self, prompt_token_ids: list[int], max_tokens: int,
                  ignore_eos: bool = True) -> Iterator[int]:

@@ -14,7 +14,7 @@ from engines.base import Backend, request_deadline_s
 now_ns = time.perf_counter_ns
 
 
-# The metric definitions (DESIGN.md §3), shared by single requests and load levels.
+# The metric definitions (docs/architecture.md, "Measuring"), shared by single requests and load levels.
 def ttft_from(start_ns: int, events_ns: list[int]) -> float | None:
     return (events_ns[0] - start_ns) / 1e9 if events_ns else None
 

@@ -17,9 +17,9 @@ from scenarios.slo import PRESETS, SLO
 from scenarios.workloads import BUILTIN, Lengths, Profile
 
 DEFAULT_SCENARIOS = ("pp512", "tg128", "single-stream")
-# Stop rule: at least this many passes AND this many seconds of measuring (DESIGN.md §3). Three
-# passes is the fewest that gives a spread; on a fast GPU the duration adds passes, on a CPU
-# running an 8B model three passes already take minutes.
+# Stop rule: at least this many passes AND this many seconds of measuring (docs/architecture.md,
+# "Measuring"). Three passes is the fewest that gives a spread; on a fast GPU the duration adds
+# passes, on a CPU running an 8B model three passes already take minutes.
 DEFAULT_MIN_PASSES = 3
 DEFAULT_MIN_DURATION_S = 3.0
 

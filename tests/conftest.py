@@ -21,9 +21,13 @@ def _session_model_cache(tmp_path_factory):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _llamacpp_kernels_that_work_here(_session_model_cache):
+def _llamacpp_kernels_that_work_here(request, _session_model_cache):
     """Where some llama.cpp kernels crash (AMX on some Xeons), a test that loads llama.cpp in this
-    process would take pytest down with it: probe once, as `bench run` does, and keep to what works."""
+    process would take pytest down with it: probe once, as `bench run` does, and keep to what works.
+    Only tests marked `engine` run llama.cpp: a session without one (-m "not engine") skips the
+    probe, which takes seconds."""
+    if not any(item.get_closest_marker("engine") for item in request.session.items):
+        return
     from engines.llamacpp.health import protect_this_process
 
     choice = protect_this_process()
@@ -36,3 +40,4 @@ def tiny_gguf(_session_model_cache):
     from models.catalog import get_model
     from models.synthetic import materialize
     return materialize(get_model("tiny"), "Q4_K_M")
+

@@ -9,6 +9,8 @@ import pytest
 
 from tests.test_cli_errors import assert_one_line_error, bench
 
+pytestmark = pytest.mark.engine   # each test is a bench project process of its own (seconds to tens of seconds)
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "runs"
 RESULT_8B = next(EXAMPLES.glob("*llama-3.1-8b-Q4_K_M*.json"))
 

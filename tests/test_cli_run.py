@@ -10,6 +10,8 @@ from click.testing import CliRunner
 from bench.commands.main import main
 from contract.result import SCHEMA_VERSION
 
+pytestmark = pytest.mark.engine   # real bench runs on llama.cpp
+
 
 def run_cli(*args):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
@@ -86,7 +88,8 @@ def test_help_imports_no_engine():
 def test_stop_rule_needs_both_count_and_duration(tmp_path):
     from dataclasses import replace
 
-    from bench.run import RunConfig, execute
+    from bench.measurement import RunMeasurement
+    from bench.run import RunConfig, engine_for, execute
     from scenarios.definitions import Scenario
     from scenarios.kinds import parse_scenarios
 
@@ -94,8 +97,9 @@ def test_stop_rule_needs_both_count_and_duration(tmp_path):
     tg2 = parse_scenarios("tg2", repetitions=2, min_duration_s=3600)[0]
     assert isinstance(tg2, Scenario)
     capped = replace(tg2, name="capped", max_passes=5)
-    outcome = execute(RunConfig(model="tiny", quant="Q4_K_M", backend="llamacpp", scenarios=[tg, capped],
-                                results_dir=tmp_path, idle_seconds=0))
+    config = RunConfig(model="tiny", quant="Q4_K_M", backend="llamacpp", scenarios=[tg, capped],
+                       results_dir=tmp_path, idle_seconds=0)
+    outcome = execute(config, backend=engine_for(config), measurement=RunMeasurement)
     by_duration, by_cap = outcome.result["scenarios"]
     passes = by_duration["samples"]["seconds"]
     assert len(passes) >= 3

@@ -156,6 +156,7 @@ def test_any_other_document_is_one_line_naming_the_file_and_the_field(tmp_path, 
     assert "\n" not in message and message.startswith(f"{path}: ") and field in message, message
 
 
+@pytest.mark.engine   # a bench process of its own
 def test_bench_results_says_which_file_and_field_it_skipped(tmp_path):
     doc = json.loads(TINY.read_text())
     doc["scenarios"][0]["status"] = "finished"

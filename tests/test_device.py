@@ -58,6 +58,7 @@ def test_unknown_engine_device_names_are_refused():
     assert str(Device.CUDA) == "cuda"
 
 
+@pytest.mark.engine   # loads llama.cpp
 def test_llama_cpp_reports_a_device_not_a_string(tiny_gguf):
     b = LlamaCppBackend()
     loaded = b.load(tiny_gguf, {"n_ctx": 256, "n_threads": 2})

@@ -2,11 +2,14 @@
 
 import pytest
 
-from bench.run import RunConfig, execute
+from bench.measurement import RunMeasurement
+from bench.run import RunConfig, engine_for, execute
 from models.architecture import Architecture
 from models.catalog import ModelSpec
 from models.synthetic import materialize
 from scenarios.kinds import parse_scenarios
+
+pytestmark = pytest.mark.engine   # real llama.cpp on a larger model
 
 # Big enough that a decode step (~10 ms here) dwarfs Python's per-token overhead (~0.1 ms),
 # as it does for real 7B-14B models; small enough to build in seconds.
@@ -24,7 +27,7 @@ def test_pp_and_tg_rates_agree_with_llama_perf_counters(tmp_path):
     config = RunConfig(model=str(path), quant="Q4_K_M", backend="llamacpp",
                        scenarios=parse_scenarios("pp256,tg32", repetitions=3, min_duration_s=0),
                        backend_options={"n_ctx": 512}, results_dir=tmp_path)
-    outcome = execute(config)
+    outcome = execute(config, backend=engine_for(config), measurement=RunMeasurement)
     assert outcome.result["status"] == "completed"
     for sc in outcome.result["scenarios"]:
         check = sc["engine_cross_check"]

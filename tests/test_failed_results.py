@@ -6,7 +6,8 @@ import json
 import signal
 import subprocess
 import sys
-import time
+import threading
+from collections.abc import Callable
 
 import pytest
 from click.testing import CliRunner
@@ -15,25 +16,27 @@ from bench.commands.main import main
 from bench.isolation import record_dead_child
 from dashboards.report import write_run_report
 from dashboards.site import build_rows
+from tests.waiting import journal_lines, measured, wait_for
+
+pytestmark = pytest.mark.engine   # real bench runs, Ctrl-C'd
 
 
-def _interrupted_run(results_dir, wait_for: str, extra: list[str]):
-    """A real `bench run`, Ctrl-C'd once its stderr shows `wait_for`."""
+def _interrupted_run(results_dir, stage: str, ready: Callable[[], bool], extra: list[str]):
+    """A real `bench run`, Ctrl-C'd once its stderr shows `stage` and `ready()` holds."""
     proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--model", "tiny", "--min-duration", "0",
                              "--results-dir", str(results_dir), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # stderr is read as it comes, so that a full pipe never stalls the run we wait for
     assert proc.stderr is not None             # stderr=PIPE
-    seen, deadline = "", time.time() + 120
-    while wait_for not in seen and time.time() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        seen += line
-    assert wait_for in seen, seen
-    time.sleep(1.0)
+    lines: list[str] = []
+    reader = threading.Thread(target=lines.extend, args=(proc.stderr,), daemon=True)
+    reader.start()
+    wait_for(lambda: stage in "".join(lines), 120, f"{stage!r} on stderr", proc)
+    wait_for(ready, 120, f"the run ready to be stopped after {stage!r}", proc)
     proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=120)
-    assert proc.returncode == 130
+    proc.wait(timeout=120)
+    reader.join(timeout=30)
+    assert proc.returncode == 130, "".join(lines)
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +44,11 @@ def unfinished(tmp_path_factory):
     d = tmp_path_factory.mktemp("unfinished")
     record_dead_child(d, "tiny", "Q4_K_M", "llamacpp", "box", -signal.SIGSEGV,
                       "the health probe saw llama.cpp with AMX crash here")
-    _interrupted_run(d, "idle baseline", ["--idle-seconds", "30"])            # before the engine loads
-    _interrupted_run(d, "loading", ["--idle-seconds", "0", "--scenario", "single-stream",
-                                    "--requests", "100000", "--output-tokens", "4"])
+    # before the engine loads (in the 30 s idle baseline, the hardware probed), and once single-stream has measured
+    _interrupted_run(d, "idle baseline", lambda: any("hardware" in ln.get("set", {}) for ln in journal_lines(d)),
+                     ["--idle-seconds", "30"])
+    _interrupted_run(d, "loading", lambda: measured(d) >= 1, ["--idle-seconds", "0", "--scenario", "single-stream",
+                                                               "--requests", "100000", "--output-tokens", "4"])
     docs = {p: json.loads(p.read_text()) for p in d.glob("*.json")}
     kinds = sorted((doc["status"], bool(doc["scenarios"]), doc["hardware"] is None) for doc in docs.values())
     assert kinds == [("failed", False, True), ("interrupted", False, False), ("interrupted", True, False)], kinds

@@ -1,6 +1,7 @@
-"""The packages' layer contracts ([tool.importlinter] in pyproject.toml) hold: contract/ at the
-bottom, then models/, hardware/, scenarios/ (on the seam, the clock and stats), the run and the
-dashboards, the command lines on top; and no module imports itself back through others."""
+"""The packages' layer contracts ([tool.importlinter] in pyproject.toml, docs/architecture.md) hold:
+contract/ at the bottom, then models/, engines/ (the seam, the clock and stats), scenarios/ and
+hardware/ side by side, dashboards/, and bench/ (every command line and the run) on top; and no
+module imports itself back through others."""
 
 import subprocess
 import sys

@@ -204,6 +204,7 @@ def installer(env, *args):
                           capture_output=True, text=True, env=env, timeout=300)
 
 
+@pytest.mark.engine   # a bench process of its own
 def test_the_installer_runs_the_line_it_prints_and_checks_what_pip_built(tmp_path):
     env, log = fake_pip(tmp_path)
     r = installer(env, "--device", "cpu", "--force")
@@ -217,6 +218,7 @@ def test_the_installer_runs_the_line_it_prints_and_checks_what_pip_built(tmp_pat
     assert printed[-1].startswith(f"llama-cpp-python {build.pinned_version()} built for the CPU")
 
 
+@pytest.mark.engine   # a bench process of its own
 def test_a_cuda_build_that_did_not_come_out_is_one_line(tmp_path):
     env, log = fake_pip(tmp_path)
     nvcc = fake_nvcc(tmp_path / "cuda" / "bin")
@@ -263,6 +265,7 @@ def test_without_the_toolkit_the_hint_is_to_install_it_or_vllm(h100, no_toolkit,
                            "now), then run `bench engines install llamacpp`; or install vLLM (pip install -e '.[vllm]')")
 
 
+@pytest.mark.engine   # a real bench run
 def test_the_run_s_first_line_is_the_device_even_before_a_build(tmp_path):
     # tiny is built by this run; wide lines, so that rich does not wrap a long one
     env = {**os.environ, "RIGHTSIZE_CACHE": str(tmp_path / "cache"), "COLUMNS": "400"}

@@ -28,6 +28,8 @@ from contract.build import run_id
 from contract.result import SCHEMA_VERSION
 from contract.storage import write_result
 
+pytestmark = pytest.mark.engine   # real bench runs, signalled and killed
+
 # single-stream with this many requests runs for many minutes: the signal always lands mid-run
 ENDLESS = ["--model", "tiny", "--scenario", "single-stream", "--requests", "100000", "--output-tokens", "4",
            "--min-duration", "0", "--idle-seconds", "0"]

@@ -19,13 +19,15 @@ def test_token_level_kinds_are_the_ones_an_http_backend_cannot_run():
     assert runnable == set(KINDS) - {"pp", "tg"}
 
 
+@pytest.mark.engine   # a real run on llama.cpp
 def test_a_kind_is_its_table_line(monkeypatch, tmp_path):
     """A kind that only KINDS knows is parsed from the command line's names and measured by the run,
     which takes the entry's energy basis and decode figure from its record, not from the kind's name."""
     from dataclasses import replace
     from functools import partial
 
-    from bench.run import RunConfig, execute
+    from bench.measurement import RunMeasurement
+    from bench.run import RunConfig, engine_for, execute
     from scenarios import definitions, runner
     from scenarios.kinds import Kind
 
@@ -49,8 +51,9 @@ def test_a_kind_is_its_table_line(monkeypatch, tmp_path):
     burst, tg = parse_scenarios("burst8,tg8", repetitions=3, min_duration_s=0)
     assert isinstance(burst, definitions.Scenario)
     assert (burst.name, burst.kind, burst.output_tokens) == ("burst8", "burst", 8)
-    outcome = execute(RunConfig(model="tiny", quant="Q4_K_M", backend="llamacpp", scenarios=[burst, tg],
-                                results_dir=tmp_path, idle_seconds=0))
+    config = RunConfig(model="tiny", quant="Q4_K_M", backend="llamacpp", scenarios=[burst, tg],
+                       results_dir=tmp_path, idle_seconds=0)
+    outcome = execute(config, backend=engine_for(config), measurement=RunMeasurement)
     got, plain = outcome.result["scenarios"]
     assert got["name"] == "burst8" and got["status"] == "completed" and len(got["samples"]["tg_tps"]) == 3
     assert got["roofline"] is None and plain["roofline"] is not None

@@ -5,13 +5,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import threading
 
 import psutil
+import pytest
 from click.testing import CliRunner
 
 from bench.commands.main import main
 from bench.commands.node_plan import node_plan
+from tests.waiting import measured, wait_for
+
+pytestmark = pytest.mark.engine   # real bench runs, one child each
 
 FAST = ["--scenario", "tg8", "--repetitions", "3", "--min-duration", "0", "--idle-seconds", "0"]
 
@@ -42,27 +46,29 @@ def test_a_crashed_engine_process_is_recorded_and_the_sweep_goes_on(tmp_path):
         [sys.executable, "-m", "bench", "run", "--model", "tiny", "--quant", "Q4_K_M,Q8_0",
          "--scenario", "single-stream", "--requests", "100000", "--output-tokens", "4", "--min-duration", "0",
          "--idle-seconds", "0", "--results-dir", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # stderr is read as it comes, so that a full pipe never stalls the run we wait for
+    assert proc.stderr is not None             # stderr=PIPE
+    lines: list[str] = []
+    reader = threading.Thread(target=lines.extend, args=(proc.stderr,), daemon=True)
+    reader.start()
     parent = psutil.Process(proc.pid)
-    deadline = time.time() + 120
-    child = None
-    while time.time() < deadline and child is None:
-        kids = [c for c in parent.children() if "bench.commands.job" in c.cmdline()]
-        child = kids[0] if kids else None
-        time.sleep(0.2)
-    assert child is not None, "no child process for the first run"
-    time.sleep(3.0)                       # let it load and measure for a while
+
+    def run_process(other_than: int | None = None) -> psutil.Process | None:
+        kids = [c for c in parent.children() if c.pid != other_than and "bench.commands.job" in c.cmdline()]
+        return kids[0] if kids else None
+
+    child = wait_for(run_process, 120, "the first run's process started", proc)
+    # kill it once it is measuring (a pass in its journal), as the OOM killer would
+    wait_for(lambda: measured(tmp_path, quant="Q4_K_M") >= 1, 120, "the first run measured a request", proc)
     os.kill(child.pid, signal.SIGKILL)
-    # the second combination would run for minutes: interrupt it once it has started
-    second = None
-    while time.time() < deadline and second is None:
-        kids = [c for c in parent.children() if c.pid != child.pid and "bench.commands.job" in c.cmdline()]
-        second = kids[0] if kids else None
-        time.sleep(0.2)
-    assert second is not None, "the sweep stopped after the crash"
-    time.sleep(3.0)
+    # the second combination would run for minutes: interrupt it once it is measuring too
+    wait_for(lambda: run_process(other_than=child.pid), 120, "the sweep started its second run", proc)
+    wait_for(lambda: measured(tmp_path, quant="Q8_0") >= 1, 120, "the second run measured a request", proc)
     proc.send_signal(signal.SIGINT)
-    _out, err = proc.communicate(timeout=120)
+    proc.wait(timeout=120)
+    reader.join(timeout=30)
+    err = "".join(lines)
     assert proc.returncode == 130, err
     docs = {d["model"]["quant"]: d for d in (json.loads(p.read_text()) for p in tmp_path.glob("*.json"))}
     assert docs["Q4_K_M"]["status"] == "failed"

@@ -48,11 +48,13 @@ def job(ctx, debug: bool, job_file: Path) -> None:
 
 def _measure(ctx, config, pricing, breakeven: bool, as_json: bool) -> None:
     """Run `config` in this process, print its tables (or its JSON) and exit with its code."""
-    from bench.run import execute
+    from bench.measurement import RunMeasurement
+    from bench.run import engine_for, execute
     from bench.ui import RichUI
 
     ui = RichUI(quiet=as_json)
-    outcome = execute(config, ui)
+    backend = engine_for(config)       # a missing engine is reported before any build
+    outcome = execute(config, ui, backend=backend, measurement=RunMeasurement)
     from bench.isolation import report_outcome
     from dashboards.report import write_run_report
 

@@ -11,6 +11,7 @@ measured tables (`bench results`, `bench dashboard` read result files only).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -357,26 +358,77 @@ def _moved(before: list[dict], after: list[dict]) -> list[dict]:
     return out
 
 
+# a cited document: research notes or a data file, maybe dated, and where in it (a table, a row)
+_CITED = re.compile(r"(?:[\w.-]+/)?(?P<doc>[\w.-]+?)(?:-(?P<date>\d{4}-\d{2}(?:-\d{2})?))?(?P<ext>\.md|\.json)"
+                    r"(?:\s+(?:table\s+)?(?P<where>(?:[A-Z]\d+(?:/[A-Z]\d+)?|cpus|machine [\w-]+)"
+                    r"(?:\s+rows?\s+[A-Z]\d+(?:-[A-Z]\d+)?)?))?")
+
+
+def short_source(source: str) -> str:
+    """The document a row is restated from, its date and where in it ("reference data 2026-12 C1"):
+    a source can run to a paragraph, which `bench project --list --json` keeps whole."""
+    found = _CITED.search(source)
+    if found is None:
+        return re.split(r" \(|; ", source, maxsplit=1)[0]
+    # research notes (.md) by their title's words, which can wrap; a data file by its name
+    doc = found["doc"] + found["ext"] if found["ext"] == ".json" else found["doc"].replace("-", " ")
+    return " ".join(part for part in (doc, found["date"], found["where"]) if part)
+
+
 def _list_machines(as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
+    from dashboards.widths import FirstThatFits
     from hardware.machines import machines
 
     rows = list(machines().values())
     if as_json:
         click.echo(json.dumps([m.to_dict() for m in rows], indent=2))
         return
-    table = Table(title="Hardware rows (hardware/specs.json machines); * = candidate (the default --hardware)")
-    for col in ("id", "name", "platform", "GB/s", "compute", "memory", "TDP W", "source"):
-        table.add_column(col, overflow="fold")
-    for m in rows:
+    title = "Hardware rows (hardware/specs.json machines); * = candidate (the default --hardware)"
+    notes = ["source: the document each row's figures are restated from, its date and table; "
+             "bench project --list --json gives each source in full"]
+
+    def figures(m) -> dict[str, str]:
         c, unit = m.compute()
-        comp = "n/a" if c is None else f"{c / 1e12:,.0f} TFLOPS" if unit == "FLOP/s" else f"{c} {unit}"
-        table.add_row(("* " if m.candidate else "  ") + m.id, m.name, m.platform, f"{m.bandwidth_gbps:g}", comp,
-                      "n/a" if m.memory_gib is None else f"{m.memory_gib:g} GiB",
-                      "n/a" if m.tdp_w is None else f"{m.tdp_w:g}", m.source)
-    Console().print(table)
+        return {"platform": m.platform, "GB/s": f"{m.bandwidth_gbps:g}",
+                "compute": "n/a" if c is None else f"{c / 1e12:,.0f} TFLOPS" if unit == "FLOP/s" else f"{c} {unit}",
+                "memory": "n/a" if m.memory_gib is None else f"{m.memory_gib:g} GiB",
+                "TDP W": "n/a" if m.tdp_w is None else f"{m.tdp_w:g}"}
+
+    def table(wrap: int | None) -> Table:
+        """One line per row (wrap None), or the name and the source wrapped at `wrap` columns."""
+        t = Table(title=title)
+        for col in ("id", "name", "platform", "GB/s", "compute", "memory", "TDP W", "source"):
+            wraps = wrap is not None and col in ("name", "source")
+            t.add_column(col, justify="right" if col in ("GB/s", "TDP W") else "left", no_wrap=not wraps,
+                         max_width=(wrap if col == "name" else 14) if wraps else None, overflow="fold")
+        for m in rows:
+            t.add_row(("* " if m.candidate else "  ") + m.id, m.name, *figures(m).values(), short_source(m.source))
+        return t
+
+    def stacked() -> Table:
+        """The name under the id, the bandwidth under the memory, the TDP under the compute."""
+        t = Table(title=title)
+        ids = max(len(m.id) for m in rows) + 2
+        t.add_column("machine", max_width=ids, overflow="fold")
+        t.add_column("platform", no_wrap=True)
+        t.add_column("memory\nbandwidth", no_wrap=True)
+        t.add_column("compute\npower", no_wrap=True)
+        t.add_column("source", max_width=14, overflow="fold")
+        for m in rows:
+            f = figures(m)
+            # Text, not markup: a name may hold brackets
+            machine = Text(("* " if m.candidate else "  ") + m.id + "\n") + Text(m.name, style="dim")
+            t.add_row(machine, m.platform,
+                      f"{f['memory']}\n{f['GB/s']} GB/s", f"{f['compute']}\n" + ("TDP n/a" if m.tdp_w is None
+                                                                               else f"TDP {f['TDP W']} W"),
+                      short_source(m.source))
+        return t
+
+    Console().print(FirstThatFits(table(None), table(24), stacked(), notes=notes))
 
 
 @click.command("project")

@@ -101,7 +101,7 @@ class LlamaCppBackend(EngineDefaults):
                         warnings=[choice.warning] if choice.warning else [],
                         engine_health=choice.to_dict(), if_it_dies=choice.if_it_dies)
 
-    def load(self, model_path: Path, options: dict) -> LoadedModel:
+    def load(self, model_path: Path | str, options: dict) -> LoadedModel:
         import llama_cpp
 
         from engines.llamacpp import kernels as llamacpp_kernels

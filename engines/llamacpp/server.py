@@ -172,13 +172,14 @@ class LlamaCppServerBackend(OpenAIBackend):
     def prepare(self, quant: str | None, options: dict) -> Prepared:
         return LlamaCppBackend().prepare(quant, options)     # the same engine, probed the same way
 
-    def load(self, model_path: Path, options: dict) -> LoadedModel:
+    def load(self, model_path: Path | str, options: dict) -> LoadedModel:
         import llama_cpp
 
+        model_path = Path(model_path)        # a GGUF file here, never a server's model name
         self.server = LlamaCppServer(model_path, options)
         url = self.server.start()
-        loaded = super().load(Path(model_path).stem, {**options, "base_url": url})
-        loaded.path, loaded.n_ctx = Path(model_path), options["n_ctx"]
+        loaded = super().load(model_path.stem, {**options, "base_url": url})
+        loaded.path, loaded.n_ctx = model_path, options["n_ctx"]
         gpu_layers = options.get("n_gpu_layers", -1)
         offload = bool(llama_cpp.llama_supports_gpu_offload()) and gpu_layers != 0
         # the layer count is the model's: read from the GGUF header, not the server

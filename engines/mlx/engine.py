@@ -55,7 +55,7 @@ class MLXBackend(EngineDefaults):
     def prepare(self, quant: str | None, options: dict) -> Prepared:
         return Prepared(options)    # nothing to settle before loading
 
-    def load(self, model_path: Path, options: dict) -> LoadedModel:
+    def load(self, model_path: Path | str, options: dict) -> LoadedModel:
         import mlx.core as mx
         import mlx_lm
         from mlx.utils import tree_flatten

@@ -92,7 +92,7 @@ class TorchBackend(EngineDefaults):
     def prepare(self, quant: str | None, options: dict) -> Prepared:
         return Prepared(options)    # nothing to settle before loading
 
-    def load(self, model_path: Path, options: dict) -> LoadedModel:
+    def load(self, model_path: Path | str, options: dict) -> LoadedModel:
         import torch
         import transformers
 

@@ -101,7 +101,7 @@ class VLLMBackend(EngineDefaults):
     def prepare(self, quant: str | None, options: dict) -> Prepared:
         return Prepared(options)    # nothing to settle before loading
 
-    def load(self, model_path: Path, options: dict) -> LoadedModel:
+    def load(self, model_path: Path | str, options: dict) -> LoadedModel:
         if options.get("n_threads"):
             # vLLM on CPU keeps one core for its front end by default; a benchmark run that
             # names its thread count gets exactly those cores for the model.

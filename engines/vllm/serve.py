@@ -186,7 +186,7 @@ class VLLMServeBackend(OpenAIBackend):
         super().check_installed(extra)
         VLLMBackend().check_installed(extra)
 
-    def load(self, model_path: Path, options: dict) -> LoadedModel:
+    def load(self, model_path: Path | str, options: dict) -> LoadedModel:
         import vllm
         from vllm.platforms import current_platform
 

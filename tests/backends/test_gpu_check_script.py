@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.backends.engine_helpers import require
+
+pytestmark = pytest.mark.engine   # installs the suite and runs real engines through scripts/gpu-check.sh
 
 SCRIPT = Path(__file__).parent.parent.parent / "scripts" / "gpu-check.sh"
 
@@ -16,7 +20,6 @@ def test_gpu_check_falls_back_to_the_cpu_with_a_clear_message(tmp_path):
     torch = require("torch", "torch")
     require("transformers", "torch")
     if torch.cuda.is_available():
-        import pytest
         pytest.skip("a CUDA device is here: the script runs the real GPU check (minutes), not the fallback")
     env = {**os.environ, "PYTHON": sys.executable, "RIGHTSIZE_CACHE": str(tmp_path / "cache")}
     env.pop("PYTHONPATH", None)            # the script must run the copy it installed, not this tree

@@ -9,6 +9,8 @@ from engines.clock import timed_generate
 from models.synthetic_hf import materialize_hf
 from tests.backends.engine_helpers import require, tiny_spec
 
+pytestmark = pytest.mark.engine   # real PyTorch engine
+
 PROMPT = list(range(300, 340))
 
 
@@ -117,14 +119,15 @@ def test_compiled_static_decode_gives_the_same_tokens(torch, checkpoint):
 
 
 def test_bench_run_with_the_torch_backend_writes_a_complete_result(torch, checkpoint, tmp_path):
-    from bench.run import RunConfig, execute
+    from bench.measurement import RunMeasurement
+    from bench.run import RunConfig, engine_for, execute
     from scenarios.kinds import parse_scenarios
 
     config = RunConfig(model=str(checkpoint), quant="fp32", backend="torch",
                        scenarios=parse_scenarios("pp32,tg8,single-stream", repetitions=2, requests=2,
                                                  min_duration_s=0, input_tokens=16, output_tokens=6),
                        backend_options={"n_ctx": 128}, results_dir=tmp_path, idle_seconds=0)
-    result = execute(config).result
+    result = execute(config, backend=engine_for(config), measurement=RunMeasurement).result
     assert result["status"] == "completed", result["errors"]
     assert result["backend"]["name"] == "torch" and result["backend"]["engine"] == "torch"
     pp, tg, ss = result["scenarios"]
@@ -196,7 +199,8 @@ def checkpoint_of(spec, cache_dir):
 def test_a_concurrency_sweep_runs_batched_through_the_torch_backend(torch, checkpoint, tmp_path):
     import json
 
-    from bench.run import RunConfig, execute
+    from bench.measurement import RunMeasurement
+    from bench.run import RunConfig, engine_for, execute
     from scenarios.kinds import parse_scenarios
 
     workloads = tmp_path / "w.json"
@@ -205,7 +209,7 @@ def test_a_concurrency_sweep_runs_batched_through_the_torch_backend(torch, check
                        scenarios=parse_scenarios("small", workloads=workloads, concurrency="1,4", requests=8,
                                                  slo="ttft=1000s,tpot=1000s", min_duration_s=0),
                        backend_options={"n_ctx": 128}, results_dir=tmp_path, idle_seconds=0)
-    result = execute(config).result
+    result = execute(config, backend=engine_for(config), measurement=RunMeasurement).result
     assert result["status"] == "completed", result["errors"]
     one, four = result["scenarios"]
     assert (one["kind"], one["params"]["concurrency"], four["params"]["concurrency"]) == ("concurrency", 1, 4)

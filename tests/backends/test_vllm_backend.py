@@ -9,6 +9,8 @@ from engines.clock import timed_generate
 from models.synthetic_hf import materialize_hf
 from tests.backends.engine_helpers import require, tiny_spec
 
+pytestmark = pytest.mark.engine   # real vLLM engine
+
 # Small and eager: no torch.compile warm-up, a 64 MiB KV cache, both cores for the model.
 OPTIONS = {"n_ctx": 256, "dtype": "fp32", "enforce_eager": True, "kv_cache_memory_bytes": 64 << 20,
            "n_threads": 2, "max_num_seqs": 4}
@@ -119,7 +121,8 @@ def test_unknown_quantization_is_refused_before_loading(checkpoint):
 
 
 def test_bench_run_with_the_vllm_backend_writes_a_complete_result(checkpoint, tmp_path):
-    from bench.run import RunConfig, execute
+    from bench.measurement import RunMeasurement
+    from bench.run import RunConfig, engine_for, execute
     from scenarios.kinds import parse_scenarios
 
     config = RunConfig(model=str(checkpoint), quant="fp32", backend="vllm",
@@ -127,7 +130,7 @@ def test_bench_run_with_the_vllm_backend_writes_a_complete_result(checkpoint, tm
                                                  min_duration_s=0, input_tokens=24, output_tokens=6),
                        backend_options={k: v for k, v in OPTIONS.items() if k != "n_ctx"},
                        results_dir=tmp_path, idle_seconds=0)
-    result = execute(config).result
+    result = execute(config, backend=engine_for(config), measurement=RunMeasurement).result
     assert result["status"] == "completed", result["errors"]
     assert result["backend"]["name"] == "vllm" and result["backend"]["kv_cache_bytes"] > 0
     pp, tg, ss = result["scenarios"]

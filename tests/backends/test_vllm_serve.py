@@ -15,6 +15,9 @@ from contract.errors import BackendError
 from models.catalog import get_model
 from models.synthetic_hf import materialize_hf
 from tests.backends.engine_helpers import require, tiny_spec
+from tests.waiting import measured, wait_for
+
+pytestmark = pytest.mark.engine   # real vLLM servers
 
 OPTIONS = {"n_ctx": 256, "enforce_eager": True, "kv_cache_memory_bytes": 64 << 20, "n_threads": 2}
 
@@ -245,7 +248,8 @@ def test_ctrl_c_stops_the_served_vllm_and_keeps_the_result(tmp_path):
         time.sleep(0.5)
     assert server is not None, "the server never served"
     group = [server.pid, *(p.pid for p in server.children(recursive=True))]   # API server, engine, worker
-    time.sleep(2.0)
+    # stopped mid-level: once a request of the level has ended (it is in the run's journal)
+    wait_for(lambda: measured(tmp_path / "r") >= 1, 400, "a request of the level ended", bench)
     bench.send_signal(signal.SIGINT)
     _, stderr = bench.communicate(timeout=120)
     assert bench.returncode == 130, stderr[-3000:]

@@ -14,8 +14,10 @@ from tests.dashboards.cdp_browser import CHROMIUM, Browser
 
 # tox does not pass CI through; it keeps the value under this name instead.
 IN_CI = os.environ.get("CI")
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and not IN_CI,
-                                reason="needs Debian's chromium (apt-get install chromium); required in CI")
+# each test drives a real Chromium: not in the fast subset (-m "not engine")
+pytestmark = [pytest.mark.engine,
+              pytest.mark.skipif(not Path(CHROMIUM).exists() and not IN_CI,
+                                 reason="needs Debian's chromium (apt-get install chromium); required in CI")]
 
 EVIL_LABEL = '<b>vm</b><img src=x onerror="window.__pwned=1">'   # plotly would render <b>
 EVIL_MODEL = "</script><script>window.__pwned=2</script>"

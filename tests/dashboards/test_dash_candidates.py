@@ -63,6 +63,7 @@ def test_no_candidates_no_section(tmp_path):
     assert "candidates" not in page_data(site.index) and 'id="candidates"' not in site.index.read_text()
 
 
+@pytest.mark.engine   # a bench process of its own
 def test_unknown_candidate_is_one_line(tmp_path):
     from tests.test_cli_errors import assert_one_line_error, bench
 
@@ -83,6 +84,7 @@ def page(site, tmp_path_factory):
         browser.close()
 
 
+@pytest.mark.engine     # a real Chromium
 @pytestmark_browser
 def test_projected_bars_are_hatched_with_error_bars(page, site):
     assert page.js("document.body.dataset.ready") == "1"
@@ -109,6 +111,7 @@ def test_projected_bars_are_hatched_with_error_bars(page, site):
     assert any("±" in h and "m3-ultra-60c" in h for h in hover)
 
 
+@pytest.mark.engine     # a real Chromium
 @pytestmark_browser
 def test_measured_table_and_charts_hold_no_projection(page):
     rows = page.js("document.querySelectorAll('#overview tbody tr').length")

@@ -10,6 +10,8 @@ import pytest
 
 from tests.dashboards.conftest import EXAMPLES
 
+pytestmark = pytest.mark.engine   # each test is a bench process of its own
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -110,6 +110,7 @@ def _cells(page, title):
     return page.js(f"Array.from(document.querySelectorAll('#overview > tbody > tr:not(.raw)')).map(r => r.cells[{i}].textContent)")
 
 
+@pytest.mark.engine     # a real Chromium
 @needs_chromium
 def test_the_row_shows_median_spread_and_n(page, site):
     assert page.problems() == []
@@ -121,6 +122,7 @@ def test_the_row_shows_median_spread_and_n(page, site):
     assert "min–max spread" in tip and "Median of the row's VALID runs" in tip
 
 
+@pytest.mark.engine     # a real Chromium
 @needs_chromium
 def test_raw_runs_are_one_click_away(page):
     assert page.js("document.querySelectorAll('#overview tr.raw').length") == 0
@@ -134,6 +136,7 @@ def test_raw_runs_are_one_click_away(page):
     assert page.js("document.querySelectorAll('#overview tr.raw').length") == 0
 
 
+@pytest.mark.engine     # a real Chromium
 @needs_chromium
 def test_clicking_a_header_sorts_numbers_with_na_last_both_ways(page):
     def numbers(cells):
@@ -155,6 +158,7 @@ def test_clicking_a_header_sorts_numbers_with_na_last_both_ways(page):
     assert page.problems() == []
 
 
+@pytest.mark.engine     # a real Chromium
 @needs_chromium
 def test_a_shared_explanation_is_said_once(page, site):
     (bare,) = {r["missing"]["throughput"] for r in site.rows if r["run_id"].startswith("bare-")}
@@ -170,6 +174,7 @@ def test_a_shared_explanation_is_said_once(page, site):
     assert max(heights) < 40                                  # one line per row
 
 
+@pytest.mark.engine     # a real Chromium
 @needs_chromium
 def test_cost_details_are_filled_when_opened(page):
     assert page.js("document.querySelectorAll('#details table.apis').length") == 0          # not built up front
@@ -181,6 +186,7 @@ def test_cost_details_are_filled_when_opened(page):
     assert page.problems() == []
 
 
+@pytest.mark.engine     # a real Chromium
 @needs_chromium
 def test_estimates_and_scenarios_are_still_said(page, site):
     data = page_data(site)

@@ -8,6 +8,8 @@ from click.testing import CliRunner
 
 from bench.commands.main import main
 
+pytestmark = pytest.mark.engine   # real bench runs of the tiny model through llama.cpp
+
 QUICK = ["--model", "tiny", "--scenario", "single-stream", "--requests", "3", "--min-duration", "0",
          "--input-tokens", "32", "--output-tokens", "8", "--idle-seconds", "0"]
 

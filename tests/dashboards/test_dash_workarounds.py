@@ -11,8 +11,10 @@ from dashboards.site import build_site
 from tests.dashboards.cdp_browser import CHROMIUM, Browser
 from tests.dashboards.test_dash_browser import IN_CI
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and not IN_CI,
-                                reason="needs Debian's chromium (apt-get install chromium); required in CI")
+# each test drives a real Chromium: not in the fast subset (-m "not engine")
+pytestmark = [pytest.mark.engine,
+              pytest.mark.skipif(not Path(CHROMIUM).exists() and not IN_CI,
+                                 reason="needs Debian's chromium (apt-get install chromium); required in CI")]
 
 WORKAROUND = {"engine": "llama.cpp", "line": "llama.cpp's AMX kernels crash on this CPU (probe died with SIGSEGV): "
                                              "measuring without them (CPU_REPACK kept)",

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import psutil
@@ -22,6 +21,9 @@ from engines.llamacpp import health as llamacpp_health
 from engines.llamacpp import kernels as llamacpp_kernels
 from engines.llamacpp.engine import default_threads
 from engines.llamacpp.health import CRASHED, OK, ProbeConfig, candidates, choose_kernels, run_probe
+from tests.waiting import measured, wait_for
+
+pytestmark = pytest.mark.engine   # real llama.cpp probes and bench runs
 
 CRASHING = [sys.executable, str(Path(__file__).with_name("crashing_probe.py"))]
 NEVER = [sys.executable, "-c", "import sys; sys.exit('a cached verdict must not run the probe again')"]
@@ -169,16 +171,14 @@ def test_forcing_kernels_the_probe_saw_crash_warns_and_a_death_says_what_to_drop
     reader = threading.Thread(target=lambda: lines.extend(stderr), daemon=True)
     reader.start()
     parent = psutil.Process(proc.pid)
-    deadline, child = time.time() + 120, None
-    while time.time() < deadline and child is None:
+
+    def run_process() -> psutil.Process | None:
         kids = [c for c in parent.children() if "bench.commands.job" in c.cmdline()]
-        child = kids[0] if kids else None
-        time.sleep(0.2)
-    assert child is not None, "no child process for the run"
-    # past the probe and the load: measuring (how long that takes depends on the machine)
-    while time.time() < deadline and not any(line.startswith("loading ") for line in lines):
-        time.sleep(0.2)
-    time.sleep(1.0)
+        return kids[0] if kids else None
+
+    child = wait_for(run_process, 120, "the run's process started", proc)
+    # past the probe and the load: measuring (a request in its journal)
+    wait_for(lambda: measured(out) >= 1, 120, "the run measured a request", proc)
     os.kill(child.pid, signal.SIGSEGV)    # dies as the crashing kernels would make it
     proc.wait(timeout=120)
     reader.join(timeout=30)

@@ -2,7 +2,11 @@
 
 import json
 
+import pytest
+
 from tests.quality.test_quality_cli import bench, one_line
+
+pytestmark = pytest.mark.engine   # each test is a bench process of its own
 
 
 def test_missing_task_file(tmp_path):

@@ -9,6 +9,8 @@ import pytest
 from bench.evals.run import EvalConfig, execute
 from tests.evals.answer_server import AnswerServer
 
+pytestmark = pytest.mark.engine   # real llama.cpp and its server
+
 SYSTEM = {"role": "system", "content": "Answer with one word."}
 TASKS: list[dict[str, Any]] = [   # task records, as tasks.jsonl holds them
     {"id": "a", "messages": [SYSTEM, {"role": "user", "content": "Capital of France?"}], "expected": "Paris", "scorer": "normalised"},

@@ -18,6 +18,9 @@ from pathlib import Path
 import pytest
 
 from tests.fleet.netns_cluster import NetnsCluster, unavailable_reason
+from tests.waiting import measured, wait_for
+
+pytestmark = pytest.mark.engine   # a real Ray cluster running real bench runs
 
 BENCH = str(Path(sys.executable).with_name("bench"))
 # short runs for the results and resume, and runs long enough to be stopped in the middle
@@ -157,13 +160,24 @@ def _bench_runs(cluster) -> list[str]:
     return out
 
 
+def _remote_runs_measuring(cluster) -> int:
+    """How many remote `bench run`s have journaled a measured pass, in the scratch results
+    directory each is given (bench/fleet/remote.py)."""
+    dirs = set()
+    for p in cluster.processes():
+        try:
+            cmd = p.cmdline()
+        except Exception:
+            continue
+        if "bench.commands.main" in cmd and "run" in cmd and "--results-dir" in cmd:
+            dirs.add(cmd[cmd.index("--results-dir") + 1])
+    return sum(1 for d in dirs if measured(Path(d)) >= 1)
+
+
 def test_ctrl_c_stops_the_remote_runs_keeps_what_they_measured_and_exits_130(cluster, tmp_path):
     proc = _start_long_run(cluster, tmp_path)
     _wait_for_lines(proc, ["[node-a] running", "[node-b] running"])
-    deadline = time.monotonic() + 60
-    while len(_bench_runs(cluster)) < 4 and time.monotonic() < deadline:    # each node: bench run and its child
-        time.sleep(0.5)
-    time.sleep(3)       # usually into the measurement; a run still loading is `interrupted` too
+    wait_for(lambda: _remote_runs_measuring(cluster) == 2, 120, "both remote runs measuring", proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -171,14 +185,14 @@ def test_ctrl_c_stops_the_remote_runs_keeps_what_they_measured_and_exits_130(clu
     docs = results(tmp_path)
     assert sorted(d["fleet"]["name"] for d in docs) == ["node-a", "node-b"]
     assert {d["status"] for d in docs} == {"interrupted"}, (err, [d["errors"] for d in docs])
-    time.sleep(2)
-    assert _bench_runs(cluster) == []
+    wait_for(lambda: _bench_runs(cluster) == [], 30, "no remote bench run left")
 
 
 def test_a_node_killed_mid_run_leaves_a_failed_result_and_the_other_lands(cluster, tmp_path):
     proc = _start_long_run(cluster, tmp_path)
     _wait_for_lines(proc, ["[node-a] running", "[node-b] running"])
-    time.sleep(5)
+    # killed mid-measurement: its run has journaled a pass (and node-a's too)
+    wait_for(lambda: _remote_runs_measuring(cluster) == 2, 120, "both remote runs measuring", proc)
     try:
         cluster.kill_node("node-b")
         _, err = proc.communicate(timeout=300)

@@ -89,6 +89,7 @@ def test_an_address_where_nothing_listens_is_one_line_at_once(scheme):
 
 
 @pytest.mark.parametrize("command", ["status", "run"])
+@pytest.mark.engine   # a bench process of its own
 def test_an_address_where_something_else_listens_is_one_line_within_the_bound(command, tmp_path):
     """A web server where the Ray head should be: Ray would retry it without end; bench fleet gives
     one line naming the address and what answered there, within its bound."""

@@ -9,6 +9,8 @@ from bench.commands.main import main
 from engines.llamacpp.engine import LlamaCppBackend
 from scenarios.prompts import random_prompt
 
+pytestmark = pytest.mark.engine   # real llama.cpp batches
+
 
 @pytest.fixture(scope="module")
 def backend(tiny_gguf):

@@ -17,6 +17,9 @@ from bench.commands.main import main
 from contract.errors import BackendError
 from engines.llamacpp.server import LlamaCppServer
 from tests.load.conftest import reasons_but_held_back
+from tests.waiting import measured, wait_for
+
+pytestmark = pytest.mark.engine   # real llama.cpp servers
 
 
 def server_prompt_counts(log: str) -> list[int]:
@@ -183,7 +186,8 @@ def _bench_with_server(tmp_path, workloads):
 
 def test_ctrl_c_stops_the_launched_server_and_keeps_the_result(tmp_path, workloads):
     proc, server = _bench_with_server(tmp_path, workloads)
-    time.sleep(1.0)
+    # stopped mid-level: once a request of the level has ended (it is in the run's journal)
+    wait_for(lambda: measured(tmp_path / "r") >= 1, 120, "a request of the level ended", proc)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr

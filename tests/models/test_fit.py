@@ -47,6 +47,7 @@ SHAPES = {
     ("logits-bound", 512, False), ("attention-bound", 8192, False), ("attention-bound", 8192, True),
     ("two-masks", 8192, False),
 ])
+@pytest.mark.engine   # loads llama.cpp
 def test_compute_buffer_estimate_brackets_what_llama_cpp_reserves(shape, n_ctx, flash_attn, llama_log, model_cache):
     import llama_cpp
 
@@ -137,6 +138,7 @@ def test_available_memory_prefers_gpus_then_unified_memory_then_ram():
 
 
 @pytest.mark.parametrize("kv_unified", [False, True])
+@pytest.mark.engine   # loads llama.cpp
 def test_concurrent_sequences_attend_over_their_own_stream_unless_unified(kv_unified, llama_log, model_cache):
     import llama_cpp
 

@@ -13,6 +13,8 @@ from models.gguf_file import inspect_gguf
 from models.synthetic import materialize
 from models.vocab import FIRST_TEXT_ID
 
+pytestmark = pytest.mark.engine   # real llama.cpp loads
+
 llama_cpp = pytest.importorskip("llama_cpp")
 
 # a shrunk copy of a catalog model of each family: two layers, small matrices, a real vocabulary

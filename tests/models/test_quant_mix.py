@@ -17,6 +17,8 @@ from models.quant import QUANTS, get_quant
 from models.quant_mix import tensor_types
 from models.synthetic import materialize
 
+pytestmark = pytest.mark.engine   # real llama.cpp quantizing
+
 llama_cpp = pytest.importorskip("llama_cpp")
 
 _8B = get_model("llama-3.1-8b").architecture

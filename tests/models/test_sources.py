@@ -121,6 +121,7 @@ def _bench(*args, **env):
     (("qwen2.5-7b", "--backend", "vllm", "--quant", "awq-int4"), "Qwen/Qwen2.5-7B-Instruct-AWQ",
      "/path/to/Qwen2.5-7B-Instruct-AWQ"),
 ])
+@pytest.mark.engine   # a bench process of its own
 def test_hub_offline_is_one_line_naming_the_repo_and_a_local_path(tmp_path, args, where, local):
     # only the offline path is tested: no network here. The download itself is huggingface_hub's.
     pytest.importorskip("huggingface_hub")

@@ -4,6 +4,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.engine   # each test is a bench process of its own
+
 
 def bench(*args):
     return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,

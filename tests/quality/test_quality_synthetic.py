@@ -8,6 +8,8 @@ from bench.quality.run import QualityConfig, execute
 from bench.quality.text import DEFAULT_TEXT, load_text
 from contract import documents
 
+pytestmark = pytest.mark.engine   # real llama.cpp quantizing and scoring
+
 
 @pytest.fixture(scope="module")
 def tiny_quality(tmp_path_factory):
