@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import hardware
 from contract.device import Device
+from contract.result import HardwareInfo
 from hardware import roofline
+from hardware.gpus import gpu_for
 from hardware.session import Window
 
 if TYPE_CHECKING:
@@ -100,7 +102,7 @@ class RunMeasurement:
         every record's roofline against the new figure. True when it re-measured."""
         over = [(r.roofline["efficiency_measured"], r.name) for r in records
                 if r.roofline and (r.roofline.get("efficiency_measured") or 0) > 1]
-        key = bandwidth_key(device)
+        key = bandwidth_key(self.info, device)
         if not over or key is None or self.roof_rechecked:
             return False
         self.roof_rechecked = True
@@ -116,26 +118,30 @@ class RunMeasurement:
         return True
 
 
-def bandwidth_key(device: Device) -> str | None:
+def bandwidth_key(info: HardwareInfo, device: Device) -> str | None:
     """Which measured roof (hardware/bandwidth.py's devices) a run on `device` reads its weights
-    through; None where this machine cannot say (a remote server, layers split across memories).
-    Apple GPUs read the same unified memory as the CPU: the chip's figure holds for both."""
-    if device.is_nvidia:
-        return "gpu0"
+    through: the first GPU of the vendor whose engines run on that device (hardware/gpus.py), the
+    CPU's for the CPU; None where this machine cannot say (a remote server, layers split across
+    memories, a GPU no driver here sees). Apple GPUs read the same unified memory as the CPU: the
+    chip's figure holds for both."""
+    gpu = gpu_for(info, device)
+    if gpu is not None:
+        return gpu.device
     return "cpu" if device is Device.CPU or device.is_apple_gpu else None
 
 
-def device_bandwidths(info, bandwidth: dict, device: Device,
+def device_bandwidths(info: HardwareInfo, bandwidth: dict, device: Device,
                       threads: int | None = None) -> tuple[float | None, float | None]:
     """(spec, measured read roof) GB/s of the memory the weights were read from; (None, None)
-    where this machine cannot say (see bandwidth_key; a GPU NVML does not see). On the CPU the
-    roof is the read figure at the engine's `threads` where it was measured at that count."""
-    key = bandwidth_key(device)
-    if key is None or (key == "gpu0" and not info.gpus):
+    where this machine cannot say (see bandwidth_key). On the CPU the roof is the read figure at
+    the engine's `threads` where it was measured at that count."""
+    key = bandwidth_key(info, device)
+    if key is None:
         return None, None
     measured = bandwidth.get(key)
-    if key == "gpu0":
-        return info.gpus[0].spec_bandwidth_gbps, measured.gbps if measured else None
+    gpu = gpu_for(info, device)
+    if gpu is not None:
+        return gpu.spec_bandwidth_gbps, measured.gbps if measured else None
     spec = info.apple.spec_bandwidth_gbps if info.apple else info.cpu.spec_bandwidth_gbps
     return spec, measured.read_gbps(threads) if measured else None
 

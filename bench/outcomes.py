@@ -16,10 +16,10 @@ from contract import storage
 from contract.build import run_id as new_run_id
 from contract.build import utc_now
 from contract.enums import Status
-from contract.result import SCHEMA_VERSION, EvalBody, Outcome, QualityBody, QuantQuality
+from contract.result import SCHEMA_VERSION, EvalBody, HardwareInfo, Outcome, QualityBody, QuantQuality
 
 
-def outcome_document(*, label: str | None, started_at: str, model: dict, hardware: dict | None, config: dict,
+def outcome_document(*, label: str | None, started_at: str, model: dict, hardware: HardwareInfo | None, config: dict,
                      body: QualityBody | EvalBody, status: Status = Status.COMPLETED, errors: Sequence[str] = (),
                      run_id: str | None = None) -> Outcome:
     """The whole document for one outcome; `body` holds what was measured, and its class says the kind.

@@ -24,10 +24,6 @@ class Device(Vocabulary):
     SERVER = "server"      # an HTTP server holds the model: its device is not known here
 
     @property
-    def is_nvidia(self) -> bool:
-        return self is Device.CUDA
-
-    @property
     def is_apple_gpu(self) -> bool:
         return self in (Device.METAL, Device.MPS)
 

@@ -1,8 +1,9 @@
 """Reading and writing result documents: the one place a JSON file becomes a typed document.
 
-Reading checks `schema_version` first, upgrades a version-1 document (results written before
-the typed contract), then validates; anything else is a one-line ResultsError that names the
-file and the first field that is wrong. Writing dumps exactly the fields that were set, so a
+Reading checks `schema_version` first, upgrades an older document one version at a time (1:
+results written before the typed contract; 2: the hardware section before it was typed), then
+validates; anything else is a one-line ResultsError that names the file and the first field
+that is wrong. Writing dumps exactly the fields that were set, so a
 document read and written again is the same JSON.
 """
 
@@ -31,13 +32,46 @@ def upgrade_v1(doc: dict[str, Any]) -> dict[str, Any]:
     """A version-1 document as version 2. Version 1 had the same fields, unchecked; an engine's
     own device spelling ("CUDA0") in `backend.device` becomes the Device vocabulary's."""
     doc = copy.deepcopy(doc)
-    doc["schema_version"] = SCHEMA_VERSION
+    doc["schema_version"] = 2
     backend = doc.get("backend")
     if isinstance(backend, dict) and isinstance(backend.get("device"), str):
         with contextlib.suppress(ValueError):
             backend["device"] = Device.parse(backend["device"]).value
             pass            # validation names the field below
     return doc
+
+
+def upgrade_v2(doc: dict[str, Any]) -> dict[str, Any]:
+    """A version-2 document as version 3: its hardware section's NVIDIA GPUs (`hardware.nvidia.gpus`)
+    become `hardware.gpus` with vendor "nvidia" and the name their figures already went by
+    ("gpu<index>"), the compute capability becomes `arch`, and the rest of `hardware.nvidia` (the
+    driver, the CUDA version, why there were no GPUs) becomes `hardware.gpu_drivers.nvidia`."""
+    doc = copy.deepcopy(doc)
+    doc["schema_version"] = 3
+    hw = doc.get("hardware")
+    if isinstance(hw, dict) and isinstance(hw.get("nvidia"), dict):
+        nvidia = hw["nvidia"]
+        gpus = []
+        for g in nvidia.get("gpus") or []:
+            if not isinstance(g, dict):
+                gpus.append(g)          # validation names the field below
+                continue
+            g = dict(g)
+            if "compute_capability" in g:
+                g["arch"] = g.pop("compute_capability")
+            gpus.append({"vendor": "nvidia", "index": g.get("index"), "device": f"gpu{g.get('index')}", **g})
+        driver = {k: v for k, v in nvidia.items() if k not in ("gpus", "cuda_version")}
+        driver.update(runtime="CUDA", runtime_version=nvidia.get("cuda_version"))
+        rest = {k: v for k, v in hw.items() if k not in ("cpu", "nvidia", "apple", "fingerprint")}
+        # the order version 3 writes: cpu, gpus, gpu_drivers, apple, fingerprint
+        doc["hardware"] = {"cpu": hw.get("cpu"), "gpus": gpus, "gpu_drivers": {"nvidia": driver},
+                           **({"apple": hw["apple"]} if "apple" in hw else {}), **rest,
+                           **({"fingerprint": hw["fingerprint"]} if "fingerprint" in hw else {})}
+    return doc
+
+
+# version -> the function that lifts a document of that version one version up
+UPGRADES = {1: upgrade_v1, 2: upgrade_v2}
 
 
 def _field(loc: tuple[str | int, ...]) -> str:
@@ -59,11 +93,12 @@ def parse(doc: Any, source: str | Path | None = None) -> RunResult | Outcome:
     if not isinstance(doc, dict) or "schema_version" not in doc:
         raise ResultsError(f"{where}no schema_version, not a rightsize result", _HINT)
     version = doc["schema_version"]
-    if version == 1:
-        doc = upgrade_v1(doc)
-    elif version != SCHEMA_VERSION:
-        raise ResultsError(f"{where}schema_version {version} (this rightsize reads {SCHEMA_VERSION}, and 1 by "
-                           f"upgrading it)", "upgrade rightsize to read it")
+    if not isinstance(version, int) or (version != SCHEMA_VERSION and version not in UPGRADES):
+        older = " and ".join(str(v) for v in sorted(UPGRADES))
+        raise ResultsError(f"{where}schema_version {version} (this rightsize reads {SCHEMA_VERSION}, and {older} by "
+                           f"upgrading them)", "upgrade rightsize to read it")
+    while doc["schema_version"] in UPGRADES:
+        doc = UPGRADES[doc["schema_version"]](doc)
     try:
         if doc.get("kind") in OUTCOME_KINDS:
             return Outcome.model_validate(doc)

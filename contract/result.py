@@ -1,17 +1,23 @@
 """The result document as typed classes (docs/architecture.md, "The result contract"): what `bench run`
 writes, one JSON per run.
 
-Every section a reader computes from is typed; sections that only record what a machine or an
-engine said (hardware, environment, engine-specific backend fields, summaries) stay open
-mappings. Classes allow extra fields, so a field one engine adds survives a round trip instead
-of being dropped: the contract says what must be there and what it means, not all that may be.
+Every section a reader computes from is typed, the hardware included (HardwareInfo);
+sections that only record what an engine or the environment said (environment, engine-specific
+backend fields, summaries) stay open mappings. Classes allow extra fields, so a field one engine
+adds survives a round trip instead of being dropped: the contract says what must be there and
+what it means, not all that may be.
 
-`schema_version` 2 is the first version with this contract and its published JSON Schema
-(contract/result.schema.json); bench/outcomes.py's quality and eval documents share the number.
+`schema_version` 2 was the first version with this contract and its published JSON Schema
+(contract/result.schema.json); 3 types the hardware section, with the GPUs of every vendor in one
+list. bench/outcomes.py's quality and eval documents share the number; contract/documents.py
+upgrades older documents as it reads them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contract.device import Device
 from contract.enums import LEVEL_KINDS, STREAM_KINDS, ScenarioKind, Status, Verdict
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Each entry's `kind` is one of its shape's kinds (contract/enums.py lists them), so a new kind of an
 # existing shape is a line there and nothing here. mypy cannot read a Literal built from a tuple.
@@ -299,9 +305,122 @@ class FleetNode(Section):
     job_key: str                     # hash of the run's options for this model x quant (bench/fleet/jobs.py)
 
 
+# --- the hardware section: what a run ran on, as the probes saw it (hardware/probe.py) ---------
+#
+# The probes build these classes themselves, so a result says exactly what was probed. Unknown
+# values are None, with the reason in the `unknown` mapping next to them (field name -> why).
+# The GPUs of every vendor are one list, each naming its vendor; `gpu_drivers` holds each vendor's
+# driver and runtime, or why it gave no GPUs. Vendor ids ("nvidia", "amd") are the names of the
+# providers in hardware/gpus.py, so a new vendor is no change here.
+
+class CpuInfo(Section):
+    model: str | None
+    vendor: str | None
+    arch: str
+    sockets: int | None
+    cores: int | None
+    threads: int | None
+    ram_bytes: int | None
+    isa: dict[str, bool]
+    caches_bytes: dict[str, int]          # l1d/l1i/l2/l3, summed over instances (like lscpu)
+    os: str
+    kernel: str
+    virtualized: bool | None
+    spec_bandwidth_gbps: Number | None = None
+    spec_tdp_w: Number | None = None      # per socket
+    spec_source: str | None = None
+    unknown: dict[str, str] = {}
+
+
+class PcieLink(Section):
+    """The GPU's PCIe link now and at most: generation and lanes."""
+    gen: int | None = None
+    width: int | None = None
+    max_gen: int | None = None
+    max_width: int | None = None
+
+
+class GpuInfo(Section):
+    """One GPU, whichever vendor made it."""
+    vendor: str                           # the provider that found it: "nvidia" (NVML), "amd" (amdsmi)
+    index: int                            # the vendor library's own index (what *_VISIBLE_DEVICES counts)
+    device: str                           # its name in this document's energy, memory and bandwidth figures
+    name: str
+    uuid: str | None
+    memory_bytes: int | None
+    power_limit_w: Number | None
+    spec_bandwidth_gbps: Number | None
+    energy_counter: bool                  # a hardware energy counter answers (NVML on Volta+, amdsmi)
+    spec_source: str | None = None        # where spec_bandwidth_gbps comes from
+    # the target its compilers build for: NVIDIA's compute capability ("9.0"), AMD's gfx target ("gfx942")
+    arch: str | None = None
+    memory_bus_width_bits: int | None = None
+    max_memory_clock_mhz: int | None = None
+    pcie_link: PcieLink | None = None
+    mig_mode: bool | None = None          # NVIDIA Multi-Instance GPU; None: not known, or not NVIDIA's
+    unknown: dict[str, str] = {}
+
+
+class GpuDriver(Section):
+    """One vendor's GPU driver here: its versions, or why it gave no GPUs (no library, no driver, none)."""
+    available: bool
+    reason: str | None
+    driver_version: str | None = None
+    runtime: str | None = None            # the compute platform it serves: "CUDA", "ROCm"
+    runtime_version: str | None = None    # NVIDIA: the highest CUDA the driver supports; AMD: ROCm's release
+
+
+class AppleInfo(Section):
+    chip: str | None
+    p_cores: int | None
+    e_cores: int | None
+    gpu_cores: int | None
+    unified_memory_bytes: int | None
+    spec_bandwidth_gbps: Number | None
+    spec_source: str | None
+    unknown: dict[str, str] = {}
+
+
+class HardwareInfo(Section):
+    cpu: CpuInfo
+    gpus: list[GpuInfo] = []
+    gpu_drivers: dict[str, GpuDriver] = {}    # vendor -> its driver, for every vendor probed
+    apple: AppleInfo | None = None
+    fingerprint: str                          # keys the bandwidth cache and a fleet's finished jobs
+
+    @classmethod
+    def of(cls, cpu: CpuInfo, gpus: Sequence[GpuInfo] = (), gpu_drivers: dict[str, GpuDriver] | None = None,
+           apple: AppleInfo | None = None) -> HardwareInfo:
+        """What the probes found, with its fingerprint. Read back from its full dump, so that every
+        field counts as set: any document written from it names every field, unknown ones as null."""
+        probed = cls(cpu=cpu, gpus=list(gpus), gpu_drivers=gpu_drivers or {}, apple=apple,
+                     fingerprint=fingerprint(cpu, gpus, apple))
+        return cls.model_validate(probed.to_dict())
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def fingerprint(cpu: CpuInfo, gpus: Iterable[GpuInfo], apple: AppleInfo | None) -> str:
+    """Stable id of a machine's hardware (not its load). The key is what version 2 hashed, so the
+    bandwidth caches and fleet results of NVIDIA and CPU machines keep their ids."""
+    key = {
+        "cpu": [cpu.model, cpu.sockets, cpu.cores, cpu.threads, cpu.ram_bytes],
+        "gpus": [[g.name, g.uuid, g.memory_bytes] for g in gpus],
+        "apple": [apple.chip, apple.gpu_cores] if apple else None,
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def vendors_text(gpus: Iterable[GpuInfo]) -> str:
+    """"NVIDIA", "AMD", "AMD and NVIDIA": whose GPUs these are, for a line of text. A vendor id is
+    its name in lower case, and both names are acronyms."""
+    return " and ".join(sorted({g.vendor.upper() for g in gpus}))
+
+
 class RunResult(Section):
     """One `bench run` of one model x quant on one backend."""
-    schema_version: Literal[2]
+    schema_version: Literal[3]
     run_id: str
     status: Status
     label: str
@@ -309,7 +428,7 @@ class RunResult(Section):
     finished_at: str | None
     config: RunConfigRecord
     environment: dict[str, Any]
-    hardware: dict[str, Any] | None = None      # the probe's account, as it gave it (hardware/info.py)
+    hardware: HardwareInfo | None = None        # what it ran on, as the probes saw it (hardware/probe.py)
     bandwidth: dict[str, Any] | None = None
     model: ModelIdentity
     backend: BackendInfo | None
@@ -427,7 +546,7 @@ class EvalBody(Section):
 class Outcome(Section):
     """A `bench quality` or `bench eval` document (bench/outcomes.py): what it measured is under
     the key named by `kind` (QualityBody or EvalBody)."""
-    schema_version: Literal[2]
+    schema_version: Literal[3]
     kind: Literal["quality", "eval"]
     run_id: str
     status: Status
@@ -436,7 +555,7 @@ class Outcome(Section):
     finished_at: str | None
     config: dict[str, Any]
     environment: dict[str, Any]
-    hardware: dict[str, Any] | None
+    hardware: HardwareInfo | None
     model: dict[str, Any]
     errors: list[str] = []
     quality: QualityBody | None = None

@@ -138,7 +138,7 @@ def bulk() -> Iterator[None]:
 def load_documents(paths: list[Path], kinds: tuple[str | None, ...] | None = (None,)) -> tuple[list[tuple[Path, Document]], list[str]]:
     """Typed result documents from files and directories. Returns (documents, warnings).
 
-    Each goes through the contract's reader (contract/documents.py): version 1 is upgraded, a
+    Each goes through the contract's reader (contract/documents.py): versions 1 and 2 are upgraded, a
     malformed file or another schema version is reported as a warning, never a crash. `kinds`:
     the documents' `kind` values to keep (None: a `bench run` result, the default; "quality" and
     "eval": bench/outcomes.py); kinds=None keeps every kind.

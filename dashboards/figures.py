@@ -8,11 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from contract.enums import ScenarioKind, Status, Verdict
-from contract.result import EnergyWindow, LoadLevelEntry, RunResult, SloSearchEntry, Stats, StreamEntry, StreamParams
-from hardware.info import fingerprint_of
+from contract.result import (
+    EnergyWindow,
+    HardwareInfo,
+    LoadLevelEntry,
+    RunResult,
+    SloSearchEntry,
+    Stats,
+    StreamEntry,
+    StreamParams,
+)
+from contract.result import fingerprint as hardware_fingerprint
 
 Entry = StreamEntry | LoadLevelEntry | SloSearchEntry
 # Entries with an aggregate output rate: what cost can rest on.
@@ -37,48 +45,48 @@ def _not_valid(scenarios: list[Entry], kinds: tuple[ScenarioKind, ...], what: st
     return f"{sc.name} INVALID ({reasons})"
 
 
-def machine(hardware: dict[str, Any] | None, device: str | None) -> dict:
+def machine(hw: HardwareInfo | None, device: str | None) -> dict:
     """What a cost preset is chosen for: a GPU machine (when the run used its GPUs), an Apple chip,
-    or a CPU machine by vendor, architecture, ISA features, threads (vCPUs) and RAM. `hardware` is
-    a document's hardware section (bench run, quality and eval documents all carry one)."""
-    hw = hardware or {}
-    cpu = hw.get("cpu") or {}
-    gpus = (hw.get("nvidia") or {}).get("gpus") or []
-    chip = (hw.get("apple") or {}).get("chip")
-    ram = cpu.get("ram_bytes")
-    out = {"kind": None, "gpu_name": gpus[0].get("name") if gpus else None, "gpu_count": len(gpus),
-           "apple_chip": chip, "cpu_model": cpu.get("model"), "cpu_vendor": cpu.get("vendor"), "arch": cpu.get("arch"),
-           "isa": sorted(k for k, v in (cpu.get("isa") or {}).items() if v), "vcpus": cpu.get("threads"),
+    or a CPU machine by vendor, architecture, ISA features, threads (vCPUs) and RAM. `hw` is a
+    document's hardware section (bench run, quality and eval documents all carry one)."""
+    if hw is None:
+        return {"kind": None, "gpu_name": None, "gpu_count": 0, "apple_chip": None, "cpu_model": None,
+                "cpu_vendor": None, "arch": None, "isa": [], "vcpus": None, "ram_gib": None}
+    cpu, gpus = hw.cpu, hw.gpus
+    chip = hw.apple.chip if hw.apple else None
+    ram = cpu.ram_bytes
+    out = {"kind": None, "gpu_name": gpus[0].name if gpus else None, "gpu_count": len(gpus),
+           "apple_chip": chip, "cpu_model": cpu.model, "cpu_vendor": cpu.vendor, "arch": cpu.arch,
+           "isa": sorted(k for k, v in cpu.isa.items() if v), "vcpus": cpu.threads,
            "ram_gib": ram / 2**30 if ram else None}
     if gpus and device != "cpu":
         out["kind"] = "gpu"
     elif chip:
         out["kind"] = "apple"
-    elif cpu:
+    else:
         out["kind"] = "cpu"
     return out
 
 
-def hardware_title(hw: dict[str, Any] | None, device: str | None) -> str:
+def hardware_title(hw: HardwareInfo | None, device: str | None) -> str:
     """What the model ran on, in words."""
-    if not hw:
+    if hw is None:
         return "unknown hardware (the result has no hardware section)"
-    gpus = (hw.get("nvidia") or {}).get("gpus") or []
+    gpus = hw.gpus
     if gpus and device != "cpu":
-        return gpus[0].get("name", "GPU") + (f" x{len(gpus)}" if len(gpus) > 1 else "")
-    apple = hw.get("apple") or {}
-    if apple.get("chip"):
-        return apple["chip"] + (f", {apple['gpu_cores']} GPU cores" if apple.get("gpu_cores") else "")
-    cpu = hw.get("cpu") or {}
-    cores = f" ({cpu['cores']} cores)" if cpu.get("cores") else ""
-    return (cpu.get("model") or "unknown CPU") + cores
+        return gpus[0].name + (f" x{len(gpus)}" if len(gpus) > 1 else "")
+    apple = hw.apple
+    if apple is not None and apple.chip:
+        return apple.chip + (f", {apple.gpu_cores} GPU cores" if apple.gpu_cores else "")
+    cores = f" ({hw.cpu.cores} cores)" if hw.cpu.cores else ""
+    return (hw.cpu.model or "unknown CPU") + cores
 
 
-def machine_fingerprint(hw: dict[str, Any] | None) -> str | None:
-    """The hardware fingerprint of a document's hardware section, by hardware.info's recipe over the
+def machine_fingerprint(hw: HardwareInfo | None) -> str | None:
+    """The hardware fingerprint of a document's hardware section, by the contract's recipe over the
     section's own fields (the one the run wrote beside them, unless the section was edited since);
     None without a section. A machine is its label and this: two machines may share a label."""
-    return fingerprint_of(hw) if hw else None
+    return hardware_fingerprint(hw.cpu, hw.gpus, hw.apple) if hw is not None else None
 
 
 def shared_labels(machines: Iterable[tuple[str | None, str | None]]) -> set[str | None]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from contract.result import DeviceEnergy, EnergyWindow, RunResult
 from hardware.bandwidth import age_text
+from hardware.gpus import gpu_for
 
 PASS, FAIL, SKIP = "pass", "FAIL", "skip"
 # What a CUDA process holds beyond torch's reserved pool: the context, cuBLAS workspaces, kernels.
@@ -73,7 +74,8 @@ def _roof_doubt(doc: RunResult) -> str:
     """Why the measured roof a decode beat is likely wrong, from how the run's roof was measured
     (the result's bandwidth section: hardware/bandwidth.py's fields, as it wrote them)."""
     device = doc.backend.device if doc.backend else None
-    bw = (doc.bandwidth or {}).get("gpu0" if device is not None and device.is_nvidia else "cpu")
+    gpu = gpu_for(doc.hardware, device) if doc.hardware is not None else None
+    bw = (doc.bandwidth or {}).get(gpu.device if gpu is not None else "cpu")
     if not isinstance(bw, dict):
         return "the result does not say how its roof was measured"
     if (bw.get("kernels") or {}).get("read") != bw.get("gbps"):   # results before the read roof
@@ -93,8 +95,7 @@ def _devices(window: EnergyWindow | None) -> dict[str, DeviceEnergy]:
 
 
 def _power_checks(doc: RunResult) -> list[Check]:
-    # the hardware section is what the probe saw, kept as it said it
-    gpus = {f"gpu{g['index']}": g for g in ((doc.hardware or {}).get("nvidia") or {}).get("gpus", [])}
+    gpus = {g.device: g for g in doc.hardware.gpus} if doc.hardware is not None else {}
     idle = _devices(doc.monitoring.idle if doc.monitoring else None)
     out = []
     for sc in doc.scenarios:
@@ -107,7 +108,7 @@ def _power_checks(doc: RunResult) -> list[Check]:
                 out.append(Check(name, SKIP, f"{device} energy is {reading.method}, not measured"))
                 continue
             idle_w = idle[device].average_watts if device in idle else None
-            limit = (gpus.get(device) or {}).get("power_limit_w")
+            limit = gpus[device].power_limit_w if device in gpus else None
             if idle_w is None or limit is None:
                 out.append(Check(name, SKIP, f"{watts:.0f} W; idle draw or power limit unknown"))
                 continue

@@ -138,7 +138,7 @@ def write_run_report(result_path: Path, warn: Callable[[str], None] = _stderr_wa
     result_path = Path(result_path)
     target = result_path.with_suffix(".html")
     try:
-        result = documents.run_result(documents.read(result_path), result_path)   # the version checked, 1 upgraded
+        result = documents.run_result(documents.read(result_path), result_path)   # the version checked, older upgraded
         target.write_text(render_report(result, result_path, settings), encoding="utf-8")
         return target
     except Exception as exc:  # a report must never turn a measured run into a failed one

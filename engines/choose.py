@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib.util
 
+from contract.result import HardwareInfo, vendors_text
+
 
 def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
@@ -22,11 +24,14 @@ def _llamacpp_offloads() -> bool:
     return bool(llama_cpp.llama_supports_gpu_offload())
 
 
-def default_backend(info) -> tuple[str, str]:
+def default_backend(info: HardwareInfo) -> tuple[str, str]:
     """(backend name, the run's first line: the device measured and why) for the machine `info`
     (hardware.HardwareInfo) describes."""
     if info.gpus:
-        gpu = info.gpus[0].name + (f" ({len(info.gpus)} NVIDIA GPUs here)" if len(info.gpus) > 1 else "")
+        gpu = info.gpus[0].name + (f" ({len(info.gpus)} {vendors_text(info.gpus)} GPUs here)"
+                                   if len(info.gpus) > 1 else "")
+        driver = info.gpu_drivers.get(info.gpus[0].vendor)
+        runtime = (driver.runtime if driver else None) or "GPU support"
         if _installed("vllm"):
             return "vllm", f"measuring {gpu} with vLLM (backend vllm): vLLM is installed"
         if _llamacpp_offloads():
@@ -36,8 +41,11 @@ def default_backend(info) -> tuple[str, str]:
             return "torch", (f"measuring {gpu} with torch (backend torch): neither vLLM nor a GPU build of "
                              "llama.cpp is installed")
         from engines.llamacpp.build import rebuild_hint
+        # `bench engines install llamacpp` builds for CUDA only
+        hint = rebuild_hint() if runtime == "CUDA" else (f"install vLLM or torch built for {runtime}, or build "
+                                                         f"llama-cpp-python for {runtime} yourself")
         return "llamacpp", (f"measuring the CPU with llama.cpp (backend llamacpp) although {gpu} is present: this "
-                            f"llama.cpp build has no CUDA, and neither vLLM nor torch is installed; {rebuild_hint()}")
+                            f"llama.cpp build has no {runtime}, and neither vLLM nor torch is installed; {hint}")
     if info.apple is not None:
         chip = info.apple.chip or "Apple Silicon"
         if _installed("mlx_lm"):

@@ -8,17 +8,19 @@
     hardware.bandwidth.measured_bandwidth(info)
     hardware.roofline.bandwidth_efficiency(tg_tps, bytes_per_token, spec_gbps, measured_gbps)
 
-Cheap to import: numpy, torch and pynvml load only when a probe or measurement needs them.
+The hardware section's classes are the contract's (contract/result.py): the probes build them.
+Cheap to import: numpy, torch, pynvml and amdsmi load only when a probe or measurement needs them.
 """
+
+from contract.result import AppleInfo, CpuInfo, GpuDriver, GpuInfo, HardwareInfo
 
 from . import bandwidth, roofline
 from .energy import EnergyReading, WindowReading, joules_per_token, tokens_per_joule
-from .info import AppleInfo, CpuInfo, GpuInfo, HardwareInfo, NvidiaInfo
 from .probe import probe
 from .session import MeasurementSession, SessionReport
 
 __all__ = [
-    "AppleInfo", "CpuInfo", "EnergyReading", "GpuInfo", "HardwareInfo", "MeasurementSession",
-    "NvidiaInfo", "SessionReport", "WindowReading", "bandwidth", "joules_per_token", "probe",
+    "AppleInfo", "CpuInfo", "EnergyReading", "GpuDriver", "GpuInfo", "HardwareInfo", "MeasurementSession",
+    "SessionReport", "WindowReading", "bandwidth", "joules_per_token", "probe",
     "roofline", "tokens_per_joule",
 ]

@@ -11,10 +11,11 @@ import threading
 import time
 from typing import ClassVar
 
+from contract.result import AppleInfo, HardwareInfo
+
 from . import specs
 from . import throttle as throttling
 from .cpu import _sysctl
-from .info import AppleInfo, HardwareInfo
 from .provider import Choice, Method, Provision, Settings
 
 NO_PRESSURE = "thermal pressure needs powermetrics (sudo)"

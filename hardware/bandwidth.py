@@ -71,8 +71,7 @@ from typing import Any
 import psutil
 
 from contract.build import utc_now
-
-from .info import HardwareInfo
+from contract.result import HardwareInfo
 
 CACHE_ENV = "RIGHTSIZE_CACHE"
 CACHE_VERSION = 2                # 2: the roof is a read kernel per thread count (1 was numpy's best of read/copy/add)
@@ -111,7 +110,7 @@ class BandwidthMeasurement:
 
 def cache_path(info: HardwareInfo) -> Path:
     root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "rightsize")
-    return root / f"bandwidth-{info.fingerprint()}.json"
+    return root / f"bandwidth-{info.fingerprint}.json"
 
 
 def _now() -> str:
@@ -235,8 +234,10 @@ def cpu_array_bytes(info: HardwareInfo) -> tuple[int, int]:
     return read, context
 
 
-def measure_cuda(index: int, array_bytes: int = _GiB, reps: int = 10) -> BandwidthMeasurement:
-    device = f"gpu{index}"
+def measure_cuda(index: int, device: str | None = None, array_bytes: int = _GiB,
+                 reps: int = 10) -> BandwidthMeasurement:
+    """torch's GPU `index` (a ROCm build of torch answers to torch.cuda too), reported as `device`."""
+    device = device or f"gpu{index}"
     if importlib.util.find_spec("torch") is None:
         return BandwidthMeasurement(device, None, None, "torch is not installed")
     import torch
@@ -340,7 +341,7 @@ def pending(info: HardwareInfo) -> dict[str, str]:
     """{device: why it will be measured} for what measured_bandwidth(info) would measure now."""
     cached = cached_bandwidth(info)
     out = {}
-    for device in ["cpu", *(f"gpu{g.index}" for g in info.gpus)]:
+    for device in ["cpu", *(g.device for g in info.gpus)]:
         m = cached.get(device)
         why = "not measured on this machine yet" if m is None else remeasure_reason(m)
         if why:
@@ -357,7 +358,8 @@ def measured_bandwidth(info: HardwareInfo, refresh: bool = False, budget_s: floa
     path = cache_path(info)
     cached = cached_bandwidth(info)
     out: dict[str, BandwidthMeasurement] = {}
-    for device in ["cpu", *(f"gpu{g.index}" for g in info.gpus)]:
+    gpus = {g.device: g for g in info.gpus}
+    for device in ["cpu", *gpus]:
         m = cached.get(device)
         forced = refresh and (devices is None or device in devices)
         why = (because or "asked to measure") if forced else \
@@ -370,13 +372,13 @@ def measured_bandwidth(info: HardwareInfo, refresh: bool = False, budget_s: floa
             read, context = (array_bytes, array_bytes) if array_bytes else cpu_array_bytes(info)
             out[device] = measure_cpu(read, threads, budget_s, context_bytes=context)
         else:
-            out[device] = measure_cuda(int(device[3:]))
+            out[device] = measure_cuda(gpus[device].index, device)
         out[device].measured_because = why
     if any(not m.cached and m.gbps is not None for m in out.values()):
         keep = {d: {**m.to_dict(), "cached": False, "age_s": None} for d, m in out.items() if m.gbps is not None}
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")   # temp file + rename: a reader never sees half a file
-        tmp.write_text(json.dumps({"version": CACHE_VERSION, "fingerprint": info.fingerprint(),
+        tmp.write_text(json.dumps({"version": CACHE_VERSION, "fingerprint": info.fingerprint,
                                    "devices": keep}, indent=1))
         tmp.replace(path)
     return out

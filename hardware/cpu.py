@@ -10,8 +10,9 @@ from pathlib import Path
 
 import psutil
 
+from contract.result import CpuInfo
+
 from . import specs
-from .info import CpuInfo
 
 # /proc/cpuinfo flag -> our name. x86 "flags", arm64 "Features".
 _X86_ISA = {"avx2": "avx2", "fma": "fma", "f16c": "f16c", "avx512f": "avx512f",

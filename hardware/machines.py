@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 from contract.errors import BenchError
+from contract.result import HardwareInfo
 from models.fit import APPLE_WIRED_FRACTION
 
 PLATFORMS = ("cuda", "rocm", "metal", "cpu", "vulkan")
@@ -133,49 +134,52 @@ def candidates() -> list[Machine]:
 
 def gpu_row(name: str | None) -> Machine | None:
     """The machine row a detected GPU name matches (for its dense FLOPS), or None."""
-    if not name:
-        return None
-    return next((m for m in machines().values() if m.match and re.search(m.match, name, re.I)), None)
+    from hardware.specs import gpu_spec
+
+    row = gpu_spec(name)
+    return machines()[row["id"]] if row else None
 
 
-def machine_from_hardware(hw: dict, bandwidth: dict, device: str | None, label: str,
+def machine_from_hardware(hw: HardwareInfo, bandwidth: dict, device: str | None, label: str,
                           n_threads: int | None = None) -> Machine:
-    """A Machine for hardware described as a result's `hardware` section (HardwareInfo.to_dict()):
-    this machine, or the machine a result was measured on. `device` is where llama.cpp ran (the
-    result's backend.device; None: the GPU if there is one). The bandwidth is the spec figure where
-    one is known (all sockets of a CPU machine, as the reference set counts them), else the bandwidth
+    """A Machine for hardware described as a result's `hardware` section: this machine, or the
+    machine a result was measured on. `device` is where llama.cpp ran (the result's backend.device;
+    None: the first GPU's platform if there is a GPU). The bandwidth is the spec figure where one
+    is known (all sockets of a CPU machine, as the reference set counts them), else the bandwidth
     probe's measurement, and the machine says which."""
-    cpu = hw.get("cpu") or {}
-    gpus = (hw.get("nvidia") or {}).get("gpus") or []
-    apple = hw.get("apple") or {}
+    from hardware.gpus import default_device, gpu_for
+
+    cpu, apple = hw.cpu, hw.apple
     if device is None:
-        device = "cuda" if gpus else "metal" if apple.get("chip") else "cpu"
+        gpu_device = default_device(hw)
+        device = gpu_device.value if gpu_device else "metal" if apple and apple.chip else "cpu"
+    gpu = gpu_for(hw, device)
     platform = {"mps": "metal"}.get(device, device)
     if platform not in PLATFORMS:
         raise MachineError(f"{label}: llama.cpp ran on {device!r}, which no platform class covers",
                            f"projections cover {', '.join(PLATFORMS)}")
     fields: dict = {"id": "here" if label == "this machine" else re.sub(r"[^a-z0-9.-]+", "-", label.lower()),
                     "platform": platform, "origin": label, "source": f"{label}: detected hardware",
-                    "fingerprint": hw.get("fingerprint")}
-    if platform == "cuda" and gpus:
-        row = gpu_row(gpus[0].get("name"))
-        fields.update(name=gpus[0].get("name") or "NVIDIA GPU", memory_gib=(gpus[0].get("memory_bytes") or 0) / GiB or None,
-                      dense_tflops=row.dense_tflops if row else None, tdp_w=gpus[0].get("power_limit_w"), match=None)
-        spec_gbps = gpus[0].get("spec_bandwidth_gbps") or (row.bandwidth_gbps if row else None)
-        measured = (bandwidth.get("gpu0") or {}).get("gbps")
+                    "fingerprint": hw.fingerprint}
+    if gpu is not None:
+        row = gpu_row(gpu.name)
+        fields.update(name=gpu.name, memory_gib=(gpu.memory_bytes or 0) / GiB or None,
+                      dense_tflops=row.dense_tflops if row else None, tdp_w=gpu.power_limit_w, match=None)
+        spec_gbps = gpu.spec_bandwidth_gbps or (row.bandwidth_gbps if row else None)
+        measured = (bandwidth.get(gpu.device) or {}).get("gbps")
     elif platform == "metal":
-        mem = apple.get("unified_memory_bytes")
-        fields.update(name=apple.get("chip") or "Apple GPU", apple_chip=apple.get("chip"), gpu_cores=apple.get("gpu_cores"),
-                      memory_gib=mem / GiB if mem else None)
-        spec_gbps = apple.get("spec_bandwidth_gbps")
+        mem = apple.unified_memory_bytes if apple else None
+        fields.update(name=(apple.chip if apple else None) or "Apple GPU", apple_chip=apple.chip if apple else None,
+                      gpu_cores=apple.gpu_cores if apple else None, memory_gib=mem / GiB if mem else None)
+        spec_gbps = apple.spec_bandwidth_gbps if apple else None
         measured = None                     # the probe measures CPU memory, not what the GPU reaches
     else:
-        spec = cpu.get("spec_bandwidth_gbps")
-        spec_gbps = spec * (cpu.get("sockets") or 1) if spec else None
-        fields.update(name=f"{cpu.get('model') or 'unknown CPU'} ({cpu.get('cores') or '?'} cores)",
-                      cores=n_threads or cpu.get("cores"), threads=cpu.get("threads"), vendor=cpu.get("vendor"),
-                      arch=cpu.get("arch"), isa=tuple(k for k, v in (cpu.get("isa") or {}).items() if v),
-                      memory_gib=(cpu.get("ram_bytes") or 0) / GiB or None)
+        spec = cpu.spec_bandwidth_gbps
+        spec_gbps = spec * (cpu.sockets or 1) if spec else None
+        fields.update(name=f"{cpu.model or 'unknown CPU'} ({cpu.cores or '?'} cores)",
+                      cores=n_threads or cpu.cores, threads=cpu.threads, vendor=cpu.vendor,
+                      arch=cpu.arch, isa=tuple(k for k, v in cpu.isa.items() if v),
+                      memory_gib=(cpu.ram_bytes or 0) / GiB or None)
         measured = (bandwidth.get("cpu") or {}).get("gbps")
     if spec_gbps:
         return Machine(**fields, bandwidth_gbps=spec_gbps)
@@ -194,7 +198,7 @@ def this_machine() -> Machine:
 
     info = hardware.probe()
     bw = {d: m.to_dict() for d, m in measured_bandwidth(info).items()}
-    return machine_from_hardware(info.to_dict(), bw, None, "this machine")
+    return machine_from_hardware(info, bw, None, "this machine")
 
 
 def resolve(machine_id: str) -> Machine:

@@ -9,9 +9,11 @@ import threading
 from types import ModuleType
 from typing import Any
 
+from contract.device import Device
+from contract.result import GpuDriver, GpuInfo, HardwareInfo, PcieLink
+
 from . import throttle as throttling
-from .info import GpuInfo, HardwareInfo, NvidiaInfo
-from .provider import Choice, Method, Provision, Settings
+from .provider import Choice, GpuVendor, Method, Provision, Settings, gpu_memory_peaks
 
 # Clock-event reasons that mean the GPU was held back, by NVML bit. Idle, application-clock
 # settings, sync boost and display clock are left out: they are not throttling.
@@ -23,6 +25,9 @@ THROTTLE_BITS = {
     0x80: "hw_power_brake",
     0x200: "board_limit",
 }
+
+VENDOR_NAME = "nvidia"
+RUNTIME = "CUDA"
 
 # The energy counter updates every ~100 ms (NVIDIA open-gpu-kernel-modules, via ML.ENERGY);
 # shorter windows can read 0, so they are integrated from power samples instead.
@@ -53,11 +58,11 @@ def _try(nvml, unknown: dict, field: str, fn, *args):
         return None
 
 
-def _probe_gpu(nvml, index: int) -> GpuInfo:
+def _probe_gpu(nvml, index: int, device: str) -> GpuInfo:
     h = nvml.nvmlDeviceGetHandleByIndex(index)
     u: dict[str, str] = {}
     mem = _try(nvml, u, "memory_bytes", nvml.nvmlDeviceGetMemoryInfo, h)
-    cc = _try(nvml, u, "compute_capability", nvml.nvmlDeviceGetCudaComputeCapability, h)
+    cc = _try(nvml, u, "arch", nvml.nvmlDeviceGetCudaComputeCapability, h)
     limit_mw = _try(nvml, u, "power_limit_w", nvml.nvmlDeviceGetEnforcedPowerLimit, h)
     bus = _try(nvml, u, "memory_bus_width_bits", nvml.nvmlDeviceGetMemoryBusWidth, h)
     mclk = _try(nvml, u, "max_memory_clock_mhz", nvml.nvmlDeviceGetMaxClockInfo, h, nvml.NVML_CLOCK_MEM)
@@ -76,31 +81,32 @@ def _probe_gpu(nvml, index: int) -> GpuInfo:
     if spec_bw is None:
         u["spec_bandwidth_gbps"] = "needs memory bus width and max memory clock from NVML"
     return GpuInfo(
-        index=index, name=nvml.nvmlDeviceGetName(h),
+        vendor=VENDOR_NAME, index=index, device=device, name=nvml.nvmlDeviceGetName(h),
         uuid=_try(nvml, u, "uuid", nvml.nvmlDeviceGetUUID, h),
         memory_bytes=mem.total if mem else None,
-        compute_capability=f"{cc[0]}.{cc[1]}" if cc else None,
+        arch=f"{cc[0]}.{cc[1]}" if cc else None,
         power_limit_w=limit_mw / 1000 if limit_mw is not None else None,
         memory_bus_width_bits=bus, max_memory_clock_mhz=mclk, spec_bandwidth_gbps=spec_bw,
-        pcie_link=None if link_u else link,
+        spec_source=f"NVML bus width {bus} bit x max memory clock {mclk} MHz x 2" if spec_bw else None,
+        pcie_link=None if link_u else PcieLink(**link),
         mig_mode=(mig[0] == nvml.NVML_DEVICE_MIG_ENABLE) if mig else None,
         energy_counter=energy, unknown=u)
 
 
-def probe_nvidia() -> NvidiaInfo:
+def probe_nvidia(first: int = 0) -> tuple[GpuDriver, list[GpuInfo]]:
+    """NVML's driver and its GPUs, named gpu<first>, gpu<first + 1>, ... Never raises."""
     nvml, why = load_nvml()
     if nvml is None:
-        return NvidiaInfo(available=False, reason=why)
+        return GpuDriver(available=False, reason=why, runtime=RUNTIME), []
     try:
         count = nvml.nvmlDeviceGetCount()
         cuda = _try(nvml, {}, "", nvml.nvmlSystemGetCudaDriverVersion)
-        return NvidiaInfo(
-            available=count > 0, reason=None if count else "NVML found no GPUs",
-            driver_version=nvml.nvmlSystemGetDriverVersion(),
-            cuda_version=f"{cuda // 1000}.{cuda % 1000 // 10}" if cuda else None,
-            gpus=[_probe_gpu(nvml, i) for i in range(count)])
+        driver = GpuDriver(available=count > 0, reason=None if count else "NVML found no GPUs",
+                           driver_version=nvml.nvmlSystemGetDriverVersion(), runtime=RUNTIME,
+                           runtime_version=f"{cuda // 1000}.{cuda % 1000 // 10}" if cuda else None)
+        return driver, [_probe_gpu(nvml, i, f"gpu{first + i}") for i in range(count)]
     except nvml.NVMLError as e:
-        return NvidiaInfo(available=False, reason=f"NVML error while probing: {e}")
+        return GpuDriver(available=False, reason=f"NVML error while probing: {e}", runtime=RUNTIME), []
     finally:
         nvml.nvmlShutdown()
 
@@ -118,7 +124,7 @@ class NvmlSource:
     def __init__(self, nvml, gpu: GpuInfo):
         self.nvml = nvml
         self.handle = nvml.nvmlDeviceGetHandleByIndex(gpu.index)
-        self.device = f"gpu{gpu.index}"
+        self.device = gpu.device
         self.devices = (self.device,)
         self.method: Method = "counter" if gpu.energy_counter else "integrated"
         self.reason = ("nvmlDeviceGetTotalEnergyConsumption (mJ counter)" if gpu.energy_counter
@@ -156,13 +162,14 @@ class NvmlSource:
 
 class NvmlTelemetry:
     """Per-tick GPU state for the timeline: utilisation, clocks, temperature, memory
-    (device-wide and held by our process tree) and throttle reasons."""
+    (device-wide and held by our process tree) and throttle reasons. Other vendors' GPUs share
+    the timeline's `gpus` list, each entry naming its device."""
 
     key = "gpus"
 
     def __init__(self, nvml, gpus: list[GpuInfo]):
         self.nvml = nvml
-        self.handles = [(g.index, nvml.nvmlDeviceGetHandleByIndex(g.index)) for g in gpus]
+        self.handles = [(g.index, g.device, nvml.nvmlDeviceGetHandleByIndex(g.index)) for g in gpus]
         reasons = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
         self._reasons = reasons or nvml.nvmlDeviceGetCurrentClocksThrottleReasons
 
@@ -175,7 +182,7 @@ class NvmlTelemetry:
     def sample(self, pids: set[int]) -> list[dict]:
         n = self.nvml
         out = []
-        for index, h in self.handles:
+        for index, device, h in self.handles:
             util = self._get(n.nvmlDeviceGetUtilizationRates, h)
             mem = self._get(n.nvmlDeviceGetMemoryInfo, h)
             procs = self._get(n.nvmlDeviceGetComputeRunningProcesses, h)
@@ -187,6 +194,7 @@ class NvmlTelemetry:
             mask = self._get(self._reasons, h)
             out.append({
                 "index": index,
+                "device": device,
                 "util_pct": util.gpu if util else None,
                 "mem_used_bytes": mem.used if mem else None,
                 "process_mem_bytes": ours,
@@ -198,33 +206,31 @@ class NvmlTelemetry:
         return out
 
     def device_memory(self, ticks: list[list[dict[str, Any]]]) -> dict[str, dict[str, int | None]]:
-        """Peak memory per GPU: held by our process tree, and in use on the whole device."""
-        gpus: dict[str, dict[str, int | None]] = {}
-        for tick in ticks:
-            for g in tick:
-                peak = gpus.setdefault(f"gpu{g['index']}", {"process_bytes": None, "device_used_bytes": None})
-                for key, src in (("process_bytes", "process_mem_bytes"), ("device_used_bytes", "mem_used_bytes")):
-                    if g[src] is not None:
-                        peak[key] = max(peak[key] or 0, g[src])
-        return gpus
+        return gpu_memory_peaks(ticks, {device for _, device, _ in self.handles})
 
     def throttle(self, ticks: list[list[dict[str, Any]]]) -> dict[str, throttling.Throttle]:
         out = {}
-        for index, _ in self.handles:
+        for _, device, _ in self.handles:
             marks = [x["throttle"] for tick in ticks for x in tick
-                     if x["index"] == index and x["throttle"] is not None]
-            out[f"gpu{index}"] = (throttling.seen(set().union(*marks)) if marks
-                                 else throttling.unknown(NO_CLOCK_EVENTS))
+                     if x["device"] == device and x["throttle"] is not None]
+            out[device] = (throttling.seen(set().union(*marks)) if marks
+                           else throttling.unknown(NO_CLOCK_EVENTS))
         return out
 
 
 def provide(info: HardwareInfo, settings: Settings) -> Provision:
-    """Each GPU's energy counter (or power samples), their telemetry, and NVML to shut down."""
-    if not info.gpus:
+    """Each NVIDIA GPU's energy counter (or power samples), their telemetry, and NVML to shut down."""
+    gpus = [g for g in info.gpus if g.vendor == VENDOR_NAME]
+    if not gpus:
         return Provision()
     nvml, why = load_nvml()
     if nvml is None:
-        return Provision([Choice((f"gpu{g.index}",), None, why or "NVML unavailable") for g in info.gpus],
-                         throttle_unknown={f"gpu{g.index}": NO_CLOCK_EVENTS for g in info.gpus})
-    return Provision([Choice.of(NvmlSource(nvml, g)) for g in info.gpus],
-                     telemetry=lambda: NvmlTelemetry(nvml, info.gpus), release=nvml.nvmlShutdown)
+        return Provision([Choice((g.device,), None, why or "NVML unavailable") for g in gpus],
+                         throttle_unknown={g.device: NO_CLOCK_EVENTS for g in gpus})
+    return Provision([Choice.of(NvmlSource(nvml, g)) for g in gpus],
+                     telemetry=lambda: NvmlTelemetry(nvml, gpus), release=nvml.nvmlShutdown)
+
+
+VENDOR = GpuVendor(VENDOR_NAME, (Device.CUDA,), probe_nvidia, provide,
+                   memory_method="NVML per-process used memory (nvmlDeviceGetComputeRunningProcesses)",
+                   throttle_method="NVML clocks-event reasons (thermal, power cap)")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from contract.result import HardwareInfo
+
 from . import throttle
 from .bandwidth import describe
-from .info import HardwareInfo
+from .gpus import vendor
 from .sampler import DEFAULT_INTERVAL_S
 from .sources import choose
 
 # Methods beyond the energy trio: `sampled` (a reading every interval), `measured`
-# (a benchmark this suite runs), `spec` (from the data table or NVML's static figures).
+# (a benchmark this suite runs), `spec` (from the data table or the GPU driver's static figures).
 
 
 @dataclass
@@ -44,15 +46,18 @@ def measurement_plan(info: HardwareInfo, interval_s: float = DEFAULT_INTERVAL_S,
                         f"RSS of this process + descendants every {interval_s:g} s (psutil); "
                         "own peak from getrusage ru_maxrss"))
     for g in info.gpus:
-        rows.append(PlanRow("memory", f"gpu{g.index}", "sampled",
-                            "NVML per-process used memory (nvmlDeviceGetComputeRunningProcesses)"))
+        v = vendor(g.vendor)
+        rows.append(PlanRow("memory", g.device, "sampled" if v else "unavailable",
+                            v.memory_method if v else f"no provider for {g.vendor} GPUs"))
     rows += _bandwidth_rows(info, bandwidth or {})
     counts = throttle.cpu_throttle_counts()
     rows.append(PlanRow("throttling", "cpu", "counter" if counts is not None else "unavailable",
                         "thermal_throttle event counters, before vs after" if counts is not None
                         else throttle.CPU_THROTTLE_UNAVAILABLE))
     for g in info.gpus:
-        rows.append(PlanRow("throttling", f"gpu{g.index}", "sampled", "NVML clocks-event reasons (thermal, power cap)"))
+        v = vendor(g.vendor)
+        rows.append(PlanRow("throttling", g.device, "sampled" if v else "unavailable",
+                            v.throttle_method if v else f"no provider for {g.vendor} GPUs"))
     if info.apple is not None:
         pm = any(c.method == "integrated" for c in choices)
         rows.append(PlanRow("throttling", "apple", "sampled" if pm else "unavailable",
@@ -63,16 +68,15 @@ def measurement_plan(info: HardwareInfo, interval_s: float = DEFAULT_INTERVAL_S,
 def _bandwidth_rows(info: HardwareInfo, bandwidth: dict) -> list[PlanRow]:
     rows = []
     specs = [("cpu", info.cpu.spec_bandwidth_gbps, info.cpu.spec_source or info.cpu.unknown.get("spec_bandwidth_gbps"))]
-    specs += [(f"gpu{g.index}", g.spec_bandwidth_gbps,
-               f"NVML bus width {g.memory_bus_width_bits} bit x max memory clock {g.max_memory_clock_mhz} MHz x 2"
-               if g.spec_bandwidth_gbps else g.unknown.get("spec_bandwidth_gbps", "")) for g in info.gpus]
+    specs += [(g.device, g.spec_bandwidth_gbps, g.spec_source or g.unknown.get("spec_bandwidth_gbps", ""))
+              for g in info.gpus]
     if info.apple is not None:
         specs.append(("apple", info.apple.spec_bandwidth_gbps,
                       info.apple.spec_source or info.apple.unknown.get("spec_bandwidth_gbps", "")))
     for dev, gbps, why in specs:
         rows.append(PlanRow("bandwidth (spec)", dev, "spec" if gbps else "unavailable",
                             f"{gbps:g} GB/s ({why})" if gbps else why or "unknown"))
-    for dev in ["cpu", *(f"gpu{g.index}" for g in info.gpus)]:
+    for dev in ["cpu", *(g.device for g in info.gpus)]:
         m = bandwidth.get(dev)
         if m is None:
             how = "numpy read roof at 1..cores threads, copy/add as context" if dev == "cpu" else \

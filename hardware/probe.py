@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from contract.result import HardwareInfo
+
 from .apple import probe_apple
 from .cpu import probe_cpu
-from .info import HardwareInfo
-from .nvidia import probe_nvidia
+from .gpus import probe_gpus
 
 
 def probe() -> HardwareInfo:
-    return HardwareInfo(cpu=probe_cpu(), nvidia=probe_nvidia(), apple=probe_apple())
+    gpus, drivers = probe_gpus()
+    return HardwareInfo.of(cpu=probe_cpu(), gpus=gpus, gpu_drivers=drivers, apple=probe_apple())

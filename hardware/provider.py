@@ -1,8 +1,9 @@
-"""The seam between an energy provider (NVIDIA, Apple, the Linux CPU) and the session:
+"""The seam between an energy provider (NVIDIA, AMD, Apple, the Linux CPU) and the session:
 what a source implements, and what a provider hands over when asked about a machine.
 
 A provider is one function `provide(info, settings) -> Provision`; hardware/sources.py
-lists them in order of preference. Device names ("gpu0", "cpu", "ane") are free strings."""
+lists them in order of preference. Device names ("gpu0", "cpu", "ane") are free strings.
+A GPU vendor is a `GpuVendor`: its probe and its provider, one line in hardware/gpus.py."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from .info import HardwareInfo
+from contract.device import Device
+from contract.result import GpuDriver, GpuInfo, HardwareInfo
+
 from .throttle import Throttle
 
 # `counter`: a hardware energy counter; `integrated`: power samples x time; `estimated`: a model.
@@ -46,8 +49,9 @@ class ThrottleSource(EnergySource, Protocol):
 
 class Telemetry(Protocol):
     """Per-tick state of a provider's devices beside their power (memory, utilisation, clocks,
-    clock-event reasons). Each timeline record keeps its sample under `key`; at the end the
-    session hands back the active phase's samples for the peaks and the throttle report."""
+    clock-event reasons). Each timeline record keeps its sample under `key`, one list for all the
+    telemetries of that key (every vendor's GPUs under "gpus", each entry naming its device); at
+    the end the session hands back the active phase's samples for the peaks and the throttle report."""
 
     @property
     def key(self) -> str: ...
@@ -92,3 +96,34 @@ class Settings:
 
 
 Provider = Callable[[HardwareInfo, Settings], Provision]
+
+
+def gpu_memory_peaks(ticks: list[list[dict[str, Any]]], devices: set[str]) -> dict[str, dict[str, int | None]]:
+    """Peak memory per GPU of `devices` over a GPU telemetry's ticks (entries with `device`,
+    `process_mem_bytes`, `mem_used_bytes`): held by our process tree, and in use on the whole device."""
+    gpus: dict[str, dict[str, int | None]] = {}
+    for tick in ticks:
+        for g in tick:
+            if g["device"] not in devices:
+                continue
+            peak = gpus.setdefault(g["device"], {"process_bytes": None, "device_used_bytes": None})
+            for key, src in (("process_bytes", "process_mem_bytes"), ("device_used_bytes", "mem_used_bytes")):
+                if g[src] is not None:
+                    peak[key] = max(peak[key] or 0, g[src])
+    return gpus
+
+
+# (first device number) -> (the vendor's driver, its GPUs named gpu<first>, gpu<first+1>, ...)
+GpuProbe = Callable[[int], tuple[GpuDriver, list[GpuInfo]]]
+
+
+@dataclass(frozen=True)
+class GpuVendor:
+    """What the rest of the suite knows of a GPU vendor: nothing outside its module and this."""
+
+    name: str                        # GpuInfo.vendor and the key of HardwareInfo.gpu_drivers
+    devices: tuple[Device, ...]      # the engine devices that run on its GPUs (CUDA, ROCm)
+    probe: GpuProbe                  # never raises: a vendor without GPUs here says why in its GpuDriver
+    provide: Provider
+    memory_method: str               # how its telemetry samples memory, for `bench hardware`
+    throttle_method: str             # how its telemetry sees throttling

@@ -11,8 +11,9 @@ import threading
 import time
 from pathlib import Path
 
+from contract.result import HardwareInfo
+
 from . import estimate
-from .info import HardwareInfo
 from .provider import Choice, Method, Provision, Settings
 
 POWERCAP = Path("/sys/class/powercap")

@@ -169,12 +169,12 @@ def rows_from_result(result: Document, path: Path | str) -> tuple[Machine, list[
     model join: the projection is fit on llama.cpp figures."""
     doc = documents.run_result(result, path)
     name = Path(path).name
-    model, hw = doc.model, doc.hardware or {}
+    model, hw = doc.model, doc.hardware
     skipped: list[str] = []
     if doc.config.backend != "llamacpp":
         raise ReferenceError(f"{name}: a {doc.config.backend} result; projections are fit on llama.cpp results",
                              "pass a result of bench run --backend llamacpp")
-    if not hw:
+    if hw is None:
         raise ReferenceError(f"{name}: the result has no hardware section", "pass a result written by bench run")
     tg, pp = _valid_stream(doc, ScenarioKind.TG), _valid_stream(doc, ScenarioKind.PP)
     for kind, sc in (("tg", tg), ("pp", pp)):
@@ -204,7 +204,7 @@ def rows_from_result(result: Document, path: Path | str) -> tuple[Machine, list[
         tg128=tg_tps.mean if tg_tps else None,
         tg_ci95=tuple(tg_tps.ci95) if tg_tps and tg_tps.ci95 else None,      # type: ignore[arg-type]
         pp_ci95=tuple(pp_tps.ci95) if pp_tps and pp_tps.ci95 else None,      # type: ignore[arg-type]
-        fingerprint=hw.get("fingerprint"),
+        fingerprint=hw.fingerprint,
         tg_context=(roof.mean_context_tokens if roof else None) or TG128_CONTEXT, threads=threads, tg_threads=threads,
         note=f"measured here; bandwidth {machine.bandwidth_basis}", measured=True)
     from models.catalog import CATALOG

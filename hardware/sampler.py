@@ -109,7 +109,7 @@ class Sampler(threading.Thread):
             "rss_bytes": self.tree.rss(),
         }
         for t in self.telemetry:
-            rec[t.key] = t.sample(self.tree.pids())
+            rec.setdefault(t.key, []).extend(t.sample(self.tree.pids()))   # every vendor's GPUs in one list
         self.timeline.append(rec)   # list.append is atomic: readers may iterate a copy
 
     def _cpu_temp(self) -> float | None:

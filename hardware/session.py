@@ -7,9 +7,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from contract.result import HardwareInfo
+
 from . import throttle
 from .energy import EnergyReading, WindowReading, integrate
-from .info import HardwareInfo
 from .provider import EnergySource, ThrottleSource
 from .sampler import DEFAULT_INTERVAL_S, ProcessTree, Sampler
 from .sources import Sources, open_sources

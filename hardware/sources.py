@@ -2,7 +2,8 @@
 
 Order of preference per device: a hardware counter, then sampled power integrated over
 time, then a TDP estimate; else the device is listed as unavailable with the reason.
-Each provider says that for its own devices; PROVIDERS lists them, one line each."""
+Each provider says that for its own devices; the GPU vendors' come first (hardware/gpus.py lists
+them), then PROVIDERS, one line each."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import apple, nvidia, rapl
-from .info import HardwareInfo
+from contract.result import HardwareInfo
+
+from . import apple, gpus, rapl
 from .provider import Choice, EnergySource, Provider, Provision, Settings, Telemetry
 
+# After each GPU vendor's provider (hardware/gpus.py: its energy counter, else power samples):
 PROVIDERS: tuple[Provider, ...] = (
-    nvidia.provide,     # each NVIDIA GPU: NVML energy counter, else power samples
     apple.provide,      # Apple Silicon: IOReport counters, else powermetrics
     rapl.provide,       # any other CPU and its DRAM: RAPL counters, else the TDP estimate
 )
@@ -42,7 +44,7 @@ class Sources:
 def provisions(info: HardwareInfo, interval_s: float = 0.5, cpu_tdp_w: float | None = None,
                powercap: Path = rapl.POWERCAP, opener: Callable[..., Any] = open) -> list[Provision]:
     settings = Settings(interval_s, cpu_tdp_w, powercap, opener)
-    return [provide(info, settings) for provide in PROVIDERS]
+    return [provide(info, settings) for provide in (*(v.provide for v in gpus.GPU_VENDORS), *PROVIDERS)]
 
 
 def _release_all(found: list[Provision]) -> None:

@@ -36,6 +36,14 @@ def apple_spec(chip: str | None, gpu_cores: int | None) -> dict | None:
     return rows[0] if rows else None
 
 
+def gpu_spec(name: str | None) -> dict | None:
+    """The machine row (`machines`) whose `match` finds this GPU name, or None: a detected GPU's
+    datasheet figures (hardware/machines.py reads the same row as a Machine)."""
+    if not name:
+        return None
+    return next((r for r in _table()["machines"] if r.get("match") and re.search(r["match"], name, re.I)), None)
+
+
 def nvidia_spec_bandwidth_gbps(bus_width_bits: int | None, max_mem_clock_mhz: int | None) -> float | None:
     """Peak DRAM bandwidth from NVML's bus width and max memory clock. NVML reports the
     memory clock such that x2 (double data rate) gives the datasheet figure for HBM2e,

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from contract.errors import ModelError
+from contract.result import vendors_text
 from models.architecture import Architecture, architecture_from_dict
 from models.formats import Format, check_backend, get_format, weight_bytes
 
@@ -178,11 +179,12 @@ def _weights(model, quant: str | None, backend: str) -> tuple[Architecture, int,
 
 def available_memory(info) -> tuple[int, str]:
     """Memory an engine may use on the machine `info` (hardware.HardwareInfo) describes, and where
-    the figure came from: all NVIDIA GPUs together (llama.cpp splits layers across them), else 3/4
+    the figure came from: all GPUs together (llama.cpp splits layers across them), else 3/4
     of Apple unified memory (about what Metal lets one process wire by default), else CPU RAM."""
-    gpus = [g.memory_bytes for g in info.gpus if g.memory_bytes]
+    gpus = [g for g in info.gpus if g.memory_bytes]
     if gpus:
-        return sum(gpus), f"{len(gpus)} NVIDIA GPU(s), {_gib(sum(gpus))} in all"
+        total = sum(g.memory_bytes for g in gpus)
+        return total, f"{len(gpus)} {vendors_text(gpus)} GPU(s), {_gib(total)} in all"
     if info.apple is not None and info.apple.unified_memory_bytes:
         unified = info.apple.unified_memory_bytes
         return int(unified * APPLE_WIRED_FRACTION), f"{info.apple.chip}: 3/4 of {_gib(unified)} unified memory"

@@ -7,6 +7,7 @@ engines and the real measurement behave has tests of their own.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 import engines.clock
 from contract.device import Device
 from engines.base import Capabilities, EngineDefaults, LoadedModel, Prepared
+
+_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "runs" / "2026-11-28T020636Z-vm-tiny-Q4_K_M-llamacpp.json"
 
 
 class FakeClock:
@@ -117,7 +120,8 @@ class FakeMeasurement:
         return self
 
     def hardware_doc(self) -> dict:
-        return {"fake": True}
+        # a real machine's account (a recorded example result's): the run's document checks it
+        return json.loads(_EXAMPLE.read_text())["hardware"]
 
     def bandwidth_doc(self) -> dict:
         return {}

@@ -151,7 +151,7 @@ def _this_machines_result(tmp_path, fingerprint: str | None = None) -> Path:
     import hardware
 
     doc = json.loads(RESULT_8B.read_text())
-    doc["hardware"]["fingerprint"] = fingerprint or hardware.probe().fingerprint()
+    doc["hardware"]["fingerprint"] = fingerprint or hardware.probe().fingerprint
     results = tmp_path / "results"
     results.mkdir()
     (results / RESULT_8B.name).write_text(json.dumps(doc))

@@ -1,6 +1,6 @@
 """The result contract: every example validates against the published JSON Schema, a document
-survives a read and a write unchanged, version 1 is upgraded, and anything else is one line that
-names the file and the field."""
+survives a read and a write unchanged, versions 1 and 2 are upgraded, and anything else is one
+line that names the file and the field."""
 
 import copy
 import json
@@ -17,13 +17,17 @@ from contract.build import died_run, run_id
 from contract.device import Device
 from contract.enums import ScenarioKind, Status
 from contract.errors import ResultsError
-from contract.result import SCHEMA_VERSION, Outcome, RunResult
+from contract.result import SCHEMA_VERSION, GpuInfo, Outcome, PcieLink, RunResult, fingerprint
 from contract.schema import SCHEMA_FILE, schema_text
+from dashboards.figures import hardware_title, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 # Every result document shipped in examples/ (profiles.json and the like carry no schema_version).
 EXAMPLES = sorted(p for p in ROOT.glob("examples/**/*.json") if "schema_version" in json.loads(p.read_text()))
 TINY = next(p for p in EXAMPLES if "tiny-Q4_K_M" in p.name)
+# Version-2 files as bench run and bench eval wrote them; examples/ holds them lifted to the current version.
+V2 = ROOT / "tests" / "recorded" / "v2"
+V2_RUN, V2_EVAL = V2 / "2026-11-28T024018Z-vm-tiny-Q8_0-llamacpp.json", V2 / "2026-12-02T024320Z-vm-tiny-eval.json"
 
 
 def test_the_published_schema_is_current():
@@ -64,21 +68,72 @@ def test_the_schema_refuses_what_the_reader_refuses():
 
 
 def test_a_version_1_document_is_upgraded(tmp_path):
-    old = json.loads(TINY.read_text())
+    old = json.loads(V2_RUN.read_text())        # version 1 had version 2's fields, unchecked
     old["schema_version"] = 1
     old["backend"]["device"] = "CUDA0"          # an engine's own spelling, as early results stored it
     (tmp_path / "old.json").write_text(json.dumps(old))
     doc = documents.read(tmp_path / "old.json")
-    assert isinstance(doc, RunResult) and doc.schema_version == SCHEMA_VERSION == 2
+    assert isinstance(doc, RunResult) and doc.schema_version == SCHEMA_VERSION == 3
     assert doc.backend is not None and doc.backend.device is Device.CUDA
     tg = doc.scenarios[1]
     assert tg.kind is ScenarioKind.TG and tg.roofline is not None
     assert tg.roofline.measured_tps is not None and tg.roofline.measured_tps > 0
     energy = doc.scenarios[0].energy
     assert energy is not None and energy.joules_per_prompt_token is not None
+    assert doc.hardware is not None and doc.hardware.fingerprint == old["hardware"]["fingerprint"]
     written = documents.dump(doc)
-    assert written["schema_version"] == 2 and written["backend"]["device"] == "cuda"
+    assert written["schema_version"] == 3 and written["backend"]["device"] == "cuda"
     assert written["scenarios"] == old["scenarios"]
+
+
+@pytest.mark.parametrize("v2", [V2_RUN, V2_EVAL], ids=lambda p: p.name)
+def test_a_version_2_file_reads_as_its_example_lifted_to_version_3(v2):
+    old = json.loads(v2.read_text())
+    assert old["schema_version"] == 2 and "nvidia" in old["hardware"] and "gpus" not in old["hardware"]
+    doc = documents.read(v2)
+    assert doc.schema_version == 3 and doc.hardware is not None
+    hw = doc.hardware
+    assert hw.gpus == [] and hw.fingerprint == old["hardware"]["fingerprint"]
+    assert hw.cpu.model == old["hardware"]["cpu"]["model"] and hw.apple is None
+    nvidia = hw.gpu_drivers["nvidia"]
+    assert (nvidia.available, nvidia.reason, nvidia.runtime) == (False, old["hardware"]["nvidia"]["reason"], "CUDA")
+    example = next(p for p in EXAMPLES if p.name == v2.name)
+    assert json.dumps(documents.dump(doc), sort_keys=True) == json.dumps(json.loads(example.read_text()), sort_keys=True)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_the_fingerprint_is_the_one_version_2_computed(path):
+    """Bandwidth caches and a fleet's finished jobs are keyed by it: the machines they were written on
+    must keep their ids."""
+    hw = documents.read(path).hardware
+    assert hw is not None and fingerprint(hw.cpu, hw.gpus, hw.apple) == hw.fingerprint
+
+
+def test_version_2_nvidia_gpus_become_gpus_with_their_vendor(tmp_path):
+    old = json.loads(V2_RUN.read_text())
+    # the hardware section's `nvidia` part as version 2's probe wrote it for an H100 (NVML's figures)
+    old["hardware"]["nvidia"] = {
+        "available": True, "reason": None, "driver_version": "550.54.15", "cuda_version": "12.4",
+        "gpus": [{"index": 0, "name": "NVIDIA H100 80GB HBM3", "uuid": "GPU-6f0e5b36-2d6c-8c1f-1b4e-6a0d3c2b9e11",
+                  "memory_bytes": 85520809984, "compute_capability": "9.0", "power_limit_w": 700.0,
+                  "memory_bus_width_bits": 5120, "max_memory_clock_mhz": 2619, "spec_bandwidth_gbps": 3352.3,
+                  "pcie_link": {"gen": 5, "width": 16, "max_gen": 5, "max_width": 16}, "mig_mode": False,
+                  "energy_counter": True, "unknown": {}}]}
+    old["backend"]["device"] = "cuda"
+    (tmp_path / "h100.json").write_text(json.dumps(old))
+    doc = documents.read(tmp_path / "h100.json")
+    assert isinstance(doc, RunResult) and doc.hardware is not None
+    (g,) = doc.hardware.gpus
+    assert isinstance(g, GpuInfo) and (g.vendor, g.index, g.device, g.arch) == ("nvidia", 0, "gpu0", "9.0")
+    assert (g.memory_bytes, g.power_limit_w, g.spec_bandwidth_gbps) == (85520809984, 700.0, 3352.3)
+    assert g.pcie_link == PcieLink(gen=5, width=16, max_gen=5, max_width=16) and g.unknown == {}
+    driver = doc.hardware.gpu_drivers["nvidia"]
+    assert (driver.driver_version, driver.runtime, driver.runtime_version) == ("550.54.15", "CUDA", "12.4")
+    assert hardware_title(doc.hardware, "cuda") == "NVIDIA H100 80GB HBM3"
+    assert machine(doc.hardware, "cuda")["kind"] == "gpu"
+    written = documents.dump(doc)
+    assert "nvidia" not in written["hardware"] and "compute_capability" not in written["hardware"]["gpus"][0]
+    assert documents.parse(written) == doc                 # version 3 reads back as itself
 
 
 @pytest.mark.parametrize("edit, field", [

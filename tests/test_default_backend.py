@@ -4,22 +4,24 @@ import importlib.util
 
 import pytest
 
+from contract.result import AppleInfo, GpuDriver, GpuInfo, HardwareInfo
 from engines import choose
 from hardware.cpu import probe_cpu
-from hardware.info import AppleInfo, GpuInfo, HardwareInfo, NvidiaInfo
 
 
-def _gpu():
-    return GpuInfo(index=0, name="NVIDIA H100 80GB HBM3", uuid=None, memory_bytes=80 * 2**30,
-                   compute_capability="9.0", power_limit_w=700, memory_bus_width_bits=5120,
-                   max_memory_clock_mhz=2619, spec_bandwidth_gbps=3352.0, pcie_link=None, mig_mode=False,
-                   energy_counter=True)
+def _gpu(vendor="nvidia", name="NVIDIA H100 80GB HBM3", index=0, spec=3352.0):
+    return GpuInfo(vendor=vendor, index=index, device=f"gpu{index}", name=name, uuid=None, memory_bytes=80 * 2**30,
+                   arch="9.0", power_limit_w=700, memory_bus_width_bits=5120, max_memory_clock_mhz=2619,
+                   spec_bandwidth_gbps=spec, pcie_link=None, mig_mode=False, energy_counter=True)
 
 
-def _machine(gpu=False, apple=False):
-    nvidia = NvidiaInfo(True, None, gpus=[_gpu()]) if gpu else NvidiaInfo(False, "no driver")
-    chip = AppleInfo("Apple M2 Max", 8, 4, 38, 96 * 2**30, 400.0, "table") if apple else None
-    return HardwareInfo(cpu=probe_cpu(), nvidia=nvidia, apple=chip)
+def _machine(gpu=False, apple=False, amd=False):
+    gpus = [_gpu()] if gpu else [_gpu("amd", "AMD Instinct MI300X", i, 5300.0) for i in range(2)] if amd else []
+    drivers = {"nvidia": GpuDriver(available=gpu, reason=None if gpu else "no driver", runtime="CUDA"),
+               "amd": GpuDriver(available=amd, reason=None if amd else "no driver", runtime="ROCm")}
+    chip = AppleInfo(chip="Apple M2 Max", p_cores=8, e_cores=4, gpu_cores=38, unified_memory_bytes=96 * 2**30,
+                     spec_bandwidth_gbps=400.0, spec_source="table") if apple else None
+    return HardwareInfo.of(cpu=probe_cpu(), gpus=gpus, gpu_drivers=drivers, apple=chip)
 
 
 @pytest.fixture
@@ -45,7 +47,17 @@ def test_cuda_prefers_vllm_then_offloading_llamacpp_then_torch(installed):
     assert choose.default_backend(m)[0] == "torch"
     installed.discard("torch")
     name, why = choose.default_backend(m)
-    assert name == "llamacpp" and "CPU" in why
+    assert name == "llamacpp" and "CPU" in why and "has no CUDA" in why
+
+
+def test_amd_gpus_take_the_same_order_and_say_rocm(installed):
+    m = _machine(amd=True)
+    installed.add("vllm")
+    name, why = choose.default_backend(m)
+    assert name == "vllm" and "AMD Instinct MI300X (2 AMD GPUs here)" in why
+    installed.clear()
+    name, why = choose.default_backend(m)
+    assert name == "llamacpp" and "has no ROCm" in why and "CUDA" not in why
 
 
 def test_apple_prefers_mlx(installed):

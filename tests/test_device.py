@@ -21,6 +21,11 @@ def test_cuda_runs_are_bounded_by_the_gpu(engine_name):
     assert (spec, measured) == (3352.0, 3000.0)
 
 
+def test_rocm_runs_are_bounded_by_the_amd_gpu_and_cuda_ones_are_not():
+    assert device_bandwidths(_machine(amd=True), BANDWIDTH, Device.parse("ROCm0")) == (5300.0, 3000.0)
+    assert device_bandwidths(_machine(amd=True), BANDWIDTH, Device.CUDA) == (None, None)   # no NVIDIA GPU here
+
+
 def test_cpu_runs_on_a_gpu_machine_are_bounded_by_the_cpu():
     machine = _machine(gpu=True)
     assert device_bandwidths(machine, BANDWIDTH, Device.CPU) == (machine.cpu.spec_bandwidth_gbps, 21.6)

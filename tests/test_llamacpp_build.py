@@ -25,7 +25,7 @@ from bench.commands.node_plan import node_plan
 from contract.errors import BackendError
 from engines import choose
 from engines.llamacpp import build
-from tests.hardware import fake_nvml
+from tests.hardware import fake_amdsmi, fake_nvml
 
 RECORDED = Path(__file__).parent / "recorded"
 H100 = fake_nvml.H100["name"]
@@ -173,6 +173,15 @@ def test_a_gpu_machine_without_the_toolkit_keeps_the_cpu_build_and_says_why(h100
     assert r.stdout.startswith(f"llama.cpp for the CPU: {H100} is here but the CUDA toolkit is not")
     assert "already built for the CPU here: nothing to do" in r.stdout
     assert r.stderr.startswith(f"warning: this build will not use {H100}: install the CUDA toolkit")
+
+
+def test_an_amd_gpu_is_no_reason_for_a_cuda_build(monkeypatch, toolkit_on_path):
+    monkeypatch.setitem(sys.modules, "pynvml", None)
+    monkeypatch.setitem(sys.modules, "amdsmi", fake_amdsmi.make([fake_amdsmi.MI300X]))
+    r = CliRunner().invoke(main, ["engines", "install", "llamacpp", "--dry-run"])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith(f"llama.cpp for the CPU: the CUDA toolkit is here ({toolkit_on_path}) but NVML sees "
+                               "no NVIDIA GPU")
 
 
 def fake_pip(tmp_path: Path) -> tuple[dict, Path]:

@@ -32,8 +32,10 @@ def gpu_result(tg_tps=92.0, watts=310.0, idle_w=72.0, nvml_process=18.9 * GIB, a
     doc = json.loads(EXAMPLE.read_text())
     tg = next(sc for sc in doc["scenarios"] if sc["name"] == "tg128")
     tg.update(roofline=roof, energy=window(watts))
+    doc["hardware"]["gpus"] = [{"vendor": "nvidia", "index": 0, "device": "gpu0", "name": "NVIDIA H100 80GB HBM3",
+                                "uuid": None, "memory_bytes": 85520809984, "power_limit_w": 700.0,
+                                "spec_bandwidth_gbps": 3352.3, "energy_counter": True}]
     doc.update({
-        "hardware": {"nvidia": {"gpus": [{"index": 0, "name": "NVIDIA H100 80GB HBM3", "power_limit_w": 700.0}]}},
         "scenarios": [tg],
         "backend": {"name": "torch", "device": "cuda", "model_bytes": 16_060_522_496},
         "engine_memory": {"device_peak_allocated_bytes": allocated, "device_peak_reserved_bytes": allocated + GIB},

@@ -31,10 +31,12 @@ def install(engine, device, dry_run, force):
     Prints the one pip command it runs; pip's wheel cache is bypassed, so that a CUDA build is never
     served a cached CPU wheel, nor the other way round."""
     import hardware
+    from contract.device import Device
     from engines.llamacpp import build
+    from hardware.gpus import gpus_for
 
     version = build.pinned_version()
-    gpus = [g.name for g in hardware.probe().gpus]
+    gpus = [g.name for g in gpus_for(hardware.probe(), Device.CUDA)]    # a CUDA build is for NVIDIA's GPUs
     target = build.choose_target(gpus, build.find_cuda_toolkit(), requested=device)
     have = build.installed_build()
     click.echo(f"llama.cpp for {DEVICE_NAMES[target.device]}: {target.why}")

@@ -122,23 +122,23 @@ def _say(line: str) -> None:
     click.echo(line, err=True)
 
 
-def _hardware_line(hw: dict | None) -> tuple[str, str]:
-    """(CPU, GPUs) of a node's probe, in words."""
-    if not hw:
+def _hardware_line(doc: dict | None) -> tuple[str, str]:
+    """(CPU, GPUs) of a node's probe (its hardware section, as the node sent it), in words."""
+    if not doc:
         return "n/a (not probed)", "n/a (not probed)"
-    cpu = hw.get("cpu") or {}
-    ram = cpu.get("ram_bytes")
-    cpu_text = (f"{cpu.get('model') or 'unknown CPU'}, {cpu.get('cores') or '?'}C/{cpu.get('threads') or '?'}T, "
+    from contract.result import HardwareInfo
+
+    hw = HardwareInfo.model_validate(doc)
+    cpu, ram = hw.cpu, hw.cpu.ram_bytes
+    cpu_text = (f"{cpu.model or 'unknown CPU'}, {cpu.cores or '?'}C/{cpu.threads or '?'}T, "
                 + (f"{ram / 2**30:.0f} GiB" if ram else "RAM n/a"))
-    gpus = (hw.get("nvidia") or {}).get("gpus") or []
-    apple = hw.get("apple")
-    if gpus:
-        gpu_text = ", ".join(f"{g['name']} {g['memory_bytes'] / 2**30:.0f} GiB" if g.get("memory_bytes")
-                             else g["name"] for g in gpus)
-    elif apple:
-        gpu_text = f"{apple.get('chip')} ({apple.get('gpu_cores') or '?'} GPU cores, unified memory)"
+    if hw.gpus:
+        gpu_text = ", ".join(f"{g.name} {g.memory_bytes / 2**30:.0f} GiB" if g.memory_bytes else g.name
+                             for g in hw.gpus)
+    elif hw.apple:
+        gpu_text = f"{hw.apple.chip} ({hw.apple.gpu_cores or '?'} GPU cores, unified memory)"
     else:
-        gpu_text = "none"        # why (no driver, no NVML) is in --json: hardware.nvidia.reason
+        gpu_text = "none"        # why (no driver, no library) is in --json: hardware.gpu_drivers.<vendor>.reason
     return cpu_text, gpu_text
 
 

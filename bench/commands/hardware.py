@@ -14,6 +14,10 @@ def _gib(n: int | None) -> str:
     return f"{n / 1024**3:.1f} GiB" if n else "?"
 
 
+def _known(value: object) -> object:
+    return "?" if value is None else value
+
+
 @click.command("hardware")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @click.option("--measure-bandwidth", is_flag=True,
@@ -57,14 +61,18 @@ def _print_tables(info, rows, health) -> None:
                     f"RAM {_gib(c.ram_bytes)}{', virtualized' if c.virtualized else ''}\n"
                     f"ISA: {isa}\ncaches: {caches or '?'}\n{c.os}, kernel {c.kernel}")
     for g in info.gpus:
-        link = g.pcie_link or {}
-        devices.add_row(f"gpu{g.index}", g.name,
-                        f"{_gib(g.memory_bytes)}, compute {g.compute_capability}, power limit "
-                        f"{g.power_limit_w} W, PCIe gen{link.get('gen', '?')} x{link.get('width', '?')}, "
+        link = g.pcie_link
+        d = info.gpu_drivers.get(g.vendor)
+        devices.add_row(g.device, g.name,
+                        f"{_gib(g.memory_bytes)}, compute {g.arch}, power limit "
+                        f"{g.power_limit_w} W, PCIe gen{_known(link.gen if link else None)} "
+                        f"x{_known(link.width if link else None)}, "
                         f"MIG {'on' if g.mig_mode else 'off' if g.mig_mode is False else '?'}\n"
-                        f"driver {info.nvidia.driver_version}, CUDA {info.nvidia.cuda_version}")
+                        f"driver {d.driver_version if d else None}, {(d.runtime if d else None) or 'runtime'} "
+                        f"{d.runtime_version if d else None}")
     if not info.gpus:
-        devices.add_row("nvidia", "-", info.nvidia.reason or "no GPUs")
+        for vendor, driver in info.gpu_drivers.items():     # why each vendor's driver gave no GPUs
+            devices.add_row(vendor, "-", driver.reason or "no GPUs")
     if info.apple is not None:
         a = info.apple
         devices.add_row("apple", a.chip or "?", f"{a.p_cores}P + {a.e_cores}E cores, {a.gpu_cores} GPU cores, "

@@ -191,7 +191,7 @@ def execute(config: EvalConfig, ui: RunUI = RunUI()) -> EvalOutcome:
         body["summary"]["not_run"] = len(tasks) - len(answers)
     doc = outcome_document(label=config.label, started_at=started, status=status, errors=errors,
                            model={k: model.get(k) for k in ("id", "name", "quant", "source", "path", "fingerprint")},
-                           hardware=hardware.probe().to_dict(), config=config.to_dict(),
+                           hardware=hardware.probe(), config=config.to_dict(),
                            body=EvalBody.model_validate(body))     # the contract's: a writer's mistake fails here
     written, path, warning = write_outcome(doc, config.results_dir)
     return EvalOutcome(written, path, warning)

@@ -96,7 +96,7 @@ def already_measured(results: list[tuple[Path, Any]]) -> dict[tuple[str, str, st
     for path, doc in results:
         if not isinstance(doc, RunResult) or doc.fleet is None or doc.status != Status.COMPLETED:
             continue
-        fingerprint = (doc.hardware or {}).get("fingerprint")
+        fingerprint = doc.hardware.fingerprint if doc.hardware is not None else None
         if fingerprint:
             done[(doc.fleet.name, fingerprint, doc.fleet.job_key)] = path
     return done

@@ -194,7 +194,7 @@ def execute(config: QualityConfig, ui: RunUI = RunUI()) -> QualityOutcome:
     }
     info = hardware.probe()
     doc_args: dict[str, Any] = {"label": config.label, "started_at": started, "model": _model_doc(ref, quants),
-                                    "hardware": info.to_dict(), "config": config.to_dict()}
+                                    "hardware": info, "config": config.to_dict()}
     status = COMPLETED
     errors: list[str] = []
     saved: dict = {}

@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from contract import documents
-from contract.result import RunResult, StreamEntry
+from contract.result import AppleInfo, GpuInfo, HardwareInfo, RunResult, StreamEntry
 from contract.storage import write_typed
+from dashboards.figures import machine_fingerprint
 from dashboards.rows import CostSettings
 from dashboards.site import build_site, count_machines
-from hardware.info import AppleInfo, CpuInfo, GpuInfo, HardwareInfo, NvidiaInfo, fingerprint_of
 from tests.dashboards.cdp_browser import CHROMIUM, Browser
 from tests.dashboards.conftest import EXAMPLES
 
@@ -36,8 +36,8 @@ def _other_machine(d: Path, run_id: str, speed: float, **cpu) -> RunResult:
     """The tiny Q4_K_M example as measured on another machine with the same label: its CPU fields
     changed through the typed contract, its single-stream throughput scaled so its cost differs."""
     _, doc = _tiny_q4()
-    hw = json.loads(json.dumps(doc.hardware))
-    hw["cpu"].update(cpu)
+    assert doc.hardware is not None
+    hw = doc.hardware.model_copy(deep=True, update={"cpu": doc.hardware.cpu.model_copy(update=cpu)})
     other = doc.model_copy(deep=True, update={"run_id": run_id, "hardware": hw})
     ss = next(sc for sc in other.scenarios if sc.name == "single-stream")
     assert isinstance(ss, StreamEntry) and ss.summary.output_tps
@@ -71,17 +71,19 @@ def page_data(index: Path) -> tuple[str, dict]:
 
 
 def test_the_fingerprint_is_the_one_bench_run_wrote():
-    """The dashboards recompute it from the hardware section with the probe's own recipe."""
+    """The dashboards recompute it from the hardware section with the contract's own recipe."""
     for f in [*EXAMPLES.glob("*.json"), *OUTCOMES.glob("*.json")]:
-        hw = json.loads(f.read_text())["hardware"]
-        assert fingerprint_of(hw) == hw["fingerprint"], f.name
-    hw = json.loads(next(EXAMPLES.glob("*.json")).read_text())["hardware"]
-    info = HardwareInfo(cpu=CpuInfo(**hw["cpu"]), nvidia=NvidiaInfo(**hw["nvidia"]))
-    assert info.fingerprint() == EXAMPLE_FINGERPRINT
-    gpu = GpuInfo(0, "NVIDIA H100 80GB HBM3", "GPU-1", 80 * 2**30, "9.0", 700.0, 5120, 2619, 3350.0, None, False, True)
-    with_gpu = HardwareInfo(cpu=info.cpu, nvidia=NvidiaInfo(True, None, gpus=[gpu]),
-                            apple=AppleInfo(None, None, None, None, None, None, None))
-    assert fingerprint_of(with_gpu.to_dict()) == with_gpu.fingerprint() != info.fingerprint()
+        hw = documents.read(f).hardware
+        assert hw is not None and machine_fingerprint(hw) == hw.fingerprint, f.name
+    _, doc = _tiny_q4()
+    assert doc.hardware is not None and machine_fingerprint(doc.hardware) == EXAMPLE_FINGERPRINT
+    gpu = GpuInfo(vendor="nvidia", index=0, device="cuda:0", name="NVIDIA H100 80GB HBM3", uuid="GPU-1",
+                  memory_bytes=80 * 2**30, power_limit_w=700.0, spec_bandwidth_gbps=3350.0, energy_counter=True)
+    no_chip = AppleInfo(chip=None, p_cores=None, e_cores=None, gpu_cores=None, unified_memory_bytes=None,
+                        spec_bandwidth_gbps=None, spec_source=None)
+    with_gpu = HardwareInfo.of(doc.hardware.cpu, [gpu], apple=no_chip)
+    assert machine_fingerprint(with_gpu) == with_gpu.fingerprint != EXAMPLE_FINGERPRINT
+    assert machine_fingerprint(None) is None
 
 
 def test_one_machine_across_runs_stays_one(tmp_path):

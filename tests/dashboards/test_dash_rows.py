@@ -13,6 +13,12 @@ from dashboards.profiles import load_profiles
 from dashboards.rows import CostSettings, build_row, parse_profile_choices
 
 
+def _gpu(name, index=0):
+    """A GPU of the hardware section as the NVML probe writes it, with what the cost rows read."""
+    return {"vendor": "nvidia", "index": index, "device": f"gpu{index}", "name": name, "uuid": None,
+            "memory_bytes": None, "power_limit_w": None, "spec_bandwidth_gbps": None, "energy_counter": True}
+
+
 def row_for(doc, chosen=None, settings=CostSettings(), profiles=None):
     return build_row(documents.run_result(doc), None, profiles or load_profiles(), chosen or {}, load_prices(), settings)
 
@@ -89,7 +95,7 @@ def test_cpu_only_machine_no_preset_covers_by_hand(example):
 def test_unknown_gpu_is_na_with_the_reason(example):
     _, doc = example("tiny-Q4_K_M")
     doc = copy.deepcopy(doc)
-    doc["hardware"]["nvidia"] = {"available": True, "reason": None, "gpus": [{"index": 0, "name": "NVIDIA L40"}]}
+    doc["hardware"]["gpus"] = [_gpu("NVIDIA L40")]
     doc["backend"]["device"] = "gpu"
     row = row_for(doc)
     assert row["cost"] is None and row["cost_na"].startswith("no cost preset for NVIDIA L40")
@@ -185,8 +191,7 @@ def test_owned_profile_uses_the_runs_power(tmp_path, example):
 def test_gpu_machine_matched_and_priced_per_gpu(example):
     _, doc = example("tiny-Q4_K_M")
     doc = copy.deepcopy(doc)
-    gpu = {"index": 0, "name": "NVIDIA H100 80GB HBM3"}
-    doc["hardware"]["nvidia"] = {"available": True, "reason": None, "gpus": [gpu, {**gpu, "index": 1}]}
+    doc["hardware"]["gpus"] = [_gpu("NVIDIA H100 80GB HBM3"), _gpu("NVIDIA H100 80GB HBM3", 1)]
     doc["backend"]["device"] = "gpu"
     row = row_for(doc)
     assert row["hardware"] == "NVIDIA H100 80GB HBM3 x2"
@@ -194,7 +199,7 @@ def test_gpu_machine_matched_and_priced_per_gpu(example):
     assert any("x 2 GPUs" in n for n in row["cost"]["notes"])
     spot = row_for(doc, settings=CostSettings(basis="reserved"))
     assert spot["cost"]["usd_per_hour"] == pytest.approx(2 * 1.85)
-    doc["hardware"]["nvidia"]["gpus"][0]["name"] = doc["hardware"]["nvidia"]["gpus"][1]["name"] = "NVIDIA H200"
+    doc["hardware"]["gpus"][0]["name"] = doc["hardware"]["gpus"][1]["name"] = "NVIDIA H200"
     missing = row_for(doc, settings=CostSettings(basis="reserved"))
     assert missing["cost"] is None and "no reserved price" in missing["cost_na"]
 

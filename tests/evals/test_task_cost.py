@@ -2,7 +2,7 @@
 
 import pytest
 
-from contract.result import Outcome
+from contract.result import SCHEMA_VERSION, Outcome
 from dashboards import cost
 from dashboards.prices import parse_row
 from dashboards.rows import CostSettings
@@ -18,10 +18,12 @@ def test_timed_tasks():
 
 def _doc(server_is_local, answers):
     return Outcome.model_validate({
-        "schema_version": 2, "kind": "eval", "run_id": "t", "status": "completed", "started_at": None,
+        "schema_version": SCHEMA_VERSION, "kind": "eval", "run_id": "t", "status": "completed", "started_at": None,
         "finished_at": None, "config": {}, "environment": {}, "model": {"id": "m"},
         "label": "vm", "hardware": {"cpu": {"threads": 2, "ram_bytes": 8 * 2**30, "vendor": "AMD", "arch": "x86_64",
-                                            "isa": {}, "model": "cpu"}},
+                                            "isa": {}, "model": "cpu", "sockets": 1, "cores": 2, "caches_bytes": {},
+                                            "os": "Linux", "kernel": "6", "virtualized": True},
+                                    "fingerprint": "0123456789abcdef"},
         "eval": {"tasks_file": {"name": "t.jsonl"}, "backend": "openai",
                  "server_is_local": server_is_local, "served_model": "gpt-test", "provider": None, "device": "cpu",
                  "answers": [{"id": f"t{i}", "correct": True, **a} for i, a in enumerate(answers)]}})

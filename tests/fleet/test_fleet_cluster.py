@@ -70,7 +70,7 @@ def test_status_lists_each_node_with_its_hardware_and_the_schedule(cluster):
     assert nodes["node-a"]["resources"]["node_a"] == 1 and "node_a" not in nodes["node-b"]["resources"]
     for n in nodes.values():
         assert n["hardware"]["cpu"]["threads"] >= 1 and n["hardware"]["fingerprint"]
-        assert n["hardware"]["nvidia"]["gpus"] == []
+        assert n["hardware"]["gpus"] == [] and set(n["hardware"]["gpu_drivers"]) == {"nvidia", "amd"}
     assert sorted((s["node"], s["model"], s["plan"]) for s in got["schedule"]) == [
         ("node-a", "tiny", "run"), ("node-b", "tiny", "run")]
     text = fleet(cluster, "status", *QUICK)

@@ -31,7 +31,7 @@ def test_measures_the_read_roof_then_serves_it_from_cache(monkeypatch, tmp_path)
     assert first.loadavg_before is not None and first.loadavg_before >= 0
     assert first.loadavg_after is not None and first.loadavg_after >= 0
     path = bandwidth.cache_path(info)
-    assert path.parent == tmp_path / "cache" and info.fingerprint() in path.name
+    assert path.parent == tmp_path / "cache" and info.fingerprint in path.name
     assert json.loads(path.read_text())["devices"]["cpu"]["gbps"] == first.gbps
 
     _edit_cache(info, under_load=False)          # a figure taken on a quiet machine, an hour ago
@@ -66,7 +66,7 @@ def test_a_cache_from_the_copy_kernel_era_is_measured_again():
     old = {"device": "cpu", "gbps": 42.0, "method": "numpy STREAM-like read/copy/add, best kernel, 2 threads",
            "reason": None, "kernels": {"read": 18.6, "copy": 42.0, "add": 21.6}, "array_bytes": 134217728,
            "threads": 2, "measured_at": datetime.now(timezone.utc).isoformat(), "cached": False}
-    path.write_text(json.dumps({"version": 1, "fingerprint": info.fingerprint(), "devices": {"cpu": old}}))
+    path.write_text(json.dumps({"version": 1, "fingerprint": info.fingerprint, "devices": {"cpu": old}}))
     assert bandwidth.cached_bandwidth(info) == {}
     assert bandwidth.pending(info) == {"cpu": "not measured on this machine yet"}
     fresh = bandwidth.measured_bandwidth(info, budget_s=0.1, array_bytes=8 * MiB)["cpu"]

@@ -2,32 +2,41 @@ import time
 
 import pytest
 
+from contract.result import PcieLink
 from hardware import nvidia
-from hardware.cpu import probe_cpu
-from hardware.info import HardwareInfo
 from hardware.session import MeasurementSession
 from hardware.sources import open_sources
 from tests.hardware import fake_nvml
+from tests.hardware.probed import machine
 
 
 def test_probe_reads_h100_figures(nvml):
     fake = nvml()
-    info = nvidia.probe_nvidia()
-    assert info.available and info.driver_version == "550.54.15" and info.cuda_version == "12.4"
-    g = info.gpus[0]
+    driver, gpus = nvidia.probe_nvidia()
+    assert driver.available and driver.driver_version == "550.54.15"
+    assert (driver.runtime, driver.runtime_version) == ("CUDA", "12.4")
+    g = gpus[0]
+    assert (g.vendor, g.index, g.device) == ("nvidia", 0, "gpu0")
     assert g.name == "NVIDIA H100 80GB HBM3"
     assert g.memory_bytes == 85520809984
-    assert g.compute_capability == "9.0"
+    assert g.arch == "9.0"                               # the compute capability
     assert g.power_limit_w == 700.0                      # mW -> W
     assert g.spec_bandwidth_gbps == pytest.approx(3352.3, abs=0.1)   # 5120 bit x 2619 MHz x 2
-    assert g.pcie_link == {"gen": 5, "width": 16, "max_gen": 5, "max_width": 16}
+    assert g.spec_source == "NVML bus width 5120 bit x max memory clock 2619 MHz x 2"
+    assert g.pcie_link == PcieLink(gen=5, width=16, max_gen=5, max_width=16)
     assert g.mig_mode is False and g.energy_counter is True
     assert fake.init_count == 0                          # probe shut NVML down again
 
 
+def test_gpus_are_named_from_the_first_number_given(nvml):
+    nvml([fake_nvml.H100, fake_nvml.P100])
+    _, gpus = nvidia.probe_nvidia(first=2)
+    assert [(g.index, g.device) for g in gpus] == [(0, "gpu2"), (1, "gpu3")]
+
+
 def test_pre_volta_has_no_counter_and_unsupported_fields_get_reasons(nvml):
     nvml([fake_nvml.P100])
-    g = nvidia.probe_nvidia().gpus[0]
+    g = nvidia.probe_nvidia()[1][0]
     assert g.energy_counter is False
     assert g.mig_mode is None and "Not Supported" in g.unknown["mig_mode"]
     assert g.spec_bandwidth_gbps == pytest.approx(732.2, abs=0.1)     # P100 datasheet: 732 GB/s
@@ -36,11 +45,12 @@ def test_pre_volta_has_no_counter_and_unsupported_fields_get_reasons(nvml):
 def test_missing_library_and_driver_are_reported_not_raised(nvml, monkeypatch):
     import sys
     monkeypatch.setitem(sys.modules, "pynvml", None)       # import pynvml -> ImportError
-    info = nvidia.probe_nvidia()
-    assert not info.available and info.reason is not None and "nvidia-ml-py is not installed" in info.reason
+    driver, gpus = nvidia.probe_nvidia()
+    assert not driver.available and gpus == [] and driver.reason is not None
+    assert "nvidia-ml-py is not installed" in driver.reason
     nvml(init_error=fake_nvml.real.NVML_ERROR_LIBRARY_NOT_FOUND)
-    info = nvidia.probe_nvidia()
-    assert not info.available and info.reason is not None and "NVML Shared Library Not Found" in info.reason
+    driver, gpus = nvidia.probe_nvidia()
+    assert not driver.available and driver.reason is not None and "NVML Shared Library Not Found" in driver.reason
 
 
 def test_throttle_names_keep_only_real_throttling():
@@ -58,7 +68,7 @@ def test_counter_window_short_window_and_peaks(nvml, tmp_path):
     fake = nvml()
     fake.devices[0].procs = [(os.getpid(), 17 * 1024**3), (999999, 5 * 1024**3)]
     fake.devices[0].throttle_mask = 0x4 | 0x40
-    info = HardwareInfo(cpu=probe_cpu(), nvidia=nvidia.probe_nvidia())
+    info = machine()
     s = _session(info, interval_s=0.05, powercap=tmp_path / "none")
     s.start()
     w = s.begin_window()
@@ -81,7 +91,7 @@ def test_counter_window_short_window_and_peaks(nvml, tmp_path):
 
 def test_pre_volta_window_is_integrated_from_power_samples(nvml, tmp_path):
     nvml([fake_nvml.P100])
-    info = HardwareInfo(cpu=probe_cpu(), nvidia=nvidia.probe_nvidia())
+    info = machine()
     s = _session(info, interval_s=0.05, powercap=tmp_path / "none")
     s.start()
     w = s.begin_window()

@@ -73,14 +73,35 @@ def test_cli_json_and_tables(nvml):
     plan = {(r["metric"], r["device"]): r["method"] for r in doc["plan"]}
     assert plan[("energy", "gpu0")] == "counter" and plan[("throttling", "gpu0")] == "sampled"
     assert plan[("bandwidth (spec)", "gpu0")] == "spec"
-    assert doc["hardware"]["nvidia"]["gpus"][0]["name"] == "NVIDIA H100 80GB HBM3"
-    text = CliRunner().invoke(hardware_command, [])
+    assert doc["hardware"]["gpus"][0]["name"] == "NVIDIA H100 80GB HBM3"
+    assert doc["hardware"]["gpu_drivers"]["amd"]["reason"].startswith("amdsmi is not installed")
+    text = CliRunner().invoke(hardware_command, [], env={"COLUMNS": "300"})
     assert text.exit_code == 0 and "How each metric will be measured" in text.output
     assert "NVIDIA H100 80GB HBM3" in text.output
+    assert "compute 9.0, power limit 700.0 W, PCIe gen5 x16, MIG off" in text.output
+    assert "driver 550.54.15, CUDA 12.4" in text.output
+
+
+def test_cli_tables_for_an_amd_gpu(amdsmi):
+    amdsmi()
+    doc = json.loads(CliRunner().invoke(hardware_command, ["--json"]).output)
+    plan = {(r["metric"], r["device"]): r for r in doc["plan"]}
+    assert plan[("energy", "gpu0")]["method"] == "counter"
+    assert plan[("memory", "gpu0")]["detail"] == "amdsmi per-process VRAM (amdsmi_get_gpu_process_list)"
+    assert plan[("bandwidth (spec)", "gpu0")]["detail"].startswith("5300 GB/s (hardware/specs.json machine mi300x: ")
+    text = CliRunner().invoke(hardware_command, [], env={"COLUMNS": "300"}).output
+    assert "AMD Instinct MI300X" in text and "compute gfx942, power limit 750.0 W, PCIe gen5 x16, MIG ?" in text
+    assert "driver 6.8.5, ROCm 6.3.1" in text
+
+
+def test_cli_table_without_gpus_says_why_for_each_vendor(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynvml", None)
+    text = CliRunner().invoke(hardware_command, [], env={"COLUMNS": "300"}).output
+    assert "nvidia-ml-py is not installed" in text and "amdsmi is not installed" in text
 
 
 def test_import_is_cheap():
-    code = ("import sys, hardware; heavy = [m for m in ('numpy', 'torch', 'pynvml', 'rich') "
+    code = ("import sys, hardware; heavy = [m for m in ('numpy', 'torch', 'pynvml', 'amdsmi', 'rich') "
             "if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -8,13 +8,13 @@ import types
 
 import pytest
 
+from contract.result import AppleInfo, HardwareInfo
 from hardware import apple, sources, throttle
 from hardware.cpu import probe_cpu
-from hardware.info import AppleInfo, HardwareInfo, NvidiaInfo
-from hardware.nvidia import probe_nvidia
 from hardware.provider import Choice, Method, Provision, Settings, ThrottleSource
 from hardware.session import MeasurementSession
-from tests.hardware import fake_nvml
+from tests.hardware import fake_amdsmi, fake_nvml
+from tests.hardware.probed import machine
 from tests.hardware.test_hw_apple import FinishedProc
 from tests.hardware.test_hw_rapl import zone
 
@@ -46,7 +46,7 @@ def package_only(tmp_path):
 
 def test_gpus_come_first_then_the_cpu(nvml, tmp_path, package_only):
     fake = nvml([fake_nvml.H100, fake_nvml.P100])
-    info = HardwareInfo(cpu=_cpu(), nvidia=probe_nvidia())
+    info = machine(_cpu())
     assert _choices(info, powercap=package_only) == [
         (("gpu0",), "counter", NVML_COUNTER),
         (("gpu1",), "integrated", NVML_SAMPLES),
@@ -65,7 +65,7 @@ def test_gpus_come_first_then_the_cpu(nvml, tmp_path, package_only):
 
 def test_gpus_without_nvml_are_unavailable_with_the_reason(nvml, tmp_path):
     nvml()
-    info = HardwareInfo(cpu=_cpu(), nvidia=probe_nvidia())
+    info = machine(_cpu())
     nvml(init_error=fake_nvml.real.NVML_ERROR_DRIVER_NOT_LOADED)
     no_rapl = f"no RAPL zones under {tmp_path} (not Linux, a VM, or the powercap driver not loaded)"
     assert _choices(info, powercap=tmp_path) == [
@@ -76,9 +76,25 @@ def test_gpus_without_nvml_are_unavailable_with_the_reason(nvml, tmp_path):
     ]
 
 
+def test_amd_gpus_come_after_nvidia_ones_and_without_amdsmi_say_why(nvml, amdsmi, tmp_path, package_only):
+    nvml([fake_nvml.H100])
+    amdsmi([fake_amdsmi.MI300X])
+    info = machine(_cpu())
+    assert _choices(info, powercap=package_only)[:2] == [
+        (("gpu0",), "counter", NVML_COUNTER),
+        (("gpu1",), "counter", "amdsmi_get_energy_count (counter x resolution, uJ)"),
+    ]
+    amdsmi(init_error=fake_amdsmi.AMDSMI_STATUS_NO_PERM)
+    assert _choices(info, powercap=package_only)[1] == (
+        ("gpu1",), None, "amdsmi unavailable: AMDSMI_STATUS_NO_PERM - Permission Denied (no amdgpu driver or GPU)")
+    unknown = [p.throttle_unknown for p in sources.provisions(info, powercap=package_only) if p.throttle_unknown]
+    assert unknown == [{"gpu1": "amdsmi gave no violation status (MI300 and newer report one)"}]
+
+
 def _apple_info():
-    return HardwareInfo(cpu=_cpu(), nvidia=NvidiaInfo(False, "not an NVIDIA machine"),
-                        apple=AppleInfo("Apple M2 Max", 8, 4, 38, 64 * 1024**3, 400, "test"))
+    return HardwareInfo.of(cpu=_cpu(), apple=AppleInfo(chip="Apple M2 Max", p_cores=8, e_cores=4, gpu_cores=38,
+                                                       unified_memory_bytes=64 * 1024**3, spec_bandwidth_gbps=400,
+                                                       spec_source="test"))
 
 
 def test_apple_prefers_ioreport_then_powermetrics_and_has_no_estimate(monkeypatch, package_only):
@@ -164,7 +180,7 @@ def test_a_provider_registered_in_the_table_is_measured_and_reported(monkeypatch
                          release=lambda: released.append(True))
 
     monkeypatch.setattr(sources, "PROVIDERS", (*sources.PROVIDERS, provide))      # the one registry line
-    info = HardwareInfo(cpu=_cpu(), nvidia=NvidiaInfo(False, "not an NVIDIA machine"))
+    info = HardwareInfo.of(cpu=_cpu())
     s = MeasurementSession(info, interval_s=0.02, cpu_tdp_w=50.0)
     assert seen_settings[0].interval_s == 0.02 and seen_settings[0].cpu_tdp_w == 50.0
     s.start()
@@ -187,3 +203,41 @@ def test_a_provider_registered_in_the_table_is_measured_and_reported(monkeypatch
     assert doc["timeline"][-1]["accel"] == [{"device": "accel0", "mem_used_bytes": 3 * 1024**3}]
     assert doc["timeline"][-1]["power_w"]["accel0"] == 250.0
     assert src.closed and released == [True]
+
+
+# --- a GPU vendor only this test knows ---------------------------------------------------
+
+def test_a_gpu_vendor_registered_in_the_table_is_probed_numbered_measured_and_read(nvml, monkeypatch, tmp_path):
+    """The module of a made-up vendor (its probe, provider and GpuVendor) and one line in
+    hardware/gpus.GPU_VENDORS: nothing else names it, yet every reader finds its GPU."""
+    from bench.measurement import bandwidth_key
+    from contract.device import Device
+    from contract.result import GpuDriver, GpuInfo
+    from hardware import gpus
+    from hardware.plan import measurement_plan
+    from hardware.provider import GpuVendor
+
+    def probe(first):
+        return GpuDriver(available=True, reason=None, driver_version="1.0", runtime="oneAPI"), [
+            GpuInfo(vendor="acme", index=0, device=f"gpu{first}", name="Acme X1", uuid="acme-0",
+                    memory_bytes=16 * 1024**3, power_limit_w=150.0, spec_bandwidth_gbps=500.0, energy_counter=True)]
+
+    def provide(info, settings):
+        mine = [g for g in info.gpus if g.vendor == "acme"]
+        src = AccelCounter([1000.0, 1012.5])
+        src.devices = (mine[0].device,)
+        return Provision([Choice.of(src)]) if mine else Provision()
+
+    acme = GpuVendor("acme", (Device.SYCL,), probe, provide, memory_method="acme memory counter",
+                     throttle_method="acme clock events")
+    monkeypatch.setattr(gpus, "GPU_VENDORS", (*gpus.GPU_VENDORS, acme))         # the one table line
+    nvml([fake_nvml.H100])
+    info = machine(_cpu())
+    assert [(g.vendor, g.device) for g in info.gpus] == [("nvidia", "gpu0"), ("acme", "gpu1")]
+    assert info.gpu_drivers["acme"].runtime == "oneAPI"
+    assert (("gpu1",), "counter", "test accelerator energy counter (J)") in _choices(info, powercap=tmp_path)
+    plan = {(r.metric, r.device): r.detail for r in measurement_plan(info, bandwidth={})}
+    assert plan[("memory", "gpu1")] == "acme memory counter" and plan[("throttling", "gpu1")] == "acme clock events"
+    assert bandwidth_key(info, Device.SYCL) == "gpu1" and bandwidth_key(info, Device.CUDA) == "gpu0"
+    # the result's hardware section carries it as it carries NVIDIA's: no schema change
+    assert HardwareInfo.model_validate(json.loads(json.dumps(info.to_dict()))) == info

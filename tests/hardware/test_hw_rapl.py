@@ -3,9 +3,9 @@ import time
 
 import pytest
 
+from contract.result import HardwareInfo
 from hardware import rapl
 from hardware.cpu import probe_cpu
-from hardware.info import HardwareInfo, NvidiaInfo
 from hardware.session import MeasurementSession
 from hardware.sources import choose, open_sources
 
@@ -67,7 +67,7 @@ def denying_opener(path, *a, **kw):
 def _info(tdp, cores=None):
     cpu = probe_cpu()
     cpu.spec_tdp_w, cpu.sockets, cpu.cores = tdp, 1, cores
-    return HardwareInfo(cpu=cpu, nvidia=NvidiaInfo(False, "test"))
+    return HardwareInfo.of(cpu=cpu)
 
 
 def test_permission_error_explains_the_fix_and_falls_back(powercap):

@@ -118,20 +118,22 @@ def test_bad_fit_arguments_are_one_line_errors(args, fragment):
 
 def test_available_memory_prefers_gpus_then_unified_memory_then_ram():
     import hardware
-    from hardware.info import AppleInfo, GpuInfo, NvidiaInfo
+    from contract.result import AppleInfo, GpuInfo
     from models.fit import available_memory
 
     here = hardware.probe()
     # GPUs and Apple Silicon are not on this machine: their records are built by hand
-    gpu = GpuInfo(index=0, name="H100", uuid=None, memory_bytes=80 * GiB, compute_capability="9.0",
-                  power_limit_w=700.0, memory_bus_width_bits=None, max_memory_clock_mhz=None,
-                  spec_bandwidth_gbps=None, pcie_link=None, mig_mode=False, energy_counter=True)
-    two_gpus = dataclasses.replace(here, nvidia=NvidiaInfo(True, None, gpus=[gpu, dataclasses.replace(gpu, index=1)]))
+    gpu = GpuInfo(vendor="nvidia", index=0, device="gpu0", name="H100", uuid=None, memory_bytes=80 * GiB,
+                  power_limit_w=700.0, spec_bandwidth_gbps=None, energy_counter=True)
+    two_gpus = here.model_copy(update={"gpus": [gpu, gpu.model_copy(update={"index": 1, "device": "gpu1"})]})
     assert available_memory(two_gpus) == (160 * GiB, "2 NVIDIA GPU(s), 160.0 GiB in all")
-    mac = dataclasses.replace(here, nvidia=NvidiaInfo(False, "no NVIDIA driver"),
-                              apple=AppleInfo("Apple M2 Max", 8, 4, 38, 64 * GiB, 400.0, "spec"))
+    amd = gpu.model_copy(update={"vendor": "amd", "name": "AMD Instinct MI300X", "memory_bytes": 192 * GiB})
+    assert available_memory(here.model_copy(update={"gpus": [amd]})) == (192 * GiB, "1 AMD GPU(s), 192.0 GiB in all")
+    mac = here.model_copy(update={"gpus": [], "apple": AppleInfo(
+        chip="Apple M2 Max", p_cores=8, e_cores=4, gpu_cores=38, unified_memory_bytes=64 * GiB,
+        spec_bandwidth_gbps=400.0, spec_source="spec")})
     assert available_memory(mac)[0] == 48 * GiB
-    cpu_only = dataclasses.replace(here, nvidia=NvidiaInfo(False, "none"), apple=None)
+    cpu_only = here.model_copy(update={"gpus": [], "apple": None})
     assert available_memory(cpu_only)[0] == here.cpu.ram_bytes
 
 
