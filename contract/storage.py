@@ -135,6 +135,21 @@ def bulk() -> Iterator[None]:
             gc.enable()
 
 
+def result_files(paths: list[Path]) -> list[Path]:
+    """The .json files of `paths`, each directory's in its names' order; ResultsError for a path
+    that does not exist."""
+    files: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            files.extend(sorted(p.glob("*.json"), key=lambda f: f.name))
+        elif p.exists():
+            files.append(p)
+        else:
+            raise ResultsError(f"no such results file or directory: {p}", "pass a results directory or .json file")
+    return files
+
+
 def load_documents(paths: list[Path], kinds: tuple[str | None, ...] | None = (None,)) -> tuple[list[tuple[Path, Document]], list[str]]:
     """Typed result documents from files and directories. Returns (documents, warnings).
 
@@ -143,18 +158,9 @@ def load_documents(paths: list[Path], kinds: tuple[str | None, ...] | None = (No
     the documents' `kind` values to keep (None: a `bench run` result, the default; "quality" and
     "eval": bench/outcomes.py); kinds=None keeps every kind.
     """
-    files: list[Path] = []
-    for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            files.extend(sorted(p.glob("*.json"), key=lambda f: f.name))     # one folder: its names' order
-        elif p.exists():
-            files.append(p)
-        else:
-            raise ResultsError(f"no such results file or directory: {p}", "pass a results directory or .json file")
     loaded, warnings = [], []
     with bulk():
-        for f in files:
+        for f in result_files(paths):
             try:
                 doc = documents.read(f)
             except ResultsError as exc:

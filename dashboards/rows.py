@@ -10,6 +10,8 @@ figures.throughput_source); the row names that scenario.
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -257,3 +259,41 @@ def build_row(result: RunResult, path: Path | None, profiles: dict[str, CostProf
     except DashboardError as exc:
         row["cost_na"] = f"{exc} (profile {profile.name})"
     return row
+
+
+def _finite(value) -> bool:
+    """No NaN or infinity anywhere in a JSON-like value (a walk over its floats: a json.dumps per
+    row to find out cost a second at 10,000 rows)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                return False
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
+    return True
+
+
+def check_finite(row: dict) -> None:
+    """ValueError when a figure of the row is NaN or infinite (json.dumps's own error, as the page's
+    JSON would raise it). The per-API comparisons, most of a row's bulk, are checked number by
+    number (check_apis)."""
+    cost = row["cost"]
+    lean = dict(row, cost=dict(cost, apis=None, compare=None)) if cost else row
+    if not _finite(lean):
+        json.dumps(lean, allow_nan=False)
+        raise ValueError("a figure is NaN or infinite")     # not reached: json.dumps raised on it above
+    check_apis(row)
+
+
+def check_apis(row: dict) -> None:
+    """ValueError when a comparison with an API is NaN or infinite: the price table's own numbers
+    were checked when read, so only the computed ones can be (`compare` holds two of these rows)."""
+    cost = row["cost"]
+    for api in (cost["apis"] or ()) if cost else ():
+        for key in ("usd_per_1k_tasks", "breakeven_utilisation", "breakeven_tokens_per_month"):
+            if api[key] is not None and not math.isfinite(api[key]):
+                raise ValueError(f"{key} against {api['provider']} {api['model']} is {api[key]}")

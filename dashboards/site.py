@@ -7,23 +7,23 @@ dashboard.js drawing the table and charts in the browser so the filters can redr
 from __future__ import annotations
 
 import datetime as dt
-import json
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
-from contract import documents
 from contract.build import utc_now
-from contract.result import Document
+from contract.result import Outcome
+from contract.storage import result_files
 from dashboards.errors import DashboardError
 from dashboards.figures import hardware_words, shared_labels
 from dashboards.groups import disambiguate, group_rows
 from dashboards.page import STATIC, document, esc
 from dashboards.prices import DEFAULT_MAX_AGE_DAYS, load_prices, stale_headline, staleness_warning
 from dashboards.profiles import load_profiles
-from dashboards.rows import CostSettings, build_row, compare_apis, parse_profile_choices
+from dashboards.reading import Read, RowInputs, read_all, skipped
+from dashboards.rows import CostSettings, check_apis, compare_apis, parse_profile_choices
 
 # One line each: what the chart shows and how it was measured.
 CHARTS = [
@@ -118,30 +118,6 @@ def _plotly_js() -> str:
     return get_plotlyjs()
 
 
-def load_unique(paths: list[Path], kinds: tuple = (None,)) -> tuple[list[tuple[Path, Document]], list[str]]:
-    """Typed documents from every path, read by the contract's one loader (a file it cannot read is
-    a warning naming the file and the field); the same run found twice (copied between machines)
-    counts once. `kinds`: bench run results (None), or bench quality / bench eval outcomes
-    (contract.documents.OUTCOME_KINDS)."""
-    from contract.storage import load_documents
-
-    loaded, warnings = load_documents(paths, kinds=kinds)
-    return _dedupe(loaded, warnings), warnings
-
-
-def _dedupe(loaded: list[tuple[Path, Document]], warnings: list[str]) -> list[tuple[Path, Document]]:
-    seen: dict[str, Path] = {}
-    unique = []
-    for path, doc in loaded:
-        run_id = doc.run_id
-        if run_id in seen:
-            warnings.append(f"skipped {path}: same run as {seen[run_id]}")
-            continue
-        seen[run_id] = path
-        unique.append((path, doc))
-    return unique
-
-
 def count_machines(rows: list[dict]) -> int:
     """Machines, not labels: two machines that share a label (the default, the hostname "vm") are two."""
     return len({(r["label"], r["fingerprint"]) for r in rows})
@@ -164,44 +140,6 @@ def _names(rows: list[dict]) -> None:
     disambiguate(rows, lambda r: (r["started_at"] or r["run_id"] or "?")[:16])
 
 
-def _finite(value) -> bool:
-    """No NaN or infinity anywhere in a JSON-like value (a walk over its floats: a json.dumps per
-    row to find out cost a second at 10,000 rows)."""
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, float):
-            if not math.isfinite(v):
-                return False
-        elif isinstance(v, dict):
-            stack.extend(v.values())
-        elif isinstance(v, (list, tuple)):
-            stack.extend(v)
-    return True
-
-
-def _check_finite(row: dict) -> None:
-    """ValueError when a figure of the row is NaN or infinite (json.dumps's own error, as the page's
-    JSON would raise it). The per-API comparisons, most of a row's bulk, are checked number by
-    number (_check_apis)."""
-    cost = row["cost"]
-    lean = dict(row, cost=dict(cost, apis=None, compare=None)) if cost else row
-    if not _finite(lean):
-        json.dumps(lean, allow_nan=False)
-        raise ValueError("a figure is NaN or infinite")     # not reached: json.dumps raised on it above
-    _check_apis(row)
-
-
-def _check_apis(row: dict) -> None:
-    """ValueError when a comparison with an API is NaN or infinite: the price table's own numbers
-    were checked when read, so only the computed ones can be (`compare` holds two of these rows)."""
-    cost = row["cost"]
-    for api in (cost["apis"] or ()) if cost else ():
-        for key in ("usd_per_1k_tasks", "breakeven_utilisation", "breakeven_tokens_per_month"):
-            if api[key] is not None and not math.isfinite(api[key]):
-                raise ValueError(f"{key} against {api['provider']} {api['model']} is {api[key]}")
-
-
 def _reports(path: Path, listed: dict[Path, set[str]]) -> str | None:
     """The one-page report bench run writes beside its result, if it is there; each directory is
     listed once (a stat per result file cost a second at 10,000 results)."""
@@ -217,36 +155,48 @@ def _reports(path: Path, listed: dict[Path, set[str]]) -> str | None:
     return report.resolve().as_uri() if report.exists() else None
 
 
-def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_file: Path | None = None,
-               profile_choices: Sequence[str] = (), settings: CostSettings = CostSettings(),
-               max_age_days: int = DEFAULT_MAX_AGE_DAYS, today: dt.date | None = None, allow_empty: bool = False,
-               loaded: tuple[list[tuple[Path, Document]], list[str]] | None = None, compare: bool = True):
-    """(rows, api prices, warnings) for the results under `paths` (or the documents already
-    `loaded` from them, with the loader's warnings); no rows only with allow_empty (a page of
-    bench quality and bench eval outcomes alone). compare=False: each row's cost block without its
-    comparisons with every API (rows.price_run); overview() adds them to the rows a page shows."""
+def build_rows(paths: list[Path], **options) -> tuple[list[dict], list[dict], list[str]]:
+    """(rows, api prices, warnings) for the results under `paths`: read_results without the outcomes."""
+    read = read_results(paths, **options)
+    return read.rows, read.apis, read.warnings
+
+
+class Results(NamedTuple):
+    rows: list[dict]
+    apis: list[dict]                        # the price table as the page shows it
+    warnings: list[str]
+    outcomes: list[Outcome]                 # bench quality and bench eval outcomes
+    paths: dict[str, Path]                  # run_id -> its file
+
+
+def read_results(paths: list[Path], *, prices_file: Path | None = None, profiles_file: Path | None = None,
+                 profile_choices: Sequence[str] = (), settings: CostSettings = CostSettings(),
+                 max_age_days: int = DEFAULT_MAX_AGE_DAYS, today: dt.date | None = None, allow_empty: bool = False,
+                 compare: bool = True, workers: int | None = None) -> Results:
+    """The rows, API prices, warnings and outcomes of the result files under `paths`, read by the
+    contract's one reader (a file it cannot read is a warning naming the file and the field); the
+    same run found twice (copied between machines) counts once. No rows only with allow_empty and
+    outcomes (a page of bench quality and bench eval outcomes alone). compare=False: each row's cost block
+    without its comparisons with every API (rows.price_run); overview() adds them to the rows a
+    page shows. `workers`: reading.read_all's."""
     today = today or dt.date.today()
     prices = load_prices(prices_file)
     profiles = load_profiles(profiles_file)
     chosen = parse_profile_choices(list(profile_choices), profiles)
-    docs, warnings = (loaded[0], list(loaded[1])) if loaded else load_unique(paths)
-    if not docs and not allow_empty:
+    inputs = RowInputs(profiles, chosen, prices, settings, compare)
+    runs, outcomes, warnings = _unique(read_all(result_files(paths), inputs, workers))
+    if not runs and not (allow_empty and outcomes):
         raise DashboardError("no results to show" + (f" ({len(warnings)} file(s) skipped)" if warnings else ""),
                              "pass result files or directories written by bench run")
     rows = []
-    cache: dict = {}                            # the preset each machine matches, chosen once per machine
     listed: dict[Path, set[str]] = {}
-    for path, doc in docs:
-        try:
-            row = build_row(documents.run_result(doc, path), path, profiles, chosen, prices, settings,
-                            compare=compare, profile_cache=cache)
-            _check_finite(row)                   # figures computed to NaN must not reach the page
-        except (ArithmeticError, ValueError) as exc:   # a document the contract accepts, figures that do not compute
-            warnings.append(_skipped(path, exc))
+    for read in runs:
+        if read.row is None:                    # its figures do not compute
+            warnings.append(str(read.problem))
             continue
-        row["report"] = _reports(path, listed)
-        rows.append(row)
-    if not rows and docs:
+        read.row["report"] = _reports(read.path, listed)
+        rows.append(read.row)
+    if not rows and runs:
         raise DashboardError(f"no usable results ({len(warnings)} file(s) skipped: {warnings[0]})",
                              "pass result files written by bench run")
     _machines(rows)
@@ -256,11 +206,29 @@ def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_f
     stale = staleness_warning(prices, today, max_age_days)
     if stale:
         warnings.append(stale)
-    return rows, [p.to_dict(today) for p in prices], warnings
+    return Results(rows, [p.to_dict(today) for p in prices], warnings,
+                   [read.outcome for read in outcomes if read.outcome is not None], {read.run_id: read.path for read in runs if read.run_id})
 
 
-def _skipped(path: Path, exc: Exception) -> str:
-    return f"skipped {path}: its figures do not compute ({type(exc).__name__}: {exc})"
+def _unique(reads: list[Read]) -> tuple[list[Read], list[Read], list[str]]:
+    """(runs, outcomes, warnings): an unreadable file is a warning, and a run or an outcome found a
+    second time (copied between machines) is skipped, a run with a warning."""
+    runs: list[Read] = []
+    outcomes: list[Read] = []
+    warnings: list[str] = []
+    seen: dict[tuple[bool, str], Path] = {}
+    for read in reads:
+        if read.run_id is None:
+            warnings.append(str(read.problem))
+            continue
+        key = (read.outcome is not None, read.run_id)
+        if key in seen:
+            if read.outcome is None:
+                warnings.append(f"skipped {read.path}: same run as {seen[key]}")
+            continue
+        seen[key] = read.path
+        (outcomes if read.outcome is not None else runs).append(read)
+    return runs, outcomes, warnings
 
 
 def overview(rows: list[dict], prices: list, warnings: list[str],
@@ -279,10 +247,10 @@ def overview(rows: list[dict], prices: list, warnings: list[str],
                 continue
             try:
                 compare_apis(rep, cost, prices)     # rep shares its cost block with its row in `rows`
-                _check_apis(rep)
+                check_apis(rep)
             except (ArithmeticError, ValueError) as exc:
                 cost["apis"] = cost["compare"] = None
-                warnings.append(_skipped(paths[rep["run_id"]], exc))
+                warnings.append(skipped(paths[rep["run_id"]], exc))
                 dropped.add(rep["run_id"])
         if not dropped:
             return rows, groups, reps
@@ -397,19 +365,16 @@ def build_site(paths: list[Path], out_dir: Path, *, max_age_days: int = DEFAULT_
 
     plotly_js = _plotly_js()          # before any work: a missing plotly is reported first
     today = today or dt.date.today()
-    from contract.storage import bulk, load_documents
+    from contract.storage import bulk
 
-    with bulk():                      # thousands of documents held: no collector passes over them
-        docs, load_warnings = load_documents(paths, kinds=None)      # read once: bench run results and outcomes
-        outcomes = _dedupe([(p, d) for p, d in docs if getattr(d, "kind", None) in documents.OUTCOME_KINDS], [])
-        runs = _dedupe([(p, d) for p, d in docs if getattr(d, "kind", None) is None], load_warnings)
-        rows, apis, warnings = build_rows(paths, settings=settings, max_age_days=max_age_days, today=today,
-                                          allow_empty=bool(outcomes), loaded=(runs, load_warnings), compare=False,
-                                          **options)
+    with bulk():                      # thousands of rows held: no collector passes over them
+        # read once: bench run results and bench quality / bench eval outcomes
+        rows, apis, warnings, outcomes, files = read_results(paths, settings=settings, max_age_days=max_age_days,
+                                                             today=today, allow_empty=True, compare=False, **options)
         prices = load_prices(options.get("prices_file"))
-        rows, groups, reps = overview(rows, prices, warnings, {doc.run_id: path for path, doc in runs})
+        rows, groups, reps = overview(rows, prices, warnings, files)
         profiles = load_profiles(options.get("profiles_file"))
-        quality = quality_view([documents.outcome(doc) for _, doc in outcomes], rows, settings, profiles, prices,
+        quality = quality_view(outcomes, rows, settings, profiles, prices,
                                parse_profile_choices(list(options.get("profile_choices", ())), profiles))
         headline = stale_headline(prices, today, max_age_days)
         if headline:                        # said once, at the top of the page, instead of in the list
@@ -422,7 +387,7 @@ def build_site(paths: list[Path], out_dir: Path, *, max_age_days: int = DEFAULT_
             view = list(candidates), candidate_view(rows, list(candidates), settings, profiles, prices)
         text = render_site(rows, (groups, reps), apis, [w for w in warnings if w != headline], settings, max_age_days,
                            plotly_js, generated_at, headline, view, quality)
-        del docs, runs, outcomes        # gone before the collector is back: its first pass would walk them all
+        del outcomes                    # gone before the collector is back: its first pass would walk them all
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
