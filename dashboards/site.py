@@ -20,6 +20,7 @@ from dashboards.errors import DashboardError
 from dashboards.figures import hardware_words, shared_labels
 from dashboards.groups import disambiguate, group_rows
 from dashboards.page import STATIC, document, esc
+from dashboards.page_data import VERSION as PAGE_DATA_VERSION
 from dashboards.prices import DEFAULT_MAX_AGE_DAYS, load_prices, stale_headline, staleness_warning
 from dashboards.profiles import load_profiles
 from dashboards.reading import Read, RowInputs, read_all, skipped
@@ -345,7 +346,7 @@ for the real model (reference data, with source and date, never mixed with measu
 <div class="scroll"><table id="prices"></table></div></section>
 <section class="method"><h2>How cost is computed</h2>{METHOD.format(ratio=settings.ratio)}</section>
 """
-    data = {"rows": [_page_row(r) for r in reps], "groups": groups, "apis": apis, "max_age_days": max_age_days,
+    data = {"version": PAGE_DATA_VERSION, "rows": [_page_row(r) for r in reps], "groups": groups, "apis": apis, "max_age_days": max_age_days,
             "generated_at": generated_at,
             "quality": quality or {"evals": [], "klds": [], "ladder": []}}
     scripts = [plotly_js, (STATIC / "dashboard.js").read_text(encoding="utf-8")]

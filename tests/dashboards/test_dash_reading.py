@@ -37,9 +37,14 @@ def test_a_few_files_are_read_here_and_thousands_by_workers(tmp_path, monkeypatc
     """read_all's own choice: no pool below PARALLEL_FROM files (a pool costs more than it saves)."""
     import dashboards.reading as reading
 
-    pools = []
+    pools: list[int] = []
     real = reading.ProcessPoolExecutor
-    monkeypatch.setattr(reading, "ProcessPoolExecutor", lambda n, **kw: pools.append(n) or real(n, **kw))
+
+    def counted(n, **kw):
+        pools.append(n)
+        return real(n, **kw)
+
+    monkeypatch.setattr(reading, "ProcessPoolExecutor", counted)
     monkeypatch.setattr(reading.os, "cpu_count", lambda: 4)
     files = sorted(_fleet(tmp_path).glob("*.json"))
     inputs = reading.RowInputs({}, {}, [], reading.CostSettings(), False)
