@@ -4,7 +4,7 @@
     python benchmarks/dashboard_scale.py --sizes 2000/20 --rounds 1
     python benchmarks/dashboard_scale.py --before main        # and the code of another revision, alternated
 
-For each size it writes N schema-v2 result documents from M machines into a temp dir, then, in
+For each size it writes N result documents (the template's schema version) from M machines into a temp dir, then, in
 rounds that interleave the sizes, times build_site (what `bench dashboard` calls; in a fresh child
 process each time, the call alone timed) and the page opening in headless Chromium over CDP until
 the overview table has its rows. With --before REV, each round also builds and opens the page with
