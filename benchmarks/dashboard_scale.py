@@ -158,7 +158,11 @@ def cpu_model() -> str:
 
 
 def _medians(rs: list[dict]) -> dict:
-    return {k: statistics.median(x[k] for x in rs) for k in rs[0]} | {"all_rounds": rs}
+    return {k: None if rs[0][k] is None else statistics.median(x[k] for x in rs) for k in rs[0]} | {"all_rounds": rs}
+
+
+def _s(seconds: float | None) -> str:
+    return "not timed" if seconds is None else f"{seconds:.2f} s"
 
 
 def main() -> None:
@@ -166,6 +170,7 @@ def main() -> None:
     ap.add_argument("--sizes", nargs="+", default=["10000/100", "1000/40"], help="N/M: results / machines")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--before", metavar="REV", help="also time this git revision's code, alternated with this checkout's")
+    ap.add_argument("--build-only", action="store_true", help="time the builds, not the page opening in Chromium")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "dashboard_scale.json")
     args = ap.parse_args()
     sizes = [tuple(int(x) for x in s.split("/")) for s in args.sizes]
@@ -185,20 +190,21 @@ def main() -> None:
                 for side in order:
                     site = tmp / f"site-{side}-{n}-{m}"
                     build_s, page_bytes, runs = time_build(trees[side], tmp / f"{n}-{m}", site)
-                    table_s, ready_s, groups = time_open(site / "index.html", tmp / f"chromium-{side}-{r}-{n}")
+                    table_s, ready_s, groups = (None, None, None) if args.build_only else \
+                        time_open(site / "index.html", tmp / f"chromium-{side}-{r}-{n}")
                     rounds[side][f"{n}/{m}"].append({"build_s": build_s, "open_table_s": table_s,
                                                      "open_all_charts_s": ready_s, "page_mb": page_bytes / 1e6,
                                                      "runs": runs, "overview_rows": groups})
-                    print(f"round {r + 1} {n}/{m} {side}: build {build_s:.2f} s, table {table_s:.2f} s, "
-                          f"all charts {ready_s:.2f} s, {page_bytes / 1e6:.1f} MB, {groups} rows", flush=True)
+                    print(f"round {r + 1} {n}/{m} {side}: build {build_s:.2f} s, table {_s(table_s)}, "
+                          f"all charts {_s(ready_s)}, {page_bytes / 1e6:.1f} MB, {groups} rows", flush=True)
     summary: dict = {"cpu": cpu_model(), "rounds": args.rounds, "inputs": "generated from " + TEMPLATE.name,
                      "sizes": {key: _medians(rs) for key, rs in rounds["after"].items()}}
     if before_commit:
         summary["before"] = {"commit": before_commit, "sizes": {key: _medians(rs) for key, rs in rounds["before"].items()}}
     for side in trees:
         for key, med in (summary["sizes"] if side == "after" else summary["before"]["sizes"]).items():
-            print(f"median {key} {side}: build {med['build_s']:.2f} s, table {med['open_table_s']:.2f} s, "
-                  f"all charts {med['open_all_charts_s']:.2f} s, page {med['page_mb']:.1f} MB, {med['overview_rows']} rows")
+            print(f"median {key} {side}: build {med['build_s']:.2f} s, table {_s(med['open_table_s'])}, "
+                  f"all charts {_s(med['open_all_charts_s'])}, page {med['page_mb']:.1f} MB, {med['overview_rows']} rows")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"wrote {args.out}")
