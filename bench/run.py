@@ -27,7 +27,7 @@ from contract.errors import BenchError, ResultsError, ScenarioError
 from contract.result import RunResult
 from contract.validity import COMPLETED, FAILED, INTERRUPTED, measured_anything, run_validity
 from engines import get_backend, model_format
-from engines.base import Backend
+from engines.base import Backend, TokenEngine
 from models.resolve import HUB_PREFIX, ResolvedModel, looks_like_path, resolve_model
 from scenarios.definitions import LoadScenario, Scenario
 from scenarios.kinds import KINDS, scenario_runs
@@ -138,7 +138,7 @@ def execute(config: RunConfig, ui: RunUI = RunUI(), *, backend: Backend,
     caps = backend.capabilities
     for s in config.scenarios:
         # Over HTTP, single-stream is sequential requests; pp/tg need the engine itself.
-        if KINDS[s.kind].token_level and not caps.microbenchmarks:
+        if KINDS[s.kind].token_level and not isinstance(backend, TokenEngine):
             raise ScenarioError(f"scenario {s.name} needs token-level control of an engine, which backend "
                                 f"{config.backend} does not give", "run single-stream or a workload profile such as "
                                 "--scenario chat, or use --backend llamacpp")

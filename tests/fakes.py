@@ -14,7 +14,7 @@ from pathlib import Path
 
 import engines.clock
 from contract.device import Device
-from engines.base import Capabilities, EngineDefaults, LoadedModel, Prepared
+from engines.base import BatchSession, Capabilities, EngineDefaults, LoadedModel, Prepared
 
 _EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "runs" / "2026-11-28T020636Z-vm-tiny-Q4_K_M-llamacpp.json"
 
@@ -48,7 +48,7 @@ class Pace:
 
 
 class FakeEngine(EngineDefaults):
-    """A token-level engine (Capabilities.microbenchmarks) that loads any model file.
+    """A token-level engine (engines.base.TokenEngine) that loads any model file.
 
     `paces` are used in turn, one per generate() call (warmups included), so that passes can
     differ; `fail_on` raises the given exception on that generate() call (0-based, warmups
@@ -56,7 +56,7 @@ class FakeEngine(EngineDefaults):
     """
 
     name = "fake"
-    capabilities = Capabilities(devices=("cpu",), quant_formats=("gguf",), microbenchmarks=True)
+    capabilities = Capabilities(devices=("cpu",), quant_formats=("gguf",))
 
     def __init__(self, clock: FakeClock, paces: tuple[Pace, ...] = (Pace(),),
                  fail_on: dict[int, BaseException] | None = None, vocab_size: int = 256):
@@ -97,6 +97,9 @@ class FakeEngine(EngineDefaults):
 
     def engine_counters(self) -> dict | None:
         return self._last
+
+    def batch_session(self, n_seqs: int, seq_len: int) -> BatchSession:
+        raise NotImplementedError("the fake engine runs no load levels")
 
     def unload(self) -> None:
         self.unloaded = True

@@ -142,6 +142,7 @@ def parse_run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rat
 
     from bench.run import RunConfig
     from engines import backend_class, model_format
+    from engines.base import HTTPEngine, TokenEngine, speaks
     from engines.options import parse_engine_options
     from scenarios.kinds import parse_scenarios
 
@@ -187,12 +188,12 @@ def parse_run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rat
                                 input_tokens=input_tokens, output_tokens=output_tokens,
                                 min_duration_s=min_duration, concurrency=concurrency, rate=rate, search=search,
                                 slo=slo, max_in_flight=max_in_flight, workloads=workloads,
-                                default=None if caps.microbenchmarks else ("chat",))
+                                default=None if speaks(engine, TokenEngine) else ("chat",))
     options = {"n_threads": threads, "n_gpu_layers": gpu_layers, "n_ctx": ctx_size,
                "flash_attn": flash_attn, "n_batch": batch_size, "n_ubatch": ubatch_size,
                "verbose": ctx.obj["debug"]}
     options.update(parse_engine_options(engine_option, backend, engine.engine_options))
-    if caps.http:
+    if speaks(engine, HTTPEngine):
         options.update({"endpoint": endpoint, "request_timeout_s": request_timeout})
     if not caps.local_model:
         options = {"base_url": base_url, "endpoint": endpoint, "request_timeout_s": request_timeout}

@@ -74,7 +74,7 @@ def offload_device(gpu_layers: int, n_layers: int) -> Device:
 
 class LlamaCppBackend(EngineDefaults):
     name = "llamacpp"
-    capabilities = Capabilities(streaming=True, batching=True, devices=("cpu", "cuda", "metal", "vulkan"),
+    capabilities = Capabilities(streaming=True, devices=("cpu", "cuda", "metal", "vulkan"),
                                 quant_formats=("gguf",), memory_fit_checked=True)
     engine_options = LlamaCppOptions
 

@@ -150,8 +150,8 @@ class LlamaCppServerOptions(LlamaCppFlags, HTTPOptions):
 
 class LlamaCppServerBackend(OpenAIBackend):
     name = "llamacpp-server"
-    capabilities = Capabilities(streaming=True, batching=True, devices=("cpu", "cuda", "metal", "vulkan"),
-                                quant_formats=("gguf",), microbenchmarks=False, local_model=True, http=True)
+    capabilities = Capabilities(streaming=True, devices=("cpu", "cuda", "metal", "vulkan"),
+                                quant_formats=("gguf",), local_model=True)
     engine_options = LlamaCppServerOptions
 
     def __init__(self, api_key: str | None = None):

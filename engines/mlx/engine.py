@@ -35,7 +35,7 @@ class MLXOptions(EngineOptions):
 
 class MLXBackend(EngineDefaults):
     name = "mlx"
-    capabilities = Capabilities(streaming=True, batching=True, devices=("metal", "cpu"),
+    capabilities = Capabilities(streaming=True, devices=("metal", "cpu"),
                                 quant_formats=("bf16", "8bit", "6bit", "4bit", "3bit"), engine_memory=True)
     engine_options = MLXOptions
 

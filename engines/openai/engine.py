@@ -61,9 +61,9 @@ def safe_url(url: str) -> str:
 
 class OpenAIBackend(EngineDefaults):
     name = "openai"
-    capabilities = Capabilities(streaming=True, batching=True, devices=("server",), quant_formats=(),
-                                microbenchmarks=False, local_model=False, http=True)
+    capabilities = Capabilities(streaming=True, devices=("server",), quant_formats=(), local_model=False)
     engine_options = HTTPOptions
+    request_timeout_s: float | None = None     # None: each request's own (engines.base.request_deadline_s)
 
     def __init__(self, api_key: str | None = None):
         self._api_key = api_key or None

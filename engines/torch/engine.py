@@ -67,7 +67,7 @@ class TorchOptions(EngineOptions):
 
 class TorchBackend(EngineDefaults):
     name = "torch"
-    capabilities = Capabilities(streaming=True, batching=True, devices=("cpu", "cuda", "mps"),
+    capabilities = Capabilities(streaming=True, devices=("cpu", "cuda", "mps"),
                                 quant_formats=DTYPES, engine_memory=True)
     engine_options = TorchOptions
 

@@ -83,7 +83,7 @@ class VLLMOptions(EngineOptions):
 
 class VLLMBackend(EngineDefaults):
     name = "vllm"
-    capabilities = Capabilities(streaming=True, batching=True, devices=("cuda", "rocm", "cpu"),
+    capabilities = Capabilities(streaming=True, devices=("cuda", "rocm", "cpu"),
                                 quant_formats=tuple(QUANTIZATION), engine_memory=True)
     engine_options = VLLMOptions
 

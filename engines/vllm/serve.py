@@ -172,9 +172,9 @@ class VLLMServeOptions(VLLMOptions, HTTPOptions):
 
 class VLLMServeBackend(OpenAIBackend):
     name = "vllm-serve"
-    capabilities = Capabilities(streaming=True, batching=True, devices=VLLMBackend.capabilities.devices,
-                                quant_formats=VLLMBackend.capabilities.quant_formats, microbenchmarks=False,
-                                local_model=True, http=True)
+    capabilities = Capabilities(streaming=True, devices=VLLMBackend.capabilities.devices,
+                                quant_formats=VLLMBackend.capabilities.quant_formats,
+                                local_model=True)
     engine_options = VLLMServeOptions    # vLLM's, passed on as `vllm serve` arguments
 
     def __init__(self, api_key: str | None = None):

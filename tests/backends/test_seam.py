@@ -1,57 +1,55 @@
-"""Every backend matches the Backend protocol, and its capabilities say truly what it implements:
-the run and the scenarios ask the capabilities, so a capability without its methods (or methods
-without their capability) would fail a run, or skip what the engine can do."""
+"""Every backend is a Backend and exactly one of TokenEngine or HTTPEngine, by what it implements:
+the run and the scenarios ask which protocol a backend speaks, so a backend with half a protocol
+(or with members of both) would fail a run, or skip what the engine can do."""
 
 import pytest
 
 from engines import BACKENDS, backend_class
-from engines.base import Backend, EngineDefaults, protocol_members
+from engines.base import PROTOCOLS, Backend, HTTPEngine, TokenEngine, protocol_members, speaks
 
-# the methods each capability promises; EngineDefaults refuses them where it is False
-PROMISED = {
-    "microbenchmarks": ("generate",),
-    "http": ("client", "prepare_prompts", "prompt", "stream"),
-    "engine_memory": ("engine_memory",),
-}
-
-
-def _own(cls, method: str) -> bool:
-    """The class (or a base of its own) implements `method`, rather than EngineDefaults' refusal."""
-    return getattr(cls, method) is not getattr(EngineDefaults, method)
+# what each backend is beyond Backend
+EXPECTED = {"llamacpp": TokenEngine, "vllm": TokenEngine, "mlx": TokenEngine, "torch": TokenEngine,
+            "openai": HTTPEngine, "llamacpp-server": HTTPEngine, "vllm-serve": HTTPEngine}
 
 
 @pytest.mark.parametrize("name", sorted(BACKENDS))
-def test_each_backend_class_declares_every_protocol_member(name):
+def test_each_backend_speaks_exactly_one_protocol(name):
     cls = backend_class(name)
-    missing = [m for m in protocol_members() if not hasattr(cls, m)]
-    assert not missing, f"{cls.__name__} lacks {missing}"
-    assert isinstance(cls(), Backend)
+    backend = cls()
+    assert isinstance(backend, Backend)
+    spoken = [p for p in PROTOCOLS if isinstance(backend, p)]
+    assert spoken == [EXPECTED[name]], (name, spoken)
+    # a class answers the same as its instances (bench run asks before making one)
+    assert [p for p in PROTOCOLS if speaks(cls, p)] == spoken
+    # no member of the other protocol, not even a refusal: a caller cannot call the wrong half
+    other = next(p for p in PROTOCOLS if p is not EXPECTED[name])
+    assert not set(protocol_members(other)) - set(protocol_members(Backend)) & set(dir(cls)), name
 
 
 @pytest.mark.parametrize("name", sorted(BACKENDS))
-def test_capabilities_match_what_each_backend_implements(name):
+def test_engine_memory_is_a_measurement_its_capability_promises(name):
     cls = backend_class(name)
-    caps = cls.capabilities
-    for capability, methods in PROMISED.items():
-        for method in methods:
-            assert _own(cls, method) == getattr(caps, capability), (name, capability, method)
-    # in-process load levels step a batch session; over HTTP the server batches
-    assert _own(cls, "batch_session") == (caps.batching and not caps.http), name
+    from engines.base import EngineDefaults
+    assert (cls.engine_memory is not EngineDefaults.engine_memory) == cls.capabilities.engine_memory, name
 
 
-def test_a_missing_feature_is_refused_naming_the_capability():
-    backend = backend_class("openai")()
-    with pytest.raises(NotImplementedError, match=r"no in-process batch session: ask its capabilities first"):
-        backend.batch_session(2, 64)
-    with pytest.raises(NotImplementedError, match=r"\(microbenchmarks\)"):
-        next(backend.generate([1], 1))
+def test_the_protocols_list_what_scenarios_and_the_run_call():
+    assert set(protocol_members(Backend)) == {"name", "capabilities", "engine_options", "check_installed", "prepare",
+                                              "load", "engine_memory", "unload"}
+    assert set(protocol_members(TokenEngine)) - set(protocol_members(Backend)) == {
+        "generate", "engine_counters", "batch_session"}
+    assert set(protocol_members(HTTPEngine)) - set(protocol_members(Backend)) == {
+        "client", "prepare_prompts", "prompt", "stream", "request_timeout_s"}
 
 
-def test_the_protocol_lists_what_scenarios_and_the_run_call():
-    used = {"name", "capabilities", "engine_options", "check_installed", "prepare", "load", "generate",
-            "engine_counters", "engine_memory", "batch_session", "client", "prepare_prompts", "prompt",
-            "stream", "request_timeout_s", "unload"}
-    assert used <= set(protocol_members())
+def test_a_backend_with_half_a_protocol_is_neither():
+    class Half:
+        name = "half"
+
+        def generate(self, prompt_token_ids, max_tokens, ignore_eos=True):
+            yield 1
+
+    assert not isinstance(Half(), TokenEngine) and not speaks(Half, TokenEngine)
 
 
 # the module that reads each backend's options (llama.cpp's probe reads them for it)
