@@ -8,7 +8,7 @@ HTTPEngine) and its `capabilities`, never its name.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, runtime_checkable
@@ -54,9 +54,10 @@ class LoadedModel:
 
 @dataclass
 class Prepared:
-    """What a backend settled before loading: the options to load with, and what the run must
-    record and say about that choice (a workaround for a broken engine configuration)."""
-    options: dict
+    """What a backend settled before loading: the options to load with (its engine_options model),
+    and what the run must record and say about that choice (a workaround for a broken engine
+    configuration)."""
+    options: EngineOptions
     workarounds: list[dict] = field(default_factory=list)   # each has a one-line "line" to print
     warnings: list[str] = field(default_factory=list)
     engine_health: dict | None = None       # the evidence the choice rests on, kept in the result
@@ -74,6 +75,14 @@ class StreamEvent:
     finish_reason: str | None = None
     server_timings: dict | None = None    # the server's own timing of the request, if it sends one
     text: str | None = None               # the generated text it carries (bench eval scores it)
+
+
+@dataclass(frozen=True)
+class FreeRequest:
+    """A request an HTTPEngine sends without the benchmark's exact-length fields, so that the model
+    stops where it wants (bench eval's tasks); `messages`, where given, in place of one user turn."""
+    max_tokens: int
+    messages: tuple[dict, ...] | None = None
 
 
 class RequestFailed(Exception):
@@ -121,12 +130,12 @@ class Backend(Protocol):
         """Raise BackendError naming the pip extra when the engine is not installed."""
         ...
 
-    def prepare(self, quant: str | None, options: Any) -> Prepared:
+    def prepare(self, quant: str | None, options: EngineOptions | Mapping[str, Any]) -> Prepared:
         """Settle, before loading, what depends on this machine (llama.cpp probes its kernels here).
         `options` is an instance of its engine_options model."""
         ...
 
-    def load(self, model_path: Path | str, options: Any) -> LoadedModel:
+    def load(self, model_path: Path | str, options: EngineOptions | Mapping[str, Any]) -> LoadedModel:
         """Load a model file (local_model), or, where a server holds the model, name it (a str)."""
         ...
 

@@ -52,24 +52,68 @@ def test_a_backend_with_half_a_protocol_is_neither():
     assert not isinstance(Half(), TokenEngine) and not speaks(Half, TokenEngine)
 
 
-# the module that reads each backend's options (llama.cpp's probe reads them for it)
+# the modules that read each backend's options (llama.cpp's probe reads them for it)
 READERS = {"llamacpp": ("llamacpp/engine", "llamacpp/health"), "llamacpp-server": ("llamacpp/server", "llamacpp/health"),
            "openai": ("openai/engine",), "vllm": ("vllm/engine",), "vllm-serve": ("vllm/serve",), "mlx": ("mlx/engine",),
            "torch": ("torch/engine",)}
 
 
 @pytest.mark.parametrize("name", sorted(BACKENDS))
-def test_every_option_an_engine_reads_is_declared_in_its_options(name):
+def test_each_engine_reads_its_options_typed_never_by_key(name):
+    """An engine's options are its pydantic model's fields, each with its one default: no module reads
+    an option by key with a default of its own (`options.get("n_batch", 2048)`)."""
     import re
     from pathlib import Path
 
+    from pydantic import BaseModel
+
+    from engines.options import EngineOptions
+
+    model = backend_class(name).engine_options
+    assert issubclass(model, EngineOptions) and issubclass(model, BaseModel), name
+    assert model.model_config.get("extra") == "forbid" and model.model_config.get("frozen"), name
     here = Path(__file__).resolve().parents[2] / "engines"
-    read = set()
     for module in READERS[name]:
-        read |= set(re.findall(r'options(?:\.get\(|\[)"(\w+)"', (here / f"{module}.py").read_text()))
-    declared = backend_class(name).engine_options.keys()
-    assert read, name
-    assert read <= declared, (name, read - declared)
+        source = (here / f"{module}.py").read_text()
+        assert not re.findall(r'\bo(?:ptions)?(?:\.get\(|\[)"(\w+)"', source), (name, module)
+
+
+def test_an_unknown_option_is_one_line_naming_the_key_and_the_fix():
+    from contract.errors import BenchError
+    from engines.llamacpp.options import LlamaCppOptions
+
+    with pytest.raises(BenchError) as err:
+        LlamaCppOptions.of({"n_ctx": 256, "n_treads": 2}, "llamacpp")
+    line = str(err.value)
+    assert "\n" not in line and "'n_treads'" in line and "--backend llamacpp" in line
+    assert "drop it" in line and "n_threads" in line            # the fix, and the keys it reads
+    with pytest.raises(BenchError, match=r"option n_batch='many' for --backend llamacpp: .*integer"):
+        LlamaCppOptions.of({"n_batch": "many"}, "llamacpp")
+
+
+def test_defaults_come_from_the_options_model():
+    """None means "not given": the field's default, which is declared once, in the model; the result
+    records the keys given with the values the engine ran with."""
+    from engines.llamacpp.options import LlamaCppOptions
+    from engines.vllm.engine import VLLMOptions
+
+    o = LlamaCppOptions.of({"n_ctx": 256, "n_batch": None, "n_threads": None, "flash_attn": None}, "llamacpp")
+    assert (o.n_batch, o.n_ubatch, o.n_gpu_layers, o.amx) == (2048, 512, -1, "auto")
+    assert o.given() == {"n_ctx": 256, "n_batch": 2048, "n_threads": None, "flash_attn": None}
+    assert o.with_(extra_buffer_types=["CPU_REPACK"]).given()["extra_buffer_types"] == ["CPU_REPACK"]
+    assert LlamaCppOptions.of(o) is o                       # made once, passed on as it is
+    v = VLLMOptions.of({"n_ctx": 128})
+    assert (v.quant, v.dtype, v.tensor_parallel_size, v.enforce_eager) == ("bf16", "auto", 1, False)
+
+
+def test_bench_runs_flag_defaults_are_the_models():
+    """`bench run --help` shows llama.cpp's defaults without importing an engine: they must be the model's."""
+    from bench.commands.run import run as run_command
+    from engines.llamacpp.options import LlamaCppFlags
+
+    defaults = {p.name: p.default for p in run_command.params}
+    for flag, field in (("gpu_layers", "n_gpu_layers"), ("batch_size", "n_batch"), ("ubatch_size", "n_ubatch")):
+        assert defaults[flag] == LlamaCppFlags.model_fields[field].default, flag
 
 
 def test_llamacpp_options_reach_llamacpp_only():
