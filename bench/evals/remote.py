@@ -36,7 +36,7 @@ def eval_backend(name: str, api_key: str | None = None) -> OpenAIBackend:
 
 
 def task_request(task: Task) -> FreeRequest:
-    return FreeRequest(task.max_tokens, None if task.messages is None else tuple(task.messages))
+    return FreeRequest(task.max_tokens, task.messages)
 
 
 async def _answer(backend, client, task: Task) -> Answer:
