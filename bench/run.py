@@ -26,7 +26,7 @@ from contract.build import run_id as make_run_id
 from contract.errors import BenchError, ResultsError, ScenarioError
 from contract.result import RunResult
 from contract.validity import COMPLETED, FAILED, INTERRUPTED, measured_anything, run_validity
-from engines import get_backend, model_format
+from engines import get_backend
 from engines.base import Backend, TokenEngine
 from models.resolve import HUB_PREFIX, ResolvedModel, looks_like_path, resolve_model
 from scenarios.definitions import LoadScenario, Scenario
@@ -152,7 +152,7 @@ def execute(config: RunConfig, ui: RunUI = RunUI(), *, backend: Backend,
         device_line = None
     # A bad model name, quant or file is the user's to fix: it fails here, before a result exists.
     resolved: ResolvedModel | None = (resolve_model(config.model, config.quant, config.cache_dir, ui,
-                                                    backend=model_format(config.backend))
+                                                    backend=backend.model_format or config.backend)
                                       if caps.local_model else None)
     if device_line:
         ui.warn(device_line)

@@ -121,6 +121,12 @@ class Backend(Protocol):
     capabilities: Capabilities
 
     @property
+    def model_format(self) -> str | None:
+        """The model format it runs (models/formats.py FORMATS); None where a server holds the model.
+        A class attribute in every engine."""
+        ...
+
+    @property
     def engine_options(self) -> type[EngineOptions]:
         """Its options model: every key it reads, with its one default; which --engine-option sets.
         A class attribute in every engine, declared read-only here so that each may name its own."""
@@ -221,6 +227,7 @@ class EngineDefaults:
 
     name: str
     capabilities: Capabilities
+    model_format: ClassVar[str | None] = None
     engine_options: ClassVar[type[EngineOptions]] = EngineOptions
 
     def engine_memory(self) -> dict | None:

@@ -65,6 +65,7 @@ class FakeEngine(EngineDefaults):
     name = "fake"
     capabilities = Capabilities(devices=("cpu",), quant_formats=("gguf",))
     engine_options = FakeOptions
+    model_format = "llamacpp"      # it loads GGUF files
 
     def __init__(self, clock: FakeClock, paces: tuple[Pace, ...] = (Pace(),),
                  fail_on: dict[int, BaseException] | None = None, vocab_size: int = 256):

@@ -21,7 +21,6 @@ from bench.commands.cost_options import cost_options
 from contract.errors import BenchError
 
 # --quant when not given, for engines that do not run GGUF files
-DEFAULT_QUANT = {"torch": "bf16", "vllm": "bf16", "mlx": "4bit"}
 
 # The options of `bench run` (node_plan takes the same, to answer for the same command line).
 _OPTIONS = [
@@ -162,7 +161,10 @@ def parse_run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rat
     engine = backend_class(backend)
     caps = engine.capabilities
     if ctx.get_parameter_source("quant") == click.core.ParameterSource.DEFAULT:
-        quant = DEFAULT_QUANT.get(model_format(backend), quant)
+        from models.formats import FORMATS
+
+        fmt = FORMATS.get(model_format(backend))      # a server's model has no format here
+        quant = fmt.default_quant if fmt else quant
     if caps.local_model:
         for name, value in (("--base-url", base_url), ("--api-key", api_key)):
             if value is not None:

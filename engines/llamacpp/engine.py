@@ -56,6 +56,7 @@ class LlamaCppBackend(EngineDefaults):
     capabilities = Capabilities(streaming=True, devices=("cpu", "cuda", "metal", "vulkan"),
                                 quant_formats=("gguf",), memory_fit_checked=True)
     engine_options = LlamaCppOptions
+    model_format = "llamacpp"
 
     def __init__(self):
         self._llm: Any | None = None     # the llama_cpp.Llama that load() makes

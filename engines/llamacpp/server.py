@@ -152,6 +152,7 @@ class LlamaCppServerBackend(OpenAIBackend):
     capabilities = Capabilities(streaming=True, devices=("cpu", "cuda", "metal", "vulkan"),
                                 quant_formats=("gguf",), local_model=True)
     engine_options = LlamaCppServerOptions
+    model_format = "llamacpp"
 
     def __init__(self, api_key: str | None = None):
         super().__init__(api_key)

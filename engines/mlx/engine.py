@@ -37,6 +37,7 @@ class MLXBackend(EngineDefaults):
     capabilities = Capabilities(streaming=True, devices=("metal", "cpu"),
                                 quant_formats=("bf16", "8bit", "6bit", "4bit", "3bit"), engine_memory=True)
     engine_options = MLXOptions
+    model_format = "mlx"
 
     def __init__(self):
         self._mx = None

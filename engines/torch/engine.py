@@ -69,6 +69,7 @@ class TorchBackend(EngineDefaults):
     capabilities = Capabilities(streaming=True, devices=("cpu", "cuda", "mps"),
                                 quant_formats=DTYPES, engine_memory=True)
     engine_options = TorchOptions
+    model_format = "torch"
 
     def __init__(self):
         self._torch = None

@@ -86,6 +86,7 @@ class VLLMBackend(EngineDefaults):
     capabilities = Capabilities(streaming=True, devices=("cuda", "rocm", "cpu"),
                                 quant_formats=tuple(QUANTIZATION), engine_memory=True)
     engine_options = VLLMOptions
+    model_format = "vllm"
 
     def __init__(self):
         self._engine = None

@@ -176,6 +176,7 @@ class VLLMServeBackend(OpenAIBackend):
                                 quant_formats=VLLMBackend.capabilities.quant_formats,
                                 local_model=True)
     engine_options = VLLMServeOptions    # vLLM's, passed on as `vllm serve` arguments
+    model_format = "vllm"
 
     def __init__(self, api_key: str | None = None):
         super().__init__(api_key)

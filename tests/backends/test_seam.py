@@ -33,9 +33,19 @@ def test_engine_memory_is_a_measurement_its_capability_promises(name):
     assert (cls.engine_memory is not EngineDefaults.engine_memory) == cls.capabilities.engine_memory, name
 
 
+@pytest.mark.parametrize("name", sorted(BACKENDS))
+def test_each_engine_names_the_model_format_it_runs(name):
+    from engines import model_format
+    from models.formats import FORMATS
+
+    cls = backend_class(name)
+    assert (cls.model_format in FORMATS) == cls.capabilities.local_model, name   # else a server holds the model
+    assert model_format(name) == (cls.model_format or name)
+
+
 def test_the_protocols_list_what_scenarios_and_the_run_call():
-    assert set(protocol_members(Backend)) == {"name", "capabilities", "engine_options", "check_installed", "prepare",
-                                              "load", "engine_memory", "unload"}
+    assert set(protocol_members(Backend)) == {"name", "capabilities", "model_format", "engine_options",
+                                              "check_installed", "prepare", "load", "engine_memory", "unload"}
     assert set(protocol_members(TokenEngine)) - set(protocol_members(Backend)) == {
         "generate", "engine_counters", "batch_session"}
     assert set(protocol_members(HTTPEngine)) - set(protocol_members(Backend)) == {
