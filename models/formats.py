@@ -19,9 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from contract.errors import ModelError
 from models.architecture import Architecture
+from models.overhead import Sizing, llamacpp_overhead, mlx_overhead, torch_overhead, vllm_overhead
 from models.tensors import TensorDef, tensor_layout
 
 
@@ -98,6 +100,38 @@ def _gguf_weight_bytes(arch: Architecture, fmt: Format, name: str) -> WeightByte
     return WeightBytes(file_size(name, arch, quant), weight_bytes_per_token(arch, quant), exact=True)
 
 
+Build = Callable[..., tuple[Path, dict]]   # (spec, quant, cache_dir, progress) -> (model path, engine options)
+
+
+def _build_gguf(spec, quant: str, cache_dir: Path | None, progress=None) -> tuple[Path, dict]:
+    from models.synthetic import materialize
+
+    return materialize(spec, quant, cache_dir=cache_dir, progress=progress), {}
+
+
+def _build_mlx(spec, quant: str, cache_dir: Path | None, progress=None) -> tuple[Path, dict]:
+    from models.synthetic_mlx import materialize_mlx
+
+    return materialize_mlx(spec, quant, cache_dir=cache_dir), {}
+
+
+def _build_torch(spec, quant: str, cache_dir: Path | None, progress=None) -> tuple[Path, dict]:
+    from models.synthetic_hf import materialize_hf
+
+    return materialize_hf(spec, quant, cache_dir=cache_dir, progress=progress), {"dtype": quant}
+
+
+def _build_vllm(spec, quant: str, cache_dir: Path | None, progress=None) -> tuple[Path, dict]:
+    """vLLM's fp8 is its online quantization of the bf16 checkpoint at load: the same weight bytes
+    per token as an FP8 checkpoint. AWQ and GPTQ checkpoints are not built synthetically."""
+    from models.synthetic_hf import materialize_hf
+
+    if quant not in ("bf16", "fp8"):
+        raise ModelError(f"no synthetic {quant} checkpoint for vLLM",
+                         "pass a local AWQ/GPTQ checkpoint directory, or use --quant bf16 or fp8")
+    return materialize_hf(spec, "bf16", cache_dir=cache_dir, progress=progress), {"quant": quant}
+
+
 @dataclass(frozen=True)
 class ModelFormat:
     """One model format: how its models are stored, which quant levels it has and what they cost."""
@@ -105,6 +139,8 @@ class ModelFormat:
     files: str                      # what one of its models is on disk: a "gguf" file, an "mlx" or "hf" directory
     quants: tuple[str, ...]         # its ladder, as the user types each rung
     default_quant: str              # bench run's --quant when none is given
+    overhead: Callable[[Sizing], int]   # what its engine needs beyond weights and KV cache (models/overhead.py)
+    build: Build                    # the synthetic build a catalog model gets in it (models/synthetic_engines.py)
     # storage rule for a weight it quantizes: (quant, rows, cols) -> bytes; and which weights it quantizes
     linear_bytes: Callable[[str, int, int], int] = _hf_linear
     quantizes: Callable[[TensorDef], bool] = _decoder_linears
@@ -120,11 +156,13 @@ class ModelFormat:
 
 FORMATS: dict[str, ModelFormat] = {f.name: f for f in (
     ModelFormat("llamacpp", "gguf", ("F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K", "IQ4_XS"),
-                "Q4_K_M", exact_bytes=_gguf_weight_bytes, parse_quant=_gguf_quant),
-    ModelFormat("mlx", "mlx", ("bf16", "8bit", "6bit", "4bit", "3bit"), "4bit", _mlx_linear, _mlx_quantizes,
+                "Q4_K_M", llamacpp_overhead, _build_gguf, exact_bytes=_gguf_weight_bytes, parse_quant=_gguf_quant),
+    ModelFormat("mlx", "mlx", ("bf16", "8bit", "6bit", "4bit", "3bit"), "4bit", mlx_overhead, _build_mlx,
+                _mlx_linear, _mlx_quantizes, sizes_local_dirs=True),
+    ModelFormat("vllm", "hf", ("bf16", "fp8", "awq-int4", "gptq-int4", "gptq-int8"), "bf16", vllm_overhead,
+                _build_vllm),
+    ModelFormat("torch", "hf", ("fp32", "bf16", "fp16"), "bf16", torch_overhead, _build_torch,
                 sizes_local_dirs=True),
-    ModelFormat("vllm", "hf", ("bf16", "fp8", "awq-int4", "gptq-int4", "gptq-int8"), "bf16"),
-    ModelFormat("torch", "hf", ("fp32", "bf16", "fp16"), "bf16", sizes_local_dirs=True),
 )}
 
 LADDER: tuple[Format, ...] = tuple(r for f in FORMATS.values() for r in f.rungs())
