@@ -1,0 +1,100 @@
+"""`bench size`: how many boxes a demand needs, what they cost a month, and what the API would
+have billed for the same requests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from bench.commands.cost_options import cost_options
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--workload", required=True,
+              help="The workload profile the demand is made of, as bench run measured it (e.g. ticket-triage).")
+@click.option("--workloads", type=click.Path(path_type=Path), default=None,
+              help="TOML or JSON file with your own workload profiles.")
+@click.option("--requests-per-day", type=float, default=None, help="The demand: requests a day.")
+@click.option("--tokens-per-month", type=float, default=None,
+              help="The demand: tokens a month (input and output), as requests of the workload's mean lengths.")
+@click.option("--shape", default="flat", show_default=True,
+              help="How the day's requests spread over its hours: flat, office-hours (80% in 09:00-18:00), or 24 "
+                   "comma-separated hourly weights.")
+@click.option("--slo", default=None,
+              help="Latency bound a box's capacity must meet: default (p99 ttft 2 s, tpot 100 ms), interactive, or "
+                   "ttft=..,tpot=... [default: the SLO each run was measured against]")
+@click.option("--n-plus-one", is_flag=True, help="One spare box beyond what the peak hour needs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the candidates as JSON.")
+@cost_options()
+def size_command(paths, workload, workloads, requests_per_day, tokens_per_month, shape, slo, n_plus_one, as_json,
+                 **cost):
+    """How many boxes a demand needs and what they cost a month, from measured results (default: ./results)."""
+    from rich.console import Console
+
+    from bench.commands.cost_options import cost_settings
+    from contract.errors import BenchError
+    from dashboards.prices import load_prices
+    from dashboards.profiles import load_profiles
+    from dashboards.rows import build_row
+    from dashboards.size_view import demand_for, results_docs, size_candidate, size_rows, size_table
+    from dashboards.sizing import day_shape
+    from scenarios.slo import parse_slo
+    from scenarios.workloads import BUILTIN
+    from scenarios.workloads import load_profiles as load_workloads
+
+    if cost["utilisation"] is not None:
+        raise BenchError("bench size works out the utilisation from the demand",
+                         "leave out --utilisation; give the demand with --requests-per-day and --shape")
+    settings, _ = cost_settings(cost)
+    profiles = {**BUILTIN, **(load_workloads(workloads) if workloads else {})}
+    key = workload.strip().lower()
+    if key not in profiles:
+        raise BenchError(f"unknown workload {workload!r}", f"use one of {', '.join(profiles)}, or pass --workloads FILE")
+    profile = profiles[key]
+    try:
+        hours = day_shape(shape.strip().lower())
+    except ValueError as exc:
+        raise BenchError(str(exc), "pass --shape flat, office-hours or 24 weights") from None
+    demand = demand_for((profile.input.mean, profile.output.mean), requests_per_day, tokens_per_month, hours)
+    target = parse_slo(slo) if slo else None
+    docs, warnings = results_docs(list(paths) or [Path("results")])
+    prices, cost_profiles = load_prices(), load_profiles()
+    candidates, skipped = [], []
+    for path, doc in docs:
+        row = build_row(doc, path, cost_profiles, {}, prices, settings)
+        found = size_candidate(doc, row, demand, key, target, prices, n_plus_one)
+        if isinstance(found, str):
+            skipped.append(f"{path.name}: {found}")
+        else:
+            candidates.append(found)
+    rows = size_rows(candidates)
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
+    if as_json:
+        click.echo(json.dumps({"demand": {"workload": key, "requests_per_day": demand.requests_per_day,
+                                          "input_tokens": demand.input_tokens, "output_tokens": demand.output_tokens,
+                                          "shape": list(hours), "peak_rps": demand.peak_rps,
+                                          "tokens_per_month": demand.tokens_per_month,
+                                          "slo": None if target is None else target.to_dict(),
+                                          "n_plus_one": n_plus_one},
+                               "candidates": rows, "skipped": skipped}, indent=2))
+        return
+    console = Console()
+    console.print(f"demand: {demand.requests_per_day:,.0f} {key} requests a day ({demand.input_tokens:g} tokens in, "
+                  f"{demand.output_tokens:g} out), peak {demand.peak_rps:.3g} requests/s ({shape}); "
+                  f"SLO {target.name if target else 'as measured'}{'; N+1' if n_plus_one else ''}", highlight=False)
+    if rows:
+        for s in skipped:
+            click.echo(f"skipped {s}", err=True)
+        console.print(size_table(rows))
+        for r in rows:
+            console.print(f"{r['label']} · {r['model']} {r['quant'] or ''}: capacity from {r['level']}; "
+                          f"{r['basis']}; {r['apis_what']}, cheapest "
+                          + ("n/a" if r["cheapest_api"] is None else
+                             f"{r['cheapest_api']['provider']} {r['cheapest_api']['model']}"), highlight=False)
+    if not rows:
+        raise BenchError("no result can be sized for this demand" + (f" ({skipped[0]})" if skipped else ""),
+                         f"measure the workload under load: bench run --scenario {key} --search concurrency")

@@ -1,0 +1,215 @@
+"""`bench size`'s table: each measured box's capacity within the SLO, sized for a demand, priced a
+month, beside what the APIs would bill for the same requests.
+
+A box's capacity is the highest load level of the workload that met the SLO: the run's --search
+answer, else the best passing level of its sweep (levels measured against another SLO are judged
+again from their own requests). Its interval comes from the level's count of measured requests
+(sizing.rate_interval). The machine-hour is the one `bench results` prices the run with (rows.py:
+the cost profile chosen for its hardware, or --hourly-cost / --capex).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from contract.enums import Status
+from contract.result import LoadLevelEntry, RunResult, SloSearchEntry
+from dashboards.compare import OPEN_CLASS
+from dashboards.cost import MachineHour
+from dashboards.errors import DashboardError
+from dashboards.prices import ApiPrice
+from dashboards.sizing import Capacity, Demand, Plan, api_usd_per_month, owning_wins_above, plan, rate_interval
+from scenarios.slo import SLO, judge
+
+
+@dataclass
+class ApiBill:
+    provider: str
+    model: str
+    usd_per_month: float
+    like_for_like: bool                    # serves the run's own model
+
+
+@dataclass
+class Candidate:
+    """One measured box x model x quant, sized for the demand."""
+    run_id: str
+    label: str
+    hardware: str
+    model: str
+    quant: str | None
+    backend: str
+    level: str                             # the entry whose rate is the capacity
+    capacity: Capacity
+    hour: MachineHour
+    basis: str                             # what the machine-hour is, in words
+    plan: Plan
+    apis: list[ApiBill]
+    apis_what: str
+    wins_above: float | None               # requests/day above which the boxes beat the cheapest API
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def cheapest_api(self) -> ApiBill | None:
+        return min(self.apis, key=lambda a: a.usd_per_month) if self.apis else None
+
+
+def _met(entry: LoadLevelEntry, slo: SLO | None) -> bool:
+    """Whether the level met `slo` (None: the SLO it was measured against)."""
+    verdict = entry.summary.slo
+    if slo is None or (verdict is not None and (verdict.slo.ttft_s, verdict.slo.tpot_s, verdict.slo.percentile)
+                       == (slo.ttft_s, slo.tpot_s, slo.percentile)):
+        return bool(verdict and verdict.met)
+    # judged again from its own requests, as scenarios/levels.py judged it: a failed one is a miss
+    ttfts, tpots = entry.samples.get("ttft_s"), entry.samples.get("tpot_s")
+    if ttfts is None or tpots is None or len(ttfts) != len(tpots):
+        return False
+    return bool(judge(slo, list(ttfts), list(tpots), entry.measured_requests - len(ttfts))["met"])
+
+
+def capacity_of(doc: RunResult, workload: str, slo: SLO | None) -> tuple[LoadLevelEntry, Capacity] | str:
+    """The level that is the box's capacity for `workload`, and the capacity; else why there is none."""
+    levels = [sc for sc in doc.scenarios if isinstance(sc, LoadLevelEntry) and sc.params.scenario == workload]
+    if not levels:
+        return f"no load level of {workload} (bench run --scenario {workload} --search concurrency)"
+    usable = [sc for sc in levels if sc.status == Status.COMPLETED and sc.validity.verdict == "VALID"
+              and sc.measured_requests and sc.measured_window_s and sc.summary.requests_per_s]
+    searched = {sc.summary.best_level for sc in doc.scenarios if isinstance(sc, SloSearchEntry)
+                and sc.params.scenario == workload and sc.summary.best_level}
+    passing = [sc for sc in usable if _met(sc, slo)]
+    if searched and slo is None:
+        passing = [sc for sc in passing if sc.name in searched] or passing
+    if not passing:
+        return f"none of its {len(levels)} level(s) of {workload} met the SLO with a valid measurement"
+    best = max(passing, key=lambda sc: sc.summary.requests_per_s or 0.0)
+    assert best.measured_window_s is not None and best.summary.requests_per_s is not None
+    low, high = rate_interval(best.measured_requests, best.measured_window_s)
+    return best, Capacity(float(best.summary.requests_per_s), low, high)
+
+
+def api_bills(model: str, prices: list[ApiPrice], demand: Demand) -> tuple[str, list[ApiBill]]:
+    """The API rows serving `model`, else the open 7B-14B class's (as the cost comparison picks)."""
+    pool = [p for p in prices if model in p.serves]
+    what = f"APIs serving {model}"
+    if not pool:
+        pool = [p for p in prices if p.model_class == OPEN_CLASS]
+        what = f"{OPEN_CLASS} APIs (none serves {model})"
+    return what, [ApiBill(p.provider, p.model, api_usd_per_month(demand, p.input, p.output), model in p.serves)
+                  for p in pool]
+
+
+def size_candidate(doc: RunResult, row: dict, demand: Demand, workload: str, slo: SLO | None,
+                   prices: list[ApiPrice], n_plus_one: bool) -> Candidate | str:
+    """One result sized for the demand; else why it cannot be."""
+    found = capacity_of(doc, workload, slo)
+    if isinstance(found, str):
+        return found
+    level, capacity = found
+    cost = row["cost"]
+    if not cost:
+        return f"cannot price its machine: {row['cost_na']}"
+    hour = MachineHour(cost["hour"]["fixed"], cost["hour"]["idle_power"], cost["hour"]["busy_extra"])
+    what, apis = api_bills(row["model"], prices, demand)
+    cheapest = min(apis, key=lambda a: a.usd_per_month) if apis else None
+    wins = None
+    if cheapest is not None:
+        price = next(p for p in prices if (p.provider, p.model) == (cheapest.provider, cheapest.model))
+        wins = owning_wins_above(demand, capacity.requests_per_s, hour, price.input, price.output, n_plus_one)
+    notes = list(cost["notes"])
+    basis = f"{cost['profile_title']} ({cost['basis'].replace('_', '-')}): " + hour_words(hour)
+    return Candidate(doc.run_id, row["label"], row["hardware"], row["model"], row["quant"], row["backend"],
+                     level.name, capacity, hour, basis, plan(demand, capacity, hour, n_plus_one),
+                     apis, what, wins, notes)
+
+
+def hour_words(hour: MachineHour) -> str:
+    """A machine-hour as `bench size` uses it: what is paid held, and what busy adds."""
+    held = hour.fixed_usd + hour.idle_power_usd
+    busy = f", +${hour.busy_extra_usd:.4g} an hour busy (electricity above idle)" if hour.busy_extra_usd else ""
+    return f"${held:.4g} an hour held{busy}"
+
+
+def demand_for(workload_tokens: tuple[float, float], requests_per_day: float | None, tokens_per_month: float | None,
+               shape: tuple[float, ...]) -> Demand:
+    """The demand from a request count or a token volume (one of them) of a workload's mean lengths."""
+    from dashboards.sizing import DAYS_PER_MONTH
+
+    tokens_in, tokens_out = workload_tokens
+    if (requests_per_day is None) == (tokens_per_month is None):
+        raise DashboardError("give the demand once", "pass --requests-per-day N or --tokens-per-month N")
+    if requests_per_day is None:
+        assert tokens_per_month is not None
+        requests_per_day = tokens_per_month / DAYS_PER_MONTH / (tokens_in + tokens_out)
+    if not requests_per_day > 0:
+        raise DashboardError("the demand must be above zero", "pass a positive --requests-per-day or --tokens-per-month")
+    return Demand(requests_per_day, tokens_in, tokens_out, shape)
+
+
+def results_docs(paths: list[Path]) -> tuple[list[tuple[Path, RunResult]], list[str]]:
+    from contract.storage import load_documents
+
+    loaded, warnings = load_documents(paths)
+    return [(p, d) for p, d in loaded if isinstance(d, RunResult)], warnings
+
+
+def _band(central: float, band: list[float], fmt: str) -> str:
+    """The figure, and under it its interval where that differs."""
+    text = format(central, fmt)
+    lo, hi = format(band[0], fmt), format(band[1], fmt)
+    return text if lo == hi == text else f"{text}\n[dim]{lo}-{hi}[/dim]"
+
+
+def size_rows(candidates: list[Candidate]) -> list[dict]:
+    """The table's rows, and --json's: every figure the table shows, with its interval."""
+    out = []
+    for c in sorted(candidates, key=lambda c: c.plan.central.usd_per_month):
+        cheapest = c.cheapest_api
+        out.append({
+            "run_id": c.run_id, "label": c.label, "hardware": c.hardware, "model": c.model, "quant": c.quant,
+            "backend": c.backend, "level": c.level, "projected": False,
+            "capacity_rps": c.capacity.requests_per_s, "capacity_rps_95": [c.capacity.low, c.capacity.high],
+            "boxes": c.plan.central.boxes, "boxes_range": [c.plan.best.boxes, c.plan.worst.boxes],
+            "utilisation": c.plan.central.utilisation,
+            "utilisation_range": sorted([c.plan.worst.utilisation, c.plan.best.utilisation]),
+            "usd_per_month": c.plan.central.usd_per_month,
+            "usd_per_month_range": [c.plan.best.usd_per_month, c.plan.worst.usd_per_month],
+            "usd_per_m_tokens": c.plan.central.usd_per_m_tokens,
+            "usd_per_m_tokens_range": [c.plan.best.usd_per_m_tokens, c.plan.worst.usd_per_m_tokens],
+            "machine_hour": {"fixed": c.hour.fixed_usd, "idle_power": c.hour.idle_power_usd,
+                             "busy_extra": c.hour.busy_extra_usd},
+            "basis": c.basis,
+            "apis_what": c.apis_what,
+            "apis": [{"provider": a.provider, "model": a.model, "usd_per_month": a.usd_per_month,
+                      "like_for_like": a.like_for_like} for a in c.apis],
+            "cheapest_api": None if cheapest is None else {"provider": cheapest.provider, "model": cheapest.model,
+                                                           "usd_per_month": cheapest.usd_per_month},
+            "owning_wins_above_requests_per_day": c.wins_above,
+            "notes": c.notes,
+        })
+    return out
+
+
+def size_table(rows: list[dict]):
+    """The terminal table, 80 columns: a line per candidate, its 95% band under each figure."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title="Boxes for the demand: MEASURED capacity, 95% band below", title_justify="left",
+                  box=box.SIMPLE_HEAD)
+    table.add_column("box · model")
+    for name in ("req/s", "boxes", "busy", "$/month", "cheapest\nAPI $/mo", "owning wins\nabove"):
+        table.add_column(name, justify="right")
+    for r in rows:
+        api = r["cheapest_api"]
+        wins = r["owning_wins_above_requests_per_day"]
+        table.add_row(
+            f"{r['label']} · {r['model']}\n{r['quant'] or ''}",
+            _band(r["capacity_rps"], r["capacity_rps_95"], ".3g"),
+            _band(r["boxes"], r["boxes_range"], "d"),
+            _band(r["utilisation"], r["utilisation_range"], ".0%"),
+            _band(r["usd_per_month"], r["usd_per_month_range"], ",.0f"),
+            "n/a" if api is None else f"{api['usd_per_month']:,.0f}",
+            "never" if wins is None else f"{wins:,.0f}/day",
+        )
+    return table

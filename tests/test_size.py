@@ -1,0 +1,161 @@
+"""`bench size`: the boxes, busy fraction and $/month for a demand, recomputed here from the
+table's own inputs (the demand, the capacity and its band, the machine-hour) with arithmetic of
+this file, not the suite's; the rate interval against a published table; bad input as one line.
+
+The result read is a real `bench run --model tiny --scenario ticket-triage --concurrency 1,2,4`
+on a loaded 2-vCPU AMD EPYC (tests/recorded/size/): one level of three met the SLO."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bench.commands.main import main
+from dashboards.sizing import SHAPES, day_shape, rate_interval
+
+RECORDED = Path(__file__).parent / "recorded" / "size"
+HOURS_PER_MONTH = 730.0
+
+
+def size(*args: str):
+    return CliRunner().invoke(main, ["size", str(RECORDED), "--workload", "ticket-triage", *args])
+
+
+def size_json(*args: str) -> dict:
+    r = size(*args, "--json")
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def _month(boxes: int, demand_rps: float, capacity: float, hour: dict) -> tuple[float, float]:
+    u = demand_rps / (boxes * capacity)
+    return u, boxes * HOURS_PER_MONTH * (hour["fixed"] + hour["idle_power"] + u * hour["busy_extra"])
+
+
+@pytest.mark.parametrize("n_plus_one", [False, True])
+@pytest.mark.parametrize("shape", ["flat", "office-hours"])
+def test_the_table_recomputes_from_its_own_inputs(shape, n_plus_one):
+    out = size_json("--requests-per-day", "40000", "--shape", shape, *(["--n-plus-one"] if n_plus_one else []))
+    demand = out["demand"]
+    (c,) = out["candidates"]
+    assert c["level"] == "ticket-triage@c1" and not c["projected"]       # the only level that met the SLO
+    peak = 40000 * max(demand["shape"]) / 3600
+    assert demand["peak_rps"] == pytest.approx(peak)
+    mean = 40000 / 86400
+    spare = 1 if n_plus_one else 0
+    low, high = c["capacity_rps_95"]
+    assert low < c["capacity_rps"] < high
+    expect = {}
+    for name, capacity in (("central", c["capacity_rps"]), ("worst", low), ("best", high)):
+        boxes = max(1, math.ceil(peak / capacity)) + spare
+        u, usd = _month(boxes, mean, capacity, c["machine_hour"])
+        expect[name] = boxes, u, usd
+    assert c["boxes"] == expect["central"][0]
+    assert c["utilisation"] == pytest.approx(expect["central"][1])
+    assert c["usd_per_month"] == pytest.approx(expect["central"][2])
+    assert c["boxes_range"] == [expect["best"][0], expect["worst"][0]]
+    assert c["usd_per_month_range"] == pytest.approx([expect["best"][2], expect["worst"][2]])
+    tokens = 40000 * HOURS_PER_MONTH / 24 * (800 + 64)
+    assert c["usd_per_m_tokens"] == pytest.approx(expect["central"][2] / tokens * 1e6)
+    assert expect["worst"][0] > expect["central"][0]        # the band is there: a low capacity needs more boxes
+
+
+def test_each_api_bills_the_same_requests_at_its_list_prices():
+    out = size_json("--requests-per-day", "40000")
+    (c,) = out["candidates"]
+    from dashboards.prices import load_prices
+
+    prices = {(p.provider, p.model): p for p in load_prices()}
+    assert c["apis"]
+    for api in c["apis"]:
+        p = prices[(api["provider"], api["model"])]
+        per_request = (800 * p.input + 64 * p.output) / 1e6
+        assert api["usd_per_month"] == pytest.approx(40000 * HOURS_PER_MONTH / 24 * per_request)
+    assert c["cheapest_api"]["usd_per_month"] == min(a["usd_per_month"] for a in c["apis"])
+
+
+def test_owning_wins_where_the_boxes_cost_less_than_the_api():
+    """A machine-hour cheap enough to win: at the demand it names, the boxes cost what the cheapest
+    API bills; a little above, less; a little below, more."""
+    out = size_json("--requests-per-day", "40000", "--hourly-cost", "0.002")
+    (c,) = out["candidates"]
+    wins = c["owning_wins_above_requests_per_day"]
+    assert wins is not None
+    cheapest = c["cheapest_api"]["usd_per_month"] / 40000          # $/month per request a day
+    capacity = c["capacity_rps"]
+
+    def own(d: float) -> float:
+        boxes = max(1, math.ceil(d / 3600 / 24 / capacity))
+        return _month(boxes, d / 86400, capacity, c["machine_hour"])[1]
+
+    assert own(wins * 1.01) < cheapest * wins * 1.01
+    assert own(wins * 0.99) > cheapest * wins * 0.99
+    never = size_json("--requests-per-day", "40000", "--hourly-cost", "100")
+    assert never["candidates"][0]["owning_wins_above_requests_per_day"] is None
+
+
+def test_the_rate_interval_is_garwoods():
+    """Exact Poisson 95% limits for 8 and 0 events (Garwood 1936, as tabulated e.g. in
+    Ulm 1990, Am J Epidemiol 131:373): 8 -> 3.454-15.763, 0 -> 0-3.689."""
+    low, high = rate_interval(8, 1.0)
+    assert (round(low, 3), round(high, 3)) == (3.454, 15.763)
+    low, high = rate_interval(0, 2.0)
+    assert low == 0 and high == pytest.approx(3.689 / 2, abs=1e-3)
+
+
+def test_a_tighter_slo_is_judged_from_the_levels_own_requests():
+    """The run met the default SLO at c1; the level's p99 tpot (~52 ms) misses 30 ms."""
+    r = size("--requests-per-day", "1000", "--slo", "interactive")
+    assert r.exit_code == 2 and "no result can be sized" in r.output and "met the SLO" in r.output
+    assert size_json("--requests-per-day", "1000", "--slo", "ttft=2s,tpot=100ms")["candidates"]
+
+
+def test_a_token_volume_is_the_same_demand_in_requests():
+    per_day = size_json("--requests-per-day", "40000")["candidates"][0]
+    per_month = size_json("--tokens-per-month", str(40000 * HOURS_PER_MONTH / 24 * 864))["candidates"][0]
+    assert per_month["usd_per_month"] == pytest.approx(per_day["usd_per_month"])
+
+
+def test_day_shapes():
+    assert sum(SHAPES["flat"]) == pytest.approx(1) and sum(SHAPES["office-hours"]) == pytest.approx(1)
+    assert sum(SHAPES["office-hours"][9:18]) == pytest.approx(0.8)
+    custom = day_shape(",".join(["1"] * 12 + ["3"] * 12))
+    assert custom[0] == pytest.approx(1 / 48) and custom[23] == pytest.approx(3 / 48)
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--requests-per-day", "1000", "--shape", "1,2,3"], "cannot read the day's shape"),
+    (["--requests-per-day", "1000", "--utilisation", "0.5"], "works out the utilisation"),
+    ([], "give the demand once"),
+    (["--requests-per-day", "1000", "--tokens-per-month", "5"], "give the demand once"),
+    (["--requests-per-day", "-3"], "above zero"),
+])
+def test_bad_input_is_one_line(args, words):
+    r = size(*args)
+    assert r.exit_code != 0 and words in r.output and "Traceback" not in r.output
+
+
+def test_no_load_level_of_the_workload_says_how_to_measure_one():
+    r = CliRunner().invoke(main, ["size", str(RECORDED), "--workload", "chat", "--requests-per-day", "10"])
+    assert r.exit_code == 2 and "no load level of chat" in r.output and "--search concurrency" in r.output
+
+
+def test_the_terminal_table_fits_80_columns():
+    r = CliRunner().invoke(main, ["size", str(RECORDED), "--workload", "ticket-triage", "--requests-per-day",
+                                  "40000", "--shape", "office-hours"], env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    assert "MEASURED" in r.output and "…" not in r.output
+    assert max(len(line) for line in r.output.splitlines()) <= 80
+
+
+def test_the_readme_shows_what_the_command_prints():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## How many boxes for a demand: `bench size`")[1]
+    command, shown = section.split("```")[1], section.split("```")[3]
+    args = command.strip().splitlines()[-1].split()
+    assert args[:3] == ["bench", "size", "runs/"]
+    r = CliRunner().invoke(main, [*args[1:2], str(RECORDED), *args[3:]], env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    assert [line.rstrip() for line in r.output.strip().splitlines()] == shown.strip().splitlines()
