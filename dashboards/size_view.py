@@ -49,6 +49,7 @@ class Candidate:
     apis_what: str
     wins_above: float | None               # requests/day above which the boxes beat the cheapest API
     notes: list[str] = field(default_factory=list)
+    projected: bool = False                # a box not measured: bench project's figures and band
 
     @property
     def cheapest_api(self) -> ApiBill | None:
@@ -101,7 +102,7 @@ def api_bills(model: str, prices: list[ApiPrice], demand: Demand) -> tuple[str, 
 
 def size_candidate(doc: RunResult, row: dict, demand: Demand, workload: str, slo: SLO | None,
                    prices: list[ApiPrice], n_plus_one: bool) -> Candidate | str:
-    """One result sized for the demand; else why it cannot be."""
+    """One measured result sized for the demand; else why it cannot be."""
     found = capacity_of(doc, workload, slo)
     if isinstance(found, str):
         return found
@@ -109,18 +110,66 @@ def size_candidate(doc: RunResult, row: dict, demand: Demand, workload: str, slo
     cost = row["cost"]
     if not cost:
         return f"cannot price its machine: {row['cost_na']}"
-    hour = MachineHour(cost["hour"]["fixed"], cost["hour"]["idle_power"], cost["hour"]["busy_extra"])
-    what, apis = api_bills(row["model"], prices, demand)
-    cheapest = min(apis, key=lambda a: a.usd_per_month) if apis else None
+    return _candidate((doc.run_id, row["label"], row["hardware"], row["model"], row["quant"], row["backend"],
+                       level.name), capacity, cost, list(cost["notes"]), demand, prices, n_plus_one)
+
+
+def size_projected(entry: dict, demand: Demand, slo: SLO, prices: list[ApiPrice], n_plus_one: bool) -> Candidate | str:
+    """One of bench project's entries (a machine x model x quant, PROJECTED) sized for the demand;
+    else why it cannot be. Its capacity is the highest projected concurrency whose latencies meet
+    the SLO, read from the projected rates as a batch of B requests runs: the B prompts prefilled one
+    after another (the last one's ttft), then B sequences decoding together (tpot = B / the
+    aggregate decode rate). No queueing is modelled; the band is the one bench project's
+    validation earned for the request stream, or none where the class is unvalidated."""
+    out = demand.output_tokens
+    best = None
+    unpriced = [level["cost_na"] for level in entry["levels"] if not level["cost"] and level["cost_na"]]
+    for level in entry["levels"]:
+        agg, stream, cost = level["aggregate_tps"]["value"], level["request_output_tps"], level["cost"]
+        if level["fits"] is False or not agg or not stream or not cost:
+            continue
+        b = level["concurrency"]
+        ttft, tpot = b * max(out / stream - out / agg, 0.0), b / agg
+        if ttft <= slo.ttft_s and tpot <= slo.tpot_s and (best is None or stream > best[1]["request_output_tps"]):
+            best = (b, level)
+    if best is None and len(unpriced) == len(entry["levels"]):
+        return f"cannot price it: {unpriced[0]}"
+    if best is None:
+        return f"no projected concurrency meets the SLO (ttft {slo.ttft_s:g} s, tpot {slo.tpot_s * 1000:g} ms) and fits"
+    b, level = best
+    rps = level["request_output_tps"] / out
+    band = level["cost"].get("usd_band")
+    notes = [f"PROJECTED at concurrency {b}: not measured"]
+    if band is None:
+        notes.append("no validated band for this machine class: the capacity's range is unknown")
+    capacity = Capacity(rps, rps * (1 - band) if band is not None else rps, rps * (1 + band) if band is not None else rps)
+    return _candidate((f"projected:{entry['hardware']}", entry["hardware"], entry["hardware_name"], entry["model"],
+                       entry["quant"], "llamacpp", f"c{b} projected"), capacity, level["cost"],
+                      notes + list(level["cost"]["notes"]), demand, prices, n_plus_one, projected=True)
+
+
+def _hour(cost: dict) -> MachineHour:
+    return MachineHour(cost["hour"]["fixed"], cost["hour"]["idle_power"], cost["hour"]["busy_extra"])
+
+
+def _basis(cost: dict) -> str:
+    return f"{cost['profile_title']} ({cost['basis'].replace('_', '-')}): " + hour_words(_hour(cost))
+
+
+def _candidate(ident: tuple[str, str, str, str, str | None, str, str], capacity: Capacity, cost: dict,
+               notes: list[str], demand: Demand, prices: list[ApiPrice], n_plus_one: bool,
+               projected: bool = False) -> Candidate:
+    """A box (run id, label, hardware, model, quant, backend, level) sized from its capacity and its
+    cost block's machine-hour, with its API bills and where owning wins."""
+    hour = _hour(cost)
+    what, apis = api_bills(ident[3], prices, demand)
     wins = None
-    if cheapest is not None:
+    if apis:
+        cheapest = min(apis, key=lambda a: a.usd_per_month)
         price = next(p for p in prices if (p.provider, p.model) == (cheapest.provider, cheapest.model))
         wins = owning_wins_above(demand, capacity.requests_per_s, hour, price.input, price.output, n_plus_one)
-    notes = list(cost["notes"])
-    basis = f"{cost['profile_title']} ({cost['basis'].replace('_', '-')}): " + hour_words(hour)
-    return Candidate(doc.run_id, row["label"], row["hardware"], row["model"], row["quant"], row["backend"],
-                     level.name, capacity, hour, basis, plan(demand, capacity, hour, n_plus_one),
-                     apis, what, wins, notes)
+    return Candidate(*ident, capacity, hour, _basis(cost), plan(demand, capacity, hour, n_plus_one), apis, what, wins,
+                     notes, projected)
 
 
 def hour_words(hour: MachineHour) -> str:
@@ -167,7 +216,7 @@ def size_rows(candidates: list[Candidate]) -> list[dict]:
         cheapest = c.cheapest_api
         out.append({
             "run_id": c.run_id, "label": c.label, "hardware": c.hardware, "model": c.model, "quant": c.quant,
-            "backend": c.backend, "level": c.level, "projected": False,
+            "backend": c.backend, "level": c.level, "projected": c.projected,
             "capacity_rps": c.capacity.requests_per_s, "capacity_rps_95": [c.capacity.low, c.capacity.high],
             "boxes": c.plan.central.boxes, "boxes_range": [c.plan.best.boxes, c.plan.worst.boxes],
             "utilisation": c.plan.central.utilisation,
@@ -195,17 +244,20 @@ def size_table(rows: list[dict]):
     from rich import box
     from rich.table import Table
 
-    table = Table(title="Boxes for the demand: MEASURED capacity, 95% band below", title_justify="left",
+    table = Table(title="Boxes for the demand: capacity MEASURED or PROJECTED, its band below", title_justify="left",
                   box=box.SIMPLE_HEAD)
-    table.add_column("box · model")
+    table.add_column("box · model", overflow="fold", min_width=12)
     for name in ("req/s", "boxes", "busy", "$/month", "cheapest\nAPI $/mo", "owning wins\nabove"):
         table.add_column(name, justify="right")
     for r in rows:
         api = r["cheapest_api"]
         wins = r["owning_wins_above_requests_per_day"]
+        capacity = _band(r["capacity_rps"], r["capacity_rps_95"], ".3g")
+        if r["projected"] and r["capacity_rps_95"][0] == r["capacity_rps_95"][1]:
+            capacity += "\n[dim]unvalidated[/dim]"
         table.add_row(
-            f"{r['label']} · {r['model']}\n{r['quant'] or ''}",
-            _band(r["capacity_rps"], r["capacity_rps_95"], ".3g"),
+            f"{r['label']}{' PROJECTED' if r['projected'] else ''}\n{r['model']}\n{r['quant'] or ''}",
+            capacity,
             _band(r["boxes"], r["boxes_range"], "d"),
             _band(r["utilisation"], r["utilisation_range"], ".0%"),
             _band(r["usd_per_month"], r["usd_per_month_range"], ",.0f"),

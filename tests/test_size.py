@@ -34,19 +34,12 @@ def _month(boxes: int, demand_rps: float, capacity: float, hour: dict) -> tuple[
     return u, boxes * HOURS_PER_MONTH * (hour["fixed"] + hour["idle_power"] + u * hour["busy_extra"])
 
 
-@pytest.mark.parametrize("n_plus_one", [False, True])
-@pytest.mark.parametrize("shape", ["flat", "office-hours"])
-def test_the_table_recomputes_from_its_own_inputs(shape, n_plus_one):
-    out = size_json("--requests-per-day", "40000", "--shape", shape, *(["--n-plus-one"] if n_plus_one else []))
-    demand = out["demand"]
-    (c,) = out["candidates"]
-    assert c["level"] == "ticket-triage@c1" and not c["projected"]       # the only level that met the SLO
-    peak = 40000 * max(demand["shape"]) / 3600
-    assert demand["peak_rps"] == pytest.approx(peak)
-    mean = 40000 / 86400
+def _check_plan(c: dict, requests_per_day: float, shape: list[float], n_plus_one: bool) -> None:
+    """The candidate's boxes, busy fraction, $/month and their bands, by this file's arithmetic."""
+    peak = requests_per_day * max(shape) / 3600
+    mean = requests_per_day / 86400
     spare = 1 if n_plus_one else 0
     low, high = c["capacity_rps_95"]
-    assert low < c["capacity_rps"] < high
     expect = {}
     for name, capacity in (("central", c["capacity_rps"]), ("worst", low), ("best", high)):
         boxes = max(1, math.ceil(peak / capacity)) + spare
@@ -57,9 +50,61 @@ def test_the_table_recomputes_from_its_own_inputs(shape, n_plus_one):
     assert c["usd_per_month"] == pytest.approx(expect["central"][2])
     assert c["boxes_range"] == [expect["best"][0], expect["worst"][0]]
     assert c["usd_per_month_range"] == pytest.approx([expect["best"][2], expect["worst"][2]])
-    tokens = 40000 * HOURS_PER_MONTH / 24 * (800 + 64)
+    tokens = requests_per_day * HOURS_PER_MONTH / 24 * (800 + 64)
     assert c["usd_per_m_tokens"] == pytest.approx(expect["central"][2] / tokens * 1e6)
-    assert expect["worst"][0] > expect["central"][0]        # the band is there: a low capacity needs more boxes
+
+
+@pytest.mark.parametrize("n_plus_one", [False, True])
+@pytest.mark.parametrize("shape", ["flat", "office-hours"])
+def test_the_table_recomputes_from_its_own_inputs(shape, n_plus_one):
+    out = size_json("--requests-per-day", "40000", "--shape", shape, *(["--n-plus-one"] if n_plus_one else []))
+    demand = out["demand"]
+    (c,) = out["candidates"]
+    assert c["level"] == "ticket-triage@c1" and not c["projected"]       # the only level that met the SLO
+    assert demand["peak_rps"] == pytest.approx(40000 * max(demand["shape"]) / 3600)
+    low, high = c["capacity_rps_95"]
+    assert low < c["capacity_rps"] < high
+    _check_plan(c, 40000, demand["shape"], n_plus_one)
+    assert max(1, math.ceil(demand["peak_rps"] / low)) > c["boxes"] - n_plus_one   # the band is there
+
+
+def test_a_projected_box_is_sized_from_bench_projects_own_figures():
+    """Its capacity: the highest projected request stream whose latencies meet the default SLO
+    (ttft: the batch's prompts prefilled one after another; tpot: batch / aggregate decode rate),
+    read here from `bench project --json` for the same prompt and output lengths."""
+    out = size_json("--requests-per-day", "40000", "--shape", "office-hours", "--hardware", "h100-sxm",
+                    "--model", "llama-3.1-8b", "--quant", "Q4_K_M")
+    (c,) = [c for c in out["candidates"] if c["projected"]]
+    r = CliRunner().invoke(main, ["project", "--hardware", "h100-sxm", "--model", "llama-3.1-8b", "--quant", "Q4_K_M",
+                                  "--context", "864", "--output-tokens", "64", "--concurrency",
+                                  "1,2,4,8,16,32,64,128,256", "--json"])
+    assert r.exit_code == 0, r.output
+    (entry,) = json.loads(r.stdout)["projections"]
+
+    def meets(level: dict) -> bool:
+        agg, stream, b = level["aggregate_tps"]["value"], level["request_output_tps"], level["concurrency"]
+        return b * (64 / stream - 64 / agg) <= 2.0 and b / agg <= 0.100
+
+    best = max((lv for lv in entry["levels"] if lv["cost"] and meets(lv)), key=lambda lv: lv["request_output_tps"])
+    assert c["level"] == f"c{best['concurrency']} projected"
+    assert c["capacity_rps"] == pytest.approx(best["request_output_tps"] / 64)
+    assert c["machine_hour"] == pytest.approx({"fixed": best["cost"]["hour"]["fixed"],
+                                               "idle_power": best["cost"]["hour"]["idle_power"],
+                                               "busy_extra": best["cost"]["hour"]["busy_extra"]})
+    band = best["cost"]["usd_band"]
+    expect_band = [c["capacity_rps"]] * 2 if band is None else [c["capacity_rps"] * (1 - band), c["capacity_rps"] * (1 + band)]
+    assert c["capacity_rps_95"] == pytest.approx(expect_band)
+    _check_plan(c, 40000, out["demand"]["shape"], False)
+    assert any("PROJECTED" in n for n in c["notes"])
+    table = size("--requests-per-day", "40000", "--hardware", "h100-sxm", "--model", "llama-3.1-8b", "--quant", "Q4_K_M")
+    assert "h100-sxm" in table.output and "PROJECTED" in table.output.split("box · model")[1]
+    if band is None:
+        assert "unvalidated" in table.output
+
+
+def test_a_projected_box_that_cannot_be_priced_says_why():
+    r = size("--requests-per-day", "40000", "--hardware", "m4-max-40c", "--model", "llama-3.1-8b", "--quant", "Q4_K_M")
+    assert r.exit_code == 0 and "m4-max-40c" in r.output and "cannot price it" in r.output
 
 
 def test_each_api_bills_the_same_requests_at_its_list_prices():
@@ -154,7 +199,7 @@ def test_the_readme_shows_what_the_command_prints():
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     section = readme.split("## How many boxes for a demand: `bench size`")[1]
     command, shown = section.split("```")[1], section.split("```")[3]
-    args = command.strip().splitlines()[-1].split()
+    args = command.strip().replace("\\\n", " ").splitlines()[-1].split()
     assert args[:3] == ["bench", "size", "runs/"]
     r = CliRunner().invoke(main, [*args[1:2], str(RECORDED), *args[3:]], env={"COLUMNS": "80"})
     assert r.exit_code == 0, r.output

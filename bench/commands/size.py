@@ -27,10 +27,17 @@ from bench.commands.cost_options import cost_options
               help="Latency bound a box's capacity must meet: default (p99 ttft 2 s, tpot 100 ms), interactive, or "
                    "ttft=..,tpot=... [default: the SLO each run was measured against]")
 @click.option("--n-plus-one", is_flag=True, help="One spare box beyond what the peak hour needs.")
+@click.option("--hardware", "hardware_ids", default=None,
+              help="Comma-separated hardware ids (bench project --list) to size PROJECTED beside the measured boxes.")
+@click.option("--model", "model_ids", default=None,
+              help="Projected boxes: comma-separated catalog models. [default: the measured results' catalog models, "
+                   "else llama-3.1-8b]")
+@click.option("--quant", "quants", default=None,
+              help="Projected boxes: comma-separated GGUF quants. [default: the measured results', else Q4_K_M]")
 @click.option("--json", "as_json", is_flag=True, help="Print the candidates as JSON.")
 @cost_options()
-def size_command(paths, workload, workloads, requests_per_day, tokens_per_month, shape, slo, n_plus_one, as_json,
-                 **cost):
+def size_command(paths, workload, workloads, requests_per_day, tokens_per_month, shape, slo, n_plus_one, hardware_ids,
+                 model_ids, quants, as_json, **cost):
     """How many boxes a demand needs and what they cost a month, from measured results (default: ./results)."""
     from rich.console import Console
 
@@ -60,7 +67,8 @@ def size_command(paths, workload, workloads, requests_per_day, tokens_per_month,
         raise BenchError(str(exc), "pass --shape flat, office-hours or 24 weights") from None
     demand = demand_for((profile.input.mean, profile.output.mean), requests_per_day, tokens_per_month, hours)
     target = parse_slo(slo) if slo else None
-    docs, warnings = results_docs(list(paths) or [Path("results")])
+    given = list(paths) or [Path("results")]
+    docs, warnings = results_docs(given) if paths or Path("results").is_dir() or not hardware_ids else ([], [])
     prices, cost_profiles = load_prices(), load_profiles()
     candidates, skipped = [], []
     for path, doc in docs:
@@ -70,6 +78,9 @@ def size_command(paths, workload, workloads, requests_per_day, tokens_per_month,
             skipped.append(f"{path.name}: {found}")
         else:
             candidates.append(found)
+    if hardware_ids:
+        candidates += _projected(hardware_ids, model_ids, quants, docs, demand, target, settings, prices, cost_profiles,
+                                 n_plus_one, skipped)
     rows = size_rows(candidates)
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
@@ -85,16 +96,53 @@ def size_command(paths, workload, workloads, requests_per_day, tokens_per_month,
     console = Console()
     console.print(f"demand: {demand.requests_per_day:,.0f} {key} requests a day ({demand.input_tokens:g} tokens in, "
                   f"{demand.output_tokens:g} out), peak {demand.peak_rps:.3g} requests/s ({shape}); "
-                  f"SLO {target.name if target else 'as measured'}{'; N+1' if n_plus_one else ''}", highlight=False)
+                  f"SLO {target.name if target else 'as each run measured it' + (', default for PROJECTED' if hardware_ids else '')}"
+                  f"{'; N+1' if n_plus_one else ''}", highlight=False)
     if rows:
         for s in skipped:
             click.echo(f"skipped {s}", err=True)
         console.print(size_table(rows))
         for r in rows:
-            console.print(f"{r['label']} · {r['model']} {r['quant'] or ''}: capacity from {r['level']}; "
+            console.print(f"{r['label']} {r['model']} {r['quant'] or ''}: capacity from {r['level']}; "
                           f"{r['basis']}; {r['apis_what']}, cheapest "
                           + ("n/a" if r["cheapest_api"] is None else
                              f"{r['cheapest_api']['provider']} {r['cheapest_api']['model']}"), highlight=False)
     if not rows:
         raise BenchError("no result can be sized for this demand" + (f" ({skipped[0]})" if skipped else ""),
                          f"measure the workload under load: bench run --scenario {key} --search concurrency")
+
+
+PROJECTED_LEVELS = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+
+
+def _projected(hardware_ids, model_ids, quants, docs, demand, slo, settings, prices, profiles, n_plus_one, skipped):
+    """bench project's entries for the hardware asked, sized for the demand (dashboards/size_view.py)."""
+    from bench.commands.project import DEFAULT_MODEL, DEFAULT_QUANT, _split, projection_rows
+    from dashboards.size_view import size_projected
+    from hardware.machines import machines, resolve
+    from hardware.projection import fit
+    from hardware.reference import reference_rows
+    from hardware.validation import validate
+    from models.catalog import CATALOG, get_model
+    from models.formats import get_format
+    from scenarios.slo import PRESETS
+
+    measured = [(d.model.id, d.model.quant) for _, d in docs if d.model.id in CATALOG and d.model.quant]
+    models = [get_model(m).id for m in dict.fromkeys(_split(model_ids) or [m for m, _ in measured] or [DEFAULT_MODEL])]
+    quant_list = [get_format("llamacpp", q).quant
+                  for q in dict.fromkeys(_split(quants) or [q for _, q in measured] or [DEFAULT_QUANT])]
+    targets = [resolve(h) for h in dict.fromkeys(_split(hardware_ids))]
+    known = {**machines(), **{m.id: m for m in targets}}
+    ref = list(reference_rows())
+    output = max(1, round(demand.output_tokens))
+    context = round(demand.input_tokens) + output
+    entries = projection_rows(targets, models, quant_list, context, PROJECTED_LEVELS, output, fit(ref, known),
+                              validate(ref, known), None, settings, profiles, {}, prices)
+    out = []
+    for entry in entries:
+        found = size_projected(entry, demand, slo or PRESETS["default"], prices, n_plus_one)
+        if isinstance(found, str):
+            skipped.append(f"PROJECTED {entry['hardware']} {entry['model']} {entry['quant']}: {found}")
+        else:
+            out.append(found)
+    return out
