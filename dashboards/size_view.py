@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from contract.enums import Status
-from contract.result import LoadLevelEntry, RunResult, SloSearchEntry
+from contract.result import LoadLevelEntry, Outcome, RunResult, SloSearchEntry
 from dashboards.compare import OPEN_CLASS
 from dashboards.cost import MachineHour
 from dashboards.errors import DashboardError
@@ -50,6 +50,7 @@ class Candidate:
     wins_above: float | None               # requests/day above which the boxes beat the cheapest API
     notes: list[str] = field(default_factory=list)
     projected: bool = False                # a box not measured: bench project's figures and band
+    quality: dict = field(default_factory=dict)    # what met --min-accuracy / --max-kld
 
     @property
     def cheapest_api(self) -> ApiBill | None:
@@ -195,11 +196,47 @@ def demand_for(workload_tokens: tuple[float, float], requests_per_day: float | N
     return Demand(requests_per_day, tokens_in, tokens_out, shape)
 
 
-def results_docs(paths: list[Path]) -> tuple[list[tuple[Path, RunResult]], list[str]]:
+def results_docs(paths: list[Path]) -> tuple[list[tuple[Path, RunResult]], list[Outcome], list[str]]:
+    """The bench run results under `paths`, and the bench quality and bench eval outcomes beside them."""
     from contract.storage import load_documents
 
-    loaded, warnings = load_documents(paths)
-    return [(p, d) for p, d in loaded if isinstance(d, RunResult)], warnings
+    loaded, warnings = load_documents(paths, kinds=None)
+    return ([(p, d) for p, d in loaded if isinstance(d, RunResult)], [d for _, d in loaded if isinstance(d, Outcome)],
+            warnings)
+
+
+@dataclass(frozen=True)
+class QualityFloor:
+    """--min-accuracy (bench eval) and --max-kld (bench quality): what a model x quant must show."""
+    min_accuracy: float | None = None
+    max_kld: float | None = None
+
+    def check(self, model: str, quant: str | None, outcomes: list[Outcome]) -> dict | str:
+        """The figures that let `model` `quant` through, else why it is left out."""
+        shown: dict = {}
+        if self.min_accuracy is not None:
+            scored = [(o.eval.summary.accuracy, o.eval) for o in outcomes
+                      if o.kind == "eval" and o.model.get("id") == model and o.model.get("quant") == quant
+                      and o.eval is not None and o.eval.summary is not None and o.eval.summary.accuracy is not None]
+            if not scored:
+                return f"no bench eval outcome of {model} {quant} to hold against --min-accuracy"
+            accuracy, best = max(scored, key=lambda s: s[0])
+            if accuracy < self.min_accuracy:
+                return (f"accuracy {accuracy:.1%} on {best.tasks_file.name} (bench eval) is under "
+                        f"--min-accuracy {self.min_accuracy:.1%}")
+            shown.update(accuracy=accuracy, accuracy_wilson95=best.summary.wilson95 if best.summary else None,
+                         tasks_file=best.tasks_file.name)
+        if self.max_kld is not None:
+            klds = [(q.kld.value, q.kld.ci95) for o in outcomes if o.kind == "quality" and o.model.get("id") == model
+                    and o.quality is not None and (q := o.quality.quants.get(quant or "")) is not None
+                    and q.kld.value is not None]
+            if not klds:
+                return f"no bench quality outcome of {model} {quant} to hold against --max-kld"
+            kld, ci95 = min(klds, key=lambda k: k[0])
+            if kld > self.max_kld:
+                return f"KL divergence {kld:.4g} (bench quality) is over --max-kld {self.max_kld:g}"
+            shown.update(kld=kld, kld_ci95=ci95)
+        return shown
 
 
 def _band(central: float, band: list[float], fmt: str) -> str:
@@ -234,6 +271,7 @@ def size_rows(candidates: list[Candidate]) -> list[dict]:
             "cheapest_api": None if cheapest is None else {"provider": cheapest.provider, "model": cheapest.model,
                                                            "usd_per_month": cheapest.usd_per_month},
             "owning_wins_above_requests_per_day": c.wins_above,
+            "quality": c.quality,
             "notes": c.notes,
         })
     return out

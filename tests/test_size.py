@@ -204,3 +204,23 @@ def test_the_readme_shows_what_the_command_prints():
     r = CliRunner().invoke(main, [*args[1:2], str(RECORDED), *args[3:]], env={"COLUMNS": "80"})
     assert r.exit_code == 0, r.output
     assert [line.rstrip() for line in r.output.strip().splitlines()] == shown.strip().splitlines()
+
+
+OUTCOMES = Path(__file__).parents[1] / "examples" / "outcomes"
+
+
+def test_a_quality_floor_keeps_what_its_outcomes_show():
+    """examples/outcomes: tiny Q4_K_M scored 0% on the ticket tasks (synthetic weights) and lost
+    0.0021 nats of KL divergence to F16."""
+    base = ["size", str(RECORDED), str(OUTCOMES), "--workload", "ticket-triage", "--requests-per-day", "40000"]
+    kept = CliRunner().invoke(main, [*base, "--max-kld", "0.01", "--json"])
+    assert kept.exit_code == 0, kept.output
+    (c,) = json.loads(kept.stdout)["candidates"]
+    kld = json.loads((next(OUTCOMES.glob("*tiny-quality*.json"))).read_text())["quality"]["quants"]["Q4_K_M"]["kld"]
+    assert c["quality"]["kld"] == kld["value"] < 0.01
+    over = CliRunner().invoke(main, [*base, "--max-kld", "0.001"])
+    assert over.exit_code == 2 and "is over --max-kld 0.001" in over.output and "relax" in over.output
+    low = CliRunner().invoke(main, [*base, "--min-accuracy", "0.5"])
+    assert low.exit_code == 2 and "accuracy 0.0% on ticket-triage.jsonl" in low.output
+    none = size("--requests-per-day", "40000", "--min-accuracy", "0.5")       # no outcome beside the run
+    assert none.exit_code == 2 and "no bench eval outcome of tiny Q4_K_M" in none.output

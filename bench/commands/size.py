@@ -34,10 +34,15 @@ from bench.commands.cost_options import cost_options
                    "else llama-3.1-8b]")
 @click.option("--quant", "quants", default=None,
               help="Projected boxes: comma-separated GGUF quants. [default: the measured results', else Q4_K_M]")
+@click.option("--min-accuracy", type=click.FloatRange(0, 1), default=None,
+              help="Leave out a model x quant whose bench eval accuracy (an outcome beside the results) is below this "
+                   "fraction, e.g. 0.95.")
+@click.option("--max-kld", type=click.FloatRange(0), default=None,
+              help="Leave out a quant whose bench quality KL divergence from its reference is above this.")
 @click.option("--json", "as_json", is_flag=True, help="Print the candidates as JSON.")
 @cost_options()
 def size_command(paths, workload, workloads, requests_per_day, tokens_per_month, shape, slo, n_plus_one, hardware_ids,
-                 model_ids, quants, as_json, **cost):
+                 model_ids, quants, min_accuracy, max_kld, as_json, **cost):
     """How many boxes a demand needs and what they cost a month, from measured results (default: ./results)."""
     from rich.console import Console
 
@@ -46,7 +51,7 @@ def size_command(paths, workload, workloads, requests_per_day, tokens_per_month,
     from dashboards.prices import load_prices
     from dashboards.profiles import load_profiles
     from dashboards.rows import build_row
-    from dashboards.size_view import demand_for, results_docs, size_candidate, size_rows, size_table
+    from dashboards.size_view import QualityFloor, demand_for, results_docs, size_candidate, size_rows, size_table
     from dashboards.sizing import day_shape
     from scenarios.slo import parse_slo
     from scenarios.workloads import BUILTIN
@@ -68,7 +73,8 @@ def size_command(paths, workload, workloads, requests_per_day, tokens_per_month,
     demand = demand_for((profile.input.mean, profile.output.mean), requests_per_day, tokens_per_month, hours)
     target = parse_slo(slo) if slo else None
     given = list(paths) or [Path("results")]
-    docs, warnings = results_docs(given) if paths or Path("results").is_dir() or not hardware_ids else ([], [])
+    docs, outcomes, warnings = (results_docs(given) if paths or Path("results").is_dir() or not hardware_ids
+                                else ([], [], []))
     prices, cost_profiles = load_prices(), load_profiles()
     candidates, skipped = [], []
     for path, doc in docs:
@@ -81,6 +87,17 @@ def size_command(paths, workload, workloads, requests_per_day, tokens_per_month,
     if hardware_ids:
         candidates += _projected(hardware_ids, model_ids, quants, docs, demand, target, settings, prices, cost_profiles,
                                  n_plus_one, skipped)
+    floor = QualityFloor(min_accuracy, max_kld)
+    if min_accuracy is not None or max_kld is not None:
+        kept = []
+        for c in candidates:
+            quality = floor.check(c.model, c.quant, outcomes)
+            if isinstance(quality, str):
+                skipped.append(f"{c.label} {c.model} {c.quant}: {quality}")
+            else:
+                c.quality = quality
+                kept.append(c)
+        candidates = kept
     rows = size_rows(candidates)
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
@@ -90,7 +107,7 @@ def size_command(paths, workload, workloads, requests_per_day, tokens_per_month,
                                           "shape": list(hours), "peak_rps": demand.peak_rps,
                                           "tokens_per_month": demand.tokens_per_month,
                                           "slo": None if target is None else target.to_dict(),
-                                          "n_plus_one": n_plus_one},
+                                          "n_plus_one": n_plus_one, "min_accuracy": min_accuracy, "max_kld": max_kld},
                                "candidates": rows, "skipped": skipped}, indent=2))
         return
     console = Console()
@@ -109,7 +126,9 @@ def size_command(paths, workload, workloads, requests_per_day, tokens_per_month,
                              f"{r['cheapest_api']['provider']} {r['cheapest_api']['model']}"), highlight=False)
     if not rows:
         raise BenchError("no result can be sized for this demand" + (f" ({skipped[0]})" if skipped else ""),
-                         f"measure the workload under load: bench run --scenario {key} --search concurrency")
+                         f"measure the workload under load (bench run --scenario {key} --search concurrency)"
+                         + (", or relax --min-accuracy / --max-kld" if min_accuracy is not None or max_kld is not None
+                            else ""))
 
 
 PROJECTED_LEVELS = [1, 2, 4, 8, 16, 32, 64, 128, 256]
