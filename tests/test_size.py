@@ -224,3 +224,16 @@ def test_a_quality_floor_keeps_what_its_outcomes_show():
     assert low.exit_code == 2 and "accuracy 0.0% on ticket-triage.jsonl" in low.output
     none = size("--requests-per-day", "40000", "--min-accuracy", "0.5")       # no outcome beside the run
     assert none.exit_code == 2 and "no bench eval outcome of tiny Q4_K_M" in none.output
+
+
+def test_the_size_document_is_the_contracts(tmp_path):
+    from contract.size import SizeResult
+
+    out = tmp_path / "size.json"
+    printed = size_json("--requests-per-day", "40000", "-o", str(out))
+    written = json.loads(out.read_text())
+    assert written == printed and written["kind"] == "size" and written["schema_version"] == 3
+    doc = SizeResult.model_validate(written)
+    assert doc.candidates[0].boxes == printed["candidates"][0]["boxes"]
+    bad = size("--requests-per-day", "40000", "-o", str(tmp_path / "no-such-dir" / "size.json"))
+    assert bad.exit_code == 2 and "cannot write" in bad.output and "Traceback" not in bad.output

@@ -39,15 +39,19 @@ from bench.commands.cost_options import cost_options
                    "fraction, e.g. 0.95.")
 @click.option("--max-kld", type=click.FloatRange(0), default=None,
               help="Leave out a quant whose bench quality KL divergence from its reference is above this.")
-@click.option("--json", "as_json", is_flag=True, help="Print the candidates as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the size document (contract/size.py) as JSON.")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Also write the size document to this file.")
 @cost_options()
 def size_command(paths, workload, workloads, requests_per_day, tokens_per_month, shape, slo, n_plus_one, hardware_ids,
-                 model_ids, quants, min_accuracy, max_kld, as_json, **cost):
+                 model_ids, quants, min_accuracy, max_kld, as_json, output, **cost):
     """How many boxes a demand needs and what they cost a month, from measured results (default: ./results)."""
     from rich.console import Console
 
     from bench.commands.cost_options import cost_settings
+    from contract.build import utc_now
     from contract.errors import BenchError
+    from contract.size import SizeCandidate, SizeDemand, SizeResult
     from dashboards.prices import load_prices
     from dashboards.profiles import load_profiles
     from dashboards.rows import build_row
@@ -101,14 +105,21 @@ def size_command(paths, workload, workloads, requests_per_day, tokens_per_month,
     rows = size_rows(candidates)
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
+    document = SizeResult(schema_version=3, kind="size", created_at=utc_now(), demand=SizeDemand(
+        workload=key, requests_per_day=demand.requests_per_day, input_tokens=demand.input_tokens,
+        output_tokens=demand.output_tokens, shape=list(hours), peak_rps=demand.peak_rps,
+        tokens_per_month=demand.tokens_per_month, slo=None if target is None else target.to_dict(),
+        n_plus_one=n_plus_one, min_accuracy=min_accuracy, max_kld=max_kld),
+        candidates=[SizeCandidate.model_validate(r) for r in rows], skipped=skipped)
+    text = json.dumps(document.model_dump(mode="json"), indent=2)
+    if output is not None:
+        try:
+            output.write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise BenchError(f"cannot write {output}: {exc.strerror or exc}", "pass -o with a file you can write") \
+                from None
     if as_json:
-        click.echo(json.dumps({"demand": {"workload": key, "requests_per_day": demand.requests_per_day,
-                                          "input_tokens": demand.input_tokens, "output_tokens": demand.output_tokens,
-                                          "shape": list(hours), "peak_rps": demand.peak_rps,
-                                          "tokens_per_month": demand.tokens_per_month,
-                                          "slo": None if target is None else target.to_dict(),
-                                          "n_plus_one": n_plus_one, "min_accuracy": min_accuracy, "max_kld": max_kld},
-                               "candidates": rows, "skipped": skipped}, indent=2))
+        click.echo(text)
         return
     console = Console()
     console.print(f"demand: {demand.requests_per_day:,.0f} {key} requests a day ({demand.input_tokens:g} tokens in, "
