@@ -72,6 +72,10 @@ class EnergyWindow(Section):
     joules_per_output_token: Number | None = None    # every other entry
     tokens_per_joule: Number | None = None
 
+    def device(self, name: str) -> DeviceEnergy | None:
+        """The reading of the device `name`, where the window has one."""
+        return next((d for d in self.devices if d.device == name), None)
+
 
 class IdleEnergy(EnergyWindow):
     watts: dict[str, Number | None] = {}

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from contract.enums import Status, Verdict
+
+if TYPE_CHECKING:
+    from contract.result import LoadLevelEntry, SloSearchEntry, StreamEntry
+
+    Entry = StreamEntry | LoadLevelEntry | SloSearchEntry
 
 # Failed and interrupted runs are written too, never dropped.
 COMPLETED, FAILED, INTERRUPTED = Status.COMPLETED, Status.FAILED, Status.INTERRUPTED
@@ -28,13 +34,16 @@ def scenario_validity(status: str, n_samples: int, cv: float | None, errors: int
     return {"verdict": Verdict.INVALID.value if reasons else Verdict.VALID.value, "reasons": reasons}
 
 
-def run_validity(status: str, scenarios: list[dict[str, Any]], extra_reasons: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
+def run_validity(status: str, scenarios: Sequence[Mapping[str, Any] | Entry],
+                 extra_reasons: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
+    """The run's verdict: INVALID where it did not complete or any entry (typed, or as its JSON) is."""
     reasons = list(extra_reasons)
     if status != COMPLETED:
         reasons.append(f"run {status}")
     for sc in scenarios:
-        for r in sc.get("validity", {}).get("reasons", []):
-            reasons.append(f"{sc['name']}: {r}")
+        name, theirs = ((sc["name"], sc.get("validity", {}).get("reasons", [])) if isinstance(sc, Mapping)
+                        else (sc.name, sc.validity.reasons))
+        reasons += [f"{name}: {r}" for r in theirs]
     return {"verdict": Verdict.INVALID.value if reasons else Verdict.VALID.value, "reasons": reasons}
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
+from contract.result import EnergyWindow, LoadLevelEntry, Roofline, SloSearchEntry
 from contract.validity import COMPLETED, scenario_validity
 from engines.clock import RequestTrace
 from engines.stats import summarize
@@ -82,8 +83,8 @@ class LevelRecord:
     traces: list[RequestTrace] = field(default_factory=list)
     status: str = "running"
     error: str | None = None
-    energy: dict | None = None
-    roofline: dict | None = None     # a load level has none: aggregate decode is not bound by one stream's bytes
+    energy: EnergyWindow | None = None
+    roofline: Roofline | None = None     # a load level has none: aggregate decode is not bound by one stream's bytes
     note: str | None = None          # why a sweep or search stopped here
     client_cpu_fraction: float | None = None   # HTTP levels: the client process's CPU use
 
@@ -137,7 +138,8 @@ class LevelRecord:
         return judge(self.scenario.scenario.slo, ttfts, [t.tpot_s for t in ok], len(measured) - len(ok))
 
     # -- the result entry -------------------------------------------------------------------
-    def to_dict(self) -> dict:
+    def to_entry(self) -> LoadLevelEntry:
+        """The level as its result entry (the contract's)."""
         measured = [t for t in self.traces if t.measured]
         ok = [t for t in measured if t.ok]
         failed = [t for t in self.traces if t.end_ns is not None and not t.ok]
@@ -186,26 +188,26 @@ class LevelRecord:
         reasons += client_reasons(self.client_cpu_fraction)
         if reasons:
             validity = {"verdict": "INVALID", "reasons": validity["reasons"] + reasons}
-        return {
-            "name": self.name,
-            "kind": self.scenario.kind,
-            "params": self.scenario.params(),
-            "status": self.status,
-            "error": self.error,
-            "note": self.note,
-            "samples": samples,
-            "errors": error_examples(failed),
-            "summary": summary,
-            "measured_requests": len(measured),
-            "measured_output_tokens": self.output_tokens,
-            "measured_window_s": window,
-            "engine_reported": server or None,
-            "engine_cross_check": server_cross_check(ok),
-            "energy": self.energy,
+        return LoadLevelEntry(
+            name=self.name,
+            kind=self.scenario.kind,
+            params=self.scenario.params(),
+            status=self.status,
+            error=self.error,
+            note=self.note,
+            samples=samples,
+            errors=error_examples(failed),
+            summary=summary,
+            measured_requests=len(measured),
+            measured_output_tokens=self.output_tokens,
+            measured_window_s=window,
+            engine_reported=server or None,
+            engine_cross_check=server_cross_check(ok),
+            energy=self.energy,
             # Spread is not a validity test here: lengths vary by design, so latencies do too.
-            "validity": validity,
-            "roofline": self.roofline,
-        }
+            validity=validity,
+            roofline=self.roofline,
+        )
 
     def _mean_in_flight(self) -> float | None:
         """Average requests in flight (sent, not ended) over the window: for Poisson levels, the
@@ -254,27 +256,28 @@ class SearchRecord:
     best: LevelRecord | None
     status: str = COMPLETED
     error: str | None = None
-    energy: dict | None = None
-    roofline: dict | None = None
+    energy: EnergyWindow | None = None
+    roofline: Roofline | None = None
 
     @property
     def name(self) -> str:
         return f"{self.scenario.name}@slo-search"
 
-    def to_dict(self) -> dict:
-        best = self.best.to_dict()["summary"] if self.best else None
+    def to_entry(self) -> SloSearchEntry:
+        """The search's answer as its result entry (the contract's)."""
+        best = self.best.to_entry().summary if self.best else None
         reasons = [] if self.status == COMPLETED else [f"search {self.status}"]
-        return {
-            "name": self.name,
-            "kind": "slo-search",
-            "params": {"scenario": self.scenario.name, "mode": self.scenario.mode, "slo": self.scenario.slo.to_dict()},
-            "status": self.status,
-            "error": self.error,
-            "samples": {},
+        return SloSearchEntry(
+            name=self.name,
+            kind="slo-search",
+            params={"scenario": self.scenario.name, "mode": self.scenario.mode, "slo": self.scenario.slo.to_dict()},
+            status=self.status,
+            error=self.error,
+            samples={},
             # best is None when no level met the SLO: a finding, not a failure of the search.
-            "summary": {**self.outcome, "best_level": self.best.name if self.best else None,
-                        "goodput": best["goodput"] if best else None},
-            "energy": None,
-            "validity": {"verdict": "INVALID" if reasons else "VALID", "reasons": reasons},
-            "roofline": self.roofline,
-        }
+            summary={**self.outcome, "best_level": self.best.name if self.best else None,
+                     "goodput": best.goodput if best else None},
+            energy=None,
+            validity={"verdict": "INVALID" if reasons else "VALID", "reasons": reasons},
+            roofline=self.roofline,
+        )

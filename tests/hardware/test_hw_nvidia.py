@@ -101,4 +101,4 @@ def test_pre_volta_window_is_integrated_from_power_samples(nvml, tmp_path):
     r = reading.device("gpu0")
     assert r.method == "integrated" and r.joules == pytest.approx(36 * r.seconds, rel=0.01)
     assert reading.device("cpu").joules is None and "RIGHTSIZE_CPU_TDP_W" in reading.device("cpu").reason
-    assert reading.joules == r.joules and reading.to_dict()["covers"] == ["gpu0"]
+    assert reading.joules == r.joules and reading.covers == ["gpu0"]

@@ -238,7 +238,7 @@ def test_level_counts_token_events_in_the_window_and_judges_requests():
     # measured and failed: its tokens count for nothing
     rec.traces.append(_trace(3, True, 4 * S, [int(4.2 * S)], error="stream_incomplete"))
     rec.status = "completed"
-    doc = rec.to_dict()
+    doc = rec.to_entry().model_dump(mode="json", exclude_unset=True)
     s = doc["summary"]
     assert doc["measured_window_s"] == pytest.approx(4.0)            # 2 s .. 6 s
     assert doc["measured_output_tokens"] == 3 + 4 + 2                 # not the warm-up's first two
@@ -262,7 +262,7 @@ def test_multi_token_events_are_spread_and_not_taken_for_token_gaps():
     rec = LevelRecord(Level(sc, 1.0))
     t = _trace(0, True, 0, [S, 2 * S], out=6)        # 6 tokens (usage) in two chunks
     rec.traces.append(t)
-    doc = rec.to_dict()
+    doc = rec.to_entry().model_dump(mode="json", exclude_unset=True)
     assert doc["measured_output_tokens"] == 6 and doc["samples"]["inter_token_gap_s"] == []
     assert doc["summary"]["token_accounting"]["events_not_one_token_each"] == 1
     assert doc["samples"]["tpot_s"] == [pytest.approx(1 / 5)]
