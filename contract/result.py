@@ -109,6 +109,10 @@ class Stats(Section):
 
 
 class SLO(Section):
+    """A service-level objective (scenarios/slo.py): bounds on a percentile of ttft and of tpot.
+    Frozen: a load scenario holds one, and is hashed."""
+    model_config = ConfigDict(extra="allow", frozen=True)
+
     name: str
     ttft_s: Number
     tpot_s: Number

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from contract.result import EnergyWindow, LoadLevelEntry, Roofline, SloSearchEntry
+from contract.result import EnergyWindow, LoadLevelEntry, Roofline, SearchSummary, SloSearchEntry, SloVerdict
 from contract.validity import COMPLETED, scenario_validity
 from engines.clock import RequestTrace
 from engines.stats import summarize
@@ -71,7 +71,7 @@ class Level:
         sc = self.scenario
         return {"scenario": sc.name, "mode": self.kind,
                 ("concurrency" if self.kind == "concurrency" else "rate_per_s"): self.value,
-                "searched": self.searched, "profile": sc.profile.to_dict(), "slo": sc.slo.to_dict(),
+                "searched": self.searched, "profile": sc.profile.to_dict(), "slo": sc.slo.model_dump(),
                 "warmup_requests": self.warmup, "min_requests": self.min_requests,
                 "max_requests": max(self.min_requests, sc.max_requests), "min_duration_s": sc.min_duration_s,
                 "max_in_flight": self.in_flight_cap, "seed": sc.seed}
@@ -130,7 +130,7 @@ class LevelRecord:
         """None: aggregate decode under load is not bound by one stream's bytes per token."""
         return None
 
-    def verdict(self) -> dict:
+    def verdict(self) -> SloVerdict:
         measured = [t for t in self.traces if t.measured]
         ok = [t for t in measured if t.ok]
         ttfts = [t.ttft_s for t in ok if t.ttft_s is not None]
@@ -167,8 +167,8 @@ class LevelRecord:
         summary.update({
             "output_tps": self.output_tokens / window if window else None,
             "requests_per_s": len(ok) / window if window else None,
-            "goodput": verdict["good_requests"] / window if window else None,
-            "goodput_fraction": verdict["good_fraction"],
+            "goodput": verdict.good_requests / window if window else None,
+            "goodput_fraction": verdict.good_fraction,
             "mean_in_flight": self._mean_in_flight(),
             "client_cpu_fraction": self.client_cpu_fraction,
             "errors": {"count": len(failed), "measured": sum(t.measured for t in failed),
@@ -252,7 +252,7 @@ def server_cross_check(ok: list[RequestTrace]) -> dict | None:
 class SearchRecord:
     """The answer of an SLO search: the highest level that met the SLO, and its goodput."""
     scenario: LoadScenario
-    outcome: dict
+    outcome: SearchSummary
     best: LevelRecord | None
     status: str = COMPLETED
     error: str | None = None
@@ -270,13 +270,13 @@ class SearchRecord:
         return SloSearchEntry(
             name=self.name,
             kind="slo-search",
-            params={"scenario": self.scenario.name, "mode": self.scenario.mode, "slo": self.scenario.slo.to_dict()},
+            params={"scenario": self.scenario.name, "mode": self.scenario.mode, "slo": self.scenario.slo.model_dump()},
             status=self.status,
             error=self.error,
             samples={},
             # best is None when no level met the SLO: a finding, not a failure of the search.
-            summary={**self.outcome, "best_level": self.best.name if self.best else None,
-                     "goodput": best.goodput if best else None},
+            summary=self.outcome.model_copy(update={"best_level": self.best.name if self.best else None,
+                                                    "goodput": best.goodput if best else None}),
             energy=None,
             validity={"verdict": "INVALID" if reasons else "VALID", "reasons": reasons},
             roofline=self.roofline,
