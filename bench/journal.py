@@ -169,7 +169,7 @@ def rebuild(path: Path, status: str, error: str) -> tuple[Path, int] | None:
         doc["status"] = status
         doc["finished_at"] = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc).isoformat(timespec="seconds")
         doc["errors"] = [*doc.get("errors", []), error]
-        doc["validity"] = run_validity(status, doc["scenarios"])
+        doc["validity"] = _dump(run_validity(status, doc["scenarios"]))
         try:
             _, written, _ = storage.write_document(doc, path.parent, doc["run_id"])
         except ResultsError:

@@ -24,7 +24,7 @@ from contract import documents, storage
 from contract.build import run_document, utc_now
 from contract.build import run_id as make_run_id
 from contract.errors import BenchError, ResultsError, ScenarioError
-from contract.result import BackendInfo, Memory, RunResult, Validity
+from contract.result import BackendInfo, Memory, RunResult
 from contract.validity import COMPLETED, FAILED, INTERRUPTED, measured_anything, run_validity
 from engines import get_backend, model_format
 from engines.base import Backend
@@ -268,7 +268,7 @@ def execute(config: RunConfig, ui: RunUI = RunUI(), *, backend: Backend,
         for device, t in report.throttle.items():
             if t.get("reasons"):
                 extra_reasons.append(f"throttling seen on {device}: {', '.join(t['reasons'])}")
-    result.validity = Validity.model_validate(run_validity(status, result.scenarios, extra_reasons))
+    result.validity = run_validity(status, result.scenarios, extra_reasons)
     try:
         # A document that breaks the contract is a bug in this writer, not in the measurement: it is
         # written as measured, then the run fails here, naming the file and the field (contract/storage.py).

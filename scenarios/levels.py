@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from contract.result import EnergyWindow, LoadLevelEntry, Roofline, SearchSummary, SloSearchEntry, SloVerdict
+from contract.enums import Verdict
+from contract.result import EnergyWindow, LoadLevelEntry, Roofline, SearchSummary, SloSearchEntry, SloVerdict, Validity
 from contract.validity import COMPLETED, scenario_validity
 from engines.clock import RequestTrace
 from engines.stats import summarize
@@ -187,7 +188,7 @@ class LevelRecord:
         validity = scenario_validity(self.status, len(ok), None, len(failed))
         reasons += client_reasons(self.client_cpu_fraction)
         if reasons:
-            validity = {"verdict": "INVALID", "reasons": validity["reasons"] + reasons}
+            validity = Validity(verdict=Verdict.INVALID, reasons=validity.reasons + reasons)
         return LoadLevelEntry(
             name=self.name,
             kind=self.scenario.kind,
