@@ -24,7 +24,7 @@ from contract import documents, storage
 from contract.build import run_document, utc_now
 from contract.build import run_id as make_run_id
 from contract.errors import BenchError, ResultsError, ScenarioError
-from contract.result import BackendInfo, Memory, RunResult
+from contract.result import BackendInfo, RunResult
 from contract.validity import COMPLETED, FAILED, INTERRUPTED, measured_anything, run_validity
 from engines import get_backend, model_format
 from engines.base import Backend
@@ -255,14 +255,8 @@ def execute(config: RunConfig, ui: RunUI = RunUI(), *, backend: Backend,
     extra_reasons = []
     if measuring is not None:
         report = measuring.finish()
-        result.memory = Memory(
-            peak_rss_bytes=report.peaks["rss_bytes"],
-            peak_rss_scope=report.peaks["rss_scope"],
-            self_max_rss_bytes=report.peaks["self_max_rss_bytes"],
-            peak_device_memory=report.peaks["device_memory"] or None,
-            model_file_bytes=model_doc["file_bytes"],
-            kv_cache_bytes_per_token=model_doc["kv_bytes_per_token"],
-        )
+        result.memory = report.memory.model_copy(update={"model_file_bytes": model_doc["file_bytes"],
+                                                         "kv_cache_bytes_per_token": model_doc["kv_bytes_per_token"]})
         result.monitoring = report.monitoring()
         result.timeline = report.timeline
         for device, t in report.throttle.items():

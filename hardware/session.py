@@ -7,7 +7,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from contract.result import DeviceEnergy, EnergyWindow, HardwareInfo, IdleEnergy, Monitoring
+from contract.result import DeviceEnergy, EnergyWindow, HardwareInfo, IdleEnergy, Memory, Monitoring
 
 from . import energy, throttle
 from .energy import integrate
@@ -25,12 +25,12 @@ class Window:
 @dataclass
 class SessionReport:
     """What a session saw over the run: the contract's monitoring section (monitoring()), and the
-    peaks and timeline the run puts beside it."""
+    memory peaks (the contract's Memory, less what the model holds) and timeline the run puts beside it."""
     interval_s: float | None
     idle: IdleEnergy | None
     energy_sources: list[dict]
     unavailable: dict[str, str]
-    peaks: dict
+    memory: Memory
     throttle: dict[str, throttle.Throttle]
     sampler: dict | None
     timeline: list[dict] = field(default_factory=list)
@@ -140,7 +140,7 @@ class MeasurementSession:
             energy_sources=[{"devices": list(s.devices), "method": s.method, "reason": s.reason}
                             for s in self.sources.sources],
             unavailable=dict(self.sources.unavailable),
-            peaks=self._peaks(active), throttle=self._throttle(active),
+            memory=self._memory(active), throttle=self._throttle(active),
             sampler=self.sampler.cost(), timeline=self.sampler.timeline)
         return self._report
 
@@ -153,18 +153,19 @@ class MeasurementSession:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def _peaks(self, active: list[dict]) -> dict:
+    def _memory(self, active: list[dict]) -> Memory:
+        """The peaks seen while active; what the model holds is the run's to add (file, KV cache)."""
         rss = [r["rss_bytes"] for r in active]
         device_memory: dict[str, dict[str, int | None]] = {}
         for t in self.sources.telemetry:
             device_memory.update(t.device_memory(_ticks(active, t.key)))
-        return {
-            "rss_bytes": max(rss) if rss else None,
-            "rss_scope": "this process + descendants, sampled (shared pages counted per process)"
+        return Memory(
+            peak_rss_bytes=max(rss) if rss else None,
+            peak_rss_scope="this process + descendants, sampled (shared pages counted per process)"
             if self.sampler.tree.include_children else "this process, sampled",
-            "self_max_rss_bytes": _self_peak_rss_bytes(),
-            "device_memory": device_memory,
-        }
+            self_max_rss_bytes=_self_peak_rss_bytes(),
+            peak_device_memory=device_memory or None,
+        )
 
     def _throttle(self, active: list[dict]) -> dict[str, throttle.Throttle]:
         seen = throttle.cpu_throttle_seen(self._throttle_before, throttle.cpu_throttle_counts())

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import engines.clock
 from contract.device import Device
-from contract.result import EnergyWindow, HardwareInfo
+from contract.result import EnergyWindow, HardwareInfo, Memory
 from engines.base import Capabilities, EngineDefaults, LoadedModel, Prepared
 from hardware.session import SessionReport
 
@@ -152,7 +152,7 @@ class FakeMeasurement:
 
     def finish(self) -> SessionReport:
         self.finished = True
-        return SessionReport(peaks={"rss_bytes": None, "rss_scope": None, "self_max_rss_bytes": None,
-                                    "device_memory": {}},
+        return SessionReport(memory=Memory(peak_rss_bytes=None, peak_rss_scope=None, self_max_rss_bytes=None,
+                                           peak_device_memory=None),
                              interval_s=None, idle=None, energy_sources=[], unavailable={}, throttle={},
                              sampler=None, timeline=[])

@@ -199,7 +199,7 @@ def test_a_provider_registered_in_the_table_is_measured_and_reported(monkeypatch
     assert doc["unavailable"]["accel1"] == "accel1 has no energy counter"
     assert doc["throttle"]["accel0"] == {"reasons": ["power_cap"]}
     assert doc["throttle"]["accel1"] == {"reasons": None, "reason_unknown": "accel1 reports no clock events"}
-    assert rep.peaks["device_memory"] == {"accel0": {"process_bytes": None, "device_used_bytes": 3 * 1024**3}}
+    assert rep.memory.peak_device_memory == {"accel0": {"process_bytes": None, "device_used_bytes": 3 * 1024**3}}
     assert rep.timeline[-1]["accel"] == [{"device": "accel0", "mem_used_bytes": 3 * 1024**3}]
     assert rep.timeline[-1]["power_w"]["accel0"] == 250.0
     assert src.closed and released == [True]

@@ -43,8 +43,9 @@ def test_real_cpu_session_with_tdp_is_estimated_and_idle_kept_apart(tmp_path):
     assert rep.idle is idle and idle.seconds == pytest.approx(0.3, abs=0.1) and reading(idle, "cpu").joules is not None
     phases = {x["phase"] for x in rep.timeline}
     assert phases == {"idle", "active"}
-    assert rep.peaks["rss_bytes"] > 10 * 1024**2
-    assert rep.peaks["self_max_rss_bytes"] >= rep.timeline[0]["rss_bytes"] * 0.5
+    assert rep.memory.peak_rss_bytes is not None and rep.memory.peak_rss_bytes > 10 * 1024**2
+    assert rep.memory.self_max_rss_bytes is not None
+    assert rep.memory.self_max_rss_bytes >= rep.timeline[0]["rss_bytes"] * 0.5
     assert rep.sampler is not None and 0 < rep.sampler["thread_cpu_seconds"] < rep.sampler["wall_seconds"]
     assert rep.throttle["cpu"]["reasons"] is None and rep.throttle["cpu"]["reason_unknown"]
     doc = json.loads(json.dumps(rep.monitoring().model_dump(mode="json")))
