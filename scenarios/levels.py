@@ -19,7 +19,16 @@ from itertools import pairwise
 from typing import Any
 
 from contract.enums import Verdict
-from contract.result import EnergyWindow, LoadLevelEntry, Roofline, SearchSummary, SloSearchEntry, SloVerdict, Validity
+from contract.result import (
+    EnergyWindow,
+    LevelParams,
+    LoadLevelEntry,
+    Roofline,
+    SearchSummary,
+    SloSearchEntry,
+    SloVerdict,
+    Validity,
+)
 from contract.validity import COMPLETED, scenario_validity
 from engines.clock import RequestTrace
 from engines.stats import summarize
@@ -68,14 +77,16 @@ class Level:
     def in_flight_cap(self) -> int:
         return int(self.value) if self.kind == "concurrency" else self.scenario.max_in_flight
 
-    def params(self) -> dict:
+    def params(self) -> LevelParams:
+        """The level's entry's params: the contract's, with how it was run beside them."""
         sc = self.scenario
-        return {"scenario": sc.name, "mode": self.kind,
-                ("concurrency" if self.kind == "concurrency" else "rate_per_s"): self.value,
-                "searched": self.searched, "profile": sc.profile.to_dict(), "slo": sc.slo.model_dump(),
-                "warmup_requests": self.warmup, "min_requests": self.min_requests,
-                "max_requests": max(self.min_requests, sc.max_requests), "min_duration_s": sc.min_duration_s,
-                "max_in_flight": self.in_flight_cap, "seed": sc.seed}
+        return LevelParams.model_validate({
+            "scenario": sc.name, "mode": self.kind,
+            ("concurrency" if self.kind == "concurrency" else "rate_per_s"): self.value,
+            "searched": self.searched, "profile": sc.profile.to_dict(), "slo": sc.slo,
+            "warmup_requests": self.warmup, "min_requests": self.min_requests,
+            "max_requests": max(self.min_requests, sc.max_requests), "min_duration_s": sc.min_duration_s,
+            "max_in_flight": self.in_flight_cap, "seed": sc.seed})
 
 
 @dataclass
