@@ -19,7 +19,7 @@ from itertools import pairwise
 
 from contract.enums import Verdict
 from contract.result import EnergyWindow, ErrorCounts, Roofline, StreamEntry, Validity
-from engines.base import Backend, LoadedModel
+from engines.base import HTTPEngine, LoadedModel
 from engines.clock import RequestTrace, now_ns
 from scenarios.arrivals import Pacer
 from scenarios.definitions import Scenario
@@ -105,7 +105,7 @@ class HTTPSingleStreamRecord:
         return entry
 
 
-def drive(backend: Backend, model: LoadedModel, record: HTTPSingleStreamRecord,
+def drive(backend: HTTPEngine, model: LoadedModel, record: HTTPSingleStreamRecord,
           progress: Callable[[int], None], on_measuring: Callable[[], None]) -> None:
     sc = record.scenario
 
