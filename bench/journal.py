@@ -25,8 +25,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from contract import documents, storage
+from pydantic import BaseModel
+
+from contract import storage
 from contract.errors import ResultsError
+from contract.result import RunResult
 from contract.validity import INTERRUPTED, run_validity
 from engines.clock import RequestTrace
 from scenarios.definitions import LoadScenario, scenario_from_params
@@ -46,7 +49,7 @@ class Journal:
     """The writer, in the run's process. A journal that cannot be written (a full disk) warns
     once and stops: it must never cost the measurement it guards."""
 
-    def __init__(self, results_dir: Path, run_id: str, doc: dict, warn: Callable[[str], None] = lambda m: None):
+    def __init__(self, results_dir: Path, run_id: str, doc: RunResult, warn: Callable[[str], None] = lambda m: None):
         self.path = journal_path(results_dir, run_id)
         self._warn = warn
         self._synced = time.monotonic()
@@ -57,10 +60,11 @@ class Journal:
             fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             self._fail(exc)
-        self._line({"run": doc})
+        self._line({"run": _dump(doc)})
 
     def set(self, key: str, value: Any) -> None:
-        self._line({"set": {key: value}})
+        """A top-level field of the run's document (a section of the contract's, or its JSON)."""
+        self._line({"set": {key: _dump(value)}})
 
     def started(self, index: int, record: Any) -> None:
         """An entry begins: what `rebuild` needs to make its record again."""
@@ -96,7 +100,7 @@ class Journal:
 
     def done(self, index: int, record: Any) -> None:
         self.measured(index, record)
-        self._line({"done": index, "entry": record.to_dict()})
+        self._line({"done": index, "entry": _dump(record.to_entry())})
 
     def remove(self) -> None:
         """The result is written: the journal has done its job."""
@@ -165,13 +169,12 @@ def rebuild(path: Path, status: str, error: str) -> tuple[Path, int] | None:
         doc["status"] = status
         doc["finished_at"] = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc).isoformat(timespec="seconds")
         doc["errors"] = [*doc.get("errors", []), error]
-        doc["validity"] = run_validity(status, doc["scenarios"])
+        doc["validity"] = _dump(run_validity(status, doc["scenarios"]))
         try:
-            typed = documents.run_result(doc)
+            _, written, _ = storage.write_document(doc, path.parent, doc["run_id"])
         except ResultsError:
-            written, _ = storage.write_result_safely(doc, path.parent, doc["run_id"])
-        else:
-            _, written, _ = storage.write_typed(typed, path.parent, doc["run_id"])
+            path.unlink(missing_ok=True)     # written as measured before the contract's error: kept
+            raise
         path.unlink(missing_ok=True)
     return written, kept
 
@@ -212,9 +215,14 @@ def _replay(lines: list[str]) -> tuple[dict | None, int]:
         return None, 0
     for i, rec in records.items():
         rec.status = INTERRUPTED
-        entries[i] = rec.to_dict()
+        entries[i] = _dump(rec.to_entry())
     doc["scenarios"] = [entries[i] for i in sorted(entries)]
     return doc, kept
+
+
+def _dump(value: Any) -> Any:
+    """A section of the contract's as its JSON (the fields set, as a result file holds them)."""
+    return value.model_dump(mode="json", exclude_unset=True) if isinstance(value, BaseModel) else value
 
 
 def _record(kind: str, scenario: dict) -> Any:

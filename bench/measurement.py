@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import hardware
 from contract.device import Device
-from contract.result import HardwareInfo
+from contract.result import EnergyWindow, HardwareInfo, Roofline
 from hardware import roofline
 from hardware.gpus import gpu_for
-from hardware.session import Window
+from hardware.session import SessionReport, Window
 
 if TYPE_CHECKING:
     from scenarios.kinds import MeasuredRecord
@@ -26,16 +26,16 @@ if TYPE_CHECKING:
 class Measurement(Protocol):
     """What a run asks of the measurement around it (RunMeasurement; a test's fake)."""
 
-    def hardware_doc(self) -> dict: ...
+    def hardware(self) -> HardwareInfo: ...
     def bandwidth_doc(self) -> dict: ...
     def start(self, ui) -> None: ...
     def begin_scenario(self) -> None: ...
-    def end_scenario(self, record: MeasuredRecord) -> dict | None: ...
+    def end_scenario(self, record: MeasuredRecord) -> EnergyWindow | None: ...
     def bandwidths(self, device: Device, threads: int | None = None) -> tuple[float | None, float | None]: ...
     def recheck_roof(self, ui, records: list[MeasuredRecord], model: dict, device: Device,
                      threads: int | None) -> bool: ...
     def sample_now(self) -> None: ...
-    def finish(self) -> dict: ...
+    def finish(self) -> SessionReport: ...
 
 
 # How a run starts its measurement: (ui, idle_seconds) -> Measurement. Called once the result
@@ -54,8 +54,8 @@ class RunMeasurement:
         self.session = hardware.MeasurementSession(self.info, interval_s=interval_s)
         self._window: Window | None = None
 
-    def hardware_doc(self) -> dict:
-        return self.info.to_dict()
+    def hardware(self) -> HardwareInfo:
+        return self.info
 
     def bandwidth_doc(self) -> dict:
         return {d: m.to_dict() for d, m in self.bandwidth.items()}
@@ -70,27 +70,28 @@ class RunMeasurement:
     def begin_scenario(self) -> None:
         self._window = self.session.begin_window()
 
-    def end_scenario(self, record: MeasuredRecord) -> dict | None:
+    def end_scenario(self, record: MeasuredRecord) -> EnergyWindow | None:
         """Energy over the scenario's measured passes, per token, with its method."""
         if self._window is None:
             return None
         reading, self._window = self.session.end_window(self._window), None
-        doc = reading.to_dict()
-        doc["average_watts"] = reading.joules / reading.seconds if reading.joules is not None and reading.seconds > 0 else None
+        figures: dict[str, float | None] = {
+            "average_watts": reading.joules / reading.seconds if reading.joules is not None and reading.seconds > 0
+            else None}
         per, tokens = record.energy_tokens()
         if per == "prompt":
-            doc["joules_per_prompt_token"] = hardware.joules_per_token(tokens, reading)
+            figures["joules_per_prompt_token"] = hardware.joules_per_token(tokens, reading)
         else:
-            doc["joules_per_output_token"] = hardware.joules_per_token(tokens, reading)
-            doc["tokens_per_joule"] = hardware.tokens_per_joule(tokens, reading)
-        return doc
+            figures["joules_per_output_token"] = hardware.joules_per_token(tokens, reading)
+            figures["tokens_per_joule"] = hardware.tokens_per_joule(tokens, reading)
+        return reading.model_copy(update=figures)
 
     # -- whole run -----------------------------------------------------------------------
     def sample_now(self) -> None:
         self.session.sample_now()
 
-    def finish(self) -> dict:
-        return self.session.stop().to_dict()
+    def finish(self) -> SessionReport:
+        return self.session.stop()
 
     def bandwidths(self, device: Device, threads: int | None = None) -> tuple[float | None, float | None]:
         return device_bandwidths(self.info, self.bandwidth, device, threads)
@@ -100,8 +101,8 @@ class RunMeasurement:
         """A decode above 100% of the measured read roof means the roof is wrong (measured under
         load, or stale) more likely than the decode: measure it again, once per run, and recompute
         every record's roofline against the new figure. True when it re-measured."""
-        over = [(r.roofline["efficiency_measured"], r.name) for r in records
-                if r.roofline and (r.roofline.get("efficiency_measured") or 0) > 1]
+        over = [(r.roofline.efficiency_measured, r.name) for r in records
+                if r.roofline and (r.roofline.efficiency_measured or 0) > 1]
         key = bandwidth_key(self.info, device)
         if not over or key is None or self.roof_rechecked:
             return False
@@ -147,13 +148,11 @@ def device_bandwidths(info: HardwareInfo, bandwidth: dict, device: Device,
 
 
 def decode_roofline(rate: tuple[float, float] | None, model: dict, spec_gbps: float | None,
-                    measured_gbps: float | None) -> dict | None:
+                    measured_gbps: float | None) -> Roofline | None:
     """Ceiling and bandwidth efficiency of a decode figure: (tokens/s, mean context) from its record."""
     if rate is None or model.get("weight_bytes_per_token") is None:   # a server's model: bytes not known here
         return None
     tps, mean_context = rate
     per_token = roofline.bytes_per_token(model["weight_bytes_per_token"], model["kv_bytes_per_token"],
                                          round(mean_context))
-    doc = roofline.bandwidth_efficiency(tps, per_token, spec_gbps, measured_gbps).to_dict()
-    doc["mean_context_tokens"] = mean_context
-    return doc
+    return roofline.bandwidth_efficiency(tps, per_token, spec_gbps, measured_gbps, mean_context_tokens=mean_context)

@@ -24,13 +24,13 @@ from contract import documents, storage
 from contract.build import run_document, utc_now
 from contract.build import run_id as make_run_id
 from contract.errors import BenchError, ResultsError, ScenarioError
-from contract.result import RunResult
+from contract.result import BackendInfo, RunResult
 from contract.validity import COMPLETED, FAILED, INTERRUPTED, measured_anything, run_validity
 from engines import get_backend
 from engines.base import Backend, TokenEngine
 from models.resolve import HUB_PREFIX, ResolvedModel, looks_like_path, resolve_model
 from scenarios.definitions import LoadScenario, Scenario
-from scenarios.kinds import KINDS, scenario_runs
+from scenarios.kinds import KINDS, MeasuredRecord, scenario_runs
 
 
 @dataclass
@@ -183,15 +183,15 @@ def execute(config: RunConfig, ui: RunUI = RunUI(), *, backend: Backend,
     # each pass as it is measured: what a killed process measured is rebuilt from it (bench/journal.py)
     journal = Journal(results_dir, run_id, result, ui.warn)
     report_stage({"journal": str(journal.path)})
-    records: list = []
+    records: list[MeasuredRecord] = []
     status = COMPLETED
     measuring = None
     try:
         measuring = measurement(ui, config.idle_seconds)
-        result["hardware"] = measuring.hardware_doc()
-        result["bandwidth"] = measuring.bandwidth_doc()
-        journal.set("hardware", result["hardware"])
-        journal.set("bandwidth", result["bandwidth"])
+        result.hardware = measuring.hardware()
+        result.bandwidth = measuring.bandwidth_doc()
+        journal.set("hardware", result.hardware)
+        journal.set("bandwidth", result.bandwidth)
         measuring.start(ui)
         for w in prepared.workarounds:
             ui.warn(w["line"])
@@ -201,9 +201,9 @@ def execute(config: RunConfig, ui: RunUI = RunUI(), *, backend: Backend,
             assert resolved is not None             # no model file only where a server was loaded above
             ui.info(f"loading {resolved.path.name} with {config.backend}")
             loaded = backend.load(resolved.path, options)
-        result["backend"] = {"name": backend.name, "device": loaded.device, "n_ctx": loaded.n_ctx,
-                             **loaded.engine_info}
-        journal.set("backend", result["backend"])
+        result.backend = BackendInfo.model_validate({"name": backend.name, "device": loaded.device,
+                                                     "n_ctx": loaded.n_ctx, **loaded.engine_info})
+        journal.set("backend", result.backend)
         # the memory the weights are read from: each decode figure's ceiling
         threads = loaded.engine_info.get("n_threads")
         spec, measured = measuring.bandwidths(loaded.device, threads)
@@ -226,63 +226,54 @@ def execute(config: RunConfig, ui: RunUI = RunUI(), *, backend: Backend,
                     raise
                 except Exception as exc:  # one failing scenario does not stop the rest
                     record.status, record.error = FAILED, f"{type(exc).__name__}: {exc}"
-                    result["errors"].append(f"{record.name}: {record.error}")
+                    result.errors.append(f"{record.name}: {record.error}")
                     status = FAILED
                 finally:
                     record.energy = measuring.end_scenario(record)
                     record.roofline = decode_roofline(record.decode_rate(), model_doc, spec, measured)
                     journal.done(index, record)
         if measuring.recheck_roof(ui, records, model_doc, loaded.device, threads):
-            result["bandwidth"] = measuring.bandwidth_doc()
-            journal.set("bandwidth", result["bandwidth"])
+            result.bandwidth = measuring.bandwidth_doc()
+            journal.set("bandwidth", result.bandwidth)
     except KeyboardInterrupt:
         status = INTERRUPTED
     except BenchError as exc:
         status = FAILED
-        result["errors"].append(str(exc))
+        result.errors.append(str(exc))
     except Exception as exc:
         status = FAILED
-        result["errors"].append(f"{type(exc).__name__}: {exc}")
-        result["traceback"] = traceback.format_exc()
+        result.errors.append(f"{type(exc).__name__}: {exc}")
+        result.traceback = traceback.format_exc()
     finally:
         if measuring is not None:
             measuring.sample_now()   # memory peak while the model is still loaded
         if loaded is not None and caps.engine_memory:
             with contextlib.suppress(Exception):   # the engine's own account; never fails a run
-                result["engine_memory"] = backend.engine_memory()
+                result.engine_memory = backend.engine_memory()
         with contextlib.suppress(Exception):
             backend.unload()
 
-    result["status"] = status
-    result["finished_at"] = utc_now()
-    result["scenarios"] = [r.to_dict() for r in records]
+    result.status = status
+    result.finished_at = utc_now()
+    result.scenarios = [r.to_entry() for r in records]
     extra_reasons = []
     if measuring is not None:
         report = measuring.finish()
-        result["memory"] = {
-            "peak_rss_bytes": report["peaks"]["rss_bytes"],
-            "peak_rss_scope": report["peaks"]["rss_scope"],
-            "self_max_rss_bytes": report["peaks"]["self_max_rss_bytes"],
-            "peak_device_memory": report["peaks"]["device_memory"] or None,
-            "model_file_bytes": model_doc["file_bytes"],
-            "kv_cache_bytes_per_token": model_doc["kv_bytes_per_token"],
-        }
-        result["monitoring"] = {k: report[k] for k in ("interval_s", "idle", "energy_sources", "unavailable",
-                                                       "throttle", "sampler")}
-        result["timeline"] = report["timeline"]
-        for device, t in report["throttle"].items():
+        result.memory = report.memory.model_copy(update={"model_file_bytes": model_doc["file_bytes"],
+                                                         "kv_cache_bytes_per_token": model_doc["kv_bytes_per_token"]})
+        result.monitoring = report.monitoring()
+        result.timeline = report.timeline
+        for device, t in report.throttle.items():
             if t.get("reasons"):
                 extra_reasons.append(f"throttling seen on {device}: {', '.join(t['reasons'])}")
-    result["validity"] = run_validity(status, result["scenarios"], extra_reasons)
+    result.validity = run_validity(status, result.scenarios, extra_reasons)
     try:
-        typed = documents.run_result(result)
-    except ResultsError as exc:
-        # A bug in this writer, not in the measurement: what was measured is written as it is,
-        # then the run fails here, naming the file and the field, before anything reads it.
-        path, _ = storage.write_result_safely(result, results_dir, run_id)
+        # A document that breaks the contract is a bug in this writer, not in the measurement: it is
+        # written as measured, then the run fails here, naming the file and the field (contract/storage.py).
+        written, path, warning = storage.write_document(result, results_dir, run_id)
+    except ResultsError:
         journal.remove()
-        raise ResultsError(f"the result does not match the result schema ({exc.problem}); written as "
-                           f"measured to {path}", "a bug in rightsize: please report it with that file") from None
-    written, path, warning = storage.write_typed(typed, results_dir, run_id)
+        raise
     journal.remove()
+    typed = documents.run_result(written)
     return RunOutcome(typed, written, path, warning)

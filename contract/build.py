@@ -35,10 +35,10 @@ def run_document(*, run_id: str, label: str, started_at: str | None, config: dic
                  environment: dict[str, Any], model: dict[str, Any], status: Status = Status.RUNNING,
                  finished_at: str | None = None, backend: dict[str, Any] | None = None,
                  engine_health: dict[str, Any] | None = None, workarounds: list[dict[str, Any]] | None = None,
-                 errors: list[str] | None = None) -> dict[str, Any]:
-    """A run's document before anything is measured; the run fills in the rest as it measures.
-    Fields in the order readers of the JSON expect them."""
-    return {
+                 errors: list[str] | None = None) -> RunResult:
+    """A run's document before anything is measured (its validity that of a run with no entries);
+    the run fills in the rest of its sections as it measures."""
+    return RunResult.model_validate({
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
         "status": status,
@@ -55,16 +55,15 @@ def run_document(*, run_id: str, label: str, started_at: str | None, config: dic
         "workarounds": workarounds or [],
         "scenarios": [],
         "errors": list(errors or []),
-    }
+        "validity": run_validity(status, []),
+    })
 
 
 def died_run(*, finished_at: str, label: str, model: str, quant: str, backend: str,
              environment: dict[str, Any], error: str, status: Status = Status.FAILED) -> RunResult:
     """The result of an engine process that died before writing its own: status failed (or
     interrupted, when the user's Ctrl-C stopped it first), nothing measured, `error` saying how it ended."""
-    doc = run_document(run_id=run_id(finished_at, label, model, quant, backend, "died", unique=True), label=label,
-                       started_at=None, finished_at=finished_at, status=status,
-                       config={"model": model, "quant": quant, "backend": backend}, environment=environment,
-                       model={"id": model, "quant": quant}, backend={"name": backend}, errors=[error])
-    doc["validity"] = run_validity(status, [])
-    return RunResult.model_validate(doc)
+    return run_document(run_id=run_id(finished_at, label, model, quant, backend, "died", unique=True), label=label,
+                        started_at=None, finished_at=finished_at, status=status,
+                        config={"model": model, "quant": quant, "backend": backend}, environment=environment,
+                        model={"id": model, "quant": quant}, backend={"name": backend}, errors=[error])

@@ -72,6 +72,10 @@ class EnergyWindow(Section):
     joules_per_output_token: Number | None = None    # every other entry
     tokens_per_joule: Number | None = None
 
+    def device(self, name: str) -> DeviceEnergy | None:
+        """The reading of the device `name`, where the window has one."""
+        return next((d for d in self.devices if d.device == name), None)
+
 
 class IdleEnergy(EnergyWindow):
     watts: dict[str, Number | None] = {}
@@ -105,6 +109,10 @@ class Stats(Section):
 
 
 class SLO(Section):
+    """A service-level objective (scenarios/slo.py): bounds on a percentile of ttft and of tpot.
+    Frozen: a load scenario holds one, and is hashed."""
+    model_config = ConfigDict(extra="allow", frozen=True)
+
     name: str
     ttft_s: Number
     tpot_s: Number

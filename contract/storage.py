@@ -90,11 +90,6 @@ def write_result_safely(result: dict[str, Any], results_dir: Path, name: str,
         return path, f"could not write to {results_dir} ({exc.strerror or exc}); result saved to {path}"
 
 
-# Set by the test suite (and inherited by the processes it starts): a writer that breaks the
-# contract fails its test instead of leaving a warning nobody reads.
-STRICT_ENV = "RIGHTSIZE_STRICT_CONTRACT"
-
-
 def write_typed(doc: Document, results_dir: Path, name: str,
                 replace: Path | None = None) -> tuple[dict[str, Any], Path, str | None]:
     """Write a typed document as the contract dumps it, as write_result_safely does. Returns
@@ -104,18 +99,21 @@ def write_typed(doc: Document, results_dir: Path, name: str,
     return data, path, warning
 
 
-def write_document(doc: dict[str, Any], results_dir: Path, name: str) -> tuple[dict[str, Any], Path, str | None]:
-    """Check a result against the contract, then write it as write_typed does. Returns
-    (the document as written, path, warning). A document that fails the check is a bug in the
-    suite, not in the measurement: it is written as measured, with a warning, never lost."""
+def write_document(doc: Document | dict[str, Any], results_dir: Path,
+                   name: str) -> tuple[dict[str, Any], Path, str | None]:
+    """Check a result against the contract as a reader will read it (its JSON, parsed again), then
+    write it as write_typed does. Returns (the document as written, path, warning).
+
+    The one policy for a document that fails its contract (bench run's, the fleet driver's, a
+    journal's rebuild): it is a bug in the writer, not in the measurement. What was measured is
+    written as it is, never lost, then ResultsError names that file and the first wrong field."""
+    data = doc if isinstance(doc, dict) else documents.dump(doc)
     try:
-        typed = documents.parse(doc)
+        typed = documents.parse(data)
     except ResultsError as exc:
-        if os.environ.get(STRICT_ENV):
-            raise
-        path, warning = write_result_safely(doc, results_dir, name)
-        problem = f"the result does not match the result schema ({exc.problem}); written as measured"
-        return doc, path, "; ".join(w for w in (problem, warning) if w)
+        path, _ = write_result_safely(data, results_dir, name)
+        raise ResultsError(f"the result does not match the result schema ({exc.problem}); written as measured "
+                           f"to {path}", "a bug in rightsize: please report it with that file") from None
     return write_typed(typed, results_dir, name)
 
 

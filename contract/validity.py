@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from contract.enums import Status, Verdict
+from contract.result import Validity
+
+if TYPE_CHECKING:
+    from contract.result import LoadLevelEntry, SloSearchEntry, StreamEntry
+
+    Entry = StreamEntry | LoadLevelEntry | SloSearchEntry
 
 # Failed and interrupted runs are written too, never dropped.
 COMPLETED, FAILED, INTERRUPTED = Status.COMPLETED, Status.FAILED, Status.INTERRUPTED
@@ -14,7 +21,7 @@ MIN_SAMPLES = 3
 MAX_CV = 0.10
 
 
-def scenario_validity(status: str, n_samples: int, cv: float | None, errors: int = 0) -> dict[str, Any]:
+def scenario_validity(status: str, n_samples: int, cv: float | None, errors: int = 0) -> Validity:
     """VALID / INVALID with the reasons a reader needs to judge the figures."""
     reasons = []
     if status != COMPLETED:
@@ -25,17 +32,20 @@ def scenario_validity(status: str, n_samples: int, cv: float | None, errors: int
         reasons.append(f"high variance (cv {cv:.1%} > {MAX_CV:.0%})")
     if errors:
         reasons.append(f"{errors} errors")
-    return {"verdict": Verdict.INVALID.value if reasons else Verdict.VALID.value, "reasons": reasons}
+    return Validity(verdict=Verdict.INVALID if reasons else Verdict.VALID, reasons=reasons)
 
 
-def run_validity(status: str, scenarios: list[dict[str, Any]], extra_reasons: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
+def run_validity(status: str, scenarios: Sequence[Mapping[str, Any] | Entry],
+                 extra_reasons: tuple[str, ...] | list[str] = ()) -> Validity:
+    """The run's verdict: INVALID where it did not complete or any entry (typed, or as its JSON) is."""
     reasons = list(extra_reasons)
     if status != COMPLETED:
         reasons.append(f"run {status}")
     for sc in scenarios:
-        for r in sc.get("validity", {}).get("reasons", []):
-            reasons.append(f"{sc['name']}: {r}")
-    return {"verdict": Verdict.INVALID.value if reasons else Verdict.VALID.value, "reasons": reasons}
+        name, theirs = ((sc["name"], sc.get("validity", {}).get("reasons", [])) if isinstance(sc, Mapping)
+                        else (sc.name, sc.validity.reasons))
+        reasons += [f"{name}: {r}" for r in theirs]
+    return Validity(verdict=Verdict.INVALID if reasons else Verdict.VALID, reasons=reasons)
 
 
 # The figure of each kind of entry that says a measurement was made (a load level's is e2e_s too).

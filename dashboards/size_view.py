@@ -67,7 +67,7 @@ def _met(entry: LoadLevelEntry, slo: SLO | None) -> bool:
     ttfts, tpots = entry.samples.get("ttft_s"), entry.samples.get("tpot_s")
     if ttfts is None or tpots is None or len(ttfts) != len(tpots):
         return False
-    return bool(judge(slo, list(ttfts), list(tpots), entry.measured_requests - len(ttfts))["met"])
+    return bool(judge(slo, list(ttfts), list(tpots), entry.measured_requests - len(ttfts)).met)
 
 
 def capacity_of(doc: RunResult, workload: str, slo: SLO | None) -> tuple[LoadLevelEntry, Capacity] | str:

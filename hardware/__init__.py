@@ -15,12 +15,12 @@ Cheap to import: numpy, torch, pynvml and amdsmi load only when a probe or measu
 from contract.result import AppleInfo, CpuInfo, GpuDriver, GpuInfo, HardwareInfo
 
 from . import bandwidth, roofline
-from .energy import EnergyReading, WindowReading, joules_per_token, tokens_per_joule
+from .energy import joules_per_token, tokens_per_joule
 from .probe import probe
 from .session import MeasurementSession, SessionReport
 
 __all__ = [
-    "AppleInfo", "CpuInfo", "EnergyReading", "GpuDriver", "GpuInfo", "HardwareInfo", "MeasurementSession",
-    "SessionReport", "WindowReading", "bandwidth", "joules_per_token", "probe",
+    "AppleInfo", "CpuInfo", "GpuDriver", "GpuInfo", "HardwareInfo", "MeasurementSession",
+    "SessionReport", "bandwidth", "joules_per_token", "probe",
     "roofline", "tokens_per_joule",
 ]

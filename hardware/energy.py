@@ -1,74 +1,62 @@
 """Energy readings with their provenance, and the per-token helpers.
 
+A reading is the contract's own (contract/result.py): one device's joules over a window is a
+DeviceEnergy, a window's devices together an EnergyWindow, built here as they are read.
 method: `counter` (hardware energy counter), `integrated` (power samples x time),
 `estimated` (TDP model). Unknown energy is None with a reason, never 0."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from itertools import pairwise
+
+from contract.result import DeviceEnergy, EnergyWindow, IdleEnergy
 
 # Weakest first: a total is only as good as its weakest part.
 METHOD_RANK = {"estimated": 0, "integrated": 1, "counter": 2}
 
 
-@dataclass
-class EnergyReading:
-    device: str
-    joules: float | None
-    seconds: float
-    method: str | None
-    reason: str | None = None
-
-    @property
-    def average_watts(self) -> float | None:
-        return self.joules / self.seconds if self.joules is not None and self.seconds > 0 else None
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "average_watts": self.average_watts}
+def reading(device: str, joules: float | None, seconds: float, method: str | None,
+            reason: str | None = None) -> DeviceEnergy:
+    """One device's energy over a window, with its average power."""
+    watts = joules / seconds if joules is not None and seconds > 0 else None
+    return DeviceEnergy(device=device, joules=joules, seconds=seconds, method=method, reason=reason,
+                        average_watts=watts)
 
 
-@dataclass
-class WindowReading:
-    """Energy per device over one measured window. Devices are disjoint (CPU packages,
-    DRAM, each GPU, Apple subsystems), so their sum is the window's total."""
-
-    seconds: float
-    devices: list[EnergyReading] = field(default_factory=list)
-
-    @property
-    def joules(self) -> float | None:
-        known = [d.joules for d in self.devices if d.joules is not None]
-        return sum(known) if known else None
-
-    @property
-    def method(self) -> str | None:
-        methods = [d.method for d in self.devices if d.joules is not None and d.method is not None]
-        return min(methods, key=METHOD_RANK.__getitem__) if methods else None
-
-    def device(self, name: str) -> EnergyReading | None:
-        return next((d for d in self.devices if d.device == name), None)
-
-    def to_dict(self) -> dict:
-        return {"seconds": self.seconds, "joules": self.joules, "method": self.method,
-                "covers": [d.device for d in self.devices if d.joules is not None],
-                "missing": {d.device: d.reason for d in self.devices if d.joules is None},
-                "devices": [d.to_dict() for d in self.devices]}
+def window(seconds: float, devices: Sequence[DeviceEnergy]) -> EnergyWindow:
+    """Energy per device over one measured window. Devices are disjoint (CPU packages, DRAM, each
+    GPU, Apple subsystems), so their sum is the window's total, and the weakest method its method."""
+    known = [d.joules for d in devices if d.joules is not None]
+    methods = [d.method for d in devices if d.joules is not None and d.method is not None]
+    return EnergyWindow(seconds=seconds, joules=sum(known) if known else None,
+                        method=min(methods, key=METHOD_RANK.__getitem__) if methods else None,
+                        covers=[d.device for d in devices if d.joules is not None],
+                        missing={d.device: d.reason for d in devices if d.joules is None},
+                        devices=list(devices))
 
 
-def _joules(reading) -> float | None:
-    return reading if isinstance(reading, (int, float)) or reading is None else reading.joules
+def idle(w: EnergyWindow) -> IdleEnergy:
+    """The idle baseline's window, with each device's average power."""
+    return IdleEnergy(**{k: getattr(w, k) for k in w.model_fields_set},
+                      watts={d.device: d.average_watts for d in w.devices})
 
 
-def joules_per_token(tokens: int, reading) -> float | None:
+Energy = EnergyWindow | DeviceEnergy | float | None
+
+
+def _joules(energy: Energy) -> float | None:
+    return energy if isinstance(energy, (int, float)) or energy is None else energy.joules
+
+
+def joules_per_token(tokens: int, energy: Energy) -> float | None:
     """J per output token from a reading (or plain joules); None when either is unknown."""
-    j = _joules(reading)
+    j = _joules(energy)
     return j / tokens if j is not None and tokens and tokens > 0 else None
 
 
-def tokens_per_joule(tokens: int, reading) -> float | None:
-    j = _joules(reading)
+def tokens_per_joule(tokens: int, energy: Energy) -> float | None:
+    j = _joules(energy)
     return tokens / j if j and j > 0 and tokens is not None else None
 
 

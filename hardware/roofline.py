@@ -3,7 +3,7 @@ per token, so tokens/s <= bandwidth / bytes read per token."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from contract.result import Roofline
 
 
 def bytes_per_token(weight_bytes: int, kv_bytes_per_token: int = 0, context_tokens: int = 0) -> int:
@@ -18,29 +18,18 @@ def decode_ceiling(bytes_per_token: float, bandwidth_gbps: float | None) -> floa
     return bandwidth_gbps * 1e9 / bytes_per_token
 
 
-@dataclass
-class Roofline:
-    bytes_per_token: float
-    measured_tps: float | None
-    spec_bandwidth_gbps: float | None
-    measured_bandwidth_gbps: float | None
-    ceiling_tps_spec: float | None
-    ceiling_tps_measured: float | None
-    efficiency_spec: float | None
-    efficiency_measured: float | None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
 def bandwidth_efficiency(measured_tps: float | None, bytes_per_token: float,
-                         spec_gbps: float | None = None, measured_gbps: float | None = None) -> Roofline:
-    """Measured decode tokens/s against the ceiling from spec and from measured bandwidth."""
+                         spec_gbps: float | None = None, measured_gbps: float | None = None,
+                         **extra: float) -> Roofline:
+    """Measured decode tokens/s against the ceiling from spec and from measured bandwidth (the
+    contract's Roofline; `extra`: its other fields, e.g. mean_context_tokens)."""
     spec_ceiling = decode_ceiling(bytes_per_token, spec_gbps)
     meas_ceiling = decode_ceiling(bytes_per_token, measured_gbps)
 
-    def ratio(ceiling):
+    def ratio(ceiling: float | None) -> float | None:
         return measured_tps / ceiling if measured_tps is not None and ceiling else None
 
-    return Roofline(bytes_per_token, measured_tps, spec_gbps, measured_gbps, spec_ceiling,
-                    meas_ceiling, ratio(spec_ceiling), ratio(meas_ceiling))
+    return Roofline(bytes_per_token=bytes_per_token, measured_tps=measured_tps, spec_bandwidth_gbps=spec_gbps,
+                    measured_bandwidth_gbps=measured_gbps, ceiling_tps_spec=spec_ceiling,
+                    ceiling_tps_measured=meas_ceiling, efficiency_spec=ratio(spec_ceiling),
+                    efficiency_measured=ratio(meas_ceiling), **extra)

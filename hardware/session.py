@@ -7,10 +7,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from contract.result import HardwareInfo
+from contract.result import DeviceEnergy, EnergyWindow, HardwareInfo, IdleEnergy, Memory, Monitoring
 
-from . import throttle
-from .energy import EnergyReading, WindowReading, integrate
+from . import energy, throttle
+from .energy import integrate
 from .provider import EnergySource, ThrottleSource
 from .sampler import DEFAULT_INTERVAL_S, ProcessTree, Sampler
 from .sources import Sources, open_sources
@@ -24,23 +24,20 @@ class Window:
 
 @dataclass
 class SessionReport:
-    interval_s: float
-    idle: WindowReading | None
+    """What a session saw over the run: the contract's monitoring section (monitoring()), and the
+    memory peaks (the contract's Memory, less what the model holds) and timeline the run puts beside it."""
+    interval_s: float | None
+    idle: IdleEnergy | None
     energy_sources: list[dict]
     unavailable: dict[str, str]
-    peaks: dict
-    throttle: dict
-    sampler: dict
+    memory: Memory
+    throttle: dict[str, throttle.Throttle]
+    sampler: dict | None
     timeline: list[dict] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
-        idle = None
-        if self.idle is not None:
-            idle = {**self.idle.to_dict(),
-                    "watts": {d.device: d.average_watts for d in self.idle.devices}}
-        return {"interval_s": self.interval_s, "idle": idle, "energy_sources": self.energy_sources,
-                "unavailable": self.unavailable, "peaks": self.peaks, "throttle": self.throttle,
-                "sampler": self.sampler, "timeline": self.timeline}
+    def monitoring(self) -> Monitoring:
+        return Monitoring(interval_s=self.interval_s, idle=self.idle, energy_sources=self.energy_sources,
+                          unavailable=self.unavailable, throttle=self.throttle, sampler=self.sampler)
 
 
 def _self_peak_rss_bytes() -> int:
@@ -66,7 +63,7 @@ class MeasurementSession:
         self.sources = sources if sources is not None else open_sources(info, interval_s, cpu_tdp_w)
         self.sampler = Sampler(self.sources.sources, self.sources.telemetry, interval_s,
                                ProcessTree(include_children))
-        self.idle: WindowReading | None = None
+        self.idle: IdleEnergy | None = None
         self._throttle_before: dict[str, int] | None = None
         self._report: SessionReport | None = None
 
@@ -77,13 +74,13 @@ class MeasurementSession:
         if not self.sampler.is_alive() and self._report is None:
             self.sampler.start()
 
-    def measure_idle(self, seconds: float = 3.0) -> WindowReading:
+    def measure_idle(self, seconds: float = 3.0) -> IdleEnergy:
         """Energy while nothing of ours runs, kept apart from the active windows."""
         self.sampler.phase = "idle"
         self._ensure_sampler()
         w = self.begin_window()
         time.sleep(seconds)
-        self.idle = self.end_window(w)
+        self.idle = energy.idle(self.end_window(w))
         return self.idle
 
     def start(self) -> None:
@@ -100,24 +97,24 @@ class MeasurementSession:
     def begin_window(self) -> Window:
         return Window(self._now(), [s.begin() for s in self.sources.sources])
 
-    def end_window(self, w: Window) -> WindowReading:
+    def end_window(self, w: Window) -> EnergyWindow:
         t1 = self._now()
         seconds = t1 - w.t0
-        readings: list[EnergyReading] = []
+        readings: list[DeviceEnergy] = []
         for src, token in zip(self.sources.sources, w.tokens, strict=True):
             values = src.end(token)
             for dev in src.devices:
                 readings.append(self._reading(src, dev, values.get(dev), w.t0, t1))
-        readings += [EnergyReading(dev, None, seconds, None, why)
+        readings += [energy.reading(dev, None, seconds, None, why)
                      for dev, why in self.sources.unavailable.items()]
-        return WindowReading(seconds, readings)
+        return energy.window(seconds, readings)
 
-    def _reading(self, src: EnergySource, dev: str, joules: float | None, t0: float, t1: float) -> EnergyReading:
+    def _reading(self, src: EnergySource, dev: str, joules: float | None, t0: float, t1: float) -> DeviceEnergy:
         seconds = t1 - t0
         if joules is not None and src.method == "estimated" and joules == 0 and seconds < 2 * src.update_period_s:
             # A zero over a window of a tick or two is the kernel's CPU-time resolution, not idle cores;
             # integrating the estimate's own samples would pass it off as a measurement.
-            return EnergyReading(dev, None, seconds, None, f"window {seconds * 1000:.0f} ms is too short for the "
+            return energy.reading(dev, None, seconds, None, f"window {seconds * 1000:.0f} ms is too short for the "
                                  f"kernel's CPU-time resolution ({src.update_period_s * 1000:g} ms): {src.reason}")
         if joules is not None and src.method == "counter" and (seconds < src.update_period_s or joules == 0):
             why = f"window {seconds * 1000:.0f} ms is shorter than the counter's update period"
@@ -125,12 +122,12 @@ class MeasurementSession:
         else:
             why = "the source gave no value"
         if joules is not None:
-            return EnergyReading(dev, joules, seconds, src.method, src.reason)
+            return energy.reading(dev, joules, seconds, src.method, src.reason)
         integrated = integrate(self.sampler.power_points(dev), t0, t1)
         if integrated is not None:
-            return EnergyReading(dev, integrated, seconds, "integrated",
+            return energy.reading(dev, integrated, seconds, "integrated",
                                  f"{src.reason}; {why}: sampled power x time")
-        return EnergyReading(dev, None, seconds, None, f"{why}, and no power sample covers the window")
+        return energy.reading(dev, None, seconds, None, f"{why}, and no power sample covers the window")
 
     def stop(self) -> SessionReport:
         if self._report is not None:
@@ -143,7 +140,7 @@ class MeasurementSession:
             energy_sources=[{"devices": list(s.devices), "method": s.method, "reason": s.reason}
                             for s in self.sources.sources],
             unavailable=dict(self.sources.unavailable),
-            peaks=self._peaks(active), throttle=self._throttle(active),
+            memory=self._memory(active), throttle=self._throttle(active),
             sampler=self.sampler.cost(), timeline=self.sampler.timeline)
         return self._report
 
@@ -156,18 +153,19 @@ class MeasurementSession:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def _peaks(self, active: list[dict]) -> dict:
+    def _memory(self, active: list[dict]) -> Memory:
+        """The peaks seen while active; what the model holds is the run's to add (file, KV cache)."""
         rss = [r["rss_bytes"] for r in active]
         device_memory: dict[str, dict[str, int | None]] = {}
         for t in self.sources.telemetry:
             device_memory.update(t.device_memory(_ticks(active, t.key)))
-        return {
-            "rss_bytes": max(rss) if rss else None,
-            "rss_scope": "this process + descendants, sampled (shared pages counted per process)"
+        return Memory(
+            peak_rss_bytes=max(rss) if rss else None,
+            peak_rss_scope="this process + descendants, sampled (shared pages counted per process)"
             if self.sampler.tree.include_children else "this process, sampled",
-            "self_max_rss_bytes": _self_peak_rss_bytes(),
-            "device_memory": device_memory,
-        }
+            self_max_rss_bytes=_self_peak_rss_bytes(),
+            peak_device_memory=device_memory or None,
+        )
 
     def _throttle(self, active: list[dict]) -> dict[str, throttle.Throttle]:
         seen = throttle.cpu_throttle_seen(self._throttle_before, throttle.cpu_throttle_counts())

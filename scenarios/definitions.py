@@ -83,7 +83,7 @@ class LoadScenario:
 
     def params(self) -> dict:
         return {"name": self.name, "kind": self.kind, "mode": self.mode, "levels": list(self.levels),
-                "search": self.search, "profile": self.profile.to_dict(), "slo": self.slo.to_dict(),
+                "search": self.search, "profile": self.profile.to_dict(), "slo": self.slo.model_dump(),
                 "requests": self.requests, "min_duration_s": self.min_duration_s,
                 "max_requests": self.max_requests, "max_in_flight": self.max_in_flight, "seed": self.seed}
 

@@ -20,6 +20,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from contract.errors import ScenarioError
+from contract.result import EnergyWindow, Roofline, ScenarioEntry
 from engines.base import Backend, HTTPEngine, LoadedModel, TokenEngine
 from scenarios import definitions, load, runner, single_stream_http
 from scenarios.definitions import (
@@ -39,8 +40,8 @@ class MeasuredRecord(Protocol):
     """What the run asks of a record it measured (scenarios/runner.py, single_stream_http.py, levels.py)."""
     status: str
     error: str | None
-    energy: dict | None
-    roofline: dict | None
+    energy: EnergyWindow | None
+    roofline: Roofline | None
 
     @property
     def name(self) -> str: ...
@@ -48,7 +49,7 @@ class MeasuredRecord(Protocol):
     def planned(self) -> int: ...
     def energy_tokens(self) -> tuple[str, int]: ...           # ("prompt" | "output", tokens in the window)
     def decode_rate(self) -> tuple[float, float] | None: ...  # (tokens/s, mean context tokens)
-    def to_dict(self) -> dict: ...
+    def to_entry(self) -> ScenarioEntry: ...                  # the result's entry (the contract's)
 
 
 Drive = Callable[[Callable[[int], None], Callable[[], None]], Any]

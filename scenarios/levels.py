@@ -18,6 +18,17 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
+from contract.enums import Verdict
+from contract.result import (
+    EnergyWindow,
+    LevelParams,
+    LoadLevelEntry,
+    Roofline,
+    SearchSummary,
+    SloSearchEntry,
+    SloVerdict,
+    Validity,
+)
 from contract.validity import COMPLETED, scenario_validity
 from engines.clock import RequestTrace
 from engines.stats import summarize
@@ -66,14 +77,16 @@ class Level:
     def in_flight_cap(self) -> int:
         return int(self.value) if self.kind == "concurrency" else self.scenario.max_in_flight
 
-    def params(self) -> dict:
+    def params(self) -> LevelParams:
+        """The level's entry's params: the contract's, with how it was run beside them."""
         sc = self.scenario
-        return {"scenario": sc.name, "mode": self.kind,
-                ("concurrency" if self.kind == "concurrency" else "rate_per_s"): self.value,
-                "searched": self.searched, "profile": sc.profile.to_dict(), "slo": sc.slo.to_dict(),
-                "warmup_requests": self.warmup, "min_requests": self.min_requests,
-                "max_requests": max(self.min_requests, sc.max_requests), "min_duration_s": sc.min_duration_s,
-                "max_in_flight": self.in_flight_cap, "seed": sc.seed}
+        return LevelParams.model_validate({
+            "scenario": sc.name, "mode": self.kind,
+            ("concurrency" if self.kind == "concurrency" else "rate_per_s"): self.value,
+            "searched": self.searched, "profile": sc.profile.to_dict(), "slo": sc.slo,
+            "warmup_requests": self.warmup, "min_requests": self.min_requests,
+            "max_requests": max(self.min_requests, sc.max_requests), "min_duration_s": sc.min_duration_s,
+            "max_in_flight": self.in_flight_cap, "seed": sc.seed})
 
 
 @dataclass
@@ -82,8 +95,8 @@ class LevelRecord:
     traces: list[RequestTrace] = field(default_factory=list)
     status: str = "running"
     error: str | None = None
-    energy: dict | None = None
-    roofline: dict | None = None     # a load level has none: aggregate decode is not bound by one stream's bytes
+    energy: EnergyWindow | None = None
+    roofline: Roofline | None = None     # a load level has none: aggregate decode is not bound by one stream's bytes
     note: str | None = None          # why a sweep or search stopped here
     client_cpu_fraction: float | None = None   # HTTP levels: the client process's CPU use
 
@@ -129,7 +142,7 @@ class LevelRecord:
         """None: aggregate decode under load is not bound by one stream's bytes per token."""
         return None
 
-    def verdict(self) -> dict:
+    def verdict(self) -> SloVerdict:
         measured = [t for t in self.traces if t.measured]
         ok = [t for t in measured if t.ok]
         ttfts = [t.ttft_s for t in ok if t.ttft_s is not None]
@@ -137,7 +150,8 @@ class LevelRecord:
         return judge(self.scenario.scenario.slo, ttfts, [t.tpot_s for t in ok], len(measured) - len(ok))
 
     # -- the result entry -------------------------------------------------------------------
-    def to_dict(self) -> dict:
+    def to_entry(self) -> LoadLevelEntry:
+        """The level as its result entry (the contract's)."""
         measured = [t for t in self.traces if t.measured]
         ok = [t for t in measured if t.ok]
         failed = [t for t in self.traces if t.end_ns is not None and not t.ok]
@@ -165,8 +179,8 @@ class LevelRecord:
         summary.update({
             "output_tps": self.output_tokens / window if window else None,
             "requests_per_s": len(ok) / window if window else None,
-            "goodput": verdict["good_requests"] / window if window else None,
-            "goodput_fraction": verdict["good_fraction"],
+            "goodput": verdict.good_requests / window if window else None,
+            "goodput_fraction": verdict.good_fraction,
             "mean_in_flight": self._mean_in_flight(),
             "client_cpu_fraction": self.client_cpu_fraction,
             "errors": {"count": len(failed), "measured": sum(t.measured for t in failed),
@@ -185,27 +199,27 @@ class LevelRecord:
         validity = scenario_validity(self.status, len(ok), None, len(failed))
         reasons += client_reasons(self.client_cpu_fraction)
         if reasons:
-            validity = {"verdict": "INVALID", "reasons": validity["reasons"] + reasons}
-        return {
-            "name": self.name,
-            "kind": self.scenario.kind,
-            "params": self.scenario.params(),
-            "status": self.status,
-            "error": self.error,
-            "note": self.note,
-            "samples": samples,
-            "errors": error_examples(failed),
-            "summary": summary,
-            "measured_requests": len(measured),
-            "measured_output_tokens": self.output_tokens,
-            "measured_window_s": window,
-            "engine_reported": server or None,
-            "engine_cross_check": server_cross_check(ok),
-            "energy": self.energy,
+            validity = Validity(verdict=Verdict.INVALID, reasons=validity.reasons + reasons)
+        return LoadLevelEntry(
+            name=self.name,
+            kind=self.scenario.kind,
+            params=self.scenario.params(),
+            status=self.status,
+            error=self.error,
+            note=self.note,
+            samples=samples,
+            errors=error_examples(failed),
+            summary=summary,
+            measured_requests=len(measured),
+            measured_output_tokens=self.output_tokens,
+            measured_window_s=window,
+            engine_reported=server or None,
+            engine_cross_check=server_cross_check(ok),
+            energy=self.energy,
             # Spread is not a validity test here: lengths vary by design, so latencies do too.
-            "validity": validity,
-            "roofline": self.roofline,
-        }
+            validity=validity,
+            roofline=self.roofline,
+        )
 
     def _mean_in_flight(self) -> float | None:
         """Average requests in flight (sent, not ended) over the window: for Poisson levels, the
@@ -250,31 +264,32 @@ def server_cross_check(ok: list[RequestTrace]) -> dict | None:
 class SearchRecord:
     """The answer of an SLO search: the highest level that met the SLO, and its goodput."""
     scenario: LoadScenario
-    outcome: dict
+    outcome: SearchSummary
     best: LevelRecord | None
     status: str = COMPLETED
     error: str | None = None
-    energy: dict | None = None
-    roofline: dict | None = None
+    energy: EnergyWindow | None = None
+    roofline: Roofline | None = None
 
     @property
     def name(self) -> str:
         return f"{self.scenario.name}@slo-search"
 
-    def to_dict(self) -> dict:
-        best = self.best.to_dict()["summary"] if self.best else None
+    def to_entry(self) -> SloSearchEntry:
+        """The search's answer as its result entry (the contract's)."""
+        best = self.best.to_entry().summary if self.best else None
         reasons = [] if self.status == COMPLETED else [f"search {self.status}"]
-        return {
-            "name": self.name,
-            "kind": "slo-search",
-            "params": {"scenario": self.scenario.name, "mode": self.scenario.mode, "slo": self.scenario.slo.to_dict()},
-            "status": self.status,
-            "error": self.error,
-            "samples": {},
+        return SloSearchEntry(
+            name=self.name,
+            kind="slo-search",
+            params={"scenario": self.scenario.name, "mode": self.scenario.mode, "slo": self.scenario.slo.model_dump()},
+            status=self.status,
+            error=self.error,
+            samples={},
             # best is None when no level met the SLO: a finding, not a failure of the search.
-            "summary": {**self.outcome, "best_level": self.best.name if self.best else None,
-                        "goodput": best["goodput"] if best else None},
-            "energy": None,
-            "validity": {"verdict": "INVALID" if reasons else "VALID", "reasons": reasons},
-            "roofline": self.roofline,
-        }
+            summary=self.outcome.model_copy(update={"best_level": self.best.name if self.best else None,
+                                                    "goodput": best.goodput if best else None}),
+            energy=None,
+            validity={"verdict": "INVALID" if reasons else "VALID", "reasons": reasons},
+            roofline=self.roofline,
+        )

@@ -196,7 +196,7 @@ def levels(backend: Backend, model: LoadedModel, sc: LoadScenario) -> Iterator[t
             if rest and record.status != COMPLETED:
                 record.note = f"sweep stopped: this level {record.status}; not run: {rest}"
                 return
-            if rest and record.verdict()["far_past"]:
+            if rest and record.verdict().far_past:
                 record.note = f"sweep stopped: latency over {FAR_FACTOR:g}x the SLO or most requests failed; not run: {rest}"
                 return
         return
@@ -209,7 +209,7 @@ def levels(backend: Backend, model: LoadedModel, sc: LoadScenario) -> Iterator[t
         if record.status != COMPLETED:
             record.note = f"search stopped: this level {record.status}"
             return
-        met = record.verdict()["met"]
+        met = record.verdict().met
         search.report(level, met)
         if met and (best is None or level > best.scenario.value):
             best = record

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.result import EnergyWindow, Roofline, StreamEntry
 from contract.validity import COMPLETED, scenario_validity
 from engines.base import LoadedModel, TokenEngine
 from engines.clock import Generation, timed_generate
@@ -30,8 +31,8 @@ class ScenarioRecord:
     error: str | None = None
     output_tokens: int = 0           # measured (non-warmup) output tokens, for energy per token
     window_s: float | None = None    # measured window: first send -> last token
-    energy: dict | None = None
-    roofline: dict | None = None     # the decode figure against the bandwidth ceiling (tg, single-stream)
+    energy: EnergyWindow | None = None
+    roofline: Roofline | None = None     # the decode figure against the bandwidth ceiling (tg, single-stream)
 
     @property
     def name(self) -> str:
@@ -51,9 +52,10 @@ class ScenarioRecord:
         return "output", self.output_tokens
 
     def decode_rate(self) -> tuple[float, float] | None:
-        return decode_rate(self.to_dict())
+        return decode_rate(self.to_entry())
 
-    def to_dict(self) -> dict:
+    def to_entry(self) -> StreamEntry:
+        """The record as its result entry (the contract's)."""
         sc = self.scenario
         summary: dict[str, Any] = {k: summarize(v) for k, v in self.samples.items()
                                    if k in _SUMMARISED and v}
@@ -62,23 +64,22 @@ class ScenarioRecord:
         headline = _HEADLINE[sc.kind]
         head = summary.get(headline)
         n = head["n"] if head else 0
-        doc = {
-            "name": sc.name,
-            "kind": sc.kind,
-            "params": sc.params(),
-            "status": self.status,
-            "error": self.error,
-            "samples": {k: v for k, v in self.samples.items() if k != "inter_token_gap_s" or len(v) <= MAX_RAW_GAPS},
-            "summary": summary,
-            "measured_output_tokens": self.output_tokens,
-            "measured_window_s": self.window_s,
-            "engine_reported": self.engine_reported or None,
-            "engine_cross_check": self._cross_check(),
-            "energy": self.energy,
-            "validity": scenario_validity(self.status, n, head["cv"] if head else None),
-            "roofline": self.roofline,
-        }
-        return doc
+        return StreamEntry(
+            name=sc.name,
+            kind=sc.kind,
+            params=sc.params(),
+            status=self.status,
+            error=self.error,
+            samples={k: v for k, v in self.samples.items() if k != "inter_token_gap_s" or len(v) <= MAX_RAW_GAPS},
+            summary=summary,
+            measured_output_tokens=self.output_tokens,
+            measured_window_s=self.window_s,
+            engine_reported=self.engine_reported or None,
+            engine_cross_check=self._cross_check(),
+            energy=self.energy,
+            validity=scenario_validity(self.status, n, head["cv"] if head else None),
+            roofline=self.roofline,
+        )
 
     def _cross_check(self) -> dict | None:
         """The same generations timed by the engine itself: how far our rate is from its own."""
@@ -101,18 +102,18 @@ _SUMMARISED = {"pp_tps", "tg_tps", "ttft_s", "tpot_s", "e2e_s", "decode_tps", "p
 _HEADLINE = {"pp": "pp_tps", "tg": "tg_tps", "single-stream": "e2e_s"}
 
 
-def decode_rate(entry: dict) -> tuple[float, float] | None:
+def decode_rate(entry: StreamEntry) -> tuple[float, float] | None:
     """(tokens/s, mean context) of an entry's decode figure (tg, single-stream), which the
     bandwidth roof bounds; None where it has none."""
-    s = entry["summary"]
-    if entry["kind"] == "tg" and s.get("tg_tps"):
-        tps = s["tg_tps"]["mean"]
-    elif entry["kind"] == "single-stream" and s.get("decode_tps"):
-        tps = s["decode_tps"]["median"]
+    s = entry.summary
+    if entry.kind == "tg" and s.tg_tps:
+        tps = s.tg_tps.mean
+    elif entry.kind == "single-stream" and s.decode_tps:
+        tps = s.decode_tps.median
     else:
         return None
     # Each decode step reads the KV cache so far: the mean context over the generated tokens.
-    return tps, entry["params"]["input_tokens"] + entry["params"]["output_tokens"] / 2
+    return tps, entry.params.input_tokens + entry.params.output_tokens / 2
 
 
 def prompt_for(scenario: Scenario, model: LoadedModel, n_tokens: int, seed: int) -> list[int]:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from itertools import pairwise
 
+from contract.enums import Verdict
+from contract.result import EnergyWindow, ErrorCounts, Roofline, StreamEntry, Validity
 from engines.base import HTTPEngine, LoadedModel
 from engines.clock import RequestTrace, now_ns
 from scenarios.arrivals import Pacer
@@ -34,8 +36,8 @@ class HTTPSingleStreamRecord:
     traces: list[RequestTrace] = field(default_factory=list)
     status: str = "running"
     error: str | None = None
-    energy: dict | None = None
-    roofline: dict | None = None
+    energy: EnergyWindow | None = None
+    roofline: Roofline | None = None
     client_cpu_fraction: float | None = None
 
     @property
@@ -66,9 +68,10 @@ class HTTPSingleStreamRecord:
         return "output", self.output_tokens
 
     def decode_rate(self) -> tuple[float, float] | None:
-        return decode_rate(self.to_dict())
+        return decode_rate(self.to_entry())
 
-    def to_dict(self) -> dict:
+    def to_entry(self) -> StreamEntry:
+        """The record as its result entry: the in-process single-stream's, with what only HTTP has."""
         ok = self._ok
         accounting, reasons, held_back = check_requests(ok)
         rec = ScenarioRecord(self.scenario, status=self.status, error=self.error, energy=self.energy, roofline=self.roofline,
@@ -84,24 +87,22 @@ class HTTPSingleStreamRecord:
             if t.one_token_per_event:        # else an event's gap is not one token's
                 for a, b in pairwise(t.event_ns):
                     rec.add("inter_token_gap_s", (b - a) / 1e9)
-        doc = rec.to_dict()
-        doc["samples"].update(input_asked_tokens=[t.input_asked for t in ok],
-                              cached_input_tokens=[t.cached_input_tokens for t in ok], held_back=held_back,
-                              max_event_gap_s=[t.max_event_gap_s for t in ok])
+        entry = rec.to_entry()
+        entry.samples.update(input_asked_tokens=[t.input_asked for t in ok],
+                             cached_input_tokens=[t.cached_input_tokens for t in ok], held_back=held_back,
+                             max_event_gap_s=[t.max_event_gap_s for t in ok])
         failed = [t for t in self.traces if t.end_ns is not None and not t.ok]
-        doc["errors"] = error_examples(failed)
-        doc["summary"].update({
-            "errors": {"count": len(failed), "measured": sum(t.measured for t in failed),
-                       "by_kind": dict(Counter(t.error_kind for t in failed))},
-            "token_accounting": {"output_sources": dict(Counter(t.output_source for t in ok)), **accounting},
-            "client_cpu_fraction": self.client_cpu_fraction,
-        })
+        entry.errors = error_examples(failed)
+        entry.summary.errors = ErrorCounts(count=len(failed), measured=sum(t.measured for t in failed),
+                                           by_kind=dict(Counter(t.error_kind for t in failed)))
+        entry.summary.token_accounting = {"output_sources": dict(Counter(t.output_source for t in ok)), **accounting}
+        entry.summary.client_cpu_fraction = self.client_cpu_fraction
         server = [t.server_timings for t in ok if t.server_timings]
-        doc["engine_reported"], doc["engine_cross_check"] = server or None, server_cross_check(ok)
+        entry.engine_reported, entry.engine_cross_check = server or None, server_cross_check(ok)
         reasons = ([f"{len(failed)} errors"] if failed else []) + reasons + client_reasons(self.client_cpu_fraction)
         if reasons:
-            doc["validity"] = {"verdict": "INVALID", "reasons": doc["validity"]["reasons"] + reasons}
-        return doc
+            entry.validity = Validity(verdict=Verdict.INVALID, reasons=entry.validity.reasons + reasons)
+        return entry
 
 
 def drive(backend: HTTPEngine, model: LoadedModel, record: HTTPSingleStreamRecord,

@@ -9,26 +9,22 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass
 
 from contract.errors import ScenarioError
+from contract.result import SLO, SearchSummary, SloVerdict
 from engines.stats import percentile
 
+__all__ = ["PRESETS", "SLO", "Search", "judge", "parse_slo"]
 
-@dataclass(frozen=True)
-class SLO:
-    name: str
-    ttft_s: float
-    tpot_s: float
-    percentile: float = 99.0
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+def _slo(name: str, ttft_s: float, tpot_s: float, percentile: float = 99.0) -> SLO:
+    """An SLO with every field set, so that a result names its percentile too."""
+    return SLO(name=name, ttft_s=ttft_s, tpot_s=tpot_s, percentile=percentile)
 
 
 # default: MLPerf's Llama-3.1-8B server scenario (p99 ttft 2 s, tpot 100 ms);
 # interactive: its interactive scenario (500 ms / 30 ms), a chat that feels instant.
-PRESETS = {"default": SLO("default", 2.0, 0.100), "interactive": SLO("interactive", 0.5, 0.030)}
+PRESETS = {"default": _slo("default", 2.0, 0.100), "interactive": _slo("interactive", 0.5, 0.030)}
 
 # A level whose p99 is this many times the bound is overloaded: queues only grow from there,
 # so a sweep stops instead of measuring ever longer waits.
@@ -44,17 +40,17 @@ def parse_slo(spec: str | None) -> SLO:
     key = spec.strip().lower()
     if key in PRESETS:
         return PRESETS[key]
-    bounds = dict(PRESETS["default"].to_dict())
+    bounds = PRESETS["default"].model_dump()
     for part in filter(None, (p.strip() for p in key.split(","))):
         m = _PART.match(part)
         if not m or float(m.group(2)) <= 0:
             raise ScenarioError(f"cannot read SLO {spec!r}",
                                 f"use {' or '.join(PRESETS)}, or bounds like ttft=500ms,tpot=30ms")
         bounds[f"{m.group(1)}_s"] = float(m.group(2)) / (1000 if m.group(3) == "ms" else 1)
-    return SLO("custom", bounds["ttft_s"], bounds["tpot_s"])
+    return _slo("custom", bounds["ttft_s"], bounds["tpot_s"])
 
 
-def judge(slo: SLO, ttfts: list[float], tpots: list[float | None], failed: int) -> dict:
+def judge(slo: SLO, ttfts: list[float], tpots: list[float | None], failed: int) -> SloVerdict:
     """Verdict for one level from its measured requests (successful ones' ttft and tpot, and the
     count of failed ones). tpot is None for a one-token output: nothing to bound."""
     n = len(ttfts) + failed
@@ -68,17 +64,17 @@ def judge(slo: SLO, ttfts: list[float], tpots: list[float | None], failed: int) 
     far = (n == 0 or failed * 2 > n
            or (p_ttft is not None and p_ttft > FAR_FACTOR * slo.ttft_s)
            or (p_tpot is not None and p_tpot > FAR_FACTOR * slo.tpot_s))
-    return {
-        "slo": slo.to_dict(),
-        "met": n > 0 and ttft_ok >= need * n and tpot_ok >= need * n,
-        "far_past": far,
-        "good_requests": good,
-        "good_fraction": good / n if n else None,
-        "ttft_within_fraction": ttft_ok / n if n else None,
-        "tpot_within_fraction": tpot_ok / n if n else None,
-        "ttft_s_at_percentile": p_ttft,
-        "tpot_s_at_percentile": p_tpot,
-    }
+    return SloVerdict(
+        slo=slo,
+        met=n > 0 and ttft_ok >= need * n and tpot_ok >= need * n,
+        far_past=far,
+        good_requests=good,
+        good_fraction=good / n if n else None,
+        ttft_within_fraction=ttft_ok / n if n else None,
+        tpot_within_fraction=tpot_ok / n if n else None,
+        ttft_s_at_percentile=p_ttft,
+        tpot_s_at_percentile=p_tpot,
+    )
 
 
 class Search:
@@ -120,9 +116,10 @@ class Search:
             return (lo + hi) // 2
         return None if hi <= lo * 1.125 else _round(math.sqrt(lo * hi))
 
-    def summary(self) -> dict:
-        return {"best": self.best, "lowest_miss": self.lowest_miss, "levels_tried": list(self.tried),
-                "at_ceiling": self.best is not None and self.best >= self.ceiling}
+    def summary(self) -> SearchSummary:
+        """What the search found, as its entry's summary (the level's name and goodput are the record's)."""
+        return SearchSummary(best=self.best, lowest_miss=self.lowest_miss, levels_tried=list(self.tried),
+                             at_ceiling=self.best is not None and self.best >= self.ceiling)
 
 
 def _round(rate: float) -> float:

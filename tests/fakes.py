@@ -14,8 +14,10 @@ from pathlib import Path
 
 import engines.clock
 from contract.device import Device
+from contract.result import EnergyWindow, HardwareInfo, Memory
 from engines.base import BatchSession, Capabilities, EngineDefaults, LoadedModel, Prepared
 from engines.options import EngineOptions
+from hardware.session import SessionReport
 
 _EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "runs" / "2026-11-28T020636Z-vm-tiny-Q4_K_M-llamacpp.json"
 
@@ -131,9 +133,9 @@ class FakeMeasurement:
         self.started_with = idle_seconds
         return self
 
-    def hardware_doc(self) -> dict:
+    def hardware(self) -> HardwareInfo:
         # a real machine's account (a recorded example result's): the run's document checks it
-        return json.loads(_EXAMPLE.read_text())["hardware"]
+        return HardwareInfo.model_validate(json.loads(_EXAMPLE.read_text())["hardware"])
 
     def bandwidth_doc(self) -> dict:
         return {}
@@ -144,12 +146,12 @@ class FakeMeasurement:
     def begin_scenario(self) -> None:
         self._begun = self.clock.now_ns()
 
-    def end_scenario(self, record) -> dict | None:
+    def end_scenario(self, record) -> EnergyWindow | None:
         if self._begun is None:
             return None
         seconds, self._begun = (self.clock.now_ns() - self._begun) / 1e9, None
         self.windows.append(seconds)
-        return {"seconds": seconds, "joules": None, "method": None}
+        return EnergyWindow(seconds=seconds, joules=None, method=None)
 
     def bandwidths(self, device: Device, threads: int | None = None) -> tuple[float | None, float | None]:
         return self.roof
@@ -160,8 +162,9 @@ class FakeMeasurement:
     def sample_now(self) -> None:
         pass
 
-    def finish(self) -> dict:
+    def finish(self) -> SessionReport:
         self.finished = True
-        return {"peaks": {"rss_bytes": None, "rss_scope": None, "self_max_rss_bytes": None, "device_memory": {}},
-                "interval_s": None, "idle": None, "energy_sources": [], "unavailable": {}, "throttle": {},
-                "sampler": None, "timeline": []}
+        return SessionReport(memory=Memory(peak_rss_bytes=None, peak_rss_scope=None, self_max_rss_bytes=None,
+                                           peak_device_memory=None),
+                             interval_s=None, idle=None, energy_sources=[], unavailable={}, throttle={},
+                             sampler=None, timeline=[])

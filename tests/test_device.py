@@ -7,6 +7,7 @@ import pytest
 
 from bench.measurement import decode_roofline, device_bandwidths
 from contract.device import Device
+from contract.result import StreamEntry
 from engines.llamacpp.engine import LlamaCppBackend, offload_device
 from hardware.bandwidth import BandwidthMeasurement
 from scenarios.runner import decode_rate
@@ -44,12 +45,16 @@ def test_where_this_machine_cannot_say_there_is_no_ceiling():
 
 def test_a_fast_cuda_decode_is_within_the_gpu_roofline():
     """150 tok/s of an 8B bf16 model: above any CPU's ceiling (21.6 GB/s / 16 GB), under the H100's."""
-    scenario = {"kind": "tg", "summary": {"tg_tps": {"mean": 150.0}}, "params": {"input_tokens": 0, "output_tokens": 128}}
+    tg_tps = {"n": 3, "mean": 150.0, "median": 150.0, "p90": 150.0, "p99": 150.0, "min": 150.0, "max": 150.0}
+    scenario = StreamEntry.model_validate({
+        "name": "tg128", "kind": "tg", "status": "completed", "validity": {"verdict": "VALID"},
+        "summary": {"tg_tps": tg_tps},
+        "params": {"name": "tg128", "kind": "tg", "input_tokens": 0, "output_tokens": 128, "repetitions": 3}})
     model = {"weight_bytes_per_token": 16_060_000_000, "kv_bytes_per_token": 131072}
     roof = decode_roofline(decode_rate(scenario), model, *device_bandwidths(_machine(gpu=True), BANDWIDTH, Device.parse("cuda")))
     assert roof is not None
-    assert roof["efficiency_measured"] == pytest.approx(150 / (3000e9 / roof["bytes_per_token"]))
-    assert roof["efficiency_measured"] < 1
+    assert roof.efficiency_measured == pytest.approx(150 / (3000e9 / roof.bytes_per_token))
+    assert roof.efficiency_measured is not None and roof.efficiency_measured < 1
 
 
 def test_unknown_engine_device_names_are_refused():

@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 
 from bench.run import RunConfig, execute
-from contract.errors import ModelError, ScenarioError
+from contract.errors import ModelError, ResultsError, ScenarioError
 from engines.base import Backend, TokenEngine
 from scenarios.kinds import parse_scenarios
 from tests.fakes import FakeClock, FakeEngine, FakeMeasurement, Pace
@@ -116,6 +116,26 @@ def test_ctrl_c_mid_run_writes_an_interrupted_result_with_what_was_measured(tmp_
     assert tg["measured_window_s"] == pytest.approx(2 * Pace().seconds(1, 8))
     assert doc["validity"]["verdict"] == "INVALID" and "run interrupted" in doc["validity"]["reasons"]
     assert len(engine.calls) == 4 and engine.unloaded and measured.finished
+
+
+# -- a result that breaks its contract -----------------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore:Pydantic serializer warnings")      # the dump meets the wrong type first
+def test_a_result_that_breaks_its_contract_is_written_as_measured_then_the_run_fails(tmp_path, tiny_gguf, clock):
+    """A producer's bug (here the measurement's bandwidth section is no mapping) is rightsize's, not
+    the measurement's: what was measured is on disk, and the run raises naming that file and the field."""
+    class BrokenMeasurement(FakeMeasurement):
+        def bandwidth_doc(self):
+            return ["not", "a", "mapping"]
+
+    with pytest.raises(ResultsError) as raised:
+        run(tmp_path, tiny_gguf, FakeEngine(clock), BrokenMeasurement(clock), scenario("tg8", repetitions=3, min_duration_s=0))
+    problem = raised.value.problem
+    assert problem.startswith("the result does not match the result schema") and "field bandwidth" in problem
+    (path,) = tmp_path.glob("*.json")
+    assert str(path) in problem and not list(tmp_path.glob("*.journal.jsonl"))
+    doc = json.loads(path.read_text())
+    assert doc["bandwidth"] == ["not", "a", "mapping"] and len(doc["scenarios"][0]["samples"]["tg_tps"]) == 3
 
 
 # -- validity ----------------------------------------------------------------------------------

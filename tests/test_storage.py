@@ -55,16 +55,34 @@ def test_loading_skips_bad_files_with_warnings(tmp_path):
     assert any("schema_version 999" in w for w in warnings)
 
 
-def test_a_result_that_breaks_the_contract_is_still_written(tmp_path, monkeypatch):
-    monkeypatch.delenv("RIGHTSIZE_STRICT_CONTRACT", raising=False)
+def test_a_result_that_breaks_the_contract_is_written_as_measured_then_fails(tmp_path):
+    """A writer's bug, not the measurement's: nothing is lost, and nothing goes on as if it were fine."""
     from contract.storage import write_document
-    doc, path, warning = write_document({"schema_version": SCHEMA_VERSION, "run_id": "odd"}, tmp_path, "odd")
-    assert warning is not None
-    assert json.loads(path.read_text()) == doc == {"schema_version": SCHEMA_VERSION, "run_id": "odd"}
-    assert warning.startswith("the result does not match the result schema") and "field status" in warning
-    monkeypatch.setenv("RIGHTSIZE_STRICT_CONTRACT", "1")
-    with pytest.raises(ResultsError):
-        write_document({"schema_version": SCHEMA_VERSION, "run_id": "odd"}, tmp_path, "odd")
+    odd = {"schema_version": SCHEMA_VERSION, "run_id": "odd"}
+    with pytest.raises(ResultsError) as raised:
+        write_document(odd, tmp_path, "odd")
+    problem = raised.value.problem
+    assert problem.startswith("the result does not match the result schema") and "field status" in problem
+    (path,) = tmp_path.glob("odd*.json")
+    assert str(path) in problem and json.loads(path.read_text()) == odd
+
+
+def test_a_journal_whose_document_breaks_the_contract_is_rebuilt_as_measured_then_fails(tmp_path):
+    """The same policy where a dead run's journal is rebuilt: the file is written, the journal gone."""
+    from bench.journal import journal_path, rebuild
+    from contract.enums import Status
+    doc = dump(died_run(finished_at="2026-12-02T07:00:00+00:00", label="box", model="tiny", quant="Q4_K_M",
+                        backend="llamacpp", environment={}, error="boom"))
+    doc["backend"] = ["not", "a", "mapping"]
+    journal = journal_path(tmp_path, doc["run_id"])
+    journal.write_text(json.dumps({"run": doc}) + "\n")
+    with pytest.raises(ResultsError) as raised:
+        rebuild(journal, Status.FAILED, "the engine process was killed")
+    assert "field backend" in raised.value.problem and not journal.exists()
+    (path,) = tmp_path.glob("*.json")
+    written = json.loads(path.read_text())
+    assert str(path) in raised.value.problem and written["backend"] == ["not", "a", "mapping"]
+    assert written["errors"] == ["boom", "the engine process was killed"] and written["status"] == "failed"
 
 
 def test_a_document_saved_as_it_grows_replaces_only_itself(tmp_path):

@@ -114,7 +114,7 @@ def size_command(paths, workload, workloads, requests_per_day, tokens_per_month,
     document = SizeResult(schema_version=3, kind="size", created_at=utc_now(), demand=SizeDemand(
         workload=key, requests_per_day=demand.requests_per_day, input_tokens=demand.input_tokens,
         output_tokens=demand.output_tokens, shape=list(hours), peak_rps=demand.peak_rps,
-        tokens_per_month=demand.tokens_per_month, slo=None if target is None else target.to_dict(),
+        tokens_per_month=demand.tokens_per_month, slo=None if target is None else target.model_dump(),
         n_plus_one=n_plus_one, min_accuracy=min_accuracy, max_kld=max_kld),
         candidates=[SizeCandidate.model_validate(r) for r in rows],
         api_evals=[SizeApiEval.model_validate(a) for a in api_points(outcomes, prices, demand)], skipped=skipped)

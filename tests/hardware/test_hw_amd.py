@@ -89,7 +89,7 @@ def test_counter_window_short_window_peaks_and_violations(amdsmi, tmp_path):
     r2 = s.end_window(short).device("gpu0")              # below the 1 ms refresh: power samples instead
     assert r2 is not None and r2.method == "integrated" and r2.joules == pytest.approx(300 * r2.seconds, rel=0.01)
     rep = s.stop()
-    assert rep.peaks["device_memory"]["gpu0"] == {"process_bytes": 17 * 1024**3, "device_used_bytes": 2 * 1024**3}
+    assert rep.memory.peak_device_memory["gpu0"] == {"process_bytes": 17 * 1024**3, "device_used_bytes": 2 * 1024**3}
     assert rep.throttle["gpu0"]["reasons"] == ["hbm_thermal", "power_cap"]
     tick = rep.timeline[-1]["gpus"][0]
     assert (tick["device"], tick["util_pct"], tick["gfx_clock_mhz"], tick["temp_c"]) == ("gpu0", 97, 2100, 64)
@@ -150,7 +150,7 @@ def test_nvidia_and_amd_gpus_are_numbered_across_vendors_and_each_measures_its_o
     assert watts == {"gpu0": pytest.approx(300, rel=0.35), "gpu1": pytest.approx(300, rel=0.05),
                      "gpu2": pytest.approx(90, rel=0.05)}
     assert [g["device"] for g in rep.timeline[-1]["gpus"]] == ["gpu0", "gpu1", "gpu2"]
-    assert set(rep.peaks["device_memory"]) == {"gpu0", "gpu1", "gpu2"}
+    assert set(rep.memory.peak_device_memory) == {"gpu0", "gpu1", "gpu2"}
 
 
 def test_this_machine_with_an_mi300x_projects_as_the_rocm_row(amdsmi):

@@ -81,7 +81,7 @@ def test_counter_window_short_window_and_peaks(nvml, tmp_path):
     r2 = s.end_window(short).device("gpu0")           # far below the 100 ms update period
     assert r2.method == "integrated" and r2.joules == pytest.approx(300 * r2.seconds, rel=0.01)
     rep = s.stop()
-    peak = rep.peaks["device_memory"]["gpu0"]
+    peak = rep.memory.peak_device_memory["gpu0"]
     assert peak["process_bytes"] == 17 * 1024**3      # only our own pid counts
     assert peak["device_used_bytes"] == 2 * 1024**3
     assert rep.throttle["gpu0"]["reasons"] == ["hw_thermal", "sw_power_cap"]
@@ -101,4 +101,4 @@ def test_pre_volta_window_is_integrated_from_power_samples(nvml, tmp_path):
     r = reading.device("gpu0")
     assert r.method == "integrated" and r.joules == pytest.approx(36 * r.seconds, rel=0.01)
     assert reading.device("cpu").joules is None and "RIGHTSIZE_CPU_TDP_W" in reading.device("cpu").reason
-    assert reading.joules == r.joules and reading.to_dict()["covers"] == ["gpu0"]
+    assert reading.joules == r.joules and reading.covers == ["gpu0"]

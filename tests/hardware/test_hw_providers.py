@@ -193,15 +193,15 @@ def test_a_provider_registered_in_the_table_is_measured_and_reported(monkeypatch
     assert accel is not None and bare is not None
     assert (accel.joules, accel.method, accel.reason) == (12.5, "counter", "test accelerator energy counter (J)")
     assert bare.joules is None and bare.reason == "accel1 has no energy counter"
-    doc = json.loads(json.dumps(rep.to_dict()))
+    doc = rep.monitoring().model_dump(mode="json")
     assert {"devices": ["accel0"], "method": "counter", "reason": "test accelerator energy counter (J)"} \
         in doc["energy_sources"]
     assert doc["unavailable"]["accel1"] == "accel1 has no energy counter"
     assert doc["throttle"]["accel0"] == {"reasons": ["power_cap"]}
     assert doc["throttle"]["accel1"] == {"reasons": None, "reason_unknown": "accel1 reports no clock events"}
-    assert doc["peaks"]["device_memory"] == {"accel0": {"process_bytes": None, "device_used_bytes": 3 * 1024**3}}
-    assert doc["timeline"][-1]["accel"] == [{"device": "accel0", "mem_used_bytes": 3 * 1024**3}]
-    assert doc["timeline"][-1]["power_w"]["accel0"] == 250.0
+    assert rep.memory.peak_device_memory == {"accel0": {"process_bytes": None, "device_used_bytes": 3 * 1024**3}}
+    assert rep.timeline[-1]["accel"] == [{"device": "accel0", "mem_used_bytes": 3 * 1024**3}]
+    assert rep.timeline[-1]["power_w"]["accel0"] == 250.0
     assert src.closed and released == [True]
 
 

@@ -4,12 +4,14 @@ import time
 import pytest
 
 import hardware
-from hardware.energy import EnergyReading, WindowReading, integrate, joules_per_token, tokens_per_joule
+from contract.result import DeviceEnergy, EnergyWindow
+from hardware import energy
+from hardware.energy import integrate, joules_per_token, tokens_per_joule
 from hardware.estimate import TdpEstimateSource
 from hardware.sources import open_sources
 
 
-def reading(window: WindowReading, device: str) -> EnergyReading:
+def reading(window: EnergyWindow, device: str) -> DeviceEnergy:
     """The window's reading for `device`, which the test expects it to have."""
     found = window.device(device)
     assert found is not None, f"no {device} reading in the window"
@@ -41,11 +43,12 @@ def test_real_cpu_session_with_tdp_is_estimated_and_idle_kept_apart(tmp_path):
     assert rep.idle is idle and idle.seconds == pytest.approx(0.3, abs=0.1) and reading(idle, "cpu").joules is not None
     phases = {x["phase"] for x in rep.timeline}
     assert phases == {"idle", "active"}
-    assert rep.peaks["rss_bytes"] > 10 * 1024**2
-    assert rep.peaks["self_max_rss_bytes"] >= rep.timeline[0]["rss_bytes"] * 0.5
-    assert 0 < rep.sampler["thread_cpu_seconds"] < rep.sampler["wall_seconds"]
+    assert rep.memory.peak_rss_bytes is not None and rep.memory.peak_rss_bytes > 10 * 1024**2
+    assert rep.memory.self_max_rss_bytes is not None
+    assert rep.memory.self_max_rss_bytes >= rep.timeline[0]["rss_bytes"] * 0.5
+    assert rep.sampler is not None and 0 < rep.sampler["thread_cpu_seconds"] < rep.sampler["wall_seconds"]
     assert rep.throttle["cpu"]["reasons"] is None and rep.throttle["cpu"]["reason_unknown"]
-    doc = json.loads(json.dumps(rep.to_dict()))
+    doc = json.loads(json.dumps(rep.monitoring().model_dump(mode="json")))
     assert doc["idle"]["watts"]["cpu"] is not None
 
 
@@ -74,12 +77,12 @@ def test_unknown_tdp_gives_none_with_reason_never_zero(tmp_path):
     cpu = reading(r, "cpu")
     assert cpu.joules is None and cpu.method is None and cpu.reason is not None and "RIGHTSIZE_CPU_TDP_W" in cpu.reason
     assert r.joules is None and joules_per_token(100, r) is None and tokens_per_joule(100, r) is None
-    assert set(r.to_dict()["missing"]) == {"cpu", "dram"}
+    assert set(r.missing) == {"cpu", "dram"} and r.covers == []
 
 
 def test_per_token_helpers():
-    r = WindowReading(10.0, [EnergyReading("gpu0", 500.0, 10.0, "counter"),
-                             EnergyReading("cpu", 100.0, 10.0, "estimated")])
+    r = energy.window(10.0, [energy.reading("gpu0", 500.0, 10.0, "counter"),
+                             energy.reading("cpu", 100.0, 10.0, "estimated")])
     assert r.joules == 600.0 and r.method == "estimated"      # weakest part decides
     assert joules_per_token(1200, r) == 0.5 and tokens_per_joule(1200, r) == 2.0
     assert joules_per_token(0, r) is None

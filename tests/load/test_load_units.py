@@ -174,14 +174,14 @@ def test_slo_presets_and_custom_bounds():
 def test_judge_counts_failures_as_misses():
     slo = PRESETS["default"]
     good = judge(slo, [0.5] * 99, [0.05] * 99, failed=0)
-    assert good["met"] and good["good_requests"] == 99 and not good["far_past"]
+    assert good.met and good.good_requests == 99 and not good.far_past
     one_fail = judge(slo, [0.5] * 99, [0.05] * 99, failed=1)
-    assert one_fail["met"] and one_fail["good_fraction"] == pytest.approx(0.99)   # 99 of 100 within
+    assert one_fail.met and one_fail.good_fraction == pytest.approx(0.99)   # 99 of 100 within
     two_fail = judge(slo, [0.5] * 98, [0.05] * 98, failed=2)
-    assert not two_fail["met"]
+    assert not two_fail.met
     slow = judge(slo, [0.5] * 9 + [9.0], [0.05] * 10, failed=0)
-    assert not slow["met"] and slow["good_requests"] == 9 and slow["far_past"]   # p99 ttft > 4 x 2 s
-    assert judge(slo, [0.1], [None], failed=0)["met"]   # one-token output: no tpot to bound
+    assert not slow.met and slow.good_requests == 9 and slow.far_past   # p99 ttft > 4 x 2 s
+    assert judge(slo, [0.1], [None], failed=0).met   # one-token output: no tpot to bound
 
 
 @pytest.mark.parametrize("capacity", [1, 5, 37, 100, 300])
@@ -189,7 +189,7 @@ def test_concurrency_search_finds_the_highest_level_within_an_eighth(capacity):
     s = Search(1, integer=True, ceiling=256)
     while (v := s.next()) is not None:
         s.report(v, v <= capacity)
-    best = s.summary()["best"]
+    best = s.summary().best
     assert best <= min(capacity, 256) and best >= min(capacity, 256) * 7 / 8
     assert len(s.tried) <= 16
 
@@ -203,7 +203,7 @@ def test_rate_search_goes_down_or_up(capacity):
     assert Search(1, integer=True, ceiling=8).next() == 1
     none = Search(1, integer=True, ceiling=8)
     none.report(1, False)
-    assert none.next() is None and none.summary()["best"] is None
+    assert none.next() is None and none.summary().best is None
 
 
 # -- SSE -----------------------------------------------------------------------------------------
@@ -238,7 +238,7 @@ def test_level_counts_token_events_in_the_window_and_judges_requests():
     # measured and failed: its tokens count for nothing
     rec.traces.append(_trace(3, True, 4 * S, [int(4.2 * S)], error="stream_incomplete"))
     rec.status = "completed"
-    doc = rec.to_dict()
+    doc = rec.to_entry().model_dump(mode="json", exclude_unset=True)
     s = doc["summary"]
     assert doc["measured_window_s"] == pytest.approx(4.0)            # 2 s .. 6 s
     assert doc["measured_output_tokens"] == 3 + 4 + 2                 # not the warm-up's first two
@@ -262,7 +262,7 @@ def test_multi_token_events_are_spread_and_not_taken_for_token_gaps():
     rec = LevelRecord(Level(sc, 1.0))
     t = _trace(0, True, 0, [S, 2 * S], out=6)        # 6 tokens (usage) in two chunks
     rec.traces.append(t)
-    doc = rec.to_dict()
+    doc = rec.to_entry().model_dump(mode="json", exclude_unset=True)
     assert doc["measured_output_tokens"] == 6 and doc["samples"]["inter_token_gap_s"] == []
     assert doc["summary"]["token_accounting"]["events_not_one_token_each"] == 1
     assert doc["samples"]["tpot_s"] == [pytest.approx(1 / 5)]
