@@ -48,7 +48,7 @@ def spec_for(model: str) -> ModelSpec:
 
 def run_one(args) -> None:
     from bench.measurement import RunMeasurement
-    from bench.run import RunConfig, engine_for, execute
+    from bench.run import RunRequest, engine_for, execute
     from models.synthetic_engines import materialize_for
     from scenarios.kinds import parse_scenarios
 
@@ -67,7 +67,7 @@ def run_one(args) -> None:
                                 input_tokens=args.pp, output_tokens=args.tg, **load)
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
-    config = RunConfig(model=str(path), quant=args.quant, backend=args.backend, scenarios=scenarios,
+    config = RunRequest(model=str(path), quant=args.quant, backend=args.backend, scenarios=scenarios,
                        backend_options=options, results_dir=Path(args.results_dir), idle_seconds=0)
     outcome = execute(config, backend=engine_for(config), measurement=RunMeasurement)
     outcome.result["wall_s"] = time.perf_counter() - t0

@@ -3,7 +3,7 @@
 import pytest
 
 from bench.measurement import RunMeasurement
-from bench.run import RunConfig, engine_for, execute
+from bench.run import RunRequest, engine_for, execute
 from models.architecture import Architecture
 from models.catalog import ModelSpec
 from models.synthetic import materialize
@@ -24,7 +24,7 @@ MID = ModelSpec(
 @pytest.mark.slow
 def test_pp_and_tg_rates_agree_with_llama_perf_counters(tmp_path):
     path = materialize(MID, "Q4_K_M")
-    config = RunConfig(model=str(path), quant="Q4_K_M", backend="llamacpp",
+    config = RunRequest(model=str(path), quant="Q4_K_M", backend="llamacpp",
                        scenarios=parse_scenarios("pp256,tg32", repetitions=3, min_duration_s=0),
                        backend_options={"n_ctx": 512}, results_dir=tmp_path)
     outcome = execute(config, backend=engine_for(config), measurement=RunMeasurement)

@@ -120,10 +120,10 @@ def test_compiled_static_decode_gives_the_same_tokens(torch, checkpoint):
 
 def test_bench_run_with_the_torch_backend_writes_a_complete_result(torch, checkpoint, tmp_path):
     from bench.measurement import RunMeasurement
-    from bench.run import RunConfig, engine_for, execute
+    from bench.run import RunRequest, engine_for, execute
     from scenarios.kinds import parse_scenarios
 
-    config = RunConfig(model=str(checkpoint), quant="fp32", backend="torch",
+    config = RunRequest(model=str(checkpoint), quant="fp32", backend="torch",
                        scenarios=parse_scenarios("pp32,tg8,single-stream", repetitions=2, requests=2,
                                                  min_duration_s=0, input_tokens=16, output_tokens=6),
                        backend_options={"n_ctx": 128}, results_dir=tmp_path, idle_seconds=0)
@@ -200,12 +200,12 @@ def test_a_concurrency_sweep_runs_batched_through_the_torch_backend(torch, check
     import json
 
     from bench.measurement import RunMeasurement
-    from bench.run import RunConfig, engine_for, execute
+    from bench.run import RunRequest, engine_for, execute
     from scenarios.kinds import parse_scenarios
 
     workloads = tmp_path / "w.json"
     workloads.write_text(json.dumps({"small": {"input": {"mean": 40, "stddev": 10}, "output": {"mean": 24, "stddev": 4}}}))
-    config = RunConfig(model=str(checkpoint), quant="fp32", backend="torch",
+    config = RunRequest(model=str(checkpoint), quant="fp32", backend="torch",
                        scenarios=parse_scenarios("small", workloads=workloads, concurrency="1,4", requests=8,
                                                  slo="ttft=1000s,tpot=1000s", min_duration_s=0),
                        backend_options={"n_ctx": 128}, results_dir=tmp_path, idle_seconds=0)

@@ -122,10 +122,10 @@ def test_unknown_quantization_is_refused_before_loading(checkpoint):
 
 def test_bench_run_with_the_vllm_backend_writes_a_complete_result(checkpoint, tmp_path):
     from bench.measurement import RunMeasurement
-    from bench.run import RunConfig, engine_for, execute
+    from bench.run import RunRequest, engine_for, execute
     from scenarios.kinds import parse_scenarios
 
-    config = RunConfig(model=str(checkpoint), quant="fp32", backend="vllm",
+    config = RunRequest(model=str(checkpoint), quant="fp32", backend="vllm",
                        scenarios=parse_scenarios("pp64,tg8,single-stream", repetitions=2, requests=2,
                                                  min_duration_s=0, input_tokens=24, output_tokens=6),
                        backend_options={k: v for k, v in OPTIONS.items() if k != "n_ctx"},
