@@ -86,7 +86,6 @@ def test_help_imports_no_engine():
 
 
 def test_stop_rule_needs_both_count_and_duration(tmp_path):
-
     from bench.measurement import RunMeasurement
     from bench.run import RunRequest, engine_for, execute
     from scenarios.definitions import Scenario

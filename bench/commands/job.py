@@ -3,8 +3,8 @@
 It measures the one model x quant its parent (`bench run`, bench/commands/run.py) checked and
 wrote as a job file (bench/isolation.py): a RunRequest (scenarios/request.py), read as the parent
 wrote it; nothing on the command line is parsed again. A fleet node runs its work the same way
-(bench/fleet/remote.py). It writes
-the result as usual, prints its tables (or its JSON) and exits with the run's code.
+(bench/fleet/remote.py). It writes the result as usual, prints its tables (or its JSON) and exits
+with the run's code.
 """
 
 from __future__ import annotations

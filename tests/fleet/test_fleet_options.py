@@ -195,3 +195,43 @@ def test_already_measured_needs_a_completed_fleet_result_with_a_fingerprint(tmp_
     failed = {**doc, "status": "failed"}
     loaded = [(Path(f"{i}.json"), documents.parse(d)) for i, d in enumerate([doc, plain, failed])]
     assert already_measured(loaded) == {("node-a", fingerprint, "k" * 16): Path("0.json")}
+
+
+def test_a_node_plans_the_request_it_is_sent_and_a_bad_one_is_one_line():
+    """NodeRunner.plan, without Ray: the node plan reads the RunRequest on stdin and answers a RunPlan."""
+    from bench.fleet.remote import NodeRunner
+    from scenarios.request import RunPlan
+
+    request = parse(["--model", "tiny,tiny", "--quant", "Q8_0", "--scenario", "tg8"]).request_for(CPU_NODE)
+    answer = NodeRunner().plan(request.model_dump_json())
+    assert answer["error"] is None, answer
+    plan = RunPlan.model_validate_json(answer["plan"])
+    assert (plan.backend, plan.backend_reason) == CPU_NODE
+    assert [(c.model, c.quant) for c in plan.combinations] == [("tiny", "Q8_0"), ("tiny", "Q8_0")]
+    bad = json.loads(request.model_dump_json())
+    bad["scenarios"][0]["repetitions"] = "many"
+    answer = NodeRunner().plan(json.dumps(bad))
+    assert answer["plan"] is None
+    assert answer["error"].startswith("error: the run request <stdin> is not a valid run request: "
+                                      "scenarios.0.stream.repetitions"), answer
+
+
+@pytest.mark.engine   # a real run of the tiny model, as a node runs it
+def test_a_node_runs_the_request_it_is_sent(tmp_path, monkeypatch):
+    """NodeRunner.run, without Ray: the request, with the node's label, is the job the run's process
+    reads (bench.commands.job); its result comes back with that request as its config."""
+    from bench.fleet.remote import NodeRunner
+
+    monkeypatch.chdir(tmp_path)
+    options = parse(["--model", "tiny", "--scenario", "tg8", "--repetitions", "3", "--min-duration", "0",
+                     "--idle-seconds", "0"])
+    request = options.request_for(CPU_NODE).model_copy(update={"label": "node-a"})
+    out = NodeRunner().run(request.model_dump_json())
+    assert out["exit_code"] in (0, 1, 3), out
+    (doc,) = out["docs"]
+    assert doc["label"] == "node-a" and doc["status"] == "completed"
+    config = doc["config"]
+    assert config["scenarios"] == [s.params() for s in request.scenarios]
+    assert (config["model"], config["quant"], config["backend"], config["backend_reason"]) == (
+        "tiny", "Q4_K_M", "llamacpp", CPU_NODE[1])
+    assert not list(tmp_path.iterdir())        # the node's results dir was its own scratch directory
