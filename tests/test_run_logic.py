@@ -9,10 +9,11 @@ import math
 
 import pytest
 
-from bench.run import RunRequest, execute
+from bench.run import execute
 from contract.errors import ModelError, ScenarioError
 from engines.base import Backend, Capabilities
 from scenarios.kinds import parse_scenarios
+from scenarios.request import RunRequest
 from tests.fakes import FakeClock, FakeEngine, FakeMeasurement, Pace
 
 
@@ -30,7 +31,7 @@ def scenario(name: str, **shape):
 
 def run(tmp_path, model, engine, measurement, *scenarios):
     config = RunRequest(model=str(model), quant="Q4_K_M", backend="fake", scenarios=list(scenarios),
-                       results_dir=tmp_path, idle_seconds=0)
+                        results_dir=tmp_path, idle_seconds=0)
     return execute(config, backend=engine, measurement=measurement.factory)
 
 

@@ -26,9 +26,10 @@ def test_a_kind_is_its_table_line(monkeypatch, tmp_path):
     from functools import partial
 
     from bench.measurement import RunMeasurement
-    from bench.run import RunRequest, engine_for, execute
+    from bench.run import engine_for, execute
     from scenarios import definitions, runner
     from scenarios.kinds import Kind
+    from scenarios.request import RunRequest
 
     class BurstRecord(runner.ScenarioRecord):
         def energy_tokens(self):
@@ -51,7 +52,7 @@ def test_a_kind_is_its_table_line(monkeypatch, tmp_path):
     assert isinstance(burst, definitions.Scenario)
     assert (burst.name, burst.kind, burst.output_tokens) == ("burst8", "burst", 8)
     config = RunRequest(model="tiny", quant="Q4_K_M", backend="llamacpp", scenarios=[burst, tg],
-                       results_dir=tmp_path, idle_seconds=0)
+                        results_dir=tmp_path, idle_seconds=0)
     outcome = execute(config, backend=engine_for(config), measurement=RunMeasurement)
     got, plain = outcome.result["scenarios"]
     assert got["name"] == "burst8" and got["status"] == "completed" and len(got["samples"]["tg_tps"]) == 3
