@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from contract.errors import ScenarioError
 from scenarios.slo import PRESETS, SLO
@@ -99,6 +99,10 @@ class LoadScenario(_Params):
     max_requests: int = 1000             # cap per level when the duration asks for more requests
     max_in_flight: int = 64              # Poisson: more arrivals than this wait in the client
     seed: int = 0
+
+    @field_serializer("profile")
+    def _profile(self, profile: Profile) -> dict[str, Any]:
+        return profile.to_dict()         # its keys in the order results have always had them
 
     @property
     def context_needed(self) -> int:
