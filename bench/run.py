@@ -26,8 +26,8 @@ from contract.build import run_id as make_run_id
 from contract.errors import BenchError, ResultsError, ScenarioError
 from contract.result import RunResult
 from contract.validity import COMPLETED, FAILED, INTERRUPTED, measured_anything, run_validity
-from engines import get_backend, model_format
-from engines.base import Backend
+from engines import get_backend
+from engines.base import Backend, TokenEngine
 from models.resolve import HUB_PREFIX, ResolvedModel, looks_like_path, resolve_model
 from scenarios.definitions import LoadScenario, Scenario
 from scenarios.kinds import KINDS, scenario_runs
@@ -100,12 +100,12 @@ def execute(config: RunRequest, ui: RunUI = RunUI(), *, backend: Backend,
     caps = backend.capabilities
     for s in config.scenarios:
         # Over HTTP, single-stream is sequential requests; pp/tg need the engine itself.
-        if KINDS[s.kind].token_level and not caps.microbenchmarks:
+        if KINDS[s.kind].token_level and not isinstance(backend, TokenEngine):
             raise ScenarioError(f"scenario {s.name} needs token-level control of an engine, which backend "
                                 f"{config.backend} does not give", "run single-stream or a workload profile such as "
                                 "--scenario chat, or use --backend llamacpp")
-    options = backend.engine_options.keep(config.backend_options)   # each engine gets its own keys only
-    options["n_ctx"] = default_context(config.scenarios, options.get("n_ctx"))
+    given = backend.engine_options.keep(config.backend_options)   # each engine gets its own keys only
+    given["n_ctx"] = default_context(config.scenarios, given.get("n_ctx"))
     # The run's first line: the device measured and why. Before a synthetic build (the parent checked
     # the catalog id); after a file, a directory or a hub id is checked, so that bad input is one line.
     device_line = config.backend_reason
@@ -114,12 +114,15 @@ def execute(config: RunRequest, ui: RunUI = RunUI(), *, backend: Backend,
         device_line = None
     # A bad model name, quant or file is the user's to fix: it fails here, before a result exists.
     resolved: ResolvedModel | None = (resolve_model(config.model, config.quant, config.cache_dir, ui,
-                                                    backend=model_format(config.backend))
+                                                    backend=backend.model_format or config.backend)
                                       if caps.local_model else None)
     if device_line:
         ui.warn(device_line)
     if resolved is not None:
-        options.update(resolved.engine_options)
+        given.update(resolved.engine_options)
+    # the engine's options model, made once, of the keys it reads (an HTTP client has no context
+    # size, which the result records all the same): a wrong value is one line here
+    options = backend.engine_options.of(backend.engine_options.keep(given), config.backend)
     model_doc = resolved.to_dict() if resolved else _server_model(config.model)
     # What depends on this machine is settled before loading: llama.cpp's kernels are probed here.
     prepared = backend.prepare(resolved.quant if resolved else None, options)
@@ -135,7 +138,8 @@ def execute(config: RunRequest, ui: RunUI = RunUI(), *, backend: Backend,
     label = config.label or socket.gethostname()
     run_id = make_run_id(started, label, model_doc["id"], model_doc["quant"], config.backend, unique=True)
     result = run_document(run_id=run_id, label=label, started_at=started,
-                          config=config.config_record(options),
+                          # the keys given, in their order, with the values the engine runs with
+                          config=config.config_record({**given, **options.given()}),
                           environment=environment.capture(), model=model_doc,
                           engine_health=prepared.engine_health, workarounds=prepared.workarounds)
     # each pass as it is measured: what a killed process measured is rebuilt from it (bench/journal.py)

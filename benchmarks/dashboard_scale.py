@@ -2,11 +2,14 @@
 
     python benchmarks/dashboard_scale.py                      # 10,000 results from 100 machines, and 1,000 / 40
     python benchmarks/dashboard_scale.py --sizes 2000/20 --rounds 1
+    python benchmarks/dashboard_scale.py --before main        # and the code of another revision, alternated
 
-For each size it writes N schema-v2 result documents from M machines into a temp dir, then, in
-rounds that interleave the sizes, times build_site (what `bench dashboard` calls) and the page
-opening in headless Chromium over CDP until the overview table has its rows. Medians go to
-benchmarks/results/dashboard_scale.json with the CPU model.
+For each size it writes N result documents (the template's schema version) from M machines into a temp dir, then, in
+rounds that interleave the sizes, times build_site (what `bench dashboard` calls; in a fresh child
+process each time, the call alone timed) and the page opening in headless Chromium over CDP until
+the overview table has its rows. With --before REV, each round also builds and opens the page with
+that revision's code (`git archive`), in turn first and second with this checkout's, on the same
+inputs. Medians go to benchmarks/results/dashboard_scale.json with the CPU model.
 
 BENCHMARK INPUTS, NOT MEASUREMENTS: every document is a copy of a real result under examples/runs
 with its machine, model, quant, backend, repetition and figures varied (speed scaled by a
@@ -21,6 +24,7 @@ import json
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,8 +33,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dashboards.rows import CostSettings  # noqa: E402
-from dashboards.site import build_site  # noqa: E402
 from tests.dashboards.cdp_browser import Browser  # noqa: E402
 
 TEMPLATE = ROOT / "examples" / "runs" / "2026-11-28T024018Z-vm-tiny-Q8_0-llamacpp.json"
@@ -83,15 +85,45 @@ def generate(n: int, machines: int, out: Path, seed: int = 18) -> None:
             (out / f"{host}-{i:06d}.json").write_text(json.dumps(doc))
 
 
-def time_build(results: Path, site: Path) -> tuple[float, int, int]:
-    t0 = time.perf_counter()
-    result = build_site([results], site, settings=CostSettings())
-    return time.perf_counter() - t0, result.index.stat().st_size, len(result.rows)
+# The build in a child process, the code of `tree` first on its path: imports done before the clock
+# starts, then one build_site call, as `bench dashboard` makes it.
+_BUILD = """
+import json, sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from dashboards.rows import CostSettings
+from dashboards.site import build_site
+t0 = time.perf_counter()
+result = build_site([Path(sys.argv[2])], Path(sys.argv[3]), settings=CostSettings())
+print(json.dumps([time.perf_counter() - t0, result.index.stat().st_size, len(result.rows)]))
+"""
+
+
+def time_build(tree: Path, results: Path, site: Path) -> tuple[float, int, int]:
+    """(seconds, page bytes, runs) of build_site with the code under `tree`."""
+    done = subprocess.run([sys.executable, "-c", _BUILD, str(tree), str(results), str(site)], cwd=tree,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"the build with {tree} failed:\n{done.stderr[-2000:]}")
+    seconds, size, runs = json.loads(done.stdout.splitlines()[-1])
+    return seconds, size, runs
+
+
+def checkout(rev: str, into: Path) -> str:
+    """The code of revision `rev` of this repository under `into` (git archive: the repository and
+    its work tree are left alone); returns the commit."""
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", rev], check=True, capture_output=True,
+                            text=True).stdout.strip()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], check=True, capture_output=True).stdout
+    into.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return commit
 
 
 def _until(browser: Browser, condition: str, t0: float, limit_s: float = 120.0) -> float:
     """Seconds from t0 until `condition` holds in the page (polled every 20 ms)."""
-    while not browser.js(condition):
+    while not browser.call("Runtime.evaluate", session=True, expression=condition, returnByValue=True,
+                           timeout=limit_s)["result"].get("value"):     # the page may be busy drawing for a while
         if time.perf_counter() - t0 > limit_s:
             raise SystemExit(f"the page did not get to {condition!r} in {limit_s:g} s: {browser.problems()[:3]}")
         time.sleep(0.02)
@@ -125,33 +157,54 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def _medians(rs: list[dict]) -> dict:
+    return {k: None if rs[0][k] is None else statistics.median(x[k] for x in rs) for k in rs[0]} | {"all_rounds": rs}
+
+
+def _s(seconds: float | None) -> str:
+    return "not timed" if seconds is None else f"{seconds:.2f} s"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", nargs="+", default=["10000/100", "1000/40"], help="N/M: results / machines")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--before", metavar="REV", help="also time this git revision's code, alternated with this checkout's")
+    ap.add_argument("--build-only", action="store_true", help="time the builds, not the page opening in Chromium")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "dashboard_scale.json")
     args = ap.parse_args()
     sizes = [tuple(int(x) for x in s.split("/")) for s in args.sizes]
     with tempfile.TemporaryDirectory(prefix="dashboard-scale-") as tmp_name:
         tmp = Path(tmp_name)
+        trees = {"after": ROOT}
+        before_commit = checkout(args.before, tmp / "before") if args.before else None
+        if args.before:
+            trees["before"] = tmp / "before"
         for n, m in sizes:
             (tmp / f"{n}-{m}").mkdir()
             generate(n, m, tmp / f"{n}-{m}")
-        rounds: dict[str, list[dict]] = {f"{n}/{m}": [] for n, m in sizes}
+        rounds: dict[str, dict[str, list[dict]]] = {side: {f"{n}/{m}": [] for n, m in sizes} for side in trees}
         for r in range(args.rounds):
             for n, m in sizes:                          # interleaved: size after size, round after round
-                build_s, page_bytes, runs = time_build(tmp / f"{n}-{m}", tmp / f"site-{n}-{m}")
-                table_s, ready_s, groups = time_open(tmp / f"site-{n}-{m}" / "index.html", tmp / f"chromium-{r}-{n}")
-                rounds[f"{n}/{m}"].append({"build_s": build_s, "open_table_s": table_s, "open_all_charts_s": ready_s,
-                                           "page_mb": page_bytes / 1e6, "runs": runs, "overview_rows": groups})
-                print(f"round {r + 1} {n}/{m}: build {build_s:.2f} s, table {table_s:.2f} s, "
-                      f"all charts {ready_s:.2f} s, {page_bytes / 1e6:.1f} MB, {groups} rows", flush=True)
-    summary = {"cpu": cpu_model(), "rounds": args.rounds, "inputs": "generated from " + TEMPLATE.name, "sizes": {}}
-    for key, rs in rounds.items():
-        summary["sizes"][key] = {k: statistics.median(x[k] for x in rs) for k in rs[0]} | {"all_rounds": rs}
-        med = summary["sizes"][key]
-        print(f"median {key}: build {med['build_s']:.2f} s, table {med['open_table_s']:.2f} s, "
-              f"all charts {med['open_all_charts_s']:.2f} s, page {med['page_mb']:.1f} MB, {med['overview_rows']} rows")
+                order = list(trees) if r % 2 else list(trees)[::-1]     # before first in even rounds
+                for side in order:
+                    site = tmp / f"site-{side}-{n}-{m}"
+                    build_s, page_bytes, runs = time_build(trees[side], tmp / f"{n}-{m}", site)
+                    table_s, ready_s, groups = (None, None, None) if args.build_only else \
+                        time_open(site / "index.html", tmp / f"chromium-{side}-{r}-{n}")
+                    rounds[side][f"{n}/{m}"].append({"build_s": build_s, "open_table_s": table_s,
+                                                     "open_all_charts_s": ready_s, "page_mb": page_bytes / 1e6,
+                                                     "runs": runs, "overview_rows": groups})
+                    print(f"round {r + 1} {n}/{m} {side}: build {build_s:.2f} s, table {_s(table_s)}, "
+                          f"all charts {_s(ready_s)}, {page_bytes / 1e6:.1f} MB, {groups} rows", flush=True)
+    summary: dict = {"cpu": cpu_model(), "rounds": args.rounds, "inputs": "generated from " + TEMPLATE.name,
+                     "sizes": {key: _medians(rs) for key, rs in rounds["after"].items()}}
+    if before_commit:
+        summary["before"] = {"commit": before_commit, "sizes": {key: _medians(rs) for key, rs in rounds["before"].items()}}
+    for side in trees:
+        for key, med in (summary["sizes"] if side == "after" else summary["before"]["sizes"]).items():
+            print(f"median {key} {side}: build {med['build_s']:.2f} s, table {_s(med['open_table_s'])}, "
+                  f"all charts {_s(med['open_all_charts_s'])}, page {med['page_mb']:.1f} MB, {med['overview_rows']} rows")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"wrote {args.out}")

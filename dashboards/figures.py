@@ -6,6 +6,7 @@ figure came from is kept beside it, so a page can say what it is showing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from contract.enums import ScenarioKind, Status, Verdict
@@ -19,6 +20,7 @@ from contract.result import (
     StreamEntry,
     StreamParams,
 )
+from contract.result import fingerprint as hardware_fingerprint
 
 Entry = StreamEntry | LoadLevelEntry | SloSearchEntry
 # Entries with an aggregate output rate: what cost can rest on.
@@ -78,6 +80,29 @@ def hardware_title(hw: HardwareInfo | None, device: str | None) -> str:
         return apple.chip + (f", {apple.gpu_cores} GPU cores" if apple.gpu_cores else "")
     cores = f" ({hw.cpu.cores} cores)" if hw.cpu.cores else ""
     return (hw.cpu.model or "unknown CPU") + cores
+
+
+def machine_fingerprint(hw: HardwareInfo | None) -> str | None:
+    """The hardware fingerprint of a document's hardware section, by the contract's recipe over the
+    section's own fields (the one the run wrote beside them, unless the section was edited since);
+    None without a section. A machine is its label and this: two machines may share a label."""
+    return hardware_fingerprint(hw.cpu, hw.gpus, hw.apple) if hw is not None else None
+
+
+def shared_labels(machines: Iterable[tuple[str | None, str | None]]) -> set[str | None]:
+    """The labels that more than one machine, (label, fingerprint), goes by."""
+    seen: dict[str | None, str | None] = {}
+    shared = set()
+    for label, fingerprint in machines:
+        if seen.setdefault(label, fingerprint) != fingerprint:
+            shared.add(label)
+    return shared
+
+
+def hardware_words(title: str, label: str | None, fingerprint: str | None, shared: set[str | None]) -> str:
+    """The hardware as a page names it: its title, and where its label is shared with another
+    machine, the start of its fingerprint ("AMD EPYC (2 cores) #375b0d"), so the two stay two."""
+    return f"{title} #{fingerprint[:6]}" if label in shared and fingerprint else title
 
 
 def request_scenarios(result: RunResult) -> list[RequestEntry]:
@@ -167,6 +192,7 @@ def figures(result: RunResult, path: Path | None = None) -> dict:
         "backend": result.config.backend,
         "device": device,
         "hardware": hardware_title(result.hardware, device),
+        "fingerprint": machine_fingerprint(result.hardware),
         "machine_for_cost": machine(result.hardware, device),
         "model_params": getattr(result.backend, "model_params", None),    # an engine's own field
         # the engine ran other than its default here (a kernel that crashes this CPU): said per row

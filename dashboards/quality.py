@@ -15,7 +15,7 @@ accuracy about 0 by construction; neither is a real model's quality.
 from __future__ import annotations
 
 from contract.result import EvalBody, Outcome, QualityBody
-from dashboards.figures import hardware_title
+from dashboards.figures import hardware_title, hardware_words, machine_fingerprint, shared_labels
 from dashboards.task_cost import eval_cost
 from models.published_quality import published_deltas
 from models.quant import QUANTS
@@ -23,17 +23,20 @@ from models.quant import QUANTS
 _ORDER = {name: i for i, name in enumerate(QUANTS)}
 
 
-def _machine(doc: Outcome) -> str:
-    return f"{doc.label} ({hardware_title(doc.hardware, None)})"
+def _machine(doc: Outcome, shared: set) -> str:
+    """Named as the bench run rows name their machines (site._machines), so the ladder puts an
+    outcome beside the runs of its machine."""
+    words = hardware_words(hardware_title(doc.hardware, None), doc.label, machine_fingerprint(doc.hardware), shared)
+    return f"{doc.label} ({words})"
 
 
-def _eval_point(doc: Outcome, body: EvalBody, settings, profiles, prices, chosen) -> dict:
+def _eval_point(doc: Outcome, body: EvalBody, settings, profiles, prices, chosen, shared: set) -> dict:
     s = body.summary
     model = doc.model
     api = not body.server_is_local
     c = eval_cost(doc, settings, profiles, prices, chosen)
     quant = model.get("quant") or ""
-    machine = f"API ({body.base_url or 'hosted'})" if api else _machine(doc)
+    machine = f"API ({body.base_url or 'hosted'})" if api else _machine(doc, shared)
     return {"kind": "eval", "run_id": doc.run_id, "label": doc.label, "machine": machine,
             "model": model.get("id"), "quant": quant, "backend": body.backend, "api": api,
             "name": f"{'API' if api else doc.label} · {model.get('id')} {quant} · {body.backend}".replace("  ", " "),
@@ -44,16 +47,18 @@ def _eval_point(doc: Outcome, body: EvalBody, settings, profiles, prices, chosen
             "basis_text": c.get("basis_text")}
 
 
-def _kld_points(doc: Outcome, body: QualityBody, costs: dict) -> list[dict]:
+def _kld_points(doc: Outcome, body: QualityBody, costs: dict, shared: set) -> list[dict]:
     model_id = doc.model.get("id")
+    # the bench run of its label; where the label names several machines, of its own machine
+    machine = (doc.label, machine_fingerprint(doc.hardware)) if doc.label in shared else (doc.label,)
     out = []
     for quant, s in body.quants.items():
-        row = costs.get((doc.label, model_id, quant))
+        row = costs.get((*machine, model_id, quant))
         cost = row["cost"] if row else None
         why = (row["cost_na"] if row else "no bench run result of this model, quant and machine on the page") \
             if cost is None else None
         pub = (body.published or {}).get("rows", {}).get(quant)
-        out.append({"kind": "quality", "run_id": doc.run_id, "label": doc.label, "machine": _machine(doc),
+        out.append({"kind": "quality", "run_id": doc.run_id, "label": doc.label, "machine": _machine(doc, shared),
                     "model": model_id, "quant": quant, "backend": "llamacpp",
                     "name": f"{doc.label} · {model_id} {quant}", "reference": body.reference.quant,
                     "weights": body.weights, "note": body.what_it_measures, "text": body.text.name,
@@ -110,11 +115,13 @@ def _ladder(rows: list[dict], klds: list[dict], evals: list[dict]) -> list[dict]
 
 def quality_view(outcomes: list[Outcome], rows: list[dict], settings, profiles, prices, chosen: dict) -> dict:
     """What the page's quality charts and ladder draw, from the outcome documents and the cost rows."""
-    costs = {(r["label"], r["model"], r["quant"]): r for r in rows}
+    shared = shared_labels((r["label"], r["fingerprint"]) for r in rows)
+    costs: dict[tuple, dict] = {(r["label"], r["model"], r["quant"]): r for r in rows}
+    costs.update({(r["label"], r["fingerprint"], r["model"], r["quant"]): r for r in rows if r["label"] in shared})
     evals, klds = [], []
     for doc in outcomes:
         if doc.eval is not None:
-            evals.append(_eval_point(doc, doc.eval, settings, profiles, prices, chosen))
+            evals.append(_eval_point(doc, doc.eval, settings, profiles, prices, chosen, shared))
         elif doc.quality is not None:
-            klds += _kld_points(doc, doc.quality, costs)
+            klds += _kld_points(doc, doc.quality, costs, shared)
     return {"evals": evals, "klds": klds, "ladder": _ladder(rows, klds, evals)}

@@ -10,6 +10,8 @@ figures.throughput_source); the row names that scenario.
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -155,8 +157,10 @@ def electricity(fig: dict, profile: CostProfile | None, settings: CostSettings) 
 
 
 def price_run(fig: dict, profile: CostProfile, prices: list[ApiPrice], settings: CostSettings,
-              how: str = "") -> dict:
-    """The cost block of a row; raises DashboardError with the reason when it cannot be priced."""
+              how: str = "", compare: bool = True) -> dict:
+    """The cost block of a row; raises DashboardError with the reason when it cannot be priced.
+    compare=False leaves `apis` and `compare` None, for compare_apis to fill in where they are
+    shown (a dashboard of 10,000 runs shows them for its overview rows only)."""
     src = fig["throughput"]
     if src is None:
         raise DashboardError(fig["missing"]["throughput"])
@@ -181,18 +185,8 @@ def price_run(fig: dict, profile: CostProfile, prices: list[ApiPrice], settings:
     r = settings.ratio
     out_m = cost.usd_per_million_output(hour, u, src["output_tps"], src["input_tps"], r)
     in_m = cost.usd_per_million_input(out_m, r)
-    apis = []
-    for p in prices:
-        be = cost.break_even(hour, src["output_tps"], src["input_tps"], p.blended, r)
-        apis.append({
-            "provider": p.provider, "model": p.model, "blended": p.blended, "observed": p.observed,
-            "model_class": p.model_class, "like_for_like": fig["model"] in p.serves,
-            "usd_per_1k_tasks": cost.usd_per_1k_tasks(p.input, p.output, src["input_tokens"], src["output_tokens"]),
-            "breakeven_utilisation": be.utilisation, "breakeven_tokens_per_month": be.tokens_per_month,
-            "never": be.never, "breakeven_needs_utilisation": be.needs,
-        })
     blended = cost.blended_3_1(in_m, out_m)
-    return {
+    block = {
         "profile": profile.name, "profile_title": profile.title, "profile_kind": profile.kind,
         "profile_source": profile.source, "profile_observed": profile.observed, "profile_how": how,
         "basis": settings.basis if profile.kind == "cloud" else "owned", "utilisation": u, "ratio": r,
@@ -202,15 +196,55 @@ def price_run(fig: dict, profile: CostProfile, prices: list[ApiPrice], settings:
         "hour": {"fixed": hour.fixed_usd, "idle_power": hour.idle_power_usd, "busy_extra": hour.busy_extra_usd},
         "usd_per_m_output": out_m, "usd_per_m_input": in_m, "usd_per_m_blended": blended,
         "usd_per_1k_tasks": cost.usd_per_1k_tasks(in_m, out_m, src["input_tokens"], src["output_tokens"]),
-        "apis": apis, "compare": comparison(fig, apis, blended), "notes": notes,
+        "apis": None, "compare": None, "notes": notes,
     }
+    if compare:
+        compare_apis(fig, block, prices)
+    return block
+
+
+def compare_apis(fig: dict, block: dict, prices: list[ApiPrice]) -> None:
+    """Fill a cost block's `apis` (this run against every API price: $ per 1,000 tasks at the API's
+    prices, the break-even utilisation and monthly volume) and `compare` (the cheapest and the
+    closest of the rows it is set against), from the machine-hour and throughput the block holds."""
+    h, src, r = block["hour"], block["throughput"], block["ratio"]
+    hour = cost.MachineHour(fixed_usd=h["fixed"], idle_power_usd=h["idle_power"], busy_extra_usd=h["busy_extra"])
+    out_tps, in_tps, in_tokens, out_tokens = src["output_tps"], src["input_tps"], src["input_tokens"], src["output_tokens"]
+    apis = []
+    for p in prices:
+        blended = p.blended
+        be = cost.break_even(hour, out_tps, in_tps, blended, r)
+        apis.append({
+            "provider": p.provider, "model": p.model, "blended": blended, "observed": p.observed,
+            "model_class": p.model_class, "like_for_like": fig["model"] in p.serves,
+            "usd_per_1k_tasks": cost.usd_per_1k_tasks(p.input, p.output, in_tokens, out_tokens),
+            "breakeven_utilisation": be.utilisation, "breakeven_tokens_per_month": be.tokens_per_month,
+            "never": be.never, "breakeven_needs_utilisation": be.needs,
+        })
+    block["apis"] = apis
+    block["compare"] = comparison(fig, apis, block["usd_per_m_blended"])
+
+
+def _profile_key(fig: dict, chosen: dict[str, str]) -> tuple:
+    """What choose_profile's answer depends on besides the profiles and settings: the label where a
+    --profile names it, and the machine it matches a preset to."""
+    return fig["label"] if fig["label"] in chosen else None, repr(fig["machine_for_cost"])
 
 
 def build_row(result: RunResult, path: Path | None, profiles: dict[str, CostProfile], chosen: dict[str, str],
-              prices: list[ApiPrice], settings: CostSettings) -> dict:
-    """A result's figures and cost."""
+              prices: list[ApiPrice], settings: CostSettings, *, compare: bool = True,
+              profile_cache: dict | None = None) -> dict:
+    """A result's figures and cost. compare=False: the cost block without its API comparisons (see
+    price_run). `profile_cache`: a dict kept across the rows of one set of profiles, choices and
+    settings, so the machines of many runs are matched to a preset once each."""
     row = figures(result, path)
-    profile, how = choose_profile(row, profiles, chosen, settings)
+    if profile_cache is None:
+        profile, how = choose_profile(row, profiles, chosen, settings)
+    else:
+        key = _profile_key(row, chosen)
+        if key not in profile_cache:
+            profile_cache[key] = choose_profile(row, profiles, chosen, settings)
+        profile, how = profile_cache[key]
     row["electricity"] = electricity(row, profile, settings)
     row["cost"] = None
     if not result.scenarios:
@@ -220,8 +254,46 @@ def build_row(result: RunResult, path: Path | None, profiles: dict[str, CostProf
         row["cost_na"] = how
         return row
     try:
-        row["cost"] = price_run(row, profile, prices, settings, how)
+        row["cost"] = price_run(row, profile, prices, settings, how, compare)
         row["cost_na"] = None
     except DashboardError as exc:
         row["cost_na"] = f"{exc} (profile {profile.name})"
     return row
+
+
+def _finite(value) -> bool:
+    """No NaN or infinity anywhere in a JSON-like value (a walk over its floats: a json.dumps per
+    row to find out cost a second at 10,000 rows)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                return False
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
+    return True
+
+
+def check_finite(row: dict) -> None:
+    """ValueError when a figure of the row is NaN or infinite (json.dumps's own error, as the page's
+    JSON would raise it). The per-API comparisons, most of a row's bulk, are checked number by
+    number (check_apis)."""
+    cost = row["cost"]
+    lean = dict(row, cost=dict(cost, apis=None, compare=None)) if cost else row
+    if not _finite(lean):
+        json.dumps(lean, allow_nan=False)
+        raise ValueError("a figure is NaN or infinite")     # not reached: json.dumps raised on it above
+    check_apis(row)
+
+
+def check_apis(row: dict) -> None:
+    """ValueError when a comparison with an API is NaN or infinite: the price table's own numbers
+    were checked when read, so only the computed ones can be (`compare` holds two of these rows)."""
+    cost = row["cost"]
+    for api in (cost["apis"] or ()) if cost else ():
+        for key in ("usd_per_1k_tasks", "breakeven_utilisation", "breakeven_tokens_per_month"):
+            if api[key] is not None and not math.isfinite(api[key]):
+                raise ValueError(f"{key} against {api['provider']} {api['model']} is {api[key]}")

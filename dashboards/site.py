@@ -7,21 +7,24 @@ dashboard.js drawing the table and charts in the browser so the filters can redr
 from __future__ import annotations
 
 import datetime as dt
-import json
-import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
-from contract import documents
 from contract.build import utc_now
-from contract.result import Document
+from contract.result import Outcome
+from contract.storage import result_files
 from dashboards.errors import DashboardError
+from dashboards.figures import hardware_words, shared_labels
 from dashboards.groups import disambiguate, group_rows
 from dashboards.page import STATIC, document, esc
+from dashboards.page_data import VERSION as PAGE_DATA_VERSION
 from dashboards.prices import DEFAULT_MAX_AGE_DAYS, load_prices, stale_headline, staleness_warning
 from dashboards.profiles import load_profiles
-from dashboards.rows import CostSettings, build_row, parse_profile_choices
+from dashboards.reading import Read, RowInputs, read_all, skipped
+from dashboards.rows import CostSettings, check_apis, compare_apis, parse_profile_choices
 
 # One line each: what the chart shows and how it was measured.
 CHARTS = [
@@ -116,86 +119,144 @@ def _plotly_js() -> str:
     return get_plotlyjs()
 
 
-def load_unique(paths: list[Path], kinds: tuple = (None,)) -> tuple[list[tuple[Path, Document]], list[str]]:
-    """Typed documents from every path, read by the contract's one loader (a file it cannot read is
-    a warning naming the file and the field); the same run found twice (copied between machines)
-    counts once. `kinds`: bench run results (None), or bench quality / bench eval outcomes
-    (contract.documents.OUTCOME_KINDS)."""
-    from contract.storage import load_documents
-
-    loaded, warnings = load_documents(paths, kinds=kinds)
-    return _dedupe(loaded, warnings), warnings
+def count_machines(rows: list[dict]) -> int:
+    """Machines, not labels: two machines that share a label (the default, the hostname "vm") are two."""
+    return len({(r["label"], r["fingerprint"]) for r in rows})
 
 
-def _dedupe(loaded: list[tuple[Path, Document]], warnings: list[str]) -> list[tuple[Path, Document]]:
-    seen: dict[str, Path] = {}
-    unique = []
-    for path, doc in loaded:
-        run_id = doc.run_id
-        if run_id in seen:
-            warnings.append(f"skipped {path}: same run as {seen[run_id]}")
-            continue
-        seen[run_id] = path
-        unique.append((path, doc))
-    return unique
+def _machines(rows: list[dict]) -> None:
+    """Where two machines share a label, each row's hardware words carry its fingerprint's start."""
+    shared = shared_labels((r["label"], r["fingerprint"]) for r in rows)
+    if shared:
+        for r in rows:
+            r["hardware"] = hardware_words(r["hardware"], r["label"], r["fingerprint"], shared)
 
 
 def _names(rows: list[dict]) -> None:
-    """A short, unique display name per row, and the machine key the hardware filter uses."""
+    """A short, unique display name per row, and the machine key the hardware filter and the
+    overview's grouping use: label and hardware words (_machines)."""
     for r in rows:
         r["machine"] = f"{r['label']} ({r['hardware']})"
         r["name"] = f"{r['label']} · {r['model']} {r['quant']} · {r['backend']}"
     disambiguate(rows, lambda r: (r["started_at"] or r["run_id"] or "?")[:16])
 
 
-def _check_finite(row: dict) -> None:
-    """ValueError when a figure of the row is NaN or infinite. The per-API comparisons, most of a
-    row's bulk, are checked number by number: the price table's own numbers were checked when read,
-    so only the computed ones can be NaN (one json.dumps of every row cost seconds at 10,000 rows)."""
-    cost = row["cost"]
-    json.dumps(dict(row, cost=dict(cost, apis=None)) if cost else row, allow_nan=False)
-    for api in cost["apis"] if cost else ():
-        for key in ("usd_per_1k_tasks", "breakeven_utilisation", "breakeven_tokens_per_month"):
-            if api[key] is not None and not math.isfinite(api[key]):
-                raise ValueError(f"{key} against {api['provider']} {api['model']} is {api[key]}")
+def _reports(path: Path, listed: dict[Path, set[str]]) -> str | None:
+    """The one-page report bench run writes beside its result, if it is there; each directory is
+    listed once (a stat per result file cost a second at 10,000 results)."""
+    folder = path.parent
+    if folder not in listed:
+        try:
+            listed[folder] = {e.name for e in os.scandir(folder)}
+        except OSError:
+            listed[folder] = set()
+    if os.path.splitext(path.name)[0] + ".html" not in listed[folder]:
+        return None
+    report = path.with_suffix(".html")
+    return report.resolve().as_uri() if report.exists() else None
 
 
-def build_rows(paths: list[Path], *, prices_file: Path | None = None, profiles_file: Path | None = None,
-               profile_choices: Sequence[str] = (), settings: CostSettings = CostSettings(),
-               max_age_days: int = DEFAULT_MAX_AGE_DAYS, today: dt.date | None = None, allow_empty: bool = False,
-               loaded: tuple[list[tuple[Path, Document]], list[str]] | None = None):
-    """(rows, api prices, warnings) for the results under `paths` (or the documents already
-    `loaded` from them, with the loader's warnings); no rows only with allow_empty (a page of
-    bench quality and bench eval outcomes alone)."""
+def build_rows(paths: list[Path], **options) -> tuple[list[dict], list[dict], list[str]]:
+    """(rows, api prices, warnings) for the results under `paths`: read_results without the outcomes."""
+    read = read_results(paths, **options)
+    return read.rows, read.apis, read.warnings
+
+
+class Results(NamedTuple):
+    rows: list[dict]
+    apis: list[dict]                        # the price table as the page shows it
+    warnings: list[str]
+    outcomes: list[Outcome]                 # bench quality and bench eval outcomes
+    paths: dict[str, Path]                  # run_id -> its file
+
+
+def read_results(paths: list[Path], *, prices_file: Path | None = None, profiles_file: Path | None = None,
+                 profile_choices: Sequence[str] = (), settings: CostSettings = CostSettings(),
+                 max_age_days: int = DEFAULT_MAX_AGE_DAYS, today: dt.date | None = None, allow_empty: bool = False,
+                 compare: bool = True, workers: int | None = None) -> Results:
+    """The rows, API prices, warnings and outcomes of the result files under `paths`, read by the
+    contract's one reader (a file it cannot read is a warning naming the file and the field); the
+    same run found twice (copied between machines) counts once. No rows only with allow_empty and
+    outcomes (a page of bench quality and bench eval outcomes alone). compare=False: each row's cost block
+    without its comparisons with every API (rows.price_run); overview() adds them to the rows a
+    page shows. `workers`: reading.read_all's."""
     today = today or dt.date.today()
     prices = load_prices(prices_file)
     profiles = load_profiles(profiles_file)
     chosen = parse_profile_choices(list(profile_choices), profiles)
-    docs, warnings = (loaded[0], list(loaded[1])) if loaded else load_unique(paths)
-    if not docs and not allow_empty:
+    inputs = RowInputs(profiles, chosen, prices, settings, compare)
+    runs, outcomes, warnings = _unique(read_all(result_files(paths), inputs, workers))
+    if not runs and not (allow_empty and outcomes):
         raise DashboardError("no results to show" + (f" ({len(warnings)} file(s) skipped)" if warnings else ""),
                              "pass result files or directories written by bench run")
     rows = []
-    for path, doc in docs:
-        try:
-            row = build_row(documents.run_result(doc, path), path, profiles, chosen, prices, settings)
-            _check_finite(row)                   # figures computed to NaN must not reach the page
-        except (ArithmeticError, ValueError) as exc:   # a document the contract accepts, figures that do not compute
-            warnings.append(f"skipped {path}: its figures do not compute ({type(exc).__name__}: {exc})")
+    listed: dict[Path, set[str]] = {}
+    for read in runs:
+        if read.row is None:                    # its figures do not compute
+            warnings.append(str(read.problem))
             continue
-        report = path.with_suffix(".html")      # the one-page report bench run writes beside its result
-        row["report"] = report.resolve().as_uri() if report.exists() else None
-        rows.append(row)
-    if not rows and docs:
+        read.row["report"] = _reports(read.path, listed)
+        rows.append(read.row)
+    if not rows and runs:
         raise DashboardError(f"no usable results ({len(warnings)} file(s) skipped: {warnings[0]})",
                              "pass result files written by bench run")
+    _machines(rows)
     _names(rows)
     labels = {r["label"] for r in rows}
     warnings += [f"--profile {label}=...: no result has the label {label!r}" for label in chosen if label not in labels]
     stale = staleness_warning(prices, today, max_age_days)
     if stale:
         warnings.append(stale)
-    return rows, [p.to_dict(today) for p in prices], warnings
+    return Results(rows, [p.to_dict(today) for p in prices], warnings,
+                   [read.outcome for read in outcomes if read.outcome is not None], {read.run_id: read.path for read in runs if read.run_id})
+
+
+def _unique(reads: list[Read]) -> tuple[list[Read], list[Read], list[str]]:
+    """(runs, outcomes, warnings): an unreadable file is a warning, and a run or an outcome found a
+    second time (copied between machines) is skipped, a run with a warning."""
+    runs: list[Read] = []
+    outcomes: list[Read] = []
+    warnings: list[str] = []
+    seen: dict[tuple[bool, str], Path] = {}
+    for read in reads:
+        if read.run_id is None:
+            warnings.append(str(read.problem))
+            continue
+        key = (read.outcome is not None, read.run_id)
+        if key in seen:
+            if read.outcome is None:
+                warnings.append(f"skipped {read.path}: same run as {seen[key]}")
+            continue
+        seen[key] = read.path
+        (outcomes if read.outcome is not None else runs).append(read)
+    return runs, outcomes, warnings
+
+
+def overview(rows: list[dict], prices: list, warnings: list[str],
+             paths: dict[str, Path]) -> tuple[list[dict], list[dict], list[dict]]:
+    """(rows, groups, representative rows): the overview's groups (groups.group_rows), with the
+    comparisons with every API priced for the runs the page shows in full, each group's median run,
+    and for no other (at 10,000 runs and 77 API rows that was most of the build). A shown run
+    whose comparisons do not compute is skipped, with the warning build_rows gives, and the groups
+    are formed again without it. `paths`: run_id -> its file, for that warning."""
+    while True:
+        groups, reps = group_rows(rows)
+        dropped = set()
+        for rep in reps:
+            cost = rep["cost"]
+            if not cost or cost["apis"] is not None:
+                continue
+            try:
+                compare_apis(rep, cost, prices)     # rep shares its cost block with its row in `rows`
+                check_apis(rep)
+            except (ArithmeticError, ValueError) as exc:
+                cost["apis"] = cost["compare"] = None
+                warnings.append(skipped(paths[rep["run_id"]], exc))
+                dropped.add(rep["run_id"])
+        if not dropped:
+            return rows, groups, reps
+        rows = [r for r in rows if r["run_id"] not in dropped]
+        _names(rows)
 
 
 # What a row's comparison with one API adds to the price table's row (`apis`, in the same order).
@@ -226,11 +287,13 @@ def _outcome_words(quality: dict | None) -> str:
     return f", {len(quality['evals'])} bench eval and {quants} bench quality outcome(s)"
 
 
-def render_site(rows: list[dict], apis: list[dict], warnings: list[str], settings: CostSettings,
-                max_age_days: int, plotly_js: str, generated_at: str, headline: str | None = None,
-                candidates: tuple[list[str], dict] | None = None, quality: dict | None = None) -> str:
-    machines = len({r["label"] for r in rows})
-    groups, reps = group_rows(rows)
+def render_site(rows: list[dict], grouped: tuple[list[dict], list[dict]], apis: list[dict], warnings: list[str],
+                settings: CostSettings, max_age_days: int, plotly_js: str, generated_at: str,
+                headline: str | None = None, candidates: tuple[list[str], dict] | None = None,
+                quality: dict | None = None) -> str:
+    """The page; `grouped`: overview()'s groups and representative rows of `rows`."""
+    machines = count_machines(rows)
+    groups, reps = grouped
     warn_html = ("<div class=\"warnings\"><b>Check before relying on this page:</b><ul>"
                  + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul></div>") if warnings else ""
     stale_html = f'<p class="stale-prices" id="stale-prices">{esc(headline)}</p>' if headline else ""
@@ -283,7 +346,7 @@ for the real model (reference data, with source and date, never mixed with measu
 <div class="scroll"><table id="prices"></table></div></section>
 <section class="method"><h2>How cost is computed</h2>{METHOD.format(ratio=settings.ratio)}</section>
 """
-    data = {"rows": [_page_row(r) for r in reps], "groups": groups, "apis": apis, "max_age_days": max_age_days,
+    data = {"version": PAGE_DATA_VERSION, "rows": [_page_row(r) for r in reps], "groups": groups, "apis": apis, "max_age_days": max_age_days,
             "generated_at": generated_at,
             "quality": quality or {"evals": [], "klds": [], "ladder": []}}
     scripts = [plotly_js, (STATIC / "dashboard.js").read_text(encoding="utf-8")]
@@ -303,28 +366,29 @@ def build_site(paths: list[Path], out_dir: Path, *, max_age_days: int = DEFAULT_
 
     plotly_js = _plotly_js()          # before any work: a missing plotly is reported first
     today = today or dt.date.today()
-    from contract.storage import load_documents
+    from contract.storage import bulk
 
-    docs, load_warnings = load_documents(paths, kinds=None)      # read once: bench run results and outcomes
-    outcomes = _dedupe([(p, d) for p, d in docs if getattr(d, "kind", None) in documents.OUTCOME_KINDS], [])
-    runs = _dedupe([(p, d) for p, d in docs if getattr(d, "kind", None) is None], load_warnings)
-    rows, apis, warnings = build_rows(paths, settings=settings, max_age_days=max_age_days, today=today,
-                                      allow_empty=bool(outcomes), loaded=(runs, load_warnings), **options)
-    prices = load_prices(options.get("prices_file"))
-    profiles = load_profiles(options.get("profiles_file"))
-    quality = quality_view([documents.outcome(doc) for _, doc in outcomes], rows, settings, profiles, prices,
-                           parse_profile_choices(list(options.get("profile_choices", ())), profiles))
-    headline = stale_headline(prices, today, max_age_days)
-    if headline:                        # said once, at the top of the page, instead of in the list
-        warnings = [w for w in warnings if w != staleness_warning(prices, today, max_age_days)] + [headline]
-    generated_at = utc_now()
-    view = None
-    if candidates:
-        from dashboards.candidates import candidate_view
+    with bulk():                      # thousands of rows held: no collector passes over them
+        # read once: bench run results and bench quality / bench eval outcomes
+        rows, apis, warnings, outcomes, files = read_results(paths, settings=settings, max_age_days=max_age_days,
+                                                             today=today, allow_empty=True, compare=False, **options)
+        prices = load_prices(options.get("prices_file"))
+        rows, groups, reps = overview(rows, prices, warnings, files)
+        profiles = load_profiles(options.get("profiles_file"))
+        quality = quality_view(outcomes, rows, settings, profiles, prices,
+                               parse_profile_choices(list(options.get("profile_choices", ())), profiles))
+        headline = stale_headline(prices, today, max_age_days)
+        if headline:                        # said once, at the top of the page, instead of in the list
+            warnings = [w for w in warnings if w != staleness_warning(prices, today, max_age_days)] + [headline]
+        generated_at = utc_now()
+        view = None
+        if candidates:
+            from dashboards.candidates import candidate_view
 
-        view = list(candidates), candidate_view(rows, list(candidates), settings, profiles, prices)
-    text = render_site(rows, apis, [w for w in warnings if w != headline], settings, max_age_days, plotly_js,
-                       generated_at, headline, view, quality)
+            view = list(candidates), candidate_view(rows, list(candidates), settings, profiles, prices)
+        text = render_site(rows, (groups, reps), apis, [w for w in warnings if w != headline], settings, max_age_days,
+                           plotly_js, generated_at, headline, view, quality)
+        del outcomes                    # gone before the collector is back: its first pass would walk them all
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -24,8 +24,9 @@ BACKENDS = {
 
 
 def model_format(name: str) -> str:
-    """Which engine's model format a backend runs: the servers run their engine's models."""
-    return {"llamacpp-server": "llamacpp", "vllm-serve": "vllm"}.get(name, name)
+    """The model format (models/formats.py FORMATS) a backend runs, as its class names it; a backend
+    whose server holds the model has none, and answers its own name."""
+    return backend_class(name).model_format or name
 
 
 def backend_class(name: str):

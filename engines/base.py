@@ -2,15 +2,16 @@
 
 A backend loads a model and turns prompt token ids into a stream of generated token ids.
 It never times itself: the harness stamps every token event with `clock.now_ns()`, so every
-engine is measured the same way. Scenarios look at `capabilities`, never at backend names.
+engine is measured the same way. Scenarios ask which protocol a backend speaks (TokenEngine,
+HTTPEngine) and its `capabilities`, never its name.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Generic, Protocol, runtime_checkable
 
 from contract.device import Device
 from engines.options import EngineOptions
@@ -28,13 +29,12 @@ def request_deadline_s(timeout_s: float | None, max_tokens: int) -> float:
 
 @dataclass(frozen=True)
 class Capabilities:
+    """What an engine's measurements are like. Which calls it answers is its protocol's to say
+    (TokenEngine, HTTPEngine), never a flag here."""
     streaming: bool = True          # yields each token as it is produced
-    batching: bool = False          # can run several sequences at once
     devices: tuple[str, ...] = ("cpu",)
     quant_formats: tuple[str, ...] = ()
-    microbenchmarks: bool = True    # token-level generate(): pp/tg/single-stream
     local_model: bool = True        # loads a model file from this machine (else the server has it)
-    http: bool = False              # requests go over HTTP (async streaming) instead of batch_session()
     # models/fit.py's memory rules match how this engine sizes its buffers, so a sweep can skip what
     # will not fit before starting it (other engines size their own memory: the rules are estimates)
     memory_fit_checked: bool = False
@@ -54,9 +54,10 @@ class LoadedModel:
 
 @dataclass
 class Prepared:
-    """What a backend settled before loading: the options to load with, and what the run must
-    record and say about that choice (a workaround for a broken engine configuration)."""
-    options: dict
+    """What a backend settled before loading: the options to load with (its engine_options model),
+    and what the run must record and say about that choice (a workaround for a broken engine
+    configuration)."""
+    options: EngineOptions
     workarounds: list[dict] = field(default_factory=list)   # each has a one-line "line" to print
     warnings: list[str] = field(default_factory=list)
     engine_health: dict | None = None       # the evidence the choice rests on, kept in the result
@@ -76,6 +77,14 @@ class StreamEvent:
     text: str | None = None               # the generated text it carries (bench eval scores it)
 
 
+@dataclass(frozen=True)
+class FreeRequest:
+    """A request an HTTPEngine sends without the benchmark's exact-length fields, so that the model
+    stops where it wants (bench eval's tasks); `messages`, where given, in place of one user turn."""
+    max_tokens: int
+    messages: tuple[dict, ...] | None = None
+
+
 class RequestFailed(Exception):
     """One request of a load level failed; counted by `kind`, never fatal to the run."""
 
@@ -85,7 +94,7 @@ class RequestFailed(Exception):
 
 
 class BatchSession(Protocol):
-    """Several sequences stepped together in this process (Capabilities.batching without http)."""
+    """Several sequences stepped together in this process (TokenEngine.batch_session)."""
 
     @property
     def active(self) -> int: ...
@@ -101,34 +110,52 @@ class BatchSession(Protocol):
 
 @runtime_checkable
 class Backend(Protocol):
-    """Everything the run, the scenarios and the harness use of a backend.
+    """What the run asks of every backend: its name and capabilities, its options, and loading.
 
-    What only some engines do is said by `capabilities`, and asked there, never by hasattr:
-    microbenchmarks -> generate/engine_counters; batching without http -> batch_session;
-    http -> client/prepare_prompts/prompt/stream/request_timeout_s; engine_memory -> engine_memory.
+    What it is beyond that is its protocol: a TokenEngine (token ids in and out, in this process)
+    or an HTTPEngine (requests to a server). Callers ask isinstance(backend, TokenEngine) (or
+    speaks(cls, TokenEngine) of a class), never a flag and never hasattr.
     """
 
     name: str
     capabilities: Capabilities
-    request_timeout_s: float | None
+
+    @property
+    def model_format(self) -> str | None:
+        """The model format it runs (models/formats.py FORMATS); None where a server holds the model.
+        A class attribute in every engine."""
+        ...
 
     @property
     def engine_options(self) -> type[EngineOptions]:
-        """The option keys it reads; which --engine-option sets. A class attribute in every engine,
-        declared read-only here so that each may name its own EngineOptions subclass."""
+        """Its options model: every key it reads, with its one default; which --engine-option sets.
+        A class attribute in every engine, declared read-only here so that each may name its own."""
         ...
 
     def check_installed(self, extra: str) -> None:
         """Raise BackendError naming the pip extra when the engine is not installed."""
         ...
 
-    def prepare(self, quant: str | None, options: dict) -> Prepared:
-        """Settle, before loading, what depends on this machine (llama.cpp probes its kernels here)."""
+    def prepare(self, quant: str | None, options: EngineOptions | Mapping[str, Any]) -> Prepared:
+        """Settle, before loading, what depends on this machine (llama.cpp probes its kernels here).
+        `options` is an instance of its engine_options model."""
         ...
 
-    def load(self, model_path: Path | str, options: dict) -> LoadedModel:
+    def load(self, model_path: Path | str, options: EngineOptions | Mapping[str, Any]) -> LoadedModel:
         """Load a model file (local_model), or, where a server holds the model, name it (a str)."""
         ...
+
+    def engine_memory(self) -> dict | None:
+        """The engine's own account of the memory it holds (Capabilities.engine_memory), else None."""
+        ...
+
+    def unload(self) -> None: ...
+
+
+@runtime_checkable
+class TokenEngine(Backend, Protocol):
+    """An engine driven token by token in this process: pp, tg and single-stream are measured on
+    generate(), load levels on a batch session."""
 
     def generate(self, prompt_token_ids: list[int], max_tokens: int,
                  ignore_eos: bool = True) -> Iterator[int]:
@@ -146,11 +173,16 @@ class Backend(Protocol):
         """
         ...
 
-    def engine_memory(self) -> dict | None:
-        """The engine's own account of the memory it holds, or None where it keeps none."""
+    def batch_session(self, n_seqs: int, seq_len: int) -> BatchSession:
+        """Several sequences stepped together (in-process load levels); close() it when done."""
         ...
 
-    def batch_session(self, n_seqs: int, seq_len: int) -> BatchSession: ...
+
+@runtime_checkable
+class HTTPEngine(Backend, Protocol):
+    """A backend that sends requests to a server and yields its stream events (the server batches)."""
+
+    request_timeout_s: float | None     # None: each request's own (request_deadline_s)
 
     def client(self, max_connections: int | None = None) -> Any:
         """An async HTTP client (a context manager) for the requests of one level."""
@@ -160,52 +192,43 @@ class Backend(Protocol):
         """Fit text prompts to their token counts before the clock starts."""
         ...
 
-    async def prompt(self, client: Any, request: Any) -> Any: ...
-
-    def stream(self, client: Any, request: Any, on_sent: Callable[[], None], prompt: Any) -> AsyncIterator[StreamEvent]:
+    async def prompt(self, client: Any, request: Any) -> Any:
+        """The prompt to send for a planned request: its token ids, or text of its length."""
         ...
 
-    def unload(self) -> None: ...
+    def stream(self, client: Any, request: Any, on_sent: Callable[[], None], prompt: Any) -> AsyncIterator[StreamEvent]:
+        """Send one streaming request with this prompt and yield its events (RequestFailed on any fault)."""
+        ...
 
 
-def protocol_members() -> tuple[str, ...]:
-    """The names Backend declares (typing.get_protocol_members arrives in Python 3.13)."""
-    declared = {n for n in vars(Backend) if not n.startswith("_")} | set(Backend.__annotations__)
+PROTOCOLS = (TokenEngine, HTTPEngine)     # what a backend is beyond Backend: exactly one of these
+
+
+def protocol_members(protocol: type = Backend) -> tuple[str, ...]:
+    """The names a protocol declares, its bases' included (typing.get_protocol_members arrives in
+    Python 3.13)."""
+    declared: set[str] = set()
+    for klass in protocol.__mro__:
+        if klass in (Protocol, Generic, object):
+            continue
+        declared |= {n for n in vars(klass) if not n.startswith("_")} | set(getattr(klass, "__annotations__", {}))
     return tuple(sorted(declared))
 
 
+def speaks(cls: type, protocol: type) -> bool:
+    """A backend class has every member of `protocol` (issubclass refuses protocols with data members)."""
+    return all(hasattr(cls, m) for m in protocol_members(protocol))
+
+
 class EngineDefaults:
-    """What a backend has when its capabilities say it lacks a feature: a clear refusal, so that
-    every backend matches Backend and a caller that skipped the capability check learns why."""
+    """What every backend shares where it has nothing of its own: no options beyond the defaults
+    and no account of its memory. It adds no member of TokenEngine or HTTPEngine: a backend is one
+    of them by what it implements."""
 
     name: str
     capabilities: Capabilities
+    model_format: ClassVar[str | None] = None
     engine_options: ClassVar[type[EngineOptions]] = EngineOptions
-    request_timeout_s: float | None = None
-
-    def _lacks(self, what: str, says: str) -> NotImplementedError:
-        return NotImplementedError(f"backend {self.name} has no {what}: ask its capabilities first ({says})")
-
-    def generate(self, prompt_token_ids: list[int], max_tokens: int, ignore_eos: bool = True) -> Iterator[int]:
-        raise self._lacks("token-level generate()", "microbenchmarks")
-
-    def engine_counters(self) -> dict | None:
-        return None
 
     def engine_memory(self) -> dict | None:
         return None
-
-    def batch_session(self, n_seqs: int, seq_len: int) -> BatchSession:
-        raise self._lacks("in-process batch session", "batching and not http")
-
-    def client(self, max_connections: int | None = None) -> Any:
-        raise self._lacks("HTTP client", "http")
-
-    async def prepare_prompts(self, client: Any, requests: list) -> None:
-        raise self._lacks("HTTP prompts", "http")
-
-    async def prompt(self, client: Any, request: Any) -> Any:
-        raise self._lacks("HTTP prompts", "http")
-
-    def stream(self, client: Any, request: Any, on_sent: Callable[[], None], prompt: Any) -> AsyncIterator[StreamEvent]:
-        raise self._lacks("HTTP stream", "http")

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from engines.base import Backend, request_deadline_s
+from engines.base import TokenEngine, request_deadline_s
 
 now_ns = time.perf_counter_ns
 
@@ -59,7 +59,7 @@ class Generation:
         return [(b - a) / 1e9 for a, b in pairwise(self.token_ns)]
 
 
-def timed_generate(backend: Backend, prompt_token_ids: list[int], max_tokens: int) -> Generation:
+def timed_generate(backend: TokenEngine, prompt_token_ids: list[int], max_tokens: int) -> Generation:
     token_ns: list[int] = []
     token_ids: list[int] = []
     send = now_ns()

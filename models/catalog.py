@@ -254,7 +254,7 @@ _ENTRIES = [
 def build_catalog(specs: Iterable[ModelSpec]) -> dict[str, ModelSpec]:
     """Index specs by id, refusing duplicates, impossible architectures, a parameter count that
     differs from the published one, and downloads for quants the ladder does not list."""
-    from models.formats import LADDER
+    from models.formats import FORMATS, LADDER
 
     out: dict[str, ModelSpec] = {}
     for spec in specs:
@@ -274,7 +274,7 @@ def build_catalog(specs: Iterable[ModelSpec]) -> dict[str, ModelSpec]:
             if unknown:
                 raise ModelError(f"{where}: {backend} sources for quants not in the ladder: {sorted(unknown)}")
             for location in table.values():
-                if location.count("/") < 1 or (backend == "llamacpp" and not location.endswith(".gguf")):
+                if location.count("/") < 1 or (FORMATS[backend].files == "gguf" and not location.endswith(".gguf")):
                     raise ModelError(f"{where}: bad {backend} source {location!r}", "expected org/repo[/file.gguf]")
         out[spec.id] = spec
     return out

@@ -138,11 +138,11 @@ def _from_gguf(path: Path, source: str, model_id: str | None = None) -> Resolved
 
 
 def _from_dir(path: Path) -> ResolvedModel:
-    from models.formats import Format, weight_bytes
+    from models.formats import Format, local_format, weight_bytes
     from models.hf_config import read_model_dir
 
     d = read_model_dir(path)                    # raises ModelError: no config.json, no weights, unknown model_type
-    backend = "mlx" if d.format == "mlx" else "torch"
+    backend = local_format(d.format).name
     # bytes per token from the layout and the format's storage rule, scaled to the real files
     estimate = weight_bytes(d.architecture, Format(backend, d.quant))
     per_token = round(d.weight_bytes * estimate.bytes_per_token / estimate.file_bytes)

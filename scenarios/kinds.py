@@ -20,7 +20,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from contract.errors import ScenarioError
-from engines.base import Backend, LoadedModel
+from engines.base import Backend, HTTPEngine, LoadedModel, TokenEngine
 from scenarios import definitions, load, runner, single_stream_http
 from scenarios.definitions import (
     BUILTIN,
@@ -60,21 +60,24 @@ class Kind:
     parse: Callable[[str, ParseOptions], Any]
     hint: str                          # how to name it, for the unknown-name error
     runs: Callable[[Backend, LoadedModel, Any], Iterator[tuple[Any, Drive | None]]]
-    token_level: bool = False          # needs generate() in this process (Capabilities.microbenchmarks)
+    token_level: bool = False          # needs generate() in this process (a TokenEngine)
 
 
 def _in_process(backend: Backend, model: LoadedModel, scenario: Scenario) -> Iterator[tuple[Any, Drive | None]]:
+    if not isinstance(backend, TokenEngine):      # the run refuses such a scenario before it loads
+        raise ScenarioError(f"scenario {scenario.name} needs a token-level engine; backend {backend.name} is not one",
+                            "run single-stream or a workload profile, or use --backend llamacpp")
     record = runner.ScenarioRecord(scenario)
     yield record, partial(runner.run_scenario, backend, model, scenario, record)
 
 
 def _single_stream(backend: Backend, model: LoadedModel, scenario: Scenario) -> Iterator[tuple[Any, Drive | None]]:
     """Over HTTP: sequential requests, with a record of their own; else in process as pp/tg."""
-    if not backend.capabilities.http:
-        yield from _in_process(backend, model, scenario)
+    if isinstance(backend, HTTPEngine):
+        record = single_stream_http.HTTPSingleStreamRecord(scenario)
+        yield record, partial(single_stream_http.drive, backend, model, record)
         return
-    record = single_stream_http.HTTPSingleStreamRecord(scenario)
-    yield record, partial(single_stream_http.drive, backend, model, record)
+    yield from _in_process(backend, model, scenario)
 
 
 # A name goes to the first kind that claims it: a workload profile first, as a --workloads file may

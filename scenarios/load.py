@@ -20,7 +20,7 @@ from functools import partial
 
 from contract.errors import ScenarioError
 from contract.validity import COMPLETED
-from engines.base import Backend, LoadedModel
+from engines.base import Backend, HTTPEngine, LoadedModel, TokenEngine
 from engines.clock import RequestTrace, now_ns, stamp_step, timed_request
 from scenarios.arrivals import Pacer
 from scenarios.definitions import SEARCH_CEILING, LoadScenario
@@ -63,7 +63,7 @@ def _pacer(level: Level) -> Pacer:
                  max_in_flight=level.in_flight_cap, seed=sc.seed)
 
 
-def drive_in_process(backend: Backend, model: LoadedModel, record: LevelRecord,
+def drive_in_process(backend: TokenEngine, model: LoadedModel, record: LevelRecord,
                      progress: Callable[[int], None], on_measuring: Callable[[], None]) -> None:
     level = record.scenario
     plans = _Plans(level, model)
@@ -104,14 +104,14 @@ def drive_in_process(backend: Backend, model: LoadedModel, record: LevelRecord,
     record.status = COMPLETED
 
 
-def drive_http(backend: Backend, model: LoadedModel, record: LevelRecord,
+def drive_http(backend: HTTPEngine, model: LoadedModel, record: LevelRecord,
                progress: Callable[[int], None], on_measuring: Callable[[], None]) -> None:
     level = record.scenario
     plans = _Plans(level, model)
     run_http(backend, record, plans, plans.prepared(), partial(_pacer, level), progress, on_measuring)
 
 
-def run_http(backend: Backend, record, plans: Callable[[int], PlannedRequest], prepared: list[PlannedRequest],
+def run_http(backend: HTTPEngine, record, plans: Callable[[int], PlannedRequest], prepared: list[PlannedRequest],
              pacer: Callable[[], Pacer], progress: Callable[[int], None], on_measuring: Callable[[], None]) -> None:
     """Send the requests `pacer` releases, planned by `plans`, into `record.traces`."""
     import asyncio
@@ -169,10 +169,9 @@ async def _drive_http(backend, record, plans, prepared, make_pacer, progress, on
 
 
 def driver_for(backend: Backend) -> Callable:
-    caps = backend.capabilities
-    if caps.http:
+    if isinstance(backend, HTTPEngine):
         return drive_http
-    if caps.batching:
+    if isinstance(backend, TokenEngine):
         return drive_in_process
     raise ScenarioError(f"backend {backend.name} cannot run several requests at once",
                         "use --backend llamacpp or --backend openai for load scenarios")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contract.validity import COMPLETED, scenario_validity
-from engines.base import Backend, LoadedModel
+from engines.base import LoadedModel, TokenEngine
 from engines.clock import Generation, timed_generate
 from engines.stats import summarize
 from scenarios.definitions import Scenario
@@ -123,7 +123,7 @@ def prompt_for(scenario: Scenario, model: LoadedModel, n_tokens: int, seed: int)
     return random_prompt(n_tokens, model.vocab_size, seed, avoid)
 
 
-def run_scenario(backend: Backend, model: LoadedModel, scenario: Scenario, record: ScenarioRecord,
+def run_scenario(backend: TokenEngine, model: LoadedModel, scenario: Scenario, record: ScenarioRecord,
                  progress: Callable[[int], None] = lambda n: None,
                  on_measuring: Callable[[], None] = lambda: None) -> ScenarioRecord:
     """Warm up, then measure. Writes into `record` as it goes; sets its status when done.

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from itertools import pairwise
 
-from engines.base import Backend, LoadedModel
+from engines.base import HTTPEngine, LoadedModel
 from engines.clock import RequestTrace, now_ns
 from scenarios.arrivals import Pacer
 from scenarios.definitions import Scenario
@@ -104,7 +104,7 @@ class HTTPSingleStreamRecord:
         return doc
 
 
-def drive(backend: Backend, model: LoadedModel, record: HTTPSingleStreamRecord,
+def drive(backend: HTTPEngine, model: LoadedModel, record: HTTPSingleStreamRecord,
           progress: Callable[[int], None], on_measuring: Callable[[], None]) -> None:
     sc = record.scenario
 

@@ -8,13 +8,14 @@ engines and the real measurement behave has tests of their own.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import engines.clock
 from contract.device import Device
-from engines.base import Capabilities, EngineDefaults, LoadedModel, Prepared
+from engines.base import BatchSession, Capabilities, EngineDefaults, LoadedModel, Prepared
+from engines.options import EngineOptions
 
 _EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "runs" / "2026-11-28T020636Z-vm-tiny-Q4_K_M-llamacpp.json"
 
@@ -47,8 +48,14 @@ class Pace:
         return self.prefill_s_per_token * prompt_tokens + self.decode_s * (output_tokens - 1)
 
 
+class FakeOptions(EngineOptions):
+    """What the fake engine reads: the context the run sets, and --threads."""
+    n_ctx: int | None = None
+    n_threads: int | None = None
+
+
 class FakeEngine(EngineDefaults):
-    """A token-level engine (Capabilities.microbenchmarks) that loads any model file.
+    """A token-level engine (engines.base.TokenEngine) that loads any model file.
 
     `paces` are used in turn, one per generate() call (warmups included), so that passes can
     differ; `fail_on` raises the given exception on that generate() call (0-based, warmups
@@ -56,7 +63,9 @@ class FakeEngine(EngineDefaults):
     """
 
     name = "fake"
-    capabilities = Capabilities(devices=("cpu",), quant_formats=("gguf",), microbenchmarks=True)
+    capabilities = Capabilities(devices=("cpu",), quant_formats=("gguf",))
+    engine_options = FakeOptions
+    model_format = "llamacpp"      # it loads GGUF files
 
     def __init__(self, clock: FakeClock, paces: tuple[Pace, ...] = (Pace(),),
                  fail_on: dict[int, BaseException] | None = None, vocab_size: int = 256):
@@ -72,12 +81,12 @@ class FakeEngine(EngineDefaults):
     def check_installed(self, extra: str) -> None:
         pass
 
-    def prepare(self, quant: str | None, options: dict) -> Prepared:
-        return Prepared(dict(options))
+    def prepare(self, quant: str | None, options: EngineOptions | Mapping) -> Prepared:
+        return Prepared(FakeOptions.of(options, self.name))
 
-    def load(self, model_path: Path | str, options: dict) -> LoadedModel:
+    def load(self, model_path: Path | str, options: EngineOptions | Mapping) -> LoadedModel:
         self.loaded_from = model_path
-        return LoadedModel(path=Path(model_path), n_ctx=options["n_ctx"], vocab_size=self.vocab_size,
+        return LoadedModel(path=Path(model_path), n_ctx=FakeOptions.of(options, self.name).context(), vocab_size=self.vocab_size,
                            bos_token_id=1, device=Device.CPU, engine_info={"n_threads": 1})
 
     def generate(self, prompt_token_ids: list[int], max_tokens: int, ignore_eos: bool = True) -> Iterator[int]:
@@ -97,6 +106,9 @@ class FakeEngine(EngineDefaults):
 
     def engine_counters(self) -> dict | None:
         return self._last
+
+    def batch_session(self, n_seqs: int, seq_len: int) -> BatchSession:
+        raise NotImplementedError("the fake engine runs no load levels")
 
     def unload(self) -> None:
         self.unloaded = True

@@ -143,7 +143,7 @@ def prices_command(prices_file, show_profiles, profiles_file, max_age_days, upda
 def dashboard_command(paths, output, profile_choices, profiles_file, prices_file, max_age_days, candidates, **cost):
     """Build a static comparison site from result files and directories (works offline)."""
     from bench.commands.cost_options import cost_settings
-    from dashboards.site import build_site
+    from dashboards.site import build_site, count_machines
 
     settings, _ = cost_settings(cost)
     site = build_site(list(paths), output, settings=settings, max_age_days=max_age_days,
@@ -151,7 +151,7 @@ def dashboard_command(paths, output, profile_choices, profiles_file, prices_file
                       candidates=[c.strip() for c in (candidates or "").split(",") if c.strip()])
     for w in site.warnings:
         click.echo(f"warning: {w}", err=True)
-    machines = len({r["label"] for r in site.rows})
+    machines = count_machines(site.rows)
     priced = sum(1 for r in site.rows if r["cost"])
     click.echo(f"site: {site.index} ({len(site.rows)} result(s) from {machines} machine(s), {priced} priced)")
     for r in site.rows:

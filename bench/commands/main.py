@@ -33,6 +33,8 @@ COMMANDS = {
             'Which catalog models x quants fit in memory for a context and concurrency, and how much memory is left for the KV cache.'),
     "project": ("bench.commands.project:project_command",
                'PROJECTED (not measured) llama.cpp throughput, memory fit and cost on hardware you do not have, from published measurements and your own results; validated by leaving one machine out.'),
+    "size": ("bench.commands.size:size_command",
+            'How many boxes a demand needs and what they cost a month, from measured results (default: ./results).'),
     "prices": ("bench.commands.dashboard:prices_command",
               'API prices per 1M tokens (dated, sourced), or the hardware cost profiles.'),
     "dashboard": ("bench.commands.dashboard:dashboard_command",

@@ -23,7 +23,6 @@ from bench.commands.cost_options import cost_options
 from contract.errors import BenchError
 
 # --quant when not given, for engines that do not run GGUF files
-DEFAULT_QUANT = {"torch": "bf16", "vllm": "bf16", "mlx": "4bit"}
 
 # The options of `bench run` (node_plan takes the same, to answer for the same command line).
 _OPTIONS = [
@@ -146,6 +145,7 @@ def parse_run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rat
     cost_settings(cost)     # a bad cost option is one line, before anything runs
 
     from engines import backend_class, model_format
+    from engines.base import HTTPEngine, TokenEngine, speaks
     from engines.options import parse_engine_options
     from scenarios.kinds import parse_scenarios
     from scenarios.request import Output, RunRequest
@@ -168,7 +168,10 @@ def parse_run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rat
     engine = backend_class(backend)
     caps = engine.capabilities
     if ctx.get_parameter_source("quant") == click.core.ParameterSource.DEFAULT:
-        quant = DEFAULT_QUANT.get(model_format(backend), quant)
+        from models.formats import FORMATS
+
+        fmt = FORMATS.get(model_format(backend))      # a server's model has no format here
+        quant = fmt.default_quant if fmt else quant
     if caps.local_model:
         for name, value in (("--base-url", base_url), ("--api-key", api_key)):
             if value is not None:
@@ -194,12 +197,12 @@ def parse_run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rat
                                 input_tokens=input_tokens, output_tokens=output_tokens,
                                 min_duration_s=min_duration, concurrency=concurrency, rate=rate, search=search,
                                 slo=slo, max_in_flight=max_in_flight, workloads=workloads,
-                                default=None if caps.microbenchmarks else ("chat",))
+                                default=None if speaks(engine, TokenEngine) else ("chat",))
     options = {"n_threads": threads, "n_gpu_layers": gpu_layers, "n_ctx": ctx_size,
                "flash_attn": flash_attn, "n_batch": batch_size, "n_ubatch": ubatch_size,
                "verbose": ctx.obj["debug"]}
     options.update(parse_engine_options(engine_option, backend, engine.engine_options))
-    if caps.http:
+    if speaks(engine, HTTPEngine):
         options.update({"endpoint": endpoint, "request_timeout_s": request_timeout})
     if not caps.local_model:
         options = {"base_url": base_url, "endpoint": endpoint, "request_timeout_s": request_timeout}

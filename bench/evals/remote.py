@@ -2,9 +2,9 @@
 hosted APIs included, sending each task as text (/v1/completions) or as chat messages
 (/v1/chat/completions: the server applies the model's own chat template), greedy, streamed.
 
-The backend classes are reused as they are, with one change to the request body (EvalBody): no
-exact-length fields (`ignore_eos`, `min_tokens`), so the model stops where it wants, and a task's
-own messages in place of one user turn. Token counts are the server's usage (the model's own
+The backends are bench run's, used through their public interface: each task goes as a FreeRequest
+(engines.base), which they send without the exact-length fields (`ignore_eos`, `min_tokens`), so the
+model stops where it wants, and with a task's own messages in place of one user turn. Token counts are the server's usage (the model's own
 tokenizer); without usage, as bench run does: a text prompt counted with the server's tokenize
 endpoint or the model's tokenizer here, the output as max_tokens when it stopped for length, else
 one per content event, each source named; what cannot be counted stays unknown (None).
@@ -13,52 +13,30 @@ one per content event, each source named; what cannot be counted stays unknown (
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
 from bench.evals.answer import Answer
 from bench.evals.tasks import Task
-from engines.base import RequestFailed
+from engines.base import FreeRequest, RequestFailed
 from engines.clock import now_ns
+from engines.openai.engine import OpenAIBackend
 from engines.openai.prompts import Prompt
 
-HTTP_BACKENDS = {"openai": ("engines.openai.engine", "OpenAIBackend"),
-                 "llamacpp-server": ("engines.llamacpp.server", "LlamaCppServerBackend"),
-                 "vllm": ("engines.vllm.serve", "VLLMServeBackend")}
+# bench eval's --backend -> bench run's
+HTTP_BACKENDS = {"openai": "openai", "llamacpp-server": "llamacpp-server", "vllm": "vllm-serve"}
 
 
-@dataclass(frozen=True)
-class TaskRequest:
-    task: Task
+def eval_backend(name: str, api_key: str | None = None) -> OpenAIBackend:
+    """The HTTP backend `name`, as `bench run` makes it (installed-checked); its tasks are sent as
+    FreeRequests, which it sends without the benchmark's exact-length fields."""
+    from engines import get_backend
 
-    @property
-    def max_tokens(self) -> int:
-        return self.task.max_tokens
-
-
-class EvalBody:
-    """Mixed in before an HTTP backend class: task requests without the benchmark's length fields."""
-
-    def _body(self, request, prompt: Prompt) -> dict:
-        body = super()._body(request, prompt)  # type: ignore[misc]  # a mixin: the HTTP backend after it has _body
-        if isinstance(request, TaskRequest):
-            for key in ("ignore_eos", "min_tokens", "return_token_ids"):
-                body.pop(key, None)
-            if request.task.messages is not None:
-                body["messages"] = list(request.task.messages)
-        return body
-
-
-def eval_backend(name: str, api_key: str | None = None):
-    """The backend `name` with EvalBody mixed in, installed-checked as `bench run` does."""
-    import importlib
-
-    from engines import BACKENDS
-
-    module, cls_name = HTTP_BACKENDS[name]
-    cls = getattr(importlib.import_module(module), cls_name)
-    backend = type(f"Eval{cls_name}", (EvalBody, cls), {})(api_key)
-    backend.check_installed(BACKENDS["vllm-serve" if name == "vllm" else name][2])
+    backend = get_backend(HTTP_BACKENDS[name], api_key=api_key)
+    assert isinstance(backend, OpenAIBackend), name       # every HTTP backend is the OpenAI-compatible client
     return backend
+
+
+def task_request(task: Task) -> FreeRequest:
+    return FreeRequest(task.max_tokens, task.messages)
 
 
 async def _answer(backend, client, task: Task) -> Answer:
@@ -73,7 +51,7 @@ async def _answer(backend, client, task: Task) -> Answer:
     events = 0
     send = now_ns()
     try:
-        async for ev in backend.stream(client, TaskRequest(task), lambda: None, Prompt(payload, None, None)):
+        async for ev in backend.stream(client, task_request(task), lambda: None, Prompt(payload, None, None)):
             if ev.content:
                 last = now_ns()
                 first = first or last
@@ -100,10 +78,10 @@ async def _counted(backend, client, task: Task) -> tuple[int | None, str]:
     """No usage: a text prompt is counted with the server's tokenize endpoint or the model's own
     tokenizer here (http_prompts), as bench run counts its prompts; chat messages stay unknown (the
     template's tokens cannot be counted without usage)."""
-    from engines.openai.prompts import CountFailed, ExactFit
+    from engines.openai.prompts import CountFailed
 
-    fit = getattr(backend, "_fit", None)
-    if task.prompt is None or not isinstance(fit, ExactFit):
+    fit = backend.text_counter()
+    if task.prompt is None or fit is None:
         return None, "input unknown: no usage from the server" + ("" if task.prompt is None else ", nothing to count with")
     try:
         return await fit.count(client, task.prompt), f"input counted with {fit.source}"

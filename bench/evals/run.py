@@ -96,7 +96,7 @@ def _answer_local(config: EvalConfig, tasks, ui, body: dict, answers: list[Answe
     resolved = resolve_model(config.model, config.quant, config.cache_dir, ui)
     body["model_doc"] = resolved.to_dict()
     backend = LlamaCppBackend()
-    options = {"n_gpu_layers": -1, **config.engine_options,
+    options = {**config.engine_options,
                "n_ctx": _context(tasks, config.engine_options.get("n_ctx"))}
     prepared = backend.prepare(resolved.quant, options)
     for w in prepared.workarounds:
@@ -124,6 +124,7 @@ def _answer_http(config: EvalConfig, tasks, ui, body: dict, answers: list[Answer
         if not config.base_url:
             raise BenchError("--backend openai needs --base-url", "for example --base-url http://127.0.0.1:8080")
         target: str | Path = config.model
+        quant = None
         options["base_url"] = config.base_url
         body["model_doc"] = {"id": config.model, "name": config.model, "quant": None, "source": "server"}
     else:
@@ -133,10 +134,13 @@ def _answer_http(config: EvalConfig, tasks, ui, body: dict, answers: list[Answer
         resolved = resolve_model(config.model, config.quant, config.cache_dir, ui,
                                  backend=model_format("vllm-serve" if config.backend == "vllm" else config.backend))
         options.update(resolved.engine_options)
-        options = backend.prepare(resolved.quant, options).options
+        quant = resolved.quant
         target = resolved.path
         body["model_doc"] = resolved.to_dict()
-    loaded = backend.load(target, options)
+    # the keys this backend reads (vLLM has no GPU-layer count), as its options model
+    typed = backend.engine_options.of(backend.engine_options.keep(options), backend.name)
+    prepared = backend.prepare(quant, typed).options      # the HTTP client's settles nothing
+    loaded = backend.load(target, prepared)
     try:
         info = loaded.engine_info
         body.update(device=str(loaded.device),

@@ -111,7 +111,7 @@ class _Loaded:
         from engines.llamacpp.logits import WindowLogits
 
         self.backend = LlamaCppBackend()
-        options = {"n_gpu_layers": -1, **config.engine_options, "n_ctx": config.n_ctx,
+        options = {**config.engine_options, "n_ctx": config.n_ctx,
                    "n_batch": config.n_ctx, "n_ubatch": min(512, config.n_ctx)}
         prepared = self.backend.prepare(resolved.quant, options)
         for w in prepared.workarounds:

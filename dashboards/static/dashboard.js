@@ -4,6 +4,16 @@
 // label such as "<img onerror=...>" is shown as typed and never becomes markup.
 (function () {
   var DATA = JSON.parse(document.getElementById("rs-data").textContent);
+  if (DATA.version !== 1) {        // dashboards/page_data.py's VERSION: the keys this script reads
+    var stop = document.createElement("p");
+    stop.className = "warnings";
+    stop.id = "data-version";
+    stop.textContent = "This page's data is version " + DATA.version + " and this script reads version 1: " +
+                       "build the page again with bench dashboard.";
+    document.body.insertBefore(stop, document.body.firstChild);
+    document.body.dataset.ready = "1";          // nothing more will be drawn
+    return;
+  }
   var ROWS = DATA.rows;            // one per group: its median run, for the charts and cost details
   DATA.groups.forEach(function (g, i) { g.index = i; });
   var RUNS = DATA.groups.reduce(function (n, g) { return n + g.n; }, 0);

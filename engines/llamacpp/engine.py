@@ -7,39 +7,18 @@ is exact (end-of-sequence is never checked) and nothing re-tokenises text.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from contract.device import Device
 from contract.errors import BackendError
 from engines.base import Capabilities, EngineDefaults, LoadedModel, Prepared
+from engines.llamacpp.options import KERNEL_CHOICE, LlamaCppFlags, LlamaCppOptions
 from engines.llamacpp.threads import default_threads
-from engines.options import Choice, EngineOptions, engine_option
+from engines.options import EngineOptions
 
-KERNEL_CHOICE = Choice("auto", "on", "off")
-
-
-@dataclass(frozen=True)
-class LlamaCppFlags(EngineOptions):
-    """llama.cpp's settings that `bench run` has flags for (--threads, --gpu-layers, ...)."""
-    n_threads: int | None = None
-    n_gpu_layers: int | None = None
-    n_ctx: int | None = None
-    flash_attn: bool | None = None     # None: llama.cpp decides (auto)
-    n_batch: int | None = None
-    n_ubatch: int | None = None
-    verbose: bool = False
-    extra_buffer_types: list[str] | None = None   # set by prepare(): the kernels the probe chose
-
-
-@dataclass(frozen=True)
-class LlamaCppOptions(LlamaCppFlags):
-    # which of llama.cpp's CPU kernel paths to use; auto: all that pass the health probe here
-    amx: str = engine_option(KERNEL_CHOICE, "auto")
-    repack: str = engine_option(KERNEL_CHOICE, "auto")
-
+__all__ = ["KERNEL_CHOICE", "LlamaCppBackend", "LlamaCppFlags", "LlamaCppOptions", "offload_device"]
 
 @contextlib.contextmanager
 def flash_attn_setting(flash_attn: bool | None):
@@ -74,9 +53,10 @@ def offload_device(gpu_layers: int, n_layers: int) -> Device:
 
 class LlamaCppBackend(EngineDefaults):
     name = "llamacpp"
-    capabilities = Capabilities(streaming=True, batching=True, devices=("cpu", "cuda", "metal", "vulkan"),
+    capabilities = Capabilities(streaming=True, devices=("cpu", "cuda", "metal", "vulkan"),
                                 quant_formats=("gguf",), memory_fit_checked=True)
     engine_options = LlamaCppOptions
+    model_format = "llamacpp"
 
     def __init__(self):
         self._llm: Any | None = None     # the llama_cpp.Llama that load() makes
@@ -90,40 +70,42 @@ class LlamaCppBackend(EngineDefaults):
             raise BackendError("llama-cpp-python is not installed",
                                "bench engines install llamacpp builds it for this machine's GPU or CPU") from None
 
-    def prepare(self, quant: str | None, options: dict) -> Prepared:
+    def prepare(self, quant: str | None, options: EngineOptions | Mapping) -> Prepared:
         """Probe this machine's llama.cpp (llamacpp_health) and choose the kernels to load with."""
         from engines.llamacpp.health import choose_kernels
 
-        options = {**options, "n_threads": options.get("n_threads") or default_threads()}
-        choice = choose_kernels(quant, options)
-        return Prepared(options={**options, "extra_buffer_types": choice.kept},
+        o = LlamaCppOptions.of(options, self.name)
+        o = o.with_(n_threads=o.n_threads or default_threads())
+        choice = choose_kernels(quant, o)
+        return Prepared(options=o.with_(extra_buffer_types=choice.kept),
                         workarounds=[choice.workaround] if choice.workaround else [],
                         warnings=[choice.warning] if choice.warning else [],
                         engine_health=choice.to_dict(), if_it_dies=choice.if_it_dies)
 
-    def load(self, model_path: Path | str, options: dict) -> LoadedModel:
+    def load(self, model_path: Path | str, options: EngineOptions | Mapping) -> LoadedModel:
         import llama_cpp
 
         from engines.llamacpp import kernels as llamacpp_kernels
 
-        self._n_batch = options.get("n_batch", 2048)
-        threads = options.get("n_threads") or default_threads()
-        gpu_layers = options.get("n_gpu_layers", -1)
-        if options.get("extra_buffer_types") is not None:     # the kernels prepare() chose
-            llamacpp_kernels.use_only(options["extra_buffer_types"])
+        o = LlamaCppOptions.of(options, self.name)
+        self._n_batch = o.n_batch
+        threads = o.n_threads or default_threads()
+        gpu_layers = o.n_gpu_layers
+        if o.extra_buffer_types is not None:     # the kernels prepare() chose
+            llamacpp_kernels.use_only(o.extra_buffer_types)
         try:
-            with llamacpp_kernels.model_log() as log, flash_attn_setting(options.get("flash_attn")) as flash_attn:
+            with llamacpp_kernels.model_log() as log, flash_attn_setting(o.flash_attn) as flash_attn:
                 self._llm = llama_cpp.Llama(
                     model_path=str(model_path),
-                    n_ctx=options["n_ctx"],
-                    n_batch=options.get("n_batch", 2048),
-                    n_ubatch=options.get("n_ubatch", 512),
+                    n_ctx=o.context(),
+                    n_batch=o.n_batch,
+                    n_ubatch=o.n_ubatch,
                     n_threads=threads,
                     n_threads_batch=threads,
                     n_gpu_layers=gpu_layers,
                     flash_attn=flash_attn,
                     logits_all=False,
-                    verbose=bool(options.get("verbose", False)),
+                    verbose=o.verbose,
                 )
         except (ValueError, RuntimeError) as exc:
             raise BackendError(f"llama.cpp could not load {model_path}: {exc}",
@@ -131,7 +113,7 @@ class LlamaCppBackend(EngineDefaults):
         llm = self._llm
         offload = self._offload = bool(llama_cpp.llama_supports_gpu_offload()) and gpu_layers != 0
         bos = llama_cpp.llama_vocab_bos(llm._model.vocab)
-        requested_fa = options.get("flash_attn")
+        requested_fa = o.flash_attn
         return LoadedModel(
             path=Path(model_path),
             n_ctx=llm.n_ctx(),
@@ -144,7 +126,7 @@ class LlamaCppBackend(EngineDefaults):
                 "n_threads": threads,
                 "n_gpu_layers": gpu_layers if offload else 0,
                 "n_batch": llm.n_batch,
-                "n_ubatch": options.get("n_ubatch", 512),
+                "n_ubatch": o.n_ubatch,
                 "flash_attn": "auto" if requested_fa is None else bool(requested_fa),
                 "flash_attn_resolved": log["flash_attn_resolved"] or ("enabled" if requested_fa else "disabled"),
                 "kernels": {"extra_buffer_types": llamacpp_kernels.in_use(),

@@ -26,12 +26,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from contract.build import utc_now
 from contract.errors import BackendError
 from engines.llamacpp.kernels import AMX, REPACK
+from engines.llamacpp.options import LlamaCppOptions
+from engines.llamacpp.threads import default_threads
 
 PROBE_TIMEOUT_S = 120.0
 CACHE_VERSION = 1
@@ -224,8 +227,8 @@ def probe(config: ProbeConfig, command: list[str] | None = None) -> Verdict:
 
 # -- the choice ---------------------------------------------------------------------------------
 
-def requested_kernels(options: dict) -> dict[str, str]:
-    return {knob: options.get(knob) or "auto" for knob in KNOBS}
+def requested_kernels(options: LlamaCppOptions) -> dict[str, str]:
+    return {knob: getattr(options, knob) for knob in KNOBS}
 
 
 def candidates(available: list[str], requested: dict[str, str]) -> list[list[str]]:
@@ -256,18 +259,20 @@ def _crash_phrase(dropped: list[str], verdicts: list[Verdict]) -> str:
     return f"llama.cpp's {names} kernels crash on this CPU ({evidence}" + (f"; upstream {upstream}" if upstream else "") + ")"
 
 
-def choose_kernels(quant: str | None, options: dict, command: list[str] | None = None) -> KernelChoice:
+def choose_kernels(quant: str | None, options: LlamaCppOptions | Mapping,
+                   command: list[str] | None = None) -> KernelChoice:
     """The extra buffer types the run loads with, probed on this machine."""
     from engines.llamacpp import kernels as llamacpp_kernels
     from models.quant import QUANTS
 
+    o = LlamaCppOptions.of(options, "llamacpp")
     available = llamacpp_kernels.available()
-    requested = requested_kernels(options)
+    requested = requested_kernels(o)
     quant = quant if quant in QUANTS else DEFAULT_PROBE_QUANT
 
     def config(kept: list[str]) -> ProbeConfig:
-        return ProbeConfig(tuple(kept), quant, int(options["n_threads"]), int(options.get("n_gpu_layers", -1)),
-                           options.get("flash_attn"), int(options.get("n_batch", 2048)), int(options.get("n_ubatch", 512)))
+        return ProbeConfig(tuple(kept), quant, o.n_threads or default_threads(), o.n_gpu_layers,
+                           o.flash_attn, o.n_batch, o.n_ubatch)
 
     sets = candidates(available, requested)
     verdicts: list[Verdict] = []
@@ -326,8 +331,6 @@ def protect_this_process(options: dict | None = None) -> KernelChoice | None:
     except ImportError:
         return None
     from engines.llamacpp import kernels as llamacpp_kernels
-    from engines.llamacpp.threads import default_threads
-
     opts = {"n_threads": default_threads(), **(options or {})}
     choice = choose_kernels(DEFAULT_PROBE_QUANT, opts)
     llamacpp_kernels.use_only(choice.kept)
@@ -340,8 +343,6 @@ def health_report() -> dict:
         import llama_cpp  # noqa: F401
     except ImportError:
         return {"engine": "llama.cpp", "status": "not installed", "why": "bench engines install llamacpp"}
-    from engines.llamacpp.threads import default_threads
-
     try:
         choice = choose_kernels(DEFAULT_PROBE_QUANT, {"n_threads": default_threads()})
     except BackendError as exc:

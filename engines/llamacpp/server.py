@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
@@ -27,9 +27,10 @@ from contract.device import Device
 from contract.errors import BackendError
 from engines.base import Capabilities, LoadedModel, Prepared
 from engines.child_process import free_port
-from engines.llamacpp.engine import LlamaCppBackend, LlamaCppFlags, offload_device
+from engines.llamacpp.engine import LlamaCppBackend, offload_device
+from engines.llamacpp.options import LlamaCppFlags, LlamaCppOptions
 from engines.openai.engine import OpenAIBackend
-from engines.options import HTTPOptions
+from engines.options import EngineOptions, HTTPOptions
 
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 5.0
@@ -55,9 +56,9 @@ _LAUNCH = ("import ctypes, json, os, runpy, signal, sys\n"
 
 
 class LlamaCppServer:
-    def __init__(self, model_path: Path, options: dict):
+    def __init__(self, model_path: Path, options: LlamaCppFlags | Mapping):
         self.model_path = Path(model_path)
-        self.options = options
+        self.options = LlamaCppFlags.of(options, "llamacpp-server")
         self.port: int | None = None
         self.process: subprocess.Popen | None = None
         self._log: IO[bytes] | None = None
@@ -69,14 +70,13 @@ class LlamaCppServer:
     def command(self) -> list[str]:
         o = self.options
         args = {"--model": self.model_path, "--model_alias": self.model_path.stem, "--host": "127.0.0.1",
-                "--port": self.port, "--n_ctx": o["n_ctx"], "--n_gpu_layers": o.get("n_gpu_layers", -1),
-                "--n_batch": o.get("n_batch", 2048), "--n_ubatch": o.get("n_ubatch", 512),
-                "--verbose": bool(o.get("verbose", False)),
+                "--port": self.port, "--n_ctx": o.context(), "--n_gpu_layers": o.n_gpu_layers,
+                "--n_batch": o.n_batch, "--n_ubatch": o.n_ubatch, "--verbose": o.verbose,
                 # By default it cuts a streaming response short when the next request arrives.
                 "--interrupt_requests": False}
-        if o.get("n_threads"):
-            args["--n_threads"] = args["--n_threads_batch"] = o["n_threads"]
-        if o.get("flash_attn") is not False:     # on, or auto (the launch stub makes it AUTO)
+        if o.n_threads:
+            args["--n_threads"] = args["--n_threads_batch"] = o.n_threads
+        if o.flash_attn is not False:     # on, or auto (the launch stub makes it AUTO)
             args["--flash_attn"] = True
         return [sys.executable, "-c", _LAUNCH, str(os.getpid())] + [str(x) for kv in args.items() for x in kv]
 
@@ -88,7 +88,7 @@ class LlamaCppServer:
         self._log = tempfile.TemporaryFile(prefix="rightsize-server-")   # noqa: SIM115 - the server writes it until stop()
         try:
             # Its own session: a Ctrl-C at the terminal reaches bench, whose `finally` stops it.
-            setup = {"extra_buffer_types": self.kernels(), "flash_attn_auto": self.options.get("flash_attn") is None}
+            setup = {"extra_buffer_types": self.kernels(), "flash_attn_auto": self.options.flash_attn is None}
             self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=self._log,
                                             stderr=subprocess.STDOUT, start_new_session=True,
                                             env={**os.environ, KERNELS_ENV: json.dumps(setup)})
@@ -119,7 +119,7 @@ class LlamaCppServer:
     def kernels(self) -> list[str]:
         """The extra buffer types the server loads with: the run's choice (prepare), else the one this
         process keeps to (the test suite's, where some kernels crash)."""
-        chosen = self.options.get("extra_buffer_types")
+        chosen = self.options.extra_buffer_types
         if chosen is not None:
             return list(chosen)
         from engines.llamacpp import kernels as llamacpp_kernels
@@ -143,16 +143,16 @@ class LlamaCppServer:
             self._log = None
 
 
-@dataclass(frozen=True)
 class LlamaCppServerOptions(LlamaCppFlags, HTTPOptions):
     """llama.cpp's flags for the server it starts; its kernels are probed as in-process, always auto."""
 
 
 class LlamaCppServerBackend(OpenAIBackend):
     name = "llamacpp-server"
-    capabilities = Capabilities(streaming=True, batching=True, devices=("cpu", "cuda", "metal", "vulkan"),
-                                quant_formats=("gguf",), microbenchmarks=False, local_model=True, http=True)
+    capabilities = Capabilities(streaming=True, devices=("cpu", "cuda", "metal", "vulkan"),
+                                quant_formats=("gguf",), local_model=True)
     engine_options = LlamaCppServerOptions
+    model_format = "llamacpp"
 
     def __init__(self, api_key: str | None = None):
         super().__init__(api_key)
@@ -169,18 +169,23 @@ class LlamaCppServerBackend(OpenAIBackend):
             raise BackendError(f"the llama-cpp-python server is not installed ({exc.name} missing)",
                                f"pip install 'rightsize[{extra}]'") from None
 
-    def prepare(self, quant: str | None, options: dict) -> Prepared:
-        return LlamaCppBackend().prepare(quant, options)     # the same engine, probed the same way
+    def prepare(self, quant: str | None, options: EngineOptions | Mapping) -> Prepared:
+        o = LlamaCppServerOptions.of(options, self.name)
+        # the same engine, probed the same way
+        prepared = LlamaCppBackend().prepare(quant, LlamaCppOptions.keep(o.given()))
+        prepared.options = o.with_(**LlamaCppServerOptions.keep(prepared.options.given()))
+        return prepared
 
-    def load(self, model_path: Path | str, options: dict) -> LoadedModel:
+    def load(self, model_path: Path | str, options: EngineOptions | Mapping) -> LoadedModel:
         import llama_cpp
 
+        o = LlamaCppServerOptions.of(options, self.name)
         model_path = Path(model_path)        # a GGUF file here, never a server's model name
-        self.server = LlamaCppServer(model_path, options)
+        self.server = LlamaCppServer(model_path, o)
         url = self.server.start()
-        loaded = super().load(model_path.stem, {**options, "base_url": url})
-        loaded.path, loaded.n_ctx = model_path, options["n_ctx"]
-        gpu_layers = options.get("n_gpu_layers", -1)
+        loaded = super().load(model_path.stem, o.with_(base_url=url))
+        loaded.path, loaded.n_ctx = model_path, o.context()
+        gpu_layers = o.n_gpu_layers
         offload = bool(llama_cpp.llama_supports_gpu_offload()) and gpu_layers != 0
         # the layer count is the model's: read from the GGUF header, not the server
         loaded.device = offload_device(gpu_layers, _layers(model_path)) if offload else Device.CPU

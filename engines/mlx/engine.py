@@ -16,9 +16,9 @@ Absolute imports: `import mlx` here is the real package, never this module.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Annotated
 
 from contract.device import Device
 from contract.errors import BackendError
@@ -26,18 +26,18 @@ from engines.base import Capabilities, EngineDefaults, LoadedModel, Prepared
 from engines.options import EngineOptions, engine_option
 
 
-@dataclass(frozen=True)
 class MLXOptions(EngineOptions):
-    n_ctx: int | None = None
-    device: str | None = engine_option(str)
-    prefill_step_size: int | None = engine_option(int)
+    n_ctx: int | None = None     # set by the run: what its scenarios need, or --ctx-size
+    device: Annotated[str | None, engine_option(str)] = None     # cpu; None: mlx's default (the GPU)
+    prefill_step_size: Annotated[int, engine_option(int)] = 2048
 
 
 class MLXBackend(EngineDefaults):
     name = "mlx"
-    capabilities = Capabilities(streaming=True, batching=True, devices=("metal", "cpu"),
+    capabilities = Capabilities(streaming=True, devices=("metal", "cpu"),
                                 quant_formats=("bf16", "8bit", "6bit", "4bit", "3bit"), engine_memory=True)
     engine_options = MLXOptions
+    model_format = "mlx"
 
     def __init__(self):
         self._mx = None
@@ -52,17 +52,18 @@ class MLXBackend(EngineDefaults):
         except ImportError:
             raise BackendError("mlx and mlx-lm are not installed", f"pip install 'rightsize[{extra}]'") from None
 
-    def prepare(self, quant: str | None, options: dict) -> Prepared:
-        return Prepared(options)    # nothing to settle before loading
+    def prepare(self, quant: str | None, options: EngineOptions | Mapping) -> Prepared:
+        return Prepared(MLXOptions.of(options, self.name))    # nothing to settle before loading
 
-    def load(self, model_path: Path | str, options: dict) -> LoadedModel:
+    def load(self, model_path: Path | str, options: EngineOptions | Mapping) -> LoadedModel:
         import mlx.core as mx
         import mlx_lm
         from mlx.utils import tree_flatten
         from mlx_lm.utils import load_model
 
+        o = MLXOptions.of(options, self.name)
         self._mx = mx
-        if options.get("device") == "cpu":
+        if o.device == "cpu":
             mx.set_default_device(mx.cpu)
         path = Path(model_path)
         if not (path / "config.json").is_file():
@@ -72,8 +73,8 @@ class MLXBackend(EngineDefaults):
             self._model, config = load_model(path)
         except (OSError, ValueError, KeyError) as exc:
             raise BackendError(f"mlx-lm could not load {path}: {exc}") from None
-        self._n_ctx = options["n_ctx"]
-        self._prefill_step = int(options.get("prefill_step_size", 2048))
+        self._n_ctx = o.context()
+        self._prefill_step = o.prefill_step_size
         mx.eval(self._model.parameters())      # load every weight now, not during the first pass
         mx.reset_peak_memory()
         q = config.get("quantization") or {}

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 from contract.device import Device
@@ -30,6 +30,7 @@ from engines.base import (
     REQUEST_TIMEOUT_BASE_S,
     Capabilities,
     EngineDefaults,
+    FreeRequest,
     LoadedModel,
     Prepared,
     RequestFailed,
@@ -38,7 +39,7 @@ from engines.base import (
 from engines.openai import prompts as http_prompts
 from engines.openai.prompts import Prompt
 from engines.openai.sse import SSEDecoder
-from engines.options import HTTPOptions
+from engines.options import EngineOptions, HTTPOptions
 
 # Token ids are drawn below this when the server does not say its vocabulary size: every
 # 7B-14B family we target (Llama 2/3, Mistral, Qwen, Gemma, Phi) has at least 32000 tokens.
@@ -61,9 +62,9 @@ def safe_url(url: str) -> str:
 
 class OpenAIBackend(EngineDefaults):
     name = "openai"
-    capabilities = Capabilities(streaming=True, batching=True, devices=("server",), quant_formats=(),
-                                microbenchmarks=False, local_model=False, http=True)
+    capabilities = Capabilities(streaming=True, devices=("server",), quant_formats=(), local_model=False)
     engine_options = HTTPOptions
+    request_timeout_s: float | None = None     # None: each request's own (engines.base.request_deadline_s)
 
     def __init__(self, api_key: str | None = None):
         self._api_key = api_key or None
@@ -85,13 +86,14 @@ class OpenAIBackend(EngineDefaults):
             raise BackendError("httpx is not installed", f"pip install 'rightsize[{extra}]'") from None
 
     # -- set-up ------------------------------------------------------------------------
-    def prepare(self, quant: str | None, options: dict) -> Prepared:
-        return Prepared(options)    # nothing to settle before loading
+    def prepare(self, quant: str | None, options: EngineOptions | Mapping) -> Prepared:
+        return Prepared(self.engine_options.of(options, self.name))    # nothing to settle before loading
 
-    def load(self, model, options: dict) -> LoadedModel:
+    def load(self, model, options: EngineOptions | Mapping) -> LoadedModel:
         import asyncio
 
-        url = options.get("base_url") or ""
+        o = HTTPOptions.of(options, self.name)
+        url = o.base_url or ""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise BackendError(f"--base-url must be an http(s) URL, got {url!r}",
@@ -100,9 +102,8 @@ class OpenAIBackend(EngineDefaults):
         path = path[: -len("/v1")] if path.endswith("/v1") else path   # accept the SDK style .../v1
         self.base_url = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
         self.model = str(model)
-        self.endpoint = options.get("endpoint", "completions")
-        timeout = options.get("request_timeout_s")
-        self.request_timeout_s = float(timeout) if timeout is not None else None
+        self.endpoint = o.endpoint
+        self.request_timeout_s = o.request_timeout_s
         info = asyncio.run(self._probe())
         vocab = info.get("n_vocab")
         return LoadedModel(
@@ -255,6 +256,11 @@ class OpenAIBackend(EngineDefaults):
             self._prompts[key] = found
         return found
 
+    def text_counter(self) -> http_prompts.ExactFit | None:
+        """How this backend counts a text prompt's tokens exactly (the server's tokenize endpoint or
+        the model's tokenizer here), where it found one at load(); else None."""
+        return self._fit if isinstance(self._fit, http_prompts.ExactFit) else None
+
     async def prepare_prompts(self, client, requests) -> None:
         """Fit the text of these requests now, before a level's clock starts (one that fails
         here is tried again when it is sent, and counted as an error then)."""
@@ -281,15 +287,18 @@ class OpenAIBackend(EngineDefaults):
     # -- requests ----------------------------------------------------------------------
     def _body(self, request, prompt: Prompt) -> dict:
         _ids, with_lengths, with_usage = self._form
+        free = isinstance(request, FreeRequest)      # the model stops where it wants (bench eval)
         body: dict = {"model": self.model, "max_tokens": request.max_tokens, "stream": True, "temperature": 0}
         if self.endpoint == "chat":
             body["messages"] = [{"role": "user", "content": prompt.payload}]
         else:
             body["prompt"] = prompt.payload
-        if with_lengths:
+        if free and request.messages is not None:
+            body["messages"] = list(request.messages)
+        if with_lengths and not free:
             body["ignore_eos"] = True                  # llama.cpp server, vLLM, SGLang
             body["min_tokens"] = request.max_tokens    # vLLM, llama-cpp-python
-        if self._ask_token_ids:
+        if self._ask_token_ids and not free:
             body["return_token_ids"] = True            # vLLM: the generated ids in every chunk
         if with_usage:
             body["stream_options"] = {"include_usage": True}

@@ -11,9 +11,9 @@ Absolute imports: `import torch` here is the real package, never this module.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Annotated
 
 from contract.device import Device
 from contract.errors import BackendError
@@ -54,22 +54,22 @@ def synchronizer(torch, device: str):
     return {"cuda": torch.cuda.synchronize, "mps": torch.mps.synchronize}.get(device)
 
 
-@dataclass(frozen=True)
 class TorchOptions(EngineOptions):
-    n_ctx: int | None = None
-    n_threads: int | None = None
-    dtype: str | None = None     # set by the model's resolution
-    device: str | None = engine_option(str)
-    static_cache: bool | None = engine_option(bool)
-    compile: bool | None = engine_option(bool)
-    attn_implementation: str | None = engine_option(str)
+    n_ctx: int | None = None     # set by the run: what its scenarios need, or --ctx-size
+    n_threads: int | None = None     # None: torch's own
+    dtype: str | None = None     # set by the model's resolution; None: the checkpoint's own
+    device: Annotated[str | None, engine_option(str)] = None       # None: cuda, then mps, then cpu
+    static_cache: Annotated[bool, engine_option(bool)] = False
+    compile: Annotated[bool, engine_option(bool)] = False
+    attn_implementation: Annotated[str | None, engine_option(str)] = None   # None: transformers' default
 
 
 class TorchBackend(EngineDefaults):
     name = "torch"
-    capabilities = Capabilities(streaming=True, batching=True, devices=("cpu", "cuda", "mps"),
+    capabilities = Capabilities(streaming=True, devices=("cpu", "cuda", "mps"),
                                 quant_formats=DTYPES, engine_memory=True)
     engine_options = TorchOptions
+    model_format = "torch"
 
     def __init__(self):
         self._torch = None
@@ -89,39 +89,40 @@ class TorchBackend(EngineDefaults):
             raise BackendError("torch and transformers are not installed",
                                f"pip install 'rightsize[{extra}]'") from None
 
-    def prepare(self, quant: str | None, options: dict) -> Prepared:
-        return Prepared(options)    # nothing to settle before loading
+    def prepare(self, quant: str | None, options: EngineOptions | Mapping) -> Prepared:
+        return Prepared(TorchOptions.of(options, self.name))    # nothing to settle before loading
 
-    def load(self, model_path: Path | str, options: dict) -> LoadedModel:
+    def load(self, model_path: Path | str, options: EngineOptions | Mapping) -> LoadedModel:
         import torch
         import transformers
 
+        o = TorchOptions.of(options, self.name)
         self._torch = torch
         path = Path(model_path)
         if not (path / "config.json").is_file():
             raise BackendError(f"{path} is not a Hugging Face checkpoint directory (no config.json)",
                                "pass a directory with config.json and safetensors weights")
         # The checkpoint's own dtype unless the run asks for another (weights are cast at load).
-        dtype = options.get("dtype") or _checkpoint_dtype(path)
+        dtype = o.dtype or _checkpoint_dtype(path)
         if dtype not in DTYPES:
             raise BackendError(f"torch runs {', '.join(DTYPES)}, not {dtype!r}", "pass --quant fp32, bf16 or fp16")
-        self._device = pick_device(torch, options.get("device"))
+        self._device = pick_device(torch, o.device)
         self._synchronize = synchronizer(torch, self._device)
-        if options.get("n_threads"):
-            torch.set_num_threads(int(options["n_threads"]))
+        if o.n_threads:
+            torch.set_num_threads(o.n_threads)
         torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
         try:
             self._model = transformers.AutoModelForCausalLM.from_pretrained(
-                path, dtype=torch_dtype, attn_implementation=options.get("attn_implementation"),
+                path, dtype=torch_dtype, attn_implementation=o.attn_implementation,
             ).to(self._device).eval()   # no attention asked for: transformers' default (sdpa where the model has it)
         except (OSError, ValueError, RuntimeError) as exc:
             raise BackendError(f"transformers could not load {path}: {exc}") from None
         model = self._model
         # transformers renamed past_key_values to cache (5.2x); take whichever this version has.
         self._cache_kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-        self._n_ctx = options["n_ctx"]
-        static = bool(options.get("static_cache", False))
-        compiled = bool(options.get("compile", False))
+        self._n_ctx = o.context()
+        static = o.static_cache
+        compiled = o.compile
         if static:
             self._cache = transformers.StaticCache(config=model.config, max_cache_len=self._n_ctx)
         self._decode = model.forward

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Annotated
 
 from contract.device import Device
 from contract.errors import BackendError
@@ -58,34 +58,35 @@ def vllm_device(platform) -> Device:
     return Device.parse(platform.device_type)
 
 
-def memory_utilization(options: dict) -> float:
+def memory_utilization(options: VLLMOptions) -> float:
     """vLLM's gpu_memory_utilization. On a CPU it is the share of RAM for weights and KV cache:
     0.3 leaves room for the rest (vLLM's 0.9 would take most of the machine)."""
     from vllm.platforms import current_platform
 
-    return float(options.get("gpu_memory_utilization", 0.3 if current_platform.is_cpu() else 0.9))
+    given = options.gpu_memory_utilization
+    return float(given if given is not None else 0.3 if current_platform.is_cpu() else 0.9)
 
 
-@dataclass(frozen=True)
 class VLLMOptions(EngineOptions):
-    n_ctx: int | None = None
+    n_ctx: int | None = None     # set by the run: what its scenarios need, or --ctx-size
     n_threads: int | None = None
     verbose: bool = False
-    quant: str | None = None     # set by the model's resolution, as quantization is with --engine-option
-    gpu_memory_utilization: float | None = engine_option(float)
-    kv_cache_memory_bytes: int | None = engine_option(int)
-    tensor_parallel_size: int | None = engine_option(int)
-    max_num_seqs: int | None = engine_option(int)
-    enforce_eager: bool | None = engine_option(bool)
-    quantization: str | None = engine_option(str)
-    dtype: str | None = engine_option(str)
-
+    quant: str = "bf16"          # set by the model's resolution, as quantization is with --engine-option
+    # None: 0.3 of the RAM on a CPU, else vLLM's 0.9 of the GPU (memory_utilization)
+    gpu_memory_utilization: Annotated[float | None, engine_option(float)] = None
+    kv_cache_memory_bytes: Annotated[int | None, engine_option(int)] = None
+    tensor_parallel_size: Annotated[int, engine_option(int)] = 1
+    max_num_seqs: Annotated[int | None, engine_option(int)] = None
+    enforce_eager: Annotated[bool, engine_option(bool)] = False
+    quantization: Annotated[str | None, engine_option(str)] = None    # None: the quant's (QUANTIZATION)
+    dtype: Annotated[str, engine_option(str)] = "auto"
 
 class VLLMBackend(EngineDefaults):
     name = "vllm"
-    capabilities = Capabilities(streaming=True, batching=True, devices=("cuda", "rocm", "cpu"),
+    capabilities = Capabilities(streaming=True, devices=("cuda", "rocm", "cpu"),
                                 quant_formats=tuple(QUANTIZATION), engine_memory=True)
     engine_options = VLLMOptions
+    model_format = "vllm"
 
     def __init__(self):
         self._engine = None
@@ -98,40 +99,41 @@ class VLLMBackend(EngineDefaults):
         except ImportError:
             raise BackendError("vllm is not installed", f"pip install 'rightsize[{extra}]'") from None
 
-    def prepare(self, quant: str | None, options: dict) -> Prepared:
-        return Prepared(options)    # nothing to settle before loading
+    def prepare(self, quant: str | None, options: EngineOptions | Mapping) -> Prepared:
+        return Prepared(VLLMOptions.of(options, self.name))    # nothing to settle before loading
 
-    def load(self, model_path: Path | str, options: dict) -> LoadedModel:
-        if options.get("n_threads"):
+    def load(self, model_path: Path | str, options: EngineOptions | Mapping) -> LoadedModel:
+        o = VLLMOptions.of(options, self.name)
+        if o.n_threads:
             # vLLM on CPU keeps one core for its front end by default; a benchmark run that
             # names its thread count gets exactly those cores for the model.
-            os.environ["VLLM_CPU_OMP_THREADS_BIND"] = f"0-{int(options['n_threads']) - 1}"
+            os.environ["VLLM_CPU_OMP_THREADS_BIND"] = f"0-{o.n_threads - 1}"
             os.environ["VLLM_CPU_NUM_OF_RESERVED_CPU"] = "0"
-        if not options.get("verbose"):
+        if not o.verbose:
             os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
         import vllm
         from vllm import EngineArgs
         from vllm.platforms import current_platform
         from vllm.v1.engine.llm_engine import LLMEngine
 
-        quant = options.get("quant", "bf16")
+        quant = o.quant
         if quant not in QUANTIZATION:
             raise BackendError(f"vLLM quantization {quant!r} is not in the ladder", f"choose one of {', '.join(QUANTIZATION)}")
-        dtype = options.get("dtype", "auto")
+        dtype = o.dtype
         if dtype not in _DTYPES:
             raise BackendError(f"unknown vLLM dtype {dtype!r}", f"choose one of {', '.join(_DTYPES)}")
-        self._n_ctx = options["n_ctx"]
+        self._n_ctx = o.context()
         args = EngineArgs(
             model=str(model_path),
             skip_tokenizer_init=True,
             max_model_len=self._n_ctx,
             dtype=_DTYPES[dtype],
-            quantization=options.get("quantization", QUANTIZATION[quant]),
-            gpu_memory_utilization=memory_utilization(options),
-            kv_cache_memory_bytes=options.get("kv_cache_memory_bytes"),
-            tensor_parallel_size=int(options.get("tensor_parallel_size", 1)),
-            max_num_seqs=options.get("max_num_seqs"),
-            enforce_eager=bool(options.get("enforce_eager", False)),
+            quantization=o.quantization or QUANTIZATION[quant],
+            gpu_memory_utilization=memory_utilization(o),
+            kv_cache_memory_bytes=o.kv_cache_memory_bytes,
+            tensor_parallel_size=o.tensor_parallel_size,
+            max_num_seqs=o.max_num_seqs,
+            enforce_eager=o.enforce_eager,
             seed=0,
             disable_log_stats=False,     # keeps per-request timestamps: our cross-check
         )

@@ -24,14 +24,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 
 from contract.errors import BackendError
 from engines.base import Capabilities, LoadedModel
 from engines.child_process import die_with_parent, free_port
 from engines.openai.engine import OpenAIBackend
-from engines.options import HTTPOptions
+from engines.options import EngineOptions, HTTPOptions
 from engines.vllm.engine import QUANTIZATION, VLLMBackend, VLLMOptions, memory_utilization, vllm_device
 
 _LOG_TAIL = 2000
@@ -48,29 +48,29 @@ def launcher() -> list[str]:
         return [sys.executable, "-m", "vllm.entrypoints.openai.api_server"]
 
 
-def serve_args(model_path: Path, options: dict, host: str, port: int, served_name: str) -> list[str]:
-    """`vllm serve` arguments for the same engine options the in-process backend takes."""
+def serve_args(model_path: Path, options: VLLMOptions | Mapping, host: str, port: int, served_name: str) -> list[str]:
+    """`vllm serve` arguments for the same engine options the in-process backend takes: those it was
+    given (vLLM's own defaults are the options' defaults)."""
+    o = VLLMOptions.of(options, "vllm-serve")
     args = ["--model", str(model_path), "--host", host, "--port", str(port), "--served-model-name", served_name,
-            "--seed", "0", "--max-model-len", str(options["n_ctx"])]
-    quant = options.get("quantization", QUANTIZATION.get(options.get("quant", "bf16")))
-    dtype = options.get("dtype")
-    flags = {"--dtype": None if dtype is None else {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(dtype, dtype),
-             "--quantization": quant,
-             "--gpu-memory-utilization": options.get("gpu_memory_utilization"),
-             "--kv-cache-memory-bytes": options.get("kv_cache_memory_bytes"),
-             "--tensor-parallel-size": options.get("tensor_parallel_size"),
-             "--max-num-seqs": options.get("max_num_seqs")}
+            "--seed", "0", "--max-model-len", str(o.context())]
+    given = o.model_fields_set
+    flags = {"--dtype": {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(o.dtype, o.dtype)
+             if "dtype" in given else None,
+             "--quantization": o.quantization or QUANTIZATION.get(o.quant),
+             **{f"--{key.replace('_', '-')}": getattr(o, key) if key in given else None
+                for key in ("gpu_memory_utilization", "kv_cache_memory_bytes", "tensor_parallel_size", "max_num_seqs")}}
     for flag, value in flags.items():
         if value is not None:
             args += [flag, str(value)]
     args.append("--enable-prompt-tokens-details")   # usage then says how much came from the prefix cache
-    if options.get("enforce_eager"):
+    if o.enforce_eager:
         args.append("--enforce-eager")
     return args
 
 
 class VLLMServer:
-    def __init__(self, model_path: Path, options: dict, *, host: str = "127.0.0.1", port: int | None = None,
+    def __init__(self, model_path: Path, options: VLLMOptions | Mapping, *, host: str = "127.0.0.1", port: int | None = None,
                  served_name: str = "rightsize", startup_timeout_s: float = 900.0, log_path: Path | None = None):
         self.host = host
         self.port = port or free_port(host)
@@ -78,10 +78,11 @@ class VLLMServer:
         self.base_url = f"http://{host}:{self.port}"
         self.startup_timeout_s = startup_timeout_s
         self.log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="vllm-serve-", suffix=".log")[1])
-        self._args = serve_args(model_path, options, host, self.port, served_name)
+        o = VLLMOptions.of(options, "vllm-serve")
+        self._args = serve_args(model_path, o, host, self.port, served_name)
         self._env = dict(os.environ)
-        if options.get("n_threads"):   # as VLLMBackend.load: all named cores for the model
-            self._env.update(VLLM_CPU_OMP_THREADS_BIND=f"0-{int(options['n_threads']) - 1}",
+        if o.n_threads:   # as VLLMBackend.load: all named cores for the model
+            self._env.update(VLLM_CPU_OMP_THREADS_BIND=f"0-{o.n_threads - 1}",
                              VLLM_CPU_NUM_OF_RESERVED_CPU="0")
         self.proc: subprocess.Popen | None = None
 
@@ -165,17 +166,17 @@ class VLLMServer:
         self.stop()
 
 
-@dataclass(frozen=True)
 class VLLMServeOptions(VLLMOptions, HTTPOptions):
     """vLLM's options, for the server it starts, and the HTTP client's."""
 
 
 class VLLMServeBackend(OpenAIBackend):
     name = "vllm-serve"
-    capabilities = Capabilities(streaming=True, batching=True, devices=VLLMBackend.capabilities.devices,
-                                quant_formats=VLLMBackend.capabilities.quant_formats, microbenchmarks=False,
-                                local_model=True, http=True)
+    capabilities = Capabilities(streaming=True, devices=VLLMBackend.capabilities.devices,
+                                quant_formats=VLLMBackend.capabilities.quant_formats,
+                                local_model=True)
     engine_options = VLLMServeOptions    # vLLM's, passed on as `vllm serve` arguments
+    model_format = "vllm"
 
     def __init__(self, api_key: str | None = None):
         super().__init__(api_key)
@@ -186,15 +187,16 @@ class VLLMServeBackend(OpenAIBackend):
         super().check_installed(extra)
         VLLMBackend().check_installed(extra)
 
-    def load(self, model_path: Path | str, options: dict) -> LoadedModel:
+    def load(self, model_path: Path | str, options: EngineOptions | Mapping) -> LoadedModel:
         import vllm
         from vllm.platforms import current_platform
 
         model_path = self._checkpoint = Path(model_path)
-        options = {**options, "gpu_memory_utilization": memory_utilization(options)}
-        self.server = VLLMServer(model_path, options, served_name=model_path.name)
+        o = VLLMServeOptions.of(options, self.name)
+        o = o.with_(gpu_memory_utilization=memory_utilization(o))
+        self.server = VLLMServer(model_path, o, served_name=model_path.name)
         url = self.server.start()
-        loaded = super().load(self.server.served_name, {**options, "base_url": url})
+        loaded = super().load(self.server.served_name, o.with_(base_url=url))
         # The server does not say its vocabulary; the checkpoint does. Token-id prompts drawn
         # from it stay inside the model's vocabulary (the HTTP backend alone would assume 32000).
         config = json.loads((model_path / "config.json").read_text())
@@ -204,7 +206,7 @@ class VLLMServeBackend(OpenAIBackend):
         loaded.engine_info.update({
             "engine": "vllm serve", "vllm_version": vllm.__version__, "server_pid": self.server.proc.pid,
             "server_command": self.server.command[1:], "server_log": str(self.server.log_path),
-            "gpu_memory_utilization": options["gpu_memory_utilization"],
+            "gpu_memory_utilization": o.gpu_memory_utilization,
             "vocab_size": loaded.vocab_size, "vocab_size_source": "config.json"})
         return loaded
 

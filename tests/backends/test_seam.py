@@ -1,77 +1,129 @@
-"""Every backend matches the Backend protocol, and its capabilities say truly what it implements:
-the run and the scenarios ask the capabilities, so a capability without its methods (or methods
-without their capability) would fail a run, or skip what the engine can do."""
+"""Every backend is a Backend and exactly one of TokenEngine or HTTPEngine, by what it implements:
+the run and the scenarios ask which protocol a backend speaks, so a backend with half a protocol
+(or with members of both) would fail a run, or skip what the engine can do."""
 
 import pytest
 
 from engines import BACKENDS, backend_class
-from engines.base import Backend, EngineDefaults, protocol_members
+from engines.base import PROTOCOLS, Backend, HTTPEngine, TokenEngine, protocol_members, speaks
 
-# the methods each capability promises; EngineDefaults refuses them where it is False
-PROMISED = {
-    "microbenchmarks": ("generate",),
-    "http": ("client", "prepare_prompts", "prompt", "stream"),
-    "engine_memory": ("engine_memory",),
-}
-
-
-def _own(cls, method: str) -> bool:
-    """The class (or a base of its own) implements `method`, rather than EngineDefaults' refusal."""
-    return getattr(cls, method) is not getattr(EngineDefaults, method)
+# what each backend is beyond Backend
+EXPECTED = {"llamacpp": TokenEngine, "vllm": TokenEngine, "mlx": TokenEngine, "torch": TokenEngine,
+            "openai": HTTPEngine, "llamacpp-server": HTTPEngine, "vllm-serve": HTTPEngine}
 
 
 @pytest.mark.parametrize("name", sorted(BACKENDS))
-def test_each_backend_class_declares_every_protocol_member(name):
+def test_each_backend_speaks_exactly_one_protocol(name):
     cls = backend_class(name)
-    missing = [m for m in protocol_members() if not hasattr(cls, m)]
-    assert not missing, f"{cls.__name__} lacks {missing}"
-    assert isinstance(cls(), Backend)
+    backend = cls()
+    assert isinstance(backend, Backend)
+    spoken = [p for p in PROTOCOLS if isinstance(backend, p)]
+    assert spoken == [EXPECTED[name]], (name, spoken)
+    # a class answers the same as its instances (bench run asks before making one)
+    assert [p for p in PROTOCOLS if speaks(cls, p)] == spoken
+    # no member of the other protocol, not even a refusal: a caller cannot call the wrong half
+    other = next(p for p in PROTOCOLS if p is not EXPECTED[name])
+    assert not set(protocol_members(other)) - set(protocol_members(Backend)) & set(dir(cls)), name
 
 
 @pytest.mark.parametrize("name", sorted(BACKENDS))
-def test_capabilities_match_what_each_backend_implements(name):
+def test_engine_memory_is_a_measurement_its_capability_promises(name):
     cls = backend_class(name)
-    caps = cls.capabilities
-    for capability, methods in PROMISED.items():
-        for method in methods:
-            assert _own(cls, method) == getattr(caps, capability), (name, capability, method)
-    # in-process load levels step a batch session; over HTTP the server batches
-    assert _own(cls, "batch_session") == (caps.batching and not caps.http), name
+    from engines.base import EngineDefaults
+    assert (cls.engine_memory is not EngineDefaults.engine_memory) == cls.capabilities.engine_memory, name
 
 
-def test_a_missing_feature_is_refused_naming_the_capability():
-    backend = backend_class("openai")()
-    with pytest.raises(NotImplementedError, match=r"no in-process batch session: ask its capabilities first"):
-        backend.batch_session(2, 64)
-    with pytest.raises(NotImplementedError, match=r"\(microbenchmarks\)"):
-        next(backend.generate([1], 1))
+@pytest.mark.parametrize("name", sorted(BACKENDS))
+def test_each_engine_names_the_model_format_it_runs(name):
+    from engines import model_format
+    from models.formats import FORMATS
+
+    cls = backend_class(name)
+    assert (cls.model_format in FORMATS) == cls.capabilities.local_model, name   # else a server holds the model
+    assert model_format(name) == (cls.model_format or name)
 
 
-def test_the_protocol_lists_what_scenarios_and_the_run_call():
-    used = {"name", "capabilities", "engine_options", "check_installed", "prepare", "load", "generate",
-            "engine_counters", "engine_memory", "batch_session", "client", "prepare_prompts", "prompt",
-            "stream", "request_timeout_s", "unload"}
-    assert used <= set(protocol_members())
+def test_the_protocols_list_what_scenarios_and_the_run_call():
+    assert set(protocol_members(Backend)) == {"name", "capabilities", "model_format", "engine_options",
+                                              "check_installed", "prepare", "load", "engine_memory", "unload"}
+    assert set(protocol_members(TokenEngine)) - set(protocol_members(Backend)) == {
+        "generate", "engine_counters", "batch_session"}
+    assert set(protocol_members(HTTPEngine)) - set(protocol_members(Backend)) == {
+        "client", "prepare_prompts", "prompt", "stream", "request_timeout_s"}
 
 
-# the module that reads each backend's options (llama.cpp's probe reads them for it)
+def test_a_backend_with_half_a_protocol_is_neither():
+    class Half:
+        name = "half"
+
+        def generate(self, prompt_token_ids, max_tokens, ignore_eos=True):
+            yield 1
+
+    assert not isinstance(Half(), TokenEngine) and not speaks(Half, TokenEngine)
+
+
+# the modules that read each backend's options (llama.cpp's probe reads them for it)
 READERS = {"llamacpp": ("llamacpp/engine", "llamacpp/health"), "llamacpp-server": ("llamacpp/server", "llamacpp/health"),
            "openai": ("openai/engine",), "vllm": ("vllm/engine",), "vllm-serve": ("vllm/serve",), "mlx": ("mlx/engine",),
            "torch": ("torch/engine",)}
 
 
 @pytest.mark.parametrize("name", sorted(BACKENDS))
-def test_every_option_an_engine_reads_is_declared_in_its_options(name):
+def test_each_engine_reads_its_options_typed_never_by_key(name):
+    """An engine's options are its pydantic model's fields, each with its one default: no module reads
+    an option by key with a default of its own (`options.get("n_batch", 2048)`)."""
     import re
     from pathlib import Path
 
+    from pydantic import BaseModel
+
+    from engines.options import EngineOptions
+
+    model = backend_class(name).engine_options
+    assert issubclass(model, EngineOptions) and issubclass(model, BaseModel), name
+    assert model.model_config.get("extra") == "forbid" and model.model_config.get("frozen"), name
     here = Path(__file__).resolve().parents[2] / "engines"
-    read = set()
     for module in READERS[name]:
-        read |= set(re.findall(r'options(?:\.get\(|\[)"(\w+)"', (here / f"{module}.py").read_text()))
-    declared = backend_class(name).engine_options.keys()
-    assert read, name
-    assert read <= declared, (name, read - declared)
+        source = (here / f"{module}.py").read_text()
+        assert not re.findall(r'\bo(?:ptions)?(?:\.get\(|\[)"(\w+)"', source), (name, module)
+
+
+def test_an_unknown_option_is_one_line_naming_the_key_and_the_fix():
+    from contract.errors import BenchError
+    from engines.llamacpp.options import LlamaCppOptions
+
+    with pytest.raises(BenchError) as err:
+        LlamaCppOptions.of({"n_ctx": 256, "n_treads": 2}, "llamacpp")
+    line = str(err.value)
+    assert "\n" not in line and "'n_treads'" in line and "--backend llamacpp" in line
+    assert "drop it" in line and "n_threads" in line            # the fix, and the keys it reads
+    with pytest.raises(BenchError, match=r"option n_batch='many' for --backend llamacpp: .*integer"):
+        LlamaCppOptions.of({"n_batch": "many"}, "llamacpp")
+
+
+def test_defaults_come_from_the_options_model():
+    """None means "not given": the field's default, which is declared once, in the model; the result
+    records the keys given with the values the engine ran with."""
+    from engines.llamacpp.options import LlamaCppOptions
+    from engines.vllm.engine import VLLMOptions
+
+    o = LlamaCppOptions.of({"n_ctx": 256, "n_batch": None, "n_threads": None, "flash_attn": None}, "llamacpp")
+    assert (o.n_batch, o.n_ubatch, o.n_gpu_layers, o.amx) == (2048, 512, -1, "auto")
+    assert o.given() == {"n_ctx": 256, "n_batch": 2048, "n_threads": None, "flash_attn": None}
+    assert o.with_(extra_buffer_types=["CPU_REPACK"]).given()["extra_buffer_types"] == ["CPU_REPACK"]
+    assert LlamaCppOptions.of(o) is o                       # made once, passed on as it is
+    v = VLLMOptions.of({"n_ctx": 128})
+    assert (v.quant, v.dtype, v.tensor_parallel_size, v.enforce_eager) == ("bf16", "auto", 1, False)
+
+
+def test_bench_runs_flag_defaults_are_the_models():
+    """`bench run --help` shows llama.cpp's defaults without importing an engine: they must be the model's."""
+    from bench.commands.run import run as run_command
+    from engines.llamacpp.options import LlamaCppFlags
+
+    defaults = {p.name: p.default for p in run_command.params}
+    for flag, field in (("gpu_layers", "n_gpu_layers"), ("batch_size", "n_batch"), ("ubatch_size", "n_ubatch")):
+        assert defaults[flag] == LlamaCppFlags.model_fields[field].default, flag
 
 
 def test_llamacpp_options_reach_llamacpp_only():

@@ -93,3 +93,16 @@ def test_bytes_per_token_skip_an_untied_embedding_table_only():
 def test_unknown_rungs_name_the_valid_ones(backend, quant, fragment):
     with pytest.raises(ModelError, match=fragment):
         get_format(backend, quant)
+
+
+def test_each_format_says_how_its_models_are_stored_and_defaults_to_a_rung_of_its_ladder():
+    from models.fit import OVERHEAD_RULES
+    from models.formats import FORMATS, local_format
+
+    for name, fmt in FORMATS.items():
+        assert fmt.name == name and fmt.files in ("gguf", "mlx", "hf"), name
+        assert get_format(name, fmt.default_quant).quant == fmt.default_quant, name
+        assert name in OVERHEAD_RULES, name                  # models/fit.py sizes what it runs
+    assert [r for r in LADDER if r.backend == "torch"] == list(FORMATS["torch"].rungs())
+    # a local directory is sized with the rule of the format that reads its kind
+    assert local_format("mlx").name == "mlx" and local_format("hf").name == "torch"

@@ -1,0 +1,239 @@
+"""`bench size`: the boxes, busy fraction and $/month for a demand, recomputed here from the
+table's own inputs (the demand, the capacity and its band, the machine-hour) with arithmetic of
+this file, not the suite's; the rate interval against a published table; bad input as one line.
+
+The result read is a real `bench run --model tiny --scenario ticket-triage --concurrency 1,2,4`
+on a loaded 2-vCPU AMD EPYC (tests/recorded/size/): one level of three met the SLO."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bench.commands.main import main
+from dashboards.sizing import SHAPES, day_shape, rate_interval
+
+RECORDED = Path(__file__).parent / "recorded" / "size"
+HOURS_PER_MONTH = 730.0
+
+
+def size(*args: str):
+    return CliRunner().invoke(main, ["size", str(RECORDED), "--workload", "ticket-triage", *args])
+
+
+def size_json(*args: str) -> dict:
+    r = size(*args, "--json")
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def _month(boxes: int, demand_rps: float, capacity: float, hour: dict) -> tuple[float, float]:
+    u = demand_rps / (boxes * capacity)
+    return u, boxes * HOURS_PER_MONTH * (hour["fixed"] + hour["idle_power"] + u * hour["busy_extra"])
+
+
+def _check_plan(c: dict, requests_per_day: float, shape: list[float], n_plus_one: bool) -> None:
+    """The candidate's boxes, busy fraction, $/month and their bands, by this file's arithmetic."""
+    peak = requests_per_day * max(shape) / 3600
+    mean = requests_per_day / 86400
+    spare = 1 if n_plus_one else 0
+    low, high = c["capacity_rps_95"]
+    expect = {}
+    for name, capacity in (("central", c["capacity_rps"]), ("worst", low), ("best", high)):
+        boxes = max(1, math.ceil(peak / capacity)) + spare
+        u, usd = _month(boxes, mean, capacity, c["machine_hour"])
+        expect[name] = boxes, u, usd
+    assert c["boxes"] == expect["central"][0]
+    assert c["utilisation"] == pytest.approx(expect["central"][1])
+    assert c["usd_per_month"] == pytest.approx(expect["central"][2])
+    assert c["boxes_range"] == [expect["best"][0], expect["worst"][0]]
+    assert c["usd_per_month_range"] == pytest.approx([expect["best"][2], expect["worst"][2]])
+    tokens = requests_per_day * HOURS_PER_MONTH / 24 * (800 + 64)
+    assert c["usd_per_m_tokens"] == pytest.approx(expect["central"][2] / tokens * 1e6)
+
+
+@pytest.mark.parametrize("n_plus_one", [False, True])
+@pytest.mark.parametrize("shape", ["flat", "office-hours"])
+def test_the_table_recomputes_from_its_own_inputs(shape, n_plus_one):
+    out = size_json("--requests-per-day", "40000", "--shape", shape, *(["--n-plus-one"] if n_plus_one else []))
+    demand = out["demand"]
+    (c,) = out["candidates"]
+    assert c["level"] == "ticket-triage@c1" and not c["projected"]       # the only level that met the SLO
+    assert demand["peak_rps"] == pytest.approx(40000 * max(demand["shape"]) / 3600)
+    low, high = c["capacity_rps_95"]
+    assert low < c["capacity_rps"] < high
+    _check_plan(c, 40000, demand["shape"], n_plus_one)
+    assert max(1, math.ceil(demand["peak_rps"] / low)) > c["boxes"] - n_plus_one   # the band is there
+
+
+def test_a_projected_box_is_sized_from_bench_projects_own_figures():
+    """Its capacity: the highest projected request stream whose latencies meet the default SLO
+    (ttft: the batch's prompts prefilled one after another; tpot: batch / aggregate decode rate),
+    read here from `bench project --json` for the same prompt and output lengths."""
+    out = size_json("--requests-per-day", "40000", "--shape", "office-hours", "--hardware", "h100-sxm",
+                    "--model", "llama-3.1-8b", "--quant", "Q4_K_M")
+    (c,) = [c for c in out["candidates"] if c["projected"]]
+    r = CliRunner().invoke(main, ["project", "--hardware", "h100-sxm", "--model", "llama-3.1-8b", "--quant", "Q4_K_M",
+                                  "--context", "864", "--output-tokens", "64", "--concurrency",
+                                  "1,2,4,8,16,32,64,128,256", "--json"])
+    assert r.exit_code == 0, r.output
+    (entry,) = json.loads(r.stdout)["projections"]
+
+    def meets(level: dict) -> bool:
+        agg, stream, b = level["aggregate_tps"]["value"], level["request_output_tps"], level["concurrency"]
+        return b * (64 / stream - 64 / agg) <= 2.0 and b / agg <= 0.100
+
+    best = max((lv for lv in entry["levels"] if lv["cost"] and meets(lv)), key=lambda lv: lv["request_output_tps"])
+    assert c["level"] == f"c{best['concurrency']} projected"
+    assert c["capacity_rps"] == pytest.approx(best["request_output_tps"] / 64)
+    assert c["machine_hour"] == pytest.approx({"fixed": best["cost"]["hour"]["fixed"],
+                                               "idle_power": best["cost"]["hour"]["idle_power"],
+                                               "busy_extra": best["cost"]["hour"]["busy_extra"]})
+    band = best["cost"]["usd_band"]
+    expect_band = [c["capacity_rps"]] * 2 if band is None else [c["capacity_rps"] * (1 - band), c["capacity_rps"] * (1 + band)]
+    assert c["capacity_rps_95"] == pytest.approx(expect_band)
+    _check_plan(c, 40000, out["demand"]["shape"], False)
+    assert any("PROJECTED" in n for n in c["notes"])
+    table = size("--requests-per-day", "40000", "--hardware", "h100-sxm", "--model", "llama-3.1-8b", "--quant", "Q4_K_M")
+    assert "h100-sxm" in table.output and "PROJECTED" in table.output.split("box · model")[1]
+    if band is None:
+        assert "unvalidated" in table.output
+
+
+def test_a_projected_box_that_cannot_be_priced_says_why():
+    r = size("--requests-per-day", "40000", "--hardware", "m4-max-40c", "--model", "llama-3.1-8b", "--quant", "Q4_K_M")
+    assert r.exit_code == 0 and "m4-max-40c" in r.output and "cannot price it" in r.output
+
+
+def test_each_api_bills_the_same_requests_at_its_list_prices():
+    out = size_json("--requests-per-day", "40000")
+    (c,) = out["candidates"]
+    from dashboards.prices import load_prices
+
+    prices = {(p.provider, p.model): p for p in load_prices()}
+    assert c["apis"]
+    for api in c["apis"]:
+        p = prices[(api["provider"], api["model"])]
+        per_request = (800 * p.input + 64 * p.output) / 1e6
+        assert api["usd_per_month"] == pytest.approx(40000 * HOURS_PER_MONTH / 24 * per_request)
+    assert c["cheapest_api"]["usd_per_month"] == min(a["usd_per_month"] for a in c["apis"])
+
+
+def test_owning_wins_where_the_boxes_cost_less_than_the_api():
+    """A machine-hour cheap enough to win: at the demand it names, the boxes cost what the cheapest
+    API bills; a little above, less; a little below, more."""
+    out = size_json("--requests-per-day", "40000", "--hourly-cost", "0.002")
+    (c,) = out["candidates"]
+    wins = c["owning_wins_above_requests_per_day"]
+    assert wins is not None
+    cheapest = c["cheapest_api"]["usd_per_month"] / 40000          # $/month per request a day
+    capacity = c["capacity_rps"]
+
+    def own(d: float) -> float:
+        boxes = max(1, math.ceil(d / 3600 / 24 / capacity))
+        return _month(boxes, d / 86400, capacity, c["machine_hour"])[1]
+
+    assert own(wins * 1.01) < cheapest * wins * 1.01
+    assert own(wins * 0.99) > cheapest * wins * 0.99
+    never = size_json("--requests-per-day", "40000", "--hourly-cost", "100")
+    assert never["candidates"][0]["owning_wins_above_requests_per_day"] is None
+
+
+def test_the_rate_interval_is_garwoods():
+    """Exact Poisson 95% limits for 8 and 0 events (Garwood 1936, as tabulated e.g. in
+    Ulm 1990, Am J Epidemiol 131:373): 8 -> 3.454-15.763, 0 -> 0-3.689."""
+    low, high = rate_interval(8, 1.0)
+    assert (round(low, 3), round(high, 3)) == (3.454, 15.763)
+    low, high = rate_interval(0, 2.0)
+    assert low == 0 and high == pytest.approx(3.689 / 2, abs=1e-3)
+
+
+def test_a_tighter_slo_is_judged_from_the_levels_own_requests():
+    """The run met the default SLO at c1; the level's p99 tpot (~52 ms) misses 30 ms."""
+    r = size("--requests-per-day", "1000", "--slo", "interactive")
+    assert r.exit_code == 2 and "no result can be sized" in r.output and "met the SLO" in r.output
+    assert size_json("--requests-per-day", "1000", "--slo", "ttft=2s,tpot=100ms")["candidates"]
+
+
+def test_a_token_volume_is_the_same_demand_in_requests():
+    per_day = size_json("--requests-per-day", "40000")["candidates"][0]
+    per_month = size_json("--tokens-per-month", str(40000 * HOURS_PER_MONTH / 24 * 864))["candidates"][0]
+    assert per_month["usd_per_month"] == pytest.approx(per_day["usd_per_month"])
+
+
+def test_day_shapes():
+    assert sum(SHAPES["flat"]) == pytest.approx(1) and sum(SHAPES["office-hours"]) == pytest.approx(1)
+    assert sum(SHAPES["office-hours"][9:18]) == pytest.approx(0.8)
+    custom = day_shape(",".join(["1"] * 12 + ["3"] * 12))
+    assert custom[0] == pytest.approx(1 / 48) and custom[23] == pytest.approx(3 / 48)
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--requests-per-day", "1000", "--shape", "1,2,3"], "cannot read the day's shape"),
+    (["--requests-per-day", "1000", "--utilisation", "0.5"], "works out the utilisation"),
+    ([], "give the demand once"),
+    (["--requests-per-day", "1000", "--tokens-per-month", "5"], "give the demand once"),
+    (["--requests-per-day", "-3"], "above zero"),
+])
+def test_bad_input_is_one_line(args, words):
+    r = size(*args)
+    assert r.exit_code != 0 and words in r.output and "Traceback" not in r.output
+
+
+def test_no_load_level_of_the_workload_says_how_to_measure_one():
+    r = CliRunner().invoke(main, ["size", str(RECORDED), "--workload", "chat", "--requests-per-day", "10"])
+    assert r.exit_code == 2 and "no load level of chat" in r.output and "--search concurrency" in r.output
+
+
+def test_the_terminal_table_fits_80_columns():
+    r = CliRunner().invoke(main, ["size", str(RECORDED), "--workload", "ticket-triage", "--requests-per-day",
+                                  "40000", "--shape", "office-hours"], env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    assert "MEASURED" in r.output and "…" not in r.output
+    assert max(len(line) for line in r.output.splitlines()) <= 80
+
+
+def test_the_readme_shows_what_the_command_prints():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## How many boxes for a demand: `bench size`")[1]
+    command, shown = section.split("```")[1], section.split("```")[3]
+    args = command.strip().replace("\\\n", " ").splitlines()[-1].split()
+    assert args[:3] == ["bench", "size", "runs/"]
+    r = CliRunner().invoke(main, [*args[1:2], str(RECORDED), *args[3:]], env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    assert [line.rstrip() for line in r.output.strip().splitlines()] == shown.strip().splitlines()
+
+
+OUTCOMES = Path(__file__).parents[1] / "examples" / "outcomes"
+
+
+def test_a_quality_floor_keeps_what_its_outcomes_show():
+    """examples/outcomes: tiny Q4_K_M scored 0% on the ticket tasks (synthetic weights) and lost
+    0.0021 nats of KL divergence to F16."""
+    base = ["size", str(RECORDED), str(OUTCOMES), "--workload", "ticket-triage", "--requests-per-day", "40000"]
+    kept = CliRunner().invoke(main, [*base, "--max-kld", "0.01", "--json"])
+    assert kept.exit_code == 0, kept.output
+    (c,) = json.loads(kept.stdout)["candidates"]
+    kld = json.loads((next(OUTCOMES.glob("*tiny-quality*.json"))).read_text())["quality"]["quants"]["Q4_K_M"]["kld"]
+    assert c["quality"]["kld"] == kld["value"] < 0.01
+    over = CliRunner().invoke(main, [*base, "--max-kld", "0.001"])
+    assert over.exit_code == 2 and "is over --max-kld 0.001" in over.output and "relax" in over.output
+    low = CliRunner().invoke(main, [*base, "--min-accuracy", "0.5"])
+    assert low.exit_code == 2 and "accuracy 0.0% on ticket-triage.jsonl" in low.output
+    none = size("--requests-per-day", "40000", "--min-accuracy", "0.5")       # no outcome beside the run
+    assert none.exit_code == 2 and "no bench eval outcome of tiny Q4_K_M" in none.output
+
+
+def test_the_size_document_is_the_contracts(tmp_path):
+    from contract.size import SizeResult
+
+    out = tmp_path / "size.json"
+    printed = size_json("--requests-per-day", "40000", "-o", str(out))
+    written = json.loads(out.read_text())
+    assert written == printed and written["kind"] == "size" and written["schema_version"] == 3
+    doc = SizeResult.model_validate(written)
+    assert doc.candidates[0].boxes == printed["candidates"][0]["boxes"]
+    bad = size("--requests-per-day", "40000", "-o", str(tmp_path / "no-such-dir" / "size.json"))
+    assert bad.exit_code == 2 and "cannot write" in bad.output and "Traceback" not in bad.output
