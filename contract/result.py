@@ -508,6 +508,7 @@ class EvalAnswer(Section):
     id: str
     correct: bool
     why: str = ""
+    valid: bool | None = None           # it has the shape the task asks for (scorers.passes_check); None: older
     input_tokens: int | None = None
     output_tokens: int | None = None
     ttft_s: Number | None = None

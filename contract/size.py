@@ -35,6 +35,17 @@ class SizeApiBill(Section):
     like_for_like: bool | None = None          # serves the candidate's own model
 
 
+class SizeApiEval(Section):
+    """An API that a bench eval scored through the API itself, with its bill for the demand."""
+    provider: str | None
+    model: str
+    accuracy: Number
+    accuracy_wilson95: list[Number] | None = None
+    tasks_file: str
+    usd_per_month: Number | None               # None: no row of it in the price table (`why`)
+    why: str | None = None
+
+
 class SizeCandidate(Section):
     """One box x model x quant sized for the demand; each *_range is the 95% band's (low, high)."""
     run_id: str                                # the measured run, or "projected:<hardware id>"
@@ -61,7 +72,7 @@ class SizeCandidate(Section):
     apis: list[SizeApiBill]
     cheapest_api: SizeApiBill | None
     owning_wins_above_requests_per_day: Number | None
-    quality: dict[str, Any] = Field(default_factory=dict)
+    quality: dict[str, Any] = Field(default_factory=dict)    # accuracy (bench eval), kld (bench quality) found
     notes: list[str] = Field(default_factory=list)
 
 
@@ -71,4 +82,5 @@ class SizeResult(Section):
     created_at: str
     demand: SizeDemand
     candidates: list[SizeCandidate]
+    api_evals: list[SizeApiEval] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list)      # each result or projection left out, and why

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-VERSION = 1        # bump with every change to a key; dashboard.js and candidates.js check it
+VERSION = 2        # bump with every change to a key; dashboard.js and candidates.js check it
 
 Number = int | float
 
@@ -128,7 +128,7 @@ class Quality(_Block):
 
 
 class PageData(_Block):
-    version: Literal[1]
+    version: Literal[2]
     rows: list[PageRow]
     groups: list[Group]
     apis: list[ApiRow]
@@ -136,6 +136,7 @@ class PageData(_Block):
     generated_at: str
     quality: Quality
     candidates: dict[str, Any] | None = None    # projected machines (dashboards/candidates.py), when asked for
+    sizes: list[dict[str, Any]] | None = None   # bench size documents (dashboards/what_to_buy.py), when given
 
 
 def json_schema() -> dict[str, Any]:

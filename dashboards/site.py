@@ -290,7 +290,7 @@ def _outcome_words(quality: dict | None) -> str:
 def render_site(rows: list[dict], grouped: tuple[list[dict], list[dict]], apis: list[dict], warnings: list[str],
                 settings: CostSettings, max_age_days: int, plotly_js: str, generated_at: str,
                 headline: str | None = None, candidates: tuple[list[str], dict] | None = None,
-                quality: dict | None = None) -> str:
+                quality: dict | None = None, sizes: list[dict] | None = None) -> str:
     """The page; `grouped`: overview()'s groups and representative rows of `rows`."""
     machines = count_machines(rows)
     groups, reps = grouped
@@ -350,6 +350,12 @@ for the real model (reference data, with source and date, never mixed with measu
             "generated_at": generated_at,
             "quality": quality or {"evals": [], "klds": [], "ladder": []}}
     scripts = [plotly_js, (STATIC / "dashboard.js").read_text(encoding="utf-8")]
+    if sizes:                           # bench size documents: "What to buy", its own section and data
+        from dashboards.what_to_buy import buy_section
+
+        body += buy_section(sizes)
+        data["sizes"] = sizes
+        scripts.append((STATIC / "what_to_buy.js").read_text(encoding="utf-8"))
     if candidates:                      # projected machines: a section and a data block of their own
         from dashboards.candidates import candidate_section
 
@@ -361,10 +367,15 @@ for the real model (reference data, with source and date, never mixed with measu
 
 def build_site(paths: list[Path], out_dir: Path, *, max_age_days: int = DEFAULT_MAX_AGE_DAYS,
                settings: CostSettings = CostSettings(), today: dt.date | None = None,
-               candidates: Sequence[str] = (), **options) -> SiteResult:
+               candidates: Sequence[str] = (), sizes: Sequence[Path] = (), **options) -> SiteResult:
     from dashboards.quality import quality_view
 
     plotly_js = _plotly_js()          # before any work: a missing plotly is reported first
+    buy = None
+    if sizes:                         # a bad size document is the user's to fix, before the results are read
+        from dashboards.what_to_buy import buy_view, read_sizes
+
+        buy = buy_view(read_sizes(list(sizes)))
     today = today or dt.date.today()
     from contract.storage import bulk
 
@@ -387,7 +398,7 @@ def build_site(paths: list[Path], out_dir: Path, *, max_age_days: int = DEFAULT_
 
             view = list(candidates), candidate_view(rows, list(candidates), settings, profiles, prices)
         text = render_site(rows, (groups, reps), apis, [w for w in warnings if w != headline], settings, max_age_days,
-                           plotly_js, generated_at, headline, view, quality)
+                           plotly_js, generated_at, headline, view, quality, buy)
         del outcomes                    # gone before the collector is back: its first pass would walk them all
     out_dir = Path(out_dir)
     try:

@@ -212,31 +212,61 @@ class QualityFloor:
     max_kld: float | None = None
 
     def check(self, model: str, quant: str | None, outcomes: list[Outcome]) -> dict | str:
-        """The figures that let `model` `quant` through, else why it is left out."""
-        shown: dict = {}
+        """What the outcomes show of `model` `quant` (quality_of) where it meets the floor, else why
+        it is left out."""
+        shown = quality_of(model, quant, outcomes)
         if self.min_accuracy is not None:
-            scored = [(o.eval.summary.accuracy, o.eval) for o in outcomes
-                      if o.kind == "eval" and o.model.get("id") == model and o.model.get("quant") == quant
-                      and o.eval is not None and o.eval.summary is not None and o.eval.summary.accuracy is not None]
-            if not scored:
+            if "accuracy" not in shown:
                 return f"no bench eval outcome of {model} {quant} to hold against --min-accuracy"
-            accuracy, best = max(scored, key=lambda s: s[0])
-            if accuracy < self.min_accuracy:
-                return (f"accuracy {accuracy:.1%} on {best.tasks_file.name} (bench eval) is under "
+            if shown["accuracy"] < self.min_accuracy:
+                return (f"accuracy {shown['accuracy']:.1%} on {shown['tasks_file']} (bench eval) is under "
                         f"--min-accuracy {self.min_accuracy:.1%}")
-            shown.update(accuracy=accuracy, accuracy_wilson95=best.summary.wilson95 if best.summary else None,
-                         tasks_file=best.tasks_file.name)
         if self.max_kld is not None:
-            klds = [(q.kld.value, q.kld.ci95) for o in outcomes if o.kind == "quality" and o.model.get("id") == model
-                    and o.quality is not None and (q := o.quality.quants.get(quant or "")) is not None
-                    and q.kld.value is not None]
-            if not klds:
+            if "kld" not in shown:
                 return f"no bench quality outcome of {model} {quant} to hold against --max-kld"
-            kld, ci95 = min(klds, key=lambda k: k[0])
-            if kld > self.max_kld:
-                return f"KL divergence {kld:.4g} (bench quality) is over --max-kld {self.max_kld:g}"
-            shown.update(kld=kld, kld_ci95=ci95)
+            if shown["kld"] > self.max_kld:
+                return f"KL divergence {shown['kld']:.4g} (bench quality) is over --max-kld {self.max_kld:g}"
         return shown
+
+
+def quality_of(model: str, quant: str | None, outcomes: list[Outcome]) -> dict:
+    """The best bench eval accuracy and bench quality KL divergence the outcomes show of `model`
+    `quant` ({} where none): what a floor is held against, and the accuracy axis of "what to buy"."""
+    shown: dict = {}
+    scored = [(o.eval.summary.accuracy, o.eval) for o in outcomes
+              if o.kind == "eval" and o.model.get("id") == model and o.model.get("quant") == quant
+              and o.eval is not None and o.eval.server_is_local and o.eval.summary is not None
+              and o.eval.summary.accuracy is not None]
+    if scored:
+        accuracy, best = max(scored, key=lambda s: s[0])
+        shown.update(accuracy=accuracy, accuracy_wilson95=best.summary.wilson95 if best.summary else None,
+                     tasks_file=best.tasks_file.name)
+    klds = [(q.kld.value, q.kld.ci95) for o in outcomes if o.kind == "quality" and o.model.get("id") == model
+            and o.quality is not None and (q := o.quality.quants.get(quant or "")) is not None
+            and q.kld.value is not None]
+    if klds:
+        kld, ci95 = min(klds, key=lambda k: k[0])
+        shown.update(kld=kld, kld_ci95=ci95)
+    return shown
+
+
+def api_points(outcomes: list[Outcome], prices: list[ApiPrice], demand: Demand) -> list[dict]:
+    """The APIs a bench eval scored (through the API itself): their accuracy, and what they would
+    bill a month for the demand at the price table's row of that provider and model."""
+    out = []
+    for o in outcomes:
+        body = o.eval if o.kind == "eval" else None
+        if body is None or body.server_is_local or body.summary is None or body.summary.accuracy is None:
+            continue
+        model = body.served_model or str(o.model.get("id"))
+        row = next((p for p in prices if p.model == model and (body.provider is None or p.provider == body.provider)),
+                   None)
+        out.append({"provider": body.provider or (row.provider if row else None), "model": model,
+                    "accuracy": body.summary.accuracy, "accuracy_wilson95": body.summary.wilson95,
+                    "tasks_file": body.tasks_file.name,
+                    "usd_per_month": api_usd_per_month(demand, row.input, row.output) if row else None,
+                    "why": None if row else f"no row of {model} in the price table"})
+    return out
 
 
 def _band(central: float, band: list[float], fmt: str) -> str:

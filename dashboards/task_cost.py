@@ -60,10 +60,13 @@ def _price_row(prices, model: str, provider: str | None):
     return None, f"{len(rows)} providers list {model} ({', '.join(p.provider for p in rows)}): pass --provider"
 
 
-def _at_api_price(body: EvalBody, prices) -> dict:
-    if body.served_model is None:
+def at_api_price(body: EvalBody, prices, model: str | None = None, provider: str | None = None) -> dict:
+    """The outcome's tasks at the list price of the API row of its served model (or `model`, from
+    `provider`: what a server here stood in for)."""
+    model, provider = model or body.served_model, provider or body.provider
+    if model is None:
         return {"usd_per_1k_tasks": None, "why": "the server did not say which model it served", "basis": "api"}
-    p, why = _price_row(prices, body.served_model, body.provider)
+    p, why = _price_row(prices, model, provider)
     if p is None:
         return {"usd_per_1k_tasks": None, "why": why, "basis": "api"}
     tokens_in = _mean(a.input_tokens for a in body.answers)
@@ -84,4 +87,4 @@ def eval_cost(doc: Outcome, settings: CostSettings, profiles, prices, chosen: di
         raise TypeError(f"a bench eval outcome was expected, not a {doc.kind} document")
     if body.server_is_local:
         return _on_this_machine(doc, body, profiles, chosen or {}, settings)
-    return _at_api_price(body, prices)
+    return at_api_price(body, prices)

@@ -139,8 +139,12 @@ def prices_command(prices_file, show_profiles, profiles_file, max_age_days, upda
 @click.option("--candidates", default=None, metavar="IDS",
               help="Comma-separated hardware ids (bench project --list) to show PROJECTED beside the measured "
                    "machines, in a section of their own.")
+@click.option("--size", "sizes", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="A bench size document (bench size -o FILE): a 'What to buy' section for its demand; repeat for "
+                   "more demands.")
 @cost_options()
-def dashboard_command(paths, output, profile_choices, profiles_file, prices_file, max_age_days, candidates, **cost):
+def dashboard_command(paths, output, profile_choices, profiles_file, prices_file, max_age_days, candidates, sizes,
+                      **cost):
     """Build a static comparison site from result files and directories (works offline)."""
     from bench.commands.cost_options import cost_settings
     from dashboards.site import build_site, count_machines
@@ -148,7 +152,7 @@ def dashboard_command(paths, output, profile_choices, profiles_file, prices_file
     settings, _ = cost_settings(cost)
     site = build_site(list(paths), output, settings=settings, max_age_days=max_age_days,
                       prices_file=prices_file, profiles_file=profiles_file, profile_choices=profile_choices,
-                      candidates=[c.strip() for c in (candidates or "").split(",") if c.strip()])
+                      candidates=[c.strip() for c in (candidates or "").split(",") if c.strip()], sizes=list(sizes))
     for w in site.warnings:
         click.echo(f"warning: {w}", err=True)
     machines = count_machines(site.rows)

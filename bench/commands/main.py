@@ -43,6 +43,8 @@ COMMANDS = {
                'What each quantization loses against its reference: KL divergence, top-1 agreement, perplexity.'),
     "eval": ("bench.commands.eval:eval_command",
             'Score your own tasks (JSON Lines) through a backend: accuracy, tokens, latency, $ per 1,000 tasks.'),
+    "cascade": ("bench.commands.cascade:cascade_command",
+                'Accuracy and $ per 1,000 tasks of a cascade: two bench eval outcomes of one task file, the small model\'s and an API\'s.'),
     "fleet": ("bench.commands.fleet:fleet_command",
              "One `bench run` on each node of a Ray cluster (pip install 'rightsize[fleet]')."),
 }

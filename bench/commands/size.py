@@ -51,11 +51,19 @@ def size_command(paths, workload, workloads, requests_per_day, tokens_per_month,
     from bench.commands.cost_options import cost_settings
     from contract.build import utc_now
     from contract.errors import BenchError
-    from contract.size import SizeCandidate, SizeDemand, SizeResult
+    from contract.size import SizeApiEval, SizeCandidate, SizeDemand, SizeResult
     from dashboards.prices import load_prices
     from dashboards.profiles import load_profiles
     from dashboards.rows import build_row
-    from dashboards.size_view import QualityFloor, demand_for, results_docs, size_candidate, size_rows, size_table
+    from dashboards.size_view import (
+        QualityFloor,
+        api_points,
+        demand_for,
+        results_docs,
+        size_candidate,
+        size_rows,
+        size_table,
+    )
     from dashboards.sizing import day_shape
     from scenarios.slo import parse_slo
     from scenarios.workloads import BUILTIN
@@ -91,17 +99,15 @@ def size_command(paths, workload, workloads, requests_per_day, tokens_per_month,
     if hardware_ids:
         candidates += _projected(hardware_ids, model_ids, quants, docs, demand, target, settings, prices, cost_profiles,
                                  n_plus_one, skipped)
-    floor = QualityFloor(min_accuracy, max_kld)
-    if min_accuracy is not None or max_kld is not None:
-        kept = []
-        for c in candidates:
-            quality = floor.check(c.model, c.quant, outcomes)
-            if isinstance(quality, str):
-                skipped.append(f"{c.label} {c.model} {c.quant}: {quality}")
-            else:
-                c.quality = quality
-                kept.append(c)
-        candidates = kept
+    floor, kept = QualityFloor(min_accuracy, max_kld), []
+    for c in candidates:
+        quality = floor.check(c.model, c.quant, outcomes)
+        if isinstance(quality, str):
+            skipped.append(f"{c.label} {c.model} {c.quant}: {quality}")
+        else:
+            c.quality = quality
+            kept.append(c)
+    candidates = kept
     rows = size_rows(candidates)
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
@@ -110,7 +116,8 @@ def size_command(paths, workload, workloads, requests_per_day, tokens_per_month,
         output_tokens=demand.output_tokens, shape=list(hours), peak_rps=demand.peak_rps,
         tokens_per_month=demand.tokens_per_month, slo=None if target is None else target.to_dict(),
         n_plus_one=n_plus_one, min_accuracy=min_accuracy, max_kld=max_kld),
-        candidates=[SizeCandidate.model_validate(r) for r in rows], skipped=skipped)
+        candidates=[SizeCandidate.model_validate(r) for r in rows],
+        api_evals=[SizeApiEval.model_validate(a) for a in api_points(outcomes, prices, demand)], skipped=skipped)
     text = json.dumps(document.model_dump(mode="json"), indent=2)
     if output is not None:
         try:

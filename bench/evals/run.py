@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench.evals.answer import Answer
-from bench.evals.scorers import score
+from bench.evals.scorers import passes_check, score
 from bench.evals.tasks import Task, load_tasks
 from bench.evals.wilson import wilson_interval
 from bench.outcomes import outcome_document, write_outcome
@@ -188,7 +188,8 @@ def execute(config: EvalConfig, ui: RunUI = RunUI()) -> EvalOutcome:
     if body["weights"] == "synthetic":
         body["what_it_measures"] = SYNTHETIC_NOTE
     scored = [score(t, a.text) if a.error is None else (False, a.error) for t, a in zip(tasks, answers, strict=True)]
-    body["answers"] = [{"id": t.id, "correct": ok, "why": why, **{**a.to_dict(), "text": a.text[:ANSWER_CHARS]}}
+    body["answers"] = [{"id": t.id, "correct": ok, "why": why, "valid": a.error is None and passes_check(t, a.text),
+                        **{**a.to_dict(), "text": a.text[:ANSWER_CHARS]}}
                        for t, a, (ok, why) in zip(tasks, answers, scored, strict=True)]
     body["summary"] = summary(answers, [ok for ok, _ in scored])
     if len(answers) < len(tasks):

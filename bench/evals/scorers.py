@@ -73,3 +73,15 @@ def score(task: Task, answer: str) -> tuple[bool, str]:
             return False, "the answer names none of the labels"
         return label == expected, "" if label == expected else f"chose {label!r}"
     raise ValueError(f"task {task.id}: scorer {s!r} with a string expected answer")
+
+
+def passes_check(task: Task, answer: str) -> bool:
+    """Whether the answer has the shape the task asks for, judged without its expected answer, as a
+    service could at the moment it answers: a label of the label set (choice), a JSON object with
+    every field (json_fields), else any text. A cascade sends what fails it to a bigger model."""
+    if isinstance(task.expected, dict):
+        obj = first_json_object(answer)
+        return obj is not None and all(f in obj for f in task.fields)
+    if task.scorer == "choice":
+        return chosen_label(answer, task.labels) is not None
+    return bool(answer.strip())

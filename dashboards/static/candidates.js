@@ -5,7 +5,7 @@
 (function () {
   var DATA = JSON.parse(document.getElementById("rs-data").textContent);
   var C = DATA.candidates;
-  if (!C || DATA.version !== 1) return;     // dashboards/page_data.py's VERSION; dashboard.js says so
+  if (!C || DATA.version !== 2) return;     // dashboards/page_data.py's VERSION; dashboard.js says so
   var CONFIG = {displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"]};
   var HATCH = {color: "#ffffff", line: {color: "#5f3dc4", width: 1.5},
                pattern: {shape: "/", fillmode: "overlay", fgcolor: "#5f3dc4", solidity: 0.3}};

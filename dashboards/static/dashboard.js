@@ -4,11 +4,11 @@
 // label such as "<img onerror=...>" is shown as typed and never becomes markup.
 (function () {
   var DATA = JSON.parse(document.getElementById("rs-data").textContent);
-  if (DATA.version !== 1) {        // dashboards/page_data.py's VERSION: the keys this script reads
+  if (DATA.version !== 2) {        // dashboards/page_data.py's VERSION: the keys this script reads
     var stop = document.createElement("p");
     stop.className = "warnings";
     stop.id = "data-version";
-    stop.textContent = "This page's data is version " + DATA.version + " and this script reads version 1: " +
+    stop.textContent = "This page's data is version " + DATA.version + " and this script reads version 2: " +
                        "build the page again with bench dashboard.";
     document.body.insertBefore(stop, document.body.firstChild);
     document.body.dataset.ready = "1";          // nothing more will be drawn
