@@ -1,8 +1,8 @@
 """One process per measured run: an engine that crashes or runs out of memory takes down
 its own process, not the sweep, and its memory is returned before the next run starts.
 
-The parent validates the command line once and hands each child a job file: the RunConfig of
-one model x quant (RunConfig.to_dict) and how to print it. The child (`python -m
+The parent validates the command line once and hands each child a job file: the RunRequest of
+one model x quant (scenarios/request.py), how to print it included. The child (`python -m
 bench.commands.job JOB`) measures and writes its result as usual and reports the result's path
 through a file. A child that dies without doing so gets a `failed` result written by the parent.
 """
@@ -28,6 +28,7 @@ from contract.build import died_run, utc_now
 from contract.documents import dump
 from contract.enums import Status
 from engines.child_process import die_with_parent
+from scenarios.request import RunRequest
 
 OUTCOME_ENV = "RIGHTSIZE_OUTCOME_FILE"
 PARENT_ENV = "RIGHTSIZE_PARENT_PID"
@@ -50,11 +51,16 @@ def child_argv(job_file: Path, debug: bool) -> list[str]:
     return [sys.executable, "-m", "bench.commands.job", *(["--debug"] if debug else []), str(job_file)]
 
 
-def read_job(job_file: Path) -> dict:
+def write_job(request: RunRequest, job_fd: int) -> None:
+    """The job file's content: the request, exactly as the child reads it back (read_job)."""
+    os.write(job_fd, request.model_dump_json().encode("utf-8"))
+
+
+def read_job(job_file: Path) -> RunRequest:
     """The child's job; the file is removed once read (the parent removes it too, if the child never starts)."""
-    job = json.loads(Path(job_file).read_text(encoding="utf-8"))
+    text = Path(job_file).read_text(encoding="utf-8")
     Path(job_file).unlink(missing_ok=True)
-    return job
+    return RunRequest.from_json(text, f"the job file {job_file}")
 
 
 # How long a stopped child has to write what it measured before it is killed and its result is
@@ -62,14 +68,14 @@ def read_job(job_file: Path) -> dict:
 STOP_DEADLINE_S = 30.0
 
 
-def run_child(job: dict, debug: bool, api_key: str | None) -> ChildOutcome:
-    """Run one job (a RunConfig's dict, with --json and the cost options) in a child process.
-    Its job and outcome files are hidden files in the results directory, removed on every way out
-    this process has; one a SIGKILL left behind is never in /tmp."""
-    results_dir = Path(job["config"]["results_dir"])
-    job_fd, job_file = tempfile.mkstemp(prefix=".rightsize-job-", suffix=".json", dir=results_dir)
-    os.write(job_fd, json.dumps(job).encode("utf-8"))
-    outcome_fd, outcome_file = tempfile.mkstemp(prefix=".rightsize-outcome-", dir=results_dir)
+def run_child(job: RunRequest, debug: bool, api_key: str | None) -> ChildOutcome:
+    """Run one job (one model x quant's request, --json and the cost options in it) in a child
+    process; `api_key` goes in its environment, never in the job. Its job and outcome files are
+    hidden files in the results directory, removed on every way out this process has; one a
+    SIGKILL left behind is never in /tmp."""
+    job_fd, job_file = tempfile.mkstemp(prefix=".rightsize-job-", suffix=".json", dir=job.results_dir)
+    write_job(job, job_fd)
+    outcome_fd, outcome_file = tempfile.mkstemp(prefix=".rightsize-outcome-", dir=job.results_dir)
     try:
         # held while we live: what a SIGKILL of us and our child left, `bench results` removes (leftovers)
         for fd in (job_fd, outcome_fd):
@@ -128,19 +134,23 @@ def _run_child(argv: list[str], api_key: str | None, outcome_file: Path) -> Chil
             proc.wait()
     for t in pumps:
         t.join(timeout=STOP_DEADLINE_S)     # a server the child started may hold its pipes a while longer
+    outcome = read_outcome(proc.returncode, outcome_file, "".join(out))
+    if stopped_by is not None:
+        outcome.status = outcome.status if outcome.path is not None else "interrupted"
+        raise ChildInterrupted(outcome, stopped_by)
+    return outcome
+
+
+def read_outcome(exit_code: int, outcome_file: Path, output: str) -> ChildOutcome:
+    """What a child that has exited said through its outcome file (report_stage, report_outcome)."""
     try:
         doc = json.loads(outcome_file.read_text() or "null") or {}
     except (OSError, ValueError):
         doc = {}
     stage = doc.get("stage") or {}
     done = "path" in doc
-    outcome = ChildOutcome(proc.returncode, Path(doc["path"]) if done else None,
-                           doc["status"] if done else "died", "".join(out), stage.get("if_it_dies") or "",
-                           Path(stage["journal"]) if stage.get("journal") else None)
-    if stopped_by is not None:
-        outcome.status = outcome.status if done else "interrupted"
-        raise ChildInterrupted(outcome, stopped_by)
-    return outcome
+    return ChildOutcome(exit_code, Path(doc["path"]) if done else None, doc["status"] if done else "died", output,
+                        stage.get("if_it_dies") or "", Path(stage["journal"]) if stage.get("journal") else None)
 
 
 def _copy_lines(src, dst) -> None:

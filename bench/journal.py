@@ -32,8 +32,9 @@ from contract.errors import ResultsError
 from contract.result import RunResult
 from contract.validity import INTERRUPTED, run_validity
 from engines.clock import RequestTrace
-from scenarios.definitions import LoadScenario, scenario_from_params
+from scenarios.definitions import LoadScenario
 from scenarios.levels import Level, LevelRecord
+from scenarios.request import scenario_of
 from scenarios.runner import ScenarioRecord
 from scenarios.single_stream_http import HTTPSingleStreamRecord
 
@@ -228,8 +229,8 @@ def _dump(value: Any) -> Any:
 def _record(kind: str, scenario: dict) -> Any:
     """An empty record of type `kind` for the scenario the journal's `entry` line describes."""
     if kind == "LevelRecord":
-        load = scenario_from_params(scenario["load"])
+        load = scenario_of(scenario["load"])
         assert isinstance(load, LoadScenario)
         return LevelRecord(Level(load, scenario["value"], scenario["searched"]))
-    sc = scenario_from_params(scenario)
+    sc = scenario_of(scenario)
     return HTTPSingleStreamRecord(sc) if kind == "HTTPSingleStreamRecord" else ScenarioRecord(sc)  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ import socket
 import traceback
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import environment
@@ -31,46 +31,7 @@ from engines.base import Backend, TokenEngine
 from models.resolve import HUB_PREFIX, ResolvedModel, looks_like_path, resolve_model
 from scenarios.definitions import LoadScenario, Scenario
 from scenarios.kinds import KINDS, MeasuredRecord, scenario_runs
-
-
-@dataclass
-class RunConfig:
-    model: str
-    quant: str
-    backend: str
-    scenarios: list[Scenario | LoadScenario]
-    backend_options: dict = field(default_factory=dict)
-    results_dir: Path = Path("results")
-    label: str | None = None
-    cache_dir: Path | None = None
-    idle_seconds: float = 3.0       # idle power baseline before the engine loads
-    api_key: str | None = field(default=None, repr=False)   # HTTP backends; never written anywhere
-    backend_reason: str | None = None  # why this backend, when it was chosen for the hardware
-
-    def to_dict(self) -> dict:
-        return {
-            "model": self.model,
-            "quant": self.quant,
-            "backend": self.backend,
-            "scenarios": [s.params() for s in self.scenarios],
-            "backend_options": self.backend_options,
-            "results_dir": str(self.results_dir),
-            "label": self.label,
-            "idle_seconds": self.idle_seconds,
-            "backend_reason": self.backend_reason,
-        }
-
-    @classmethod
-    def from_dict(cls, doc: dict, api_key: str | None = None) -> RunConfig:
-        """The config that to_dict wrote (a run's child process reads its parent's); the API key
-        never travels in it."""
-        from scenarios.definitions import scenario_from_params
-
-        return cls(model=doc["model"], quant=doc["quant"], backend=doc["backend"],
-                   scenarios=[scenario_from_params(p) for p in doc["scenarios"]],
-                   backend_options=dict(doc["backend_options"]), results_dir=Path(doc["results_dir"]),
-                   label=doc["label"], idle_seconds=doc["idle_seconds"], api_key=api_key,
-                   backend_reason=doc.get("backend_reason"))
+from scenarios.request import RunRequest
 
 
 class RunUI:
@@ -123,13 +84,14 @@ def _server_model(name: str) -> dict:
             "fingerprint": None, "architecture": None, "weight_bytes_per_token": None, "kv_bytes_per_token": None}
 
 
-def engine_for(config: RunConfig) -> Backend:
-    """The engine `config` names, ready to prepare; raises BackendError when it is not installed.
-    Made before execute() so that a missing engine is reported before any build."""
-    return get_backend(config.backend, **({"api_key": config.api_key} if config.api_key else {}))
+def engine_for(config: RunRequest, api_key: str | None = None) -> Backend:
+    """The engine `config` names, ready to prepare (HTTP backends: with `api_key`, which no request
+    holds); raises BackendError when it is not installed. Made before execute() so that a missing
+    engine is reported before any build."""
+    return get_backend(config.backend, **({"api_key": api_key} if api_key else {}))
 
 
-def execute(config: RunConfig, ui: RunUI = RunUI(), *, backend: Backend,
+def execute(config: RunRequest, ui: RunUI = RunUI(), *, backend: Backend,
             measurement: MeasurementFactory) -> RunOutcome:
     """Run everything in `config` on `backend` (engine_for's), measured by what
     `measurement(ui, idle_seconds)` starts (RunMeasurement). Raises BenchError only for problems
@@ -177,7 +139,7 @@ def execute(config: RunConfig, ui: RunUI = RunUI(), *, backend: Backend,
     run_id = make_run_id(started, label, model_doc["id"], model_doc["quant"], config.backend, unique=True)
     result = run_document(run_id=run_id, label=label, started_at=started,
                           # the keys given, in their order, with the values the engine runs with
-                          config={**config.to_dict(), "backend_options": {**given, **options.given()}},
+                          config=config.config_record({**given, **options.given()}),
                           environment=environment.capture(), model=model_doc,
                           engine_health=prepared.engine_health, workarounds=prepared.workarounds)
     # each pass as it is measured: what a killed process measured is rebuilt from it (bench/journal.py)

@@ -48,9 +48,10 @@ def spec_for(model: str) -> ModelSpec:
 
 def run_one(args) -> None:
     from bench.measurement import RunMeasurement
-    from bench.run import RunConfig, engine_for, execute
+    from bench.run import engine_for, execute
     from models.synthetic_engines import materialize_for
     from scenarios.kinds import parse_scenarios
+    from scenarios.request import RunRequest
 
     path, options = materialize_for(args.backend, spec_for(args.model), args.quant)
     options.update(json.loads(args.options))
@@ -67,8 +68,8 @@ def run_one(args) -> None:
                                 input_tokens=args.pp, output_tokens=args.tg, **load)
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
-    config = RunConfig(model=str(path), quant=args.quant, backend=args.backend, scenarios=scenarios,
-                       backend_options=options, results_dir=Path(args.results_dir), idle_seconds=0)
+    config = RunRequest(model=str(path), quant=args.quant, backend=args.backend, scenarios=scenarios,
+                        backend_options=options, results_dir=Path(args.results_dir), idle_seconds=0)
     outcome = execute(config, backend=engine_for(config), measurement=RunMeasurement)
     outcome.result["wall_s"] = time.perf_counter() - t0
     # other work on the machine shows here: the 1-minute load average before and after

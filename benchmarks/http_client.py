@@ -85,8 +85,8 @@ def _sse_server(interval_ms: float):
 
 def _level(users: int, out_tokens: int, requests: int) -> LevelRecord:
     profile = Profile("bench", Lengths(16), Lengths(out_tokens))
-    sc = LoadScenario("bench", profile, "concurrency", (users,), slo=PRESETS["default"], requests=requests,
-                      min_duration_s=0)
+    sc = LoadScenario(name="bench", profile=profile, mode="concurrency", levels=(users,), slo=PRESETS["default"],
+                      requests=requests, min_duration_s=0)
     return LevelRecord(Level(sc, users))
 
 

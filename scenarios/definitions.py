@@ -10,11 +10,14 @@ at the levels an SLO search picks.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from contract.errors import ScenarioError
 from scenarios.slo import PRESETS, SLO
-from scenarios.workloads import BUILTIN, Lengths, Profile
+from scenarios.workloads import BUILTIN, Profile
 
 DEFAULT_SCENARIOS = ("pp512", "tg128", "single-stream")
 # Stop rule: at least this many passes AND this many seconds of measuring (docs/architecture.md,
@@ -24,8 +27,22 @@ DEFAULT_MIN_PASSES = 3
 DEFAULT_MIN_DURATION_S = 3.0
 
 
-@dataclass(frozen=True)
-class Scenario:
+# The kind of every load scenario: a workload profile under load (scenarios/kinds.py, KINDS).
+LOAD_KIND = "load"
+
+
+class _Params(BaseModel):
+    """A scenario is its parameters: typed, frozen, and exactly what crosses a process boundary in a
+    RunRequest (scenarios/request.py) and what a result's entries record as their params."""
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def params(self) -> dict[str, Any]:
+        """As the result's entries and `config.scenarios` record them (JSON types)."""
+        return self.model_dump(mode="json")
+
+
+class Scenario(_Params):
+    """One generation at a time: pp, tg, single-stream (or a kind that only scenarios/kinds.py knows)."""
     name: str
     kind: str                    # "pp", "tg" or "single-stream"
     input_tokens: int            # prompt length per measured pass
@@ -34,6 +51,13 @@ class Scenario:
     warmup: int = 1              # unmeasured passes first (llama-bench: one)
     min_duration_s: float = DEFAULT_MIN_DURATION_S  # ...and keep measuring until this long
     max_passes: int = 100        # cap when min_duration_s asks for more passes
+
+    @field_validator("kind")
+    @classmethod
+    def _not_load(cls, kind: str) -> str:
+        if kind == LOAD_KIND:
+            raise ValueError(f"kind {LOAD_KIND!r} is a load scenario's: it needs a profile, mode and levels")
+        return kind
 
     # Warmup passes are short: they page in every weight and start the engine's threads and
     # kernels, which a short pass does as well as a long one. (llama-bench warms pp with a full
@@ -46,9 +70,6 @@ class Scenario:
     def warmup_output_tokens(self) -> int:
         """llama-bench warms tg with one token; a request warms prefill and decode with two."""
         return {"pp": 1, "tg": 1}.get(self.kind, min(2, self.output_tokens))
-
-    def params(self) -> dict:
-        return asdict(self)
 
     @property
     def context_needed(self) -> int:
@@ -64,14 +85,14 @@ MAX_CONCURRENCY = 1024
 SEARCH_CEILING = {"concurrency": 256, "poisson": 256.0}
 
 
-@dataclass(frozen=True)
-class LoadScenario:
+class LoadScenario(_Params):
     """A workload profile under load: one measured level per concurrency or rate."""
     name: str
-    profile: Profile
-    mode: str                            # "concurrency" (closed loop) or "poisson" (open loop)
-    levels: tuple[float, ...]            # users or requests/s; with search, the first is the start
+    kind: Literal["load"] = "load"
+    mode: Literal["concurrency", "poisson"]  # closed loop (users) or open loop (Poisson arrivals)
+    levels: tuple[int | float, ...] = Field(min_length=1)  # users or requests/s; with search, the first is the start
     search: bool = False
+    profile: Profile
     slo: SLO = PRESETS["default"]
     requests: int | None = None          # minimum measured requests per level (None: by level)
     min_duration_s: float = DEFAULT_MIN_DURATION_S
@@ -79,13 +100,9 @@ class LoadScenario:
     max_in_flight: int = 64              # Poisson: more arrivals than this wait in the client
     seed: int = 0
 
-    kind = "load"
-
-    def params(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "mode": self.mode, "levels": list(self.levels),
-                "search": self.search, "profile": self.profile.to_dict(), "slo": self.slo.model_dump(),
-                "requests": self.requests, "min_duration_s": self.min_duration_s,
-                "max_requests": self.max_requests, "max_in_flight": self.max_in_flight, "seed": self.seed}
+    @field_serializer("profile")
+    def _profile(self, profile: Profile) -> dict[str, Any]:
+        return profile.to_dict()         # its keys in the order results have always had them
 
     @property
     def context_needed(self) -> int:
@@ -124,8 +141,8 @@ def _load_scenario(profile: Profile, *, concurrency, rate, search, slo, requests
         raise ScenarioError(f"--search {search} with {'--rate' if rate else '--concurrency'}",
                             "give the start of a concurrency search with --concurrency, of a rate search with --rate")
     levels = (rate if mode == "poisson" else concurrency) or ((1.0,) if search == "rate" else (1,) if search else DEFAULT_CONCURRENCY)
-    sc = LoadScenario(profile.name, profile, mode, levels, search=search is not None, slo=slo,
-                      requests=requests, max_in_flight=64 if max_in_flight is None else max_in_flight)
+    sc = LoadScenario(name=profile.name, profile=profile, mode=mode, levels=levels, search=search is not None,
+                      slo=slo, requests=requests, **({} if max_in_flight is None else {"max_in_flight": max_in_flight}))
     if requests is not None:
         _positive(sc.name, requests, "requests")
     if max_in_flight is not None:
@@ -133,7 +150,7 @@ def _load_scenario(profile: Profile, *, concurrency, rate, search, slo, requests
     if min_duration_s is not None:
         if min_duration_s < 0:
             raise ScenarioError(f"min duration must not be negative, got {min_duration_s}", "for example --min-duration 30")
-        sc = replace(sc, min_duration_s=min_duration_s)
+        sc = sc.model_copy(update={"min_duration_s": min_duration_s})
     return sc
 
 
@@ -164,7 +181,7 @@ def _with_duration(sc: Scenario, min_duration_s: float | None) -> Scenario:
         return sc
     if min_duration_s < 0:
         raise ScenarioError(f"min duration must not be negative, got {min_duration_s}", "for example --min-duration 30")
-    return replace(sc, min_duration_s=min_duration_s)
+    return sc.model_copy(update={"min_duration_s": min_duration_s})
 
 
 # Each kind's name parser: the scenario a name means, or None when the name is not of this kind.
@@ -180,14 +197,14 @@ def parse_micro(kind: str, key: str, opts: ParseOptions) -> Scenario | None:
     reps = DEFAULT_MIN_PASSES if opts.repetitions is None else opts.repetitions
     _positive(key, reps, "repetitions")
     shape = {"input_tokens": n, "output_tokens": 1} if kind == "pp" else {"input_tokens": 1, "output_tokens": n}
-    return _with_duration(Scenario(key, kind, repetitions=reps, **shape), opts.min_duration_s)
+    return _with_duration(Scenario(name=key, kind=kind, repetitions=reps, **shape), opts.min_duration_s)
 
 
 def parse_single_stream(key: str, opts: ParseOptions) -> Scenario | None:
     if key != "single-stream":
         return None
     sc = Scenario(
-        key, "single-stream",
+        name=key, kind="single-stream",
         input_tokens=128 if opts.input_tokens is None else opts.input_tokens,
         output_tokens=32 if opts.output_tokens is None else opts.output_tokens,
         repetitions=DEFAULT_MIN_PASSES if opts.requests is None else opts.requests,
@@ -205,16 +222,3 @@ def parse_load(key: str, opts: ParseOptions) -> LoadScenario | None:
     return _load_scenario(opts.profiles[key], concurrency=opts.concurrency, rate=opts.rate, search=opts.search,
                           slo=opts.slo, requests=opts.requests, min_duration_s=opts.min_duration_s,
                           max_in_flight=opts.max_in_flight)
-
-
-def scenario_from_params(params: dict) -> Scenario | LoadScenario:
-    """The scenario whose params() these are: how a run's child process gets the scenarios its
-    parent parsed and validated (bench/isolation.py), without parsing the command line again."""
-    if params.get("kind") == LoadScenario.kind:
-        p = params["profile"]
-        profile = Profile(p["name"], Lengths(**p["input"]), Lengths(**p["output"]), p.get("description", ""))
-        return LoadScenario(name=params["name"], profile=profile, mode=params["mode"], levels=tuple(params["levels"]),
-                            search=params["search"], slo=SLO(**params["slo"]), requests=params["requests"],
-                            min_duration_s=params["min_duration_s"], max_requests=params["max_requests"],
-                            max_in_flight=params["max_in_flight"], seed=params["seed"])
-    return Scenario(**params)

@@ -27,6 +27,7 @@ from scenarios.definitions import (
     BUILTIN,
     DEFAULT_LOAD_SCENARIO,
     DEFAULT_SCENARIOS,
+    LOAD_KIND,
     LoadScenario,
     ParseOptions,
     Scenario,
@@ -83,7 +84,7 @@ def _single_stream(backend: Backend, model: LoadedModel, scenario: Scenario) -> 
 # A name goes to the first kind that claims it: a workload profile first, as a --workloads file may
 # name one like a built-in scenario.
 KINDS: dict[str, Kind] = {
-    LoadScenario.kind: Kind(definitions.parse_load, f"a workload profile ({', '.join(BUILTIN)})", load.levels),
+    LOAD_KIND: Kind(definitions.parse_load, f"a workload profile ({', '.join(BUILTIN)})", load.levels),
     "pp": Kind(partial(definitions.parse_micro, "pp"), "pp<N> (e.g. pp512)", _in_process, token_level=True),
     "tg": Kind(partial(definitions.parse_micro, "tg"), "tg<N> (e.g. tg128)", _in_process, token_level=True),
     "single-stream": Kind(definitions.parse_single_stream, "single-stream", _single_stream),

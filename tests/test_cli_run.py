@@ -86,19 +86,18 @@ def test_help_imports_no_engine():
 
 
 def test_stop_rule_needs_both_count_and_duration(tmp_path):
-    from dataclasses import replace
-
     from bench.measurement import RunMeasurement
-    from bench.run import RunConfig, engine_for, execute
+    from bench.run import engine_for, execute
     from scenarios.definitions import Scenario
     from scenarios.kinds import parse_scenarios
+    from scenarios.request import RunRequest
 
     tg = parse_scenarios("tg16", repetitions=3, min_duration_s=0.2)[0]
     tg2 = parse_scenarios("tg2", repetitions=2, min_duration_s=3600)[0]
     assert isinstance(tg2, Scenario)
-    capped = replace(tg2, name="capped", max_passes=5)
-    config = RunConfig(model="tiny", quant="Q4_K_M", backend="llamacpp", scenarios=[tg, capped],
-                       results_dir=tmp_path, idle_seconds=0)
+    capped = tg2.model_copy(update={"name": "capped", "max_passes": 5})
+    config = RunRequest(model="tiny", quant="Q4_K_M", backend="llamacpp", scenarios=[tg, capped],
+                        results_dir=tmp_path, idle_seconds=0)
     outcome = execute(config, backend=engine_for(config), measurement=RunMeasurement)
     by_duration, by_cap = outcome.result["scenarios"]
     passes = by_duration["samples"]["seconds"]

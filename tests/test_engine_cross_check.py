@@ -3,11 +3,12 @@
 import pytest
 
 from bench.measurement import RunMeasurement
-from bench.run import RunConfig, engine_for, execute
+from bench.run import engine_for, execute
 from models.architecture import Architecture
 from models.catalog import ModelSpec
 from models.synthetic import materialize
 from scenarios.kinds import parse_scenarios
+from scenarios.request import RunRequest
 
 pytestmark = pytest.mark.engine   # real llama.cpp on a larger model
 
@@ -24,9 +25,9 @@ MID = ModelSpec(
 @pytest.mark.slow
 def test_pp_and_tg_rates_agree_with_llama_perf_counters(tmp_path):
     path = materialize(MID, "Q4_K_M")
-    config = RunConfig(model=str(path), quant="Q4_K_M", backend="llamacpp",
-                       scenarios=parse_scenarios("pp256,tg32", repetitions=3, min_duration_s=0),
-                       backend_options={"n_ctx": 512}, results_dir=tmp_path)
+    config = RunRequest(model=str(path), quant="Q4_K_M", backend="llamacpp",
+                        scenarios=parse_scenarios("pp256,tg32", repetitions=3, min_duration_s=0),
+                        backend_options={"n_ctx": 512}, results_dir=tmp_path)
     outcome = execute(config, backend=engine_for(config), measurement=RunMeasurement)
     assert outcome.result["status"] == "completed"
     for sc in outcome.result["scenarios"]:

@@ -21,7 +21,6 @@ from click.testing import CliRunner
 
 import hardware
 from bench.commands.main import main
-from bench.commands.node_plan import node_plan
 from contract.errors import BackendError
 from engines import choose
 from engines.llamacpp import build
@@ -241,14 +240,16 @@ def test_a_requested_cuda_build_without_a_toolkit_is_one_line(no_toolkit):
 # -- the run's first line --------------------------------------------------------------------------
 
 def plan_reason(monkeypatch) -> str:
-    """The node plan (what `bench run` would do here) as the parent of a run sees it; vLLM and torch not installed."""
+    """The backend `bench run` would choose here and why, as the parent of a run parses it (and the
+    run's child says it first); vLLM and torch not installed."""
+    from bench.commands.run import parse_run, run
+
     real = choose._installed
     monkeypatch.setattr(choose, "_installed", lambda m: m not in ("vllm", "torch") and real(m))
-    r = CliRunner().invoke(node_plan, ["--model", "tiny"])
-    assert r.exit_code == 0, r.output
-    plan = json.loads(r.stdout)
-    assert plan["backend"] == "llamacpp"
-    return plan["backend_reason"]
+    ctx = run.make_context("run", ["--model", "tiny"], obj={"debug": False})
+    request = parse_run(ctx, **ctx.params).request
+    assert request.backend == "llamacpp"
+    return request.backend_reason
 
 
 def test_a_gpu_machine_whose_llama_cpp_cannot_offload_says_so_and_how_to_rebuild(h100, toolkit_on_path, monkeypatch):

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
 
 import pytest
 
-from bench.run import RunConfig, execute
+from bench.run import execute
 from contract.errors import ModelError, ResultsError, ScenarioError
 from engines.base import Backend, TokenEngine
 from scenarios.kinds import parse_scenarios
+from scenarios.request import RunRequest
 from tests.fakes import FakeClock, FakeEngine, FakeMeasurement, Pace
 
 
@@ -26,12 +26,12 @@ def scenario(name: str, **shape):
     """One built-in scenario, e.g. scenario("tg8", repetitions=3, min_duration_s=0, max_passes=5)."""
     cap = shape.pop("max_passes", None)
     sc = parse_scenarios(name, **shape)[0]
-    return sc if cap is None else replace(sc, max_passes=cap)
+    return sc if cap is None else sc.model_copy(update={"max_passes": cap})
 
 
 def run(tmp_path, model, engine, measurement, *scenarios):
-    config = RunConfig(model=str(model), quant="Q4_K_M", backend="fake", scenarios=list(scenarios),
-                       results_dir=tmp_path, idle_seconds=0)
+    config = RunRequest(model=str(model), quant="Q4_K_M", backend="fake", scenarios=list(scenarios),
+                        results_dir=tmp_path, idle_seconds=0)
     return execute(config, backend=engine, measurement=measurement.factory)
 
 

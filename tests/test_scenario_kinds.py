@@ -25,13 +25,13 @@ def test_token_level_kinds_are_the_ones_an_http_backend_cannot_run():
 def test_a_kind_is_its_table_line(monkeypatch, tmp_path):
     """A kind that only KINDS knows is parsed from the command line's names and measured by the run,
     which takes the entry's energy basis and decode figure from its record, not from the kind's name."""
-    from dataclasses import replace
     from functools import partial
 
     from bench.measurement import RunMeasurement
-    from bench.run import RunConfig, engine_for, execute
+    from bench.run import engine_for, execute
     from scenarios import definitions, runner
     from scenarios.kinds import Kind
+    from scenarios.request import RunRequest
 
     class BurstRecord(runner.ScenarioRecord):
         def energy_tokens(self):
@@ -42,10 +42,10 @@ def test_a_kind_is_its_table_line(monkeypatch, tmp_path):
 
     def parse(key, options):
         tg = definitions.parse_micro("tg", key.replace("burst", "tg"), options) if key.startswith("burst") else None
-        return tg and replace(tg, name=key, kind="burst")
+        return tg and tg.model_copy(update={"name": key, "kind": "burst"})
 
     def runs(backend, model, scenario):
-        as_tg = replace(scenario, kind="tg")     # measured as tg is, into an entry of tg's shape
+        as_tg = scenario.model_copy(update={"kind": "tg"})     # measured as tg is, into an entry of tg's shape
         record = BurstRecord(as_tg)
         yield record, partial(runner.run_scenario, backend, model, as_tg, record)
 
@@ -53,8 +53,8 @@ def test_a_kind_is_its_table_line(monkeypatch, tmp_path):
     burst, tg = parse_scenarios("burst8,tg8", repetitions=3, min_duration_s=0)
     assert isinstance(burst, definitions.Scenario)
     assert (burst.name, burst.kind, burst.output_tokens) == ("burst8", "burst", 8)
-    config = RunConfig(model="tiny", quant="Q4_K_M", backend="llamacpp", scenarios=[burst, tg],
-                       results_dir=tmp_path, idle_seconds=0)
+    config = RunRequest(model="tiny", quant="Q4_K_M", backend="llamacpp", scenarios=[burst, tg],
+                        results_dir=tmp_path, idle_seconds=0)
     outcome = execute(config, backend=engine_for(config), measurement=RunMeasurement)
     got, plain = outcome.result["scenarios"]
     assert got["name"] == "burst8" and got["status"] == "completed" and len(got["samples"]["tg_tps"]) == 3

@@ -89,11 +89,17 @@ def test_two_quants_give_two_results(tmp_path):
 def test_plan_says_what_would_run_here_and_measures_nothing(tmp_path):
     """The node plan (bench/commands/node_plan.py, what `bench fleet` asks each node): the backend, each combination and why
     it would be skipped; nothing built, measured or written."""
+    from bench.commands.run import parse_run, run
+    from scenarios.request import RunPlan
+
     results = tmp_path / "never-made"
-    r = CliRunner().invoke(node_plan, ["--model", "tiny,qwen2.5-14b", "--quant", "F16", *FAST,
-                                       "--results-dir", str(results)])
+    ctx = run.make_context("run", ["--model", "tiny,qwen2.5-14b", "--quant", "F16", *FAST, "--results-dir",
+                                   str(results)], obj={"debug": False})
+    request = parse_run(ctx, **ctx.params).request
+    r = CliRunner().invoke(node_plan, [], input=request.model_dump_json())
     assert r.exit_code == 0, r.output
     plan = json.loads(r.stdout)
+    assert RunPlan.model_validate(plan).backend == "llamacpp"
     assert plan["backend"] == "llamacpp" and "llamacpp" in plan["backend_reason"] and plan["fit_source"]
     assert [(c["model"], c["quant"], c["skip_reason"] is None) for c in plan["combinations"]] == [
         ("tiny", "F16", True), ("qwen2.5-14b", "F16", False)]

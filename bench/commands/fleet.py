@@ -10,6 +10,13 @@ import click
 
 _RUN_ARGS = {"ignore_unknown_options": True, "allow_extra_args": False}
 
+# Options the driver owns: where results go, how they are printed, and what names a node.
+_REFUSED = {
+    "label": "each node's results carry its own name (label it with `ray start --labels=rightsize-name=NAME`)",
+    "results_dir": "results stream back to the driver; give --results-dir to `bench fleet run` itself",
+    "as_json": "the driver prints each node's progress; read the result files instead",
+}
+
 
 def _fleet_options(f):
     f = click.option("--address", default="auto", show_default=True,
@@ -43,11 +50,10 @@ def fleet_run(address, nodes, runtime_env, results_dir, force, dry_run, run_args
     A rerun with the same options resumes: what a node (same name, same hardware) has already
     measured is skipped unless --force. Ctrl-C stops the remote runs and keeps what they measured."""
     from bench.fleet.driver import FleetRun, plan, start_runners
-    from bench.fleet.jobs import RunOptions
     from bench.sweep import exit_code
     from contract.storage import ensure_writable
 
-    options = RunOptions.parse(run_args, _bench_run())
+    options = parse_run_options(run_args)
     if not dry_run:
         ensure_writable(results_dir)
     targets = _connect(address, runtime_env, nodes)
@@ -79,9 +85,8 @@ def fleet_status(address, nodes, runtime_env, as_json, run_args):
     """The cluster's nodes with their hardware, and what `bench fleet run RUN_ARGS` would schedule where."""
     from bench.fleet.cluster import cluster_nodes, ray_module
     from bench.fleet.driver import plan, start_runners
-    from bench.fleet.jobs import RunOptions
 
-    options = RunOptions.parse(run_args, _bench_run())
+    options = parse_run_options(run_args)
     targets = _connect(address, runtime_env, nodes)
     every = cluster_nodes()
     try:
@@ -102,11 +107,42 @@ def fleet_status(address, nodes, runtime_env, as_json, run_args):
     _print_schedule(plans)
 
 
-def _bench_run() -> click.Command:
-    """`bench run` itself: its parser checks the run options."""
-    from bench.commands.run import run
+def parse_run_options(run_args):
+    """RUN_ARGS checked once, here on the driver, by `bench run`'s own parser (bench/commands/run.py,
+    parse_run): a bench.fleet.jobs.RunOptions, whose request_for gives the RunRequest for a node's
+    backend. Bad options are one line before any node is asked anything."""
+    from bench.commands.run import parse_run, run
+    from bench.fleet.jobs import RunOptions, key_params
+    from contract.errors import BenchError
 
-    return run
+    try:
+        ctx = run.make_context("run", list(run_args), resilient_parsing=False, obj={"debug": False})
+    except click.exceptions.Exit:
+        raise BenchError("`bench fleet run` takes `bench run` options, not --help here",
+                         "see `bench run --help` for them") from None
+    except click.UsageError as exc:
+        raise BenchError(f"bad bench run option: {exc.format_message()}",
+                         "see `bench run --help`; fleet options (--address, --nodes, ...) come first") from None
+    given = {name: value for name, value in ctx.params.items()
+             if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT}
+    for name, why in _REFUSED.items():
+        if name in given:
+            flag = "--" + {"as_json": "json"}.get(name, name).replace("_", "-")
+            raise BenchError(f"{flag} is not a `bench fleet run` option: {why}", f"drop {flag}")
+    fixed = ctx.params["backend"] is not None or ctx.params["serve"]   # else each node chooses its own
+    made: dict = {}
+
+    def request_for(choice):
+        key = None if fixed else choice
+        if key not in made:
+            if not fixed and choice is None:
+                raise BenchError("the node could not choose a backend for its hardware", "give --backend")
+            made[key] = parse_run(ctx, **ctx.params, chosen=choice).request
+        return made[key]
+
+    if fixed:
+        request_for(None)      # the same request for every node: its problems are one line here, now
+    return RunOptions(request_for=request_for, key_params=key_params(given), api_key=given.get("api_key"))
 
 
 def _connect(address, runtime_env, nodes):

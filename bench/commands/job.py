@@ -1,8 +1,10 @@
 """A run's child process: `python -m bench.commands.job [--debug] JOB_FILE`.
 
 It measures the one model x quant its parent (`bench run`, bench/commands/run.py) checked and
-wrote as a job file (bench/isolation.py): nothing on the command line is parsed again. It writes
-the result as usual, prints its tables (or its JSON) and exits with the run's code.
+wrote as a job file (bench/isolation.py): a RunRequest (scenarios/request.py), read as the parent
+wrote it; nothing on the command line is parsed again. A fleet node runs its work the same way
+(bench/fleet/remote.py). It writes the result as usual, prints its tables (or its JSON) and exits
+with the run's code.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ def job(ctx, debug: bool, job_file: Path) -> None:
     """Measure the job in JOB_FILE in this process."""
     from bench.commands.cost_options import cost_settings
     from bench.isolation import API_KEY_ENV, clean_up_if_orphaned, read_job
-    from bench.run import RunConfig
     from bench.stop_signals import Stopped, exit_code_of, name_of, stop_on_signals
     from bench.streams import tolerant_stdio
     from engines import backend_class
@@ -33,12 +34,12 @@ def job(ctx, debug: bool, job_file: Path) -> None:
     ctx.ensure_object(dict)["debug"] = debug
     with tolerant_stdio(), stop_on_signals():
         try:
-            job = read_job(job_file)
-            config = RunConfig.from_dict(job["config"])
-            if not backend_class(config.backend).capabilities.local_model:
-                config.api_key = os.environ.get(API_KEY_ENV) or None     # never in the job file
-            pricing, breakeven = cost_settings(job["cost"])
-            _measure(ctx, config, pricing, breakeven, job["as_json"])
+            request = read_job(job_file)
+            api_key = None
+            if not backend_class(request.backend).capabilities.local_model:
+                api_key = os.environ.get(API_KEY_ENV) or None     # never in the job file
+            pricing, breakeven = cost_settings(request.output.cost)
+            _measure(ctx, request, api_key, pricing, breakeven, request.output.as_json)
         except Stopped as stop:      # before the measurement started, or after its result was written
             click.echo(f"stopped by {name_of(stop.signum)}", err=True)
             sys.exit(exit_code_of(stop.signum))
@@ -46,14 +47,14 @@ def job(ctx, debug: bool, job_file: Path) -> None:
             clean_up_if_orphaned()
 
 
-def _measure(ctx, config, pricing, breakeven: bool, as_json: bool) -> None:
-    """Run `config` in this process, print its tables (or its JSON) and exit with its code."""
+def _measure(ctx, config, api_key, pricing, breakeven: bool, as_json: bool) -> None:
+    """Run the request `config` in this process, print its tables (or its JSON) and exit with its code."""
     from bench.measurement import RunMeasurement
     from bench.run import engine_for, execute
     from bench.ui import RichUI
 
     ui = RichUI(quiet=as_json)
-    backend = engine_for(config)       # a missing engine is reported before any build
+    backend = engine_for(config, api_key)       # a missing engine is reported before any build
     outcome = execute(config, ui, backend=backend, measurement=RunMeasurement)
     from bench.isolation import report_outcome
     from dashboards.report import write_run_report

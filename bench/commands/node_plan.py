@@ -1,31 +1,32 @@
-"""What `bench run ARGS` would do on this machine, as JSON, measuring nothing:
-`python -m bench.commands.node_plan ARGS` (what `bench fleet` asks each node before it sends work).
+"""What a RunRequest would do on this machine, measuring nothing:
+`python -m bench.commands.node_plan [REQUEST_FILE]` (the request as JSON, from stdin without a
+file), which prints a RunPlan (scenarios/request.py) as JSON. `bench fleet` asks each node this
+before it sends work (bench/fleet/remote.py).
 
 The backend and why, where the fit check's figures come from, and each model x quant with the
-reason it would be skipped. Bad input is one line on stderr and exit code 2, as `bench run` gives.
+reason it would be skipped. A request that is not one, or names an unknown model, is one line on
+stderr and exit code 2, as `bench run` gives.
 """
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from bench.commands.main import one_line_errors
-from bench.commands.run import check_fits_here, parse_run, run_options
 
 
 @click.command()
 @click.option("--debug", is_flag=True, help="Full tracebacks.")
-@run_options
+@click.argument("request_file", type=click.File("r", encoding="utf-8"), default="-")
 @click.pass_context
-def node_plan(ctx, debug: bool, **options) -> None:
-    """Print what `bench run` with these options would run here."""
+def node_plan(ctx, debug: bool, request_file) -> None:
+    """Print what the RunRequest in REQUEST_FILE (default: stdin) would run here."""
+    from bench.commands.run import plan_here
+    from scenarios.request import RunRequest
+
     ctx.ensure_object(dict)["debug"] = debug
-    parsed = parse_run(ctx, **options)
-    where = check_fits_here(parsed, ctx.params)
-    click.echo(json.dumps({"backend": parsed.config.backend, "backend_reason": parsed.config.backend_reason,
-                           "fit_source": where, "combinations": [vars(c) for c in parsed.combos]}))
+    request = RunRequest.from_json(request_file.read(), f"the run request {request_file.name}")
+    click.echo(plan_here(request).model_dump_json())
 
 
 def main() -> None:

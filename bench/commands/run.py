@@ -1,9 +1,11 @@
 """`bench run`: measure a model on this machine and write a result file.
 
-The parent checks the command line once (parse_run), then runs each model x quant in a process
-of its own (bench/commands/job.py, through bench/isolation.py), after a fit check; a sweep gets a
-summary table. The fleet asks each node what this command line would do there without running
-it (bench/commands/node_plan.py).
+The parent checks the command line once (parse_run) into a RunRequest (scenarios/request.py), then
+runs each model x quant's request in a process of its own (bench/commands/job.py, through
+bench/isolation.py), after a fit check (plan_here); a sweep gets a summary table. `bench fleet`
+parses the same options once, on its driver, into the request each node gets for its own backend
+(bench/commands/fleet.py), and asks each node what that request would do there
+(bench/commands/node_plan.py).
 """
 
 from __future__ import annotations
@@ -103,10 +105,10 @@ def run_options(command):
 
 @dataclass
 class ParsedRun:
-    config: Any          # bench.run.RunConfig: one model x quant's job, before each child gets its own
+    request: Any         # scenarios.request.RunRequest: the sweep's, before each child gets its own combination
     combos: list         # bench.sweep.Combination: each model x quant, with why it is skipped once fits are checked
     caps: Any            # engines.base.Capabilities of the chosen engine
-    cost: dict           # the cost options, as given: each child prices its own result
+    api_key: str | None  # HTTP backends: never in the request; each child gets it in its environment
 
 
 @click.command()
@@ -123,7 +125,7 @@ def run(ctx, **options):
         try:
             parsed = parse_run(ctx, **options)
             ensure_writable(options["results_dir"])
-            sys.exit(_run_each_in_a_child(ctx, parsed, {"as_json": options["as_json"], "cost": parsed.cost}))
+            sys.exit(_run_each_in_a_child(ctx, parsed))
         except Stopped as stop:      # before a child started, or after its result was written
             click.echo(f"stopped by {name_of(stop.signum)}", err=True)
             sys.exit(exit_code_of(stop.signum))
@@ -132,18 +134,21 @@ def run(ctx, **options):
 def parse_run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, search, slo, max_in_flight,
               workloads, repetitions, requests, input_tokens, output_tokens, min_duration, threads, gpu_layers,
               ctx_size, flash_attn, batch_size, ubatch_size, engine_option, base_url, api_key, endpoint,
-              request_timeout, results_dir, label, idle_seconds, as_json, **cost) -> ParsedRun:
-    """Check the whole command line once, before anything runs: the job each child gets, each
-    model x quant, and the engine's capabilities. Bad input raises BenchError (one line)."""
+              request_timeout, results_dir, label, idle_seconds, as_json, chosen: tuple[str, str] | None = None,
+              **cost) -> ParsedRun:
+    """Check the whole command line once, before anything runs: the request each child gets, each
+    model x quant, and the engine's capabilities. Bad input raises BenchError (one line).
+    `chosen`: the (backend, why) of the machine that will run it, where that is not this one (a
+    fleet node's, bench/commands/fleet.py); without --backend, this machine's is chosen."""
     from bench.commands.cost_options import cost_settings
 
     cost_settings(cost)     # a bad cost option is one line, before anything runs
 
-    from bench.run import RunConfig
     from engines import backend_class, model_format
     from engines.base import HTTPEngine, TokenEngine, speaks
     from engines.options import parse_engine_options
     from scenarios.kinds import parse_scenarios
+    from scenarios.request import Output, RunRequest
 
     if serve:
         # vLLM behind its own HTTP server: the vllm-serve backend (a run's child gets both names)
@@ -152,6 +157,8 @@ def parse_run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rat
                              "add --backend vllm, or drop --serve")
         backend = "vllm-serve"
     reason = None
+    if backend is None and chosen is not None:
+        backend, reason = chosen
     if backend is None:
         import hardware
         from engines.choose import default_backend
@@ -199,16 +206,15 @@ def parse_run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rat
         options.update({"endpoint": endpoint, "request_timeout_s": request_timeout})
     if not caps.local_model:
         options = {"base_url": base_url, "endpoint": endpoint, "request_timeout_s": request_timeout}
-    config = RunConfig(model=model, quant=quant, backend=backend, scenarios=scenarios,
-                       backend_options=options, results_dir=results_dir, label=label,
-                       idle_seconds=idle_seconds, api_key=api_key,
-                       backend_reason=reason)
+    request = RunRequest(model=model, quant=quant, backend=backend, scenarios=scenarios, backend_options=options,
+                         results_dir=results_dir, label=label, idle_seconds=idle_seconds, backend_reason=reason,
+                         output=Output(as_json=as_json, cost=cost))
     from bench.sweep import combinations
 
     combos = combinations(model, quant)
     if caps.local_model:
         _check_names(combos, backend)
-    return ParsedRun(config, combos, caps, cost)
+    return ParsedRun(request, combos, caps, api_key)
 
 
 def _check_names(combos, backend) -> None:
@@ -224,11 +230,9 @@ def _check_names(combos, backend) -> None:
             get_format(model_format(backend), c.quant)
 
 
-def _run_each_in_a_child(ctx, parsed: ParsedRun, display: dict) -> int:
+def _run_each_in_a_child(ctx, parsed: ParsedRun) -> int:
     """Each model x quant in its own process, after a fit check; returns the exit code. Each child
-    gets `config` for its combination and `display` (--json, the cost options) as a job file."""
-    import dataclasses
-
+    gets the request of its combination as a job file."""
     from rich.console import Console
     from rich.table import Table
 
@@ -237,11 +241,10 @@ def _run_each_in_a_child(ctx, parsed: ParsedRun, display: dict) -> int:
     from bench.stop_signals import exit_code_of, name_of
     from bench.sweep import exit_code, summary_rows
 
-    combos, config = parsed.combos, parsed.config
-    p = {**ctx.params, "backend": config.backend}
-    as_json = display["as_json"]
+    combos, request = parsed.combos, parsed.request
+    as_json = request.output.as_json
     console = Console(stderr=True)
-    where = check_fits_here(parsed, p)
+    where = check_fits_here(request, combos)
     for c in combos:
         if c.skip_reason:
             console.print(f"skipped {c.model} {c.quant}: does not fit ({where}): {c.skip_reason}", highlight=False)
@@ -252,15 +255,15 @@ def _run_each_in_a_child(ctx, parsed: ParsedRun, display: dict) -> int:
             outcomes.append(None)
             continue
         try:
-            job = {"config": dataclasses.replace(config, model=c.model, quant=c.quant).to_dict(), **display}
-            o = run_child(job, bool(ctx.obj.get("debug")), config.api_key)
+            job = request.model_copy(update={"model": c.model, "quant": c.quant})
+            o = run_child(job, bool(ctx.obj.get("debug")), parsed.api_key)
         except ChildInterrupted as stop:
             o, stopped_by = stop.outcome, stop.signum
         if o.path is None and o.exit_code == 2 and stopped_by is None:
             sys.exit(2)          # the child printed a one-line error: nothing was measured
         if o.path is None:
-            o.path, o.status, line = record_unwritten(o, p["results_dir"], c.model, c.quant, p["backend"], p["label"],
-                                                      stopped_by)
+            o.path, o.status, line = record_unwritten(o, request.results_dir, c.model, c.quant, request.backend,
+                                                      request.label, stopped_by)
             console.print(f"{c.model} {c.quant}: {line}" if stopped_by is not None else
                           f"[red]error:[/red] {c.model} {c.quant}: {line}", highlight=False)
         elif stopped_by is not None:
@@ -286,15 +289,35 @@ def _run_each_in_a_child(ctx, parsed: ParsedRun, display: dict) -> int:
     return exit_code([r["status"] for r in rows], any(o is not None and o.exit_code == NOTHING_MEASURED for o in outcomes))
 
 
-def check_fits_here(parsed: ParsedRun, params: dict) -> str | None:
-    """Mark the combinations that cannot fit here (sweep.check_fits); None where no check applies."""
-    if not parsed.caps.local_model:
+def check_fits_here(request, combos: list) -> str | None:
+    """Mark the combinations of `request` (a RunRequest) that cannot fit here (sweep.check_fits);
+    None where no check applies."""
+    from engines import backend_class
+
+    if not backend_class(request.backend).capabilities.local_model:
         return None
     from bench.sweep import check_fits
 
-    config = parsed.config
-    return check_fits(parsed.combos, config.scenarios, params["ctx_size"], config.backend, params["flash_attn"],
-                      params["ubatch_size"])
+    options = request.backend_options
+    return check_fits(combos, list(request.scenarios), options.get("n_ctx"), request.backend,
+                      options.get("flash_attn"), options.get("n_ubatch"))
+
+
+def plan_here(request):
+    """What `request` (a RunRequest) would do on this machine, measuring nothing: a RunPlan, each of
+    its model x quant with why it would be skipped (bench/commands/node_plan.py, for bench fleet)."""
+    from bench.sweep import combinations
+    from engines import backend_class
+    from scenarios.request import PlannedCombination, RunPlan
+
+    combos = combinations(request.model, request.quant)
+    if backend_class(request.backend).capabilities.local_model:
+        _check_names(combos, request.backend)
+    where = check_fits_here(request, combos)
+    return RunPlan(backend=request.backend, backend_reason=request.backend_reason, fit_source=where,
+                   combinations=[PlannedCombination(model=c.model, quant=c.quant, skip_reason=c.skip_reason)
+                                 for c in combos])
+
 
 
 class _Skipped:

@@ -1,5 +1,6 @@
 """The fleet's schedule and its run: one runner per target node (a Ray actor pinned there),
-one `bench run` at a time on each, results written by the driver as each one returns."""
+one run at a time on each — a RunRequest per model x quant — results written by the driver as
+each one returns."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from bench.fleet.remote import NodeRunner
 from contract import storage
 from contract.build import died_run, utc_now
 from contract.documents import dump
+from contract.errors import BenchError
+from scenarios.request import RunPlan, RunRequest
 
 # After Ctrl-C: how long the runs get to stop and return what they measured before they are killed.
 STOP_GRACE_S = 60.0
@@ -37,9 +40,11 @@ class Job:
 @dataclass
 class NodePlan:
     node: Node
-    info: dict[str, Any] | None     # NodeRunner.describe: hardware, environment, the node's own plan
+    info: dict[str, Any] | None     # NodeRunner.describe: hardware, environment, the backend it would choose
     error: str | None               # why the node cannot run this at all
     jobs: list[Job] = field(default_factory=list)
+    request: RunRequest | None = None   # the sweep's request for this node; each job gets its combination
+    plan: RunPlan | None = None         # the node's answer to it (bench/commands/node_plan.py)
 
     @property
     def fingerprint(self) -> str | None:
@@ -67,34 +72,51 @@ def start_runners(nodes: list[Node], hold_node: bool) -> dict[str, Any]:
 
 def plan(nodes: list[Node], runners: dict[str, Any], options: RunOptions, results_dir: Path | None,
          force: bool) -> list[NodePlan]:
-    """Ask every node at once what it is and what it would run; mark what is already measured."""
+    """Ask every node at once what it is, then what its RunRequest would do there (each node's
+    request follows the backend it chooses, unless --backend chose one for all); mark what is
+    already measured."""
     ray = ray_module()
-    refs = {runners[n.node_id].describe.remote(options.args): n for n in nodes}
+    described = {runners[n.node_id].describe.remote(): n for n in nodes}
     done = {}
     if results_dir is not None and Path(results_dir).is_dir() and not force:
         loaded, _ = storage.load_documents([Path(results_dir)])
         done = already_measured(loaded)
-    plans = []
-    for ref, node in refs.items():
+    plans = {n.node_id: NodePlan(n, None, None) for n in nodes}
+    asked = {}
+    for ref, node in described.items():
+        p = plans[node.node_id]
         try:
-            info = _wait(ray, ref)
+            p.info = _wait(ray, ref)
         except ray.exceptions.RayError as exc:
-            plans.append(NodePlan(node, None, f"the node could not be asked: {_cause(exc)}"))
+            p.error = f"the node could not be asked: {_cause(exc)}"
             continue
-        p = NodePlan(node, info, info["error"])
-        if info["plan"]:
-            backend = info["plan"]["backend"]
-            for c in info["plan"]["combinations"]:
-                key = options.job_key(backend, c["model"], c["quant"])
-                job = Job(node, c["model"], c["quant"], backend, key, "run")
-                resumed = done.get((node.name, p.fingerprint or "", key))
-                if c.get("skip_reason"):
-                    job.state, job.detail = "skipped", f"does not fit ({info['plan']['fit_source']}): {c['skip_reason']}"
-                elif resumed is not None:
-                    job.state, job.detail = "measured", str(resumed)
-                p.jobs.append(job)
-        plans.append(p)
-    return plans
+        choice = p.info["choice"]
+        try:
+            p.request = options.request_for((choice[0], choice[1]) if choice else None)
+        except BenchError as exc:
+            p.error = p.info["error"] or str(exc)
+            continue
+        asked[runners[node.node_id].plan.remote(p.request.model_dump_json())] = p
+    for ref, p in asked.items():
+        try:
+            answer = _wait(ray, ref)
+        except ray.exceptions.RayError as exc:
+            p.error = f"the node could not be asked: {_cause(exc)}"
+            continue
+        if answer["plan"] is None:
+            p.error = answer["error"]
+            continue
+        p.plan = RunPlan.model_validate_json(answer["plan"])
+        for c in p.plan.combinations:
+            key = options.job_key(p.plan.backend, c.model, c.quant)
+            job = Job(p.node, c.model, c.quant, p.plan.backend, key, "run")
+            resumed = done.get((p.node.name, p.fingerprint or "", key))
+            if c.skip_reason:
+                job.state, job.detail = "skipped", f"does not fit ({p.plan.fit_source}): {c.skip_reason}"
+            elif resumed is not None:
+                job.state, job.detail = "measured", str(resumed)
+            p.jobs.append(job)
+    return [plans[n.node_id] for n in nodes]
 
 
 def _wait(ray: Any, ref: Any) -> Any:
@@ -117,6 +139,7 @@ class FleetRun:
         self._totals = {nid: len(q) for nid, q in self._queues.items()}
         self._pending: dict[Any, Job] = {}
         self._info = {p.node.node_id: p.info or {} for p in plans}
+        self._requests = {p.node.node_id: p.request for p in plans}
 
     def execute(self) -> None:
         ray = ray_module()
@@ -140,8 +163,10 @@ class FleetRun:
         job.state = "running"
         done = self._totals[node_id] - len(queue)
         self.say(f"[{job.node.name}] running ({done}/{self._totals[node_id]}): {job.model} {job.quant}")
-        args = [*self.options.for_combination(job.model, job.quant), "--label", job.node.name]
-        self._pending[self.runners[node_id].run.remote(args, self.options.api_key)] = job
+        sweep = self._requests[node_id]
+        assert sweep is not None                    # a node without a request has an error and no jobs
+        request = sweep.model_copy(update={"model": job.model, "quant": job.quant, "label": job.node.name})
+        self._pending[self.runners[node_id].run.remote(request.model_dump_json(), self.options.api_key)] = job
 
     def _drain(self, ray: Any, deadline: float | None) -> None:
         while self._pending:

@@ -1,66 +1,38 @@
-"""The `bench run` options a fleet run passes to every node, and what makes a rerun resume.
+"""The run a fleet sends every node, and what makes a rerun resume.
 
-The options are checked here, once, by `bench run`'s own parser, so a typo is one line on the
-driver before any node is asked anything. Each node then runs `bench run OPTIONS --model M --quant Q`
-per combination (click keeps the last of a repeated option)."""
+`bench fleet run RUN_ARGS` checks RUN_ARGS once, on the driver, with `bench run`'s own parser
+(bench/commands/fleet.py), so a typo is one line before any node is asked anything. What it
+hands the fleet is a RunOptions: the RunRequest (scenarios/request.py) for a node's backend —
+each node may choose its own for its hardware, and the quant, the default scenarios and the
+engine options follow the backend — plus the options that make the resume key. Each node then
+gets, per model x quant, that request with its own combination and label (bench/fleet/driver.py);
+nothing on a node parses a command line."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
-
 from contract.enums import Status
-from contract.errors import BenchError
 from contract.result import RunResult
+from scenarios.request import RunRequest
 
-# Options the driver owns: where results go, how they are printed, and what names a node.
-_REFUSED = {
-    "label": "each node's results carry its own name (label it with `ray start --labels=rightsize-name=NAME`)",
-    "results_dir": "results stream back to the driver; give --results-dir to `bench fleet run` itself",
-    "as_json": "the driver prints each node's progress; read the result files instead",
-}
 # Not part of what was measured, so not part of the resume key.
-_NOT_IN_KEY = {"model", "quant", "api_key", "idle_seconds"}
+NOT_IN_KEY = {"model", "quant", "api_key", "idle_seconds"}
 
 
 @dataclass
 class RunOptions:
-    """`bench run` options as the user gave them, checked by `bench run`'s parser."""
-    args: list[str]
+    """`bench run` options as the user gave them, checked once by `bench run`'s parser."""
+    request_for: Callable[[tuple[str, str] | None], RunRequest]
+    """(a node's default backend, why) -> the sweep's request there (bench/commands/run.py, parse_run);
+    raises BenchError for options that backend refuses. With --backend given, the choice is not used."""
     key_params: dict[str, Any]      # the options that were given, by name: the config part of the resume key
-    api_key: str | None
-
-    @classmethod
-    def parse(cls, args: list[str] | tuple[str, ...], run_command: click.Command) -> RunOptions:
-        """`run_command`: `bench run` itself (the fleet CLI hands it down; nothing here imports the CLI)."""
-        args = list(args)
-        try:
-            ctx = run_command.make_context("run", list(args), resilient_parsing=False)
-        except click.exceptions.Exit:
-            raise BenchError("`bench fleet run` takes `bench run` options, not --help here",
-                             "see `bench run --help` for them") from None
-        except click.UsageError as exc:
-            raise BenchError(f"bad bench run option: {exc.format_message()}",
-                             "see `bench run --help`; fleet options (--address, --nodes, ...) come first") from None
-        given = {name: value for name, value in ctx.params.items()
-                 if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT}
-        for name, why in _REFUSED.items():
-            if name in given:
-                flag = "--" + {"as_json": "json", "plan_only": "plan"}.get(name, name).replace("_", "-")
-                raise BenchError(f"{flag} is not a `bench fleet run` option: {why}", f"drop {flag}")
-        api_key = given.get("api_key")
-        if api_key is not None:
-            args = _without_option(args, "--api-key")     # to the nodes in the environment, never on a command line
-        key_params = {k: _plain(v) for k, v in sorted(given.items()) if k not in _NOT_IN_KEY}
-        return cls(args=args, key_params=key_params, api_key=api_key)
-
-    def for_combination(self, model: str, quant: str) -> list[str]:
-        return [*self.args, "--model", model, "--quant", quant]
+    api_key: str | None             # --api-key as given: to the nodes in the environment, never in a request
 
     def job_key(self, backend: str, model: str, quant: str) -> str:
         """Same options, backend, model and quant: the same job. With the node's hardware
@@ -70,24 +42,17 @@ class RunOptions:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def key_params(given: dict[str, Any]) -> dict[str, Any]:
+    """The resume key's options: those given (by name, as `bench run`'s parser gave their values)."""
+    return {k: _plain(v) for k, v in sorted(given.items()) if k not in NOT_IN_KEY}
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     return value
-
-
-def _without_option(args: list[str], flag: str) -> list[str]:
-    out, skip = [], False
-    for a in args:
-        if skip:
-            skip = False
-        elif a == flag:
-            skip = True
-        elif not a.startswith(flag + "="):
-            out.append(a)
-    return out
 
 
 def already_measured(results: list[tuple[Path, Any]]) -> dict[tuple[str, str, str], Path]:

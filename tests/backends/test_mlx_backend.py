@@ -129,15 +129,16 @@ def test_context_overflow_and_a_bad_directory_are_backend_errors(mx, bf16, tmp_p
 
 def test_bench_run_with_the_mlx_backend_writes_a_complete_result(mx, cache, tmp_path):
     from bench.measurement import RunMeasurement
-    from bench.run import RunConfig, engine_for, execute
+    from bench.run import engine_for, execute
     from models.synthetic_mlx import materialize_mlx
     from scenarios.kinds import parse_scenarios
+    from scenarios.request import RunRequest
 
     path = materialize_mlx(tiny_spec(), "4bit", cache_dir=cache)
-    config = RunConfig(model=str(path), quant="4bit", backend="mlx",
-                       scenarios=parse_scenarios("pp32,tg6,single-stream", repetitions=2, requests=2,
-                                                 min_duration_s=0, input_tokens=16, output_tokens=5),
-                       backend_options={"n_ctx": 128}, results_dir=tmp_path, idle_seconds=0)
+    config = RunRequest(model=str(path), quant="4bit", backend="mlx",
+                        scenarios=parse_scenarios("pp32,tg6,single-stream", repetitions=2, requests=2,
+                                                  min_duration_s=0, input_tokens=16, output_tokens=5),
+                        backend_options={"n_ctx": 128}, results_dir=tmp_path, idle_seconds=0)
     result = execute(config, backend=engine_for(config), measurement=RunMeasurement).result
     assert result["status"] == "completed", result["errors"]
     assert result["backend"]["name"] == "mlx" and result["model"]["quant"] == "4bit"

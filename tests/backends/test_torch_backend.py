@@ -120,13 +120,14 @@ def test_compiled_static_decode_gives_the_same_tokens(torch, checkpoint):
 
 def test_bench_run_with_the_torch_backend_writes_a_complete_result(torch, checkpoint, tmp_path):
     from bench.measurement import RunMeasurement
-    from bench.run import RunConfig, engine_for, execute
+    from bench.run import engine_for, execute
     from scenarios.kinds import parse_scenarios
+    from scenarios.request import RunRequest
 
-    config = RunConfig(model=str(checkpoint), quant="fp32", backend="torch",
-                       scenarios=parse_scenarios("pp32,tg8,single-stream", repetitions=2, requests=2,
-                                                 min_duration_s=0, input_tokens=16, output_tokens=6),
-                       backend_options={"n_ctx": 128}, results_dir=tmp_path, idle_seconds=0)
+    config = RunRequest(model=str(checkpoint), quant="fp32", backend="torch",
+                        scenarios=parse_scenarios("pp32,tg8,single-stream", repetitions=2, requests=2,
+                                                  min_duration_s=0, input_tokens=16, output_tokens=6),
+                        backend_options={"n_ctx": 128}, results_dir=tmp_path, idle_seconds=0)
     result = execute(config, backend=engine_for(config), measurement=RunMeasurement).result
     assert result["status"] == "completed", result["errors"]
     assert result["backend"]["name"] == "torch" and result["backend"]["engine"] == "torch"
@@ -200,15 +201,16 @@ def test_a_concurrency_sweep_runs_batched_through_the_torch_backend(torch, check
     import json
 
     from bench.measurement import RunMeasurement
-    from bench.run import RunConfig, engine_for, execute
+    from bench.run import engine_for, execute
     from scenarios.kinds import parse_scenarios
+    from scenarios.request import RunRequest
 
     workloads = tmp_path / "w.json"
     workloads.write_text(json.dumps({"small": {"input": {"mean": 40, "stddev": 10}, "output": {"mean": 24, "stddev": 4}}}))
-    config = RunConfig(model=str(checkpoint), quant="fp32", backend="torch",
-                       scenarios=parse_scenarios("small", workloads=workloads, concurrency="1,4", requests=8,
-                                                 slo="ttft=1000s,tpot=1000s", min_duration_s=0),
-                       backend_options={"n_ctx": 128}, results_dir=tmp_path, idle_seconds=0)
+    config = RunRequest(model=str(checkpoint), quant="fp32", backend="torch",
+                        scenarios=parse_scenarios("small", workloads=workloads, concurrency="1,4", requests=8,
+                                                  slo="ttft=1000s,tpot=1000s", min_duration_s=0),
+                        backend_options={"n_ctx": 128}, results_dir=tmp_path, idle_seconds=0)
     result = execute(config, backend=engine_for(config), measurement=RunMeasurement).result
     assert result["status"] == "completed", result["errors"]
     one, four = result["scenarios"]

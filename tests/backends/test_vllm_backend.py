@@ -122,14 +122,15 @@ def test_unknown_quantization_is_refused_before_loading(checkpoint):
 
 def test_bench_run_with_the_vllm_backend_writes_a_complete_result(checkpoint, tmp_path):
     from bench.measurement import RunMeasurement
-    from bench.run import RunConfig, engine_for, execute
+    from bench.run import engine_for, execute
     from scenarios.kinds import parse_scenarios
+    from scenarios.request import RunRequest
 
-    config = RunConfig(model=str(checkpoint), quant="fp32", backend="vllm",
-                       scenarios=parse_scenarios("pp64,tg8,single-stream", repetitions=2, requests=2,
-                                                 min_duration_s=0, input_tokens=24, output_tokens=6),
-                       backend_options={k: v for k, v in OPTIONS.items() if k != "n_ctx"},
-                       results_dir=tmp_path, idle_seconds=0)
+    config = RunRequest(model=str(checkpoint), quant="fp32", backend="vllm",
+                        scenarios=parse_scenarios("pp64,tg8,single-stream", repetitions=2, requests=2,
+                                                  min_duration_s=0, input_tokens=24, output_tokens=6),
+                        backend_options={k: v for k, v in OPTIONS.items() if k != "n_ctx"},
+                        results_dir=tmp_path, idle_seconds=0)
     result = execute(config, backend=engine_for(config), measurement=RunMeasurement).result
     assert result["status"] == "completed", result["errors"]
     assert result["backend"]["name"] == "vllm" and result["backend"]["kv_cache_bytes"] > 0

@@ -155,22 +155,22 @@ def _bench_runs(cluster) -> list[str]:
             cmd = p.cmdline()
         except Exception:
             continue
-        if "bench.commands.main" in cmd and "run" in cmd:
+        if "bench.commands.job" in cmd:      # a node runs each RunRequest as a run's child
             out.append(" ".join(cmd))
     return out
 
 
 def _remote_runs_measuring(cluster) -> int:
-    """How many remote `bench run`s have journaled a measured pass, in the scratch results
-    directory each is given (bench/fleet/remote.py)."""
+    """How many remote runs have journaled a measured pass, in the scratch results directory each
+    is given (bench/fleet/remote.py: its job file is there)."""
     dirs = set()
     for p in cluster.processes():
         try:
             cmd = p.cmdline()
         except Exception:
             continue
-        if "bench.commands.main" in cmd and "run" in cmd and "--results-dir" in cmd:
-            dirs.add(cmd[cmd.index("--results-dir") + 1])
+        if "bench.commands.job" in cmd:
+            dirs.add(str(Path(cmd[-1]).parent))
     return sum(1 for d in dirs if measured(Path(d)) >= 1)
 
 

@@ -8,15 +8,18 @@ from pathlib import Path
 import pytest
 
 from bench.fleet.cluster import cluster_nodes, runtime_env, select
-from bench.fleet.jobs import RunOptions, already_measured
+from bench.fleet.jobs import already_measured
 from contract import documents
 from contract.errors import BenchError
 
 
 def parse(args):
-    from bench.commands.run import run
+    from bench.commands.fleet import parse_run_options
 
-    return RunOptions.parse(args, run)
+    return parse_run_options(args)
+
+# what a node without a GPU would answer (NodeRunner.describe's `choice`)
+CPU_NODE = ("llamacpp", "measuring the CPU with llama.cpp (backend llamacpp): no NVIDIA GPU detected")
 
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "runs"
@@ -119,7 +122,10 @@ def test_an_address_where_something_else_listens_is_one_line_within_the_bound(co
 
 def test_run_options_are_checked_by_bench_runs_own_parser():
     o = parse(["--model", "tiny,tiny", "--scenario", "tg16", "--repetitions", "2"])
-    assert o.for_combination("tiny", "Q8_0")[-4:] == ["--model", "tiny", "--quant", "Q8_0"]
+    request = o.request_for(CPU_NODE)
+    assert (request.model, request.quant, request.backend) == ("tiny,tiny", "Q4_K_M", "llamacpp")
+    assert request.backend_reason == CPU_NODE[1]
+    assert [(s.name, s.repetitions) for s in request.scenarios] == [("tg16", 2)]
     assert o.key_params == {"repetitions": 2, "scenario_spec": "tg16"}
     with pytest.raises(BenchError, match=r"bad bench run option.*--no-such"):
         parse(["--no-such-option"])
@@ -133,11 +139,37 @@ def test_options_the_driver_owns_are_refused(flag, value):
         parse([flag] + ([value] if value else []))
 
 
-def test_the_api_key_never_travels_on_a_command_line():
+def test_the_api_key_never_travels_in_a_request():
     o = parse(["--backend", "openai", "--base-url", "http://127.0.0.1:1", "--model", "m",
                           "--api-key", "sk-secret"])
-    assert o.api_key == "sk-secret" and "sk-secret" not in o.args and "--api-key" not in o.args
+    assert o.api_key == "sk-secret"
+    assert "sk-secret" not in o.request_for(None).model_dump_json()
     assert "sk-secret" not in json.dumps(o.key_params)
+
+
+def test_each_node_gets_the_request_for_the_backend_it_chooses():
+    """Without --backend, a node's own choice sets the backend, its default quant and its
+    default scenarios; the options are parsed once all the same."""
+    o = parse(["--model", "tiny", "--repetitions", "2"])
+    cpu = o.request_for(CPU_NODE)
+    gpu = o.request_for(("vllm", "measuring an H100 with vLLM (backend vllm): vLLM is installed"))
+    assert (cpu.backend, cpu.quant, gpu.backend, gpu.quant) == ("llamacpp", "Q4_K_M", "vllm", "bf16")
+    assert o.request_for(CPU_NODE) is cpu          # one request per backend, made once
+    with pytest.raises(BenchError, match="could not choose a backend"):
+        o.request_for(None)
+    # with --backend, every node gets the one request, checked on the driver at once
+    fixed = parse(["--model", "tiny", "--backend", "llamacpp"])
+    assert fixed.request_for(None) is fixed.request_for(CPU_NODE) and fixed.request_for(None).backend_reason is None
+    with pytest.raises(BenchError, match="needs --base-url"):
+        parse(["--backend", "openai", "--model", "m"])
+
+
+def test_nothing_in_the_fleet_parses_a_command_line():
+    """A node's work is a RunRequest: no click (and so no argv parsing) in bench/fleet/."""
+    fleet = Path(__file__).resolve().parents[2] / "bench" / "fleet"
+    for f in fleet.glob("*.py"):
+        text = f.read_text()
+        assert "click" not in text and "bench.commands.main" not in text and '"run", *' not in text, f.name
 
 
 def test_job_key_follows_options_backend_model_and_quant():
@@ -163,3 +195,43 @@ def test_already_measured_needs_a_completed_fleet_result_with_a_fingerprint(tmp_
     failed = {**doc, "status": "failed"}
     loaded = [(Path(f"{i}.json"), documents.parse(d)) for i, d in enumerate([doc, plain, failed])]
     assert already_measured(loaded) == {("node-a", fingerprint, "k" * 16): Path("0.json")}
+
+
+def test_a_node_plans_the_request_it_is_sent_and_a_bad_one_is_one_line():
+    """NodeRunner.plan, without Ray: the node plan reads the RunRequest on stdin and answers a RunPlan."""
+    from bench.fleet.remote import NodeRunner
+    from scenarios.request import RunPlan
+
+    request = parse(["--model", "tiny,tiny", "--quant", "Q8_0", "--scenario", "tg8"]).request_for(CPU_NODE)
+    answer = NodeRunner().plan(request.model_dump_json())
+    assert answer["error"] is None, answer
+    plan = RunPlan.model_validate_json(answer["plan"])
+    assert (plan.backend, plan.backend_reason) == CPU_NODE
+    assert [(c.model, c.quant) for c in plan.combinations] == [("tiny", "Q8_0"), ("tiny", "Q8_0")]
+    bad = json.loads(request.model_dump_json())
+    bad["scenarios"][0]["repetitions"] = "many"
+    answer = NodeRunner().plan(json.dumps(bad))
+    assert answer["plan"] is None
+    assert answer["error"].startswith("error: the run request <stdin> is not a valid run request: "
+                                      "scenarios.0.stream.repetitions"), answer
+
+
+@pytest.mark.engine   # a real run of the tiny model, as a node runs it
+def test_a_node_runs_the_request_it_is_sent(tmp_path, monkeypatch):
+    """NodeRunner.run, without Ray: the request, with the node's label, is the job the run's process
+    reads (bench.commands.job); its result comes back with that request as its config."""
+    from bench.fleet.remote import NodeRunner
+
+    monkeypatch.chdir(tmp_path)
+    options = parse(["--model", "tiny", "--scenario", "tg8", "--repetitions", "3", "--min-duration", "0",
+                     "--idle-seconds", "0"])
+    request = options.request_for(CPU_NODE).model_copy(update={"label": "node-a"})
+    out = NodeRunner().run(request.model_dump_json())
+    assert out["exit_code"] in (0, 1, 3), out
+    (doc,) = out["docs"]
+    assert doc["label"] == "node-a" and doc["status"] == "completed"
+    config = doc["config"]
+    assert config["scenarios"] == [s.params() for s in request.scenarios]
+    assert (config["model"], config["quant"], config["backend"], config["backend_reason"]) == (
+        "tiny", "Q4_K_M", "llamacpp", CPU_NODE[1])
+    assert not list(tmp_path.iterdir())        # the node's results dir was its own scratch directory
