@@ -19,6 +19,8 @@ from dashboards.compare import OPEN_CLASS
 from dashboards.cost import MachineHour
 from dashboards.errors import DashboardError
 from dashboards.prices import ApiPrice
+from dashboards.profiles import CostProfile
+from dashboards.rows import CostSettings, choose_profile, price_run
 from dashboards.sizing import Capacity, Demand, Plan, api_usd_per_month, owning_wins_above, plan, rate_interval
 from scenarios.slo import SLO, judge
 
@@ -102,7 +104,8 @@ def api_bills(model: str, prices: list[ApiPrice], demand: Demand) -> tuple[str, 
 
 
 def size_candidate(doc: RunResult, row: dict, demand: Demand, workload: str, slo: SLO | None,
-                   prices: list[ApiPrice], n_plus_one: bool) -> Candidate | str:
+                   prices: list[ApiPrice], n_plus_one: bool, profiles: dict[str, CostProfile],
+                   settings: CostSettings) -> Candidate | str:
     """One measured result sized for the demand; else why it cannot be."""
     found = capacity_of(doc, workload, slo)
     if isinstance(found, str):
@@ -111,8 +114,24 @@ def size_candidate(doc: RunResult, row: dict, demand: Demand, workload: str, slo
     cost = row["cost"]
     if not cost:
         return f"cannot price its machine: {row['cost_na']}"
+    cost = _at_level_power(row, level, profiles, prices, settings)
     return _candidate((doc.run_id, row["label"], row["hardware"], row["model"], row["quant"], row["backend"],
                        level.name), capacity, cost, list(cost["notes"]), demand, prices, n_plus_one)
+
+
+def _at_level_power(row: dict, level: LoadLevelEntry, profiles: dict[str, CostProfile], prices: list[ApiPrice],
+                    settings: CostSettings) -> dict:
+    """The row's cost block, for an owned machine priced again at the power its capacity level drew
+    (the row's rests on its best throughput scenario's); a rented one's rent holds its power."""
+    cost, energy = row["cost"], level.energy
+    if cost["profile_kind"] != "owned" or energy is None or energy.average_watts is None:
+        return cost
+    profile = choose_profile(row, profiles, {}, settings)[0]
+    if profile is None:
+        return cost
+    fig = dict(row, average_watts=energy.average_watts, energy_method=energy.method, energy_covers=energy.covers,
+               energy_scenario=level.name, energy_valid=level.validity.verdict == "VALID")
+    return price_run(fig, profile, prices, settings, cost["profile_how"], compare=False)
 
 
 def size_projected(entry: dict, demand: Demand, slo: SLO, prices: list[ApiPrice], n_plus_one: bool) -> Candidate | str:

@@ -237,3 +237,23 @@ def test_the_size_document_is_the_contracts(tmp_path):
     assert doc.candidates[0].boxes == printed["candidates"][0]["boxes"]
     bad = size("--requests-per-day", "40000", "-o", str(tmp_path / "no-such-dir" / "size.json"))
     assert bad.exit_code == 2 and "cannot write" in bad.output and "Traceback" not in bad.output
+
+
+def test_an_owned_box_is_priced_at_the_power_its_capacity_level_drew(tmp_path):
+    """The recorded run, edited: c2 (which missed the SLO) made the best throughput scenario, so
+    the run's own cost rests on c2's power; c1, the capacity, drew 60 W. With --capex the box's
+    busy power is c1's: (60 W - idle) x tariff, by this file's arithmetic."""
+    doc = json.loads(next(RECORDED.glob("*.json")).read_text())
+    c1, c2 = doc["scenarios"][0], doc["scenarios"][1]
+    c2["summary"]["output_tps"] = 10 * c1["summary"]["output_tps"]
+    c1["energy"]["average_watts"] = 60.0
+    (tmp_path / "run.json").write_text(json.dumps(doc))
+    r = CliRunner().invoke(main, ["size", str(tmp_path), "--workload", "ticket-triage", "--requests-per-day", "40000",
+                                  "--capex", "3000", "--usd-per-kwh", "0.2", "--json"])
+    assert r.exit_code == 0, r.output
+    (c,) = json.loads(r.stdout)["candidates"]
+    idle = sum(w for w in doc["monitoring"]["idle"]["watts"].values() if w is not None)
+    assert c["level"] == "ticket-triage@c1"
+    assert c["machine_hour"]["busy_extra"] == pytest.approx((60.0 - idle) * 0.2 / 1000)
+    assert c["machine_hour"]["idle_power"] == pytest.approx(idle * 0.2 / 1000)
+    assert any("60.0 W" in n and "ticket-triage@c1" in n for n in c["notes"])

@@ -91,7 +91,7 @@ def size_command(paths, workload, workloads, requests_per_day, tokens_per_month,
     candidates, skipped = [], []
     for path, doc in docs:
         row = build_row(doc, path, cost_profiles, {}, prices, settings)
-        found = size_candidate(doc, row, demand, key, target, prices, n_plus_one)
+        found = size_candidate(doc, row, demand, key, target, prices, n_plus_one, cost_profiles, settings)
         if isinstance(found, str):
             skipped.append(f"{path.name}: {found}")
         else:

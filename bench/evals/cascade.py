@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from bench.evals.wilson import wilson_interval
 from contract.errors import BenchError
 from contract.result import EvalAnswer, EvalBody, Outcome
+from dashboards.sizing import Demand, boxes_needed
 
 
 @dataclass
@@ -28,6 +29,7 @@ class Arm:
     usd_per_1k_tasks: float | None
     why: str | None = None                   # no cost: why
     to_api: int = 0                          # the cascade: tasks sent on
+    boxes: list[int] | None = None           # for a demand: small-model boxes (low, central, high), None: API only
 
     @property
     def accuracy(self) -> float:
@@ -37,7 +39,7 @@ class Arm:
         lo_hi = wilson_interval(self.correct, self.n)
         return {"name": self.name, "n": self.n, "correct": self.correct, "accuracy": self.accuracy,
                 "wilson95": list(lo_hi) if lo_hi else None, "usd_per_1k_tasks": self.usd_per_1k_tasks,
-                "why": self.why, "to_api": self.to_api, "to_api_fraction": self.to_api / self.n}
+                "why": self.why, "to_api": self.to_api, "to_api_fraction": self.to_api / self.n, "boxes": self.boxes}
 
 
 def _body(doc: Outcome, what: str) -> EvalBody:
@@ -95,3 +97,15 @@ def cascade(small: Outcome, api: Outcome, small_cost: dict, api_cost: dict, api_
                 api_cost["usd_per_1k_tasks"], api_cost["why"]),
             Arm("cascade: small first, API where the answer fails the task's check", correct, n, usd, why,
                 len(routed))]
+
+
+def small_boxes(small: Outcome, demand: Demand, n_plus_one: bool = False) -> list[int] | None:
+    """Boxes of the small model for `demand` (every task is tried there first), serving tasks one
+    at a time at the measured seconds per task, with the mean's 95% interval: [fewest, central,
+    most]. Serving them in batches would need fewer. None where no task was timed."""
+    body = _body(small, "small model's")
+    e2e = body.summary.e2e_s if body.summary else None
+    if e2e is None:
+        return None
+    low, high = (e2e.ci95 or [e2e.mean, e2e.mean])
+    return [boxes_needed(demand.peak_rps, 1 / max(busy, 1e-9), n_plus_one) for busy in (low, e2e.mean, high)]

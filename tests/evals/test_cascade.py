@@ -96,3 +96,22 @@ def test_the_table_and_bad_input(outcomes, tmp_path):
     (tmp_path / "other.json").write_text(json.dumps(other))
     r = CliRunner().invoke(main, ["cascade", str(small), str(tmp_path / "other.json")])
     assert r.exit_code == 2 and "different task files" in r.output and "Traceback" not in r.output
+
+
+def test_the_cascade_boxes_for_a_demand(outcomes):
+    """Every task tries the small model first, one at a time at its measured seconds per task: the
+    boxes for the peak hour, with the band of the mean's 95% interval, recomputed here."""
+    import math
+
+    _, small, api = outcomes
+    r = CliRunner().invoke(main, ["cascade", str(small), str(api), "--requests-per-day", "200000",
+                                  "--shape", "office-hours", "--n-plus-one", "--json"])
+    assert r.exit_code == 0, r.output
+    alone, api_alone, both = json.loads(r.stdout)["arms"]
+    e2e = json.loads(small.read_text())["eval"]["summary"]["e2e_s"]
+    peak = 200000 * (0.8 / 9) / 3600
+    expect = [max(1, math.ceil(peak * busy)) + 1 for busy in (e2e["ci95"][0], e2e["mean"], e2e["ci95"][1])]
+    assert both["boxes"] == alone["boxes"] == expect and api_alone["boxes"] is None
+    assert expect[2] >= expect[1] >= expect[0]
+    table = CliRunner().invoke(main, ["cascade", str(small), str(api), "--requests-per-day", "200000"])
+    assert table.exit_code == 0 and "boxes" in table.output
