@@ -1,11 +1,13 @@
-"""`bench size`'s table: each measured box's capacity within the SLO, sized for a demand, priced a
-month, beside what the APIs would bill for the same requests.
+"""`bench size`'s table: each box's capacity within the SLO, sized for a demand, priced a month,
+beside what the APIs would bill for the same requests. A box is measured (a bench run result) or
+PROJECTED (bench project's figures, size_projected).
 
 A box's capacity is the highest load level of the workload that met the SLO: the run's --search
 answer, else the best passing level of its sweep (levels measured against another SLO are judged
 again from their own requests). Its interval comes from the level's count of measured requests
 (sizing.rate_interval). The machine-hour is the one `bench results` prices the run with (rows.py:
-the cost profile chosen for its hardware, or --hourly-cost / --capex).
+the cost profile chosen for its hardware, or --hourly-cost / --capex), an owned box's electricity
+at the power its capacity level drew.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class ApiBill:
 
 @dataclass
 class Candidate:
-    """One measured box x model x quant, sized for the demand."""
+    """One box x model x quant, measured or PROJECTED, sized for the demand."""
     run_id: str
     label: str
     hardware: str
@@ -52,7 +54,7 @@ class Candidate:
     wins_above: float | None               # requests/day above which the boxes beat the cheapest API
     notes: list[str] = field(default_factory=list)
     projected: bool = False                # a box not measured: bench project's figures and band
-    quality: dict = field(default_factory=dict)    # what met --min-accuracy / --max-kld
+    quality: dict = field(default_factory=dict)    # the eval accuracy and quality KLD found (quality_of)
 
     @property
     def cheapest_api(self) -> ApiBill | None:
