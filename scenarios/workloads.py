@@ -76,6 +76,11 @@ BUILTIN = {p.name: p for p in (
     Profile("ticket-draft", Lengths(800, 200), Lengths(300, 75), "support ticket answered with a reply draft"),
     Profile("summarise", Lengths(2048), Lengths(256), "document summarised"),
     Profile("code", Lengths(1024), Lengths(512), "code completion with file context"),
+    # the fixed input/output pairs of the most-read published per-accelerator curves (SemiAnalysis
+    # InferenceMAX: throughput per GPU against tokens/s per user at 1k/1k, 1k/8k and 8k/1k)
+    Profile("fixed-1k1k", Lengths(1024), Lengths(1024), "1,024 tokens in, 1,024 out, as published curves run"),
+    Profile("fixed-1k8k", Lengths(1024), Lengths(8192), "1,024 tokens in, 8,192 out, as published curves run"),
+    Profile("fixed-8k1k", Lengths(8192), Lengths(1024), "8,192 tokens in, 1,024 out, as published curves run"),
 )}
 
 

@@ -24,10 +24,22 @@ S = 1_000_000_000  # ns per second
 # -- workload profiles --------------------------------------------------------------------------
 def test_builtin_profiles_match_the_issue():
     want = {"chat": (512, 256), "rag": (4096, 512), "ticket-triage": (800, 64), "ticket-draft": (800, 300),
-            "summarise": (2048, 256), "code": (1024, 512)}
+            "summarise": (2048, 256), "code": (1024, 512),
+            "fixed-1k1k": (1024, 1024), "fixed-1k8k": (1024, 8192), "fixed-8k1k": (8192, 1024)}
     assert {n: (p.input.mean, p.output.mean) for n, p in BUILTIN.items()} == want
     assert (BUILTIN["chat"].input.stddev, BUILTIN["chat"].output.stddev) == (128, 64)
     assert (BUILTIN["rag"].input.stddev, BUILTIN["rag"].output.stddev) == (512, 128)
+
+
+def test_the_published_pairs_are_fixed_lengths_on_a_doubling_ladder():
+    from scenarios.kinds import parse_scenario
+
+    for name, (tokens_in, tokens_out) in {"fixed-1k1k": (1024, 1024), "fixed-8k1k": (8192, 1024)}.items():
+        profile = BUILTIN[name]
+        request = plan_request(profile, 3, 0, 32000, set())
+        assert (len(request.prompt_token_ids), request.max_tokens) == (tokens_in, tokens_out)
+        scenario = parse_scenario(name)
+        assert list(scenario.levels) == [1, 2, 4, 8, 16, 32, 64] and scenario.context_needed >= tokens_in + tokens_out
 
 
 def test_requests_are_seeded_clipped_and_follow_the_distribution():
