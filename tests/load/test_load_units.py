@@ -39,6 +39,7 @@ def test_the_published_pairs_are_fixed_lengths_on_a_doubling_ladder():
         request = plan_request(profile, 3, 0, 32000, set())
         assert (len(request.prompt_token_ids), request.max_tokens) == (tokens_in, tokens_out)
         scenario = parse_scenario(name)
+        assert isinstance(scenario, LoadScenario)
         assert list(scenario.levels) == [1, 2, 4, 8, 16, 32, 64] and scenario.context_needed >= tokens_in + tokens_out
 
 
