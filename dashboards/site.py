@@ -39,6 +39,12 @@ CHARTS = [
      "timed by the harness clock (time.perf_counter_ns) around every token; log scales. The dotted line joins "
      "a Pareto front per model over the valid points (no other point of that model is both quicker per token "
      "and higher in throughput); crosses are INVALID measurements, left off the front."),
+    ("chart-interactivity", "Throughput per accelerator against tokens/s per user",
+     "The axes of the published per-accelerator curves (SemiAnalysis InferenceMAX): aggregate output tokens/s "
+     "of each valid request scenario divided by the machine's GPUs (a CPU machine or a Mac counts as one box), "
+     "against the tokens/s one user sees, 1000 / its median TPOT in ms; one line per machine, model, quant and "
+     "workload, through its load levels. Run --scenario fixed-1k1k (or fixed-1k8k, fixed-8k1k) for the "
+     "input/output pairs those curves use."),
     ("chart-quant", "Decode tokens/s by quantization and machine",
      "Mean of the measured repetitions of the tg<N> microbenchmark (llama-bench semantics: N single-token "
      "decodes from one start token, warmup excluded), one bar colour per quantization."),

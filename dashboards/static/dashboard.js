@@ -466,6 +466,37 @@
     }, "No request scenario (single-stream, concurrency) in the selected results.");
   }
 
+  // The axes of the published per-accelerator curves: aggregate output tokens/s per accelerator
+  // (per box for CPUs and Macs) against tokens/s each user sees (1000 / median TPOT in ms), one
+  // line per machine, model, quant and workload, its points the load levels in concurrency order.
+  function interactivityChart(rows) {
+    var lines = {};
+    rows.forEach(function (r) {
+      var per = Math.max((r.machine_for_cost || {}).gpu_count || 0, 1);
+      var unit = (r.machine_for_cost || {}).gpu_count ? " GPU" : " box";
+      r.latency_points.forEach(function (p) {
+        if (p.tpot_p50_ms == null || p.output_tps == null || !p.valid) return;
+        var workload = String(p.scenario).split("@")[0];
+        var key = r.machine + " · " + r.model + " " + r.quant + " · " + workload;
+        var t = lines[key] = lines[key] || trace(key, {type: "scatter", mode: "lines+markers", marker: {size: 8}});
+        t.x.push(1000 / p.tpot_p50_ms);
+        t.y.push(p.output_tps / per);
+        t.hovertext.push(plain(r.name) + "<br>" + plain(p.scenario) + "<br>" + sig(1000 / p.tpot_p50_ms) +
+                         " tok/s per user, " + sig(p.output_tps / per) + " tok/s per" + unit);
+      });
+    });
+    var traces = Object.keys(lines).sort().map(function (k, i) {
+      lines[k].marker = {size: 8, color: PALETTE[i % PALETTE.length]};
+      lines[k].line = {color: PALETTE[i % PALETTE.length]};
+      return lines[k];
+    });
+    draw("chart-interactivity", traces, {
+      height: 420,
+      xaxis: {type: "log", title: {text: "output tokens/s per user (1000 / median TPOT in ms, log scale)"}},
+      yaxis: {type: "log", title: {text: "aggregate output tokens/s per accelerator (or per box; log scale)"}}
+    }, "No valid request scenario (single-stream, concurrency) in the selected results.");
+  }
+
   function byQuantChart(rows) {
     var quants = {};
     rows.forEach(function (r) {
@@ -779,7 +810,7 @@
     document.getElementById("shown").textContent = runs + " of " + RUNS + " results shown";
     renderTable(groups);
     renderBases(rows);
-    var steps = [costChart, paretoChart, byQuantChart, energyChart, memoryChart, bandwidthChart, breakEvenChart,
+    var steps = [costChart, paretoChart, interactivityChart, byQuantChart, energyChart, memoryChart, bandwidthChart, breakEvenChart,
                  accuracyChart, kldChart, renderLadder, renderDetails];
     if (now === true) {
       steps.forEach(function (step) { step(rows); });

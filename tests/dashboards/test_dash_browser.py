@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.engine,
 
 EVIL_LABEL = '<b>vm</b><img src=x onerror="window.__pwned=1">'   # plotly would render <b>
 EVIL_MODEL = "</script><script>window.__pwned=2</script>"
-CHARTS = ["chart-cost", "chart-pareto", "chart-quant", "chart-energy", "chart-memory", "chart-bandwidth",
+CHARTS = ["chart-cost", "chart-pareto", "chart-interactivity", "chart-quant", "chart-energy", "chart-memory", "chart-bandwidth",
           "chart-breakeven"]
 
 
@@ -87,6 +87,12 @@ def test_no_console_errors_and_every_chart_drawn(page):
                          (t.x || []).filter((x, i) => t.marker.symbol && t.marker.symbol[i] === 'x')))""")
     assert 0.01 in invalid and front and not set(front) & set(invalid)
     assert page.js("document.getElementById('chart-energy').data.some(t => t.name.startsWith('estimated'))")
+    # per accelerator against per user: a CPU box counts once; x is 1000 / the median TPOT in ms
+    drawn = page.js("document.getElementById('chart-interactivity').data.map(t => [t.x, t.y])")
+    data = page.js("JSON.parse(document.getElementById('rs-data').textContent)")
+    expect = sorted((round(1000 / p["tpot_p50_ms"], 6), round(p["output_tps"] / max(r["machine_for_cost"]["gpu_count"], 1), 6))
+                    for r in data["rows"] for p in r["latency_points"] if p["valid"] and p["tpot_p50_ms"])
+    assert expect and sorted((round(x, 6), round(y, 6)) for xs, ys in drawn for x, y in zip(xs, ys, strict=True)) == expect
 
 
 def test_filters_change_what_is_shown(page):
