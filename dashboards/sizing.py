@@ -148,3 +148,31 @@ def owning_wins_above(demand: Demand, capacity_rps: float, hour: MachineHour, in
                 return above
         top = limit
     return None
+
+
+def demand_of_trace(times_s: list[float], input_tokens: list[int], output_tokens: list[int]) -> Demand:
+    """The demand a trace shows: its requests a day (its count over its span), its mean lengths,
+    and its day's shape by hour of day on the trace's clock, each hour's count over the days the
+    span covered it; an hour the trace never covered takes the mean of those it did (flat where
+    the trace says nothing)."""
+    span = times_s[-1] - times_s[0]
+    if span <= 0:
+        raise ValueError("the trace's requests all have one timestamp: no rate to read")
+    covered = [0.0] * 24
+    counts = [0] * 24
+    for t in times_s:
+        counts[int(t // 3600) % 24] += 1
+    # the seconds of each hour of day inside [first, last]
+    t = times_s[0]
+    while t < times_s[-1]:
+        hour_end = (t // 3600 + 1) * 3600
+        covered[int(t // 3600) % 24] += min(hour_end, times_s[-1]) - t
+        t = hour_end
+    rates = [counts[h] / covered[h] if covered[h] > 0 else None for h in range(24)]
+    known = [r for r in rates if r is not None]
+    fill = sum(known) / len(known)
+    weights = [r if r is not None else fill for r in rates]
+    total = sum(weights)
+    shape = tuple(w / total for w in weights) if total > 0 else SHAPES["flat"]
+    n = len(times_s)
+    return Demand(n / span * SECONDS_PER_DAY, sum(input_tokens) / n, sum(output_tokens) / n, shape)

@@ -257,3 +257,52 @@ def test_an_owned_box_is_priced_at_the_power_its_capacity_level_drew(tmp_path):
     assert c["machine_hour"]["busy_extra"] == pytest.approx((60.0 - idle) * 0.2 / 1000)
     assert c["machine_hour"]["idle_power"] == pytest.approx(idle * 0.2 / 1000)
     assert any("60.0 W" in n and "ticket-triage@c1" in n for n in c["notes"])
+
+
+def _two_days(path: Path) -> tuple[int, float]:
+    """Our own JSONL: two days, 90 requests an hour 09:00-18:00 and 9 in the other hours, 800
+    tokens in and 64 out each; returns (requests, span in seconds)."""
+    lines, times = [], []
+    for day in range(2):
+        for hour in range(24):
+            n = 90 if 9 <= hour < 18 else 9
+            for i in range(n):
+                t = day * 86400 + hour * 3600 + (i + 0.5) * 3600 / n
+                times.append(t)
+                lines.append(json.dumps({"timestamp": t, "input_tokens": 800, "output_tokens": 64}))
+    path.write_text("\n".join(lines) + "\n")
+    return len(times), times[-1] - times[0]
+
+
+def test_a_trace_is_the_demand_it_shows(tmp_path):
+    n, span = _two_days(tmp_path / "trace.jsonl")
+    out = size_json("--trace", str(tmp_path / "trace.jsonl"))
+    demand = out["demand"]
+    assert demand["requests_per_day"] == pytest.approx(n / span * 86400)
+    assert (demand["input_tokens"], demand["output_tokens"]) == (800, 64)
+    # each hour's rate: its requests over the seconds of it the trace covered (the first and last
+    # hours are half covered: their first and last requests sit half a gap inside)
+    assert max(demand["shape"]) == pytest.approx(90 / (90 * 9 + 9 * 15), rel=0.02)
+    assert demand["peak_rps"] == pytest.approx(90 / 3600, rel=0.02)
+    (c,) = out["candidates"]
+    _check_plan(c, demand["requests_per_day"], demand["shape"], False)
+
+
+def test_the_trace_formats_read_alike(tmp_path):
+    from scenarios.traces import read_trace
+
+    (tmp_path / "m.jsonl").write_text('{"timestamp": 0, "input_length": 100, "output_length": 10, "hash_ids": [1]}\n'
+                                      '{"timestamp": 1500, "input_length": 300, "output_length": 30, "hash_ids": [1, 2]}\n')
+    (tmp_path / "a.csv").write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                                    "2023-11-16 18:15:46.6805900,100,10\n2023-11-16 18:15:48.1805900,300,30\n")
+    (tmp_path / "o.jsonl").write_text('{"timestamp": "2026-12-07T10:00:00Z", "input_tokens": 100, "output_tokens": 10}\n'
+                                      '{"timestamp": "2026-12-07T10:00:01.5Z", "input_tokens": 300, "output_tokens": 30}\n')
+    for name in ("m.jsonl", "a.csv", "o.jsonl"):
+        first, last = read_trace(tmp_path / name)
+        assert last.at_s - first.at_s == pytest.approx(1.5), name
+        assert (first.input_tokens, last.output_tokens) == (100, 30), name
+    (tmp_path / "bad.jsonl").write_text('{"timestamp": 0, "input_tokens": 1, "output_tokens": 1}\n{"timestamp": 1}\n')
+    r = size("--trace", str(tmp_path / "bad.jsonl"))
+    assert r.exit_code == 2 and "bad.jsonl:2" in r.output and "Traceback" not in r.output
+    r = size("--trace", str(tmp_path / "o.jsonl"), "--requests-per-day", "5")
+    assert r.exit_code == 2 and "give the demand once" in r.output

@@ -18,11 +18,14 @@ from bench.commands.cost_options import cost_options
 @click.option("--workloads", type=click.Path(path_type=Path), default=None,
               help="TOML or JSON file with your own workload profiles.")
 @click.option("--requests-per-day", type=float, default=None, help="The demand: requests a day.")
+@click.option("--trace", "trace_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="The demand from a trace (Mooncake JSONL, Azure's CSV, or JSONL of timestamp, input_tokens, "
+                   "output_tokens): its requests a day, mean lengths and day's shape by hour.")
 @click.option("--tokens-per-month", type=float, default=None,
               help="The demand: tokens a month (input and output), as requests of the workload's mean lengths.")
 @click.option("--shape", default="flat", show_default=True,
               help="How the day's requests spread over its hours: flat, office-hours (80% in 09:00-18:00), or 24 "
-                   "comma-separated hourly weights.")
+                   "comma-separated hourly weights. With --trace, the trace's own.")
 @click.option("--slo", default=None,
               help="Latency bound a box's capacity must meet: default (p99 ttft 2 s, tpot 100 ms), interactive, or "
                    "ttft=..,tpot=... [default: the SLO each run was measured against]")
@@ -43,7 +46,7 @@ from bench.commands.cost_options import cost_options
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Also write the size document to this file.")
 @cost_options()
-def size_command(paths, workload, workloads, requests_per_day, tokens_per_month, shape, slo, n_plus_one, hardware_ids,
+def size_command(paths, workload, workloads, requests_per_day, trace_file, tokens_per_month, shape, slo, n_plus_one, hardware_ids,
                  model_ids, quants, min_accuracy, max_kld, as_json, output, **cost):
     """How many boxes a demand needs and what they cost a month, from measured results (default: ./results)."""
     from rich.console import Console
@@ -64,8 +67,9 @@ def size_command(paths, workload, workloads, requests_per_day, tokens_per_month,
         size_rows,
         size_table,
     )
-    from dashboards.sizing import day_shape
+    from dashboards.sizing import day_shape, demand_of_trace
     from scenarios.slo import parse_slo
+    from scenarios.traces import read_trace
     from scenarios.workloads import BUILTIN
     from scenarios.workloads import load_profiles as load_workloads
 
@@ -82,7 +86,24 @@ def size_command(paths, workload, workloads, requests_per_day, tokens_per_month,
         hours = day_shape(shape.strip().lower())
     except ValueError as exc:
         raise BenchError(str(exc), "pass --shape flat, office-hours or 24 weights") from None
-    demand = demand_for((profile.input.mean, profile.output.mean), requests_per_day, tokens_per_month, hours)
+    if trace_file is not None:
+        if requests_per_day is not None or tokens_per_month is not None:
+            raise BenchError("give the demand once", "pass --trace, --requests-per-day or --tokens-per-month")
+        traced = read_trace(trace_file)
+        try:
+            demand = demand_of_trace([r.at_s for r in traced], [r.input_tokens for r in traced],
+                                     [r.output_tokens for r in traced])
+        except ValueError as exc:
+            raise BenchError(f"trace {trace_file}: {exc}", "pass a trace whose requests span some time") from None
+        hours = demand.shape
+        for name, traced_mean, measured in (("input", demand.input_tokens, profile.input.mean),
+                                            ("output", demand.output_tokens, profile.output.mean)):
+            if abs(traced_mean - measured) > 0.25 * measured:
+                click.echo(f"warning: the trace's mean {name} ({traced_mean:.0f} tokens) is not the {key} workload's "
+                           f"({measured}) the capacity was measured with: measure a profile of the trace's lengths "
+                           "(--workloads) for boxes that hold", err=True)
+    else:
+        demand = demand_for((profile.input.mean, profile.output.mean), requests_per_day, tokens_per_month, hours)
     target = parse_slo(slo) if slo else None
     given = list(paths) or [Path("results")]
     docs, outcomes, warnings = (results_docs(given) if paths or Path("results").is_dir() or not hardware_ids
@@ -129,8 +150,9 @@ def size_command(paths, workload, workloads, requests_per_day, tokens_per_month,
         click.echo(text)
         return
     console = Console()
-    console.print(f"demand: {demand.requests_per_day:,.0f} {key} requests a day ({demand.input_tokens:g} tokens in, "
-                  f"{demand.output_tokens:g} out), peak {demand.peak_rps:.3g} requests/s ({shape}); "
+    console.print(f"demand: {demand.requests_per_day:,.0f} {key} requests a day ({demand.input_tokens:.4g} tokens in, "
+                  f"{demand.output_tokens:.4g} out), peak {demand.peak_rps:.3g} requests/s "
+                  f"({'by hour, from ' + trace_file.name if trace_file else shape}); "
                   f"SLO {target.name if target else 'as each run measured it' + (', default for PROJECTED' if hardware_ids else '')}"
                   f"{'; N+1' if n_plus_one else ''}", highlight=False)
     if rows:
