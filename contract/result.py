@@ -246,7 +246,10 @@ class SloSearchEntry(_Entry):
     summary: SearchSummary = Field(default_factory=SearchSummary)
 
 
-ScenarioEntry = Annotated[StreamEntry | LoadLevelEntry | SloSearchEntry, Field(discriminator="kind")]
+# Every shape an entry of `scenarios` takes: a new shape is its class and its member here (readers
+# type their entries with Entry, so they follow).
+Entry = StreamEntry | LoadLevelEntry | SloSearchEntry
+ScenarioEntry = Annotated[Entry, Field(discriminator="kind")]
 
 
 class Memory(Section):

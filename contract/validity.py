@@ -9,9 +9,8 @@ from contract.enums import Status, Verdict
 from contract.result import Validity
 
 if TYPE_CHECKING:
-    from contract.result import LoadLevelEntry, SloSearchEntry, StreamEntry
+    from contract.result import Entry
 
-    Entry = StreamEntry | LoadLevelEntry | SloSearchEntry
 
 # Failed and interrupted runs are written too, never dropped.
 COMPLETED, FAILED, INTERRUPTED = Status.COMPLETED, Status.FAILED, Status.INTERRUPTED

@@ -12,17 +12,16 @@ from pathlib import Path
 from contract.enums import ScenarioKind, Status, Verdict
 from contract.result import (
     EnergyWindow,
+    Entry,
     HardwareInfo,
     LoadLevelEntry,
     RunResult,
-    SloSearchEntry,
     Stats,
     StreamEntry,
     StreamParams,
 )
 from contract.result import fingerprint as hardware_fingerprint
 
-Entry = StreamEntry | LoadLevelEntry | SloSearchEntry
 # Entries with an aggregate output rate: what cost can rest on.
 RequestEntry = StreamEntry | LoadLevelEntry
 

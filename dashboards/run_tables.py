@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from contract.enums import LEVEL_KINDS, ScenarioKind, Verdict
-from contract.result import LoadLevelEntry, RunResult, SloSearchEntry, Stats, StreamEntry
+from contract.result import Entry, LoadLevelEntry, RunResult, SloSearchEntry, Stats, StreamEntry
 
 NA = "n/a"
 # Entries of load scenarios: one per level, plus an SLO search's answer.
@@ -200,7 +200,7 @@ def load_summary_table(result: RunResult) -> RenderableType | None:
         notes=notes)
 
 
-def _headline(sc: StreamEntry | LoadLevelEntry | SloSearchEntry) -> Stats | None:
+def _headline(sc: Entry) -> Stats | None:
     if isinstance(sc, StreamEntry):
         return sc.summary.pp_tps if sc.kind == ScenarioKind.PP else sc.summary.tg_tps if sc.kind == ScenarioKind.TG else None
     return None
