@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -50,6 +51,7 @@ def fleet_run(address, nodes, runtime_env, results_dir, force, dry_run, run_args
     A rerun with the same options resumes: what a node (same name, same hardware) has already
     measured is skipped unless --force. Ctrl-C stops the remote runs and keeps what they measured."""
     from bench.fleet.driver import FleetRun, plan, start_runners
+    from bench.stop_signals import noted_stop_signals
     from bench.sweep import exit_code
     from contract.storage import ensure_writable
 
@@ -59,12 +61,14 @@ def fleet_run(address, nodes, runtime_env, results_dir, force, dry_run, run_args
     targets = _connect(address, runtime_env, nodes)
     runners = start_runners(targets, hold_node=not dry_run)
     try:
-        plans = plan(targets, runners, options, results_dir, force)
-        _print_schedule(plans)
-        if dry_run:
-            return
-        fleet = FleetRun(plans, runners, options, results_dir, _say)
-        fleet.execute()
+        # Ctrl-C noted, then raised between Ray's waits: one raised inside ray.wait can be lost
+        with noted_stop_signals((signal.SIGINT,)) as stops:
+            plans = plan(targets, runners, options, results_dir, force, stops)
+            _print_schedule(plans)
+            if dry_run:
+                return
+            fleet = FleetRun(plans, runners, options, results_dir, _say, stops)
+            fleet.execute()
         _print_outcome(plans)
         code = 130 if fleet.interrupted else exit_code(fleet.statuses())
     except KeyboardInterrupt:
@@ -85,12 +89,14 @@ def fleet_status(address, nodes, runtime_env, as_json, run_args):
     """The cluster's nodes with their hardware, and what `bench fleet run RUN_ARGS` would schedule where."""
     from bench.fleet.cluster import cluster_nodes, ray_module
     from bench.fleet.driver import plan, start_runners
+    from bench.stop_signals import noted_stop_signals
 
     options = parse_run_options(run_args)
     targets = _connect(address, runtime_env, nodes)
     every = cluster_nodes()
     try:
-        plans = plan(targets, start_runners(targets, hold_node=False), options, None, force=True)
+        with noted_stop_signals((signal.SIGINT,)) as stops:
+            plans = plan(targets, start_runners(targets, hold_node=False), options, None, force=True, stops=stops)
     finally:
         ray_module().shutdown()
     if as_json:

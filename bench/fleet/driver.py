@@ -14,6 +14,7 @@ from typing import Any
 from bench.fleet.cluster import Node, ray_module
 from bench.fleet.jobs import RunOptions, already_measured
 from bench.fleet.remote import NodeRunner
+from bench.stop_signals import NotedStops
 from contract import storage
 from contract.build import died_run, utc_now
 from contract.documents import dump
@@ -71,7 +72,7 @@ def start_runners(nodes: list[Node], hold_node: bool) -> dict[str, Any]:
 
 
 def plan(nodes: list[Node], runners: dict[str, Any], options: RunOptions, results_dir: Path | None,
-         force: bool) -> list[NodePlan]:
+         force: bool, stops: NotedStops) -> list[NodePlan]:
     """Ask every node at once what it is, then what its RunRequest would do there (each node's
     request follows the backend it chooses, unless --backend chose one for all); mark what is
     already measured."""
@@ -86,7 +87,7 @@ def plan(nodes: list[Node], runners: dict[str, Any], options: RunOptions, result
     for ref, node in described.items():
         p = plans[node.node_id]
         try:
-            p.info = _wait(ray, ref)
+            p.info = _wait(ray, ref, stops)
         except ray.exceptions.RayError as exc:
             p.error = f"the node could not be asked: {_cause(exc)}"
             continue
@@ -99,7 +100,7 @@ def plan(nodes: list[Node], runners: dict[str, Any], options: RunOptions, result
         asked[runners[node.node_id].plan.remote(p.request.model_dump_json())] = p
     for ref, p in asked.items():
         try:
-            answer = _wait(ray, ref)
+            answer = _wait(ray, ref, stops)
         except ray.exceptions.RayError as exc:
             p.error = f"the node could not be asked: {_cause(exc)}"
             continue
@@ -119,9 +120,10 @@ def plan(nodes: list[Node], runners: dict[str, Any], options: RunOptions, result
     return [plans[n.node_id] for n in nodes]
 
 
-def _wait(ray: Any, ref: Any) -> Any:
+def _wait(ray: Any, ref: Any, stops: NotedStops) -> Any:
     """ray.get that Ctrl-C can interrupt at once."""
     while True:
+        stops.check()
         ready, _ = ray.wait([ref], timeout=0.5)
         if ready:
             return ray.get(ref)
@@ -131,8 +133,8 @@ class FleetRun:
     """Runs the planned jobs: one at a time per node, all nodes at once."""
 
     def __init__(self, plans: list[NodePlan], runners: dict[str, Any], options: RunOptions, results_dir: Path,
-                 say: Callable[[str], None]):
-        self.plans, self.runners, self.options = plans, runners, options
+                 say: Callable[[str], None], stops: NotedStops):
+        self.plans, self.runners, self.options, self._stops = plans, runners, options, stops
         self.results_dir, self.say = Path(results_dir), say
         self.interrupted = False
         self._queues = {p.node.node_id: [j for j in p.jobs if j.state == "run"] for p in plans if not p.error}
@@ -172,6 +174,7 @@ class FleetRun:
         while self._pending:
             if deadline is not None and time.monotonic() > deadline:
                 return
+            self._stops.check()         # Ctrl-C (the first one, or the second while stopping)
             ready, _ = ray.wait(list(self._pending), num_returns=1, timeout=0.5)
             for ref in ready:
                 job = self._pending.pop(ref)

@@ -174,12 +174,6 @@ def _remote_runs_measuring(cluster) -> int:
     return sum(1 for d in dirs if measured(Path(d)) >= 1)
 
 
-# A known bug (2026-12-07), left for the next change: since nodes run the RunRequest as a job,
-# `bench fleet run` sometimes does not act on Ctrl-C (in 2 of 5 runs on a busy 2-vCPU machine the
-# driver waited for the runs and exited 0; the runs on the nodes got no Ctrl-C and went on). Not
-# strict: it passes when the signal is acted on. LONG keeps a missed Ctrl-C from running forever.
-@pytest.mark.xfail(reason="bench fleet run sometimes misses Ctrl-C since nodes run RunRequest jobs: a known bug",
-                   strict=False)
 def test_ctrl_c_stops_the_remote_runs_keeps_what_they_measured_and_exits_130(cluster, tmp_path):
     proc = _start_long_run(cluster, tmp_path)
     _wait_for_lines(proc, ["[node-a] running", "[node-b] running"])
