@@ -3,6 +3,7 @@
 line's parsing of it."""
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -189,3 +190,36 @@ def test_bench_run_prints_ttft_and_cache_hits_per_turn(tmp_path):
     for e in levels:
         assert [t["turn"] for t in e["summary"]["by_turn"]] == [1, 2]
         assert all(0 < t["cache_hit_rate"] < 1 for t in e["summary"]["by_turn"])
+
+
+@pytest.mark.engine
+def test_a_real_llama_cpp_python_server_reuses_each_turns_conversation(llama_server, tmp_path):
+    """One user, so that the server's one slot holds the conversation between turns. This server
+    reports no cached tokens (cache hit n/a), but its verbose log says how many tokens of each
+    prompt it kept from the one before ("prefix-match hit"): from turn 2 on, at least the whole
+    previous prompt."""
+    from tests.load.test_llamacpp_server import server_prompt_counts
+
+    (tmp_path / "w.json").write_text(json.dumps({"turn-real": {"input": {"mean": 24, "stddev": 4}, "output": 16}}))
+    r = CliRunner().invoke(main, ["run", "--backend", "openai", "--base-url", llama_server.base_url + "/v1",
+                                  "--model", llama_server.model_path.stem, "--idle-seconds", "0",
+                                  "--results-dir", str(tmp_path / "r"), "--workloads", str(tmp_path / "w.json"),
+                                  "--scenario", "chat-session:turn-real", "--concurrency", "1", "--turns", "3",
+                                  "--think-time", "0.05", "--requests", "2"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    doc = json.loads(next((tmp_path / "r").glob("*.json")).read_text())
+    (entry,) = doc["scenarios"]
+    assert entry["status"] == "completed" and entry["summary"]["errors"]["count"] == 0
+    turns, inputs = entry["samples"]["turn"], entry["samples"]["input_tokens"]
+    assert turns == [1, 2, 3, 1, 2, 3]
+    # the server's own prompt lengths of the six measured requests are the counts we recorded
+    log = llama_server.log()
+    assert server_prompt_counts(log)[-6:] == inputs
+    kept = [int(m) for m in re.findall(r"Llama\.generate: (\d+) prefix-match hit", log)][-6:]
+    for i in (1, 2, 4, 5):           # turns 2 and 3: the previous prompt (all but a token where the
+        assert kept[i] >= inputs[i - 1] - 1, (kept, inputs)     # answer's first letters join its last word)
+    by_turn = entry["summary"]["by_turn"]
+    assert [t["turn"] for t in by_turn] == [1, 2, 3]
+    assert by_turn[0]["context_tokens"]["median"] < by_turn[2]["context_tokens"]["median"]
+    assert all(t["cache_reported"] == 0 and t["cache_hit_rate"] is None for t in by_turn)
+    assert "cache hit n/a" in r.output
