@@ -46,7 +46,7 @@ from contract.validity import COMPLETED
 from engines.base import Backend, HTTPEngine, LoadedModel, RequestFailed, TokenEngine
 from engines.clock import RequestTrace, now_ns, stamp_step, timed_request
 from engines.stats import summarize
-from scenarios.definitions import _Params, ParseOptions
+from scenarios.definitions import ParseOptions, _Params
 from scenarios.levels import LevelRecord
 from scenarios.slo import PRESETS, SLO
 from scenarios.workloads import Lengths, PlannedRequest, Profile, plan_request
@@ -179,6 +179,7 @@ def hit_rate(traces: Sequence[RequestTrace]) -> tuple[int, int | None, float | N
 
 @dataclass
 class ChatSessionRecord(LevelRecord):
+    scenario: SessionLevel               # type: ignore[assignment]  # what LevelRecord asks of a Level, and more
     answers: str | None = None           # what the previous answer is in the next prompt
     cache_note: str | None = None        # why cached input tokens are n/a, where known
 
@@ -230,7 +231,7 @@ class _User:
 
 def drive_in_process(backend: TokenEngine, model: LoadedModel, record: ChatSessionRecord,
                      progress: Callable[[int], None], on_measuring: Callable[[], None]) -> None:
-    level: SessionLevel = record.scenario       # type: ignore[assignment]
+    level = record.scenario
     record.answers = "generated token ids"
     record.cache_note = "in-process batch sessions free a sequence's KV when it ends: every turn prefills again"
     session = backend.batch_session(level.value, level.scenario.context_needed)
@@ -331,7 +332,7 @@ async def _drive_http(backend: HTTPEngine, model: LoadedModel, record: ChatSessi
 
     from engines.openai.prompts import CountFailed, Prompt
 
-    level: SessionLevel = record.scenario       # type: ignore[assignment]
+    level = record.scenario
     turns = level.scenario.turns
 
     async with backend.client() as client:

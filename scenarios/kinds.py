@@ -108,7 +108,7 @@ def parse_scenarios(spec: str | None, *, concurrency: str | None = None, rate: s
                     search: str | None = None, slo: str | None = None, workloads=None,
                     max_in_flight: int | None = None, default: tuple[str, ...] | None = None,
                     turns: int | None = None, think_time: float | None = None,
-                    **overrides) -> list[Scenario | LoadScenario]:
+                    **overrides) -> list[Scenario | LoadScenario | chat_session.ChatSessionScenario]:
     """Scenario names plus CLI options -> scenarios. Workload profile names become load
     scenarios; --concurrency/--rate/--search/--slo/--max-in-flight apply to them (and
     chat-session) only; --turns/--think-time to chat-session only."""
@@ -146,6 +146,6 @@ def parse_scenarios(spec: str | None, *, concurrency: str | None = None, rate: s
 
 
 def scenario_runs(backend: Backend, model: LoadedModel,
-                  scenario: Scenario | LoadScenario) -> Iterator[tuple[Any, Drive | None]]:
+                  scenario: Scenario | LoadScenario | chat_session.ChatSessionScenario) -> Iterator[tuple[Any, Drive | None]]:
     """(record, drive) for each entry `scenario` adds to the result (see the module docstring)."""
     yield from KINDS[scenario.kind].runs(backend, model, scenario)

@@ -4,11 +4,13 @@ line's parsing of it."""
 
 import json
 import re
+from typing import Any, cast
 
 import pytest
 from click.testing import CliRunner
 
 from bench.commands.main import main
+from contract.device import Device
 from contract.errors import ScenarioError
 from contract.result import LoadLevelEntry
 from engines.base import LoadedModel
@@ -83,19 +85,21 @@ def test_over_http_each_turn_resends_the_conversation_with_the_streamed_answer()
 
     entry = record.to_entry()
     assert isinstance(entry, LoadLevelEntry) and entry.kind == "chat-session"
-    assert entry.params.concurrency == USERS and entry.params.turns == TURNS
-    by_turn = entry.summary.by_turn
-    assert [t.turn for t in by_turn] == [1, 2, 3] and all(t.requests == CONVERSATIONS for t in by_turn)
-    assert by_turn[0].context_tokens.median < by_turn[1].context_tokens.median < by_turn[2].context_tokens.median
-    assert all(t.ttft_s.n == CONVERSATIONS for t in by_turn)
+    doc = entry.model_dump(mode="json")          # as the result file has it
+    assert doc["params"]["concurrency"] == USERS and doc["params"]["turns"] == TURNS
+    by_turn = doc["summary"]["by_turn"]
+    assert [t["turn"] for t in by_turn] == [1, 2, 3] and all(t["requests"] == CONVERSATIONS for t in by_turn)
+    medians = [t["context_tokens"]["median"] for t in by_turn]
+    assert medians == sorted(set(medians))
+    assert all(t["ttft_s"]["n"] == CONVERSATIONS for t in by_turn)
     # the server said 7 cached tokens each time: the rate is over what each depth's requests sent
     for t in by_turn:
-        inputs = [traces[1 + c * TURNS + t.turn - 1].input_tokens for c in range(CONVERSATIONS)]
-        assert t.cache_reported == CONVERSATIONS and t.cached_input_tokens == 7 * CONVERSATIONS
-        assert t.cache_hit_rate == pytest.approx(7 * CONVERSATIONS / sum(inputs))
-    assert by_turn[0].cache_hit_rate > by_turn[2].cache_hit_rate
-    assert entry.samples["turn"] == [t.turn for t in measured]
-    assert not reasons_but_held_back(entry.validity.model_dump()), entry.validity.reasons
+        inputs = [traces[1 + c * TURNS + t["turn"] - 1].input_tokens or 0 for c in range(CONVERSATIONS)]
+        assert t["cache_reported"] == CONVERSATIONS and t["cached_input_tokens"] == 7 * CONVERSATIONS
+        assert t["cache_hit_rate"] == pytest.approx(7 * CONVERSATIONS / sum(inputs))
+    assert by_turn[0]["cache_hit_rate"] > by_turn[2]["cache_hit_rate"]
+    assert doc["samples"]["turn"] == [t.turn for t in measured]
+    assert not reasons_but_held_back(doc["validity"]), doc["validity"]
 
 
 class _Session:
@@ -138,10 +142,10 @@ class _Engine:
 
 def test_in_process_each_turn_is_the_conversation_with_the_generated_ids():
     engine = _Engine()
-    model = LoadedModel(path=None, n_ctx=4096, vocab_size=256, bos_token_id=1, device="cpu")
+    model = LoadedModel(path=None, n_ctx=4096, vocab_size=256, bos_token_id=1, device=Device.CPU)
     sc = session(think=0.0)
     record = chat_session.ChatSessionRecord(chat_session.SessionLevel(sc, USERS))
-    chat_session.drive_in_process(engine, model, record, lambda n: None, lambda: None)
+    chat_session.drive_in_process(cast(Any, engine), model, record, lambda n: None, lambda: None)
     assert engine.sizes == [(USERS, sc.context_needed)]
     sent = {index: (prompt, n) for index, prompt, n in engine.log}
     for c in range(CONVERSATIONS):
@@ -150,16 +154,16 @@ def test_in_process_each_turn_is_the_conversation_with_the_generated_ids():
             this, _ = sent[1 + c * TURNS + k]
             message = record.scenario.message(c, k, model).prompt_token_ids
             assert message and this == prev + [3 + i for i in range(n)] + message, (c, k)
-    entry = record.to_entry()
-    assert [t.turn for t in entry.summary.by_turn] == [1, 2, 3]
-    assert all(t.cache_hit_rate is None and t.cache_reported == 0 for t in entry.summary.by_turn)
-    assert "prefills again" in entry.params.cache_note
+    doc = record.to_entry().model_dump(mode="json")
+    assert [t["turn"] for t in doc["summary"]["by_turn"]] == [1, 2, 3]
+    assert all(t["cache_hit_rate"] is None and t["cache_reported"] == 0 for t in doc["summary"]["by_turn"])
+    assert "prefills again" in doc["params"]["cache_note"]
 
 
 @pytest.mark.parametrize("args, needle", [
-    (dict(turns=0), "--turns must be at least 1"),
-    (dict(think_time=-1.0), "--think-time must be"),
-    (dict(rate="1"), "closed-loop users"),
+    ({"turns": 0}, "--turns must be at least 1"),
+    ({"think_time": -1.0}, "--think-time must be"),
+    ({"rate": "1"}, "closed-loop users"),
 ])
 def test_bad_session_options_are_one_line(args, needle):
     with pytest.raises(ScenarioError, match=needle):
@@ -170,6 +174,7 @@ def test_session_options_need_a_chat_session():
     with pytest.raises(ScenarioError, match="--turns applies to chat-session"):
         parse_scenarios("chat", turns=3)
     (sc,) = parse_scenarios("chat-session", concurrency="1,4", turns=2, think_time=0.5)
+    assert isinstance(sc, chat_session.ChatSessionScenario)
     assert sc.users == (1, 4) and sc.turns == 2 and sc.think_time_s == 0.5 and sc.profile.name == "chat-turn"
     assert sc.context_needed == 2 * sc.profile.max_request_tokens
 
