@@ -254,6 +254,7 @@ def drive_in_process(backend: TokenEngine, model: LoadedModel, record: ChatSessi
         while session.active:
             stamp_step(session.step(), traces)
         traces[0].end_ns, traces[0].output_tokens = traces[0].event_ns[-1], warm.max_tokens
+        progress(1)
         start = now_ns()
         users = [_User(convs, start + level.think_ns(convs[0], 0)) for convs in level.users_conversations() if convs]
         on_measuring()
@@ -375,6 +376,7 @@ async def _drive_http(backend: HTTPEngine, model: LoadedModel, record: ChatSessi
 
         warm = level.message(-1, 0, model)
         await send(0, await _message_text(backend, client, warm), warm, None, False, 1, len(warm.prompt_token_ids))
+        progress(1)
         on_measuring()
         start = now_ns()
         tasks = [asyncio.create_task(user(convs, start)) for convs in level.users_conversations() if convs]

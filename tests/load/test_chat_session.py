@@ -228,3 +228,22 @@ def test_a_real_llama_cpp_python_server_reuses_each_turns_conversation(llama_ser
     assert by_turn[0]["context_tokens"]["median"] < by_turn[2]["context_tokens"]["median"]
     assert all(t["cache_reported"] == 0 and t["cache_hit_rate"] is None for t in by_turn)
     assert "cache hit n/a" in r.output
+
+
+def test_a_journal_keeps_a_chat_session_level_that_was_cut_short(tmp_path):
+    """The run's journal (bench/journal.py) rebuilds a chat-session level from what it wrote, turns
+    included, when the run's process dies mid-level."""
+    from bench.journal import Journal, _replay
+
+    engine = _Engine()
+    model = LoadedModel(path=None, n_ctx=4096, vocab_size=256, bos_token_id=1, device=Device.CPU)
+    record = chat_session.ChatSessionRecord(chat_session.SessionLevel(session(think=0.0), USERS))
+    journal = Journal(tmp_path, "run", cast(Any, {"run_id": "run"}))
+    journal.started(0, record)
+    chat_session.drive_in_process(cast(Any, engine), model, record, journal.tracking(0, record, lambda n, t=None: None),
+                                  lambda: None)
+    doc, kept = _replay(journal.path.read_text().splitlines())
+    assert doc is not None and kept == CONVERSATIONS * TURNS
+    (entry,) = doc["scenarios"]
+    assert entry["kind"] == "chat-session" and entry["status"] == "interrupted"
+    assert [t["turn"] for t in entry["summary"]["by_turn"]] == [1, 2, 3]
