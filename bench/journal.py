@@ -32,6 +32,7 @@ from contract.errors import ResultsError
 from contract.result import RunResult
 from contract.validity import INTERRUPTED, run_validity
 from engines.clock import RequestTrace
+from scenarios import chat_session
 from scenarios.definitions import LoadScenario
 from scenarios.levels import Level, LevelRecord
 from scenarios.request import scenario_of
@@ -228,6 +229,8 @@ def _dump(value: Any) -> Any:
 
 def _record(kind: str, scenario: dict) -> Any:
     """An empty record of type `kind` for the scenario the journal's `entry` line describes."""
+    if kind == "ChatSessionRecord":
+        return chat_session.record_of(scenario)
     if kind == "LevelRecord":
         load = scenario_of(scenario["load"])
         assert isinstance(load, LoadScenario)

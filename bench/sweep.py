@@ -36,6 +36,7 @@ def check_fits(combos: list[Combination], scenarios: list, ctx_size: int | None,
     from models.catalog import CATALOG, ModelSpec, get_model
     from models.fit import available_memory, check_fit
     from models.resolve import ResolvedModel, looks_like_path, resolve_model
+    from scenarios.chat_session import ChatSessionScenario
     from scenarios.definitions import LoadScenario
 
     if not backend_class(backend).capabilities.memory_fit_checked:
@@ -43,7 +44,7 @@ def check_fits(combos: list[Combination], scenarios: list, ctx_size: int | None,
     available, where = available_memory(hardware.probe())
     context = default_context(scenarios, ctx_size)
     concurrency = max([int(max(s.levels)) for s in scenarios if isinstance(s, LoadScenario) and s.mode == "concurrency"]
-                      + [1])
+                      + [max(s.users) for s in scenarios if isinstance(s, ChatSessionScenario)] + [1])
     model: ResolvedModel | ModelSpec
     for c in combos:
         if looks_like_path(c.model):

@@ -35,13 +35,14 @@ class ScenarioKind(Vocabulary):
     CONCURRENCY = "concurrency"    # one closed-loop load level
     POISSON = "poisson"            # one open-loop (Poisson arrivals) load level
     SLO_SEARCH = "slo-search"      # an SLO search's answer; its levels are entries of their own
+    CHAT_SESSION = "chat-session"  # users holding multi-turn conversations (a level: one number of users)
 
 
 # Each entry shape's kinds (contract/result.py types each entry's `kind` with these): a new kind of
 # an existing shape is its member above and its place here.
 # Entries measured one generation at a time, and entries that are load levels.
 STREAM_KINDS = (ScenarioKind.PP, ScenarioKind.TG, ScenarioKind.SINGLE_STREAM)
-LEVEL_KINDS = (ScenarioKind.CONCURRENCY, ScenarioKind.POISSON)
+LEVEL_KINDS = (ScenarioKind.CONCURRENCY, ScenarioKind.POISSON, ScenarioKind.CHAT_SESSION)
 
 
 class Verdict(Vocabulary):

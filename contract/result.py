@@ -157,7 +157,19 @@ class StreamSummary(_Latencies):
     tg_tps: Stats | None = None
 
 
+class TurnSummary(Section):
+    """The requests of one turn depth of a chat-session level (scenarios/chat_session.py)."""
+    turn: int                                   # 1: a conversation's first request
+    requests: int                               # of this depth that succeeded
+    context_tokens: Stats | None = None         # the prompt at send: the conversation so far
+    ttft_s: Stats | None = None
+    cache_reported: int = 0                     # requests whose engine said how many input tokens were cached
+    cached_input_tokens: int | None = None      # their sum (None: no request of this depth said)
+    cache_hit_rate: Number | None = None        # cached / input tokens over those requests
+
+
 class LevelSummary(_Latencies):
+    by_turn: list[TurnSummary] | None = None    # chat-session levels: the figures per turn depth
     queue_wait_s: Stats | None = None
     requests_per_s: Number | None = None
     goodput: Number | None = None               # requests/s that met the SLO

@@ -200,6 +200,45 @@ def load_summary_table(result: RunResult) -> RenderableType | None:
         notes=notes)
 
 
+def turn_rows(result: RunResult) -> list[dict]:
+    """One row per turn depth of each chat-session level: how TTFT and the cache hits change as the
+    conversation grows."""
+    rows = []
+    for sc in result.scenarios:
+        if not isinstance(sc, LoadLevelEntry) or sc.kind != ScenarioKind.CHAT_SESSION:
+            continue
+        why = getattr(sc.params, "cache_note", None) or "the engine reports no cached tokens"
+        for t in sc.summary.by_turn or []:
+            rows.append({"level": sc.name, "turn": str(t.turn), "requests": str(t.requests),
+                         "context": _p(t.context_tokens, "median", 1.0),
+                         "ttft_ms": f"{_p(t.ttft_s, 'median')}/{_p(t.ttft_s, 'p99')}",
+                         "cache_hit": NA if t.cache_hit_rate is None else f"{t.cache_hit_rate:.0%}",
+                         "cache_why": why if t.cache_hit_rate is None else None})
+    return rows
+
+
+def chat_session_table(result: RunResult) -> RenderableType | None:
+    """TTFT and cache hit rate per turn depth of the chat-session levels; None when there are none."""
+    from dashboards.widths import FirstThatFits
+
+    rows = turn_rows(result)
+    if not rows:
+        return None
+    cols: tuple[tuple[str, str, JustifyMethod], ...] = (
+        ("level", "level", "left"), ("turn", "turn", "right"), ("requests", "requests", "right"),
+        ("context tok\np50", "context", "right"), ("ttft ms\np50/p99", "ttft_ms", "right"),
+        ("cache\nhit", "cache_hit", "right"))
+
+    def table(stacked: bool) -> Table:
+        t = _table("conversations by turn", [(c, j) for c, _, j in cols], last=stacked)
+        for r in rows:
+            t.add_row(*(_p50_over_p99(r[key]) if stacked and key == "ttft_ms" else r[key] for _, key, _ in cols))
+        return t
+
+    notes = sorted({f"{r['level']} cache hit {NA}: {r['cache_why']}" for r in rows if r["cache_why"]})
+    return FirstThatFits(table(False), table(True), notes=notes)
+
+
 def _headline(sc: Entry) -> Stats | None:
     if isinstance(sc, StreamEntry):
         return sc.summary.pp_tps if sc.kind == ScenarioKind.PP else sc.summary.tg_tps if sc.kind == ScenarioKind.TG else None

@@ -200,6 +200,11 @@ class HTTPEngine(Backend, Protocol):
         """Send one streaming request with this prompt and yield its events (RequestFailed on any fault)."""
         ...
 
+    def text_counter(self) -> Any:
+        """How it counts a text prompt's tokens exactly, as the server will (an object with an async
+        `count(client, text)` and a `source` name), where it found one at load(); else None."""
+        ...
+
 
 PROTOCOLS = (TokenEngine, HTTPEngine)     # what a backend is beyond Backend: exactly one of these
 

@@ -97,6 +97,7 @@ class RequestTrace:
     server_timings: dict | None = None
     error_kind: str | None = None
     error: str | None = None
+    turn: int | None = None                # chat-session: the request's turn in its conversation (1: first)
 
     @property
     def ok(self) -> bool:
@@ -131,8 +132,12 @@ class RequestTrace:
         return self.output_tokens == len(self.event_ns)
 
 
-async def timed_request(backend, client, request, trace: RequestTrace, timeout_s: float | None) -> RequestTrace:
+async def timed_request(backend, client, request, trace: RequestTrace, timeout_s: float | None,
+                        prompt=None, texts: list[str] | None = None) -> RequestTrace:
     """Stream one request through an HTTP backend, stamping every event here.
+
+    `prompt`, where given, is sent in place of the backend's prompt for the request (a chat
+    session's conversation so far); `texts`, where given, receives the answer text of each event.
 
     Failures are recorded in the trace (kind and message), never raised: one bad request is
     a counted error of its level. The whole request, queueing at the server included, must
@@ -147,7 +152,8 @@ async def timed_request(backend, client, request, trace: RequestTrace, timeout_s
         if trace.sent_ns is None:
             trace.sent_ns = now_ns()
 
-    usage_out = usage_in = usage_cached = prompt = None
+    usage_out = usage_in = usage_cached = None
+    given = prompt
     counts: list[int | None] = []
     trace.input_asked = len(request.prompt_token_ids)
 
@@ -155,12 +161,14 @@ async def timed_request(backend, client, request, trace: RequestTrace, timeout_s
         nonlocal usage_out, usage_in, usage_cached, prompt
         # Text prompts are fitted before a level starts (backend.prepare_prompts); one that is not is
         # fitted here, and that time is client-side wait of this request.
-        prompt = await backend.prompt(client, request)
+        prompt = given if given is not None else await backend.prompt(client, request)
         async for ev in backend.stream(client, request, on_sent, prompt):
             t = now_ns()
             if ev.content:
                 trace.event_ns.append(t)
                 counts.append(ev.tokens)
+            if texts is not None and ev.text:
+                texts.append(ev.text)
             if ev.prompt_tokens is not None:
                 usage_in, usage_cached = ev.prompt_tokens, ev.cached_prompt_tokens
             if ev.completion_tokens is not None:

@@ -168,6 +168,8 @@ class ParseOptions:
     search: str | None = None
     slo: SLO = PRESETS["default"]
     max_in_flight: int | None = None
+    turns: int | None = None                # chat-session: turns per conversation
+    think_time_s: float | None = None       # chat-session: mean think time between turns
 
 
 def _positive(name: str, value: int | float, what: str) -> None:

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from contract.errors import ScenarioError
 from contract.result import EnergyWindow, Roofline, ScenarioEntry
 from engines.base import Backend, HTTPEngine, LoadedModel, TokenEngine
-from scenarios import definitions, load, runner, single_stream_http
+from scenarios import chat_session, definitions, load, runner, single_stream_http
 from scenarios.definitions import (
     BUILTIN,
     DEFAULT_LOAD_SCENARIO,
@@ -88,6 +88,7 @@ KINDS: dict[str, Kind] = {
     "pp": Kind(partial(definitions.parse_micro, "pp"), "pp<N> (e.g. pp512)", _in_process, token_level=True),
     "tg": Kind(partial(definitions.parse_micro, "tg"), "tg<N> (e.g. tg128)", _in_process, token_level=True),
     "single-stream": Kind(definitions.parse_single_stream, "single-stream", _single_stream),
+    chat_session.KIND: Kind(chat_session.parse, "chat-session[:PROFILE] (multi-turn conversations)", chat_session.levels),
 }
 
 
@@ -106,9 +107,11 @@ def parse_scenario(name: str, options: ParseOptions | None = None, **overrides) 
 def parse_scenarios(spec: str | None, *, concurrency: str | None = None, rate: str | None = None,
                     search: str | None = None, slo: str | None = None, workloads=None,
                     max_in_flight: int | None = None, default: tuple[str, ...] | None = None,
-                    **overrides) -> list[Scenario | LoadScenario]:
+                    turns: int | None = None, think_time: float | None = None,
+                    **overrides) -> list[Scenario | LoadScenario | chat_session.ChatSessionScenario]:
     """Scenario names plus CLI options -> scenarios. Workload profile names become load
-    scenarios; --concurrency/--rate/--search/--slo/--max-in-flight apply to them only."""
+    scenarios; --concurrency/--rate/--search/--slo/--max-in-flight apply to them (and
+    chat-session) only; --turns/--think-time to chat-session only."""
     load_opts = {"--concurrency": concurrency, "--rate": rate, "--search": search, "--slo": slo,
                  "--max-in-flight": max_in_flight, "--workloads": workloads}
     given = [k for k, v in load_opts.items() if v is not None]
@@ -123,7 +126,11 @@ def parse_scenarios(spec: str | None, *, concurrency: str | None = None, rate: s
             names = [DEFAULT_LOAD_SCENARIO]
     if not names:
         raise ScenarioError("no scenario given", "for example --scenario pp512,tg128")
-    has_load = any(n in profiles for n in names)
+    has_load = any(n in profiles or chat_session.claims(n) for n in names)
+    session_opts = [k for k, v in (("--turns", turns), ("--think-time", think_time)) if v is not None]
+    if session_opts and not any(chat_session.claims(n) for n in names):
+        raise ScenarioError(f"{session_opts[0]} applies to chat-session, not to {', '.join(names)}",
+                            "add chat-session to --scenario")
     if given and not has_load:
         raise ScenarioError(f"{given[0]} applies to workload profiles, not to {', '.join(names)}",
                             f"add one of {', '.join(profiles)} to --scenario")
@@ -132,12 +139,13 @@ def parse_scenarios(spec: str | None, *, concurrency: str | None = None, rate: s
         raise ScenarioError("--input-tokens/--output-tokens set the lengths of single-stream, not of a profile",
                             "define a profile with your lengths in a --workloads file")
     options = ParseOptions(**overrides, profiles=profiles, search=search, max_in_flight=max_in_flight,
+                           turns=turns, think_time_s=think_time,
                            concurrency=parse_levels(concurrency, "--concurrency", True),
                            rate=parse_levels(rate, "--rate", False), slo=parse_slo(slo if has_load else None))
     return [parse_scenario(n, options) for n in names]
 
 
 def scenario_runs(backend: Backend, model: LoadedModel,
-                  scenario: Scenario | LoadScenario) -> Iterator[tuple[Any, Drive | None]]:
+                  scenario: Scenario | LoadScenario | chat_session.ChatSessionScenario) -> Iterator[tuple[Any, Drive | None]]:
     """(record, drive) for each entry `scenario` adds to the result (see the module docstring)."""
     yield from KINDS[scenario.kind].runs(backend, model, scenario)

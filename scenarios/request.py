@@ -21,23 +21,25 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError, field_validator
 
 from contract.errors import BenchError
+from scenarios.chat_session import KIND as CHAT_SESSION
+from scenarios.chat_session import ChatSessionScenario
 from scenarios.definitions import LOAD_KIND, LoadScenario, Scenario
 from scenarios.kinds import KINDS
 
 
 def _kind_of(value: Any) -> str:
     kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
-    return "load" if kind == LOAD_KIND else "stream"
+    return "load" if kind == LOAD_KIND else CHAT_SESSION if kind == CHAT_SESSION else "stream"
 
 
-# Any scenario, by its kind: a load scenario, or one generation at a time (pp, tg, single-stream, or
-# a kind that only scenarios/kinds.py's table knows).
-ScenarioParams = Annotated[Annotated[LoadScenario, Tag("load")] | Annotated[Scenario, Tag("stream")],
-                           Discriminator(_kind_of)]
+# Any scenario, by its kind: a load scenario, users holding conversations, or one generation at a
+# time (pp, tg, single-stream, or a kind that only scenarios/kinds.py's table knows).
+ScenarioParams = Annotated[Annotated[LoadScenario, Tag("load")] | Annotated[ChatSessionScenario, Tag(CHAT_SESSION)]
+                           | Annotated[Scenario, Tag("stream")], Discriminator(_kind_of)]
 _SCENARIO = TypeAdapter(ScenarioParams)
 
 
-def scenario_of(params: dict[str, Any]) -> Scenario | LoadScenario:
+def scenario_of(params: dict[str, Any]) -> Scenario | LoadScenario | ChatSessionScenario:
     """The scenario whose params() these are (a run's journal keeps them, bench/journal.py)."""
     return _SCENARIO.validate_python(params)
 
@@ -73,7 +75,7 @@ class RunRequest(BaseModel):
 
     @field_validator("scenarios")
     @classmethod
-    def _known_kinds(cls, scenarios: tuple[Scenario | LoadScenario, ...]) -> tuple[Scenario | LoadScenario, ...]:
+    def _known_kinds(cls, scenarios: tuple[Any, ...]) -> tuple[Any, ...]:
         for s in scenarios:
             if s.kind not in KINDS:
                 raise ValueError(f"scenario {s.name!r} has kind {s.kind!r}, which is none of {', '.join(KINDS)}")

@@ -65,8 +65,8 @@ def _measure(ctx, config, api_key, pricing, breakeven: bool, as_json: bool) -> N
     if as_json:
         click.echo(json.dumps(outcome.result, indent=2))
     else:
-        from dashboards.run_tables import load_summary_table, run_summary_table
-        for table in (run_summary_table(doc), load_summary_table(doc)):
+        from dashboards.run_tables import chat_session_table, load_summary_table, run_summary_table
+        for table in (run_summary_table(doc), load_summary_table(doc), chat_session_table(doc)):
             if table is not None:
                 ui.console.print(table)
         from dashboards.terminal import print_cost

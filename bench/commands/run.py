@@ -40,11 +40,18 @@ _OPTIONS = [
                        "(stopped afterwards, also on failure or Ctrl-C)."),
     click.option("--scenario", "scenario_spec", default=None,
                   help="Comma-separated scenarios: pp<N>, tg<N>, single-stream, or a workload profile under "
-                       "load: chat, rag, ticket-triage, ticket-draft, summarise, code, fixed-1k1k, fixed-1k8k, fixed-8k1k. "
+                       "load: chat, rag, ticket-triage, ticket-draft, summarise, code, fixed-1k1k, fixed-1k8k, fixed-8k1k, or "
+                       "chat-session[:PROFILE] (users holding multi-turn conversations: --concurrency users, --turns, "
+                       "--think-time, --requests conversations). "
                        "[default: pp512,tg128,single-stream; chat for HTTP backends]"),
     click.option("--concurrency", default=None,
                   help="Workload profiles: closed-loop users per level, e.g. 1,2,4; stops once latency is far "
                        "past the SLO. [default: 1,2,4,8,16,32,64]"),
+    click.option("--turns", type=int, default=None,
+                  help="chat-session: turns per conversation. [default: 4]"),
+    click.option("--think-time", type=float, default=None,
+                  help="chat-session: a user's mean think time before each turn, seconds (exponential, seeded; "
+                       "0: none). [default: 1]"),
     click.option("--rate", default=None, help="Workload profiles: open-loop Poisson arrivals, requests/s per level, e.g. 0.5,1,2."),
     click.option("--search", type=click.Choice(["concurrency", "rate"]), default=None,
                   help="Find the highest concurrency or rate that meets the SLO (starts at the first --concurrency/--rate)."),
@@ -134,7 +141,8 @@ def run(ctx, **options):
 def parse_run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, search, slo, max_in_flight,
               workloads, repetitions, requests, input_tokens, output_tokens, min_duration, threads, gpu_layers,
               ctx_size, flash_attn, batch_size, ubatch_size, engine_option, base_url, api_key, endpoint,
-              request_timeout, results_dir, label, idle_seconds, as_json, chosen: tuple[str, str] | None = None,
+              request_timeout, results_dir, label, idle_seconds, as_json, turns=None, think_time=None,
+              chosen: tuple[str, str] | None = None,
               **cost) -> ParsedRun:
     """Check the whole command line once, before anything runs: the request each child gets, each
     model x quant, and the engine's capabilities. Bad input raises BenchError (one line).
@@ -196,7 +204,8 @@ def parse_run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rat
     scenarios = parse_scenarios(scenario_spec, repetitions=repetitions, requests=requests,
                                 input_tokens=input_tokens, output_tokens=output_tokens,
                                 min_duration_s=min_duration, concurrency=concurrency, rate=rate, search=search,
-                                slo=slo, max_in_flight=max_in_flight, workloads=workloads,
+                                slo=slo, max_in_flight=max_in_flight, workloads=workloads, turns=turns,
+                                think_time=think_time,
                                 default=None if speaks(engine, TokenEngine) else ("chat",))
     options = {"n_threads": threads, "n_gpu_layers": gpu_layers, "n_ctx": ctx_size,
                "flash_attn": flash_attn, "n_batch": batch_size, "n_ubatch": ubatch_size,

@@ -50,7 +50,7 @@ def test_the_protocols_list_what_scenarios_and_the_run_call():
     assert set(protocol_members(TokenEngine)) - set(protocol_members(Backend)) == {
         "generate", "engine_counters", "batch_session"}
     assert set(protocol_members(HTTPEngine)) - set(protocol_members(Backend)) == {
-        "client", "prepare_prompts", "prompt", "stream", "request_timeout_s"}
+        "client", "prepare_prompts", "prompt", "stream", "request_timeout_s", "text_counter"}
 
 
 def test_a_backend_with_half_a_protocol_is_neither():
