@@ -32,6 +32,7 @@ from models.resolve import HUB_PREFIX, ResolvedModel, looks_like_path, resolve_m
 from scenarios.definitions import LoadScenario, Scenario
 from scenarios.kinds import KINDS, MeasuredRecord, scenario_runs
 from scenarios.request import RunRequest
+from scenarios.trace_replay import TraceScenario
 
 
 class RunUI:
@@ -67,7 +68,7 @@ class RunOutcome:
 NOTHING_MEASURED = 3
 
 
-def default_context(scenarios: Sequence[Scenario | LoadScenario], requested: int | None) -> int:
+def default_context(scenarios: Sequence[Scenario | LoadScenario | TraceScenario], requested: int | None) -> int:
     """Smallest context that fits every scenario, unless the user asked for one."""
     needed = max(s.context_needed for s in scenarios)
     if requested is not None:

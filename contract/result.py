@@ -159,6 +159,7 @@ class StreamSummary(_Latencies):
 
 class LevelSummary(_Latencies):
     queue_wait_s: Stats | None = None
+    send_lag_s: Stats | None = None             # trace replay: how late the client sent each request
     requests_per_s: Number | None = None
     goodput: Number | None = None               # requests/s that met the SLO
     goodput_fraction: Number | None = None
@@ -188,7 +189,7 @@ class StreamParams(Section):
 
 class LevelParams(Section):
     scenario: str                               # the load scenario (workload profile) it is a level of
-    mode: Literal["concurrency", "poisson"]
+    mode: Literal["concurrency", "poisson", "trace"]
     concurrency: Number | None = None
     rate_per_s: Number | None = None
     searched: bool = False

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
@@ -168,6 +169,10 @@ class ParseOptions:
     search: str | None = None
     slo: SLO = PRESETS["default"]
     max_in_flight: int | None = None
+    trace: Path | None = None               # trace replay (scenarios/trace_replay.py)
+    time_scale: float | None = None
+    duration_s: float | None = None
+    max_send_lag_s: float | None = None
 
 
 def _positive(name: str, value: int | float, what: str) -> None:

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from contract.errors import ScenarioError
 from contract.result import EnergyWindow, Roofline, ScenarioEntry
 from engines.base import Backend, HTTPEngine, LoadedModel, TokenEngine
-from scenarios import definitions, load, runner, single_stream_http
+from scenarios import definitions, load, runner, single_stream_http, trace_replay
 from scenarios.definitions import (
     BUILTIN,
     DEFAULT_LOAD_SCENARIO,
@@ -88,6 +88,7 @@ KINDS: dict[str, Kind] = {
     "pp": Kind(partial(definitions.parse_micro, "pp"), "pp<N> (e.g. pp512)", _in_process, token_level=True),
     "tg": Kind(partial(definitions.parse_micro, "tg"), "tg<N> (e.g. tg128)", _in_process, token_level=True),
     "single-stream": Kind(definitions.parse_single_stream, "single-stream", _single_stream),
+    trace_replay.KIND: Kind(trace_replay.parse, "trace (with --trace FILE)", trace_replay.runs),
 }
 
 
@@ -124,6 +125,15 @@ def parse_scenarios(spec: str | None, *, concurrency: str | None = None, rate: s
     if not names:
         raise ScenarioError("no scenario given", "for example --scenario pp512,tg128")
     has_load = any(n in profiles for n in names)
+    replay = trace_replay.KIND in names
+    trace_given = [k for k in ("trace", "time_scale", "duration_s", "max_send_lag_s") if overrides.get(k) is not None]
+    if trace_given and not replay:
+        option = "--" + trace_given[0].removesuffix("_s").replace("_", "-")
+        raise ScenarioError(f"{option} applies to a trace replay, not to {', '.join(names)}",
+                            "add trace to --scenario, e.g. --scenario trace --trace FILE")
+    # a replay is judged against an SLO and holds sequences in process as a Poisson level does
+    if replay:
+        given = [k for k in given if k not in ("--slo", "--max-in-flight")]
     if given and not has_load:
         raise ScenarioError(f"{given[0]} applies to workload profiles, not to {', '.join(names)}",
                             f"add one of {', '.join(profiles)} to --scenario")
@@ -133,11 +143,12 @@ def parse_scenarios(spec: str | None, *, concurrency: str | None = None, rate: s
                             "define a profile with your lengths in a --workloads file")
     options = ParseOptions(**overrides, profiles=profiles, search=search, max_in_flight=max_in_flight,
                            concurrency=parse_levels(concurrency, "--concurrency", True),
-                           rate=parse_levels(rate, "--rate", False), slo=parse_slo(slo if has_load else None))
+                           rate=parse_levels(rate, "--rate", False),
+                           slo=parse_slo(slo if has_load or replay else None))
     return [parse_scenario(n, options) for n in names]
 
 
 def scenario_runs(backend: Backend, model: LoadedModel,
-                  scenario: Scenario | LoadScenario) -> Iterator[tuple[Any, Drive | None]]:
+                  scenario: Scenario | LoadScenario | trace_replay.TraceScenario) -> Iterator[tuple[Any, Drive | None]]:
     """(record, drive) for each entry `scenario` adds to the result (see the module docstring)."""
     yield from KINDS[scenario.kind].runs(backend, model, scenario)

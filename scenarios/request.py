@@ -23,21 +23,23 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapt
 from contract.errors import BenchError
 from scenarios.definitions import LOAD_KIND, LoadScenario, Scenario
 from scenarios.kinds import KINDS
+from scenarios.trace_replay import KIND as TRACE_KIND
+from scenarios.trace_replay import TraceScenario
 
 
 def _kind_of(value: Any) -> str:
     kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
-    return "load" if kind == LOAD_KIND else "stream"
+    return kind if kind == TRACE_KIND else "load" if kind == LOAD_KIND else "stream"
 
 
-# Any scenario, by its kind: a load scenario, or one generation at a time (pp, tg, single-stream, or
-# a kind that only scenarios/kinds.py's table knows).
-ScenarioParams = Annotated[Annotated[LoadScenario, Tag("load")] | Annotated[Scenario, Tag("stream")],
-                           Discriminator(_kind_of)]
+# Any scenario, by its kind: a load scenario, a trace replay, or one generation at a time (pp, tg,
+# single-stream, or a kind that only scenarios/kinds.py's table knows).
+ScenarioParams = Annotated[Annotated[LoadScenario, Tag("load")] | Annotated[TraceScenario, Tag(TRACE_KIND)]
+                           | Annotated[Scenario, Tag("stream")], Discriminator(_kind_of)]
 _SCENARIO = TypeAdapter(ScenarioParams)
 
 
-def scenario_of(params: dict[str, Any]) -> Scenario | LoadScenario:
+def scenario_of(params: dict[str, Any]) -> Scenario | LoadScenario | TraceScenario:
     """The scenario whose params() these are (a run's journal keeps them, bench/journal.py)."""
     return _SCENARIO.validate_python(params)
 
@@ -73,7 +75,8 @@ class RunRequest(BaseModel):
 
     @field_validator("scenarios")
     @classmethod
-    def _known_kinds(cls, scenarios: tuple[Scenario | LoadScenario, ...]) -> tuple[Scenario | LoadScenario, ...]:
+    def _known_kinds(cls, scenarios: tuple[Scenario | LoadScenario | TraceScenario, ...]
+                     ) -> tuple[Scenario | LoadScenario | TraceScenario, ...]:
         for s in scenarios:
             if s.kind not in KINDS:
                 raise ValueError(f"scenario {s.name!r} has kind {s.kind!r}, which is none of {', '.join(KINDS)}")
@@ -91,7 +94,9 @@ class RunRequest(BaseModel):
     def config_record(self, backend_options: dict[str, Any]) -> dict[str, Any]:
         """The result's `config` section (contract RunConfigRecord): this request with the engine's
         options as resolved; never the API key (it is no field of a request)."""
-        return {**self.model_dump(mode="json", exclude=_NOT_RECORDED), "backend_options": backend_options}
+        # (a trace replay's requests stay out: its scenario records which trace, TraceScenario)
+        return {**self.model_dump(mode="json", exclude=_NOT_RECORDED, context={"record": True}),
+                "backend_options": backend_options}
 
 
 def first_problem(exc: ValidationError) -> str:
