@@ -92,7 +92,8 @@ KINDS: dict[str, Kind] = {
 }
 
 
-def parse_scenario(name: str, options: ParseOptions | None = None, **overrides) -> Scenario | LoadScenario:
+def parse_scenario(name: str, options: ParseOptions | None = None,
+                   **overrides) -> Scenario | LoadScenario | trace_replay.TraceScenario:
     """Turn a scenario name plus CLI overrides into a scenario, or raise a one-line ScenarioError."""
     options = options or ParseOptions(**overrides)
     key = name.strip().lower()
@@ -107,7 +108,7 @@ def parse_scenario(name: str, options: ParseOptions | None = None, **overrides) 
 def parse_scenarios(spec: str | None, *, concurrency: str | None = None, rate: str | None = None,
                     search: str | None = None, slo: str | None = None, workloads=None,
                     max_in_flight: int | None = None, default: tuple[str, ...] | None = None,
-                    **overrides) -> list[Scenario | LoadScenario]:
+                    **overrides) -> list[Scenario | LoadScenario | trace_replay.TraceScenario]:
     """Scenario names plus CLI options -> scenarios. Workload profile names become load
     scenarios; --concurrency/--rate/--search/--slo/--max-in-flight apply to them only."""
     load_opts = {"--concurrency": concurrency, "--rate": rate, "--search": search, "--slo": slo,

@@ -18,7 +18,7 @@ HTTP, is no send lag: that is the engine queueing, which ttft (counted from the 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -178,7 +178,7 @@ class TraceRecord(LevelRecord):
         return entry
 
 
-def lag_reasons(lags: list[float | None], bound_s: float) -> list[str]:
+def lag_reasons(lags: Sequence[float | None], bound_s: float) -> list[str]:
     """INVALID's reason when more than LATE_FRACTION of the requests sent were sent later than bound_s."""
     values = [x for x in lags if x is not None]
     late = sum(x > bound_s for x in values)

@@ -4,6 +4,7 @@ shows the prefix sharing the trace describes."""
 
 import json
 import re
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -166,7 +167,7 @@ def test_llama_cpp_python_server_reuses_exactly_the_shared_blocks(long_context_s
     ran = completions(server.log())[-6:]
     first_of = {600 + 7 * i: h for i, h in enumerate(firsts)}
     assert sorted(n for n, _ in ran) == sorted(first_of)
-    for (before, _), (now, kept) in zip(ran, ran[1:]):
+    for (before, _), (now, kept) in pairwise(ran):
         if first_of[now] is not None and first_of[now] == first_of[before]:
             assert kept >= BLOCK_TOKENS, (before, now, kept)       # the block (and BOS), maybe a letter more
         else:

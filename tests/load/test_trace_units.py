@@ -21,6 +21,12 @@ SAMPLE = Path(__file__).parents[2] / "examples" / "traces" / "sample-mooncake.js
 VOCAB, BOS = 32000, 1
 
 
+def replay(**options) -> TraceScenario:
+    (sc,) = parse_scenarios("trace", **options)
+    assert isinstance(sc, TraceScenario)
+    return sc
+
+
 def req(input_tokens, hash_ids=(), at_s=0.0, output_tokens=4):
     return TracedRequest(at_s, input_tokens, output_tokens, tuple(hash_ids))
 
@@ -77,7 +83,7 @@ def test_trace_pacer_cap_holds_later_requests_until_one_ends():
 # -- parsing: the file, --time-scale, --duration ---------------------------------------------------
 def test_time_scale_and_duration_sample_the_schedule():
     rows = read_trace(SAMPLE)
-    (sc,) = parse_scenarios("trace", trace=SAMPLE, time_scale=2.0, duration_s=0.5)
+    sc = replay(trace=SAMPLE, time_scale=2.0, duration_s=0.5)
     first = rows[0].at_s
     kept = [r for r in rows if (r.at_s - first) / 2 < 0.5]
     assert 2 <= sc.request_count == len(kept) < len(rows)
@@ -101,12 +107,12 @@ def test_bad_trace_options_are_one_line(spec, kwargs, needle):
 
 
 def test_replay_takes_an_slo_and_an_in_process_cap():
-    (sc,) = parse_scenarios("trace", trace=SAMPLE, slo="interactive", max_in_flight=8, max_send_lag_s=0.05)
+    sc = replay(trace=SAMPLE, slo="interactive", max_in_flight=8, max_send_lag_s=0.05)
     assert sc.slo.name == "interactive" and sc.max_in_flight == 8 and sc.max_send_lag_s == 0.05
 
 
 def test_the_scenario_travels_with_its_requests_and_results_record_it_without_them():
-    (sc,) = parse_scenarios("trace", trace=SAMPLE)
+    sc = replay(trace=SAMPLE)
     request = RunRequest(model="tiny", quant="Q4_K_M", backend="llamacpp", scenarios=[sc])
     back = RunRequest.from_json(request.model_dump_json(), "job file")           # the child's and a node's copy
     assert back.scenarios[0] == sc and len(back.scenarios[0].requests) == sc.request_count
@@ -142,15 +148,16 @@ def _record(sc: TraceScenario, lag_ns: int) -> TraceRecord:
 
 
 def test_a_replay_entry_carries_send_lag_and_is_invalid_when_the_client_fell_behind():
-    (sc,) = parse_scenarios("trace", trace=SAMPLE)
+    sc = replay(trace=SAMPLE)
     kept = _record(sc, 1_000_000).to_entry()                                  # 1 ms late each
     assert kept.kind == "trace" and kept.params.mode == "trace" and kept.name == "trace@x1"
     assert kept.samples["send_lag_s"] == pytest.approx([0.001] * sc.request_count)
-    assert kept.summary.send_lag_s.p99 == pytest.approx(0.001) and kept.validity.verdict == "VALID"
+    lag = kept.summary.send_lag_s
+    assert lag is not None and lag.p99 == pytest.approx(0.001) and kept.validity.verdict == "VALID"
     behind = _record(sc, 50_000_000).to_entry()                               # 50 ms late each
     assert behind.validity.verdict == "INVALID"
     assert any(r.startswith(f"send lag: {sc.request_count} of {sc.request_count}") for r in behind.validity.reasons)
-    assert behind.params.reusable_prefix_fraction > 0.3                       # the sample shares prefixes
+    assert behind.params.model_dump()["reusable_prefix_fraction"] > 0.3       # the sample shares prefixes
 
 
 # -- the generator and the sample ------------------------------------------------------------------
@@ -173,3 +180,26 @@ def test_the_sample_trace_is_small_and_in_mooncake_format():
     rows = [json.loads(line) for line in SAMPLE.read_text().splitlines()]
     assert 20 <= len(rows) <= 100 and {"timestamp", "input_length", "output_length", "hash_ids"} <= set(rows[0])
     assert max(r["input_length"] + r["output_length"] for r in rows) <= 2048      # the tiny model's context
+
+
+def test_a_dead_runs_journal_rebuilds_a_replay_with_its_send_lag(tmp_path):
+    """The child died mid-replay: its journal gives back the requests measured, as a trace entry."""
+    from bench.journal import Journal, rebuild
+    from contract.build import died_run
+    from contract.enums import Status
+
+    doc = died_run(finished_at="2026-12-07T19:00:00+00:00", label="box", model="tiny", quant="Q4_K_M",
+                   backend="llamacpp", environment={}, error="boom")
+    sc = replay(trace=SAMPLE)
+    record = _record(sc, 2_000_000)
+    journal = Journal(tmp_path, doc.run_id, doc)
+    journal.started(0, record)
+    journal.measured(0, record)
+    assert journal._fh is not None
+    journal._fh.close()                     # the child is gone: its lock with it
+    rebuilt = rebuild(journal.path, Status.FAILED, "the engine process was killed")
+    assert rebuilt is not None
+    path, kept = rebuilt
+    (entry,) = json.loads(path.read_text())["scenarios"]
+    assert kept == sc.request_count and entry["kind"] == "trace" and entry["status"] == "interrupted"
+    assert entry["samples"]["send_lag_s"] == pytest.approx([0.002] * sc.request_count)
