@@ -38,6 +38,7 @@ from scenarios.levels import Level, LevelRecord
 from scenarios.request import scenario_of
 from scenarios.runner import ScenarioRecord
 from scenarios.single_stream_http import HTTPSingleStreamRecord
+from scenarios.trace_replay import TraceLevel, TraceRecord, TraceScenario
 
 SUFFIX = ".journal.jsonl"
 FSYNC_EVERY_S = 2.0
@@ -231,6 +232,10 @@ def _record(kind: str, scenario: dict) -> Any:
     """An empty record of type `kind` for the scenario the journal's `entry` line describes."""
     if kind == "ChatSessionRecord":
         return chat_session.record_of(scenario)
+    if kind == "TraceRecord":
+        replay = scenario_of(scenario["load"])
+        assert isinstance(replay, TraceScenario)
+        return TraceRecord(TraceLevel(replay))
     if kind == "LevelRecord":
         load = scenario_of(scenario["load"])
         assert isinstance(load, LoadScenario)

@@ -29,9 +29,7 @@ from contract.validity import COMPLETED, FAILED, INTERRUPTED, measured_anything,
 from engines import get_backend
 from engines.base import Backend, TokenEngine
 from models.resolve import HUB_PREFIX, ResolvedModel, looks_like_path, resolve_model
-from scenarios.chat_session import ChatSessionScenario
-from scenarios.definitions import LoadScenario, Scenario
-from scenarios.kinds import KINDS, MeasuredRecord, scenario_runs
+from scenarios.kinds import KINDS, AnyScenario, MeasuredRecord, scenario_runs
 from scenarios.request import RunRequest
 
 
@@ -68,7 +66,7 @@ class RunOutcome:
 NOTHING_MEASURED = 3
 
 
-def default_context(scenarios: Sequence[Scenario | LoadScenario | ChatSessionScenario], requested: int | None) -> int:
+def default_context(scenarios: Sequence[AnyScenario], requested: int | None) -> int:
     """Smallest context that fits every scenario, unless the user asked for one."""
     needed = max(s.context_needed for s in scenarios)
     if requested is not None:

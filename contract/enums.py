@@ -34,6 +34,7 @@ class ScenarioKind(Vocabulary):
     SINGLE_STREAM = "single-stream"
     CONCURRENCY = "concurrency"    # one closed-loop load level
     POISSON = "poisson"            # one open-loop (Poisson arrivals) load level
+    TRACE = "trace"                # a replayed request trace: one level, arrivals as the trace has them
     SLO_SEARCH = "slo-search"      # an SLO search's answer; its levels are entries of their own
     CHAT_SESSION = "chat-session"  # users holding multi-turn conversations (a level: one number of users)
 
@@ -42,7 +43,7 @@ class ScenarioKind(Vocabulary):
 # an existing shape is its member above and its place here.
 # Entries measured one generation at a time, and entries that are load levels.
 STREAM_KINDS = (ScenarioKind.PP, ScenarioKind.TG, ScenarioKind.SINGLE_STREAM)
-LEVEL_KINDS = (ScenarioKind.CONCURRENCY, ScenarioKind.POISSON, ScenarioKind.CHAT_SESSION)
+LEVEL_KINDS = (ScenarioKind.CONCURRENCY, ScenarioKind.POISSON, ScenarioKind.CHAT_SESSION, ScenarioKind.TRACE)
 
 
 class Verdict(Vocabulary):

@@ -171,6 +171,7 @@ class TurnSummary(Section):
 class LevelSummary(_Latencies):
     by_turn: list[TurnSummary] | None = None    # chat-session levels: the figures per turn depth
     queue_wait_s: Stats | None = None
+    send_lag_s: Stats | None = None             # trace replay: how late the client sent each request
     requests_per_s: Number | None = None
     goodput: Number | None = None               # requests/s that met the SLO
     goodput_fraction: Number | None = None
@@ -200,7 +201,7 @@ class StreamParams(Section):
 
 class LevelParams(Section):
     scenario: str                               # the load scenario (workload profile) it is a level of
-    mode: Literal["concurrency", "poisson"]
+    mode: Literal["concurrency", "poisson", "trace"]
     concurrency: Number | None = None
     rate_per_s: Number | None = None
     searched: bool = False

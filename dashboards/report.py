@@ -49,17 +49,20 @@ def _load_levels(result: RunResult) -> str:
     from dashboards.run_tables import load_rows
 
     rows = []
-    for r in load_rows(result):
+    levels = load_rows(result)
+    lag = any(r.get("send_lag_p99_ms") is not None for r in levels)      # a trace replay's schedule
+    for r in levels:
         if "summary" in r:                 # an SLO search's answer: one sentence
-            rows.append(f'<tr><td>{esc(r["level"])}</td><td colspan="6">{esc(r["summary"])}</td></tr>')
+            rows.append(f'<tr><td>{esc(r["level"])}</td><td colspan="{6 + lag}">{esc(r["summary"])}</td></tr>')
             continue
         verdict = r["verdict"] + (": " + "; ".join(r["reasons"]) if r["reasons"] else "")
-        rows.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in (
-            r["level"], r["output_tps"], r["ttft_ms"], r["tpot_ms"], r["errors"], r["slo"], verdict)) + "</tr>")
+        cells = (r["level"], r["output_tps"], r["ttft_ms"], r["tpot_ms"], r["errors"], r["slo"],
+                 *([r["send_lag_p99_ms"] or "n/a"] if lag else []), verdict)
+        rows.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
     if not rows:
         return ""
     return "<h2>Under load</h2>" + _table(["level", "output tok/s", "TTFT ms p50/p99", "TPOT ms p50/p99", "errors",
-                                           "SLO", "validity"], rows)
+                                           "SLO", *(["send lag ms p99"] if lag else []), "validity"], rows)
 
 
 def _cost(row: dict) -> str:

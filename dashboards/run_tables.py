@@ -146,6 +146,7 @@ def load_rows(result: RunResult) -> list[dict]:
             "tpot_ms": f"{_p(s.tpot_s, 'median', digits=1)}/{_p(s.tpot_s, 'p99', digits=1)}",
             "e2e_p99_s": _p(s.e2e_s, "p99", 1.0, 2),
             "queue_p99_ms": _p(s.queue_wait_s, "p99", digits=1),
+            "send_lag_p99_ms": None if s.send_lag_s is None else _p(s.send_lag_s, "p99", digits=1),  # trace replays
             "goodput": _fmt(s.goodput),
             "errors": NA if errors is None else str(errors),
             "slo": NA if s.slo is None else ("met" if s.slo.met else "missed"),
@@ -183,11 +184,13 @@ def load_summary_table(result: RunResult) -> RenderableType | None:
     latency: tuple[tuple[str, str, JustifyMethod], ...] = (
         ("ttft ms\np50/p99", "ttft_ms", "right"), ("tpot ms\np50/p99", "tpot_ms", "right"),
         ("e2e s\np99", "e2e_p99_s", "right"), ("queue\nms p99", "queue_p99_ms", "right"))
+    if any(r["send_lag_p99_ms"] is not None for r in levels):     # a replay's schedule, kept or not
+        latency += (("send lag\nms p99", "send_lag_p99_ms", "right"),)
 
     def table(title_: str, cols, stacked: bool = False) -> Table:
         t = _table(title_, [(c, j) for c, _, j in cols], last=stacked)
         for r in levels:
-            t.add_row(*(_p50_over_p99(r[key]) if stacked and key in ("ttft_ms", "tpot_ms") else r[key]
+            t.add_row(*(_p50_over_p99(r[key]) if stacked and key in ("ttft_ms", "tpot_ms") else r[key] or NA
                         for _, key, _ in cols))
         return t
 

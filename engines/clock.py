@@ -76,7 +76,9 @@ class RequestTrace:
     `intended_ns` is when the load generator meant to send it (Poisson arrival, or the moment
     its user's previous request ended); `sent_ns` is when it left (HTTP: the client starts
     opening a connection or writing the request; in-process: handed to the engine). The
-    difference is client-side queue wait.
+    difference is client-side queue wait. `send_lag_s` is the part of it that is the client's own
+    lateness: from `ready_ns` where the driver sets it (in-process: the earliest the engine could take
+    the request, i.e. its intended time or the end of the engine step then running), else from intended.
     Each event is a content chunk (one token in-process; one or more over HTTP).
     """
     index: int
@@ -84,6 +86,7 @@ class RequestTrace:
     max_tokens: int
     intended_ns: int
     sent_ns: int | None = None
+    ready_ns: int | None = None
     event_ns: list[int] = field(default_factory=list)
     end_ns: int | None = None
     input_asked: int | None = None         # the planned prompt length
@@ -107,6 +110,12 @@ class RequestTrace:
     @property
     def queue_wait_s(self) -> float | None:
         return (self.sent_ns - self.intended_ns) / 1e9 if self.sent_ns is not None else None
+
+    @property
+    def send_lag_s(self) -> float | None:
+        if self.sent_ns is None:
+            return None
+        return (self.sent_ns - (self.intended_ns if self.ready_ns is None else self.ready_ns)) / 1e9
 
     @property
     def ttft_s(self) -> float | None:

@@ -1,4 +1,5 @@
-"""When each request of a load level is due: closed-loop users or open-loop Poisson arrivals.
+"""When each request of a load level is due: closed-loop users, open-loop Poisson arrivals, or a
+replayed trace's schedule.
 
 The pacer is pure bookkeeping over the harness clock: the drivers ask it what is due now and
 tell it when a request ended. Request i is a warm-up request for i < warmup; measured ones
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import heapq
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -17,6 +20,16 @@ class Due:
     index: int
     intended_ns: int
     measured: bool
+
+
+class PacerLike(Protocol):
+    """What the drivers (scenarios/load.py) ask of a pacer."""
+    window_start_ns: int | None
+
+    def more(self, now_ns: int) -> bool: ...
+    def due(self, now_ns: int) -> list[Due]: ...
+    def finished(self, end_ns: int) -> None: ...
+    def next_arrival_ns(self) -> int | None: ...
 
 
 class Pacer:
@@ -85,3 +98,39 @@ class Pacer:
         if self._free is not None or (self._cap is not None and self.in_flight >= self._cap):
             return None
         return self._next_arrival
+
+
+class TracePacer:
+    """A trace's schedule: request i is due at start + offsets_ns[i] (sorted), whatever happens to
+    the others; no warm-up, every request is measured. `max_in_flight` (in-process: the engine's
+    sequences) holds later ones back, which their queue wait shows; None holds none back."""
+
+    def __init__(self, start_ns: int, offsets_ns: Sequence[int], max_in_flight: int | None = None):
+        self._at = [start_ns + o for o in offsets_ns]
+        self._cap = max_in_flight
+        self.released = 0
+        self.in_flight = 0
+        self.window_start_ns: int | None = None
+
+    def more(self, now_ns: int) -> bool:
+        return self.released < len(self._at)
+
+    def due(self, now_ns: int) -> list[Due]:
+        out: list[Due] = []
+        while (self.released < len(self._at) and self._at[self.released] <= now_ns
+               and (self._cap is None or self.in_flight < self._cap)):
+            intended = self._at[self.released]
+            if self.window_start_ns is None:
+                self.window_start_ns = intended
+            out.append(Due(self.released, intended, True))
+            self.released += 1
+            self.in_flight += 1
+        return out
+
+    def finished(self, end_ns: int) -> None:
+        self.in_flight -= 1
+
+    def next_arrival_ns(self) -> int | None:
+        if self.released >= len(self._at) or (self._cap is not None and self.in_flight >= self._cap):
+            return None
+        return self._at[self.released]

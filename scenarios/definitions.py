@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
@@ -170,6 +171,10 @@ class ParseOptions:
     max_in_flight: int | None = None
     turns: int | None = None                # chat-session: turns per conversation
     think_time_s: float | None = None       # chat-session: mean think time between turns
+    trace: Path | None = None               # trace replay (scenarios/trace_replay.py)
+    time_scale: float | None = None
+    duration_s: float | None = None
+    max_send_lag_s: float | None = None
 
 
 def _positive(name: str, value: int | float, what: str) -> None:

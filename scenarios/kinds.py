@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from contract.errors import ScenarioError
 from contract.result import EnergyWindow, Roofline, ScenarioEntry
 from engines.base import Backend, HTTPEngine, LoadedModel, TokenEngine
-from scenarios import chat_session, definitions, load, runner, single_stream_http
+from scenarios import chat_session, definitions, load, runner, single_stream_http, trace_replay
 from scenarios.definitions import (
     BUILTIN,
     DEFAULT_LOAD_SCENARIO,
@@ -54,6 +54,9 @@ class MeasuredRecord(Protocol):
 
 
 Drive = Callable[[Callable[[int], None], Callable[[], None]], Any]
+
+# Every scenario type the kinds below parse into (what a RunRequest carries).
+AnyScenario = Scenario | LoadScenario | chat_session.ChatSessionScenario | trace_replay.TraceScenario
 
 
 @dataclass(frozen=True)
@@ -89,10 +92,12 @@ KINDS: dict[str, Kind] = {
     "tg": Kind(partial(definitions.parse_micro, "tg"), "tg<N> (e.g. tg128)", _in_process, token_level=True),
     "single-stream": Kind(definitions.parse_single_stream, "single-stream", _single_stream),
     chat_session.KIND: Kind(chat_session.parse, "chat-session[:PROFILE] (multi-turn conversations)", chat_session.levels),
+    trace_replay.KIND: Kind(trace_replay.parse, "trace (with --trace FILE)", trace_replay.runs),
 }
 
 
-def parse_scenario(name: str, options: ParseOptions | None = None, **overrides) -> Scenario | LoadScenario:
+def parse_scenario(name: str, options: ParseOptions | None = None,
+                   **overrides) -> Scenario | LoadScenario | trace_replay.TraceScenario:
     """Turn a scenario name plus CLI overrides into a scenario, or raise a one-line ScenarioError."""
     options = options or ParseOptions(**overrides)
     key = name.strip().lower()
@@ -108,7 +113,7 @@ def parse_scenarios(spec: str | None, *, concurrency: str | None = None, rate: s
                     search: str | None = None, slo: str | None = None, workloads=None,
                     max_in_flight: int | None = None, default: tuple[str, ...] | None = None,
                     turns: int | None = None, think_time: float | None = None,
-                    **overrides) -> list[Scenario | LoadScenario | chat_session.ChatSessionScenario]:
+                    **overrides) -> list[AnyScenario]:
     """Scenario names plus CLI options -> scenarios. Workload profile names become load
     scenarios; --concurrency/--rate/--search/--slo/--max-in-flight apply to them (and
     chat-session) only; --turns/--think-time to chat-session only."""
@@ -131,6 +136,15 @@ def parse_scenarios(spec: str | None, *, concurrency: str | None = None, rate: s
     if session_opts and not any(chat_session.claims(n) for n in names):
         raise ScenarioError(f"{session_opts[0]} applies to chat-session, not to {', '.join(names)}",
                             "add chat-session to --scenario")
+    replay = trace_replay.KIND in names
+    trace_given = [k for k in ("trace", "time_scale", "duration_s", "max_send_lag_s") if overrides.get(k) is not None]
+    if trace_given and not replay:
+        option = "--" + trace_given[0].removesuffix("_s").replace("_", "-")
+        raise ScenarioError(f"{option} applies to a trace replay, not to {', '.join(names)}",
+                            "add trace to --scenario, e.g. --scenario trace --trace FILE")
+    # a replay is judged against an SLO and holds sequences in process as a Poisson level does
+    if replay:
+        given = [k for k in given if k not in ("--slo", "--max-in-flight")]
     if given and not has_load:
         raise ScenarioError(f"{given[0]} applies to workload profiles, not to {', '.join(names)}",
                             f"add one of {', '.join(profiles)} to --scenario")
@@ -141,11 +155,12 @@ def parse_scenarios(spec: str | None, *, concurrency: str | None = None, rate: s
     options = ParseOptions(**overrides, profiles=profiles, search=search, max_in_flight=max_in_flight,
                            turns=turns, think_time_s=think_time,
                            concurrency=parse_levels(concurrency, "--concurrency", True),
-                           rate=parse_levels(rate, "--rate", False), slo=parse_slo(slo if has_load else None))
+                           rate=parse_levels(rate, "--rate", False),
+                           slo=parse_slo(slo if has_load or replay else None))
     return [parse_scenario(n, options) for n in names]
 
 
 def scenario_runs(backend: Backend, model: LoadedModel,
-                  scenario: Scenario | LoadScenario | chat_session.ChatSessionScenario) -> Iterator[tuple[Any, Drive | None]]:
+                  scenario: AnyScenario) -> Iterator[tuple[Any, Drive | None]]:
     """(record, drive) for each entry `scenario` adds to the result (see the module docstring)."""
     yield from KINDS[scenario.kind].runs(backend, model, scenario)

@@ -22,7 +22,7 @@ from contract.errors import ScenarioError
 from contract.validity import COMPLETED
 from engines.base import Backend, HTTPEngine, LoadedModel, TokenEngine
 from engines.clock import RequestTrace, now_ns, stamp_step, timed_request
-from scenarios.arrivals import Pacer
+from scenarios.arrivals import Pacer, PacerLike
 from scenarios.definitions import SEARCH_CEILING, LoadScenario
 from scenarios.levels import Level, LevelRecord, SearchRecord
 from scenarios.slo import FAR_FACTOR, Search
@@ -66,12 +66,20 @@ def _pacer(level: Level) -> Pacer:
 def drive_in_process(backend: TokenEngine, model: LoadedModel, record: LevelRecord,
                      progress: Callable[[int], None], on_measuring: Callable[[], None]) -> None:
     level = record.scenario
-    plans = _Plans(level, model)
-    session = backend.batch_session(level.in_flight_cap, level.scenario.profile.max_request_tokens)
+    run_in_process(backend, record, _Plans(level, model), partial(_pacer, level), level.in_flight_cap,
+                   level.scenario.profile.max_request_tokens, progress, on_measuring)
+
+
+def run_in_process(backend: TokenEngine, record, plans: Callable[[int], PlannedRequest], make_pacer: Callable[[], PacerLike],
+                   n_seqs: int, seq_len: int, progress: Callable[[int], None], on_measuring: Callable[[], None]) -> None:
+    """Submit the requests the pacer releases, planned by `plans`, into `record.traces`, in one batch
+    session of `n_seqs` sequences of up to `seq_len` tokens."""
+    session = backend.batch_session(n_seqs, seq_len)
     try:
         traces: dict[int, RequestTrace] = {}
         measuring = False
-        pacer = _pacer(level)
+        pacer = make_pacer()
+        free_ns = now_ns()          # when the last engine step ended (a sleep's overshoot is the loop's own lag)
         while True:
             for due in pacer.due(now_ns()):
                 req = plans(due.index)
@@ -79,15 +87,17 @@ def drive_in_process(backend: TokenEngine, model: LoadedModel, record: LevelReco
                     on_measuring()
                     measuring = True
                 n_in = len(req.prompt_token_ids)
+                # due during an engine step, it could be taken no earlier than the step's end
                 trace = RequestTrace(due.index, due.measured, req.max_tokens, due.intended_ns, input_asked=n_in,
-                                     input_tokens=n_in, input_source="engine", output_source="engine")
+                                     input_tokens=n_in, input_source="engine", output_source="engine",
+                                     ready_ns=max(due.intended_ns, free_ns))
                 session.submit(due.index, req.prompt_token_ids, req.max_tokens)
                 trace.sent_ns = now_ns()
                 traces[due.index] = trace
                 record.traces.append(trace)
             if session.active:
                 events = session.step()
-                t = stamp_step(events, traces)
+                t = free_ns = stamp_step(events, traces)
                 for index, _ in events:
                     trace = traces[index]
                     if len(trace.event_ns) == trace.max_tokens:
@@ -112,7 +122,7 @@ def drive_http(backend: HTTPEngine, model: LoadedModel, record: LevelRecord,
 
 
 def run_http(backend: HTTPEngine, record, plans: Callable[[int], PlannedRequest], prepared: list[PlannedRequest],
-             pacer: Callable[[], Pacer], progress: Callable[[int], None], on_measuring: Callable[[], None]) -> None:
+             pacer: Callable[[], PacerLike], progress: Callable[[int], None], on_measuring: Callable[[], None]) -> None:
     """Send the requests `pacer` releases, planned by `plans`, into `record.traces`."""
     import asyncio
 

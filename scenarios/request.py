@@ -24,22 +24,25 @@ from contract.errors import BenchError
 from scenarios.chat_session import KIND as CHAT_SESSION
 from scenarios.chat_session import ChatSessionScenario
 from scenarios.definitions import LOAD_KIND, LoadScenario, Scenario
-from scenarios.kinds import KINDS
+from scenarios.kinds import KINDS, AnyScenario
+from scenarios.trace_replay import KIND as TRACE_KIND
+from scenarios.trace_replay import TraceScenario
 
 
 def _kind_of(value: Any) -> str:
     kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
-    return "load" if kind == LOAD_KIND else CHAT_SESSION if kind == CHAT_SESSION else "stream"
+    return {TRACE_KIND: TRACE_KIND, CHAT_SESSION: CHAT_SESSION, LOAD_KIND: "load"}.get(str(kind), "stream")
 
 
-# Any scenario, by its kind: a load scenario, users holding conversations, or one generation at a
-# time (pp, tg, single-stream, or a kind that only scenarios/kinds.py's table knows).
-ScenarioParams = Annotated[Annotated[LoadScenario, Tag("load")] | Annotated[ChatSessionScenario, Tag(CHAT_SESSION)]
+# Any scenario, by its kind: a load scenario, a trace replay, users holding conversations, or one
+# generation at a time (pp, tg, single-stream, or a kind that only scenarios/kinds.py's table knows).
+ScenarioParams = Annotated[Annotated[LoadScenario, Tag("load")] | Annotated[TraceScenario, Tag(TRACE_KIND)]
+                           | Annotated[ChatSessionScenario, Tag(CHAT_SESSION)]
                            | Annotated[Scenario, Tag("stream")], Discriminator(_kind_of)]
 _SCENARIO = TypeAdapter(ScenarioParams)
 
 
-def scenario_of(params: dict[str, Any]) -> Scenario | LoadScenario | ChatSessionScenario:
+def scenario_of(params: dict[str, Any]) -> AnyScenario:
     """The scenario whose params() these are (a run's journal keeps them, bench/journal.py)."""
     return _SCENARIO.validate_python(params)
 
@@ -75,7 +78,7 @@ class RunRequest(BaseModel):
 
     @field_validator("scenarios")
     @classmethod
-    def _known_kinds(cls, scenarios: tuple[Any, ...]) -> tuple[Any, ...]:
+    def _known_kinds(cls, scenarios: tuple[AnyScenario, ...]) -> tuple[AnyScenario, ...]:
         for s in scenarios:
             if s.kind not in KINDS:
                 raise ValueError(f"scenario {s.name!r} has kind {s.kind!r}, which is none of {', '.join(KINDS)}")
@@ -93,7 +96,9 @@ class RunRequest(BaseModel):
     def config_record(self, backend_options: dict[str, Any]) -> dict[str, Any]:
         """The result's `config` section (contract RunConfigRecord): this request with the engine's
         options as resolved; never the API key (it is no field of a request)."""
-        return {**self.model_dump(mode="json", exclude=_NOT_RECORDED), "backend_options": backend_options}
+        # (a trace replay's requests stay out: its scenario records which trace, TraceScenario)
+        return {**self.model_dump(mode="json", exclude=_NOT_RECORDED, context={"record": True}),
+                "backend_options": backend_options}
 
 
 def first_problem(exc: ValidationError) -> str:

@@ -1,12 +1,12 @@
 """Request traces: when each request came and how long it was, read from the formats the field
 publishes, so a demand (bench size --trace) can be taken from real traffic.
 
-- Mooncake JSONL (kvcache-ai/Mooncake traces): `timestamp` in ms, `input_length`, `output_length`
-  (`hash_ids` are read and ignored here);
+- Mooncake JSONL (kvcache-ai/Mooncake traces): `timestamp` in ms, `input_length`, `output_length`,
+  `hash_ids` (the prompt's blocks of 512 tokens, as hashes: a replay shares them, scenarios/trace_prompts.py);
 - Azure LLM inference trace CSV (Azure/AzurePublicDataset): `TIMESTAMP` (a date-time), `ContextTokens`,
   `GeneratedTokens`;
 - our own JSONL for users' logs: `timestamp` in seconds (a number, or an ISO 8601 date-time),
-  `input_tokens`, `output_tokens`.
+  `input_tokens`, `output_tokens` (and `hash_ids`, as Mooncake's, where prompts share blocks).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class TracedRequest:
     at_s: float                  # seconds, on the trace's own clock
     input_tokens: int
     output_tokens: int
+    hash_ids: tuple[int, ...] = ()   # Mooncake: the prompt's blocks; equal ids are equal blocks
 
 
 def _seconds(value: object, where: str) -> float:
@@ -51,6 +52,14 @@ def _count(value: object, where: str, name: str) -> int:
     if n < 0 or isinstance(value, bool):
         raise ScenarioError(f"{where}: {name} {value!r} is not a token count", _HINT)
     return n
+
+
+def _hash_ids(value: object, where: str) -> tuple[int, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(h, int) and not isinstance(h, bool) for h in value):
+        raise ScenarioError(f"{where}: hash_ids {value!r} is not a list of whole numbers", _HINT)
+    return tuple(value)
 
 
 def read_trace(path: Path) -> list[TracedRequest]:
@@ -83,11 +92,13 @@ def read_trace(path: Path) -> list[TracedRequest]:
             if "input_length" in doc:                               # Mooncake: ms
                 out.append(TracedRequest(_seconds(doc.get("timestamp"), where) / 1000.0,
                                          _count(doc["input_length"], where, "input_length"),
-                                         _count(doc.get("output_length"), where, "output_length")))
+                                         _count(doc.get("output_length"), where, "output_length"),
+                                         _hash_ids(doc.get("hash_ids"), where)))
             elif "input_tokens" in doc:
                 out.append(TracedRequest(_seconds(doc.get("timestamp"), where),
                                          _count(doc["input_tokens"], where, "input_tokens"),
-                                         _count(doc.get("output_tokens"), where, "output_tokens")))
+                                         _count(doc.get("output_tokens"), where, "output_tokens"),
+                                         _hash_ids(doc.get("hash_ids"), where)))
             else:
                 raise ScenarioError(f"{where}: no input_length (Mooncake) or input_tokens", _HINT)
     if len(out) < 2:

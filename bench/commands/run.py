@@ -40,9 +40,9 @@ _OPTIONS = [
                        "(stopped afterwards, also on failure or Ctrl-C)."),
     click.option("--scenario", "scenario_spec", default=None,
                   help="Comma-separated scenarios: pp<N>, tg<N>, single-stream, or a workload profile under "
-                       "load: chat, rag, ticket-triage, ticket-draft, summarise, code, fixed-1k1k, fixed-1k8k, fixed-8k1k, or "
+                       "load: chat, rag, ticket-triage, ticket-draft, summarise, code, fixed-1k1k, fixed-1k8k, fixed-8k1k; "
                        "chat-session[:PROFILE] (users holding multi-turn conversations: --concurrency users, --turns, "
-                       "--think-time, --requests conversations). "
+                       "--think-time, --requests conversations); trace (a replay of --trace FILE). "
                        "[default: pp512,tg128,single-stream; chat for HTTP backends]"),
     click.option("--concurrency", default=None,
                   help="Workload profiles: closed-loop users per level, e.g. 1,2,4; stops once latency is far "
@@ -63,6 +63,17 @@ _OPTIONS = [
                        "recorded as queue wait. [default: 64]"),
     click.option("--workloads", type=click.Path(path_type=Path), default=None,
                   help="TOML or JSON file with your own workload profiles."),
+    click.option("--trace", type=click.Path(path_type=Path), default=None,
+                  help="--scenario trace: the trace to replay, Mooncake JSONL (its hash_ids become shared prompt "
+                       "blocks), Azure's CSV or JSONL of timestamp, input_tokens, output_tokens."),
+    click.option("--time-scale", type=float, default=None,
+                  help="--scenario trace: replay this many times as fast as recorded, e.g. 2. [default: 1]"),
+    click.option("--duration", type=float, default=None,
+                  help="--scenario trace: replay only the first this many seconds of the (scaled) schedule. "
+                       "[default: all of it]"),
+    click.option("--max-send-lag", type=float, default=None, metavar="MS",
+                  help="--scenario trace: a request sent this many ms after its scheduled time is late; more than "
+                       "1% late makes the replay INVALID. [default: 10]"),
     click.option("--repetitions", type=int, default=None, help="Minimum measured repetitions for pp/tg. [default: 3]"),
     click.option("--requests", type=int, default=None,
                   help="Minimum requests for single-stream [default: 3], or measured requests per load level "
@@ -139,8 +150,8 @@ def run(ctx, **options):
 
 
 def parse_run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rate, search, slo, max_in_flight,
-              workloads, repetitions, requests, input_tokens, output_tokens, min_duration, threads, gpu_layers,
-              ctx_size, flash_attn, batch_size, ubatch_size, engine_option, base_url, api_key, endpoint,
+              workloads, trace, time_scale, duration, max_send_lag, repetitions, requests, input_tokens, output_tokens,
+              min_duration, threads, gpu_layers, ctx_size, flash_attn, batch_size, ubatch_size, engine_option, base_url, api_key, endpoint,
               request_timeout, results_dir, label, idle_seconds, as_json, turns=None, think_time=None,
               chosen: tuple[str, str] | None = None,
               **cost) -> ParsedRun:
@@ -205,7 +216,9 @@ def parse_run(ctx, model, quant, backend, serve, scenario_spec, concurrency, rat
                                 input_tokens=input_tokens, output_tokens=output_tokens,
                                 min_duration_s=min_duration, concurrency=concurrency, rate=rate, search=search,
                                 slo=slo, max_in_flight=max_in_flight, workloads=workloads, turns=turns,
-                                think_time=think_time,
+                                think_time=think_time, trace=trace,
+                                time_scale=time_scale, duration_s=duration,
+                                max_send_lag_s=None if max_send_lag is None else max_send_lag / 1e3,
                                 default=None if speaks(engine, TokenEngine) else ("chat",))
     options = {"n_threads": threads, "n_gpu_layers": gpu_layers, "n_ctx": ctx_size,
                "flash_attn": flash_attn, "n_batch": batch_size, "n_ubatch": ubatch_size,
