@@ -21,6 +21,8 @@ runs; ours runs in this process. Ratios are ours / peer.
     arrival_i - i/R), the same estimate for both, as vLLM does not say when it meant to send.
     Ours is also shown by its own record (RequestTrace: intended -> sent) and as the server's
     arrival minus our intended time (one clock: perf_counter_ns is CLOCK_MONOTONIC).
+Beside (a), for the diagnosis: the same streams read over bare asyncio sockets with our own SSE
+decoder and event parsing, no HTTP library: what our client costs per event but the library's part.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from contract.device import Device  # noqa: E402
 from engines.base import LoadedModel  # noqa: E402
 from engines.clock import now_ns  # noqa: E402
 from engines.openai.engine import OpenAIBackend  # noqa: E402
+from engines.openai.sse import SSEDecoder  # noqa: E402
 from engines.stats import percentile  # noqa: E402
 from scenarios.arrivals import Pacer  # noqa: E402
 from scenarios.definitions import LoadScenario  # noqa: E402
@@ -155,6 +158,44 @@ def events_peer(peer: Peer, port: int, tokenizer: Path, users: int, out_tokens: 
             "own_report": {"output_throughput": r["output_throughput"], "median_itl_ms": r["median_itl_ms"]}}
 
 
+async def _bare_stream(port: int, tokens: int, backend: OpenAIBackend) -> int:
+    """One request over a bare asyncio socket, its chunked body decoded by hand, then our own SSE
+    decoder and event parsing (backend._event), each content event stamped: all our client does per
+    event but the HTTP library's part. Returns the content events."""
+    import asyncio
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    body = json.dumps({"prompt": [300, 301], "max_tokens": tokens, "stream": True}).encode()
+    writer.write(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    await reader.readuntil(b"\r\n\r\n")
+    decoder, buf, stamps, ended = SSEDecoder(), b"", [], False
+    while not ended and (data := await reader.read(1 << 16)):
+        buf += data
+        payload = []
+        while (eol := buf.find(b"\r\n")) >= 0 and len(buf) >= eol + 4 + (size := int(buf[:eol], 16)):
+            payload.append(buf[eol + 2:eol + 2 + size])
+            buf = buf[eol + 4 + size:]
+            ended = size == 0
+        for event in decoder.feed(b"".join(payload)):
+            if event.strip() != "[DONE]" and backend._event(event).content:
+                stamps.append(now_ns())
+    writer.close()
+    return len(stamps)
+
+
+def events_bare(port: int, users: int, out_tokens: int) -> dict:
+    """One wave of `users` streams read by _bare_stream: the floor under our client's cost per event."""
+    import asyncio
+
+    async def wave() -> int:
+        backend = OpenAIBackend()
+        return sum(await asyncio.gather(*(_bare_stream(port, out_tokens, backend) for _ in range(users))))
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    events = asyncio.run(wave())
+    return {"events": events, "wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
+
+
 def _rates(side: dict) -> dict:
     side["events_per_s"] = side["events"] / side["wall_s"]
     side["events_per_cpu_s"] = side["events"] / side["cpu_s"] if side["cpu_s"] > 0 else None
@@ -252,6 +293,8 @@ def run(args) -> dict:
                                        if side == "ours" else
                                        events_peer(peer, port, tokenizer, args.users, args.events_tokens,
                                                    args.events_requests))
+                bare = events_bare(port, args.users, args.events_tokens)
+                row["bare_socket_and_our_parsing"] = {**bare, "events_per_cpu_s": bare["events"] / bare["cpu_s"]}
                 row["ratio_events_per_s"] = _ratio(row["ours"]["events_per_s"], row["peer"]["events_per_s"])
                 row["ratio_events_per_cpu_s"] = _ratio(row["ours"]["events_per_cpu_s"], row["peer"]["events_per_cpu_s"])
                 events.append(row)
@@ -308,7 +351,8 @@ def table(doc: dict) -> str:
              f"{'events/s, ' + str(doc['events']['users']) + ' streams':34}{med(ev, 'ours', 'events_per_s'):12.0f}"
              f"{med(ev, 'peer', 'events_per_s'):12.0f}{doc['events']['ratio_events_per_s_median']:11.2f}",
              f"{'events per client CPU-second':34}{med(ev, 'ours', 'events_per_cpu_s'):12.0f}"
-             f"{med(ev, 'peer', 'events_per_cpu_s'):12.0f}{doc['events']['ratio_events_per_cpu_s_median']:11.2f}"]
+             f"{med(ev, 'peer', 'events_per_cpu_s'):12.0f}{doc['events']['ratio_events_per_cpu_s_median']:11.2f}",
+             f"{'  bare socket + our SSE parsing':34}{med(ev, 'bare_socket_and_our_parsing', 'events_per_cpu_s'):12.0f}"]
     for key, lag in doc["send_lag"].items():
         for p in ("p50_ms", "p99_ms"):
             ratio = lag[f"ratio_{p}_median"]
