@@ -221,7 +221,7 @@ def test_rate_search_goes_down_or_up(capacity):
 
 # -- SSE -----------------------------------------------------------------------------------------
 def test_sse_decoder_follows_the_event_stream_format():
-    stream = ': ping\nevent: message\ndata: {"a":\ndata:1}\n\n\ndata: [DONE]\n\nid: 3\ndata: x'.encode()
+    stream = b': ping\nevent: message\ndata: {"a":\ndata:1}\n\n\ndata: [DONE]\n\nid: 3\ndata: x'
     d = SSEDecoder()
     assert d.feed(stream) == ['{"a":\n1}', "[DONE]"]
     assert d.flush() == "x" and d.flush() is None
