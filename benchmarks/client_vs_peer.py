@@ -19,7 +19,7 @@ runs; ours runs in this process. Ratios are ours / peer.
     streaming --lag-tokens tokens --lag-interval-ms apart. Lag = arrival at the server minus the
     schedule i/R; the schedule's origin is each run's best-kept request (min over i of
     arrival_i - i/R), the same estimate for both, as vLLM does not say when it meant to send.
-    Ours is also shown by its own record (RequestTrace: intended -> sent) and as the server's
+    Ours is also shown by its own record (RequestTrace.send_lag_s: intended -> sent) and as the server's
     arrival minus our intended time (one clock: perf_counter_ns is CLOCK_MONOTONIC).
 Beside (a), for the diagnosis: the same streams read over bare asyncio sockets with our own SSE
 decoder and event parsing, no HTTP library: what our client costs per event but the library's part.
@@ -49,7 +49,7 @@ from engines.clock import now_ns  # noqa: E402
 from engines.openai.engine import OpenAIBackend  # noqa: E402
 from engines.openai.sse import SSEDecoder  # noqa: E402
 from engines.stats import percentile  # noqa: E402
-from scenarios.arrivals import Pacer  # noqa: E402
+from scenarios.arrivals import TracePacer  # noqa: E402
 from scenarios.definitions import LoadScenario  # noqa: E402
 from scenarios.levels import Level, LevelRecord  # noqa: E402
 from scenarios.load import _Plans, run_http  # noqa: E402  (the driver's own request plans)
@@ -205,38 +205,25 @@ def _rates(side: dict) -> dict:
 
 
 # -- (b) send lag ---------------------------------------------------------------------------
-class ConstantPacer(Pacer):
-    """Arrivals exactly 1/rate apart (vLLM's --burstiness inf), so that the server knows the
-    schedule up to its origin; the rest of the pacer, and the driver, are the run's own."""
-
-    def _gap(self) -> int:
-        assert self._rate is not None
-        return round(1e9 / self._rate)
-
-
 def lag_ours(port: int, rate: float, out_tokens: int, requests: int) -> dict:
     backend = _our_backend(port)
     model = LoadedModel(path=None, n_ctx=None, vocab_size=32000, bos_token_id=None, device=Device.SERVER)
     sc = LoadScenario(name="lag", profile=Profile("lag", Lengths(16), Lengths(out_tokens)), mode="poisson",
-                      levels=(rate,), requests=1, min_duration_s=0, max_in_flight=1 << 20)
-    level = Level(sc, rate)
-    sc = sc.model_copy(update={"requests": requests - level.warmup})    # the warm-up requests are sent too
+                      levels=(rate,), requests=requests, min_duration_s=0)
     level = Level(sc, rate)
     record = LevelRecord(level)
     plans = _Plans(level, model)
-
-    def pacer() -> Pacer:
-        return ConstantPacer(now_ns(), warmup=level.warmup, min_requests=level.min_requests,
-                             max_requests=sc.max_requests, min_duration_s=0, rate=rate,
-                             max_in_flight=level.in_flight_cap, seed=sc.seed)
-
+    # trace replay's pacer on a schedule 1/rate apart (vLLM's --burstiness inf), which the server
+    # then knows up to its origin; nothing held back, as vLLM holds nothing back without --max-concurrency
+    offsets = [round((i + 1) * 1e9 / rate) for i in range(requests)]
     _server_log(port)
-    run_http(backend, record, plans, plans.prepared(), pacer, lambda n: None, lambda: None)
+    run_http(backend, record, plans, plans.prepared(), lambda: TracePacer(now_ns(), offsets), lambda n: None,
+             lambda: None)
     log = _server_log(port)
     traces = sorted(record.traces, key=lambda t: t.intended_ns)
     arrivals = sorted(q["arrival_ns"] for q in log)
     return {"server": _schedule_lag(log, rate), "errors": sum(not t.ok for t in traces),
-            "own_intended_to_sent": _ms([t.queue_wait_s for t in traces if t.queue_wait_s is not None]),
+            "own_send_lag": _ms([t.send_lag_s for t in traces if t.send_lag_s is not None]),
             # matched by rank: the n-th request sent is the n-th to arrive (near enough at these rates)
             "server_arrival_minus_intended": _ms([(a - t.intended_ns) / 1e9 for a, t in zip(arrivals, traces, strict=False)])}
 
