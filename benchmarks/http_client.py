@@ -62,7 +62,7 @@ class StampedBackend(OpenAIBackend):
 
 
 @contextlib.contextmanager
-def _sse_server(interval_ms: float):
+def sse_server(interval_ms: float):
     """tests/load/sse_server.py on a free port for the duration of the block; yields the port."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "tests.load.sse_server", "--port", str(port),
@@ -90,7 +90,7 @@ def _level(users: int, out_tokens: int, requests: int) -> LevelRecord:
     return LevelRecord(Level(sc, users))
 
 
-def _run(backend, users, out_tokens, requests) -> tuple[LevelRecord, float, float]:
+def run_closed_loop(backend, users, out_tokens, requests) -> tuple[LevelRecord, float, float]:
     model = LoadedModel(path=None, n_ctx=None, vocab_size=32000, bos_token_id=None, device=Device.SERVER)
     record = _level(users, out_tokens, requests)
     wall0, cpu0 = time.perf_counter(), time.process_time()
@@ -103,7 +103,7 @@ def event_rate(port: int) -> list[dict]:
     for users, out_tokens in ((1, 20000), (8, 4000), (64, 500)):
         backend = OpenAIBackend()
         backend.load("fake", {"base_url": f"http://127.0.0.1:{port}"})
-        record, wall, cpu = _run(backend, users, out_tokens, requests=users)
+        record, wall, cpu = run_closed_loop(backend, users, out_tokens, requests=users)
         events = sum(len(t.event_ns) for t in record.traces if t.ok)
         rows.append({"users": users, "events": events, "events_per_s": events / wall,
                      "client_cpu_fraction": cpu / wall, "errors": sum(not t.ok for t in record.traces)})
@@ -141,7 +141,7 @@ def added_latency(port: int) -> list[dict]:
     for users in (1, 16):
         backend = StampedBackend()
         backend.load("fake", {"base_url": f"http://127.0.0.1:{port}"})
-        record, _, _ = _run(backend, users, 250, requests=users)
+        record, _, _ = run_closed_loop(backend, users, 250, requests=users)
         ours = [(c - s) / 1e3 for t in record.traces if t.ok for c, s in zip(t.event_ns, backend.server_t[t.index], strict=False)]
         raw = asyncio.run(_raw_streams(port, users, 250))
         rows.append({"users": users, "client": _stats(ours), "bare_socket": _stats(raw),
@@ -162,7 +162,7 @@ def versus_llama_cpp_python(model: Path, requests: int = 8, out_tokens: int = 64
         url = server.start()
         backend = OpenAIBackend()
         backend.load(model.stem, {"base_url": url})
-        record, _, _ = _run(backend, 1, out_tokens, requests=requests)
+        record, _, _ = run_closed_loop(backend, 1, out_tokens, requests=requests)
         time.sleep(0.5)
         # cumulative counters, printed after each request: the difference is one request's decode
         evals = [(float(ms), int(n)) for ms, n in _EVAL.findall(server.log())]
@@ -184,9 +184,9 @@ def main() -> None:
     ap.add_argument("--model", type=Path, help="GGUF for part 3 (default: the tiny synthetic model)")
     args = ap.parse_args()
     out: dict[str, Any] = {}
-    with _sse_server(0.0) as port:
+    with sse_server(0.0) as port:
         out["event_rate"] = event_rate(port)
-    with _sse_server(2.0) as port:
+    with sse_server(2.0) as port:
         out["added_latency"] = added_latency(port)
     if args.model is None:
         from models.catalog import get_model

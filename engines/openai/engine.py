@@ -326,15 +326,17 @@ class OpenAIBackend(EngineDefaults):
                     body = (await resp.aread()).decode(errors="replace")
                     raise _HTTPStatus(resp.status_code, self._redact(_error_text(body)))
                 decoder = SSEDecoder()
-                async for line in resp.aiter_lines():
-                    data = decoder.feed(line)
-                    if data is None:
-                        continue
-                    if data.strip() == "[DONE]":
+                done = False
+                async for chunk in resp.aiter_bytes():
+                    for data in decoder.feed(chunk):
+                        if data.strip() == "[DONE]":
+                            done = True
+                            break
+                        ev = self._event(data)
+                        finished = finished or ev.finish_reason is not None
+                        yield ev
+                    if done:
                         break
-                    ev = self._event(data)
-                    finished = finished or ev.finish_reason is not None
-                    yield ev
                 else:
                     tail = decoder.flush()
                     if tail is not None and tail.strip() != "[DONE]":   # last event without its blank line

@@ -12,6 +12,10 @@ chat endpoint. It answers a tokenize endpoint in one of the dialects (`tokenize=
 lists token ids in chunks when a request asks (`return_token_ids`), and reports prefix-cache
 hits in usage (`cached_tokens=`).
 
+Every completion request is stamped on arrival (its head read) and at its end (the last chunk
+handed to the socket); `GET /log` answers the stamps of the requests since the previous call, so a
+benchmark judges any client's send times by the same witness (benchmarks/client_vs_peer.py).
+
 In tests it runs in a thread (`with FakeServer(...) as url:`); for benchmarks as a process:
 `python -m tests.load.sse_server --port P [--interval-ms X]`.
 """
@@ -45,7 +49,8 @@ class FakeServer:
         self.require_key, self.port = require_key, port
         self.tokenize, self.stream_token_ids, self.cached_tokens = tokenize, stream_token_ids, cached_tokens
         self.tokenized = 0                  # tokenize calls answered
-        self.requests: list[dict] = []      # {"path", "headers", "body"} of every POST
+        self.requests: list[dict] = []      # {"path", "headers", "body", "arrival_ns"[, "end_ns", "events"]} of every POST
+        self._logged = 0                    # requests already answered by GET /log
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
         self._thread: threading.Thread | None = None
@@ -85,6 +90,7 @@ class FakeServer:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
+                arrival = time.perf_counter_ns()
                 lines = head.decode("latin-1").split("\r\n")
                 method, path, _ = lines[0].split(" ", 2)
                 headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
@@ -92,13 +98,18 @@ class FakeServer:
                 if method == "GET" and path == "/v1/models":
                     self._json(writer, 200, {"object": "list", "data": [
                         {"id": "fake", "object": "model", "meta": {"n_vocab": self.n_vocab}}]})
+                elif method == "GET" and path == "/log":
+                    self._json(writer, 200, {"requests": self._log()})
                 elif method == "POST" and self.tokenize and path == TOKENIZE[self.tokenize]:
                     self._tokenize(writer, json.loads(raw))
                 elif method == "POST" and path in ("/v1/completions", "/v1/chat/completions"):
                     body = json.loads(raw)
-                    self.requests.append({"path": path, "headers": headers, "body": body})
+                    entry = {"path": path, "headers": headers, "body": body, "arrival_ns": arrival}
+                    self.requests.append(entry)
                     if not await self._complete(writer, path, headers, body, len(self.requests)):
                         return
+                    await writer.drain()
+                    entry["end_ns"] = time.perf_counter_ns()
                 else:
                     self._json(writer, 404, {"error": {"message": f"no route {method} {path}"}})
                 await writer.drain()
@@ -106,6 +117,13 @@ class FakeServer:
             pass
         finally:
             writer.close()
+
+    def _log(self) -> list[dict]:
+        """Arrival and end (perf_counter_ns) of each completion request since the last call, and the
+        content events it was sent (None for one that did not complete or was answered with an error)."""
+        new, self._logged = self.requests[self._logged:], len(self.requests)
+        return [{"arrival_ns": q["arrival_ns"], "end_ns": q.get("end_ns"),
+                 "events": q.get("events")} for q in new]
 
     def _json(self, writer, status: int, doc: dict) -> None:
         data = json.dumps(doc).encode()
@@ -192,6 +210,7 @@ class FakeServer:
         writer.write(b"0\r\n\r\n")
         if isinstance(writer, _Held):
             writer.release()
+        self.requests[n - 1]["events"] = n_out
         return True
 
 

@@ -368,3 +368,21 @@ def test_single_stream_over_http_gives_per_request_ttft_and_tpot_and_a_report(tm
     assert sc["roofline"] is None                                   # a server's model: bytes unknown
     html = next((tmp_path / "r").glob("*.html")).read_text()
     assert "fake on " in html and "single-stream" in html and "None" not in html
+
+
+def test_the_server_log_stamps_each_completion_once_and_counts_its_events():
+    """GET /log (what benchmarks/client_vs_peer.py judges both clients by): arrival before end,
+    the events sent, failed requests without them, each request answered once."""
+    import httpx
+
+    with FakeServer(lambda n, body: ERROR_500 if n == 2 else OK) as url:
+        for max_tokens in (3, 5, 7):
+            with httpx.stream("POST", f"{url}/v1/completions", json={"prompt": [1, 2], "max_tokens": max_tokens,
+                                                                   "stream": True}) as resp:
+                resp.read()
+        first = httpx.get(f"{url}/log").json()["requests"]
+        again = httpx.get(f"{url}/log").json()["requests"]
+    assert [q["events"] for q in first] == [3, None, 7]
+    assert all(q["arrival_ns"] < q["end_ns"] for q in first)
+    assert first[0]["end_ns"] < first[1]["arrival_ns"] and first[1]["end_ns"] < first[2]["arrival_ns"]
+    assert again == []

@@ -221,11 +221,21 @@ def test_rate_search_goes_down_or_up(capacity):
 
 # -- SSE -----------------------------------------------------------------------------------------
 def test_sse_decoder_follows_the_event_stream_format():
+    stream = b': ping\nevent: message\ndata: {"a":\ndata:1}\n\n\ndata: [DONE]\n\nid: 3\ndata: x'
     d = SSEDecoder()
-    lines = [": ping", "event: message", "data: {\"a\":", "data:1}", "", "", "data: [DONE]", "", "id: 3", "data: x"]
-    events = [e for e in map(d.feed, lines) if e is not None]
-    assert events == ['{"a":\n1}', "[DONE]"]
+    assert d.feed(stream) == ['{"a":\n1}', "[DONE]"]
     assert d.flush() == "x" and d.flush() is None
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_sse_decoder_takes_every_line_ending_and_any_split_of_the_bytes(newline):
+    text = newline.join(["data: {\"t\": \"é\"}", "", ": ping", "data: two", "data", "", "data: [DONE]", "", ""])
+    raw = text.encode()
+    for cut in range(len(raw)):             # splits inside a CRLF and inside the two bytes of é too
+        d = SSEDecoder()
+        # (a CR at the very end may be half a CRLF: with CR endings the last event comes at flush)
+        events = d.feed(raw[:cut]) + d.feed(raw[cut:]) + [e for e in [d.flush()] if e is not None]
+        assert events == ['{"t": "é"}', "two\n", "[DONE]"], cut
 
 
 # -- level figures ---------------------------------------------------------------------------------
