@@ -51,15 +51,17 @@ def _load_levels(result: RunResult) -> str:
     rows = []
     for r in load_rows(result):
         if "summary" in r:                 # an SLO search's answer: one sentence
-            rows.append(f'<tr><td>{esc(r["level"])}</td><td colspan="6">{esc(r["summary"])}</td></tr>')
+            rows.append(f'<tr><td>{esc(r["level"])}</td><td colspan="7">{esc(r["summary"])}</td></tr>')
             continue
         verdict = r["verdict"] + (": " + "; ".join(r["reasons"]) if r["reasons"] else "")
         rows.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in (
-            r["level"], r["output_tps"], r["ttft_ms"], r["tpot_ms"], r["errors"], r["slo"], verdict)) + "</tr>")
+            r["level"], r["output_tps"], r["ttft_ms"], r["tpot_ms"],
+            r["cache_hit"] if r["cache_why"] is None else f"n/a ({r['cache_why']})", r["errors"], r["slo"], verdict))
+            + "</tr>")
     if not rows:
         return ""
-    return "<h2>Under load</h2>" + _table(["level", "output tok/s", "TTFT ms p50/p99", "TPOT ms p50/p99", "errors",
-                                           "SLO", "validity"], rows)
+    return "<h2>Under load</h2>" + _table(["level", "output tok/s", "TTFT ms p50/p99", "TPOT ms p50/p99",
+                                           "prefix-cache hit", "errors", "SLO", "validity"], rows)
 
 
 def _cost(row: dict) -> str:

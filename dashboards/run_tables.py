@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from contract.enums import LEVEL_KINDS, ScenarioKind, Verdict
-from contract.result import Entry, LoadLevelEntry, RunResult, SloSearchEntry, Stats, StreamEntry
+from contract.result import Entry, LoadLevelEntry, PrefixCache, RunResult, SloSearchEntry, Stats, StreamEntry
 
 NA = "n/a"
 # Entries of load scenarios: one per level, plus an SLO search's answer.
@@ -149,9 +149,21 @@ def load_rows(result: RunResult) -> list[dict]:
             "goodput": _fmt(s.goodput),
             "errors": NA if errors is None else str(errors),
             "slo": NA if s.slo is None else ("met" if s.slo.met else "missed"),
+            "cache_hit": _hit_rate(s.prefix_cache), "cache_why": _why_no_hit_rate(s.prefix_cache),
             "verdict": sc.validity.verdict.value, "reasons": sc.validity.reasons, "note": sc.note,
         })
     return rows
+
+
+def _hit_rate(pc: PrefixCache | None) -> str:
+    """The prefix-cache hit rate as a percentage, "n/a" where the engine said nothing."""
+    return NA if pc is None or pc.hit_rate is None else f"{pc.hit_rate:.0%}"
+
+
+def _why_no_hit_rate(pc: PrefixCache | None) -> str | None:
+    if pc is not None and pc.hit_rate is not None:
+        return None
+    return pc.why_none if pc is not None and pc.why_none else "not recorded (a result from before hit rates were)"
 
 
 def _p50_over_p99(pair: str) -> str:
@@ -171,6 +183,7 @@ def load_summary_table(result: RunResult) -> RenderableType | None:
     levels = [r for r in rows if "summary" not in r]
     notes = [f"{r['level']}: {r['summary']}" for r in rows if "summary" in r]
     notes += [f"{r['level']}: {r['note']}" for r in levels if r["note"]]
+    notes += [f"cache hit {NA}: {why}" for why in dict.fromkeys(r["cache_why"] for r in levels if r["cache_why"])]
     notes += [*_verdict_lines(levels, "level"), *workaround_notes(result)]
     if not levels:                                            # only an SLO search's answer
         return Text("\n".join(notes))
@@ -178,8 +191,8 @@ def load_summary_table(result: RunResult) -> RenderableType | None:
     level: tuple[str, str, JustifyMethod] = ("level", "level", "left")
     throughput: tuple[tuple[str, str, JustifyMethod], ...] = (
         ("output\ntok/s", "output_tps", "right"), ("req/s", "requests_per_s", "right"),
-        ("goodput\nreq/s", "goodput", "right"), ("errors", "errors", "right"), ("SLO", "slo", "left"),
-        ("validity", "verdict", "left"))
+        ("goodput\nreq/s", "goodput", "right"), ("cache\nhit", "cache_hit", "right"), ("errors", "errors", "right"),
+        ("SLO", "slo", "left"), ("validity", "verdict", "left"))
     latency: tuple[tuple[str, str, JustifyMethod], ...] = (
         ("ttft ms\np50/p99", "ttft_ms", "right"), ("tpot ms\np50/p99", "tpot_ms", "right"),
         ("e2e s\np99", "e2e_p99_s", "right"), ("queue\nms p99", "queue_p99_ms", "right"))
@@ -210,7 +223,13 @@ def result_list_rows(results: list[tuple[Path, RunResult]]) -> list[dict]:
     rows = []
     for path, doc in results:
         headline: dict[str, float] = {}
+        cached: dict[str, list[int]] = {}       # profile -> [cached, input] tokens where its engine said
         for sc in doc.scenarios:
+            pc = sc.summary.prefix_cache if isinstance(sc, LoadLevelEntry) else None
+            if pc is not None and pc.hit_rate is not None and pc.input_tokens:
+                both = cached.setdefault(f"{sc.params.scenario} max", [0, 0])
+                both[0] += pc.cached_input_tokens or 0
+                both[1] += pc.input_tokens
             stats = _headline(sc)
             if stats is not None:
                 headline[sc.name] = stats.mean
@@ -230,6 +249,8 @@ def result_list_rows(results: list[tuple[Path, RunResult]]) -> list[dict]:
             "status": doc.status.value,
             "verdict": doc.validity.verdict.value,
             "tokens_per_s": headline,
+            # a profile's prefix-cache hit rate over all its levels (cached / input tokens)
+            "cache_hit": {k: c / n for k, (c, n) in cached.items()},
             "why_no_figures": None if headline else _why_no_figures(doc),
         })
     return rows
@@ -257,7 +278,9 @@ def result_list_table(rows: list[dict]) -> RenderableType:
         t = _table(f"{len(rows)} result(s)", [(c, "left") for c in ("#", "started", *heads, "tokens/s")]
                    + ([("file", "left")] if with_file else []), last=stacked)
         for i, r in enumerate(rows, 1):
-            tps = sep.join(f"{k} {v:,.1f}" for k, v in r["tokens_per_s"].items()) or f"{NA} (#{i} below)"
+            hit = r.get("cache_hit", {})
+            tps = sep.join(f"{k} {v:,.1f}" + (f" ({hit[k]:.0%} cached)" if k in hit else "")
+                           for k, v in r["tokens_per_s"].items()) or f"{NA} (#{i} below)"
             started = str(r["started_at"]).replace("T", "\n", 1) if stacked else str(r["started_at"])
             fields = ([f"{r['model']}\n{r['quant']}", f"{r['backend']}\n{r['label']}", f"{r['status']}\n{r['verdict']}"]
                       if stacked else [str(r[k]) for k in ("label", "model", "quant", "backend", "status", "verdict")])
