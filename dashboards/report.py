@@ -17,6 +17,7 @@ from dashboards.page import document, esc
 from dashboards.prices import load_prices
 from dashboards.profiles import load_profiles
 from dashboards.rows import CostSettings, build_row
+from dashboards.terminal import cache_sentences
 
 
 def _num(v: float | None, fmt: str, why: str | None = None, suffix: str = "") -> str:
@@ -82,7 +83,7 @@ def _cost(row: dict) -> str:
         f"{_money(c['usd_per_m_output'])} per 1M output tokens, {_money(c['usd_per_m_input'])} per 1M input, "
         f"{_money(c['usd_per_m_blended'])} blended 3:1, {_money(c['usd_per_1k_tasks'])} per 1,000 such requests.",
         f"Electricity only: {elec}.",
-    ] + [esc(n) for n in c["notes"]]
+    ] + [esc(line) for line in cache_sentences(c)] + [esc(n) for n in c["notes"]]
     rows = []
     for a in sorted(c["apis"], key=lambda a: (not a["like_for_like"], a["blended"])):
         never = f"never: {a['never']}" if a["never"] else None

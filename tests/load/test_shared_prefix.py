@@ -158,3 +158,38 @@ def test_a_server_that_reports_no_cache_use_shows_n_a_and_why(tmp_path):
     row = load_rows(doc)[0]
     assert row["cache_hit"] == "n/a" and row["cache_why"] == pc.why_none
     assert "cache hit n/a: the engine reported no cached input tokens" in " ".join(out.split())
+
+
+def test_apis_price_the_cached_share_at_their_cached_price_and_prefill_saved_is_estimated(tmp_path):
+    from dashboards import cost
+    from dashboards.prices import load_prices
+    from dashboards.profiles import load_profiles as cost_profiles
+    from dashboards.rows import CostSettings, build_row, prefix_cache_saving
+    from dashboards.terminal import cost_lines
+
+    _, doc = _run(tmp_path, cached_tokens=48)
+    prices = load_prices()
+    row = build_row(doc, None, cost_profiles(), {}, prices, CostSettings())
+    c = row["cost"]
+    assert c["throughput"]["cached_input_share"] == 0.75 and c["prefix_cache"]["share"] == 0.75
+    n_in, n_out = c["throughput"]["input_tokens"], c["throughput"]["output_tokens"]
+    for p, a in zip(prices, c["apis"], strict=True):
+        paid_in = p.input if p.cached_input is None else 0.25 * p.input + 0.75 * p.cached_input
+        assert a["usd_per_1k_tasks"] == pytest.approx(1000 * (n_in * paid_in + n_out * p.output) / 1e6)
+        assert a["cached_priced_as"] == ("input" if p.cached_input is None else "cached input")
+    assert any(p.cached_input is not None and p.cached_input < p.input for p in prices)
+    # no pp scenario in this run: what prefill the cache saved here is n/a, with why
+    assert c["prefix_cache"]["usd_saved_per_1k_tasks"] is None and c["prefix_cache"]["why"]
+    text = "\n".join(cost_lines(row))
+    assert "75% of input tokens came from the prefix cache" in text and "prefill saved here: n/a" in text
+    # with a measured prefill rate: cached tokens / that rate, priced at the busy hour
+    fig = dict(row, prefill_tps=1000.0, prefill_scenario="pp512")
+    hour = cost.MachineHour(fixed_usd=3.6)
+    saved = prefix_cache_saving(fig, hour, 1.0)
+    assert saved is not None and saved["prefill_s_saved_per_1k_tasks"] == pytest.approx(1000 * 48 / 1000.0)
+    assert saved["usd_saved_per_1k_tasks"] == pytest.approx(48 * 3.6 / 3600)
+    # an engine that said nothing: no cache line, APIs at their input price
+    (tmp_path / "plain").mkdir()
+    _, plain = _run(tmp_path / "plain", cached_tokens=None)
+    c2 = build_row(plain, None, cost_profiles(), {}, prices, CostSettings())["cost"]
+    assert c2["prefix_cache"] is None and all(a["cached_priced_as"] is None for a in c2["apis"])
