@@ -226,7 +226,7 @@ def result_list_rows(results: list[tuple[Path, RunResult]]) -> list[dict]:
         cached: dict[str, list[int]] = {}       # profile -> [cached, input] tokens where its engine said
         for sc in doc.scenarios:
             pc = sc.summary.prefix_cache if isinstance(sc, LoadLevelEntry) else None
-            if pc is not None and pc.hit_rate is not None and pc.input_tokens:
+            if isinstance(sc, LoadLevelEntry) and pc is not None and pc.hit_rate is not None and pc.input_tokens:
                 both = cached.setdefault(f"{sc.params.scenario} max", [0, 0])
                 both[0] += pc.cached_input_tokens or 0
                 both[1] += pc.input_tokens

@@ -235,6 +235,7 @@ class VLLMBatchSession:
         self._backend = backend
         self._engine = backend._engine
         self._index: dict[str, int] = {}      # vLLM request id -> the request's index in its level
+        self._cached: dict[int, int] = {}     # request index -> prompt tokens its prefix cache served
 
     @property
     def active(self) -> int:
@@ -254,9 +255,15 @@ class VLLMBatchSession:
             if index is None:
                 continue
             events += [(index, tok) for tok in out.outputs[0].token_ids]
+            if out.num_cached_tokens is not None:
+                self._cached[index] = out.num_cached_tokens
             if out.finished:
                 del self._index[out.request_id]
         return events
+
+    def cached_tokens(self, index: int) -> int | None:
+        """vLLM's own count (RequestOutput.num_cached_tokens): 0 with prefix caching off."""
+        return self._cached.get(index)
 
     def close(self) -> None:
         if self._index:
