@@ -138,6 +138,17 @@ class SloVerdict(Section):
     tpot_s_at_percentile: Number | None = None
 
 
+class PrefixCache(Section):
+    """How much of the measured requests' input came from a prefix cache, as the engine or server
+    said per request (scenarios/stream_checks.py prefix_cache)."""
+    hit_rate: Number | None = None              # cached / input tokens over the requests that reported
+    cached_input_tokens: int | None = None
+    input_tokens: int | None = None             # of the requests that reported
+    requests_reported: int = 0
+    requests: int = 0
+    why_none: str | None = None                 # why hit_rate is None
+
+
 class _Latencies(Section):
     """Per-request figures: present where at least one request had them."""
     ttft_s: Stats | None = None
@@ -150,6 +161,7 @@ class _Latencies(Section):
     client_cpu_fraction: Number | None = None   # over HTTP: the client's own CPU use
     errors: ErrorCounts | None = None
     token_accounting: dict[str, Any] | None = None
+    prefix_cache: PrefixCache | None = None     # absent in results before it was recorded
 
 
 class StreamSummary(_Latencies):
@@ -163,9 +175,7 @@ class TurnSummary(Section):
     requests: int                               # of this depth that succeeded
     context_tokens: Stats | None = None         # the prompt at send: the conversation so far
     ttft_s: Stats | None = None
-    cache_reported: int = 0                     # requests whose engine said how many input tokens were cached
-    cached_input_tokens: int | None = None      # their sum (None: no request of this depth said)
-    cache_hit_rate: Number | None = None        # cached / input tokens over those requests
+    prefix_cache: PrefixCache | None = None     # the cache hits of this depth's requests
 
 
 class LevelSummary(_Latencies):

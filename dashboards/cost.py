@@ -94,6 +94,13 @@ def usd_per_1k_tasks(input_usd_per_m: float, output_usd_per_m: float, input_toke
     return 1000.0 * (input_tokens * input_usd_per_m + output_tokens * output_usd_per_m) / MILLION
 
 
+def input_usd_per_m_cached(input_usd_per_m: float, cached_usd_per_m: float | None, cached_share: float) -> float:
+    """$/1M input tokens of a workload whose `cached_share` of input tokens an API serves from its
+    prompt cache at its cached-input price (its input price where it lists none)."""
+    cached = input_usd_per_m if cached_usd_per_m is None else cached_usd_per_m
+    return (1 - cached_share) * input_usd_per_m + cached_share * cached
+
+
 def usd_per_1k_timed_tasks(usd_per_hour: float, utilisation: float, busy_s_per_task: float) -> float:
     """1,000 tasks that each keep the machine busy for `busy_s_per_task` seconds: a busy hour
     costs H(u) / u when only a fraction u of the hours held are busy."""

@@ -152,7 +152,14 @@ def throughput_source(result: RunResult) -> tuple[dict | None, str | None]:
         "output_tokens": output_tokens,
         "valid": _ok(sc),
         "invalid_reasons": [] if _ok(sc) else sc.validity.reasons or ["not VALID"],
+        # the share of input tokens its engine served from a prefix cache (None: it did not say)
+        "cached_input_share": _cached_share(sc),
     }, None
+
+
+def _cached_share(sc: Entry) -> float | None:
+    pc = getattr(sc.summary, "prefix_cache", None)
+    return pc.hit_rate if pc is not None else None
 
 
 def _energy(sc: Entry | None) -> tuple[EnergyWindow | None, str | None]:

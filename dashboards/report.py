@@ -17,6 +17,7 @@ from dashboards.page import document, esc
 from dashboards.prices import load_prices
 from dashboards.profiles import load_profiles
 from dashboards.rows import CostSettings, build_row
+from dashboards.terminal import cache_sentences
 
 
 def _num(v: float | None, fmt: str, why: str | None = None, suffix: str = "") -> str:
@@ -53,16 +54,17 @@ def _load_levels(result: RunResult) -> str:
     lag = any(r.get("send_lag_p99_ms") is not None for r in levels)      # a trace replay's schedule
     for r in levels:
         if "summary" in r:                 # an SLO search's answer: one sentence
-            rows.append(f'<tr><td>{esc(r["level"])}</td><td colspan="{6 + lag}">{esc(r["summary"])}</td></tr>')
+            rows.append(f'<tr><td>{esc(r["level"])}</td><td colspan="{7 + lag}">{esc(r["summary"])}</td></tr>')
             continue
         verdict = r["verdict"] + (": " + "; ".join(r["reasons"]) if r["reasons"] else "")
-        cells = (r["level"], r["output_tps"], r["ttft_ms"], r["tpot_ms"], r["errors"], r["slo"],
+        cells = (r["level"], r["output_tps"], r["ttft_ms"], r["tpot_ms"],
+                 r["cache_hit"] if r["cache_why"] is None else f"n/a ({r['cache_why']})", r["errors"], r["slo"],
                  *([r["send_lag_p99_ms"] or "n/a"] if lag else []), verdict)
         rows.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
     if not rows:
         return ""
-    return "<h2>Under load</h2>" + _table(["level", "output tok/s", "TTFT ms p50/p99", "TPOT ms p50/p99", "errors",
-                                           "SLO", *(["send lag ms p99"] if lag else []), "validity"], rows)
+    return "<h2>Under load</h2>" + _table(["level", "output tok/s", "TTFT ms p50/p99", "TPOT ms p50/p99", "prefix-cache hit",
+                                           "errors", "SLO", *(["send lag ms p99"] if lag else []), "validity"], rows)
 
 
 def _cost(row: dict) -> str:
@@ -83,7 +85,7 @@ def _cost(row: dict) -> str:
         f"{_money(c['usd_per_m_output'])} per 1M output tokens, {_money(c['usd_per_m_input'])} per 1M input, "
         f"{_money(c['usd_per_m_blended'])} blended 3:1, {_money(c['usd_per_1k_tasks'])} per 1,000 such requests.",
         f"Electricity only: {elec}.",
-    ] + [esc(n) for n in c["notes"]]
+    ] + [esc(line) for line in cache_sentences(c)] + [esc(n) for n in c["notes"]]
     rows = []
     for a in sorted(c["apis"], key=lambda a: (not a["like_for_like"], a["blended"])):
         never = f"never: {a['never']}" if a["never"] else None

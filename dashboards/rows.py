@@ -197,6 +197,7 @@ def price_run(fig: dict, profile: CostProfile, prices: list[ApiPrice], settings:
         "usd_per_m_output": out_m, "usd_per_m_input": in_m, "usd_per_m_blended": blended,
         "usd_per_1k_tasks": cost.usd_per_1k_tasks(in_m, out_m, src["input_tokens"], src["output_tokens"]),
         "apis": None, "compare": None, "notes": notes,
+        "prefix_cache": prefix_cache_saving(fig, hour, u),
     }
     if compare:
         compare_apis(fig, block, prices)
@@ -210,6 +211,9 @@ def compare_apis(fig: dict, block: dict, prices: list[ApiPrice]) -> None:
     h, src, r = block["hour"], block["throughput"], block["ratio"]
     hour = cost.MachineHour(fixed_usd=h["fixed"], idle_power_usd=h["idle_power"], busy_extra_usd=h["busy_extra"])
     out_tps, in_tps, in_tokens, out_tokens = src["output_tps"], src["input_tps"], src["input_tokens"], src["output_tokens"]
+    # The measured share of input tokens a prefix cache served: an API bills those at its
+    # cached-input price where it lists one (the blended 3:1 figures stay list prices).
+    share = src.get("cached_input_share") or 0.0
     apis = []
     for p in prices:
         blended = p.blended
@@ -217,12 +221,36 @@ def compare_apis(fig: dict, block: dict, prices: list[ApiPrice]) -> None:
         apis.append({
             "provider": p.provider, "model": p.model, "blended": blended, "observed": p.observed,
             "model_class": p.model_class, "like_for_like": fig["model"] in p.serves,
-            "usd_per_1k_tasks": cost.usd_per_1k_tasks(p.input, p.output, in_tokens, out_tokens),
+            "usd_per_1k_tasks": cost.usd_per_1k_tasks(cost.input_usd_per_m_cached(p.input, p.cached_input, share),
+                                                      p.output, in_tokens, out_tokens),
+            # how the cached share of the input was priced: None where nothing was cached
+            "cached_priced_as": None if not share else "cached input" if p.cached_input is not None else "input",
             "breakeven_utilisation": be.utilisation, "breakeven_tokens_per_month": be.tokens_per_month,
             "never": be.never, "breakeven_needs_utilisation": be.needs,
         })
     block["apis"] = apis
     block["compare"] = comparison(fig, apis, block["usd_per_m_blended"])
+
+
+def prefix_cache_saving(fig: dict, hour: cost.MachineHour, u: float) -> dict | None:
+    """What the prefix cache saved here, estimated: the cached input tokens per request times the
+    measured prefill time per token (the run's pp rate), priced at the machine's busy hour. None
+    where the engine reported no cache use; the saving None (with why) where nothing measured prefill."""
+    src = fig["throughput"]
+    share = src.get("cached_input_share")
+    if share is None:
+        return None
+    cached_per_task = share * src["input_tokens"]
+    out = {"share": share, "scenario": src["scenario"], "cached_tokens_per_task": cached_per_task,
+           "prefill_tps": fig["prefill_tps"], "prefill_scenario": fig["prefill_scenario"],
+           "prefill_s_saved_per_1k_tasks": None, "usd_saved_per_1k_tasks": None, "why": None}
+    if not fig["prefill_tps"]:
+        out["why"] = fig["missing"].get("prefill_tps") or "no prefill rate measured (run a pp scenario beside it)"
+        return out
+    seconds = cached_per_task / fig["prefill_tps"]
+    out["prefill_s_saved_per_1k_tasks"] = 1000 * seconds
+    out["usd_saved_per_1k_tasks"] = cost.usd_per_1k_timed_tasks(hour.at(u), u, seconds)
+    return out
 
 
 def _profile_key(fig: dict, chosen: dict[str, str]) -> tuple:

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from contract.enums import LEVEL_KINDS, ScenarioKind, Verdict
-from contract.result import Entry, LoadLevelEntry, RunResult, SloSearchEntry, Stats, StreamEntry
+from contract.result import Entry, LoadLevelEntry, PrefixCache, RunResult, SloSearchEntry, Stats, StreamEntry
 
 NA = "n/a"
 # Entries of load scenarios: one per level, plus an SLO search's answer.
@@ -150,9 +150,21 @@ def load_rows(result: RunResult) -> list[dict]:
             "goodput": _fmt(s.goodput),
             "errors": NA if errors is None else str(errors),
             "slo": NA if s.slo is None else ("met" if s.slo.met else "missed"),
+            "cache_hit": _hit_rate(s.prefix_cache), "cache_why": _why_no_hit_rate(s.prefix_cache),
             "verdict": sc.validity.verdict.value, "reasons": sc.validity.reasons, "note": sc.note,
         })
     return rows
+
+
+def _hit_rate(pc: PrefixCache | None) -> str:
+    """The prefix-cache hit rate as a percentage, "n/a" where the engine said nothing."""
+    return NA if pc is None or pc.hit_rate is None else f"{pc.hit_rate:.0%}"
+
+
+def _why_no_hit_rate(pc: PrefixCache | None) -> str | None:
+    if pc is not None and pc.hit_rate is not None:
+        return None
+    return pc.why_none if pc is not None and pc.why_none else "not recorded (a result from before hit rates were)"
 
 
 def _p50_over_p99(pair: str) -> str:
@@ -172,6 +184,7 @@ def load_summary_table(result: RunResult) -> RenderableType | None:
     levels = [r for r in rows if "summary" not in r]
     notes = [f"{r['level']}: {r['summary']}" for r in rows if "summary" in r]
     notes += [f"{r['level']}: {r['note']}" for r in levels if r["note"]]
+    notes += [f"cache hit {NA}: {why}" for why in dict.fromkeys(r["cache_why"] for r in levels if r["cache_why"])]
     notes += [*_verdict_lines(levels, "level"), *workaround_notes(result)]
     if not levels:                                            # only an SLO search's answer
         return Text("\n".join(notes))
@@ -179,8 +192,8 @@ def load_summary_table(result: RunResult) -> RenderableType | None:
     level: tuple[str, str, JustifyMethod] = ("level", "level", "left")
     throughput: tuple[tuple[str, str, JustifyMethod], ...] = (
         ("output\ntok/s", "output_tps", "right"), ("req/s", "requests_per_s", "right"),
-        ("goodput\nreq/s", "goodput", "right"), ("errors", "errors", "right"), ("SLO", "slo", "left"),
-        ("validity", "verdict", "left"))
+        ("goodput\nreq/s", "goodput", "right"), ("cache\nhit", "cache_hit", "right"), ("errors", "errors", "right"),
+        ("SLO", "slo", "left"), ("validity", "verdict", "left"))
     latency: tuple[tuple[str, str, JustifyMethod], ...] = (
         ("ttft ms\np50/p99", "ttft_ms", "right"), ("tpot ms\np50/p99", "tpot_ms", "right"),
         ("e2e s\np99", "e2e_p99_s", "right"), ("queue\nms p99", "queue_p99_ms", "right"))
@@ -212,11 +225,12 @@ def turn_rows(result: RunResult) -> list[dict]:
             continue
         why = getattr(sc.params, "cache_note", None) or "the engine reports no cached tokens"
         for t in sc.summary.by_turn or []:
+            rate = t.prefix_cache.hit_rate if t.prefix_cache else None
             rows.append({"level": sc.name, "turn": str(t.turn), "requests": str(t.requests),
                          "context": _p(t.context_tokens, "median", 1.0),
                          "ttft_ms": f"{_p(t.ttft_s, 'median')}/{_p(t.ttft_s, 'p99')}",
-                         "cache_hit": NA if t.cache_hit_rate is None else f"{t.cache_hit_rate:.0%}",
-                         "cache_why": why if t.cache_hit_rate is None else None})
+                         "cache_hit": NA if rate is None else f"{rate:.0%}",
+                         "cache_why": why if rate is None else None})
     return rows
 
 
@@ -252,7 +266,13 @@ def result_list_rows(results: list[tuple[Path, RunResult]]) -> list[dict]:
     rows = []
     for path, doc in results:
         headline: dict[str, float] = {}
+        cached: dict[str, list[int]] = {}       # profile -> [cached, input] tokens where its engine said
         for sc in doc.scenarios:
+            pc = sc.summary.prefix_cache if isinstance(sc, LoadLevelEntry) else None
+            if isinstance(sc, LoadLevelEntry) and pc is not None and pc.hit_rate is not None and pc.input_tokens:
+                both = cached.setdefault(f"{sc.params.scenario} max", [0, 0])
+                both[0] += pc.cached_input_tokens or 0
+                both[1] += pc.input_tokens
             stats = _headline(sc)
             if stats is not None:
                 headline[sc.name] = stats.mean
@@ -272,6 +292,8 @@ def result_list_rows(results: list[tuple[Path, RunResult]]) -> list[dict]:
             "status": doc.status.value,
             "verdict": doc.validity.verdict.value,
             "tokens_per_s": headline,
+            # a profile's prefix-cache hit rate over all its levels (cached / input tokens)
+            "cache_hit": {k: c / n for k, (c, n) in cached.items()},
             "why_no_figures": None if headline else _why_no_figures(doc),
         })
     return rows
@@ -299,7 +321,9 @@ def result_list_table(rows: list[dict]) -> RenderableType:
         t = _table(f"{len(rows)} result(s)", [(c, "left") for c in ("#", "started", *heads, "tokens/s")]
                    + ([("file", "left")] if with_file else []), last=stacked)
         for i, r in enumerate(rows, 1):
-            tps = sep.join(f"{k} {v:,.1f}" for k, v in r["tokens_per_s"].items()) or f"{NA} (#{i} below)"
+            hit = r.get("cache_hit", {})
+            tps = sep.join(f"{k} {v:,.1f}" + (f" ({hit[k]:.0%} cached)" if k in hit else "")
+                           for k, v in r["tokens_per_s"].items()) or f"{NA} (#{i} below)"
             started = str(r["started_at"]).replace("T", "\n", 1) if stacked else str(r["started_at"])
             fields = ([f"{r['model']}\n{r['quant']}", f"{r['backend']}\n{r['label']}", f"{r['status']}\n{r['verdict']}"]
                       if stacked else [str(r[k]) for k in ("label", "model", "quant", "backend", "status", "verdict")])

@@ -74,8 +74,31 @@ def cost_lines(row: dict) -> list[str]:
         for word, a in (("cheapest", cmp_["cheapest"]), ("closest ", cmp_["closest"])):
             out.append(f"           {word}: {a['provider']} {a['model']}, {_usd(a['blended'])} blended "
                        f"(observed {a['observed'] or 'undated'})")
+    out += [f"  {'cache' if i == 0 else '':<8} {line}" for i, line in enumerate(cache_sentences(c))]
     out += [f"  note     {n}" for n in c["notes"]]
     return out
+
+
+def cache_sentences(c: dict) -> list[str]:
+    """The prefix cache's share of the input, and what it is worth (API cached prices; prefill saved here)."""
+    pc = c.get("prefix_cache")
+    if not pc:
+        return []
+    apis = c["apis"] or []
+    cached_priced = sum(a["cached_priced_as"] == "cached input" for a in apis)
+    lines = [f"{pc['share']:.0%} of input tokens came from the prefix cache ({pc['scenario']}; the rates above "
+             "were measured with it)"]
+    if pc["share"] and apis:
+        lines.append(f"APIs' $ per 1,000 requests price that share at their cached-input price "
+                     f"({cached_priced} of {len(apis)} rows list one; the others at their input price)")
+    if pc["usd_saved_per_1k_tasks"] is not None:
+        lines.append(f"here it saved {pc['prefill_s_saved_per_1k_tasks']:,.3g} s of prefill per 1,000 requests, "
+                     f"{_usd(pc['usd_saved_per_1k_tasks'])} at this basis (estimated: "
+                     f"{pc['cached_tokens_per_task']:.0f} cached tokens per request / {pc['prefill_tps']:,.4g} tok/s "
+                     f"prefill of {pc['prefill_scenario']})")
+    else:
+        lines.append(f"prefill saved here: n/a ({pc['why']})")
+    return lines
 
 
 NEEDS = "never (N%): one machine, held all month, would have to be busy N% of its hours; it tops out at 100%"

@@ -105,6 +105,11 @@ class BatchSession(Protocol):
         """One engine step: (request index, token id) for every token it produced."""
         ...
 
+    def cached_tokens(self, index: int) -> int | None:
+        """Of request `index`'s prompt, the tokens the engine took from a prefix cache instead of
+        prefilling them, once it has produced a token (None: the engine does not say)."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -33,7 +33,7 @@ import math
 import random
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
@@ -49,6 +49,7 @@ from engines.stats import summarize
 from scenarios.definitions import ParseOptions, _Params
 from scenarios.levels import LevelRecord
 from scenarios.slo import PRESETS, SLO
+from scenarios.stream_checks import prefix_cache
 from scenarios.workloads import Lengths, PlannedRequest, Profile, plan_request
 
 KIND = "chat-session"
@@ -167,16 +168,6 @@ class SessionLevel:
         return [list(range(u, self.conversations, self.value)) for u in range(self.value)]
 
 
-def hit_rate(traces: Sequence[RequestTrace]) -> tuple[int, int | None, float | None]:
-    """(requests that reported, cached tokens, cached / input tokens) over the requests whose engine
-    said how many of their input tokens were cached; (0, None, None) when none did."""
-    told = [t for t in traces if t.cached_input_tokens is not None and t.input_tokens]
-    if not told:
-        return 0, None, None
-    cached = sum(t.cached_input_tokens or 0 for t in told)
-    return len(told), cached, cached / sum(t.input_tokens or 0 for t in told)
-
-
 @dataclass
 class ChatSessionRecord(LevelRecord):
     scenario: SessionLevel               # type: ignore[assignment]  # what LevelRecord asks of a Level, and more
@@ -190,11 +181,10 @@ class ChatSessionRecord(LevelRecord):
         by_turn = []
         for turn in sorted({t.turn for t in ok if t.turn is not None}):
             these = [t for t in ok if t.turn == turn]
-            told, cached, rate = hit_rate(these)
             by_turn.append(TurnSummary(turn=turn, requests=len(these),
                                        context_tokens=summarize([t.input_tokens for t in these]),
                                        ttft_s=summarize([t.ttft_s for t in these]),
-                                       cache_reported=told, cached_input_tokens=cached, cache_hit_rate=rate))
+                                       prefix_cache=prefix_cache(these)))
         entry.summary.by_turn = by_turn
         entry.params = entry.params.model_copy(update={"answers": self.answers, "cache_note": self.cache_note})
         return entry

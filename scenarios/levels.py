@@ -34,7 +34,7 @@ from engines.clock import RequestTrace
 from engines.stats import summarize
 from scenarios.definitions import LoadScenario
 from scenarios.slo import judge
-from scenarios.stream_checks import check_requests
+from scenarios.stream_checks import check_requests, prefix_cache
 
 MAX_RAW_GAPS = 20_000
 MAX_ERROR_EXAMPLES = 20
@@ -192,6 +192,7 @@ class LevelRecord:
                 "events_not_one_token_each": sum(not t.one_token_per_event for t in ok),
                 "shorter_than_asked": sum(t.output_tokens is not None and t.output_tokens < t.max_tokens for t in ok),
             },
+            "prefix_cache": prefix_cache(ok),
         })
         if len(gaps) <= MAX_RAW_GAPS:
             samples["inter_token_gap_s"] = gaps

@@ -102,6 +102,7 @@ def run_in_process(backend: TokenEngine, record, plans: Callable[[int], PlannedR
                     trace = traces[index]
                     if len(trace.event_ns) == trace.max_tokens:
                         trace.end_ns, trace.output_tokens = t, trace.max_tokens
+                        trace.cached_input_tokens = session.cached_tokens(index)
                         pacer.finished(t)
                         progress(1)
             elif not pacer.more(now_ns()):

@@ -26,7 +26,7 @@ from scenarios.definitions import Scenario
 from scenarios.levels import client_reasons, error_examples, server_cross_check
 from scenarios.load import run_http
 from scenarios.runner import ScenarioRecord, decode_rate, prompt_for
-from scenarios.stream_checks import check_requests
+from scenarios.stream_checks import check_requests, prefix_cache
 from scenarios.workloads import PlannedRequest
 
 
@@ -97,6 +97,7 @@ class HTTPSingleStreamRecord:
                                            by_kind=dict(Counter(t.error_kind for t in failed)))
         entry.summary.token_accounting = {"output_sources": dict(Counter(t.output_source for t in ok)), **accounting}
         entry.summary.client_cpu_fraction = self.client_cpu_fraction
+        entry.summary.prefix_cache = prefix_cache(ok)
         server = [t.server_timings for t in ok if t.server_timings]
         entry.engine_reported, entry.engine_cross_check = server or None, server_cross_check(ok)
         reasons = ([f"{len(failed)} errors"] if failed else []) + reasons + client_reasons(self.client_cpu_fraction)

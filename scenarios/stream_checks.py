@@ -25,6 +25,7 @@ from collections import Counter
 from dataclasses import dataclass
 from statistics import fmean
 
+from contract.result import PrefixCache
 from engines.clock import RequestTrace
 
 INPUT_TOLERANCE = 0.05
@@ -120,3 +121,19 @@ def check_requests(ok: list[RequestTrace]) -> tuple[dict, list[str], list[bool]]
         "event_token_counts": "server" if ok and all(t.event_tokens is not None for t in ok) else "inferred",
     }
     return accounting, reasons, [s.held_back for s in shapes]
+
+
+def prefix_cache(ok: list[RequestTrace]) -> PrefixCache:
+    """The prefix-cache hit rate of these requests: cached input tokens / input tokens over the
+    requests whose engine or server said how many of their input tokens were cached (the rest
+    say nothing, which is not 0)."""
+    told = [t for t in ok if t.cached_input_tokens is not None and t.input_tokens]
+    if not told:
+        why = ("no successful measured request" if not ok else
+               "the engine reported no cached input tokens for any request (a server says them in "
+               "usage.prompt_tokens_details.cached_tokens or llama.cpp's timings.cache_n)")
+        return PrefixCache(requests=len(ok), why_none=why)
+    cached = sum(t.cached_input_tokens or 0 for t in told)
+    total = sum(t.input_tokens or 0 for t in told)
+    return PrefixCache(hit_rate=cached / total, cached_input_tokens=cached, input_tokens=total,
+                       requests_reported=len(told), requests=len(ok))

@@ -12,30 +12,19 @@ Ids avoid the low control-token range and the BOS (scenarios.prompts.random_prom
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable, Set
-from functools import lru_cache
 
+from scenarios import shared_prompts
 from scenarios.prompts import random_prompt
 from scenarios.traces import TracedRequest
 
 BLOCK_TOKENS = 512                       # Mooncake's block size
 
 
-def _seed(*parts: object) -> int:
-    return random.Random(":".join(map(str, parts))).getrandbits(62)
-
-
-# Blocks are made again from (seed, id) when evicted: the cache only saves time.
-@lru_cache(maxsize=4096)
-def _block(seed: int, hash_id: int, vocab_size: int, avoid: frozenset[int], block_tokens: int) -> tuple[int, ...]:
-    return tuple(random_prompt(block_tokens, vocab_size, _seed("trace-block", seed, hash_id), avoid))
-
-
 def block(seed: int, hash_id: int, vocab_size: int, avoid: Set[int] = frozenset(),
-          block_tokens: int = BLOCK_TOKENS) -> tuple[int, ...]:
-    """The token ids hash id `hash_id` stands for (a full block)."""
-    return _block(seed, hash_id, vocab_size, frozenset(avoid), block_tokens)
+          block_tokens: int = BLOCK_TOKENS) -> list[int]:
+    """The token ids hash id `hash_id` stands for (a full block): a shared block (scenarios/shared_prompts.py)."""
+    return shared_prompts.block(seed, f"trace:{hash_id}", block_tokens, vocab_size, avoid)
 
 
 def trace_prompt(request: TracedRequest, index: int, seed: int, vocab_size: int, avoid: Set[int] = frozenset(),
@@ -49,7 +38,8 @@ def trace_prompt(request: TracedRequest, index: int, seed: int, vocab_size: int,
             break
         out.extend(block(seed, hash_id, vocab_size, avoid, block_tokens)[:need])
     if len(out) < request.input_tokens:
-        out.extend(random_prompt(request.input_tokens - len(out), vocab_size, _seed("trace-own", seed, index), avoid))
+        out.extend(random_prompt(request.input_tokens - len(out), vocab_size,
+                                 shared_prompts.block_seed(seed, f"trace-own:{index}"), avoid))
     return out
 
 

@@ -8,6 +8,13 @@ differ only in load. Users add their own profiles in a TOML or JSON file (`--wor
     input = {mean = 700, stddev = 100}         # or simply: input = 700
     output = {mean = 200, stddev = 50, min = 16, max = 400}
     description = "what it stands for"
+    shared = {prefix = 1024, documents = 8, document_tokens = 256, per_request = 2}   # optional
+
+A profile may share part of its prompts (`Shared`): every request starts with the same prefix
+(a system prompt, an agent's tool preamble), then `per_request` documents drawn from a fixed pool,
+then tokens of its own. Shared parts are the same token blocks in every request
+(scenarios.shared_prompts), so an engine's prefix cache can reuse them; `input` is the whole
+prompt, shared parts included.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from pathlib import Path
 
 from contract.errors import ScenarioError
 from scenarios.prompts import random_prompt
+from scenarios.shared_prompts import block
 
 
 @dataclass(frozen=True)
@@ -40,18 +48,43 @@ class Lengths:
 
 
 @dataclass(frozen=True)
+class Shared:
+    """What every request of a profile shares, ahead of its own tokens: a `prefix` of tokens
+    (system prompt, tool preamble), then `per_request` documents of `document_tokens` each,
+    drawn without repeats from a pool of `documents`, in the order drawn (retrieval order, not
+    sorted: only a request whose first documents match an earlier one's can reuse them)."""
+    prefix: int
+    documents: int = 0
+    document_tokens: int = 0
+    per_request: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.prefix + self.per_request * self.document_tokens
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     input: Lengths
     output: Lengths
     description: str = ""
+    shared: Shared | None = None     # None: every prompt is fresh random tokens
 
     # Outputs have at least two tokens, so that tpot (needs two token events) is defined.
     MIN_OUTPUT = 2
 
+    def __post_init__(self) -> None:
+        s = self.shared
+        if s is not None and (s.per_request > s.documents or self.input.bounds(1)[0] <= s.tokens):
+            raise ValueError(f"profile {self.name}: its shared part ({s.tokens} tokens, {s.per_request} of "
+                             f"{s.documents} documents) must leave each request tokens of its own")
+
     def to_dict(self) -> dict:
+        # profiles that share nothing keep the keys results have always had
+        shared = {"shared": asdict(self.shared)} if self.shared is not None else {}
         return {"name": self.name, "description": self.description,
-                "input": asdict(self.input), "output": asdict(self.output)}
+                "input": asdict(self.input), "output": asdict(self.output), **shared}
 
     @property
     def max_request_tokens(self) -> int:
@@ -81,6 +114,16 @@ BUILTIN = {p.name: p for p in (
     Profile("fixed-1k1k", Lengths(1024), Lengths(1024), "1,024 tokens in, 1,024 out, as published curves run"),
     Profile("fixed-1k8k", Lengths(1024), Lengths(8192), "1,024 tokens in, 8,192 out, as published curves run"),
     Profile("fixed-8k1k", Lengths(8192), Lengths(1024), "8,192 tokens in, 1,024 out, as published curves run"),
+    # Shared prefixes, after SGLang's generated-shared-prefix benchmark (bench_serving
+    # --dataset-name generated-shared-prefix: system prompt 2,048, question 128, output 256 tokens
+    # by default). rag-shared: a 512-token system prompt, then 4 of 16 documents of 512 tokens
+    # (a retriever's top k over a small corpus), then a 64-token question; agent: SGLang's
+    # 2,048-token shared prefix as an agent's tool preamble, then a 128-token task.
+    Profile("rag-shared", Lengths(512 + 4 * 512 + 64, 16), Lengths(256, 64),
+            "question over 4 of 16 shared documents behind a shared system prompt",
+            Shared(prefix=512, documents=16, document_tokens=512, per_request=4)),
+    Profile("agent", Lengths(2048 + 128, 32), Lengths(256, 64), "short task behind a long shared tool preamble",
+            Shared(prefix=2048)),
 )}
 
 
@@ -89,7 +132,14 @@ def plan_request(profile: Profile, index: int, seed: int, vocab_size: int, avoid
     rng = random.Random(f"{seed}:{profile.name}:{index}")
     n_in = profile.input.draw(rng, 1)
     n_out = profile.output.draw(rng, Profile.MIN_OUTPUT)
-    prompt = random_prompt(n_in, vocab_size, seed=rng.randrange(1 << 30), avoid=avoid)
+    shared = profile.shared
+    head: list[int] = []
+    if shared is not None:
+        docs = rng.sample(range(shared.documents), shared.per_request)
+        head = block(seed, f"{profile.name}:prefix", shared.prefix, vocab_size, avoid)
+        for d in docs:
+            head += block(seed, f"{profile.name}:document:{d}", shared.document_tokens, vocab_size, avoid)
+    prompt = head + random_prompt(n_in - len(head), vocab_size, seed=rng.randrange(1 << 30), avoid=avoid)
     return PlannedRequest(index, prompt, n_out)
 
 
@@ -144,10 +194,28 @@ def load_profiles(path: Path) -> dict[str, Profile]:
         if not isinstance(body, dict) or not {"input", "output"} <= set(body):
             raise ScenarioError(f"workload {name!r} in {path} needs input and output lengths",
                                 "for example input = 512 and output = 128")
-        unknown = set(body) - {"input", "output", "description"}
+        unknown = set(body) - {"input", "output", "description", "shared"}
         if unknown:
             raise ScenarioError(f"workload {name!r} in {path} has unknown keys {sorted(unknown)}",
-                                "use input, output, description")
-        out[key] = Profile(key, _lengths(name, "input", body["input"]), _lengths(name, "output", body["output"]),
-                           str(body.get("description", "")))
+                                "use input, output, description, shared")
+        try:
+            out[key] = Profile(key, _lengths(name, "input", body["input"]), _lengths(name, "output", body["output"]),
+                               str(body.get("description", "")), _shared(name, body.get("shared")))
+        except ValueError as exc:
+            raise ScenarioError(f"workload {name!r} in {path}: {exc}",
+                                "make input's minimum longer than the shared part, per_request at most documents") from None
     return out
+
+
+def _shared(name: str, raw) -> Shared | None:
+    if raw is None:
+        return None
+    keys = {"prefix", "documents", "document_tokens", "per_request"}
+    example = "shared = {prefix = 1024, documents = 8, document_tokens = 256, per_request = 2}"
+    if not isinstance(raw, dict) or "prefix" not in raw or set(raw) - keys:
+        raise ScenarioError(f"workload {name!r} shared must be a table of {', '.join(sorted(keys))} (prefix required)",
+                            f"for example {example}")
+    for k, v in raw.items():
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise ScenarioError(f"workload {name!r} shared {k} must be a whole number, got {v!r}", f"for example {example}")
+    return Shared(**raw)

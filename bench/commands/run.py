@@ -40,9 +40,9 @@ _OPTIONS = [
                        "(stopped afterwards, also on failure or Ctrl-C)."),
     click.option("--scenario", "scenario_spec", default=None,
                   help="Comma-separated scenarios: pp<N>, tg<N>, single-stream, or a workload profile under "
-                       "load: chat, rag, ticket-triage, ticket-draft, summarise, code, fixed-1k1k, fixed-1k8k, fixed-8k1k; "
-                       "chat-session[:PROFILE] (users holding multi-turn conversations: --concurrency users, --turns, "
-                       "--think-time, --requests conversations); trace (a replay of --trace FILE). "
+                       "load: chat, rag, ticket-triage, ticket-draft, summarise, code, fixed-1k1k, fixed-1k8k, fixed-8k1k, "
+                       "rag-shared, agent; chat-session[:PROFILE] (users holding multi-turn conversations: --concurrency "
+                       "users, --turns, --think-time, --requests conversations); trace (a replay of --trace FILE). "
                        "[default: pp512,tg128,single-stream; chat for HTTP backends]"),
     click.option("--concurrency", default=None,
                   help="Workload profiles: closed-loop users per level, e.g. 1,2,4; stops once latency is far "

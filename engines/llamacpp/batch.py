@@ -114,6 +114,10 @@ class BatchSession:
                 self._active.remove(s)
         return events
 
+    def cached_tokens(self, index: int) -> int | None:
+        """0: each sequence prefills its whole prompt into KV cells of its own (no prefix reuse)."""
+        return 0
+
     def close(self) -> None:
         if self._ctx:
             self._lib.llama_batch_free(self._batch)

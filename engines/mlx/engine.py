@@ -169,6 +169,10 @@ class MLXBatchSession:
                 del self._index[r.uid]
         return events
 
+    def cached_tokens(self, index: int) -> int | None:
+        """None: mlx-lm's BatchGenerator does not say whether it reused any prompt cache."""
+        return None
+
     def close(self) -> None:
         if self._index:
             self._gen.remove(list(self._index))

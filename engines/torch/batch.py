@@ -139,6 +139,10 @@ class TorchBatchSession:
             layer.keys = layer.keys[rows, :, first:]
             layer.values = layer.values[rows, :, first:]
 
+    def cached_tokens(self, index: int) -> int | None:
+        """0: each arrival prefills its whole prompt into a fresh cache (no prefix reuse)."""
+        return 0
+
     def close(self) -> None:
         self._rows, self._waiting = [], []
         self._cache = self._mask = None

@@ -80,6 +80,8 @@ class VLLMOptions(EngineOptions):
     enforce_eager: Annotated[bool, engine_option(bool)] = False
     quantization: Annotated[str | None, engine_option(str)] = None    # None: the quant's (QUANTIZATION)
     dtype: Annotated[str, engine_option(str)] = "auto"
+    # vLLM's automatic prefix caching (reuse of the KV blocks of a prompt's shared prefix); None: vLLM's default (on)
+    prefix_caching: Annotated[bool | None, engine_option(bool)] = None
 
 class VLLMBackend(EngineDefaults):
     name = "vllm"
@@ -134,6 +136,7 @@ class VLLMBackend(EngineDefaults):
             tensor_parallel_size=o.tensor_parallel_size,
             max_num_seqs=o.max_num_seqs,
             enforce_eager=o.enforce_eager,
+            enable_prefix_caching=o.prefix_caching,
             seed=0,
             disable_log_stats=False,     # keeps per-request timestamps: our cross-check
         )
@@ -160,6 +163,7 @@ class VLLMBackend(EngineDefaults):
                 "max_num_batched_tokens": cfg.scheduler_config.max_num_batched_tokens,
                 "gpu_memory_utilization": cc.gpu_memory_utilization,
                 "enforce_eager": mc.enforce_eager,
+                "prefix_caching": cc.enable_prefix_caching,
                 "cpu_threads_bind": os.environ.get("VLLM_CPU_OMP_THREADS_BIND") if current_platform.is_cpu() else None,
                 **self.engine_memory(),
             },
@@ -231,6 +235,7 @@ class VLLMBatchSession:
         self._backend = backend
         self._engine = backend._engine
         self._index: dict[str, int] = {}      # vLLM request id -> the request's index in its level
+        self._cached: dict[int, int] = {}     # request index -> prompt tokens its prefix cache served
 
     @property
     def active(self) -> int:
@@ -250,9 +255,15 @@ class VLLMBatchSession:
             if index is None:
                 continue
             events += [(index, tok) for tok in out.outputs[0].token_ids]
+            if out.num_cached_tokens is not None:
+                self._cached[index] = out.num_cached_tokens
             if out.finished:
                 del self._index[out.request_id]
         return events
+
+    def cached_tokens(self, index: int) -> int | None:
+        """vLLM's own count (RequestOutput.num_cached_tokens): 0 with prefix caching off."""
+        return self._cached.get(index)
 
     def close(self) -> None:
         if self._index:

@@ -64,6 +64,8 @@ def serve_args(model_path: Path, options: VLLMOptions | Mapping, host: str, port
         if value is not None:
             args += [flag, str(value)]
     args.append("--enable-prompt-tokens-details")   # usage then says how much came from the prefix cache
+    if o.prefix_caching is not None:
+        args.append("--enable-prefix-caching" if o.prefix_caching else "--no-enable-prefix-caching")
     if o.enforce_eager:
         args.append("--enforce-eager")
     return args

@@ -105,6 +105,23 @@ def test_batch_session_runs_requests_together_with_exact_lengths(engine):
         assert got[i] == timed_generate(backend, prompts[i], lengths[i]).token_ids
 
 
+def test_batch_session_says_how_much_of_a_prompt_its_prefix_cache_served(engine):
+    """vLLM's prefix cache (on by default): a second prompt that starts as the first did reuses that
+    prefix's KV blocks, and the session reports vLLM's own count of them."""
+    backend, _ = engine
+    shared = list(range(600, 792))
+    first, second = shared + list(range(800, 808)), shared + list(range(900, 908))
+    session = backend.batch_session(2, 256)
+    for index, prompt in ((0, first), (1, second)):      # one after the other: the second finds the first's blocks
+        session.submit(index, prompt, 2)
+        while session.active:
+            session.step()
+    session.close()
+    assert session.cached_tokens(0) == 0
+    cached = session.cached_tokens(1)
+    assert cached is not None and 0 < cached <= len(shared)
+
+
 def test_context_overflow_is_a_backend_error(engine):
     backend, _ = engine
     with pytest.raises(BackendError, match="exceed the context of 256"):

@@ -95,9 +95,10 @@ def test_over_http_each_turn_resends_the_conversation_with_the_streamed_answer()
     # the server said 7 cached tokens each time: the rate is over what each depth's requests sent
     for t in by_turn:
         inputs = [traces[1 + c * TURNS + t["turn"] - 1].input_tokens or 0 for c in range(CONVERSATIONS)]
-        assert t["cache_reported"] == CONVERSATIONS and t["cached_input_tokens"] == 7 * CONVERSATIONS
-        assert t["cache_hit_rate"] == pytest.approx(7 * CONVERSATIONS / sum(inputs))
-    assert by_turn[0]["cache_hit_rate"] > by_turn[2]["cache_hit_rate"]
+        cache = t["prefix_cache"]
+        assert cache["requests_reported"] == CONVERSATIONS and cache["cached_input_tokens"] == 7 * CONVERSATIONS
+        assert cache["hit_rate"] == pytest.approx(7 * CONVERSATIONS / sum(inputs))
+    assert by_turn[0]["prefix_cache"]["hit_rate"] > by_turn[2]["prefix_cache"]["hit_rate"]
     assert doc["samples"]["turn"] == [t.turn for t in measured]
     assert not reasons_but_held_back(doc["validity"]), doc["validity"]
 
@@ -156,7 +157,8 @@ def test_in_process_each_turn_is_the_conversation_with_the_generated_ids():
             assert message and this == prev + [3 + i for i in range(n)] + message, (c, k)
     doc = record.to_entry().model_dump(mode="json")
     assert [t["turn"] for t in doc["summary"]["by_turn"]] == [1, 2, 3]
-    assert all(t["cache_hit_rate"] is None and t["cache_reported"] == 0 for t in doc["summary"]["by_turn"])
+    assert all(t["prefix_cache"]["hit_rate"] is None and t["prefix_cache"]["requests_reported"] == 0
+               for t in doc["summary"]["by_turn"])
     assert "prefills again" in doc["params"]["cache_note"]
 
 
@@ -194,7 +196,7 @@ def test_bench_run_prints_ttft_and_cache_hits_per_turn(tmp_path):
     assert [e["name"] for e in levels] == ["chat-session:turn-small@c1", "chat-session:turn-small@c2"]
     for e in levels:
         assert [t["turn"] for t in e["summary"]["by_turn"]] == [1, 2]
-        assert all(0 < t["cache_hit_rate"] < 1 for t in e["summary"]["by_turn"])
+        assert all(0 < t["prefix_cache"]["hit_rate"] < 1 for t in e["summary"]["by_turn"])
 
 
 @pytest.mark.engine
@@ -226,7 +228,7 @@ def test_a_real_llama_cpp_python_server_reuses_each_turns_conversation(llama_ser
     by_turn = entry["summary"]["by_turn"]
     assert [t["turn"] for t in by_turn] == [1, 2, 3]
     assert by_turn[0]["context_tokens"]["median"] < by_turn[2]["context_tokens"]["median"]
-    assert all(t["cache_reported"] == 0 and t["cache_hit_rate"] is None for t in by_turn)
+    assert all(t["prefix_cache"]["requests_reported"] == 0 and t["prefix_cache"]["hit_rate"] is None for t in by_turn)
     assert "cache hit n/a" in r.output
 
 

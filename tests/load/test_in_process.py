@@ -70,6 +70,8 @@ def test_concurrency_sweep_in_process(tmp_path, workloads):
         assert s["output_tps"] == pytest.approx(sc["measured_output_tokens"] / sc["measured_window_s"])
         e = sc["energy"]                                                   # one energy window per level
         assert e["joules"] > 0 and e["joules_per_output_token"] == pytest.approx(e["joules"] / sc["measured_output_tokens"])
+        # llama.cpp's batch session prefills every prompt in full, and says so: a hit rate of 0, not n/a
+        assert s["prefix_cache"]["hit_rate"] == 0 and s["prefix_cache"]["requests_reported"] == 8
         assert s["queue_wait_s"]["max"] < 0.05                             # closed loop: nothing queues
     # four users kept busy: about four in flight over the window
     assert c1["summary"]["mean_in_flight"] == pytest.approx(1, abs=0.2)

@@ -25,7 +25,8 @@ S = 1_000_000_000  # ns per second
 def test_builtin_profiles_match_the_issue():
     want = {"chat": (512, 256), "rag": (4096, 512), "ticket-triage": (800, 64), "ticket-draft": (800, 300),
             "summarise": (2048, 256), "code": (1024, 512),
-            "fixed-1k1k": (1024, 1024), "fixed-1k8k": (1024, 8192), "fixed-8k1k": (8192, 1024)}
+            "fixed-1k1k": (1024, 1024), "fixed-1k8k": (1024, 8192), "fixed-8k1k": (8192, 1024),
+            "rag-shared": (2624, 256), "agent": (2176, 256)}
     assert {n: (p.input.mean, p.output.mean) for n, p in BUILTIN.items()} == want
     assert (BUILTIN["chat"].input.stddev, BUILTIN["chat"].output.stddev) == (128, 64)
     assert (BUILTIN["rag"].input.stddev, BUILTIN["rag"].output.stddev) == (512, 128)
