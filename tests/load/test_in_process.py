@@ -72,7 +72,9 @@ def test_concurrency_sweep_in_process(tmp_path, workloads):
         assert e["joules"] > 0 and e["joules_per_output_token"] == pytest.approx(e["joules"] / sc["measured_output_tokens"])
         # llama.cpp's batch session prefills every prompt in full, and says so: a hit rate of 0, not n/a
         assert s["prefix_cache"]["hit_rate"] == 0 and s["prefix_cache"]["requests_reported"] == 8
-        assert s["queue_wait_s"]["max"] < 0.05                             # closed loop: nothing queues
+        # closed loop: nothing queues; what wait there is is the client's own step, short beside a
+        # request (the median; a busy machine can preempt the driver once in a while)
+        assert s["queue_wait_s"]["median"] < 0.05 and s["queue_wait_s"]["max"] < s["e2e_s"]["median"]
     # four users kept busy: about four in flight over the window
     assert c1["summary"]["mean_in_flight"] == pytest.approx(1, abs=0.2)
     assert c4["summary"]["mean_in_flight"] > 2.5
