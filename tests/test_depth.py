@@ -13,7 +13,8 @@ import pytest
 
 from bench.run import execute
 from contract.errors import ScenarioError
-from contract.result import StreamEntry
+from contract.result import RunResult, StreamEntry
+from dashboards.run_tables import result_list_rows, scenario_rows
 from engines.base import DepthEngine, TokenEngine
 from engines.stats import summarize
 from scenarios.kinds import parse_scenario, parse_scenarios
@@ -82,6 +83,10 @@ def test_the_depth_is_filled_once_untimed_and_outside_the_energy_window(tmp_path
     assert roof["bytes_per_token"] - roof["kv_bytes_read_per_token"] == \
         roof0["bytes_per_token"] - roof0["kv_bytes_read_per_token"]            # the same weights
     assert roof0["kv_bytes_read_per_token"] == KV_PER_TOKEN * 5
+    # the run's table and `bench results` show it by its name, beside the same scenario without depth
+    doc = RunResult.model_validate(outcome.result)
+    assert [r["scenario"] for r in scenario_rows(doc)] == ["tg8", "tg8@d64"]
+    assert set(result_list_rows([(outcome.path, doc)])[0]["tokens_per_s"]) == {"tg8", "tg8@d64"}
 
 
 def test_an_engine_that_cannot_hold_a_context_refuses_before_anything_is_measured(tmp_path, tiny_gguf, clock):
@@ -99,14 +104,19 @@ def test_decoding_over_a_deep_cache_is_slower_and_the_depth_was_really_there(tmp
     from bench.run import engine_for
 
     depth = 4096
+    # one thread: on a CPU shared with other work, llama.cpp's threads wait on each other for whole
+    # time slices (tg128 at a tenth of its one-thread rate was seen here), which buries the difference
     config = RunRequest(model="tiny", quant="Q4_K_M", backend="llamacpp", results_dir=tmp_path, idle_seconds=0,
+                        backend_options={"n_threads": 1},
                         scenarios=parse_scenarios(f"tg128,tg128@d{depth}", repetitions=3, min_duration_s=0))
     outcome = execute(config, backend=engine_for(config), measurement=RunMeasurement)
     plain, deep = outcome.result["scenarios"]
     assert plain["status"] == deep["status"] == "completed"
-    # each decode also reads 4 MB of KV (the weights are 8 MB) and attends over 4k positions: the
-    # best pass at depth is slower than the best without (a busy machine slows passes, never speeds them)
-    assert max(deep["samples"]["tg_tps"]) < 0.9 * max(plain["samples"]["tg_tps"])
+    # each decode also reads 4 MB of KV (the weights are 8 MB: by bytes alone 0.65 of the rate) and
+    # attends over 4k positions (0.3 of the rate here): the best pass at depth is clearly slower than
+    # the best without (a busy machine slows passes, never speeds them). A busy machine alone made a
+    # 10% difference here, so the counters below are what shows the depth was there.
+    assert max(deep["samples"]["tg_tps"]) < 0.75 * max(plain["samples"]["tg_tps"])
     # llama.cpp's own count: the depth was in its cache when each timed generation began, and the
     # timed part evaluated no prompt batch (the start token and 127 decodes are single tokens)
     for counters in deep["engine_reported"]:
