@@ -18,6 +18,7 @@ from dashboards.figures import figures
 from dashboards.run_tables import result_list_rows, scenario_rows
 from engines.base import DepthEngine, TokenEngine
 from engines.stats import summarize
+from scenarios.definitions import Scenario
 from scenarios.kinds import parse_scenario, parse_scenarios
 from scenarios.request import RunRequest
 from scenarios.runner import decode_rate
@@ -26,15 +27,21 @@ from tests.fakes import FakeClock, FakeDepthEngine, FakeEngine, FakeMeasurement,
 KV_PER_TOKEN = 2 * 2 * 2 * 64 * 2     # the tiny model: K+V x layers x kv heads x head dim x f16
 
 
+def _micro(name: str, **overrides) -> Scenario:
+    sc = parse_scenario(name, **overrides)
+    assert isinstance(sc, Scenario)
+    return sc
+
+
 def test_depth_names_parse_into_their_parameters():
-    tg = parse_scenario("tg128@d4096")
+    tg = _micro("tg128@d4096")
     assert (tg.kind, tg.input_tokens, tg.output_tokens, tg.depth) == ("tg", 1, 128, 4096)
     assert tg.context_needed == 4096 + 1 + 128 + 1
     assert tg.params()["depth"] == 4096
-    pp = parse_scenario("PP512@D8192", repetitions=5)
+    pp = _micro("PP512@D8192", repetitions=5)
     assert (pp.name, pp.kind, pp.input_tokens, pp.depth, pp.repetitions) == ("pp512@d8192", "pp", 512, 8192, 5)
     # without a depth, the params are what they always were
-    assert "depth" not in parse_scenario("tg128").params() and parse_scenario("tg128").depth == 0
+    assert "depth" not in _micro("tg128").params() and _micro("tg128").depth == 0
 
 
 @pytest.mark.parametrize("name,needle", [("tg128@d0", "positive depth"), ("tg128@d", "unknown scenario"),
@@ -46,7 +53,7 @@ def test_a_bad_depth_is_one_line(name, needle):
 
 
 def test_the_mean_context_of_a_decode_at_depth_counts_the_depth():
-    tg = parse_scenario("tg128@d4096")
+    tg = _micro("tg128@d4096")
     entry = StreamEntry.model_validate({"name": tg.name, "kind": "tg", "params": tg.params(), "status": "completed",
                                         "summary": {"tg_tps": summarize([40.0, 50.0, 60.0])},
                                         "validity": {"verdict": "VALID", "reasons": []}})
@@ -97,7 +104,7 @@ def test_an_engine_that_cannot_hold_a_context_refuses_before_anything_is_measure
     assert isinstance(engine, TokenEngine) and not isinstance(engine, DepthEngine)
     with pytest.raises(ScenarioError, match=r"tg8@d64 runs on top of 64 tokens .* backend fake") as err:
         _run(tmp_path, tiny_gguf, engine, measured, "tg8,tg8@d64")
-    assert "--backend llamacpp" in err.value.hint
+    assert "--backend llamacpp" in (err.value.hint or "")
     assert measured.started_with is None and engine.loaded_from is None and not engine.calls
 
 
