@@ -15,7 +15,7 @@ from bench.run import execute
 from contract.errors import ScenarioError
 from contract.result import RunResult, StreamEntry
 from dashboards.figures import figures
-from dashboards.run_tables import result_list_rows, scenario_rows
+from dashboards.run_tables import depth_notes, result_list_rows, scenario_rows
 from engines.base import DepthEngine, TokenEngine
 from engines.stats import summarize
 from scenarios.definitions import Scenario
@@ -97,6 +97,9 @@ def test_the_depth_is_filled_once_untimed_and_outside_the_energy_window(tmp_path
     assert set(result_list_rows([(outcome.path, doc)])[0]["tokens_per_s"]) == {"tg8", "tg8@d64"}
     # a run's headline decode figure (dashboards, cost) is the one from an empty cache, whatever the order
     assert figures(doc)["decode_scenario"] == "tg8"
+    assert depth_notes(doc) == [f"tg8@d64: 64 tokens in the cache before each pass, put there untimed; the roof "
+                                f"counts {KV_PER_TOKEN * 69 / 1e6:.1f} MB of KV read per token (mean context 69) "
+                                f"beside {(roof['bytes_per_token'] - KV_PER_TOKEN * 69) / 1e6:.1f} MB of weights"]
 
 
 def test_an_engine_that_cannot_hold_a_context_refuses_before_anything_is_measured(tmp_path, tiny_gguf, clock):
