@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+    field_validator,
+    model_serializer,
+)
 
 from contract.errors import ScenarioError
 from scenarios.slo import PRESETS, SLO
@@ -80,12 +88,13 @@ class Scenario(_Params):
         # tg decodes from one start token, so it needs one more position than it generates.
         return self.depth + self.input_tokens + self.output_tokens + (1 if self.kind == "tg" else 0)
 
-    def params(self) -> dict[str, Any]:
-        # No depth is what every result before depth meant: those entries keep their params as they were.
-        p = super().params()
+    @model_serializer(mode="wrap")
+    def _no_depth(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # No depth is what every result and request before depth meant: they keep their params as they were.
+        data = handler(self)
         if not self.depth:
-            del p["depth"]
-        return p
+            data.pop("depth", None)
+        return data
 
 
 DEFAULT_CONCURRENCY = (1, 2, 4, 8, 16, 32, 64)
