@@ -29,6 +29,7 @@ from contract.validity import COMPLETED, FAILED, INTERRUPTED, measured_anything,
 from engines import get_backend
 from engines.base import Backend, DepthEngine, TokenEngine
 from models.resolve import HUB_PREFIX, ResolvedModel, looks_like_path, resolve_model
+from scenarios.definitions import Scenario
 from scenarios.kinds import KINDS, AnyScenario, MeasuredRecord, scenario_runs
 from scenarios.request import RunRequest
 from scenarios.runner import refuse_depth
