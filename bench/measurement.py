@@ -155,4 +155,5 @@ def decode_roofline(rate: tuple[float, float] | None, model: dict, spec_gbps: fl
     tps, mean_context = rate
     per_token = roofline.bytes_per_token(model["weight_bytes_per_token"], model["kv_bytes_per_token"],
                                          round(mean_context))
-    return roofline.bandwidth_efficiency(tps, per_token, spec_gbps, measured_gbps, mean_context_tokens=mean_context)
+    return roofline.bandwidth_efficiency(tps, per_token, spec_gbps, measured_gbps, mean_context_tokens=mean_context,
+                                         kv_bytes_read_per_token=per_token - model["weight_bytes_per_token"])

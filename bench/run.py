@@ -27,10 +27,12 @@ from contract.errors import BenchError, ResultsError, ScenarioError
 from contract.result import BackendInfo, RunResult
 from contract.validity import COMPLETED, FAILED, INTERRUPTED, measured_anything, run_validity
 from engines import get_backend
-from engines.base import Backend, TokenEngine
+from engines.base import Backend, DepthEngine, TokenEngine
 from models.resolve import HUB_PREFIX, ResolvedModel, looks_like_path, resolve_model
+from scenarios.definitions import Scenario
 from scenarios.kinds import KINDS, AnyScenario, MeasuredRecord, scenario_runs
 from scenarios.request import RunRequest
+from scenarios.runner import refuse_depth
 
 
 class RunUI:
@@ -98,6 +100,9 @@ def execute(config: RunRequest, ui: RunUI = RunUI(), *, backend: Backend,
     results_dir = storage.ensure_writable(config.results_dir)
     caps = backend.capabilities
     for s in config.scenarios:
+        # pp/tg@d<D> need an engine that holds a context before a generation: never a server's.
+        if isinstance(s, Scenario) and s.depth and not isinstance(backend, DepthEngine):
+            raise refuse_depth(s, config.backend)
         # Over HTTP, single-stream is sequential requests; pp/tg need the engine itself.
         if KINDS[s.kind].token_level and not isinstance(backend, TokenEngine):
             raise ScenarioError(f"scenario {s.name} needs token-level control of an engine, which backend "

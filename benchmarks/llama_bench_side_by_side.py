@@ -14,7 +14,8 @@ llama-bench is built from the llama.cpp that llama-cpp-python vendors, so both r
     tar xzf llama_cpp_python-0.3.36.tar.gz && cd llama_cpp_python-0.3.36/vendor/llama.cpp
     cmake -B build -DGGML_NATIVE=ON -DLLAMA_CURL=OFF && cmake --build build --target llama-bench -j
 `--model` is a catalog id (built synthetically, cached), `tinyllama-1.1b` (a mid-size shape defined
-here) or a path to a .gguf file. `--out FILE` keeps every figure as JSON.
+here) or a path to a .gguf file. `--depth D` runs both at depth D: llama-bench `-d D` against
+rightsize's `pp<N>@d<D>,tg<N>@d<D>`. `--out FILE` keeps every figure as JSON.
 """
 
 from __future__ import annotations
@@ -52,11 +53,11 @@ def gguf_for(model: str, quant: str) -> Path:
 
 def run_llama_bench(binary: str, gguf: Path, args) -> dict:
     cmd = [binary, "-m", str(gguf), "-p", str(args.pp), "-n", str(args.tg), "-r", str(args.repetitions),
-           "-t", str(args.threads), "-o", "json", *args.llama_bench_arg]
+           "-t", str(args.threads), "-d", str(args.depth), "-o", "json", *args.llama_bench_arg]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     tests = json.loads(out)
-    pp = next(t for t in tests if t["n_prompt"] == args.pp and t["n_gen"] == 0)
-    tg = next(t for t in tests if t["n_gen"] == args.tg and t["n_prompt"] == 0)
+    pp = next(t for t in tests if t["n_prompt"] == args.pp and t["n_gen"] == 0 and t.get("n_depth", 0) == args.depth)
+    tg = next(t for t in tests if t["n_gen"] == args.tg and t["n_prompt"] == 0 and t.get("n_depth", 0) == args.depth)
     return {"pp": pp["avg_ts"], "tg": tg["avg_ts"], "pp_samples": pp["samples_ts"], "tg_samples": tg["samples_ts"],
             "build": f"{tg.get('build_commit')} ({tg.get('build_number')})", "flash_attn": tg.get("flash_attn"),
             "n_threads": tg.get("n_threads"), "cpu": tg.get("cpu_info")}
@@ -65,7 +66,7 @@ def run_llama_bench(binary: str, gguf: Path, args) -> dict:
 def run_rightsize(gguf: Path, args) -> dict:
     with tempfile.TemporaryDirectory() as results:
         cmd = [sys.executable, "-m", "bench.commands.main", "run", "--model", str(gguf),
-               "--scenario", f"pp{args.pp},tg{args.tg}", "--repetitions", str(args.repetitions),
+               "--scenario", f"pp{args.pp}{_at(args)},tg{args.tg}{_at(args)}", "--repetitions", str(args.repetitions),
                "--min-duration", "0", "--idle-seconds", "0", "--threads", str(args.threads),
                "--results-dir", results, "--json", *args.rightsize_arg]
         doc = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
@@ -75,6 +76,11 @@ def run_rightsize(gguf: Path, args) -> dict:
             "pp_samples": pp["samples"]["pp_tps"], "tg_samples": tg["samples"]["tg_tps"],
             "flash_attn": backend.get("flash_attn_resolved"), "kernels": backend.get("kernels"),
             "workarounds": [w["line"] for w in doc.get("workarounds") or []]}
+
+
+def _at(args) -> str:
+    """The depth suffix of rightsize's scenario names (llama-bench prints `pp512 @ d4096`)."""
+    return f"@d{args.depth}" if args.depth else ""
 
 
 def main() -> int:
@@ -89,6 +95,7 @@ def main() -> int:
     ap.add_argument("--repetitions", type=int, default=2, help="measured passes per tool per round")
     ap.add_argument("--pp", type=int, default=512)
     ap.add_argument("--tg", type=int, default=128)
+    ap.add_argument("--depth", type=int, default=0, help="tokens in the cache before each pass (llama-bench -d)")
     ap.add_argument("--rightsize-arg", action="append", default=[])
     ap.add_argument("--llama-bench-arg", action="append", default=[])
     ap.add_argument("--out", type=Path)
@@ -111,15 +118,15 @@ def main() -> int:
         ratio.update({f"{k}_median": statistics.median(got["rightsize"][f"{k}_samples"])
                       / statistics.median(got["llama-bench"][f"{k}_samples"]) for k in ("pp", "tg")})
         rounds.append({"order": order, **got, "ratio": ratio})
-        print(f"round {i + 1} ({order[0]} first): pp{args.pp} llama-bench {got['llama-bench']['pp']:.2f} rightsize "
-              f"{got['rightsize']['pp']:.2f} ratio {ratio['pp']:.3f} | tg{args.tg} llama-bench "
+        print(f"round {i + 1} ({order[0]} first): pp{args.pp}{_at(args)} llama-bench {got['llama-bench']['pp']:.2f} rightsize "
+              f"{got['rightsize']['pp']:.2f} ratio {ratio['pp']:.3f} | tg{args.tg}{_at(args)} llama-bench "
               f"{got['llama-bench']['tg']:.2f} rightsize {got['rightsize']['tg']:.2f} ratio {ratio['tg']:.3f}", flush=True)
     summary = {k: {"median": statistics.median(r["ratio"][k] for r in rounds),
                    "min": min(r["ratio"][k] for r in rounds), "max": max(r["ratio"][k] for r in rounds)}
                for k in ("pp", "tg", "pp_median", "tg_median")}
     print(f"ratio rightsize / llama-bench, median (min-max) over {args.rounds} rounds: "
-          f"pp{args.pp} {summary['pp']['median']:.3f} ({summary['pp']['min']:.3f}-{summary['pp']['max']:.3f}), "
-          f"tg{args.tg} {summary['tg']['median']:.3f} ({summary['tg']['min']:.3f}-{summary['tg']['max']:.3f}); "
+          f"pp{args.pp}{_at(args)} {summary['pp']['median']:.3f} ({summary['pp']['min']:.3f}-{summary['pp']['max']:.3f}), "
+          f"tg{args.tg}{_at(args)} {summary['tg']['median']:.3f} ({summary['tg']['min']:.3f}-{summary['tg']['max']:.3f}); "
           f"of per-round sample medians: pp {summary['pp_median']['median']:.3f}, tg {summary['tg_median']['median']:.3f}")
     first = rounds[0]
     print(f"llama-bench build {first['llama-bench']['build']}, flash_attn {first['llama-bench']['flash_attn']}; "

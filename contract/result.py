@@ -92,6 +92,8 @@ class Roofline(Section):
     efficiency_spec: Number | None
     efficiency_measured: Number | None
     mean_context_tokens: Number | None = None
+    # of bytes_per_token, the KV cache's: its bytes per context token x the mean context (depth included)
+    kv_bytes_read_per_token: Number | None = None
 
 
 class Stats(Section):
@@ -207,6 +209,7 @@ class StreamParams(Section):
     warmup: int = 1
     min_duration_s: Number | None = None
     max_passes: int | None = None
+    depth: int = 0                              # pp/tg@d<D>: tokens already in the cache before each pass
 
 
 class LevelParams(Section):

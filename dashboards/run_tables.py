@@ -64,6 +64,22 @@ def scenario_rows(result: RunResult) -> list[dict]:
     return rows
 
 
+def depth_notes(result: RunResult) -> list[str]:
+    """What a pp/tg@d<D> figure ran on top of, and the KV bytes its roof counts for that depth."""
+    out = []
+    for sc in result.scenarios:
+        if not isinstance(sc, StreamEntry) or not sc.params.depth:
+            continue
+        line = f"{sc.name}: {sc.params.depth:,} tokens in the cache before each pass, put there untimed"
+        roof = sc.roofline
+        if roof and roof.kv_bytes_read_per_token is not None and roof.mean_context_tokens is not None:
+            line += (f"; the roof counts {roof.kv_bytes_read_per_token / 1e6:,.1f} MB of KV read per token "
+                     f"(mean context {roof.mean_context_tokens:,.0f}) beside "
+                     f"{(roof.bytes_per_token - roof.kv_bytes_read_per_token) / 1e6:,.1f} MB of weights")
+        out.append(line)
+    return out
+
+
 def workaround_notes(result: RunResult) -> list[str]:
     """What the engine ran differently from its default here, and why (see llamacpp_health)."""
     return [f"workaround: {w.line} ({w.caveat})" for w in result.workarounds]
@@ -101,7 +117,7 @@ def run_summary_table(result: RunResult) -> RenderableType | None:
     notes = (["~ energy estimated from TDP x CPU utilisation (no energy counter here)"]
              if any(r["energy_method"] == "estimated" for r in rows) else [])
     notes += ["of BW roof: decode rate / (measured bandwidth / bytes read per token)",
-              *_verdict_lines(rows, "scenario"), *workaround_notes(result)]
+              *depth_notes(result), *_verdict_lines(rows, "scenario"), *workaround_notes(result)]
     layouts = []
     for two_line_headers, stacked in ((False, False), (True, False), (True, True)):
         columns: tuple[tuple[str, JustifyMethod], ...] = (

@@ -174,12 +174,28 @@ class TokenEngine(Backend, Protocol):
         """The engine's own timing of the last generate(), for cross-checks, or None.
 
         Keys: prompt_tokens, prompt_ms (batched prompt passes), decode_tokens, decode_ms
-        (single-token decodes); a phase that did not run is None.
+        (single-token decodes); a phase that did not run is None. A DepthEngine adds
+        context_tokens (what the cache held when the generation began, by the engine's count) and
+        depth_evaluated (fill_depth's, for the generation it prepared).
         """
         ...
 
     def batch_session(self, n_seqs: int, seq_len: int) -> BatchSession:
         """Several sequences stepped together (in-process load levels); close() it when done."""
+        ...
+
+
+@runtime_checkable
+class DepthEngine(TokenEngine, Protocol):
+    """A TokenEngine that can hold a context before a generation (llama-bench's `-d`): pp<N>@d<D>
+    and tg<N>@d<D> run on it. An engine that is not one refuses those scenarios before loading."""
+
+    def fill_depth(self, token_ids: list[int]) -> dict:
+        """Put `token_ids` in the cache, untimed: the next generate() (only the next) runs on top of
+        them, its prompt at positions len(token_ids) on, instead of from a clean context. Where
+        the cache still holds these same tokens from the last fill, it may keep them rather than
+        evaluate them again (llama-bench restores its saved state). Returns what the engine did:
+        `depth_evaluated` (tokens it evaluated now: 0 when it kept them)."""
         ...
 
 

@@ -158,9 +158,10 @@ def reference_rows() -> tuple[ReferenceRow, ...]:
 
 
 def _valid_stream(result: RunResult, kind: ScenarioKind) -> StreamEntry | None:
-    """The first completed, VALID entry of a pp or tg scenario."""
+    """The first completed, VALID entry of a pp or tg scenario from an empty cache (not pp/tg@d<D>)."""
     return next((sc for sc in result.scenarios if isinstance(sc, StreamEntry) and sc.kind == kind
-                 and sc.status == Status.COMPLETED and sc.validity.verdict == Verdict.VALID), None)
+                 and not sc.params.depth and sc.status == Status.COMPLETED
+                 and sc.validity.verdict == Verdict.VALID), None)
 
 
 def rows_from_result(result: Document, path: Path | str) -> tuple[Machine, list[ReferenceRow], list[str]]:

@@ -242,10 +242,11 @@ _ENTRIES = [
         architecture=Architecture(
             family="llama", n_layers=2, hidden=256, n_heads=4, n_kv_heads=2, head_dim=64,
             ffn=768, vocab=32000, tied_embeddings=False, rope_theta=10000.0,
-            max_context=2048, rms_norm_eps=1e-5,
+            max_context=16384, rms_norm_eps=1e-5,
         ),
         license="n/a (synthetic)",
-        notes="a few MB; dims are multiples of 256 so every K-quant applies",
+        notes="a few MB; dims are multiples of 256 so every K-quant applies; a long context (16 MB of KV) "
+              "so that pp512@d8192 and tg128@d8192 fit",
         listed=False,
     ),
 ]

@@ -1,7 +1,9 @@
 """Scenario definitions (data): what to run, with which lengths and counts.
 
 Names are versioned by meaning: `pp<N>` and `tg<N>` follow llama-bench (a warmup, then N
-repetitions, tokens/s per repetition); `single-stream` sends requests one after another.
+repetitions, tokens/s per repetition), and so do `pp<N>@d<D>` and `tg<N>@d<D>` (llama-bench's `-d`:
+each repetition runs on top of D tokens already in the cache, put there untimed);
+`single-stream` sends requests one after another.
 A workload profile name (chat, rag, ... see scenarios.workloads) is a load scenario: its
 requests at each level of a closed-loop concurrency sweep or of open-loop Poisson rates, or
 at the levels an SLO search picks.
@@ -14,7 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+    field_validator,
+    model_serializer,
+)
 
 from contract.errors import ScenarioError
 from scenarios.slo import PRESETS, SLO
@@ -52,6 +62,7 @@ class Scenario(_Params):
     warmup: int = 1              # unmeasured passes first (llama-bench: one)
     min_duration_s: float = DEFAULT_MIN_DURATION_S  # ...and keep measuring until this long
     max_passes: int = 100        # cap when min_duration_s asks for more passes
+    depth: int = 0               # tokens already in the cache when each measured pass starts (pp/tg@d<D>)
 
     @field_validator("kind")
     @classmethod
@@ -75,7 +86,15 @@ class Scenario(_Params):
     @property
     def context_needed(self) -> int:
         # tg decodes from one start token, so it needs one more position than it generates.
-        return self.input_tokens + self.output_tokens + (1 if self.kind == "tg" else 0)
+        return self.depth + self.input_tokens + self.output_tokens + (1 if self.kind == "tg" else 0)
+
+    @model_serializer(mode="wrap")
+    def _no_depth(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # No depth is what every result and request before depth meant: they keep their params as they were.
+        data = handler(self)
+        if not self.depth:
+            data.pop("depth", None)
+        return data
 
 
 DEFAULT_CONCURRENCY = (1, 2, 4, 8, 16, 32, 64)
@@ -194,17 +213,22 @@ def _with_duration(sc: Scenario, min_duration_s: float | None) -> Scenario:
 # Each kind's name parser: the scenario a name means, or None when the name is not of this kind.
 
 def parse_micro(kind: str, key: str, opts: ParseOptions) -> Scenario | None:
-    """pp<N> and tg<N>, llama-bench's: N prompt tokens in one pass, or N generated tokens."""
-    m = re.fullmatch(rf"{kind}(\d+)", key)
+    """pp<N> and tg<N>, llama-bench's: N prompt tokens in one pass, or N generated tokens; with
+    `@d<D>`, on top of D tokens already in the cache (llama-bench -d D)."""
+    m = re.fullmatch(rf"{kind}(\d+)(?:@d(\d+))?", key)
     if m is None:
         return None
     n = int(m.group(1))
     if n <= 0:
         raise ScenarioError(f"scenario {key!r} needs a positive token count", "for example pp512 or tg128")
+    depth = int(m.group(2) or 0)
+    if m.group(2) is not None and depth <= 0:
+        raise ScenarioError(f"scenario {key!r} needs a positive depth",
+                            f"for example {kind}{n}@d4096; {kind}{n} alone starts from an empty cache")
     reps = DEFAULT_MIN_PASSES if opts.repetitions is None else opts.repetitions
     _positive(key, reps, "repetitions")
     shape = {"input_tokens": n, "output_tokens": 1} if kind == "pp" else {"input_tokens": 1, "output_tokens": n}
-    return _with_duration(Scenario(name=key, kind=kind, repetitions=reps, **shape), opts.min_duration_s)
+    return _with_duration(Scenario(name=key, kind=kind, repetitions=reps, depth=depth, **shape), opts.min_duration_s)
 
 
 def parse_single_stream(key: str, opts: ParseOptions) -> Scenario | None:

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from contract.errors import ScenarioError
 from contract.result import EnergyWindow, Roofline, ScenarioEntry
-from engines.base import Backend, HTTPEngine, LoadedModel, TokenEngine
+from engines.base import Backend, DepthEngine, HTTPEngine, LoadedModel, TokenEngine
 from scenarios import chat_session, definitions, load, runner, single_stream_http, trace_replay
 from scenarios.definitions import (
     BUILTIN,
@@ -68,6 +68,8 @@ class Kind:
 
 
 def _in_process(backend: Backend, model: LoadedModel, scenario: Scenario) -> Iterator[tuple[Any, Drive | None]]:
+    if scenario.depth and not isinstance(backend, DepthEngine):   # the run refuses these before it loads too
+        raise runner.refuse_depth(scenario, backend.name)
     if not isinstance(backend, TokenEngine):      # the run refuses such a scenario before it loads
         raise ScenarioError(f"scenario {scenario.name} needs a token-level engine; backend {backend.name} is not one",
                             "run single-stream or a workload profile, or use --backend llamacpp")
@@ -88,8 +90,8 @@ def _single_stream(backend: Backend, model: LoadedModel, scenario: Scenario) -> 
 # name one like a built-in scenario.
 KINDS: dict[str, Kind] = {
     LOAD_KIND: Kind(definitions.parse_load, f"a workload profile ({', '.join(BUILTIN)})", load.levels),
-    "pp": Kind(partial(definitions.parse_micro, "pp"), "pp<N> (e.g. pp512)", _in_process, token_level=True),
-    "tg": Kind(partial(definitions.parse_micro, "tg"), "tg<N> (e.g. tg128)", _in_process, token_level=True),
+    "pp": Kind(partial(definitions.parse_micro, "pp"), "pp<N> or pp<N>@d<D> (e.g. pp512, pp512@d8192)", _in_process, token_level=True),
+    "tg": Kind(partial(definitions.parse_micro, "tg"), "tg<N> or tg<N>@d<D> (e.g. tg128, tg128@d4096)", _in_process, token_level=True),
     "single-stream": Kind(definitions.parse_single_stream, "single-stream", _single_stream),
     chat_session.KIND: Kind(chat_session.parse, "chat-session[:PROFILE] (multi-turn conversations)", chat_session.levels),
     trace_replay.KIND: Kind(trace_replay.parse, "trace (with --trace FILE)", trace_replay.runs),

@@ -10,9 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.errors import ScenarioError
 from contract.result import EnergyWindow, Roofline, StreamEntry
 from contract.validity import COMPLETED, scenario_validity
-from engines.base import LoadedModel, TokenEngine
+from engines import clock
+from engines.base import DepthEngine, LoadedModel, TokenEngine
 from engines.clock import Generation, timed_generate
 from engines.stats import summarize
 from scenarios.definitions import Scenario
@@ -20,6 +22,8 @@ from scenarios.prompts import random_prompt
 
 # Raw inter-token gaps are kept up to this many per scenario; beyond it only the summary is kept.
 MAX_RAW_GAPS = 20_000
+# The depth's tokens (pp/tg@d<D>) are one prompt of their own, the same for every pass.
+DEPTH_SEED = 7919
 
 
 @dataclass
@@ -112,8 +116,9 @@ def decode_rate(entry: StreamEntry) -> tuple[float, float] | None:
         tps = s.decode_tps.median
     else:
         return None
-    # Each decode step reads the KV cache so far: the mean context over the generated tokens.
-    return tps, entry.params.input_tokens + entry.params.output_tokens / 2
+    # Each decode step reads the KV cache so far: the mean context over the generated tokens, on
+    # top of the depth already in the cache (pp/tg@d<D>).
+    return tps, entry.params.depth + entry.params.input_tokens + entry.params.output_tokens / 2
 
 
 def prompt_for(scenario: Scenario, model: LoadedModel, n_tokens: int, seed: int) -> list[int]:
@@ -122,6 +127,21 @@ def prompt_for(scenario: Scenario, model: LoadedModel, n_tokens: int, seed: int)
         return [model.bos_token_id]
     avoid = {model.bos_token_id} if model.bos_token_id is not None else set()
     return random_prompt(n_tokens, model.vocab_size, seed, avoid)
+
+
+def depth_prompt(model: LoadedModel, depth: int) -> list[int]:
+    """The context a pp/tg@d<D> pass runs on top of: as llama-bench's depth run, BOS (where the
+    model has one) and then random tokens."""
+    bos = [] if model.bos_token_id is None else [model.bos_token_id]
+    return bos + random_prompt(depth - len(bos), model.vocab_size, DEPTH_SEED, set(bos))
+
+
+def refuse_depth(scenario: Scenario, backend_name: str) -> ScenarioError:
+    """The one line for an engine that cannot put a context in its cache before a generation."""
+    return ScenarioError(f"scenario {scenario.name} runs on top of {scenario.depth} tokens already in the engine's "
+                         f"cache (llama-bench's -d), which backend {backend_name} cannot set up",
+                         f"run {scenario.name} with --backend llamacpp (in process; over HTTP the server's "
+                         f"cache is its own), or drop its @d{scenario.depth}")
 
 
 def run_scenario(backend: TokenEngine, model: LoadedModel, scenario: Scenario, record: ScenarioRecord,
@@ -133,12 +153,25 @@ def run_scenario(backend: TokenEngine, model: LoadedModel, scenario: Scenario, r
     energy windows begin).
     """
     measure_start: int | None = None
+    depth = depth_prompt(model, scenario.depth) if scenario.depth else None
+    if depth is not None and not isinstance(backend, DepthEngine):
+        raise refuse_depth(scenario, backend.name)
+
+    def fill_depth() -> None:
+        """llama-bench's depth run, untimed; a fill that evaluated the depth is kept in the samples."""
+        assert depth is not None and isinstance(backend, DepthEngine)
+        start = clock.now_ns()
+        done = backend.fill_depth(depth)
+        if done.get("depth_evaluated"):
+            record.add("depth_fill", {**done, "seconds": (clock.now_ns() - start) / 1e9})
 
     def one(i: int, measured: bool) -> Generation:
         nonlocal measure_start
         n_in, n_out = ((scenario.input_tokens, scenario.output_tokens) if measured
                        else (scenario.warmup_input_tokens, scenario.warmup_output_tokens))
         prompt = prompt_for(scenario, model, n_in, seed=i)
+        if measured and depth is not None:
+            fill_depth()
         gen = timed_generate(backend, prompt, n_out)
         if gen.output_tokens != n_out:
             raise RuntimeError(f"backend returned {gen.output_tokens} tokens, asked for {n_out}")
@@ -151,9 +184,13 @@ def run_scenario(backend: TokenEngine, model: LoadedModel, scenario: Scenario, r
                 record.engine_reported.append(counters)
         return gen
 
+    # The warmup runs from an empty cache, as llama-bench's does; the depth is evaluated once
+    # after it, before the energy window opens, and each measured pass keeps it (fill_depth).
     for w in range(scenario.warmup):
         one(-1 - w, measured=False)
         progress(1)
+    if depth is not None:
+        fill_depth()
 
     on_measuring()
     i = 0

@@ -116,6 +116,23 @@ class FakeEngine(EngineDefaults):
         self.unloaded = True
 
 
+class FakeDepthEngine(FakeEngine):
+    """The fake engine that holds a context before a generation (engines.base.DepthEngine): a fill
+    takes the prompt pace per token it evaluates, and none when it keeps the tokens of the last."""
+
+    def __init__(self, clock: FakeClock, paces: tuple[Pace, ...] = (Pace(),), **kw):
+        super().__init__(clock, paces, **kw)
+        self.fills: list[tuple[int, int]] = []     # (depth, tokens evaluated) of each fill_depth()
+        self._held: list[int] = []
+
+    def fill_depth(self, token_ids: list[int]) -> dict:
+        evaluated = 0 if token_ids == self._held else len(token_ids)
+        self.clock.advance(self.paces[0].prefill_s_per_token * evaluated)
+        self._held = list(token_ids)
+        self.fills.append((len(token_ids), evaluated))
+        return {"depth_evaluated": evaluated}
+
+
 class FakeMeasurement:
     """What the run asks of RunMeasurement (bench/measurement.py's Measurement), measuring nothing:
     each energy window's seconds come from the fake clock, so a test sees which passes it covered.

@@ -62,6 +62,10 @@ class LlamaCppBackend(EngineDefaults):
         self._llm: Any | None = None     # the llama_cpp.Llama that load() makes
         self._n_batch = 2048
         self._offload = False
+        self._depth: tuple[int, ...] = ()     # the tokens fill_depth left at the start of the cache
+        self._armed = False                   # the next generate() runs on top of them
+        self._context_tokens = 0              # what the cache held when the last generate() began
+        self._depth_evaluated: int | None = None
 
     def check_installed(self, extra: str) -> None:
         try:
@@ -148,16 +152,59 @@ class LlamaCppBackend(EngineDefaults):
         logits = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
         return int(np.ctypeslib.as_array(logits, shape=(llm.n_vocab(),)).argmax())
 
+    def _cached_tokens(self) -> int:
+        """How many positions of sequence 0 the KV cache holds, by llama.cpp's own count."""
+        import llama_cpp
+
+        assert self._llm is not None, "load() ran first"
+        return int(llama_cpp.llama_memory_seq_pos_max(llama_cpp.llama_get_memory(self._llm._ctx.ctx), 0)) + 1
+
+    def fill_depth(self, token_ids: list[int]) -> dict:
+        """llama-bench's depth run: evaluate `token_ids` into the cache, untimed. llama-bench saves
+        the state after the first fill and restores it for each later repetition; here the cache
+        keeps the same tokens, and what a generation added after them is removed (where llama.cpp
+        cannot remove part of a sequence, a recurrent model's, they are evaluated again)."""
+        import llama_cpp
+
+        llm = self._llm
+        assert llm is not None, "load() ran first"
+        depth = len(token_ids)
+        if depth >= llm.n_ctx():
+            raise BackendError(f"a depth of {depth} tokens fills the context of {llm.n_ctx()}", "raise --ctx-size")
+        kept = (self._depth == tuple(token_ids) and self._cached_tokens() >= depth
+                and llm._ctx.kv_cache_seq_rm(0, depth, -1))
+        llama_cpp.llama_perf_context_reset(llm._ctx.ctx)
+        if not kept:
+            self._depth = ()
+            llm.reset()
+            llm._ctx.kv_cache_clear()
+            llm.eval(token_ids)
+            self._depth = tuple(token_ids)
+        # Done before the clock starts (a GPU computes asynchronously), and counted as the fill's:
+        # llama.cpp books evaluated tokens into its counters when it synchronizes.
+        llama_cpp.llama_synchronize(llm._ctx.ctx)
+        llm.n_tokens = depth
+        self._armed = True
+        self._depth_evaluated = 0 if kept else llama_cpp.llama_perf_context(llm._ctx.ctx).n_p_eval
+        return {"depth_evaluated": self._depth_evaluated}
+
     def generate(self, prompt_token_ids: list[int], max_tokens: int, ignore_eos: bool = True) -> Iterator[int]:
         import llama_cpp
 
         llm = self._llm
         assert llm is not None, "load() ran first"
-        if len(prompt_token_ids) + max_tokens > llm.n_ctx() + 1:
-            raise BackendError(f"{len(prompt_token_ids)} prompt + {max_tokens} output tokens exceed the context of {llm.n_ctx()}",
-                               "raise --ctx-size")
-        llm.reset()
-        llm._ctx.kv_cache_clear()
+        # On top of fill_depth's tokens once, when it armed this generation; else from a clean context.
+        depth, self._armed = (len(self._depth) if self._armed else 0), False
+        if depth + len(prompt_token_ids) + max_tokens > llm.n_ctx() + 1:
+            raise BackendError(f"{depth} depth + {len(prompt_token_ids)} prompt + {max_tokens} output tokens exceed "
+                               f"the context of {llm.n_ctx()}", "raise --ctx-size")
+        if depth:
+            llm.n_tokens = depth          # llm.eval() removes whatever the cache holds past this
+        else:
+            self._depth, self._depth_evaluated = (), None
+            llm.reset()
+            llm._ctx.kv_cache_clear()
+        self._context_tokens = self._cached_tokens() if depth else 0
         llama_cpp.llama_perf_context_reset(llm._ctx.ctx)
         eos = llama_cpp.llama_vocab_eos(llm._model.vocab)
         llm.eval(prompt_token_ids)
@@ -175,10 +222,13 @@ class LlamaCppBackend(EngineDefaults):
         assert self._llm is not None, "load() ran first"
         d = llama_cpp.llama_perf_context(self._llm._ctx.ctx)
         # llama.cpp reports a count of 1 with 0 ms when a phase did not run; pass None instead.
-        return {"prompt_tokens": d.n_p_eval if d.t_p_eval_ms > 0 else None,
-                "prompt_ms": d.t_p_eval_ms if d.t_p_eval_ms > 0 else None,
-                "decode_tokens": d.n_eval if d.t_eval_ms > 0 else None,
-                "decode_ms": d.t_eval_ms if d.t_eval_ms > 0 else None}
+        counters = {"prompt_tokens": d.n_p_eval if d.t_p_eval_ms > 0 else None,
+                    "prompt_ms": d.t_p_eval_ms if d.t_p_eval_ms > 0 else None,
+                    "decode_tokens": d.n_eval if d.t_eval_ms > 0 else None,
+                    "decode_ms": d.t_eval_ms if d.t_eval_ms > 0 else None}
+        if self._context_tokens:          # a generation at depth: what was in the cache, and who put it there
+            counters |= {"context_tokens": self._context_tokens, "depth_evaluated": self._depth_evaluated}
+        return counters
 
     def batch_session(self, n_seqs: int, seq_len: int):
         """Several sequences at once on this model (see llamacpp_batch); close() it when done."""
