@@ -187,3 +187,36 @@ def test_stale_prices_are_said_at_the_top(tmp_path):
     assert site.warnings == [text]                                       # the CLI prints it once too
     assert text.startswith("Most API prices here are out of date:") and "newest was observed on 2026-09-26" in text
     assert text.count(". ") == 0                                             # one sentence
+
+
+RECORDED_CURVE = Path(__file__).resolve().parents[1] / "recorded" / "fixed-1k1k"
+
+
+def test_the_fixed_1k1k_curve_of_the_tiny_model_is_drawn_from_its_levels(tmp_path):
+    """A real `bench run --model tiny --scenario fixed-1k1k` (tests/recorded/fixed-1k1k/): one line
+    through its valid levels on the axes published per-accelerator curves use, each point read back
+    from the result file, not from the page's own data."""
+    [path] = RECORDED_CURVE.glob("*.json")
+    doc = json.loads(path.read_text())
+    levels = [sc for sc in doc["scenarios"] if sc["name"].startswith("fixed-1k1k@")
+              and sc["validity"]["verdict"] == "VALID" and sc["summary"].get("tpot_s")]
+    assert len(levels) >= 3, "the recorded curve has too few valid levels to be a curve"
+    expect = sorted((round(1 / sc["summary"]["tpot_s"]["median"], 3), round(sc["summary"]["output_tps"], 3))
+                    for sc in levels)                        # a CPU box counts once
+    site = build_site([RECORDED_CURVE], tmp_path / "site", settings=CostSettings())
+    browser = Browser(tmp_path / "chromium-profile")
+    try:
+        browser.open(site.index.resolve().as_uri())
+        assert browser.js("document.body.dataset.ready") == "1" and browser.problems() == []
+        lines = browser.js("document.getElementById('chart-interactivity').data"
+                           ".map(t => [t.name, t.x, t.y])")
+    finally:
+        browser.close()
+    [(name, xs, ys)] = [line for line in lines if line[0].endswith("· fixed-1k1k")]
+    assert "tiny" in name
+    assert sorted((round(x, 3), round(y, 3)) for x, y in zip(xs, ys, strict=True)) == expect
+    # physics: one user alone is served fastest; batching users raises what the box serves in all
+    by_users = sorted(levels, key=lambda sc: sc["params"]["concurrency"])
+    alone, crowd = by_users[0]["summary"], [sc["summary"] for sc in by_users[1:]]
+    assert 1 / alone["tpot_s"]["median"] > max(1 / s["tpot_s"]["median"] for s in crowd)
+    assert max(s["output_tps"] for s in crowd) > alone["output_tps"]
