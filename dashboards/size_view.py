@@ -94,6 +94,23 @@ def capacity_of(doc: RunResult, workload: str, slo: SLO | None) -> tuple[LoadLev
     return best, Capacity(float(best.summary.requests_per_s), low, high)
 
 
+def measured_lengths(docs: list[RunResult], workload: str) -> tuple[float, float] | None:
+    """Mean input and output tokens per request over the measured requests of `workload`'s load
+    levels in these results (a chat-session's or a trace replay's, which no profile describes);
+    None where no level of it has them."""
+    ins: list[int] = []
+    outs: list[int] = []
+    for doc in docs:
+        for sc in doc.scenarios:
+            if isinstance(sc, LoadLevelEntry) and sc.params.scenario == workload:
+                pairs = zip(sc.samples.get("input_tokens") or [], sc.samples.get("output_tokens") or [], strict=False)
+                for i, o in pairs:
+                    if i is not None and o is not None:
+                        ins.append(i)
+                        outs.append(o)
+    return (sum(ins) / len(ins), sum(outs) / len(outs)) if ins else None
+
+
 def api_bills(model: str, prices: list[ApiPrice], demand: Demand) -> tuple[str, list[ApiBill]]:
     """The API rows serving `model`, else the open 7B-14B class's (as the cost comparison picks)."""
     pool = [p for p in prices if model in p.serves]

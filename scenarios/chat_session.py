@@ -223,7 +223,8 @@ def drive_in_process(backend: TokenEngine, model: LoadedModel, record: ChatSessi
                      progress: Callable[[int], None], on_measuring: Callable[[], None]) -> None:
     level = record.scenario
     record.answers = "generated token ids"
-    record.cache_note = "in-process batch sessions free a sequence's KV when it ends: every turn prefills again"
+    # what the engine says of its own prefix cache (vLLM's counts; llama.cpp 0) is each turn's hit count
+    record.cache_note = "in-process batch sessions free a sequence's KV when it ends: the engine said none"
     session = backend.batch_session(level.value, level.scenario.context_needed)
     traces: dict[int, RequestTrace] = {}
     prompts: dict[int, list[int]] = {}
@@ -266,6 +267,7 @@ def drive_in_process(backend: TokenEngine, model: LoadedModel, record: ChatSessi
                     answers[index].append(token)
                     if len(trace.event_ns) == trace.max_tokens:
                         trace.end_ns, trace.output_tokens = t, trace.max_tokens
+                        trace.cached_input_tokens = session.cached_tokens(index)   # as a load level's (scenarios/load.py)
                         user = owner.pop(index)
                         user.busy = False
                         user.history = prompts.pop(index) + answers.pop(index)

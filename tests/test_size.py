@@ -306,3 +306,28 @@ def test_the_trace_formats_read_alike(tmp_path):
     assert r.exit_code == 2 and "bad.jsonl:2" in r.output and "Traceback" not in r.output
     r = size("--trace", str(tmp_path / "o.jsonl"), "--requests-per-day", "5")
     assert r.exit_code == 2 and "give the demand once" in r.output
+
+
+RECORDED_CHAT = Path(__file__).parent / "recorded" / "chat-session"
+
+
+def test_a_chat_session_is_a_workload_of_the_lengths_it_measured():
+    """No profile describes a chat-session (its prompts grow turn by turn): its demand is made of the
+    mean lengths its requests had, read here from the result's samples (a real in-process run:
+    tests/recorded/chat-session/), and its capacity is its best level that met the SLO."""
+    [path] = RECORDED_CHAT.glob("*.json")
+    levels = [sc for sc in json.loads(path.read_text())["scenarios"] if sc["params"]["scenario"] == "chat-session"]
+    ins = [n for sc in levels for n in sc["samples"]["input_tokens"]]
+    outs = [n for sc in levels for n in sc["samples"]["output_tokens"]]
+    r = CliRunner().invoke(main, ["size", str(RECORDED_CHAT), "--workload", "chat-session",
+                                  "--requests-per-day", "100000", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["demand"]["input_tokens"] == pytest.approx(sum(ins) / len(ins))
+    assert out["demand"]["output_tokens"] == pytest.approx(sum(outs) / len(outs))
+    [c] = out["candidates"]
+    passing = [sc for sc in levels if sc["validity"]["verdict"] == "VALID" and sc["summary"]["slo"]["met"]]
+    best = max(passing, key=lambda sc: sc["summary"]["requests_per_s"])
+    assert c["level"] == best["name"] and c["capacity_rps"] == pytest.approx(best["summary"]["requests_per_s"])
+    typo = CliRunner().invoke(main, ["size", str(RECORDED_CHAT), "--workload", "chat-sesion", "--requests-per-day", "10"])
+    assert typo.exit_code == 2 and "unknown workload 'chat-sesion'" in typo.output and "Traceback" not in typo.output

@@ -62,6 +62,7 @@ def size_command(paths, workload, workloads, requests_per_day, trace_file, token
         QualityFloor,
         api_points,
         demand_for,
+        measured_lengths,
         results_docs,
         size_candidate,
         size_rows,
@@ -79,9 +80,17 @@ def size_command(paths, workload, workloads, requests_per_day, trace_file, token
     settings, _ = cost_settings(cost)
     profiles = {**BUILTIN, **(load_workloads(workloads) if workloads else {})}
     key = workload.strip().lower()
-    if key not in profiles:
-        raise BenchError(f"unknown workload {workload!r}", f"use one of {', '.join(profiles)}, or pass --workloads FILE")
-    profile = profiles[key]
+    target = parse_slo(slo) if slo else None
+    given = list(paths) or [Path("results")]
+    docs, outcomes, warnings = (results_docs(given) if paths or Path("results").is_dir() or not hardware_ids
+                                else ([], [], []))
+    # a profile's lengths; else a workload the results measured by another kind (chat-session, trace): theirs
+    lengths = ((profiles[key].input.mean, profiles[key].output.mean) if key in profiles
+               else measured_lengths([d for _, d in docs], key))
+    if lengths is None:
+        raise BenchError(f"unknown workload {workload!r}",
+                         f"use one of {', '.join(profiles)}, a load scenario the results measured (chat-session, trace), "
+                         "or pass --workloads FILE")
     try:
         hours = day_shape(shape.strip().lower())
     except ValueError as exc:
@@ -96,18 +105,14 @@ def size_command(paths, workload, workloads, requests_per_day, trace_file, token
         except ValueError as exc:
             raise BenchError(f"trace {trace_file}: {exc}", "pass a trace whose requests span some time") from None
         hours = demand.shape
-        for name, traced_mean, measured in (("input", demand.input_tokens, profile.input.mean),
-                                            ("output", demand.output_tokens, profile.output.mean)):
+        for name, traced_mean, measured in (("input", demand.input_tokens, lengths[0]),
+                                            ("output", demand.output_tokens, lengths[1])):
             if abs(traced_mean - measured) > 0.25 * measured:
                 click.echo(f"warning: the trace's mean {name} ({traced_mean:.0f} tokens) is not the {key} workload's "
-                           f"({measured}) the capacity was measured with: measure a profile of the trace's lengths "
+                           f"({measured:.0f}) the capacity was measured with: measure a profile of the trace's lengths "
                            "(--workloads) for boxes that hold", err=True)
     else:
-        demand = demand_for((profile.input.mean, profile.output.mean), requests_per_day, tokens_per_month, hours)
-    target = parse_slo(slo) if slo else None
-    given = list(paths) or [Path("results")]
-    docs, outcomes, warnings = (results_docs(given) if paths or Path("results").is_dir() or not hardware_ids
-                                else ([], [], []))
+        demand = demand_for(lengths, requests_per_day, tokens_per_month, hours)
     prices, cost_profiles = load_prices(), load_profiles()
     candidates, skipped = [], []
     for path, doc in docs:
