@@ -67,6 +67,20 @@ def _load_levels(result: RunResult) -> str:
                                            "errors", "SLO", *(["send lag ms p99"] if lag else []), "validity"], rows)
 
 
+def _turns(result: RunResult) -> str:
+    """A chat-session's TTFT and cache hits per turn depth, as `bench run` prints them."""
+    from dashboards.run_tables import turn_rows
+
+    rows = ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in (
+        r["level"], r["turn"], r["requests"], r["context"], r["ttft_ms"],
+        r["cache_hit"] if r["cache_why"] is None else f"n/a ({r['cache_why']})")) + "</tr>"
+        for r in turn_rows(result)]
+    if not rows:
+        return ""
+    return "<h2>Conversations by turn</h2>" + _table(["level", "turn", "requests", "context tokens p50",
+                                                      "TTFT ms p50/p99", "prefix-cache hit"], rows)
+
+
 def _cost(row: dict) -> str:
     c = row["cost"]
     e = row["electricity"]
@@ -127,7 +141,7 @@ def render_report(result: RunResult, path: Path, settings: CostSettings = CostSe
             f"<p class=\"lede\">One-machine report for {esc(path.name)}. Compare machines with "
             f"<code>bench dashboard RESULTS... -o site/</code>.</p>"
             + _table(None, [f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts])
-            + "<h2>Scenarios</h2>" + _scenarios(result) + _load_levels(result)
+            + "<h2>Scenarios</h2>" + _scenarios(result) + _load_levels(result) + _turns(result)
             + "<h2>What a million tokens costs here</h2>" + _cost(row))
     return document(f"rightsize: {row['model']}{quant} on {row['label']}", body)
 

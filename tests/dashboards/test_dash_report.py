@@ -42,3 +42,24 @@ def test_failure_is_a_warning_not_an_exception(tmp_path):
     assert len(warnings) == 1 and "broken.html" in warnings[0]
     assert write_run_report(tmp_path / "missing.json", warn=warnings.append) is None
     assert len(warnings) == 2
+
+
+def test_a_chat_session_report_lists_ttft_and_cache_hits_per_turn(tmp_path):
+    """A real in-process chat-session run (tests/recorded/chat-session/): a row per level and turn,
+    its TTFT median and p99 in ms as the result file has them."""
+    from pathlib import Path
+
+    [src] = (Path(__file__).resolve().parents[1] / "recorded" / "chat-session").glob("*.json")
+    path = tmp_path / src.name
+    shutil.copy(src, path)
+    out = write_run_report(path)
+    assert out is not None
+    html = out.read_text()
+    assert "<h2>Conversations by turn</h2>" in html
+    for sc in json.loads(src.read_text())["scenarios"]:
+        for t in sc["summary"]["by_turn"]:
+            ttft = t["ttft_s"]
+            row = (f"<tr><td>{sc['name']}</td><td>{t['turn']}</td><td>{t['requests']}</td>"
+                   f"<td>{round(t['context_tokens']['median'])}</td>"
+                   f"<td>{ttft['median'] * 1e3:.0f}/{ttft['p99'] * 1e3:.0f}</td>")
+            assert row in html, row
