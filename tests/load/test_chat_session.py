@@ -231,7 +231,9 @@ def test_a_real_llama_cpp_python_server_reuses_each_turns_conversation(llama_ser
     by_turn = entry["summary"]["by_turn"]
     assert [t["turn"] for t in by_turn] == [1, 2, 3]
     assert by_turn[0]["context_tokens"]["median"] < by_turn[2]["context_tokens"]["median"]
-    assert all(t["prefix_cache"]["requests_reported"] == 0 and t["prefix_cache"]["hit_rate"] is None for t in by_turn)
+    # as the file has it: fields left at their defaults are not written (contract.documents.dump)
+    assert all(t["prefix_cache"].get("requests_reported", 0) == 0 and t["prefix_cache"].get("hit_rate") is None
+               for t in by_turn)
     assert "cache hit n/a" in r.output
 
 
