@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 
 _PACKAGES = ("rightsize", "llama-cpp-python", "numpy", "gguf", "torch", "transformers", "vllm",
-             "mlx", "mlx-lm", "httpx")
+             "mlx", "mlx-lm", "httpx", "aiohttp")
 
 
 def _git_sha() -> str | None:

@@ -255,6 +255,7 @@ def _loadavg() -> list[float]:
 
 
 def run(args) -> dict:
+    import aiohttp
     import httpx
 
     from models.catalog import get_model
@@ -265,7 +266,8 @@ def run(args) -> dict:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": _machine(), "load_average_start": _loadavg(),
-        "versions": {"python": platform.python_version(), "httpx": httpx.__version__},
+        "versions": {"python": platform.python_version(), "httpx": httpx.__version__,
+                     "aiohttp": aiohttp.__version__},
         "ratios_are": "ours / peer: events per second higher is better, send lag lower is better",
     }
     peer = Peer(args.peer_python, args.peer_log)

@@ -1,7 +1,7 @@
 """Any OpenAI-compatible server over HTTP: llama.cpp's server, vLLM, SGLang, TGI, Ollama, hosted APIs.
 
-Streaming only (`/v1/completions` or `/v1/chat/completions`), async with httpx; the harness
-stamps every event (engines.clock.timed_request). What each server accepts differs, so load()
+Streaming only (`/v1/completions` or `/v1/chat/completions`), async with aiohttp (engines.openai.client);
+the harness stamps every event (engines.clock.timed_request). What each server accepts differs, so load()
 sends one small probe request and keeps the first of these forms that the server takes:
 
 1. prompt as token ids (exact input lengths; llama.cpp server, vLLM, SGLang) with
@@ -81,9 +81,11 @@ class OpenAIBackend(EngineDefaults):
 
     def check_installed(self, extra: str) -> None:
         try:
+            import aiohttp  # noqa: F401
             import httpx  # noqa: F401
-        except ImportError:
-            raise BackendError("httpx is not installed", f"pip install 'rightsize[{extra}]'") from None
+            import httpx_aiohttp  # noqa: F401
+        except ImportError as exc:
+            raise BackendError(f"{exc.name} is not installed", f"pip install 'rightsize[{extra}]'") from None
 
     # -- set-up ------------------------------------------------------------------------
     def prepare(self, quant: str | None, options: EngineOptions | Mapping) -> Prepared:
@@ -139,14 +141,13 @@ class OpenAIBackend(EngineDefaults):
         return "/v1/chat/completions" if self.endpoint == "chat" else "/v1/completions"
 
     def client(self, max_connections: int | None = None):
-        """An httpx.AsyncClient for one event loop. No pool limit by default: the load generator
-        caps requests in flight itself, so nothing waits hidden inside the client."""
-        import httpx
+        """A client for one event loop, made inside it (engines.openai.client: httpx's API, aiohttp
+        underneath). No pool limit by default: the load generator caps requests in flight itself,
+        so nothing waits hidden inside the client."""
+        from engines.openai.client import Client
 
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        return httpx.AsyncClient(base_url=self.base_url, headers=headers,
-                                 timeout=httpx.Timeout(self._silence_s, connect=min(10.0, self._silence_s)),
-                                 limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=None))
+        return Client(self.base_url, headers, self._silence_s, min(10.0, self._silence_s), max_connections)
 
     async def _probe(self) -> dict:
         """Find the most exact request form the server takes (see the module docstring)."""
@@ -310,24 +311,19 @@ class OpenAIBackend(EngineDefaults):
     async def stream(self, client, request, on_sent: Callable[[], None], prompt: Prompt) -> AsyncIterator[StreamEvent]:
         """POST one streaming request with this prompt; yield its events; raise RequestFailed for
         anything wrong."""
-        import httpx
-
-        # Sent = the client starts talking to the server: opening a connection or, on a kept-alive
-        # one, writing the request. Before that, a request is waiting in the client.
-        async def trace(name: str, info) -> None:
-            if name == "connection.connect_tcp.started" or name.endswith("send_request_headers.started"):
-                on_sent()
+        import aiohttp
 
         finished = False
         try:
-            async with client.stream("POST", self._path, json=self._body(request, prompt),
-                                     extensions={"trace": trace}) as resp:
-                if resp.status_code != 200:
-                    body = (await resp.aread()).decode(errors="replace")
-                    raise _HTTPStatus(resp.status_code, self._redact(_error_text(body)))
+            # Sent = the request is written to the socket (engines.openai.client); before that,
+            # opening a connection included, it is waiting in the client.
+            async with client.sse(self._path, self._body(request, prompt), on_sent) as resp:
+                if resp.status != 200:
+                    body = (await resp.read()).decode(errors="replace")
+                    raise _HTTPStatus(resp.status, self._redact(_error_text(body)))
                 decoder = SSEDecoder()
                 done = False
-                async for chunk in resp.aiter_bytes():
+                async for chunk in resp.content.iter_any():
                     for data in decoder.feed(chunk):
                         if data.strip() == "[DONE]":
                             done = True
@@ -343,13 +339,13 @@ class OpenAIBackend(EngineDefaults):
                         ev = self._event(tail)
                         finished = finished or ev.finish_reason is not None
                         yield ev
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             raise RequestFailed("connection", self._redact(f"{type(exc).__name__}: {exc}")) from None
-        except httpx.TimeoutException as exc:
+        except aiohttp.ServerTimeoutError as exc:
             raise RequestFailed("timeout", f"{type(exc).__name__}: no data within {self._silence_s:g} s") from None
-        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
             raise RequestFailed("stream_incomplete", self._redact(f"connection closed mid-response: {exc}")) from None
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             raise RequestFailed("http_error", self._redact(f"{type(exc).__name__}: {exc}")) from None
         if not finished:   # a complete response says why it ended; [DONE] alone can follow a cut-off one
             raise RequestFailed("stream_incomplete", "the stream ended without a finish reason")

@@ -386,3 +386,39 @@ def test_the_server_log_stamps_each_completion_once_and_counts_its_events():
     assert all(q["arrival_ns"] < q["end_ns"] for q in first)
     assert first[0]["end_ns"] < first[1]["arrival_ns"] and first[1]["end_ns"] < first[2]["arrival_ns"]
     assert again == []
+
+
+def test_a_request_is_sent_when_written_and_one_never_written_was_never_sent():
+    """RequestTrace.sent_ns is stamped as the request's bytes go to the socket: each is at or before
+    the server's arrival stamp (an in-process server, the same clock: the server reads what was
+    written after the stamp) and before its first event; a request whose connection is refused never
+    left the client, so it has no sent time (send lag unknown rather than zero)."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from engines.clock import RequestTrace, now_ns, timed_request
+    from engines.openai.engine import OpenAIBackend
+
+    def requests(n):
+        return [SimpleNamespace(prompt_token_ids=[100 + i, 7, 7], max_tokens=4) for i in range(n)]
+
+    async def send(backend, reqs):
+        traces = [RequestTrace(i, True, r.max_tokens, now_ns()) for i, r in enumerate(reqs)]
+        async with backend.client() as client:
+            await asyncio.gather(*(timed_request(backend, client, r, t, 30) for r, t in zip(reqs, traces, strict=True)))
+        return traces
+
+    server = FakeServer()
+    with server as url:
+        backend = OpenAIBackend()
+        backend.load("fake", {"base_url": url})
+        reqs = requests(4)
+        traces = asyncio.run(send(backend, reqs))
+        arrival = {q["body"]["prompt"][0]: q["arrival_ns"] for q in server.requests}
+    assert all(t.ok for t in traces), [t.error for t in traces]
+    for r, t in zip(reqs, traces, strict=True):
+        assert t.sent_ns is not None and t.intended_ns <= t.sent_ns <= arrival[r.prompt_token_ids[0]] < t.event_ns[0]
+
+    backend.base_url = f"http://127.0.0.1:{free_port()}"            # nothing listens there
+    (refused,) = asyncio.run(send(backend, requests(1)))
+    assert refused.error_kind == "connection" and refused.sent_ns is None and refused.send_lag_s is None

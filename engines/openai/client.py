@@ -1,0 +1,48 @@
+"""The openai backend's HTTP client: one aiohttp session per event loop.
+
+The measured streams go over aiohttp directly: it parses HTTP in C, where httpx's own parser and
+its generator layers cost several times more per event on a stream of one token per chunk
+(benchmarks/client_vs_peer.py). The few unmeasured requests (probes, tokenize, models) keep httpx's
+API, over the same session (httpx-aiohttp's transport).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import aiohttp
+import httpx
+from httpx_aiohttp import AiohttpTransport
+
+
+async def _request_written(session, ctx, params) -> None:
+    """aiohttp's on_request_chunk_sent: called just before the first body bytes (with the buffered
+    headers) are written to the socket. The request leaves now, not when the client began it."""
+    on_sent = (ctx.trace_request_ctx or {}).get("on_sent")
+    if on_sent is not None:
+        on_sent()
+
+
+class Client(httpx.AsyncClient):
+    """httpx.AsyncClient over an aiohttp session, which `sse` uses directly."""
+
+    def __init__(self, base_url: str, headers: dict[str, str], silence_s: float, connect_s: float,
+                 max_connections: int | None):
+        trace = aiohttp.TraceConfig()
+        trace.on_request_chunk_sent.append(_request_written)
+        # limit=0: no pool limit unless asked; proxies from the environment, as httpx honours them
+        self.session = aiohttp.ClientSession(headers=headers, connector=aiohttp.TCPConnector(limit=max_connections or 0),
+                                             trace_configs=[trace], trust_env=True)
+        # silence_s bounds each wait for data (a whole request's deadline is the harness's to keep)
+        self._stream_timeout = aiohttp.ClientTimeout(total=None, connect=silence_s, sock_connect=connect_s,
+                                                     sock_read=silence_s)
+        # The transport closes the session with this client. Its own TLS settings go unused (the session
+        # does TLS, verified): verify=False only spares making a context it would not use (~60 ms of CPU).
+        super().__init__(base_url=base_url, timeout=httpx.Timeout(silence_s, connect=connect_s),
+                         transport=AiohttpTransport(client=self.session, verify=False))
+
+    def sse(self, path: str, body: dict, on_sent: Callable[[], None]):
+        """POST `body` to `path` for a streamed answer: aiohttp's request context manager. `on_sent`
+        is called as the request is written."""
+        return self.session.post(str(self.base_url).rstrip("/") + path, json=body, timeout=self._stream_timeout,
+                                 allow_redirects=False, trace_request_ctx={"on_sent": on_sent})
