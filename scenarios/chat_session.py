@@ -48,6 +48,7 @@ from engines.clock import RequestTrace, now_ns, stamp_step, timed_request
 from engines.stats import summarize
 from scenarios.definitions import ParseOptions, _Params
 from scenarios.levels import LevelRecord
+from scenarios.load import run_client
 from scenarios.slo import PRESETS, SLO
 from scenarios.stream_checks import prefix_cache
 from scenarios.workloads import Lengths, PlannedRequest, Profile, plan_request
@@ -296,15 +297,8 @@ def _next_turn(level: SessionLevel, user: _User, end_ns: int) -> None:
 # -- over HTTP -------------------------------------------------------------------------------------
 def drive_http(backend: HTTPEngine, model: LoadedModel, record: ChatSessionRecord,
                progress: Callable[[int], None], on_measuring: Callable[[], None]) -> None:
-    import asyncio
-
     record.answers = "streamed answer text"
-    wall, cpu = time.perf_counter(), time.thread_time()
-    try:
-        asyncio.run(_drive_http(backend, model, record, progress, on_measuring))
-    finally:
-        record.client_cpu_fraction = (time.thread_time() - cpu) / max(1e-9, time.perf_counter() - wall)
-    record.status = COMPLETED
+    run_client(record, _drive_http(backend, model, record, progress, on_measuring))
 
 
 async def _message_text(backend: HTTPEngine, client: Any, req: PlannedRequest) -> str:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from functools import partial
+from typing import Any
 
 from contract.errors import ScenarioError
 from contract.validity import COMPLETED
@@ -125,13 +126,19 @@ def drive_http(backend: HTTPEngine, model: LoadedModel, record: LevelRecord,
 def run_http(backend: HTTPEngine, record, plans: Callable[[int], PlannedRequest], prepared: list[PlannedRequest],
              pacer: Callable[[], PacerLike], progress: Callable[[int], None], on_measuring: Callable[[], None]) -> None:
     """Send the requests `pacer` releases, planned by `plans`, into `record.traces`."""
+    run_client(record, _drive_http(backend, record, plans, prepared, pacer, progress, on_measuring))
+
+
+def run_client(record, driver: Coroutine[Any, Any, None]) -> None:
+    """Run an HTTP level's driver to its end in an event loop of its own; record the client's CPU use.
+
+    All of the client runs in this thread's event loop, so near one core means the client, not the
+    server, set the pace (benchmarks/http_client.py: what it sustains)."""
     import asyncio
 
-    # The client's own CPU use: all of it runs in this thread's event loop, so near one core
-    # means the client, not the server, set the pace (benchmarks/http_client.py: what it sustains).
     wall, cpu = time.perf_counter(), time.thread_time()
     try:
-        asyncio.run(_drive_http(backend, record, plans, prepared, pacer, progress, on_measuring))
+        asyncio.run(driver)
     finally:
         record.client_cpu_fraction = (time.thread_time() - cpu) / max(1e-9, time.perf_counter() - wall)
     record.status = COMPLETED
