@@ -9,10 +9,13 @@ API, over the same session (httpx-aiohttp's transport).
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 
 import aiohttp
 import httpx
+from aiohttp.helpers import basicauth_from_netrc, get_env_proxy_for_url, netrc_from_env
 from httpx_aiohttp import AiohttpTransport
+from yarl import URL
 
 
 async def _request_written(session, ctx, params) -> None:
@@ -23,6 +26,20 @@ async def _request_written(session, ctx, params) -> None:
         on_sent()
 
 
+def _from_env(base_url: str, headers: dict[str, str]) -> dict:
+    """The proxy and netrc credentials the environment gives this client's one origin, looked up
+    once. aiohttp's trust_env looks them up again for every request, in a worker thread: with short
+    streams that cost as much CPU as the streams themselves (benchmarks/client_vs_peer.py)."""
+    url, found = URL(base_url), {}
+    with suppress(LookupError):
+        found["proxy"], found["proxy_auth"] = get_env_proxy_for_url(url)
+    # netrc as trust_env uses it: only where no credentials are given (aiohttp refuses both)
+    if url.host and not any(k.lower() == "authorization" for k in headers):
+        with suppress(LookupError):
+            found["auth"] = basicauth_from_netrc(netrc_from_env(), url.host)
+    return found
+
+
 class Client(httpx.AsyncClient):
     """httpx.AsyncClient over an aiohttp session, which `sse` uses directly."""
 
@@ -30,9 +47,9 @@ class Client(httpx.AsyncClient):
                  max_connections: int | None):
         trace = aiohttp.TraceConfig()
         trace.on_request_chunk_sent.append(_request_written)
-        # limit=0: no pool limit unless asked; proxies from the environment, as httpx honours them
+        # limit=0: no pool limit unless asked
         self.session = aiohttp.ClientSession(headers=headers, connector=aiohttp.TCPConnector(limit=max_connections or 0),
-                                             trace_configs=[trace], trust_env=True)
+                                             trace_configs=[trace], **_from_env(base_url, headers))
         # silence_s bounds each wait for data (a whole request's deadline is the harness's to keep)
         self._stream_timeout = aiohttp.ClientTimeout(total=None, connect=silence_s, sock_connect=connect_s,
                                                      sock_read=silence_s)

@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 OK, ERROR_500, DROP, STALL, MALFORMED, ECHO_AUTH, HOLD = "ok", "500", "drop", "stall", "malformed", "echo-auth", "hold"
 TEMPLATE_TOKENS = 5
@@ -49,7 +50,7 @@ class FakeServer:
         self.require_key, self.port = require_key, port
         self.tokenize, self.stream_token_ids, self.cached_tokens = tokenize, stream_token_ids, cached_tokens
         self.tokenized = 0                  # tokenize calls answered
-        self.requests: list[dict] = []      # {"path", "headers", "body", "arrival_ns"[, "end_ns", "events"]} of every POST
+        self.requests: list[dict] = []      # {"path", "target", "headers", "body", "arrival_ns"[, "end_ns", "events"]} of every POST
         self._logged = 0                    # requests already answered by GET /log
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
@@ -92,7 +93,9 @@ class FakeServer:
                 head = await reader.readuntil(b"\r\n\r\n")
                 arrival = time.perf_counter_ns()
                 lines = head.decode("latin-1").split("\r\n")
-                method, path, _ = lines[0].split(" ", 2)
+                method, target, _ = lines[0].split(" ", 2)
+                # the absolute form names the origin: a request sent through a forward proxy (as this server can act)
+                path = urlsplit(target).path if target.startswith(("http://", "https://")) else target
                 headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
                 raw = await reader.readexactly(int(headers.get("content-length", 0)))
                 if method == "GET" and path == "/v1/models":
@@ -104,7 +107,7 @@ class FakeServer:
                     self._tokenize(writer, json.loads(raw))
                 elif method == "POST" and path in ("/v1/completions", "/v1/chat/completions"):
                     body = json.loads(raw)
-                    entry = {"path": path, "headers": headers, "body": body, "arrival_ns": arrival}
+                    entry = {"path": path, "target": target, "headers": headers, "body": body, "arrival_ns": arrival}
                     self.requests.append(entry)
                     if not await self._complete(writer, path, headers, body, len(self.requests)):
                         return

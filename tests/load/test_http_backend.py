@@ -156,6 +156,44 @@ def test_api_key_is_sent_but_never_written(tmp_path, workloads):
     assert env_doc["scenarios"][0]["summary"]["errors"]["count"] == 0
 
 
+def _proxy_env(proxy: str, no_proxy: str, netrc) -> dict:
+    """Both spellings: urllib prefers the lower-case one where both are set."""
+    env = {"NETRC": str(netrc)}
+    for name, value in (("http_proxy", proxy), ("https_proxy", ""), ("all_proxy", ""), ("no_proxy", no_proxy)):
+        env[name] = env[name.upper()] = value
+    return env
+
+
+def test_the_environments_proxy_and_netrc_are_honoured(tmp_path, workloads):
+    """Looked up once per client, not per request (engines/openai/client.py), and still obeyed:
+    the proxy carries the requests for an origin it may proxy, netrc gives their credentials."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine proxied.invalid login ada password lovelace\n")
+    server = FakeServer()
+    with server as url:
+        r, doc = run_cli("http://proxied.invalid:8000", tmp_path, "--workloads", str(workloads), "--scenario",
+                         "tiny-chat", "--concurrency", "2", "--requests", "4", env=_proxy_env(url, "", netrc))
+    assert r.exit_code == 0 and doc["scenarios"][0]["summary"]["errors"]["count"] == 0, r.output
+    posts = [q for q in server.requests if q["path"] == "/v1/completions"]
+    assert len(posts) >= 6     # the probe's, 2 warm-up, 4 measured
+    assert all(q["target"] == "http://proxied.invalid:8000/v1/completions" for q in posts)
+    assert {q["headers"]["authorization"] for q in posts} == {"Basic YWRhOmxvdmVsYWNl"}     # ada:lovelace
+
+
+def test_no_proxy_is_obeyed_and_an_api_key_wins_over_netrc(tmp_path, workloads):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login ada password lovelace\n")
+    server = FakeServer(require_key=KEY)
+    with server as url:
+        # nothing listens at the proxy: a request that went there would fail
+        r, doc = run_cli(url, tmp_path, "--workloads", str(workloads), "--scenario", "tiny-chat", "--concurrency", "1",
+                         "--requests", "2", "--api-key", KEY,
+                         env=_proxy_env(f"http://127.0.0.1:{free_port()}", "127.0.0.1", netrc))
+    assert r.exit_code == 0 and doc["scenarios"][0]["summary"]["errors"]["count"] == 0, r.output
+    assert server.requests and all(q["target"] == "/v1/completions" for q in server.requests)
+    assert {q["headers"]["authorization"] for q in server.requests} == {f"Bearer {KEY}"}
+
+
 def test_api_key_stays_out_of_debug_output(tmp_path, workloads):
     with FakeServer(lambda n, body: ECHO_AUTH, require_key=KEY) as url:
         p = subprocess.run([sys.executable, "-m", "bench", "--debug", "run", "--backend", "openai", "--base-url",
