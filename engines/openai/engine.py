@@ -24,6 +24,8 @@ import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
+import orjson
+
 from contract.device import Device
 from contract.errors import BackendError
 from engines.base import (
@@ -352,7 +354,7 @@ class OpenAIBackend(EngineDefaults):
 
     def _event(self, data: str) -> StreamEvent:
         try:
-            chunk = json.loads(data)
+            chunk = orjson.loads(data)    # every event: json.loads was a quarter of the client's time
         except ValueError:
             raise RequestFailed("malformed_sse", self._redact(f"event data is not JSON: {data[:80]!r}")) from None
         if not isinstance(chunk, dict):
