@@ -1,7 +1,7 @@
 """Our HTTP load client beside vLLM's `bench serve`, against one local null streaming server.
 
     python benchmarks/client_vs_peer.py --peer-python .tox/vllm/bin/python \\
-        --out benchmarks/results/client-vs-vllm-bench-zen5.json
+        --out benchmarks/results/client-vs-vllm-bench.json
 
 Both clients talk to the same server process (tests/load/sse_server.py, started as in
 benchmarks/http_client.py), which stamps each request's arrival and end: one witness for both.
