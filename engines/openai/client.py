@@ -26,18 +26,20 @@ async def _request_written(session, ctx, params) -> None:
         on_sent()
 
 
-def _from_env(base_url: str, headers: dict[str, str]) -> dict:
-    """The proxy and netrc credentials the environment gives this client's one origin, looked up
-    once. aiohttp's trust_env looks them up again for every request, in a worker thread: with short
-    streams that cost as much CPU as the streams themselves (benchmarks/client_vs_peer.py)."""
-    url, found = URL(base_url), {}
+def _from_env(base_url: str, headers: dict[str, str]) -> tuple[URL | None, aiohttp.BasicAuth | None, aiohttp.BasicAuth | None]:
+    """The proxy, its credentials and the netrc credentials the environment gives this client's one
+    origin, looked up once. aiohttp's trust_env looks them up again for every request, in a worker
+    thread: with short streams that cost as much CPU as the streams themselves
+    (benchmarks/client_vs_peer.py)."""
+    url = URL(base_url)
+    proxy = proxy_auth = auth = None
     with suppress(LookupError):
-        found["proxy"], found["proxy_auth"] = get_env_proxy_for_url(url)
+        proxy, proxy_auth = get_env_proxy_for_url(url)
     # netrc as trust_env uses it: only where no credentials are given (aiohttp refuses both)
     if url.host and not any(k.lower() == "authorization" for k in headers):
         with suppress(LookupError):
-            found["auth"] = basicauth_from_netrc(netrc_from_env(), url.host)
-    return found
+            auth = basicauth_from_netrc(netrc_from_env(), url.host)
+    return proxy, proxy_auth, auth
 
 
 class Client(httpx.AsyncClient):
@@ -47,9 +49,10 @@ class Client(httpx.AsyncClient):
                  max_connections: int | None):
         trace = aiohttp.TraceConfig()
         trace.on_request_chunk_sent.append(_request_written)
+        proxy, proxy_auth, auth = _from_env(base_url, headers)
         # limit=0: no pool limit unless asked
         self.session = aiohttp.ClientSession(headers=headers, connector=aiohttp.TCPConnector(limit=max_connections or 0),
-                                             trace_configs=[trace], **_from_env(base_url, headers))
+                                             trace_configs=[trace], proxy=proxy, proxy_auth=proxy_auth, auth=auth)
         # silence_s bounds each wait for data (a whole request's deadline is the harness's to keep)
         self._stream_timeout = aiohttp.ClientTimeout(total=None, connect=silence_s, sock_connect=connect_s,
                                                      sock_read=silence_s)
