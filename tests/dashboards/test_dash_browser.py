@@ -215,7 +215,10 @@ def test_the_fixed_1k1k_curve_of_the_tiny_model_is_drawn_from_its_levels(tmp_pat
     [(name, xs, ys)] = [line for line in lines if line[0].endswith("· fixed-1k1k")]
     assert "tiny" in name
     assert sorted((round(x, 3), round(y, 3)) for x, y in zip(xs, ys, strict=True)) == expect
-    # physics: one user alone is served fastest; batching users raises what the box serves in all
+    # physics: one user alone is served fastest; batching users raised what the box served (this
+    # recording, 1 thread on an idle VM: 304 tok/s at c1, 536 at c4; the tiny model's gain is small
+    # and moves with the machine: benchmarks/batched_bench_side_by_side.py once saw c2 under c1 in
+    # llama-batched-bench and in ours alike)
     by_users = sorted(levels, key=lambda sc: sc["params"]["concurrency"])
     alone, crowd = by_users[0]["summary"], [sc["summary"] for sc in by_users[1:]]
     assert 1 / alone["tpot_s"]["median"] > max(1 / s["tpot_s"]["median"] for s in crowd)
