@@ -28,14 +28,13 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.llama_bench_side_by_side import gguf_for
+from benchmarks.llama_bench_side_by_side import bench_run_json, gguf_for
 from scenarios.workloads import BUILTIN
 
 
@@ -50,11 +49,8 @@ def run_batched_bench(binary: str, gguf: Path, n_in: int, n_out: int, users: lis
 
 
 def run_rightsize(gguf: Path, scenario: str, users: list[int], threads: int, requests: int) -> dict[int, dict]:
-    with tempfile.TemporaryDirectory() as results:
-        cmd = [sys.executable, "-m", "bench.commands.main", "run", "--model", str(gguf), "--scenario", scenario,
-               "--concurrency", ",".join(map(str, users)), "--requests", str(requests), "--threads", str(threads),
-               "--min-duration", "0", "--idle-seconds", "0", "--results-dir", results, "--json"]
-        doc = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+    doc = bench_run_json("--model", str(gguf), "--scenario", scenario, "--concurrency", ",".join(map(str, users)),
+                         "--requests", str(requests), "--threads", str(threads))
     out = {}
     for sc in doc["scenarios"]:
         s = sc["summary"]

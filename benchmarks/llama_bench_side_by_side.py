@@ -63,13 +63,18 @@ def run_llama_bench(binary: str, gguf: Path, args) -> dict:
             "n_threads": tg.get("n_threads"), "cpu": tg.get("cpu_info")}
 
 
-def run_rightsize(gguf: Path, args) -> dict:
+def bench_run_json(*args: str) -> dict:
+    """`bench run ARGS` in a process of its own, no idle baseline or minimum duration, its result
+    kept in a scratch directory: the result document."""
     with tempfile.TemporaryDirectory() as results:
-        cmd = [sys.executable, "-m", "bench.commands.main", "run", "--model", str(gguf),
-               "--scenario", f"pp{args.pp}{_at(args)},tg{args.tg}{_at(args)}", "--repetitions", str(args.repetitions),
-               "--min-duration", "0", "--idle-seconds", "0", "--threads", str(args.threads),
-               "--results-dir", results, "--json", *args.rightsize_arg]
-        doc = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+        cmd = [sys.executable, "-m", "bench.commands.main", "run", *args, "--min-duration", "0",
+               "--idle-seconds", "0", "--results-dir", results, "--json"]
+        return json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+
+
+def run_rightsize(gguf: Path, args) -> dict:
+    doc = bench_run_json("--model", str(gguf), "--scenario", f"pp{args.pp}{_at(args)},tg{args.tg}{_at(args)}",
+                         "--repetitions", str(args.repetitions), "--threads", str(args.threads), *args.rightsize_arg)
     pp, tg = (next(s for s in doc["scenarios"] if s["kind"] == k) for k in ("pp", "tg"))
     backend = doc["backend"]
     return {"pp": pp["summary"]["pp_tps"]["mean"], "tg": tg["summary"]["tg_tps"]["mean"],
