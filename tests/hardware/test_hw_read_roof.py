@@ -1,19 +1,21 @@
-"""The suite's read roof against an independent probe: a compiled OpenMP read loop
+"""The suite's read kernel (its roof is that kernel's best pass) against an independent probe: a compiled OpenMP read loop
 (tests/hardware/read_probe.c), built here at test time, at 1 thread and at the engine's thread
 count. The two must agree within +-10% wherever a C compiler with OpenMP exists.
 
 A shared, busy machine disturbs both sides. So the probe is loaded as a library and reads the
-very array the suite's kernel reads (same pages, same huge pages, same NUMA placement); the two
-alternate pass by pass over many rounds, and each keeps its best pass: a transient load lowers a
-figure and never raises one, both sides meet the same moments of load, and short passes (4x the
-last-level cache, at least 128 MiB: still no cache can serve them) make more of them fall between
-other work's bursts. The only threshold is the ratio."""
+very array the suite's kernel reads (same pages, same huge pages, same NUMA placement), the two
+alternate pass by pass, and the test compares them pair by pair: the median over ROUNDS of the
+ratio of two back-to-back passes. A moment of load slows both passes of a pair alike, and the
+median ignores the pairs a burst split. Best-of-N figures were compared here before and failed on
+a quiet 2-vCPU EPYC one run in three: between two equally fast kernels the best of 200 passes
+differed by up to 10% (ratios 0.90-1.01 over three runs, while the paired medians were 0.97-0.99).
+Short passes (4x the last-level cache, at least 128 MiB: still no cache can serve them) make more
+pairs fall between other work's bursts. The only threshold is the ratio."""
 
 import ctypes
 import os
 import shutil
 import subprocess
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,7 +26,7 @@ import hardware
 from hardware import bandwidth
 
 PROBE = Path(__file__).with_name("read_probe.c")
-MIN_ROUNDS, SETTLED_ROUNDS, MAX_SECONDS = 100, 100, 120
+ROUNDS = 200      # about 20 s on a 2-vCPU VM
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +57,8 @@ def probe_library(tmp_path_factory):
     return lib
 
 
-def probe_gbps(lib, caller: ThreadPoolExecutor, words: np.ndarray, threads: int, reps: int = 1) -> float:
+def probe_gbps(lib, caller: ThreadPoolExecutor, words: np.ndarray, words_sum: int, threads: int,
+               reps: int = 1) -> float:
     checksum = ctypes.c_uint64()
     # called from a long-lived thread that sleeps between calls, as the suite's pool threads do
     # (OpenMP's team then lives as long, asleep between calls too): on a busy machine the scheduler
@@ -63,41 +66,49 @@ def probe_gbps(lib, caller: ThreadPoolExecutor, words: np.ndarray, threads: int,
     seconds = caller.submit(lib.read_probe_best_s, words.ctypes.data, len(words), threads, reps,
                             ctypes.byref(checksum)).result()
     # every word of every pass (and the warm-up) was read: the sum wraps as numpy's uint64 sum does
-    assert checksum.value == int(np.add.reduce(words)) * (reps + 1) % 2**64
+    assert checksum.value == words_sum * (reps + 1) % 2**64
     return words.nbytes / seconds / 1e9
 
 
 def test_the_read_roof_agrees_with_a_compiled_openmp_probe(probe_library):
-    # More runnable work than CPUs: an all-cores pass then rarely has the machine to itself, and
-    # neither side's best settles within minutes (on the 2-vCPU development machine at load 4-5,
-    # the 2-thread ratio ranged 0.79-1.37 over runs of 100-400 rounds). Say so rather than guess.
+    # Paired medians hold on a busy machine: on the 2-vCPU EPYC, 0.96-0.99 idle, 0.98-1.04 beside two
+    # busy loops and 0.94-1.04 beside four (load 5). Beyond twice as much runnable work as CPUs
+    # nobody has looked: say so rather than guess.
     load, cpus = os.getloadavg()[0], os.cpu_count() or 1
-    if load > cpus:
+    if load > 2 * cpus:
         pytest.skip(f"the machine is oversubscribed (1-minute load average {load:.1f} on {cpus} CPUs): "
-                    f"a best-of read figure cannot settle; run this test on a machine with CPUs to spare")
+                    f"an all-cores read pass cannot be timed fairly; run this test on a machine with CPUs to spare")
     info = hardware.probe()
     engine = info.cpu.cores or os.cpu_count() or 1       # llama.cpp's default n_threads: physical cores
     counts = sorted({1, engine})
     read_bytes, _ = bandwidth.cpu_array_bytes(info)      # what the suite reads: 1 GiB or 4x the LLC
     size = min(read_bytes, max(4 * bandwidth.last_level_cache_bytes(info), 128 << 20))
     words = np.ones(size // 8).view(np.uint64)
-    suite = dict.fromkeys(counts, 0.0)
-    probe = dict.fromkeys(counts, 0.0)
+    ratios: dict[int, list[float]] = {t: [] for t in counts}
+    probe: dict[int, list[float]] = {t: [] for t in counts}
     caller = ThreadPoolExecutor(1)
-    # Rounds until both sides' bests have settled (no gain above 1% for SETTLED_ROUNDS rounds) or
-    # MAX_SECONDS have passed; the rule never looks at the ratio. A quiet machine settles in the
-    # first MIN_ROUNDS; a busy one needs more rounds for each side to meet its quiet moments.
-    rounds, settled, deadline = 0, 0, time.monotonic() + MAX_SECONDS
-    while rounds < MIN_ROUNDS or (settled < SETTLED_ROUNDS and time.monotonic() < deadline):
-        gained = False
+    # Once, not per pass: an extra 1-thread read between the two sides' passes raised the 2-thread
+    # ratio from 0.96 to 1.06-1.08 here (whatever follows a long 1-thread stretch on a 2-vCPU VM
+    # pays for it). For the same reason the side that goes first alternates round by round.
+    words_sum = int(np.add.reduce(words))
+    for i in range(ROUNDS):
         for t in counts:             # the two sides back to back at each count: a warm-up and a timed pass each
-            p = probe_gbps(probe_library, caller, words, t)
-            s = bandwidth.read_roof(words, [t], rounds=1, reps=1)[0][t]
-            gained |= p > 1.01 * probe[t] or s > 1.01 * suite[t]
-            probe[t], suite[t] = max(probe[t], p), max(suite[t], s)
-        rounds, settled = rounds + 1, 0 if gained else settled + 1
+            def probe_pass(t: int = t) -> float:
+                return probe_gbps(probe_library, caller, words, words_sum, t)
+
+            def suite_pass(t: int = t) -> float:
+                return bandwidth.read_roof(words, [t], rounds=1, reps=1)[0][t]
+
+            if i % 2:
+                p, s = probe_pass(), suite_pass()
+            else:
+                s, p = suite_pass(), probe_pass()
+            probe[t].append(p)
+            ratios[t].append(s / p)
     caller.shutdown()
-    table = ", ".join(f"{t} thread(s): suite {suite[t]:.1f} GB/s, probe {probe[t]:.1f} GB/s" for t in counts)
-    print(f"read roof vs probe: {table} ({size >> 20} MiB, {rounds} rounds)")     # shown with pytest -s
-    assert all(0.9 <= suite[t] / probe[t] <= 1.1 for t in counts), \
-        f"{table} ({size >> 20} MiB, {rounds} rounds, load average {os.getloadavg()[0]:.1f})"
+    median = {t: float(np.median(ratios[t])) for t in counts}
+    table = ", ".join(f"{t} thread(s): suite/probe {median[t]:.3f} (probe median {np.median(probe[t]):.1f} GB/s, "
+                      f"best {max(probe[t]):.1f})" for t in counts)
+    print(f"read kernel vs probe, median of {ROUNDS} paired passes: {table}")     # shown with pytest -s
+    assert all(0.9 <= median[t] <= 1.1 for t in counts), \
+        f"{table} ({size >> 20} MiB, load average {os.getloadavg()[0]:.1f})"
