@@ -43,12 +43,16 @@ class RunOptions:
 
 
 def key_params(given: dict[str, Any]) -> dict[str, Any]:
-    """The resume key's options: those given (by name, as `bench run`'s parser gave their values)."""
+    """The resume key's options: those given (by name, as `bench run`'s parser gave their values).
+    A file (--trace, --workloads) enters by its bytes as well as its name: a trace edited in place
+    is a different job, not one already measured."""
     return {k: _plain(v) for k, v in sorted(given.items()) if k not in NOT_IN_KEY}
 
 
 def _plain(value: Any) -> Any:
     if isinstance(value, Path):
+        if value.is_file():
+            return {"path": str(value), "sha256": hashlib.sha256(value.read_bytes()).hexdigest()}
         return str(value)
     if isinstance(value, tuple):
         return [_plain(v) for v in value]

@@ -23,6 +23,7 @@ CPU_NODE = ("llamacpp", "measuring the CPU with llama.cpp (backend llamacpp): no
 
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "runs"
+SAMPLE_TRACE = Path(__file__).resolve().parents[2] / "examples" / "traces" / "sample-mooncake.jsonl"
 
 
 def _raw(node_id, host, alive=True, labels=None, resources=None):
@@ -183,6 +184,17 @@ def test_job_key_follows_options_backend_model_and_quant():
     # a different model list in --model does not change one combination's key: it is set per combination
     assert a.job_key("llamacpp", "tiny", "Q4_K_M") == parse(
         ["--scenario", "tg16", "--model", "tiny,llama-3.1-8b"]).job_key("llamacpp", "tiny", "Q4_K_M")
+
+
+def test_a_trace_enters_the_job_key_by_its_bytes(tmp_path):
+    """A rerun with the trace edited in place (same path) is a new job, not a resume."""
+    lines = SAMPLE_TRACE.read_text().splitlines(keepends=True)
+    trace = tmp_path / "trace.jsonl"
+    trace.write_text("".join(lines[:2]))
+    first = parse(["--scenario", "trace", "--trace", str(trace)]).job_key("llamacpp", "tiny", "Q4_K_M")
+    assert parse(["--scenario", "trace", "--trace", str(trace)]).job_key("llamacpp", "tiny", "Q4_K_M") == first
+    trace.write_text("".join(lines[:3]))
+    assert parse(["--scenario", "trace", "--trace", str(trace)]).job_key("llamacpp", "tiny", "Q4_K_M") != first
 
 
 def test_already_measured_needs_a_completed_fleet_result_with_a_fingerprint(tmp_path):
