@@ -111,7 +111,7 @@ def main() -> None:
         with sse_server(0.0) as port:
             for r in range(a.rounds):
                 order = list(sides) if r % 2 == 0 else list(reversed(sides))
-                row = {"round": r, "loadavg": os.getloadavg()[0]}
+                row: dict[str, Any] = {"round": r, "loadavg": os.getloadavg()[0]}
                 for name in order:
                     row[name] = replay(sides[name], port, trace, a.max_send_lag)
                     time.sleep(2)

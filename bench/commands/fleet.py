@@ -49,9 +49,11 @@ def fleet_run(address, nodes, runtime_env, results_dir, force, dry_run, run_args
     """Run `bench run RUN_ARGS` on every target node; each probes its hardware and checks what fits.
 
     A rerun with the same options resumes: what a node (same name, same hardware) has already
-    measured is skipped unless --force. Ctrl-C stops the remote runs and keeps what they measured."""
+    measured is skipped unless --force. Ctrl-C (or SIGTERM, SIGHUP) stops the remote runs and keeps
+    what they measured."""
     from bench.fleet.driver import FleetRun, plan, start_runners
-    from bench.stop_signals import noted_stop_signals
+    from bench.stop_signals import exit_code_of, name_of, noted_stop_signals, signal_of
+    from bench.streams import tolerant_stdio
     from bench.sweep import exit_code
     from contract.storage import ensure_writable
 
@@ -60,24 +62,26 @@ def fleet_run(address, nodes, runtime_env, results_dir, force, dry_run, run_args
         ensure_writable(results_dir)
     targets = _connect(address, runtime_env, nodes)
     runners = start_runners(targets, hold_node=not dry_run)
-    try:
-        # Ctrl-C noted, then raised between Ray's waits: one raised inside ray.wait can be lost
-        with noted_stop_signals((signal.SIGINT,)) as stops:
-            plans = plan(targets, runners, options, results_dir, force, stops)
-            _print_schedule(plans)
-            if dry_run:
-                return
-            fleet = FleetRun(plans, runners, options, results_dir, _say, stops)
-            fleet.execute()
-        _print_outcome(plans)
-        code = 130 if fleet.interrupted else exit_code(fleet.statuses())
-    except KeyboardInterrupt:
-        _say("stopped by Ctrl-C before any run started")
-        code = 130
-    finally:
-        ray = sys.modules.get("ray")
-        if ray is not None:
-            ray.shutdown()
+    # A closed terminal (SIGHUP, then EIO on every write) costs the progress lines, not the runs.
+    with tolerant_stdio():
+        try:
+            # Stop signals noted, then raised between Ray's waits: one raised inside ray.wait can be lost
+            with noted_stop_signals() as stops:
+                plans = plan(targets, runners, options, results_dir, force, stops)
+                _print_schedule(plans)
+                if dry_run:
+                    return
+                fleet = FleetRun(plans, runners, options, results_dir, _say, stops)
+                fleet.execute()
+            _print_outcome(plans)
+            code = exit_code_of(fleet.stopped_by) if fleet.stopped_by else exit_code(fleet.statuses())
+        except KeyboardInterrupt as stop:
+            _say(f"stopped by {name_of(signal_of(stop))} before any run started")
+            code = exit_code_of(signal_of(stop))
+        finally:
+            ray = sys.modules.get("ray")
+            if ray is not None:
+                ray.shutdown()
     sys.exit(code)
 
 

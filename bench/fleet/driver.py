@@ -5,6 +5,7 @@ each one returns."""
 from __future__ import annotations
 
 import contextlib
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Any
 from bench.fleet.cluster import Node, ray_module
 from bench.fleet.jobs import RunOptions, already_measured
 from bench.fleet.remote import NodeRunner
-from bench.stop_signals import NotedStops
+from bench.stop_signals import NotedStops, name_of, signal_of
 from contract import storage
 from contract.build import died_run, utc_now
 from contract.documents import dump
@@ -136,7 +137,7 @@ class FleetRun:
                  say: Callable[[str], None], stops: NotedStops):
         self.plans, self.runners, self.options, self._stops = plans, runners, options, stops
         self.results_dir, self.say = Path(results_dir), say
-        self.interrupted = False
+        self.stopped_by: int | None = None      # the stop signal (SIGINT, SIGTERM, SIGHUP) that ended it
         self._queues = {p.node.node_id: [j for j in p.jobs if j.state == "run"] for p in plans if not p.error}
         self._totals = {nid: len(q) for nid, q in self._queues.items()}
         self._pending: dict[Any, Job] = {}
@@ -153,13 +154,13 @@ class FleetRun:
             self._next(nid)
         try:
             self._drain(ray, deadline=None)
-        except KeyboardInterrupt:
-            self.interrupted = True
+        except KeyboardInterrupt as stop:
+            self.stopped_by = signal_of(stop)
             self._stop(ray)
 
     def _next(self, node_id: str) -> None:
         queue = self._queues[node_id]
-        if not queue or self.interrupted:
+        if not queue or self.stopped_by:
             return
         job = queue.pop(0)
         job.state = "running"
@@ -190,21 +191,22 @@ class FleetRun:
                 self._next(job.node.node_id)
 
     def _stop(self, ray: Any) -> None:
-        """Ctrl-C: each running run gets a Ctrl-C of its own and returns what it measured."""
+        """Ctrl-C, SIGTERM or SIGHUP: each running run gets a Ctrl-C of its own and returns what it measured."""
         running = list(self._pending.values())
+        signal_name = name_of(self.stopped_by or signal.SIGINT)
         for nid in self._queues:
-            self._give_up(nid, "not run: stopped by Ctrl-C")
+            self._give_up(nid, f"not run: stopped by {signal_name}")
         if not running:
             return
         self.say(f"stopping {len(running)} run(s): {', '.join(j.node.name for j in running)} "
-                 f"(Ctrl-C again to kill them now)")
+                 f"({signal_name} again to kill them now)")
         for job in running:
             self.runners[job.node.node_id].interrupt.remote()
         with contextlib.suppress(KeyboardInterrupt):
             self._drain(ray, deadline=time.monotonic() + STOP_GRACE_S)
         for _ref, job in list(self._pending.items()):
             ray.kill(self.runners[job.node.node_id], no_restart=True)
-            job.state, job.detail, job.status = "failed", "killed after Ctrl-C: nothing returned", "interrupted"
+            job.state, job.detail, job.status = "failed", f"killed after {signal_name}: nothing returned", "interrupted"
             self.say(f"[{job.node.name}] killed: {job.model} {job.quant}")
         self._pending.clear()
 

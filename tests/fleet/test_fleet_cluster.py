@@ -174,14 +174,17 @@ def _remote_runs_measuring(cluster) -> int:
     return sum(1 for d in dirs if measured(Path(d)) >= 1)
 
 
-def test_ctrl_c_stops_the_remote_runs_keeps_what_they_measured_and_exits_130(cluster, tmp_path):
+@pytest.mark.parametrize("signum, code, name", [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM"),
+                                                (signal.SIGHUP, 129, "SIGHUP")])
+def test_a_stop_signal_stops_the_remote_runs_and_keeps_what_they_measured(cluster, tmp_path, signum, code, name):
+    """Ctrl-C, a `kill` (SIGTERM) or a closed terminal (SIGHUP) alike: the shell's exit code for it."""
     proc = _start_long_run(cluster, tmp_path)
     _wait_for_lines(proc, ["[node-a] running", "[node-b] running"])
     wait_for(lambda: _remote_runs_measuring(cluster) == 2, 120, "both remote runs measuring", proc)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert "stopping 2 run(s)" in err
+    assert proc.returncode == code, err
+    assert f"stopping 2 run(s): node-a, node-b ({name} again to kill them now)" in err
     docs = results(tmp_path)
     assert sorted(d["fleet"]["name"] for d in docs) == ["node-a", "node-b"]
     assert {d["status"] for d in docs} == {"interrupted"}, (err, [d["errors"] for d in docs])
