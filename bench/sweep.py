@@ -36,15 +36,13 @@ def check_fits(combos: list[Combination], scenarios: list, ctx_size: int | None,
     from models.catalog import CATALOG, ModelSpec, get_model
     from models.fit import available_memory, check_fit
     from models.resolve import ResolvedModel, looks_like_path, resolve_model
-    from scenarios.chat_session import ChatSessionScenario
-    from scenarios.definitions import LoadScenario
 
     if not backend_class(backend).capabilities.memory_fit_checked:
         return None
     available, where = available_memory(hardware.probe())
     context = default_context(scenarios, ctx_size)
-    concurrency = max([int(max(s.levels)) for s in scenarios if isinstance(s, LoadScenario) and s.mode == "concurrency"]
-                      + [max(s.users) for s in scenarios if isinstance(s, ChatSessionScenario)] + [1])
+    # the most sequences any scenario holds, each at the longest context any needs: an upper bound
+    concurrency = max(s.sequences_needed for s in scenarios)
     model: ResolvedModel | ModelSpec
     for c in combos:
         if looks_like_path(c.model):
@@ -58,7 +56,8 @@ def check_fits(combos: list[Combination], scenarios: list, ctx_size: int | None,
         verdict = check_fit(model, quant, context, concurrency, available, backend=backend,
                             flash_attn=flash_attn, n_ubatch=n_ubatch)
         if not verdict.fits:
-            c.skip_reason = verdict.reason
+            fewer = "; lower --concurrency or --max-in-flight to hold fewer sequences" if concurrency > 1 else ""
+            c.skip_reason = verdict.reason + fewer
     return where
 
 

@@ -84,6 +84,11 @@ class ChatSessionScenario(_Params):
         """A whole conversation of the longest turns."""
         return self.turns * self.profile.max_request_tokens
 
+    @property
+    def sequences_needed(self) -> int:
+        """In-process, one sequence per user of the largest level."""
+        return max(self.users)
+
 
 def claims(key: str) -> bool:
     """Is this (lower-cased) scenario name a chat session?"""

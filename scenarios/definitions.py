@@ -88,6 +88,11 @@ class Scenario(_Params):
         # tg decodes from one start token, so it needs one more position than it generates.
         return self.depth + self.input_tokens + self.output_tokens + (1 if self.kind == "tg" else 0)
 
+    @property
+    def sequences_needed(self) -> int:
+        """Sequences whose KV cache an in-process engine holds at once (each of context_needed)."""
+        return 1
+
     @model_serializer(mode="wrap")
     def _no_depth(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # No depth is what every result and request before depth meant: they keep their params as they were.
@@ -127,6 +132,12 @@ class LoadScenario(_Params):
     @property
     def context_needed(self) -> int:
         return self.profile.max_request_tokens
+
+    @property
+    def sequences_needed(self) -> int:
+        """In-process, a level's batch session holds one sequence per user, or max_in_flight for
+        Poisson arrivals (scenarios/levels.py, in_flight_cap)."""
+        return int(max(self.levels)) if self.mode == "concurrency" else self.max_in_flight
 
 
 def parse_levels(text: str | None, option: str, integer: bool) -> tuple[float, ...] | None:

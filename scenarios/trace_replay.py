@@ -96,6 +96,11 @@ class TraceScenario(_Params):
     def context_needed(self) -> int:
         return max((_lengths(r)[0] + _lengths(r)[1] for r in self.requests), default=1)
 
+    @property
+    def sequences_needed(self) -> int:
+        """In-process, the replay's batch session holds max_in_flight sequences."""
+        return self.max_in_flight
+
 
 def _lengths(r: TracedRequest) -> tuple[int, int]:
     """(input, output) as sent: an engine takes no empty prompt and generates at least one token."""

@@ -1,11 +1,15 @@
 """Every kind of scenario the command line can name has its line in scenarios.kinds.KINDS, which the
 run asks for what the kind needs and how it is measured."""
 
+from pathlib import Path
+
 import pytest
 
 from engines import backend_class
 from scenarios.definitions import BUILTIN
 from scenarios.kinds import KINDS, parse_scenarios
+
+SAMPLE_TRACE = Path(__file__).resolve().parents[1] / "examples" / "traces" / "sample-mooncake.jsonl"
 
 
 def test_every_parsed_kind_has_a_line_in_the_table():
@@ -64,3 +68,35 @@ def test_a_kind_is_its_table_line(monkeypatch, tmp_path):
     energy = got["energy"]
     assert "joules_per_output_token" not in energy
     assert energy["joules_per_prompt_token"] == (None if energy["joules"] is None else pytest.approx(energy["joules"] / 7))
+
+
+def test_each_kind_says_how_many_sequences_it_holds_in_process():
+    """What the fit check counts: an in-process engine's batch session holds one sequence per user,
+    or the in-flight cap for Poisson arrivals and trace replays, whatever the rate."""
+    sample = SAMPLE_TRACE
+    held = {s.name: s.sequences_needed for s in parse_scenarios("pp8,tg8,single-stream,chat", concurrency="1,4")}
+    assert held == {"pp8": 1, "tg8": 1, "single-stream": 1, "chat": 4}
+    assert parse_scenarios("chat", rate="0.5")[0].sequences_needed == 64
+    assert parse_scenarios("chat", rate="0.5", max_in_flight=8)[0].sequences_needed == 8
+    assert parse_scenarios("chat-session", concurrency="2,3")[0].sequences_needed == 3
+    assert parse_scenarios("trace", trace=sample)[0].sequences_needed == 64
+    assert parse_scenarios("trace", trace=sample, max_in_flight=16)[0].sequences_needed == 16
+
+
+def test_the_fit_check_counts_the_sequences_a_replay_holds(monkeypatch):
+    """An 8B model that fits one chat user in 8 GiB does not fit a trace replay's 64 sequences:
+    skipped before loading, not refused by llama.cpp after it."""
+    import models.fit
+    from bench.sweep import Combination, check_fits
+
+    monkeypatch.setattr(models.fit, "available_memory", lambda info: (8 << 30, "8 GiB, for the test"))
+
+    def skipped(**options) -> str | None:
+        combo = Combination("llama-3.1-8b", "Q4_K_M")
+        check_fits([combo], parse_scenarios(**options), None, "llamacpp", False, 512)
+        return combo.skip_reason
+
+    assert skipped(spec="chat", concurrency="1") is None
+    reason = skipped(spec="trace", trace=SAMPLE_TRACE)
+    assert reason is not None and "64 x" in reason and "--max-in-flight" in reason
+    assert skipped(spec="trace", trace=SAMPLE_TRACE, max_in_flight=1) is None
