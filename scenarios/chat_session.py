@@ -47,7 +47,7 @@ from engines.base import Backend, HTTPEngine, LoadedModel, RequestFailed, TokenE
 from engines.clock import RequestTrace, now_ns, stamp_step, timed_request
 from engines.stats import summarize
 from scenarios.definitions import ParseOptions, _Params
-from scenarios.levels import LevelRecord
+from scenarios.levels import LevelRecord, sweep_stop
 from scenarios.load import run_client
 from scenarios.slo import PRESETS, SLO
 from scenarios.stream_checks import prefix_cache
@@ -210,9 +210,12 @@ def levels(backend: Backend, model: LoadedModel, sc: ChatSessionScenario) -> Ite
     else:
         raise ScenarioError(f"backend {backend.name} cannot hold several conversations at once",
                             "use --backend llamacpp or an HTTP backend for chat-session")
-    for users in sc.users:
+    for i, users in enumerate(sc.users):
         record = ChatSessionRecord(SessionLevel(sc, users))
         yield record, partial(drive, backend, model, record)
+        if (note := sweep_stop(record, sc.users[i + 1:])) is not None:
+            record.note = note
+            return
 
 
 # -- in process ------------------------------------------------------------------------------------

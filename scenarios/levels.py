@@ -33,7 +33,7 @@ from contract.validity import COMPLETED, scenario_validity
 from engines.clock import RequestTrace
 from engines.stats import summarize
 from scenarios.definitions import LoadScenario
-from scenarios.slo import judge
+from scenarios.slo import FAR_FACTOR, judge
 from scenarios.stream_checks import check_requests, prefix_cache
 
 MAX_RAW_GAPS = 20_000
@@ -259,6 +259,20 @@ def server_cross_check(ok: list[RequestTrace]) -> dict | None:
     client = sum(p[1] for p in pairs) / len(pairs)
     return {"server_tpot_s_mean": server, "client_tpot_s_mean": client, "requests": len(pairs),
             "relative_difference": (client - server) / server}
+
+
+def sweep_stop(record: LevelRecord, rest: Sequence[float]) -> str | None:
+    """Why a sweep runs none of the levels `rest` after `record`'s (its note), or None: the level
+    did not complete, or it was far past its SLO (latency over FAR_FACTOR x, or most requests
+    failed), where more users or a higher rate can only be worse."""
+    if not rest:
+        return None
+    left = ", ".join(f"{v:g}" for v in rest)
+    if record.status != COMPLETED:
+        return f"sweep stopped: this level {record.status}; not run: {left}"
+    if record.verdict().far_past:
+        return f"sweep stopped: latency over {FAR_FACTOR:g}x the SLO or most requests failed; not run: {left}"
+    return None
 
 
 @dataclass

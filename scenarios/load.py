@@ -25,8 +25,8 @@ from engines.base import Backend, HTTPEngine, LoadedModel, TokenEngine
 from engines.clock import RequestTrace, now_ns, stamp_step, timed_request
 from scenarios.arrivals import Pacer, PacerLike
 from scenarios.definitions import SEARCH_CEILING, LoadScenario
-from scenarios.levels import Level, LevelRecord, SearchRecord
-from scenarios.slo import FAR_FACTOR, Search
+from scenarios.levels import Level, LevelRecord, SearchRecord, sweep_stop
+from scenarios.slo import Search
 from scenarios.workloads import PlannedRequest, plan_request
 
 # Idle waits for the next Poisson arrival are sliced so that Ctrl-C is seen promptly.
@@ -210,12 +210,8 @@ def levels(backend: Backend, model: LoadedModel, sc: LoadScenario) -> Iterator[t
         for i, value in enumerate(sc.levels):
             record, go = run(value, False)
             yield record, go
-            rest = ", ".join(f"{v:g}" for v in sc.levels[i + 1:])
-            if rest and record.status != COMPLETED:
-                record.note = f"sweep stopped: this level {record.status}; not run: {rest}"
-                return
-            if rest and record.verdict().far_past:
-                record.note = f"sweep stopped: latency over {FAR_FACTOR:g}x the SLO or most requests failed; not run: {rest}"
+            if (note := sweep_stop(record, sc.levels[i + 1:])) is not None:
+                record.note = note
                 return
         return
 

@@ -165,6 +165,31 @@ def test_in_process_each_turn_is_the_conversation_with_the_generated_ids():
     assert "free a sequence's KV" in doc["params"]["cache_note"]
 
 
+def test_a_sweep_of_users_stops_once_latency_is_far_past_the_slo():
+    """As a load sweep does: more users than a level already far past its SLO can only be worse."""
+    from scenarios.slo import parse_slo
+    from tests.fakes import FakeClock, FakeEngine
+
+    sessions = _Engine()
+
+    class Engine(FakeEngine):          # a token-level engine whose batch sessions are the fake's above
+        def batch_session(self, n_seqs, seq_len):
+            return sessions.batch_session(n_seqs, seq_len)
+
+    engine = Engine(FakeClock())
+    model = LoadedModel(path=None, n_ctx=4096, vocab_size=256, bos_token_id=1, device=Device.CPU)
+    opts = ParseOptions(profiles={"turn-small": Profile("turn-small", Lengths(12, 3), Lengths(6, 2))},
+                        concurrency=(1, 2, 4), turns=TURNS, think_time_s=0.0, requests=CONVERSATIONS,
+                        slo=parse_slo("ttft=0.001ms,tpot=0.001ms"))
+    run = []
+    for record, drive in chat_session.levels(cast(Any, engine), model, chat_session.parse("chat-session:turn-small", opts)):
+        drive(lambda n: None, lambda: None)
+        run.append(record)
+    (only,) = run
+    assert only.verdict().far_past and only.note.endswith("not run: 2, 4")
+    assert [n for n, _ in sessions.sizes] == [1]
+
+
 @pytest.mark.parametrize("args, needle", [
     ({"turns": 0}, "--turns must be at least 1"),
     ({"think_time": -1.0}, "--think-time must be"),
