@@ -17,7 +17,7 @@ from pathlib import Path
 
 from contract.enums import Status
 from contract.result import LoadLevelEntry, Outcome, RunResult, SloSearchEntry
-from dashboards.compare import OPEN_CLASS
+from dashboards.compare import rows_for
 from dashboards.cost import MachineHour
 from dashboards.errors import DashboardError
 from dashboards.prices import ApiPrice
@@ -111,13 +111,10 @@ def measured_lengths(docs: list[RunResult], workload: str) -> tuple[float, float
     return (sum(ins) / len(ins), sum(outs) / len(outs)) if ins else None
 
 
-def api_bills(model: str, prices: list[ApiPrice], demand: Demand) -> tuple[str, list[ApiBill]]:
-    """The API rows serving `model`, else the open 7B-14B class's (as the cost comparison picks)."""
-    pool = [p for p in prices if model in p.serves]
-    what = f"APIs serving {model}"
-    if not pool:
-        pool = [p for p in prices if p.model_class == OPEN_CLASS]
-        what = f"{OPEN_CLASS} APIs (none serves {model})"
+def api_bills(model: str, model_params: int | None, prices: list[ApiPrice], demand: Demand) -> tuple[str, list[ApiBill]]:
+    """The API rows the cost comparison sets `model` against (dashboards/compare.rows_for), billed for the demand."""
+    what, pool = rows_for({"model": model, "model_params": model_params}, prices, lambda p: model in p.serves,
+                          lambda p: p.model_class)
     return what, [ApiBill(p.provider, p.model, api_usd_per_month(demand, p.input, p.output), model in p.serves)
                   for p in pool]
 
@@ -135,7 +132,8 @@ def size_candidate(doc: RunResult, row: dict, demand: Demand, workload: str, slo
         return f"cannot price its machine: {row['cost_na']}"
     cost = _at_level_power(row, level, profiles, prices, settings)
     return _candidate((doc.run_id, row["label"], row["hardware"], row["model"], row["quant"], row["backend"],
-                       level.name), capacity, cost, list(cost["notes"]), demand, prices, n_plus_one)
+                       level.name), capacity, cost, list(cost["notes"]), demand, prices, n_plus_one,
+                      model_params=row.get("model_params"))
 
 
 def _at_level_power(row: dict, level: LoadLevelEntry, profiles: dict[str, CostProfile], prices: list[ApiPrice],
@@ -197,11 +195,11 @@ def _basis(cost: dict) -> str:
 
 def _candidate(ident: tuple[str, str, str, str, str | None, str, str], capacity: Capacity, cost: dict,
                notes: list[str], demand: Demand, prices: list[ApiPrice], n_plus_one: bool,
-               projected: bool = False) -> Candidate:
+               projected: bool = False, model_params: int | None = None) -> Candidate:
     """A box (run id, label, hardware, model, quant, backend, level) sized from its capacity and its
     cost block's machine-hour, with its API bills and where owning wins."""
     hour = _hour(cost)
-    what, apis = api_bills(ident[3], prices, demand)
+    what, apis = api_bills(ident[3], model_params, prices, demand)
     wins = None
     if apis:
         cheapest = min(apis, key=lambda a: a.usd_per_month)

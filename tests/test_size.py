@@ -119,6 +119,9 @@ def test_each_api_bills_the_same_requests_at_its_list_prices():
         per_request = (800 * p.input + 64 * p.output) / 1e6
         assert api["usd_per_month"] == pytest.approx(40000 * HOURS_PER_MONTH / 24 * per_request)
     assert c["cheapest_api"]["usd_per_month"] == min(a["usd_per_month"] for a in c["apis"])
+    # the rows the dashboard's cost comparison picks, in its words: none serves the tiny model, so the
+    # 7B-14B class's, for reference only (dashboards/compare.rows_for, one rule for both)
+    assert c["apis_what"] == "open 7B-14B APIs, for reference only: tiny (18M parameters) is outside that class"
 
 
 def test_owning_wins_where_the_boxes_cost_less_than_the_api():

@@ -181,12 +181,14 @@ def test_a_sweep_of_users_stops_once_latency_is_far_past_the_slo():
     opts = ParseOptions(profiles={"turn-small": Profile("turn-small", Lengths(12, 3), Lengths(6, 2))},
                         concurrency=(1, 2, 4), turns=TURNS, think_time_s=0.0, requests=CONVERSATIONS,
                         slo=parse_slo("ttft=0.001ms,tpot=0.001ms"))
+    sc = chat_session.parse("chat-session:turn-small", opts)
+    assert sc is not None
     run = []
-    for record, drive in chat_session.levels(cast(Any, engine), model, chat_session.parse("chat-session:turn-small", opts)):
+    for record, drive in chat_session.levels(cast(Any, engine), model, sc):
         drive(lambda n: None, lambda: None)
         run.append(record)
     (only,) = run
-    assert only.verdict().far_past and only.note.endswith("not run: 2, 4")
+    assert only.verdict().far_past and (only.note or "").endswith("not run: 2, 4")
     assert [n for n, _ in sessions.sizes] == [1]
 
 
