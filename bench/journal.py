@@ -59,7 +59,8 @@ def journal_path(results_dir: Path, run_id: str) -> Path:
 class _Journaled:
     """Which of a record's traces (by position; the list only grows) are journaled: every one
     before `start`, and those in `ahead`. Only traces from `start` on are looked at again, so a
-    request's line costs about the requests in flight, not all the level's."""
+    request's line costs about the requests sent since the oldest one still in flight, not all
+    the level's."""
 
     def __init__(self) -> None:
         self.start = 0

@@ -82,6 +82,14 @@ def replay(checkout: Path, port: int, trace: Path, max_send_lag_ms: float) -> di
             "worst_ms": max(lag) * 1e3, "late": sum(v * 1e3 > max_send_lag_ms for v in lag), "requests": len(lag)}
 
 
+def _machine() -> dict:
+    """The CPU by the suite's own /proc/cpuinfo reading (platform.processor() says only x86_64 here)."""
+    from hardware.cpu import parse_cpuinfo
+
+    info = parse_cpuinfo(Path("/proc/cpuinfo").read_text()) if Path("/proc/cpuinfo").exists() else {}
+    return {"cpu": info.get("model") or platform.machine(), "isa": info.get("isa"), "cpus": os.cpu_count()}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--baseline", type=Path, default=None, help="another checkout to compare with")
@@ -94,7 +102,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=None)
     a = p.parse_args()
     sides = {"this": ROOT, **({"baseline": a.baseline.resolve()} if a.baseline else {})}
-    doc: dict[str, Any] = {"machine": {"cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count()},
+    doc: dict[str, Any] = {"machine": _machine(),
                            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "args": vars(a) | {
                                "baseline": str(a.baseline) if a.baseline else None,
                                "out": str(a.out) if a.out else None}, "writer": {}, "replay": []}
